@@ -1,0 +1,1 @@
+"""The chat layer: commands, permissions, platform adapters, the CLI and app wiring."""

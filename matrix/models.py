@@ -1,0 +1,107 @@
+"""What the database holds: units, persons and their roles, groups, memberships, the audit log.
+
+Units and persons are never deleted by a roster import, only marked ``removed_at``: a person who
+left the roster but is still in a group is a finding (STALE_MEMBER), which needs to know they
+were once on it. The audit log is append-only (enforced by database triggers, see migrations).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Unit(SQLModel, table=True):
+    """A node of the tree: a committee office or a school. The roster code is the key."""
+
+    __tablename__ = "unit"
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=128)
+    level: str = Field(max_length=32, description="blueprint level key")
+    depth: int = Field(description="index of the level in the blueprint, 0 = root level")
+    parent_code: str | None = Field(default=None, foreign_key="unit.code", index=True)
+    # "/11/1101/110101/": subtree = path LIKE prefix, so summaries aggregate in SQL
+    path: str = Field(max_length=512, index=True)
+    removed_at: datetime | None = None
+
+
+class Person(SQLModel, table=True):
+    """Someone on the roster. ``key`` is how re-imports recognise them (see roster.person_key)."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=160, unique=True)
+    name: str = Field(max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    wechat_id: str | None = Field(default=None, max_length=64, unique=True)
+    removed_at: datetime | None = None
+
+
+class Position(SQLModel, table=True):
+    """A role a person holds at a unit (one roster row)."""
+
+    __tablename__ = "position"
+    __table_args__ = (
+        UniqueConstraint("person_id", "unit_code", "role"),
+        Index("ix_position_unit_role", "unit_code", "role"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    unit_code: str = Field(foreign_key="unit.code")
+    role: str = Field(max_length=32, description="blueprint role key")
+    seq: int = Field(default=0, description="row order within the unit, for stable quotas")
+
+
+class Group(SQLModel, table=True):
+    """A WeChat group a unit leads: one blueprint group kind, one shard of it."""
+
+    __tablename__ = "wgroup"  # "group" is an SQL keyword
+    __table_args__ = (UniqueConstraint("unit_code", "kind", "shard"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_code: str = Field(foreign_key="unit.code", index=True)
+    kind: str = Field(max_length=64, description="blueprint group key")
+    shard: int = Field(default=0, description="0 when not split, else 1, 2, … (一群, 二群 …)")
+    name: str = Field(max_length=128)
+    room_id: str | None = Field(default=None, max_length=128, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    """One person (or unknown contact) in one group, either expected by the rules or actually
+    seen on the platform. ``source`` says where the row came from."""
+
+    __tablename__ = "membership"
+    __table_args__ = (Index("ix_membership_person", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="wgroup.id", index=True)
+    state: str = Field(max_length=16, description="expected | actual")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    contact_id: str | None = Field(default=None, max_length=128, index=True)
+    is_admin: bool = False
+    nickname: str | None = Field(default=None, max_length=128, description="群昵称")
+    source: str = Field(max_length=32, description="blueprint | platform | admin | import")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One admin action. Rows are only ever inserted."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor: str = Field(max_length=128, description="contact id, or cli:<user> for the operator")
+    action: str = Field(max_length=64)
+    unit_code: str | None = Field(default=None, max_length=32, index=True)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))

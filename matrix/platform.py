@@ -1,0 +1,127 @@
+"""The platform port: the few things the core asks of WeChat, for one bot account.
+
+Two implementations live in ``bot/``: the Wechaty adapter (real WeChat over a puppet service) and
+the in-process simulated WeChat. Nothing in ``matrix/`` knows which one is running. Methods are
+``async`` because the real client is; every failure is a ``PlatformError`` that says whether
+trying again later can help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+
+class PlatformError(Exception):
+    """A platform call failed. ``retryable`` failures (rate limits, a dropped connection) may
+    succeed later; the others (no such room, group full) will not."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class RateLimited(PlatformError):
+    """The account is sending or inviting too fast; wait ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message, retryable=True)
+        self.retry_after = retry_after
+
+
+class NotSupported(PlatformError):
+    """This platform cannot do that (e.g. a puppet that cannot appoint admins): a person must."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """Someone in a room as the platform reports them. ``contact_id`` is the stable identity;
+    ``name`` and ``nickname`` (群昵称) are for display and format checks only."""
+
+    contact_id: str
+    name: str = ""
+    nickname: str = ""
+    is_admin: bool = False
+    is_owner: bool = False
+
+
+@dataclass(frozen=True)
+class Room:
+    room_id: str
+    topic: str
+    member_count: int = 0
+
+
+class AddOutcome(Enum):
+    ADDED = "added"  # in the room now
+    INVITED = "invited"  # an invitation was sent (rooms above 40 members); they must accept
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A text said in a room, as handed to the bot."""
+
+    message_id: str
+    room_id: str
+    contact_id: str
+    text: str
+    sender_name: str = ""
+    mentions: tuple[str, ...] = ()
+    is_self: bool = False  # the platform's echo of the bot's own message
+
+
+class RoomEventKind(Enum):
+    JOIN = "join"
+    LEAVE = "leave"
+    TOPIC = "topic"
+
+
+@dataclass(frozen=True)
+class RoomEvent:
+    kind: RoomEventKind
+    room_id: str
+    contact_ids: tuple[str, ...] = ()
+    topic: str = ""
+    inviter_id: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """One bot account on a WeChat-like platform."""
+
+    @property
+    def account_id(self) -> str:
+        """The bot account's own stable contact id."""
+        ...
+
+    async def list_rooms(self) -> list[Room]:
+        """Rooms this account is in."""
+        ...
+
+    async def list_members(self, room_id: str) -> list[Member]:
+        """The room's current members, fresh from the platform."""
+        ...
+
+    async def create_room(self, topic: str, contact_ids: list[str]) -> str:
+        """Create a room with these members (the account is owner); return its id."""
+        ...
+
+    async def add_member(self, room_id: str, contact_id: str) -> AddOutcome: ...
+
+    async def remove_member(self, room_id: str, contact_id: str) -> None: ...
+
+    async def set_admin(self, room_id: str, contact_id: str) -> None:
+        """Appoint a room admin; may raise ``NotSupported``."""
+        ...
+
+    async def set_topic(self, room_id: str, topic: str) -> None: ...
+
+    async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        """Say ``text`` in the room, @-mentioning ``mentions``; return the message id."""
+        ...
+
+    async def send_file(self, room_id: str, path: str) -> str:
+        """Send a file (a summary table) to the room; return the message id."""
+        ...

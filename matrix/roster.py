@@ -1,0 +1,581 @@
+"""The roster: validating the units and persons files, and importing them in one transaction.
+
+Everything is checked before anything is written; on any problem ``RosterError`` lists each one
+with its file, row and column and the database is untouched. Re-importing is idempotent: the
+report says what was added, changed and removed, and ``dry_run`` shows that report without
+writing. Removed units and persons are only marked ``removed_at`` (see ``matrix.models``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+
+from matrix.blueprint import Blueprint
+from matrix.errors import Problem, RosterError
+from matrix.models import Person, Position, Unit, utcnow
+from matrix.sheets import Column, Sheet, read_sheet
+
+UNIT_COLUMNS = (
+    Column("code", ("code", "单位代码", "代码")),
+    Column("name", ("name", "单位名称", "名称")),
+    Column("level", ("level", "层级", "级别")),
+    Column("parent_code", ("parent_code", "上级代码", "上级单位代码")),
+)
+PERSON_COLUMNS = (
+    Column("unit_code", ("unit_code", "单位代码")),
+    Column("name", ("name", "姓名")),
+    Column("role", ("role", "岗位", "职务")),
+    Column("phone", ("phone", "手机", "手机号", "电话"), required=False),
+    Column("wechat_id", ("wechat_id", "微信号"), required=False),
+)
+
+_MOBILE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$")
+_LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
+_WECHAT_ID = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$|^wxid_[A-Za-z0-9_]{4,40}$")
+_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+def clean_code(text: str) -> str:
+    """Codes, phones and ids: full-width folded, every space dropped.
+
+    >>> clean_code(" ２３０１ 02\u3000")
+    '230102'
+    """
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return "".join(text.split())
+
+
+def clean_name(text: str) -> str:
+    """Names keep single inner spaces; full-width spaces and stray whitespace go.
+
+    >>> clean_name("\\u3000张　三  ")
+    '张 三'
+    """
+    cleaned = " ".join(text.replace("\u3000", " ").split())
+    return text if cleaned == text else cleaned  # keep one string object per name
+
+
+def clean_phone(text: str) -> str | None:
+    """A mainland mobile (11 digits) or landline with area code, or None if invalid.
+
+    >>> clean_phone("+86 138-0013-8000"), clean_phone("(0451)53603185"), clean_phone("12345")
+    ('13800138000', '045153603185', None)
+    """
+    digits = re.sub(r"[\s()（）-]", "", unicodedata.normalize("NFKC", text))
+    if m := _MOBILE.match(digits):
+        return m.group(1)
+    return digits if _LANDLINE.match(digits) else None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRecord:
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    key: str
+    name: str
+    phone: str | None
+    wechat_id: str | None
+
+
+@dataclass
+class Roster:
+    """A validated roster, ready to import."""
+
+    units: dict[str, UnitRecord]
+    persons: dict[str, PersonRecord]
+    positions: list[tuple[str, str, str, int]]  # person key, unit code, role, seq
+
+
+def person_key(name: str, unit_code: str, phone: str | None, wechat_id: str | None) -> str:
+    """How a person is recognised across imports: WeChat id, else phone and name, else unit and name."""
+    if wechat_id:
+        return f"wx:{wechat_id}"
+    if phone:
+        return f"tel:{phone}:{name}"
+    return f"unit:{unit_code}:{name}"
+
+
+def _validate_units(sheet: Sheet, bp: Blueprint, problems: list[Problem]) -> dict[str, UnitRecord]:
+    units: dict[str, UnitRecord] = {}
+    first_row: dict[str, int] = {}
+    for row, rec in sheet.records():
+        code, name = clean_code(rec["code"]), clean_name(rec["name"])
+        parent = clean_code(rec["parent_code"]) or None
+        ok = True
+        if not code:
+            problems.append(Problem(sheet.where(row, "code"), "单位代码为空"))
+            ok = False
+        elif not _CODE.match(code):
+            problems.append(
+                Problem(sheet.where(row, "code"), f"单位代码 {code!r} 只能含字母、数字和 _ . -")
+            )
+            ok = False
+        elif code in first_row:
+            problems.append(
+                Problem(
+                    sheet.where(row, "code"), f"单位代码 {code} 重复（第 {first_row[code]} 行已有）"
+                )
+            )
+            ok = False
+        if not name:
+            problems.append(Problem(sheet.where(row, "name"), "单位名称为空"))
+            ok = False
+        level = bp.find_level(rec["level"])
+        if level is None:
+            problems.append(
+                Problem(
+                    sheet.where(row, "level"),
+                    f"层级 {rec['level']!r} 无法识别，可用：{bp.level_names()}",
+                )
+            )
+            ok = False
+        if parent == code and code:
+            problems.append(Problem(sheet.where(row, "parent_code"), "上级代码不能是自己"))
+            ok = False
+        if ok and level is not None:
+            first_row[code] = row
+            units[code] = UnitRecord(code, name, level.key, parent)
+    rows_of = first_row
+    roots = []
+    for code, unit in units.items():
+        where = sheet.where(rows_of[code], "parent_code")
+        if unit.parent_code is None:
+            roots.append(code)
+            continue
+        above = units.get(unit.parent_code)
+        if above is None:
+            problems.append(Problem(where, f"上级代码 {unit.parent_code} 不在单位表中"))
+            continue
+        want = bp.depth(unit.level) - 1
+        if bp.depth(above.level) != want:
+            need = bp.levels[want].label if want >= 0 else "（无，应为顶层单位）"
+            problems.append(
+                Problem(
+                    where,
+                    f"层级顺序不对：{bp.level(unit.level).label}级单位 {unit.name} 的上级应为{need}级，"
+                    f"但 {above.name}（{above.code}）是{bp.level(above.level).label}级",
+                )
+            )
+    if units and len(roots) > 1:
+        for code in roots[1:]:
+            problems.append(
+                Problem(
+                    sheet.where(rows_of[code], "parent_code"),
+                    f"上级代码为空，但 {roots[0]} 已是顶层单位；名册只能有一个顶层单位",
+                )
+            )
+    _find_cycles(units, sheet, rows_of, problems)
+    return units
+
+
+def _find_cycles(
+    units: dict[str, UnitRecord], sheet: Sheet, rows_of: dict[str, int], problems: list[Problem]
+) -> None:
+    state: dict[str, int] = {}  # 1 = on the current walk, 2 = known to reach a root
+    for start in units:
+        walk: list[str] = []
+        node: str | None = start
+        while node is not None and node in units and state.get(node) is None:
+            state[node] = 1
+            walk.append(node)
+            node = units[node].parent_code
+        if node is not None and state.get(node) == 1:
+            loop = walk[walk.index(node) :]
+            chain = " → ".join([*loop, node])
+            problems.append(
+                Problem(sheet.where(rows_of[node], "parent_code"), f"上级关系成环：{chain}")
+            )
+        for n in walk:
+            state[n] = 2
+
+
+def _validate_persons(
+    sheet: Sheet, bp: Blueprint, units: dict[str, UnitRecord], problems: list[Problem]
+) -> tuple[dict[str, PersonRecord], list[tuple[str, str, str, int]]]:
+    persons: dict[str, PersonRecord] = {}
+    positions: dict[tuple[str, str, str], int] = {}
+    wechat_owner: dict[str, tuple[str, int]] = {}
+    seq: dict[tuple[str, str], int] = defaultdict(int)
+    for row, rec in sheet.records():
+        unit_code = clean_code(rec["unit_code"])
+        name = clean_name(rec["name"])
+        ok = True
+        unit = units.get(unit_code)
+        if not unit_code:
+            problems.append(Problem(sheet.where(row, "unit_code"), "单位代码为空"))
+            ok = False
+        elif unit is None:
+            problems.append(
+                Problem(sheet.where(row, "unit_code"), f"单位代码 {unit_code} 不在单位表中")
+            )
+            ok = False
+        if not name:
+            problems.append(Problem(sheet.where(row, "name"), "姓名为空"))
+            ok = False
+        role = bp.find_role(rec["role"])
+        if role is None:
+            problems.append(
+                Problem(
+                    sheet.where(row, "role"),
+                    f"岗位 {rec['role']!r} 不在蓝图中，可用：{bp.role_names()}",
+                )
+            )
+            ok = False
+        elif unit is not None and role.levels and unit.level not in role.levels:
+            allowed = "、".join(bp.level(lvl).label for lvl in role.levels)
+            problems.append(
+                Problem(
+                    sheet.where(row, "role"),
+                    f"岗位 {role.label} 只设在{allowed}级单位，{unit.name} 是{bp.level(unit.level).label}级",
+                )
+            )
+            ok = False
+        phone = None
+        if raw_phone := rec.get("phone", "").strip():
+            phone = clean_phone(raw_phone)
+            if phone is None:
+                problems.append(
+                    Problem(
+                        sheet.where(row, "phone"),
+                        f"手机号 {raw_phone!r} 无效，应为 11 位手机号或带区号的座机",
+                    )
+                )
+                ok = False
+        wechat_id = clean_code(rec.get("wechat_id", "")) or None
+        if wechat_id and not _WECHAT_ID.match(wechat_id):
+            problems.append(
+                Problem(
+                    sheet.where(row, "wechat_id"),
+                    f"微信号 {wechat_id!r} 格式不对（6–20 位，字母开头，只含字母、数字、_ 和 -）",
+                )
+            )
+            ok = False
+        if wechat_id and ok:
+            owner = wechat_owner.setdefault(wechat_id, (name, row))
+            if owner[0] != name:
+                problems.append(
+                    Problem(
+                        sheet.where(row, "wechat_id"),
+                        f"微信号 {wechat_id} 重复：第 {owner[1]} 行的 {owner[0]} 已使用",
+                    )
+                )
+                ok = False
+        if not ok or role is None:
+            continue
+        unit_code = sys.intern(unit_code)  # a few hundred schools' codes repeat on every row
+        key = person_key(name, unit_code, phone, wechat_id)
+        known = persons.get(key)
+        if known is not None and known.phone and phone and known.phone != phone:
+            problems.append(
+                Problem(
+                    sheet.where(row, "phone"), f"{name} 的手机号与前面行（{known.phone}）不一致"
+                )
+            )
+            continue
+        persons[key] = PersonRecord(key, name, phone or (known.phone if known else None), wechat_id)
+        pos = (key, unit_code, role.key)
+        if pos in positions:
+            problems.append(
+                Problem(
+                    sheet.where(row),
+                    f"与第 {positions[pos]} 行重复：{name} 在该单位已任 {role.label}",
+                )
+            )
+            continue
+        positions[pos] = row
+        seq[(unit_code, role.key)] += 1
+    ordered: list[tuple[str, str, str, int]] = []
+    counter: dict[tuple[str, str], int] = defaultdict(int)
+    for key, unit_code, role_key in positions:
+        counter[(unit_code, role_key)] += 1
+        ordered.append((key, unit_code, role_key, counter[(unit_code, role_key)]))
+    return persons, ordered
+
+
+def read_roster(units_path: str | Path, persons_path: str | Path, bp: Blueprint) -> Roster:
+    """Read and validate both files; raise ``RosterError`` with every problem found."""
+    problems: list[Problem] = []
+    unit_sheet = read_sheet(units_path, UNIT_COLUMNS)
+    person_sheet = read_sheet(persons_path, PERSON_COLUMNS)
+    units = _validate_units(unit_sheet, bp, problems)
+    if not units and not problems:
+        problems.append(Problem(unit_sheet.path.name, "单位表没有数据行"))
+    persons, positions = _validate_persons(person_sheet, bp, units, problems)
+    if problems:
+        raise RosterError(problems)
+    return Roster(units, persons, positions)
+
+
+EXAMPLES = 10  # labels kept per kind of change; a national import adds 750,000 of each
+
+
+@dataclass
+class Change:
+    """How many were added, changed and removed, with the first few of each by name."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    examples: dict[str, list[str]] = field(
+        default_factory=lambda: {"added": [], "changed": [], "removed": []}
+    )
+
+    def note(self, kind: str, label: str | Callable[[], str]) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        shown = self.examples[kind]
+        if len(shown) < EXAMPLES:
+            shown.append(label() if callable(label) else label)
+
+    @property
+    def total(self) -> int:
+        return self.added + self.changed + self.removed
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    units: Change
+    persons: Change
+    positions: Change
+    dry_run: bool
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.units.total or self.persons.total or self.positions.total)
+
+
+def _paths(units: dict[str, UnitRecord]) -> dict[str, str]:
+    paths: dict[str, str] = {}
+
+    def path_of(code: str) -> str:
+        chain = []
+        node: str | None = code
+        while node is not None and node not in paths:
+            chain.append(node)
+            node = units[node].parent_code
+        prefix = paths[node] if node is not None else "/"
+        for n in reversed(chain):
+            prefix = paths[n] = f"{prefix}{n}/"
+        return paths[code]
+
+    for code in units:
+        path_of(code)
+    return paths
+
+
+_UNIT_FIELDS = ("code", "name", "level", "depth", "parent_code", "path", "active")
+_PERSON_FIELDS = ("id", "key", "name", "phone", "wechat_id", "active")
+
+
+def import_roster(
+    engine: Engine, roster: Roster, bp: Blueprint, *, dry_run: bool = False
+) -> ImportReport:
+    """Make the database hold exactly ``roster``, in one transaction; report the difference.
+
+    Rows are compared and written as tuples, not ORM objects: the national roster is 200,000
+    units and 750,000 persons, and this must stay within a minute and a gigabyte or so.
+    """
+    now = utcnow()
+    paths = _paths(roster.units)
+    unit_t, person_t, pos_t = Unit.__table__, Person.__table__, Position.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        old_units = {
+            r[0]: tuple(r)
+            for r in conn.execute(
+                select(*(unit_t.c[f] for f in _UNIT_FIELDS[:-1]), unit_t.c.removed_at.is_(None))
+            )
+        }
+        old_persons = {
+            r[1]: tuple(r)
+            for r in conn.execute(
+                select(
+                    *(person_t.c[f] for f in _PERSON_FIELDS[:-1]), person_t.c.removed_at.is_(None)
+                )
+            )
+        }
+        old_positions = {
+            (r[1], r[2], r[3]): (r[0], r[4])
+            for r in conn.execute(
+                select(pos_t.c.id, pos_t.c.person_id, pos_t.c.unit_code, pos_t.c.role, pos_t.c.seq)
+            )
+        }
+
+        units = Change()
+        unit_inserts, unit_updates = [], []
+        for code in sorted(roster.units, key=lambda c: bp.depth(roster.units[c].level)):
+            rec = roster.units[code]
+            row = (
+                code,
+                rec.name,
+                rec.level,
+                bp.depth(rec.level),
+                rec.parent_code,
+                paths[code],
+                True,
+            )
+            old = old_units.get(code)
+            if old is None:
+                unit_inserts.append(row)
+                units.note("added", lambda r=rec: f"{r.name}（{r.code}）")  # type: ignore[misc]
+            elif old != row:
+                unit_updates.append(row)
+                units.note("changed", lambda r=rec: f"{r.name}（{r.code}）")  # type: ignore[misc]
+        unit_removals = [
+            code for code, old in old_units.items() if code not in roster.units and old[-1]
+        ]
+        for code in unit_removals:
+            units.note("removed", f"{old_units[code][1]}（{code}）")
+
+        persons = Change()
+        by_wechat = {r[4]: r for r in old_persons.values() if r[4]}
+        by_name_phone = {(r[2], r[3]): r for r in old_persons.values() if r[3]}
+        next_id = max((r[0] for r in old_persons.values()), default=0) + 1
+        id_of: dict[str, int] = {}
+        claimed: set[int] = set()
+        person_inserts, person_updates = [], []
+        for key, person in roster.persons.items():
+            prev = old_persons.get(key)
+            if prev is None or prev[0] in claimed:
+                # the same person may come back under a new key (a WeChat id added later)
+                prev = by_wechat.get(person.wechat_id) or by_name_phone.get(
+                    (person.name, person.phone)
+                )
+                if prev is not None and (prev[0] in claimed or prev[1] in roster.persons):
+                    prev = None
+            if prev is None:
+                id_of[key] = next_id
+                person_inserts.append(
+                    (next_id, key, person.name, person.phone, person.wechat_id, True)
+                )
+                next_id += 1
+                persons.note("added", person.name)
+                continue
+            person_row = (prev[0], key, person.name, person.phone, person.wechat_id, True)
+            id_of[key] = prev[0]
+            claimed.add(prev[0])
+            if prev != person_row:
+                person_updates.append(person_row)
+                persons.note("changed", person.name)
+        person_removals = [r[0] for r in old_persons.values() if r[0] not in claimed and r[-1]]
+        for r in old_persons.values():
+            if r[0] not in claimed and r[-1]:
+                persons.note("removed", r[2])
+
+        positions = Change()
+        unit_name = {c: u.name for c, u in roster.units.items()}
+        role_label = {r.key: r.label for r in bp.roles}
+        pos_inserts, pos_updates = [], []
+        seen: set[tuple[int, str, str]] = set()
+        for key, unit_code, role, seq in roster.positions:
+            ident = (id_of[key], unit_code, role)
+            seen.add(ident)
+            found = old_positions.get(ident)
+            if found is None:
+                pos_inserts.append((*ident, seq))
+                positions.note(
+                    "added",
+                    lambda k=key, u=unit_code, r=role: (
+                        f"{roster.persons[k].name}@{unit_name[u]}:{role_label[r]}"
+                    ),  # type: ignore[misc]
+                )
+            elif found[1] != seq:
+                pos_updates.append((found[0], seq))
+        pos_deletes = [pid for ident, (pid, _) in old_positions.items() if ident not in seen]
+        for ident in old_positions:
+            if ident not in seen:
+                positions.note(
+                    "removed", f"{ident[0]}@{ident[1]}:{role_label.get(ident[2], ident[2])}"
+                )
+
+        report = ImportReport(units, persons, positions, dry_run)
+        if dry_run:
+            return report
+
+        if person_updates:
+            # free unique WeChat ids first, so that two persons trading ids do not collide
+            conn.execute(
+                update(person_t).where(person_t.c.id == bindparam("b_id")).values(wechat_id=None),
+                [{"b_id": r[0]} for r in person_updates],
+            )
+        if pos_deletes:
+            conn.execute(
+                pos_t.delete().where(pos_t.c.id == bindparam("b_id")),
+                [{"b_id": i} for i in pos_deletes],
+            )
+        _insert(conn, unit_t, _UNIT_FIELDS, unit_inserts, removed_at=None)
+        _update(conn, unit_t, "code", _UNIT_FIELDS, unit_updates, removed_at=None)
+        _retire(conn, unit_t, "code", unit_removals, now)
+        _insert(conn, person_t, _PERSON_FIELDS, person_inserts, removed_at=None)
+        _update(conn, person_t, "id", _PERSON_FIELDS, person_updates, removed_at=None)
+        _retire(conn, person_t, "id", person_removals, now)
+        _insert(conn, pos_t, ("person_id", "unit_code", "role", "seq"), pos_inserts)
+        if pos_updates:
+            conn.execute(
+                update(pos_t).where(pos_t.c.id == bindparam("b_id")).values(seq=bindparam("seq")),
+                [{"b_id": i, "seq": seq} for i, seq in pos_updates],
+            )
+    return report
+
+
+def _columns(fields: tuple[str, ...]) -> list[str]:
+    return [f for f in fields if f != "active"]  # "active" stands for removed_at IS NULL
+
+
+def _insert(
+    conn: Connection,
+    table: Table,
+    fields: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    **extra: Any,
+) -> None:
+    names = _columns(fields)
+    for i in range(0, len(rows), 20_000):  # dicts only for one chunk at a time
+        conn.execute(
+            insert(table),
+            [{**dict(zip(names, r, strict=False)), **extra} for r in rows[i : i + 20_000]],
+        )
+
+
+def _update(
+    conn: Connection,
+    table: Table,
+    pk: str,
+    fields: tuple[str, ...],
+    rows: list[tuple[Any, ...]],
+    **extra: Any,
+) -> None:
+    if not rows:
+        return
+    names = _columns(fields)
+    values: dict[str, Any] = {n: bindparam(n) for n in names if n != pk}
+    values.update({k: bindparam(k) for k in extra})
+    conn.execute(
+        update(table).where(table.c[pk] == bindparam("b_pk")).values(values),
+        [{**dict(zip(names, r, strict=False)), **extra, "b_pk": r[0]} for r in rows],
+    )
+
+
+def _retire(conn: Connection, table: Table, pk: str, keys: list[Any], now: datetime) -> None:
+    if keys:
+        conn.execute(
+            update(table).where(table.c[pk] == bindparam("b_pk")).values(removed_at=now),
+            [{"b_pk": k} for k in keys],
+        )

@@ -1,0 +1,155 @@
+"""The tree of units as a networkx DiGraph (parent → child), checked to be an arborescence.
+
+>>> t = UnitTree.from_rows(
+...     [("1", "某省", "province", None), ("11", "甲市", "city", "1"), ("111", "乙县", "county", "11")],
+...     ["province", "city", "county"],
+... )
+>>> t.root, t.children("1"), t.ancestors("111")
+('1', ['11'], ['11', '1'])
+>>> t.counts_by_level("1")
+{'province': 1, 'city': 1, 'county': 1}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import networkx as nx
+from sqlalchemy import Engine, select
+
+from matrix.errors import TreeError, UnknownUnit
+from matrix.models import Unit
+
+UnitRow = tuple[str, str, str, str | None]  # code, name, level, parent_code
+
+
+@dataclass(frozen=True)
+class TreeLine:
+    """One printed line of the tree: how deep, which unit, and how many units of each level
+    lie under it (itself excluded)."""
+
+    depth: int
+    code: str
+    name: str
+    level: str
+    below: dict[str, int]
+
+
+class UnitTree:
+    """Units as a DiGraph with ``name`` and ``level`` node attributes."""
+
+    def __init__(self, graph: nx.DiGraph, levels: list[str]) -> None:
+        if graph.number_of_nodes() == 0:
+            raise TreeError("名册中还没有任何单位", fix="请先用 `qunmatrix import` 导入名册")
+        if not nx.is_arborescence(graph):
+            roots = [n for n, d in graph.in_degree() if d == 0]
+            raise TreeError(
+                f"单位不构成一棵树（顶层单位 {len(roots)} 个：{'、'.join(roots[:5])}）",
+                fix="每个单位只能有一个上级，且全体单位只能有一个顶层单位",
+            )
+        self.graph = graph
+        self.levels = levels
+        self.root: str = next(n for n, d in graph.in_degree() if d == 0)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[UnitRow], levels: list[str]) -> UnitTree:
+        graph: nx.DiGraph = nx.DiGraph()
+        edges = []
+        for code, name, level, parent in rows:
+            graph.add_node(code, name=name, level=level)
+            if parent is not None:
+                edges.append((parent, code))
+        graph.add_edges_from(edges)
+        return cls(graph, levels)
+
+    @classmethod
+    def load(cls, engine: Engine, levels: list[str]) -> UnitTree:
+        """The current (not removed) units from the database."""
+        query = select(Unit.code, Unit.name, Unit.level, Unit.parent_code).where(  # type: ignore[call-overload]
+            Unit.removed_at.is_(None)  # type: ignore[union-attr]
+        )
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return cls.from_rows(((r[0], r[1], r[2], r[3]) for r in rows), levels)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self.graph
+
+    def __len__(self) -> int:
+        return int(self.graph.number_of_nodes())
+
+    def _check(self, code: str) -> None:
+        if code not in self.graph:
+            raise UnknownUnit(code)
+
+    def name(self, code: str) -> str:
+        self._check(code)
+        return str(self.graph.nodes[code]["name"])
+
+    def level(self, code: str) -> str:
+        self._check(code)
+        return str(self.graph.nodes[code]["level"])
+
+    def parent(self, code: str) -> str | None:
+        self._check(code)
+        return next(iter(self.graph.predecessors(code)), None)
+
+    def children(self, code: str) -> list[str]:
+        self._check(code)
+        return sorted(self.graph.successors(code))
+
+    def ancestors(self, code: str) -> list[str]:
+        """From the parent up to the root."""
+        self._check(code)
+        chain = []
+        node = self.parent(code)
+        while node is not None:
+            chain.append(node)
+            node = next(iter(self.graph.predecessors(node)), None)
+        return chain
+
+    def subtree(self, code: str) -> Iterator[str]:
+        """The unit and everything under it, parents before children."""
+        self._check(code)
+        yield code
+        yield from (v for _, v in nx.bfs_edges(self.graph, code))
+
+    def at_level(self, code: str, level: str) -> list[str]:
+        """Units of ``level`` in the subtree of ``code``."""
+        return [n for n in self.subtree(code) if self.graph.nodes[n]["level"] == level]
+
+    def is_within(self, code: str, ancestor: str) -> bool:
+        """Whether ``code`` is ``ancestor`` or lies under it (permission checks use this)."""
+        self._check(code)
+        return code == ancestor or ancestor in self.ancestors(code)
+
+    def counts_by_level(self, code: str) -> dict[str, int]:
+        counts = Counter(self.graph.nodes[n]["level"] for n in self.subtree(code))
+        return {lvl: counts[lvl] for lvl in self.levels if counts[lvl]}
+
+    def lines(self, code: str | None = None, depth: int = 2) -> list[TreeLine]:
+        """The subtree of ``code`` down to ``depth`` levels below it, with counts under each."""
+        start = self.root if code is None else code
+        self._check(start)
+        below = self._counts_below()
+        out: list[TreeLine] = []
+        stack = [(start, 0)]
+        while stack:
+            node, d = stack.pop()
+            attrs = self.graph.nodes[node]
+            out.append(TreeLine(d, node, attrs["name"], attrs["level"], below[node]))
+            if d < depth:
+                stack.extend((c, d + 1) for c in reversed(self.children(node)))
+        return out
+
+    def _counts_below(self) -> dict[str, dict[str, int]]:
+        # one bottom-up pass instead of a subtree walk per printed line
+        counts: dict[str, Counter[str]] = {n: Counter() for n in self.graph}
+        for node in reversed(list(nx.topological_sort(self.graph))):
+            parent = next(iter(self.graph.predecessors(node)), None)
+            if parent is not None:
+                counts[parent][self.graph.nodes[node]["level"]] += 1
+                counts[parent].update(counts[node])
+        return {n: {lvl: c[lvl] for lvl in self.levels if c[lvl]} for n, c in counts.items()}
