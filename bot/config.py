@@ -7,13 +7,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from matrix.errors import MatrixError, Problem
 
 
 class WechatySettings(BaseModel):
@@ -73,10 +75,26 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     environment, and explicit overrides (CLI options), in rising precedence."""
     if config is not None:
         if not config.is_file():
-            from matrix.errors import MatrixError
-
             raise MatrixError(
                 f"找不到配置文件 {config}", fix="可复制 config.example.toml 为 config.toml 再修改"
             )
         os.environ["QUNMATRIX_CONFIG"] = str(config)
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = [
+            Problem(".".join(str(p) for p in err["loc"]), _REASONS.get(err["type"], err["msg"]))
+            for err in exc.errors()
+        ]
+        raise MatrixError(
+            "配置有误：" + "；".join(str(p) for p in problems),
+            fix="请对照 config.example.toml 修改配置文件或 QUNMATRIX_* 环境变量",
+        ) from exc
+
+
+_REASONS = {
+    "extra_forbidden": "不认识的设置项",
+    "string_type": "应为字符串",
+    "int_parsing": "应为整数",
+    "bool_parsing": "应为 true 或 false",
+}

@@ -19,11 +19,12 @@ import re
 import string
 import tomllib
 import unicodedata
+from collections.abc import Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from matrix.errors import BlueprintError, MatrixError, Problem
 
@@ -88,12 +89,12 @@ class Selector(_Strict):
         return f"{self.role}@{self.scope}{quota}"
 
 
-def _selectors(value: Any) -> Any:
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list):
-        return [Selector.parse(v) if isinstance(v, str) else v for v in value]
-    return value
+def _selector(value: Any) -> Any:
+    return Selector.parse(value) if isinstance(value, str) else value
+
+
+# parsed item by item, so that an error names members[1] rather than the whole list
+SelectorField = Annotated[Selector, BeforeValidator(_selector)]
 
 
 class LevelSpec(_Strict):
@@ -119,16 +120,11 @@ class GroupSpec(_Strict):
     main: bool = False
     optional: bool = Field(default=False, description="an extension group (延展群)")
     relay: bool = False
-    members: list[Selector]
-    admins: list[Selector]
-    responsible: Selector | None = Field(default=None, description="专人负责: the person in charge")
-
-    _members = field_validator("members", "admins", mode="before")(_selectors)
-
-    @field_validator("responsible", mode="before")
-    @classmethod
-    def _one_selector(cls, value: Any) -> Any:
-        return Selector.parse(value) if isinstance(value, str) else value
+    members: list[SelectorField]
+    admins: list[SelectorField]
+    responsible: SelectorField | None = Field(
+        default=None, description="专人负责: the person in charge"
+    )
 
     @field_validator("name")
     @classmethod
@@ -170,46 +166,6 @@ class Blueprint(_Strict):
     groups: list[GroupSpec] = Field(alias="group", min_length=1)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Blueprint:
-        problems: list[str] = []
-        for kind, items in (("level", self.levels), ("role", self.roles), ("group", self.groups)):
-            seen: set[str] = set()
-            for item in items:
-                if item.key in seen:
-                    problems.append(f"{kind} 的 key {item.key!r} 重复")
-                seen.add(item.key)
-        names: dict[str, str] = {}
-        specs: list[LevelSpec | RoleSpec] = [*self.levels, *self.roles]
-        for spec in specs:
-            for name in (spec.key, spec.label, *spec.aliases):
-                folded = normalize_label(name)
-                if names.setdefault(folded, spec.key) != spec.key:
-                    problems.append(f"名称 {name!r} 同时指向 {names[folded]} 和 {spec.key}")
-        level_keys = [lvl.key for lvl in self.levels]
-        role_keys = {r.key for r in self.roles}
-        for role in self.roles:
-            for lvl in role.levels:
-                if lvl not in level_keys:
-                    problems.append(f"岗位 {role.key} 的 levels 中 {lvl!r} 不是已定义的层级")
-        for group in self.groups:
-            if group.led_by not in level_keys:
-                problems.append(f"群 {group.key} 的 led_by {group.led_by!r} 不是已定义的层级")
-                continue
-            depth = level_keys.index(group.led_by)
-            for sel in group.selectors():
-                if sel.role not in role_keys:
-                    problems.append(f"群 {group.key} 的选择器 {sel} 中岗位 {sel.role!r} 未定义")
-                if sel.scope in ("children", "descendants") and depth == len(level_keys) - 1:
-                    problems.append(f"群 {group.key} 由最低层级牵头，没有下级可选（{sel}）")
-                if sel.scope == "parent" and depth == 0:
-                    problems.append(f"群 {group.key} 由最高层级牵头，没有上级可选（{sel}）")
-            if not group.admins:
-                problems.append(f"群 {group.key} 没有指定管理员（admins）")
-        if problems:
-            raise ValueError("；".join(problems))
-        return self
 
     @cached_property
     def _level_index(self) -> dict[str, int]:
@@ -322,19 +278,88 @@ def _toml_path(loc: tuple[int | str, ...]) -> str:
 def _problems(exc: ValidationError, data: dict[str, Any]) -> list[Problem]:
     problems = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if p not in ("function-after[_consistent(), Blueprint]",))
+        loc = tuple(err["loc"])
         reason = _PYDANTIC_REASONS.get(err["type"])
         if err["type"] == "value_error" or reason is None:
             reason = str(err["msg"]).removeprefix("Value error, ")
         where = _toml_path(loc)
         # name the group by its key, not only its index, so the reader can find it
         if len(loc) >= 2 and loc[0] == "group" and isinstance(loc[1], int):
-            groups = data.get("group") or []
-            if loc[1] < len(groups) and isinstance(groups[loc[1]], dict):
-                key = groups[loc[1]].get("key")
-                if key:
-                    where += f"（key = {key}）"
+            where = _group_where(data, loc[1], where.removeprefix(f"group[{loc[1]}]"))
         problems.append(Problem(where, reason))
+    return problems
+
+
+def _group_where(data: dict[str, Any], index: int, rest: str = "") -> str:
+    """``group[3].members[1]（key = county-counselors）``: the path, and the key to search for."""
+    groups = data.get("group") or []
+    key = (
+        groups[index].get("key")
+        if index < len(groups) and isinstance(groups[index], dict)
+        else None
+    )
+    return f"group[{index}]{rest}" + (f"（key = {key}）" if key else "")
+
+
+def _consistency_problems(bp: Blueprint, data: dict[str, Any]) -> list[Problem]:
+    """Checks across fields, each reported at its own TOML path."""
+    problems: list[Problem] = []
+    keyed: list[tuple[str, Sequence[LevelSpec | RoleSpec | GroupSpec]]] = [
+        ("level", bp.levels),
+        ("role", bp.roles),
+        ("group", bp.groups),
+    ]
+    for kind, items in keyed:
+        seen: set[str] = set()
+        for i, item in enumerate(items):
+            if item.key in seen:
+                problems.append(Problem(f"{kind}[{i}].key", f"{kind} 的 key {item.key!r} 重复"))
+            seen.add(item.key)
+    names: dict[str, str] = {}
+    named: list[tuple[str, Sequence[LevelSpec | RoleSpec]]] = [
+        ("level", bp.levels),
+        ("role", bp.roles),
+    ]
+    for kind, specs in named:
+        for i, spec in enumerate(specs):
+            for name in (spec.key, spec.label, *spec.aliases):
+                folded = normalize_label(name)
+                if names.setdefault(folded, spec.key) != spec.key:
+                    problems.append(
+                        Problem(
+                            f"{kind}[{i}]", f"名称 {name!r} 同时指向 {names[folded]} 和 {spec.key}"
+                        )
+                    )
+    level_keys = bp.level_keys
+    role_keys = {r.key for r in bp.roles}
+    for i, role in enumerate(bp.roles):
+        for lvl in role.levels:
+            if lvl not in level_keys:
+                problems.append(Problem(f"role[{i}].levels", f"{lvl!r} 不是已定义的层级"))
+    for i, group in enumerate(bp.groups):
+        if group.led_by not in level_keys:
+            problems.append(
+                Problem(
+                    _group_where(data, i, ".led_by"), f"led_by {group.led_by!r} 不是已定义的层级"
+                )
+            )
+            continue
+        if not group.admins:
+            problems.append(Problem(_group_where(data, i, ".admins"), "没有指定管理员"))
+        depth = level_keys.index(group.led_by)
+        fields = [("members", group.members), ("admins", group.admins)]
+        if group.responsible:
+            fields.append(("responsible", [group.responsible]))
+        for field_name, selectors in fields:
+            for j, sel in enumerate(selectors):
+                rest = f".{field_name}" if field_name == "responsible" else f".{field_name}[{j}]"
+                where = _group_where(data, i, rest)
+                if sel.role not in role_keys:
+                    problems.append(Problem(where, f"岗位 {sel.role!r} 未定义（{sel}）"))
+                if sel.scope in ("children", "descendants") and depth == len(level_keys) - 1:
+                    problems.append(Problem(where, f"由最低层级牵头，没有下级可选（{sel}）"))
+                if sel.scope == "parent" and depth == 0:
+                    problems.append(Problem(where, f"由最高层级牵头，没有上级可选（{sel}）"))
     return problems
 
 
@@ -345,9 +370,12 @@ def parse_blueprint(text: str, *, source: str = "") -> Blueprint:
     except tomllib.TOMLDecodeError as exc:
         raise BlueprintError([Problem("", f"TOML 语法错误：{exc}")], source=source) from exc
     try:
-        return Blueprint.model_validate(data)
+        bp = Blueprint.model_validate(data)
     except ValidationError as exc:
         raise BlueprintError(_problems(exc, data), source=source) from exc
+    if problems := _consistency_problems(bp, data):
+        raise BlueprintError(problems, source=source)
+    return bp
 
 
 def builtin_blueprints() -> list[str]:

@@ -112,8 +112,13 @@ def person_key(name: str, unit_code: str, phone: str | None, wechat_id: str | No
     return f"unit:{unit_code}:{name}"
 
 
-def _validate_units(sheet: Sheet, bp: Blueprint, problems: list[Problem]) -> dict[str, UnitRecord]:
+def _validate_units(
+    sheet: Sheet, bp: Blueprint, problems: list[Problem]
+) -> tuple[dict[str, UnitRecord], set[str]]:
+    """The valid units, and the codes of rows that were broken (so that their persons are not
+    reported a second time as "unit not in the table")."""
     units: dict[str, UnitRecord] = {}
+    broken: set[str] = set()
     first_row: dict[str, int] = {}
     for row, rec in sheet.records():
         code, name = clean_code(rec["code"]), clean_name(rec["name"])
@@ -152,6 +157,8 @@ def _validate_units(sheet: Sheet, bp: Blueprint, problems: list[Problem]) -> dic
         if ok and level is not None:
             first_row[code] = row
             units[code] = UnitRecord(code, name, level.key, parent)
+        elif code:
+            broken.add(code)
     rows_of = first_row
     roots = []
     for code, unit in units.items():
@@ -182,7 +189,7 @@ def _validate_units(sheet: Sheet, bp: Blueprint, problems: list[Problem]) -> dic
                 )
             )
     _find_cycles(units, sheet, rows_of, problems)
-    return units
+    return units, broken - units.keys()
 
 
 def _find_cycles(
@@ -207,7 +214,11 @@ def _find_cycles(
 
 
 def _validate_persons(
-    sheet: Sheet, bp: Blueprint, units: dict[str, UnitRecord], problems: list[Problem]
+    sheet: Sheet,
+    bp: Blueprint,
+    units: dict[str, UnitRecord],
+    broken_units: set[str],
+    problems: list[Problem],
 ) -> tuple[dict[str, PersonRecord], list[tuple[str, str, str, int]]]:
     persons: dict[str, PersonRecord] = {}
     positions: dict[tuple[str, str, str], int] = {}
@@ -314,10 +325,10 @@ def read_roster(units_path: str | Path, persons_path: str | Path, bp: Blueprint)
     problems: list[Problem] = []
     unit_sheet = read_sheet(units_path, UNIT_COLUMNS)
     person_sheet = read_sheet(persons_path, PERSON_COLUMNS)
-    units = _validate_units(unit_sheet, bp, problems)
+    units, broken_units = _validate_units(unit_sheet, bp, problems)
     if not units and not problems:
         problems.append(Problem(unit_sheet.path.name, "单位表没有数据行"))
-    persons, positions = _validate_persons(person_sheet, bp, units, problems)
+    persons, positions = _validate_persons(person_sheet, bp, units, broken_units, problems)
     if problems:
         raise RosterError(problems)
     return Roster(units, persons, positions)

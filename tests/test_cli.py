@@ -1,0 +1,111 @@
+"""The command line as an operator uses it: init, import, tree, sample, blueprint, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from matrix import audit_log
+from matrix.db import make_engine
+from matrix.models import Unit
+from tests import worlds
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QUNMATRIX_CONFIG", raising=False)
+    runner = CliRunner()
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+
+    def invoke(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["--db", db, *args])
+        return result.exit_code, result.output
+
+    invoke.db = db  # type: ignore[attr-defined]
+    return invoke
+
+
+def test_import_before_init_says_what_to_do(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    units, persons = worlds.write_roster(tmp_path, *worlds.province())
+    code, out = run("import", str(units), str(persons))
+    assert code == 2
+    assert "尚未初始化" in out and "qunmatrix init" in out
+
+
+def test_init_import_tree(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run("init")[0] == 0
+    units, persons = worlds.write_roster(tmp_path, *worlds.province())
+    code, out = run("import", "--dry-run", str(units), str(persons))
+    assert code == 0 and "【试运行】" in out and "单位：新增 11" in out
+    code, out = run("import", str(units), str(persons))
+    assert code == 0 and "名册已导入" in out and "单位：新增 11，变更 0，移除 0" in out
+    code, out = run("import", str(units), str(persons))
+    assert "没有变化" in out
+    code, out = run("tree", "--depth", "1")
+    assert code == 0
+    assert "示范省（P，省）  下辖 市 1 · 县 3 · 学校 6" in out
+    assert "    甲市（C1，市）  下辖 县 3 · 学校 6" in out
+    assert "合计：省 1 · 市 1 · 县 3 · 学校 6" in out
+    code, out = run("tree", "NOPE")
+    assert code == 2 and "找不到单位代码 NOPE" in out
+    engine = make_engine(run.db)
+    with engine.connect() as conn:
+        actions = [e.action for e in audit_log.entries(conn)]
+    assert actions == ["roster.import", "roster.import"]  # the dry run wrote nothing
+
+
+def test_broken_roster_exits_non_zero_and_writes_nothing(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    units, persons = worlds.province()
+    units[2] = ("K1", "乙1县", "county", "C9")
+    u, p = worlds.write_roster(tmp_path, units, persons)
+    code, out = run("import", str(u), str(p))
+    assert code == 2
+    assert "名册有 1 处错误，未写入任何数据" in out
+    assert "units.csv 第 4 行 「parent_code」列：上级代码 C9 不在单位表中" in out
+    with make_engine(run.db).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Unit)).scalar_one() == 0
+
+
+def test_blueprint_command(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out = run("blueprint")
+    assert code == 0 and "★ 中小学少先队大队辅导员群［通知链］" in out
+    assert "各下级单位骨干中队辅导员（每单位2—3名）" in out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[matrix]\nname = "x"\nmax_group_size = 900\n', encoding="utf-8")
+    code, out = run("blueprint", str(bad))
+    assert code == 2
+    assert "matrix.max_group_size：数值太大" in out and "level：缺少必填项" in out
+
+
+def test_sample_then_import(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    code, out = run("sample", "--scale", "county", "--out", str(tmp_path / "s"))
+    assert code == 0 and "下一步：qunmatrix import" in out
+    code, out = run("import", str(tmp_path / "s/units.csv"), str(tmp_path / "s/persons.csv"))
+    assert code == 0, out
+    code, out = run("sample", "--scale", "city")
+    assert code == 2 and "county、province 或 national" in out
+
+
+def test_config_file_and_environment(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "config.toml").write_text('blueprint = "guangongwei"\n', encoding="utf-8")
+    code, out = run("blueprint")
+    assert code == 0 and "关工委工作微信群矩阵" in out
+    monkeypatch.setenv("QUNMATRIX_BLUEPRINT", "young_pioneers")
+    code, out = run("blueprint")
+    assert "少先队工作微信群矩阵" in out
+    (tmp_path / "config.toml").write_text('colour = "red"\n', encoding="utf-8")
+    code, out = run("blueprint")
+    assert code == 2 and "配置有误" in out and "colour：不认识的设置项" in out
+
+
+def test_demo_runs(run) -> None:  # type: ignore[no-untyped-def]
+    code, out = run("demo")
+    assert code == 0, out
+    assert "黑龙江省" in out and "名册已导入" in out
