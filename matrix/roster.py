@@ -159,10 +159,9 @@ def _validate_units(
             units[code] = UnitRecord(code, name, level.key, parent)
         elif code:
             broken.add(code)
-    rows_of = first_row
     roots = []
     for code, unit in units.items():
-        where = sheet.where(rows_of[code], "parent_code")
+        where = sheet.where(first_row[code], "parent_code")
         if unit.parent_code is None:
             roots.append(code)
             continue
@@ -184,11 +183,11 @@ def _validate_units(
         for code in roots[1:]:
             problems.append(
                 Problem(
-                    sheet.where(rows_of[code], "parent_code"),
+                    sheet.where(first_row[code], "parent_code"),
                     f"上级代码为空，但 {roots[0]} 已是顶层单位；名册只能有一个顶层单位",
                 )
             )
-    _find_cycles(units, sheet, rows_of, problems)
+    _find_cycles(units, sheet, first_row, problems)
     return units, broken - units.keys()
 
 
@@ -223,7 +222,6 @@ def _validate_persons(
     persons: dict[str, PersonRecord] = {}
     positions: dict[tuple[str, str, str], int] = {}
     wechat_owner: dict[str, tuple[str, int]] = {}
-    seq: dict[tuple[str, str], int] = defaultdict(int)
     for row, rec in sheet.records():
         unit_code = clean_code(rec["unit_code"])
         name = clean_name(rec["name"])
@@ -311,7 +309,6 @@ def _validate_persons(
             )
             continue
         positions[pos] = row
-        seq[(unit_code, role.key)] += 1
     ordered: list[tuple[str, str, str, int]] = []
     counter: dict[tuple[str, str], int] = defaultdict(int)
     for key, unit_code, role_key in positions:
