@@ -8,6 +8,8 @@ The one place summaries are rendered without a template: openpyxl builds the she
 from __future__ import annotations
 
 import io
+import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -141,24 +143,35 @@ class FormSheet:
         *,
         numbers: str = "#,##0",
         colors: dict[int, str] | None = None,
+        center: Sequence[int] = (),
         indent: int = 0,
+        bold: bool = False,
     ) -> None:
-        """One bordered row; numbers right-aligned, text wrapped; floats shown as percents."""
+        """One bordered row: numbers right-aligned, text wrapped and padded, floats as percents,
+        ``center`` columns centred. The height is set from the wrapped text, so that Excel and
+        LibreOffice both show every line (neither grows a row for wrapped text reliably)."""
         colors = colors or {}
+        lines = 1
         for col, value in enumerate(values, start=1):
             cell = self.ws.cell(self.row, col, value)
             cell.border = BORDER
-            cell.font = _font(10.5, color=colors.get(col))
+            cell.font = _font(10.5, bold=bold, color=colors.get(col))
             if isinstance(value, float):
                 cell.number_format = "0.0%"
-                cell.alignment = Alignment(horizontal="right", vertical="center")
+                cell.alignment = Alignment(horizontal="right", vertical="center", indent=1)
             elif isinstance(value, int):
                 cell.number_format = numbers
-                cell.alignment = Alignment(horizontal="right", vertical="center")
+                cell.alignment = Alignment(horizontal="right", vertical="center", indent=1)
+            elif col in center:
+                cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
             else:
+                pad = 1 + (indent if col == 1 else 0)
                 cell.alignment = Alignment(
-                    vertical="center", wrap_text=True, indent=indent if col == 1 else 0
+                    horizontal="left", vertical="center", wrap_text=True, indent=pad
                 )
+                width = self.ws.column_dimensions[get_column_letter(col)].width or 10
+                lines = max(lines, _lines(str(value), width - pad))
+        self.ws.row_dimensions[self.row].height = max(21, 15 * lines + 6)
         self.row += 1
 
     def notes(self, lines: Sequence[str]) -> None:
@@ -168,6 +181,16 @@ class FormSheet:
             cell.alignment = Alignment(vertical="top", wrap_text=True)
             self._merge(self.row, 1, cols=self.cols)
             self.row += 1
+
+
+def _lines(text: str, width: float) -> int:
+    """How many lines ``text`` wraps to in a column ``width`` units wide (a unit is the width of
+    a digit; a Chinese character at the body size takes about 1.8)."""
+    total = 0
+    for part in text.split("\n"):
+        used = sum(1.8 if unicodedata.east_asian_width(c) in "WF" else 0.9 for c in part)
+        total += max(1, math.ceil(used / max(width, 4)))
+    return total
 
 
 def _book() -> tuple[Workbook, Worksheet]:
@@ -192,7 +215,7 @@ def build_xlsx(s: BuildStatus) -> bytes:
     not built on two more sheets."""
     book, ws = _book()
     ws.title = "汇总表"
-    form = FormSheet(ws, [34, 46, 9, 26])
+    form = FormSheet(ws, [30, 38, 8, 22])
     form.annex("附件2")
     form.title("微信群矩阵建设情况信息汇总表")
     form.meta(
@@ -212,6 +235,7 @@ def build_xlsx(s: BuildStatus) -> bytes:
         form.data(
             [g.name, g.composition, g.members if g.built else "—", _remark(g)],
             colors={4: RED} if not g.built or g.missing else None,
+            center=(3,),
         )
     if not s.groups:
         form.data(["本级不牵头建群", "", "", ""])
@@ -245,7 +269,8 @@ def build_xlsx(s: BuildStatus) -> bytes:
                 lv.joined_members if lv.expected_members else "—",
                 lv.member_coverage if lv.member_coverage is not None else "—",
                 lv.members,
-            ]
+            ],
+            center=(1, 5, 7, 8, 9),
         )
     form.notes(
         [
@@ -255,7 +280,7 @@ def build_xlsx(s: BuildStatus) -> bytes:
     )
 
     ws = book.create_sheet("未建群单位")
-    form = FormSheet(ws, [26, 12, 8, 22, 40])
+    form = FormSheet(ws, [22, 11, 7, 18, 34])
     deadline = ""
     if s.deadline:
         deadline = f"建设截止：{s.deadline.year}年{s.deadline.month}月{s.deadline.day}日"
@@ -266,7 +291,11 @@ def build_xlsx(s: BuildStatus) -> bytes:
         [[Head("单位"), Head("单位代码"), Head("层级"), Head("上级单位"), Head("未建的群")]]
     )
     for u in s.unbuilt:
-        form.data([u.name, u.code, f"{u.level_label}级", u.parent_name, "、".join(u.missing)])
+        form.data(
+            [u.name, u.code, f"{u.level_label}级", u.parent_name, "、".join(u.missing)],
+            colors={5: RED},
+            center=(2, 3),
+        )
     if not s.unbuilt:
         form.data(["应建群已全部建成", "", "", "", ""])
     return _save(book)
@@ -276,7 +305,7 @@ def media_xlsx(t: MediaTable) -> bytes:
     """附表 of seed 000, the self-media column split under a merged header."""
     book, ws = _book()
     ws.title = "统计表"
-    form = FormSheet(ws, [22, 26, 26, 16, 16, 16, 16, 10], landscape=True)
+    form = FormSheet(ws, [20, 24, 24, 15, 15, 15, 15, 9], landscape=True)
     form.annex("附表")
     form.title("各市（地）、系统网站（网页）及自媒体建设情况统计表")
     form.meta(
@@ -309,7 +338,9 @@ def media_xlsx(t: MediaTable) -> bytes:
         form.data(
             [r.name, *cells, "" if r.reported else "未填报"],
             colors=colors,
+            center=[i + 2 for i, k in enumerate(keys) if r.values[k] == ""] + [8],
             indent=0 if r.level == top else 2,
+            bold=r.level == top,
         )
     if not t.rows:
         form.data([f"{t.unit.name}及下级没有市地、县区单位", "", "", "", "", "", "", ""])
@@ -332,12 +363,12 @@ def audit_xlsx(a: AuditTable) -> bytes:
     form.meta(f"单　位：{a.unit.name}", f"截至{a.as_of.year}年{a.as_of.month}月{a.as_of.day}日")
     form.header([[Head("问题"), Head("代码"), Head("严重程度"), Head("条数"), Head("单位数")]])
     for c in a.by_code:
-        form.data([c.label, c.code, c.severity_label, c.findings, c.units])
+        form.data([c.label, c.code, c.severity_label, c.findings, c.units], center=(2, 3))
     if not a.by_code:
         form.data(["未发现问题", "", "", "", ""])
 
     ws = book.create_sheet("按单位")
-    form = FormSheet(ws, [18, 12, 20, 9, 24, 14, 34], landscape=True)
+    form = FormSheet(ws, [16, 12, 24, 9, 22, 14, 32], landscape=True)
     form.title("审计问题明细")
     form.meta(f"单　位：{a.unit.name}", f"共 {len(a.lines):,} 条，涉及 {a.units:,} 个单位")
     form.header(
@@ -348,12 +379,13 @@ def audit_xlsx(a: AuditTable) -> bytes:
             [
                 x.unit_name,
                 x.unit_code,
-                f"{x.label}（{x.code}）",
+                f"{x.label}\n{x.code}",
                 x.severity_label,
                 x.group,
                 x.person,
                 x.fix,
             ],
             colors={4: RED} if x.severity in ("error", "critical") else None,
+            center=(2, 4),
         )
     return _save(book)

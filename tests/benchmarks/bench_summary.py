@@ -25,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert, select, text
@@ -60,6 +61,10 @@ def sample() -> tuple[Path, Path]:
     return units, persons
 
 
+names: dict[str, str] = {}
+SHARD_NAMES = "一二三四五六七八九十"
+
+
 def expected_members(engine: Engine, bp: Blueprint) -> dict[tuple[str, str], list[int]]:
     """(leading unit, kind) → person ids, from each main group's selectors (self/children and
     the per-unit quota), computed from position tuples as provisioning would."""
@@ -67,6 +72,7 @@ def expected_members(engine: Engine, bp: Blueprint) -> dict[tuple[str, str], lis
     with engine.connect() as conn:
         parent = dict(conn.execute(select(unit_t.c.code, unit_t.c.parent_code)).all())
         level = dict(conn.execute(select(unit_t.c.code, unit_t.c.level)).all())
+        names.update(conn.execute(select(unit_t.c.code, unit_t.c.name)).all())
         holders: dict[tuple[str, str], list[int]] = defaultdict(list)
         for pid, unit, role in conn.execute(
             select(pos_t.c.person_id, pos_t.c.unit_code, pos_t.c.role).order_by(
@@ -113,7 +119,10 @@ def fill(engine: Engine, bp: Blueprint) -> None:
                     "unit_code": code,
                     "kind": kind,
                     "shard": 0 if shards == 1 else s + 1,
-                    "name": f"{code}-{kind}-{s}",
+                    "name": bp.group(kind).name.format(
+                        unit=SimpleNamespace(name=names[code], code=code),
+                        shard="" if shards == 1 else SHARD_NAMES[s],
+                    ),
                     "room_id": f"room-{gid}" if built else None,
                 }
             )
