@@ -24,7 +24,8 @@ def _percent(value: float | None) -> str:
     return f"{value * 100:.1f}".removesuffix(".0") + "%"
 
 
-def _chinese_date(value: date) -> str:
+def chinese_date(value: date) -> str:
+    """2026-05-01 → 2026年5月1日, as forms write dates."""
     return f"{value.year}年{value.month}月{value.day}日"
 
 
@@ -58,7 +59,7 @@ def environment() -> Environment:
     )
     env.filters["num"] = _number
     env.filters["pct"] = _percent
-    env.filters["cndate"] = _chinese_date
+    env.filters["cndate"] = chinese_date
     env.filters["csv"] = _csv_cell
     env.filters["md"] = _markdown_cell
     return env

@@ -19,7 +19,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.render import render
+from bot.render import chinese_date, render
 from matrix.media import MEDIA_KINDS, MediaTable
 from matrix.summary import AuditTable, BuildStatus
 
@@ -218,9 +218,7 @@ def build_xlsx(s: BuildStatus) -> bytes:
     form = FormSheet(ws, [30, 38, 8, 22])
     form.annex("附件2")
     form.title("微信群矩阵建设情况信息汇总表")
-    form.meta(
-        f"单　位：{s.unit.name}", f"填报日期：{s.as_of.year}年{s.as_of.month}月{s.as_of.day}日"
-    )
+    form.meta(f"单　位：{s.unit.name}", f"填报日期：{chinese_date(s.as_of)}")
     for i, lv in enumerate(s.levels):
         if i == 0:
             form.line(f"{lv.label}级建群数：{lv.groups:,} 个，联系人数 {lv.members:,} 人。")
@@ -243,7 +241,7 @@ def build_xlsx(s: BuildStatus) -> bytes:
     ws = book.create_sheet("建设进度")
     form = FormSheet(ws, [10, 10, 10, 10, 10, 10, 12, 12, 10, 12], landscape=True)
     form.title("各级建设进度")
-    form.meta(f"单　位：{s.unit.name}", f"截至{s.as_of.year}年{s.as_of.month}月{s.as_of.day}日")
+    form.meta(f"单　位：{s.unit.name}", f"截至{chinese_date(s.as_of)}")
     form.header(
         [
             [
@@ -283,7 +281,7 @@ def build_xlsx(s: BuildStatus) -> bytes:
     form = FormSheet(ws, [22, 11, 7, 18, 34])
     deadline = ""
     if s.deadline:
-        deadline = f"建设截止：{s.deadline.year}年{s.deadline.month}月{s.deadline.day}日"
+        deadline = f"建设截止：{chinese_date(s.deadline)}"
         deadline += "（已逾期）" if s.overdue else ""
     form.title(f"未建群单位（{len(s.unbuilt):,} 个）")
     form.meta(f"单　位：{s.unit.name}", deadline)
@@ -310,7 +308,7 @@ def media_xlsx(t: MediaTable) -> bytes:
     form.title("各市（地）、系统网站（网页）及自媒体建设情况统计表")
     form.meta(
         f"填报单位：{t.unit.name}",
-        f"填报日期：{t.as_of.year}年{t.as_of.month}月{t.as_of.day}日　已填报 {t.reported}/{len(t.rows)}",
+        f"填报日期：{chinese_date(t.as_of)}　已填报 {t.reported}/{len(t.rows)}",
     )
     form.header(
         [
@@ -360,7 +358,7 @@ def audit_xlsx(a: AuditTable) -> bytes:
     ws.title = "按问题类型"
     form = FormSheet(ws, [24, 24, 10, 10, 10])
     form.title("微信群审计问题汇总表")
-    form.meta(f"单　位：{a.unit.name}", f"截至{a.as_of.year}年{a.as_of.month}月{a.as_of.day}日")
+    form.meta(f"单　位：{a.unit.name}", f"截至{chinese_date(a.as_of)}")
     form.header([[Head("问题"), Head("代码"), Head("严重程度"), Head("条数"), Head("单位数")]])
     for c in a.by_code:
         form.data([c.label, c.code, c.severity_label, c.findings, c.units], center=(2, 3))

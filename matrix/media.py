@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 
 from matrix import audit_log
 from matrix.blueprint import Blueprint, normalize_label
-from matrix.errors import MatrixError, Problem, RosterError
+from matrix.errors import MatrixError, Problem, ProblemsError, RosterError
 from matrix.models import MediaAccount, utcnow
 from matrix.sheets import Column, read_sheet
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
@@ -64,21 +64,15 @@ class MediaError(MatrixError):
     """A registration that cannot be recorded (unknown kind, bad link, unit out of scope …)."""
 
 
-class MediaImportError(MatrixError):
+class MediaImportError(ProblemsError):
     """A media file with problems; nothing was written."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
         super().__init__(
+            problems,
             f"登记表有 {len(problems)} 处错误，未写入任何数据",
             fix="请按提示逐条修改后重新导入",
         )
-
-    def __str__(self) -> str:
-        shown = [f"  - {p}" for p in self.problems[:200]]
-        if len(self.problems) > 200:
-            shown.append(f"  …… 另有 {len(self.problems) - 200} 处错误未列出")
-        return "\n".join([super().__str__(), *shown])
 
 
 def find_kind(text: str) -> MediaKind | None:

@@ -94,8 +94,17 @@ def read_findings(path: str | Path) -> list[FindingRecord]:
     return records
 
 
+class _Graded:
+    severity: str
+
+    @property
+    def severity_label(self) -> str:
+        """严重 / 警告 / 提示, or the engine's own word for a severity we do not know."""
+        return SEVERITY_LABELS.get(self.severity, self.severity)
+
+
 @dataclass(frozen=True)
-class AuditLine:
+class AuditLine(_Graded):
     """One finding placed in the tree."""
 
     unit_code: str
@@ -107,13 +116,9 @@ class AuditLine:
     person: str
     fix: str
 
-    @property
-    def severity_label(self) -> str:
-        return SEVERITY_LABELS.get(self.severity, self.severity)
-
 
 @dataclass(frozen=True)
-class CodeCount:
+class CodeCount(_Graded):
     """How often one code occurs and in how many units."""
 
     code: str
@@ -121,10 +126,6 @@ class CodeCount:
     severity: str
     findings: int
     units: int
-
-    @property
-    def severity_label(self) -> str:
-        return SEVERITY_LABELS.get(self.severity, self.severity)
 
 
 @dataclass(frozen=True)
