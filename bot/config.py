@@ -4,6 +4,7 @@ variables (the environment wins). ``config.example.toml`` documents every field.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,11 @@ class Settings(BaseSettings):
         description="a shipped blueprint (young_pioneers, guangongwei) or a path to a .toml file",
     )
     timezone: str = Field(default="Asia/Shanghai", description="where 'today' and deadlines are")
+    build_deadline: date | None = Field(
+        default=None,
+        description="date by which every unit must have built its groups (附件2 汇报截止), "
+        "e.g. 2017-04-15; summaries mark units still missing after it as overdue",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_file: str = Field(
         default="", description="also write logs here, rotated daily; empty = stderr only"

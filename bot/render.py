@@ -3,6 +3,7 @@ that loads them."""
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,36 @@ def _number(value: int | float) -> str:
     return f"{value:,}"
 
 
+def _percent(value: float | None) -> str:
+    """0.6667 → '66.7%', 1.0 → '100%', None (nothing expected) → '—'."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.1f}".removesuffix(".0") + "%"
+
+
+def chinese_date(value: date) -> str:
+    """2026-05-01 → 2026年5月1日, as forms write dates."""
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def _csv_cell(value: Any) -> str:
+    """One CSV field: quoted when needed; text that Excel would run as a formula is defused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return str(value)
+    if value[:1] in ("=", "+", "-", "@"):
+        value = "'" + value
+    if any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _markdown_cell(value: Any) -> str:
+    """Text for a Markdown table cell: a | or a line break would end the cell."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -27,6 +58,10 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["num"] = _number
+    env.filters["pct"] = _percent
+    env.filters["cndate"] = chinese_date
+    env.filters["csv"] = _csv_cell
+    env.filters["md"] = _markdown_cell
     return env
 
 

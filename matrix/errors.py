@@ -63,18 +63,26 @@ class Problem:
         return f"{self.where}：{self.message}" if self.where else self.message
 
 
-class RosterError(MatrixError):
-    """The roster files do not validate; nothing was written."""
+class ProblemsError(MatrixError):
+    """An input file with problems, each listed with where and why; nothing was written."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], message: str, *, fix: str) -> None:
         self.problems = problems
-        super().__init__(
-            f"名册有 {len(problems)} 处错误，未写入任何数据",
-            fix="请按提示逐条修改名册文件后重新导入",
-        )
+        super().__init__(message, fix=fix)
 
     def __str__(self) -> str:
         shown = [f"  - {p}" for p in self.problems[:200]]
         if len(self.problems) > 200:
             shown.append(f"  …… 另有 {len(self.problems) - 200} 处错误未列出")
         return "\n".join([super().__str__(), *shown])
+
+
+class RosterError(ProblemsError):
+    """The roster files do not validate; nothing was written."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(
+            problems,
+            f"名册有 {len(problems)} 处错误，未写入任何数据",
+            fix="请按提示逐条修改名册文件后重新导入",
+        )

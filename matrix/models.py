@@ -21,6 +21,8 @@ class Unit(SQLModel, table=True):
     """A node of the tree: a committee office or a school. The roster code is the key."""
 
     __tablename__ = "unit"
+    # summaries count the units of one level under a path prefix (migration 0003)
+    __table_args__ = (Index("ix_unit_level_path", "level", "path"),)
 
     code: str = Field(primary_key=True, max_length=32)
     name: str = Field(max_length=128)
@@ -81,7 +83,11 @@ class Membership(SQLModel, table=True):
     seen on the platform. ``source`` says where the row came from."""
 
     __tablename__ = "membership"
-    __table_args__ = (Index("ix_membership_person", "person_id"),)
+    __table_args__ = (
+        Index("ix_membership_person", "person_id"),
+        # summaries count members per group and state from the index alone (migration 0003)
+        Index("ix_membership_group_state", "group_id", "state", "person_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="wgroup.id", index=True)
@@ -91,6 +97,25 @@ class Membership(SQLModel, table=True):
     is_admin: bool = False
     nickname: str | None = Field(default=None, max_length=128, description="群昵称")
     source: str = Field(max_length=32, description="blueprint | platform | admin | import")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MediaAccount(SQLModel, table=True):
+    """A website, web page or self-media account a city or county unit registered (seed 000 附表).
+
+    One row per unit and kind; an empty ``value`` means the unit declared it has none (无),
+    which the media table shows differently from a unit that has not reported at all."""
+
+    __tablename__ = "media_account"
+    __table_args__ = (UniqueConstraint("unit_code", "kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_code: str = Field(foreign_key="unit.code", max_length=32)
+    kind: str = Field(
+        max_length=16, description="website | webpage | mp | channels | douyin | kuaishou"
+    )
+    value: str = Field(default="", max_length=512, description="URL or account name; '' = 无")
+    actor: str = Field(max_length=128, description="who registered it: contact id or cli:<user>")
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -1,0 +1,137 @@
+"""Commands for summaries and the media registry: summary, media import, media register."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+
+from bot.cli_app import Context, app, ctx_of, echo, friendly
+from bot.render import render
+from bot.summary_render import (
+    chat_text,
+    file_name,
+    make_summary,
+    parse_format,
+    parse_table,
+    render_file,
+)
+from matrix.errors import MatrixError
+from matrix.media import import_media, parse_registration, register_media
+from matrix.summary.audit import read_findings
+from matrix.summary.scope import top_unit
+
+media_app = typer.Typer(help="网站及自媒体登记（附表）。", no_args_is_help=True)
+app.add_typer(media_app, name="media")
+
+
+def _today(c: Context) -> date:
+    return datetime.now(ZoneInfo(c.settings.timezone)).date()
+
+
+def _requester(c: Context, as_unit: str | None) -> str:
+    if as_unit:
+        return as_unit
+    with c.ready_engine().connect() as conn:
+        return top_unit(conn).code
+
+
+AS_UNIT = typer.Option("--as", help="以哪个单位的身份操作（只能涉及其本级及下级），默认顶层单位")
+
+
+@app.command()
+@friendly
+def summary(
+    ctx: typer.Context,
+    unit: Annotated[
+        str | None, typer.Option("--unit", "-u", help="单位代码或名称，默认本单位")
+    ] = None,
+    table: Annotated[str, typer.Option("--table", "-t", help="build | media | audit")] = "build",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="text | md | html | xlsx | csv，默认按 -o 的扩展名"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="写入文件")] = None,
+    findings: Annotated[
+        Path | None,
+        typer.Option(
+            "--findings", help="审计结果 JSON（qunmatrix audit --json 的输出），用于 audit 表"
+        ),
+    ] = None,
+    as_unit: Annotated[str | None, AS_UNIT] = None,
+) -> None:
+    """汇总表：建设情况（附件2）、网站及自媒体（附表）、审计问题。"""
+    c = ctx_of(ctx)
+    table_key = parse_table(table)
+    if fmt is None:
+        fmt = out.suffix.lstrip(".").lower() if out is not None and out.suffix else "text"
+    fmt_key = parse_format(fmt)
+    records: list[Any] = []
+    if table_key == "audit":
+        if findings is None:
+            raise MatrixError(
+                "审计表需要审计结果",
+                fix="请先运行 qunmatrix audit --json > findings.json，再加 --findings findings.json",
+            )
+        records = read_findings(findings)
+    data = make_summary(
+        c.ready_engine(),
+        c.blueprint,
+        table_key,
+        requester=_requester(c, as_unit),
+        target=unit,
+        as_of=_today(c),
+        deadline=c.settings.build_deadline,
+        findings=records,
+    )
+    if out is None:
+        if fmt_key == "text":
+            echo(chat_text(data))
+            return
+        out = Path(file_name(data, fmt_key))
+    out.write_bytes(render_file(data, fmt_key))
+    echo(render("summary/written.txt.j2", path=str(out), text=chat_text(data)))
+
+
+@media_app.command("import")
+@friendly
+def media_import(
+    ctx: typer.Context,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="登记表 .csv/.xlsx：单位代码或单位名称，网站网址，网页链接，公众号，视频号，抖音，快手"
+        ),
+    ],
+    as_unit: Annotated[str | None, AS_UNIT] = None,
+) -> None:
+    """导入网站及自媒体登记表（全部校验通过才写入）。"""
+    c = ctx_of(ctx)
+    report = import_media(
+        c.ready_engine(), c.blueprint, path, requester=_requester(c, as_unit), actor=c.actor
+    )
+    echo(render("summary/media_import.txt.j2", r=report))
+
+
+@media_app.command("register")
+@friendly
+def media_register(
+    ctx: typer.Context,
+    words: Annotated[
+        list[str], typer.Argument(help="[单位] 类型 名称，如：230102 公众号 道里关工")
+    ],
+    as_unit: Annotated[str | None, AS_UNIT] = None,
+) -> None:
+    """登记一项网站或自媒体（与群里的 #登记 相同）。"""
+    c = ctx_of(ctx)
+    change = register_media(
+        c.ready_engine(),
+        c.blueprint,
+        parse_registration(" ".join(words)),
+        requester=_requester(c, as_unit),
+        actor=c.actor,
+    )
+    echo(render("summary/media_registered.txt.j2", c=change))

@@ -1,0 +1,202 @@
+"""The audit table: findings per unit and code, for one unit's subtree.
+
+The audit engine (provisioning and audit, another module) produces the findings; this module
+only tabulates them. It takes any records with the fields of ``qunmatrix audit --json``
+(``code``, ``severity``, ``unit``, ``group``, ``person``, ``fix``; ``unit`` is a unit code),
+as objects or as mappings, so the engine's own finding type plugs in unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from matrix.errors import MatrixError
+from matrix.summary.scope import UNIT, UnitRef, resolve_target
+
+SEVERITY_ORDER = {"error": 0, "critical": 0, "warning": 1, "info": 2}
+SEVERITY_LABELS = {"error": "严重", "critical": "严重", "warning": "警告", "info": "提示"}
+
+# 审计问题代码 → 中文说明 (codes of the audit issue); an unknown code is shown as it is
+FINDING_LABELS = {
+    "UNKNOWN_MEMBER": "群内有名册外人员",
+    "MISSING_MEMBER": "应入群人员未入群",
+    "WRONG_GROUP": "人员入错群",
+    "DUPLICATE_MEMBER": "重复入群",
+    "NO_ADMIN": "未设管理员",
+    "WRONG_ADMIN": "管理员不符",
+    "OVER_CAPACITY": "群人数超限",
+    "QUOTA_SHORT": "人数不足名额",
+    "NICKNAME_FORMAT": "群昵称不规范",
+    "GROUP_MISSING": "应建群未建",
+    "STALE_MEMBER": "已离开名册仍在群",
+    "NO_RESPONSIBLE_PERSON": "未落实专人负责",
+}
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """One audit finding, as the audit engine reports it."""
+
+    code: str
+    severity: str
+    unit: str
+    group: str | None = None
+    person: str | None = None
+    fix: str = ""
+
+    @classmethod
+    def of(cls, item: Any) -> FindingRecord:
+        """Accept a mapping (parsed JSON) or any object with the same attribute names."""
+        get = item.get if isinstance(item, Mapping) else lambda k, d=None: getattr(item, k, d)
+        group, person = get("group"), get("person")
+        return cls(
+            code=str(get("code")),
+            severity=str(get("severity") or "warning"),
+            unit=str(get("unit")),
+            group=None if group is None else str(group),
+            person=None if person is None else str(person),
+            fix=str(get("fix") or ""),
+        )
+
+
+class FindingsFileError(MatrixError):
+    """A findings file that is not the audit's JSON."""
+
+
+def read_findings(path: str | Path) -> list[FindingRecord]:
+    """Findings from a file written by ``qunmatrix audit --json`` ({"findings": [...]})."""
+    path = Path(path)
+    fix = "请用 qunmatrix audit --json > findings.json 生成该文件"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError as exc:
+        raise FindingsFileError(f"找不到审计结果文件 {path}", fix=fix) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FindingsFileError(f"{path.name} 不是 JSON 文件：{exc}", fix=fix) from exc
+    items = data.get("findings") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise FindingsFileError(f"{path.name} 中没有 findings 列表", fix=fix)
+    records = []
+    for i, item in enumerate(items, start=1):
+        if not isinstance(item, dict) or not item.get("code") or not item.get("unit"):
+            raise FindingsFileError(
+                f"{path.name} 第 {i} 条问题缺少 code 或 unit", where=str(path), fix=fix
+            )
+        records.append(FindingRecord.of(item))
+    return records
+
+
+class _Graded:
+    severity: str
+
+    @property
+    def severity_label(self) -> str:
+        """严重 / 警告 / 提示, or the engine's own word for a severity we do not know."""
+        return SEVERITY_LABELS.get(self.severity, self.severity)
+
+
+@dataclass(frozen=True)
+class AuditLine(_Graded):
+    """One finding placed in the tree."""
+
+    unit_code: str
+    unit_name: str
+    code: str
+    label: str
+    severity: str
+    group: str
+    person: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class CodeCount(_Graded):
+    """How often one code occurs and in how many units."""
+
+    code: str
+    label: str
+    severity: str
+    findings: int
+    units: int
+
+
+@dataclass(frozen=True)
+class AuditTable:
+    unit: UnitRef
+    as_of: date
+    by_code: list[CodeCount]
+    lines: list[AuditLine]  # ordered by unit (tree order), then severity, then code
+    outside: int  # findings about units not under ``unit`` (or no longer on the roster)
+
+    @property
+    def units(self) -> int:
+        return len({line.unit_code for line in self.lines})
+
+
+def audit_table(
+    engine: Engine,
+    findings: Iterable[Any],
+    *,
+    requester: str,
+    target: str | None = None,
+    as_of: date,
+) -> AuditTable:
+    """Tabulate ``findings`` for ``target``'s subtree (default: the requester's unit)."""
+    records = [FindingRecord.of(f) for f in findings]
+    with engine.connect() as conn:
+        unit = resolve_target(conn, requester, target)
+        places = _places(conn, {r.unit for r in records}, unit)
+    lines = []
+    for r in records:
+        place = places.get(r.unit)
+        if place is None:
+            continue
+        lines.append(
+            AuditLine(
+                unit_code=r.unit,
+                unit_name=place[0],
+                code=r.code,
+                label=FINDING_LABELS.get(r.code, r.code),
+                severity=r.severity,
+                group=r.group or "",
+                person=r.person or "",
+                fix=r.fix,
+            )
+        )
+    lines.sort(key=lambda x: (places[x.unit_code][1], SEVERITY_ORDER.get(x.severity, 3), x.code))
+    counts = Counter(line.code for line in lines)
+    units_of: dict[str, set[str]] = {}
+    severity_of: dict[str, str] = {}
+    for line in lines:
+        units_of.setdefault(line.code, set()).add(line.unit_code)
+        severity_of.setdefault(line.code, line.severity)
+    by_code = [
+        CodeCount(code, FINDING_LABELS.get(code, code), severity_of[code], n, len(units_of[code]))
+        for code, n in counts.items()
+    ]
+    by_code.sort(key=lambda c: (SEVERITY_ORDER.get(c.severity, 3), -c.findings, c.code))
+    return AuditTable(unit, as_of, by_code, lines, outside=len(records) - len(lines))
+
+
+def _places(conn: Connection, codes: set[str], within: UnitRef) -> dict[str, tuple[str, str]]:
+    """Name and path of each code that lies under ``within``, looked up in chunks."""
+    found: dict[str, tuple[str, str]] = {}
+    ordered = sorted(codes)
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i : i + 500]
+        for code, name, path in conn.execute(
+            select(UNIT.c.code, UNIT.c.name, UNIT.c.path).where(
+                UNIT.c.code.in_(chunk), UNIT.c.removed_at.is_(None)
+            )
+        ):
+            if path.startswith(within.path):
+                found[code] = (name, path)
+    return found
