@@ -15,6 +15,7 @@ Replies an account may not send yet (pacing) wait in an ``Outbox`` and go out in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import time
 import uuid
@@ -161,10 +162,15 @@ class Bot:
 
     # --- wiring -------------------------------------------------------------------------------
 
+    def add_account(self, account_id: str) -> None:
+        """Know ``account_id`` as one of ours: its words are never taken as a person's. An
+        adapter that calls ``on_message`` / ``on_room_event`` itself registers here first."""
+        self.accounts.add(account_id)
+
     def attach(self, account: Any) -> None:
         """Subscribe to an account that offers ``on_message`` / ``on_room_event`` callbacks
         (the simulated WeChat does; the Wechaty adapter calls the two methods itself)."""
-        self.accounts.add(account.account_id)
+        self.add_account(account.account_id)
 
         async def message(msg: IncomingMessage) -> None:
             await self.on_message(account, msg)
@@ -174,6 +180,16 @@ class Bot:
 
         account.on_message(message)
         account.on_room_event(event)
+
+    async def keep_sending(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+        """Send paced replies as they fall due, until ``stop`` is set (real mode runs this as a
+        task; the stage moves its manual clock instead)."""
+        while not stop.is_set():
+            await self.outbox.flush()
+            due = self.outbox.next_due()
+            wait = idle if due is None else min(idle, max(0.0, due - self.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait or 0.01)
 
     def is_placeholder(self, command: Command) -> bool:
         return isinstance(self.handlers[command.key], Placeholder)
