@@ -20,7 +20,7 @@ import difflib
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -47,7 +47,7 @@ from matrix.platform import (
 )
 from matrix.tree import UnitTree
 
-Clock = Any  # a () -> float callable; bot.simulated.ManualClock in tests
+Clock = Callable[[], float]  # time.monotonic, or the stage's manual clock
 
 
 @dataclass
@@ -226,19 +226,28 @@ class Bot:
         try:
             async with self._lock:
                 reply = await self._run(platform, msg, invocation)
+            if reply is None:
+                return
             text = self._render(reply)
         except Exception as exc:
             text = self._apology(exc, room=msg.room_id, contact=msg.contact_id, text=msg.text)
             reply = Reply("internal_error.j2")
         await self.outbox.send(platform, msg.room_id, text, reply.mentions)
 
-    async def _run(self, platform: Platform, msg: IncomingMessage, inv: Invocation) -> Reply:
+    async def _run(self, platform: Platform, msg: IncomingMessage, inv: Invocation) -> Reply | None:
+        """The reply to one command; None to stay silent: a '#word' that looks like no command
+        (#接龙 is WeChat's own), or a bare 收到 that would only be refused or answered 即将开放
+        (people say 收到 all day; the group must not fill with the bot's answers)."""
         with self.engine.connect() as conn:
             group = group_of(conn, msg.room_id)
             asker = self.permissions.asker(conn, msg.contact_id, msg.sender_name)
         command = inv.command
         if command is None:
             return self._unknown(inv.name, asker, group)
+        if inv.bare and (
+            self.is_placeholder(command) or not self.permissions.allows(asker, command)
+        ):
+            return None
         unit = group.unit_code if group else None
         try:
             self.permissions.check(asker, command)
@@ -287,11 +296,14 @@ class Bot:
             **reply.audit,
         )
 
-    def _unknown(self, name: str, asker: Asker, group: GroupRef | None) -> Reply:
+    def _unknown(self, name: str, asker: Asker, group: GroupRef | None) -> Reply | None:
+        """A typo of a command the asker may run gets suggestions; other '#words' silence."""
         unit = group.unit_code if group else None
         names = [c.name for c in TABLE if self.permissions.allows(asker, c, unit)]
         names += [c.alias for c in TABLE if self.permissions.allows(asker, c, unit)]
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        if not close:
+            return None
         return Reply("unknown_command.j2", {"typed": name, "suggestions": close})
 
     def _unit_label(self, code: str | None) -> str:

@@ -102,7 +102,7 @@ def test_a_gb18030_script_is_read(run, tmp_path):
 
 
 def test_a_script_piped_on_stdin_runs_too(run):
-    result = run("console", "--provision", stdin="K1:county-counselors\twxK1S1n012\t收到\n")
+    result = run("console", "--provision", stdin="K1:county-counselors\twxK1S1n012\t#收到\n")
     assert result.exit_code == 0, result.output
     assert "通知下发与回执功能即将开放，目前还不能使用 #收到。" in result.stdout
 
