@@ -9,9 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import selectors
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,3 +148,63 @@ def start_service(world: dict[str, Any], workdir: Path, grpc_port: int = 0) -> M
         raise RuntimeError(f"mock_server.js did not start:\n{log.read_text(errors='replace')}")
     ports = json.loads(line)
     return MockService(proc, ports["grpc"], ports["http"], log, world)
+
+
+@dataclass
+class BotProcess:
+    """``qunmatrix …`` running as its own process, its log read line by line."""
+
+    proc: subprocess.Popen[str]
+    lines: queue.Queue[str]
+    seen: list[str] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, args: list[str], cwd: Path) -> BotProcess:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from bot.cli import app; app()", *args],
+            cwd=cwd,
+            env={**os.environ, "PYTHONPATH": str(WIRE.parent.parent)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+        )
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
+        return cls(proc, lines)
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        """The first log line containing ``text``; fails with the whole log if none comes."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            self.seen.append(line)
+            if text in line:
+                return line
+        pytest.fail(f"qunmatrix never logged {text!r}:\n{self.output()}")
+
+    def output(self) -> str:
+        return "".join(self.seen)
+
+    def stop(self) -> int:
+        """SIGTERM, as a service manager stops it; the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return self.proc.returncode

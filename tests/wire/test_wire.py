@@ -22,7 +22,7 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
-from tests.wire.mock_service import TOKEN, MockService, start_service
+from tests.wire.mock_service import TOKEN, BotProcess, MockService, start_service
 
 pytestmark = pytest.mark.wire
 
@@ -204,3 +204,20 @@ def test_the_bot_reconnects_after_the_service_restarts(service, tmp_path):
         assert errors == []
 
     asyncio.run(outage())
+
+
+def test_qunmatrix_run_logs_in_hears_the_group_and_stops_on_sigterm(service, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'db = "sqlite:///{tmp_path / "bot.db"}"\n'
+        f'[wechaty]\nendpoint = "{service.endpoint}"\ntoken = "{TOKEN}"\nsend_interval = 0\n',
+        encoding="utf-8",
+    )
+    bot = BotProcess.start(["run", "--config", str(config)], cwd=tmp_path)
+    try:
+        bot.wait_for("微信账号已登录：群矩阵助手（qm_bot）")
+        asyncio.run(service.say(ROOM, "wx_t1", "大家好"))
+        bot.wait_for(f"群 {ROOM} 收到 wx_t1 的消息")
+    finally:
+        assert bot.stop() == 0, bot.output()
+    assert not (tmp_path / ".wechaty").exists()
