@@ -111,7 +111,8 @@ class WechatyPlatform:
         """``puppet_factory`` builds a fresh puppet for every connection attempt. ``port`` is the
         local port Wechaty probes at login (0: a free one). ``send_interval`` paces this account's
         messages (seconds between sends, with jitter) because WeChat restricts accounts that send
-        too fast. ``keepalive`` is how often a silent connection is probed with ``ding``.
+        too fast. ``keepalive`` is how often the connection is probed with ``ding`` (and how long an answer
+        may take, at most 10 s).
         ``on_error`` also hears every exception a callback raised (tests fail on it)."""
         self._puppet_factory = puppet_factory
         self._name = name
@@ -267,7 +268,9 @@ class WechatyPlatform:
             if not self._logged_in.is_set():
                 continue
             try:
-                await asyncio.wait_for(bot.puppet.ding("qunmatrix"), timeout=10)
+                await asyncio.wait_for(
+                    bot.puppet.ding("qunmatrix"), timeout=min(10, self.keepalive)
+                )
             except Exception as exc:
                 logger.warning("Wechaty 心跳失败：{}: {}", type(exc).__name__, exc)
                 return

@@ -276,3 +276,34 @@ def test_two_accounts_in_one_room_each_hear_people_but_not_themselves():
 
     run(scenario)
     assert errors == []
+
+
+def test_a_silent_connection_is_noticed_by_the_keepalive_probe_and_replaced():
+    world, room = make_world()
+    errors: list[BaseException] = []
+    puppets: list[InProcessPuppet] = []
+
+    class HungPuppet(InProcessPuppet):
+        async def ding(self, data: str | None = None) -> None:
+            if len(puppets) == 1:  # the first connection stops answering
+                await asyncio.Event().wait()
+
+    def factory() -> InProcessPuppet:
+        puppets.append(HungPuppet(world, BOT, on_error=errors.append))
+        return puppets[-1]
+
+    async def scenario() -> None:
+        platform = WechatyPlatform(
+            factory, send_interval=0, backoff=Backoff(initial=0.01), keepalive=0.01
+        )
+        async with platform.running(login_timeout=10):
+            while platform.connections < 2:
+                await asyncio.sleep(0.01)
+            heard = replying(platform, lambda m: "在")
+            await world.say(room, "wx_t1", "有人吗")
+            await next_item(heard)
+        assert world.messages(room)[-1].text == "@赵老师 在"
+
+    run(scenario)
+    assert len(puppets) == 2
+    assert errors == []
