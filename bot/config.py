@@ -32,6 +32,18 @@ class WechatySettings(BaseModel):
     )
 
 
+class SimulatedSettings(BaseModel):
+    """The in-process simulated WeChat (demo, console): its bot accounts and their pacing."""
+
+    accounts: list[str] = Field(
+        default=["qunmatrix-bot-1", "qunmatrix-bot-2"],
+        min_length=1,
+        description="bot account ids; groups are shared out between them in turn",
+    )
+    rate: float = Field(default=1.0, gt=0, description="messages per second each account may send")
+    burst: int = Field(default=5, ge=1, description="messages an account may send at once")
+
+
 class Settings(BaseSettings):
     """All of qunmatrix's settings."""
 
@@ -54,6 +66,7 @@ class Settings(BaseSettings):
     )
     platform: str = Field(default="simulated", description="simulated | wechaty")
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
+    simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
 
     @classmethod
     def settings_customise_sources(

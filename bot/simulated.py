@@ -210,18 +210,25 @@ class SimulatedWeChat:
         return next((r for r in self.rooms.values() if r.topic == topic), None)
 
     def create_room(
-        self, owner_id: str, topic: str, member_ids: list[str] | tuple[str, ...]
+        self,
+        owner_id: str,
+        topic: str,
+        member_ids: list[str] | tuple[str, ...],
+        *,
+        room_id: str = "",
     ) -> str:
-        """A room built outside the bot (by a person, or a set-up step): no pacing, no events."""
-        self._contact(owner_id)
+        """A room built outside the bot (by a person, or a set-up step): no pacing, no events.
+        ``room_id`` recreates a room under a known id (a console restarted over a database)."""
         ids = list(dict.fromkeys([owner_id, *member_ids]))
+        for cid in ids:
+            self._contact(cid)
         if len(ids) > self.max_room_size:
             raise PlatformError(f"a room holds at most {self.max_room_size} members")
-        room_id = f"{next(self._ids)}@chatroom"
-        room = SimRoom(room_id, topic, owner_id)
-        for cid in ids:
-            room.members[cid] = ""
-            self._contact(cid)
+        if room_id in self.rooms:
+            raise PlatformError(f"room {room_id} exists")
+        while not room_id or room_id in self.rooms:
+            room_id = f"{next(self._ids)}@chatroom"
+        room = SimRoom(room_id, topic, owner_id, dict.fromkeys(ids, ""))
         self.rooms[room_id] = room
         return room_id
 
@@ -427,7 +434,7 @@ class SimulatedAccount:
     async def remove_member(self, room_id: str, contact_id: str) -> None:
         room = self._room_as_member(room_id)
         if not self._may_manage(room):
-            raise PlatformError(f"{self._account_id} is not owner or admin of {room_id}")
+            raise NotSupported(f"{self._account_id} is not owner or admin of {room_id}")
         if contact_id == room.owner_id:
             raise PlatformError("the owner cannot be removed")
         if contact_id not in room.members:

@@ -1,0 +1,91 @@
+"""What a command handler receives (``Call``) and returns (``Reply``).
+
+Handlers get a narrow context: the parsed command and arguments, who asked, the matrix group the
+message came from, the unit acted on, the platform account and the open transaction. They
+return data naming a template in ``templates/replies/``; the dispatcher renders and sends it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from bot.commands import Command
+from bot.permissions import Asker
+from matrix.errors import MatrixError
+from matrix.models import Group
+from matrix.platform import IncomingMessage, Platform
+
+if TYPE_CHECKING:
+    from bot.dispatch import Bot
+
+_G = Group.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """The matrix group a room is: the unit leading it, the blueprint kind, the shard."""
+
+    id: int
+    unit_code: str
+    kind: str
+    shard: int
+    name: str
+    room_id: str
+
+
+def group_of(conn: Connection, room_id: str) -> GroupRef | None:
+    """The matrix group whose room this is, or None for a room outside the matrix."""
+    row = conn.execute(
+        select(_G.c.id, _G.c.unit_code, _G.c.kind, _G.c.shard, _G.c.name, _G.c.room_id).where(
+            _G.c.room_id == room_id
+        )
+    ).first()
+    return None if row is None else GroupRef(*row)
+
+
+class NotAMatrixGroup(MatrixError):
+    """The command works on one group's members, and this room is not a matrix group."""
+
+    def __init__(self, command: Command) -> None:
+        super().__init__(
+            f"本群不在群矩阵中，不能使用 #{command.name}",
+            fix="请在本单位牵头建立的群里发送这条命令",
+        )
+
+
+@dataclass
+class Reply:
+    """A handler's answer: ``template`` under templates/replies/, its data, whom to @-mention,
+    and extra detail for the audit log."""
+
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+    mentions: tuple[str, ...] = ()
+    audit: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One accepted command, ready for its handler."""
+
+    command: Command
+    args: dict[str, Any]
+    asker: Asker
+    group: GroupRef | None
+    unit: str | None  # the unit acted on: named, else the group's, else the asker's own
+    message: IncomingMessage
+    platform: Platform
+    conn: Connection
+    bot: Bot
+
+    def require_group(self) -> GroupRef:
+        if self.group is None:
+            raise NotAMatrixGroup(self.command)
+        return self.group
+
+
+Handler = Callable[[Call], Awaitable[Reply]]

@@ -1,0 +1,364 @@
+"""Commands as data: one table drives parsing, permission checks and #帮助.
+
+Each ``Command`` names itself in Chinese and English, lists typed parameters, says who may run
+it, and carries a one-line summary and an example. ``parse`` finds the command in a message and
+``bind`` turns the rest into typed arguments, raising ``UsageError`` with what was wrong.
+
+>>> inv = parse("#核查 K1")
+>>> inv.command.key, inv.rest
+('audit', 'K1')
+>>> parse("＃help").command.name
+'帮助'
+>>> parse("收到").command.key, parse("大家好") is None
+('ack', True)
+>>> COMMANDS["approve"].usage
+'#同意 <编号> [人员]'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from matrix.errors import MatrixError
+
+
+class Who(Enum):
+    """Who may run a command; ``bot.permissions`` is the one place that checks it."""
+
+    ANYONE = "anyone"  # anyone in the group, strangers too
+    MEMBER = "member"  # a person bound to the roster
+    OFFICE = "office"  # an office (group admin role) whose subtree holds the target unit
+
+
+class Kind(Enum):
+    UNIT = "unit"  # a unit code or name, resolved by the dispatcher
+    NUMBER = "number"  # a positive whole number (编号)
+    PHONE = "phone"  # an 11-digit mobile number
+    PERSON = "person"  # a phone number or a roster name, resolved by the handler
+    CHOICE = "choice"  # one of ``choices``
+    COMMAND = "command"  # the name of a command
+    TEXT = "text"  # the rest of the message, as typed
+
+
+@dataclass(frozen=True)
+class Param:
+    key: str
+    label: str  # as people read it in the usage line: <编号>
+    kind: Kind
+    required: bool = True
+    choices: tuple[str, ...] = ()
+
+    @property
+    def usage(self) -> str:
+        return f"<{self.label}>" if self.required else f"[{self.label}]"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One chat command. ``bare`` commands may also be typed without the leading #."""
+
+    key: str
+    name: str
+    alias: str
+    params: tuple[Param, ...]
+    who: Who
+    summary: str
+    example: str
+    bare: bool = False
+    audited: bool = field(default=False)  # recorded even when not an office command
+
+    @property
+    def usage(self) -> str:
+        return " ".join([f"#{self.name}", *(p.usage for p in self.params)])
+
+    @property
+    def recorded(self) -> bool:
+        """Whether an accepted run goes to the audit log."""
+        return self.audited or self.who is Who.OFFICE
+
+
+class UsageError(MatrixError):
+    """A command typed wrongly. ``problem`` names what (missing, bad_value, extra, unknown_unit,
+    ambiguous_unit); the reply template words it and shows the correct form."""
+
+    def __init__(
+        self,
+        command: Command,
+        problem: str,
+        *,
+        param: Param | None = None,
+        value: str = "",
+        **more: Any,
+    ) -> None:
+        super().__init__(f"{command.name}: {problem} {value}".strip())
+        self.command = command
+        self.problem = problem
+        self.param = param
+        self.value = value
+        self.more = more
+
+
+_UNIT = Param("unit", "单位", Kind.UNIT, required=False)
+_TABLES = ("建群", "媒体", "通知", "核查")
+_FORMATS = ("文本", "xlsx", "csv", "md", "html")
+_MEDIA = ("网站", "网页", "公众号", "视频号", "抖音", "快手")
+
+TABLE: tuple[Command, ...] = (
+    Command(
+        "help",
+        "帮助",
+        "help",
+        (Param("command", "命令", Kind.COMMAND, required=False),),
+        Who.ANYONE,
+        "列出你可以使用的命令，或查看某个命令的用法",
+        "#帮助 同意",
+    ),
+    Command(
+        "provision",
+        "建群",
+        "provision",
+        (_UNIT,),
+        Who.OFFICE,
+        "按蓝图列出本单位（或下属单位）要建的群和要拉的人，发 #确认 后执行",
+        "#建群 乙1县",
+    ),
+    Command(
+        "confirm",
+        "确认",
+        "confirm",
+        (),
+        Who.OFFICE,
+        "执行本群最近一次 #建群 列出的计划",
+        "#确认",
+    ),
+    Command(
+        "audit",
+        "核查",
+        "audit",
+        (_UNIT,),
+        Who.OFFICE,
+        "核查群成员与名册是否一致：陌生人、缺员、群昵称、管理员等",
+        "#核查 乙1县",
+    ),
+    Command(
+        "approve",
+        "同意",
+        "approve",
+        (
+            Param("number", "编号", Kind.NUMBER),
+            Param("person", "人员", Kind.PERSON, required=False),
+        ),
+        Who.OFFICE,
+        "同意待审核的入群人员留在群里；写上手机号或姓名可同时绑定名册人员",
+        "#同意 3 13900000001",
+    ),
+    Command(
+        "reject",
+        "拒绝",
+        "reject",
+        (Param("number", "编号", Kind.NUMBER), Param("reason", "理由", Kind.TEXT, required=False)),
+        Who.OFFICE,
+        "拒绝待审核的入群人员，并将其移出本群",
+        "#拒绝 3 非本系统人员",
+    ),
+    Command(
+        "bind",
+        "绑定",
+        "bind",
+        (Param("phone", "手机号", Kind.PHONE),),
+        Who.ANYONE,
+        "用名册上登记的手机号把你的微信绑定到名册",
+        "#绑定 13900000001",
+        audited=True,
+    ),
+    Command(
+        "notice",
+        "通知",
+        "notice",
+        (Param("text", "正文", Kind.TEXT),),
+        Who.OFFICE,
+        "把通知当天下发到本单位下属的所有群，并跟踪回执",
+        "#通知 请于今天17:00前报送建群情况 截止 17:00",
+    ),
+    Command(
+        "ack",
+        "收到",
+        "ack",
+        (Param("notice", "通知编号", Kind.TEXT, required=False),),
+        Who.MEMBER,
+        "回执：确认本单位已收到通知（不写编号即最近一条）",
+        "收到",
+        bare=True,
+    ),
+    Command(
+        "status",
+        "进度",
+        "status",
+        (Param("notice", "通知编号", Kind.TEXT, required=False),),
+        Who.OFFICE,
+        "查看通知送达和回执进度，列出未回执的单位",
+        "#进度 N12",
+    ),
+    Command(
+        "report",
+        "上报",
+        "report",
+        (Param("text", "内容", Kind.TEXT),),
+        Who.MEMBER,
+        "把工作情况上报给上级单位办公室",
+        "#上报 我校已完成少先队建队仪式",
+    ),
+    Command(
+        "summary",
+        "汇总",
+        "summary",
+        (
+            _UNIT,
+            Param("table", "表名", Kind.CHOICE, required=False, choices=_TABLES),
+            Param("format", "格式", Kind.CHOICE, required=False, choices=_FORMATS),
+        ),
+        Who.OFFICE,
+        "生成本单位及下属单位的建群情况汇总表（附件2）等",
+        "#汇总 甲市 建群 xlsx",
+    ),
+    Command(
+        "register",
+        "登记",
+        "register",
+        (
+            Param("platform", "类型", Kind.CHOICE, choices=_MEDIA),
+            Param("account", "名称或网址", Kind.TEXT),
+        ),
+        Who.OFFICE,
+        "登记本单位的网站、公众号、视频号、抖音、快手账号",
+        "#登记 公众号 黑龙江少先队",
+    ),
+)
+COMMANDS: dict[str, Command] = {c.key: c for c in TABLE}
+_BY_NAME: dict[str, Command] = {n.casefold(): c for c in TABLE for n in (c.name, c.alias)}
+# longest first, so a name that starts another name never shadows it
+_NAMES = sorted(_BY_NAME, key=len, reverse=True)
+_SPACE = re.compile(r"\s+")
+_PHONE = re.compile(r"^1\d{10}$")
+_TRAILING = "!！。.,，~～"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A message recognised as a command: which one, and the text after its name."""
+
+    command: Command | None  # None: '#' followed by a name no command has
+    name: str
+    rest: str
+
+
+def lookup(name: str) -> Command | None:
+    """The command called ``name`` (Chinese or English, any case), or None."""
+    return _BY_NAME.get(name.strip().lstrip("#＃").casefold())
+
+
+def parse(text: str) -> Invocation | None:
+    """Recognise a command; None for ordinary chat. ``#`` and ``＃`` both start a command;
+    bare commands (收到) are recognised without one."""
+    text = text.strip()
+    if text[:1] in ("#", "＃"):
+        body = text[1:].lstrip()
+        if not body:
+            return None
+        folded = body.casefold()
+        for name in _NAMES:
+            if folded.startswith(name):
+                after = body[len(name) :]
+                # an English alias must end at a word boundary (#helpme is not #help)
+                if name.isascii() and after[:1].isalnum():
+                    continue
+                return Invocation(_BY_NAME[name], name, after.strip())
+        word, rest = _next_token(body)
+        return Invocation(None, word, rest)
+    head, rest = _next_token(text)
+    command = _BY_NAME.get(head.rstrip(_TRAILING).casefold())
+    if command is not None and command.bare:
+        return Invocation(command, head, rest)
+    return None
+
+
+def _next_token(text: str) -> tuple[str, str]:
+    """The first word and the rest; any whitespace (the full-width space too) separates."""
+    parts = _SPACE.split(text.strip(), maxsplit=1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+UnitResolver = Callable[[Command, Param, str], str]
+
+
+def _convert(command: Command, param: Param, token: str, find_unit: UnitResolver) -> Any:
+    """The token as the parameter's type; ValueError when it is not one."""
+    if param.kind is Kind.NUMBER:
+        number = token.lstrip("#＃").removesuffix("号")
+        if not number.isdigit() or int(number) == 0:
+            raise ValueError(token)
+        return int(number)
+    if param.kind is Kind.PHONE:
+        if not _PHONE.match(token):
+            raise ValueError(token)
+        return token
+    if param.kind is Kind.CHOICE:
+        for choice in param.choices:
+            if token.casefold() == choice.casefold():
+                return choice
+        raise ValueError(token)
+    if param.kind is Kind.COMMAND:
+        found = lookup(token)
+        if found is None:
+            raise ValueError(token)
+        return found
+    if param.kind is Kind.UNIT:
+        return find_unit(command, param, token)
+    return token
+
+
+def bind(command: Command, rest: str, find_unit: UnitResolver) -> dict[str, Any]:
+    """Typed arguments from the text after the command name.
+
+    Optional parameters are skipped when a token does not fit them but fits a later one
+    (``#汇总 媒体`` names no unit). ``find_unit`` resolves a unit or raises ``UsageError``.
+    """
+    args: dict[str, Any] = {p.key: None for p in command.params}
+    remaining = rest.strip()
+    index = 0
+    while remaining:
+        if index >= len(command.params):
+            raise UsageError(command, "extra", value=remaining)
+        param = command.params[index]
+        if param.kind is Kind.TEXT and (param.required or index == len(command.params) - 1):
+            args[param.key] = remaining
+            return args
+        token, after = _next_token(remaining)
+        try:
+            args[param.key] = _convert(command, param, token, find_unit)
+        except (ValueError, UsageError) as exc:
+            later = [p for p in command.params[index + 1 :] if _fits(command, p, token, find_unit)]
+            if not param.required and later:
+                index += 1
+                continue
+            if isinstance(exc, UsageError):
+                raise
+            raise UsageError(command, "bad_value", param=param, value=token) from None
+        remaining = after
+        index += 1
+    for param in command.params:
+        if param.required and args[param.key] is None:
+            raise UsageError(command, "missing", param=param)
+    return args
+
+
+def _fits(command: Command, param: Param, token: str, find_unit: UnitResolver) -> bool:
+    try:
+        _convert(command, param, token, find_unit)
+    except (ValueError, UsageError):
+        return False
+    return True

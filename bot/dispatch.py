@@ -1,0 +1,335 @@
+"""The dispatcher: IncomingMessage → command → permission → handler → template → send_text.
+
+One ``Bot`` serves any number of accounts (``Platform`` objects); adapters hand it messages and
+room events through ``on_message`` / ``on_room_event``. It ignores its own messages (and its
+other accounts'), answers each message once even when several accounts hear it, and replies:
+
+- usage errors say what was wrong and show the correct form;
+- refusals say why (not on the roster, not an office, outside your subtree);
+- expected errors (``MatrixError``) show their message and fix;
+- anything else is logged with context and answered with a short apology and a reference id.
+
+Replies an account may not send yet (pacing) wait in an ``Outbox`` and go out in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from loguru import logger
+from sqlalchemy import Connection, Engine
+
+from bot import joins
+from bot.calls import Call, GroupRef, Handler, Reply, group_of
+from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
+from bot.handlers import HANDLERS, Placeholder
+from bot.permissions import Asker, Denied, Permissions
+from bot.render import render
+from matrix import audit_log
+from matrix.blueprint import Blueprint
+from matrix.errors import MatrixError
+from matrix.platform import (
+    IncomingMessage,
+    Platform,
+    PlatformError,
+    RateLimited,
+    RoomEvent,
+    RoomEventKind,
+)
+from matrix.tree import UnitTree
+
+Clock = Any  # a () -> float callable; bot.simulated.ManualClock in tests
+
+
+@dataclass
+class Stats:
+    """Counters for the console, the logs and the benchmark."""
+
+    messages: int = 0
+    commands: int = 0
+    events: int = 0
+    replies_sent: int = 0
+    replies_dropped: int = 0
+    errors: int = 0
+
+
+@dataclass
+class _Pending:
+    platform: Platform
+    room_id: str
+    text: str
+    mentions: tuple[str, ...]
+    due: float
+    attempts: int = 0
+
+
+class Outbox:
+    """Replies waiting for their account's pacing, sent in order per account.
+
+    A ``RateLimited`` send waits ``retry_after``; another retryable failure is tried again with
+    backoff up to ``max_attempts`` times; a permanent failure is logged and counted as dropped.
+    """
+
+    def __init__(self, clock: Clock, stats: Stats, max_attempts: int = 5) -> None:
+        self.clock = clock
+        self.stats = stats
+        self.max_attempts = max_attempts
+        self.queues: dict[str, deque[_Pending]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.queues.values())
+
+    async def send(
+        self, platform: Platform, room_id: str, text: str, mentions: tuple[str, ...] = ()
+    ) -> None:
+        queue = self.queues.setdefault(platform.account_id, deque())
+        queue.append(_Pending(platform, room_id, text, mentions, self.clock()))
+        if len(queue) == 1:
+            await self._drain(queue)
+
+    async def flush(self) -> int:
+        """Send whatever is due; return how many replies still wait."""
+        for queue in self.queues.values():
+            await self._drain(queue)
+        return len(self)
+
+    def next_due(self) -> float | None:
+        """When the earliest waiting reply may be tried, or None when nothing waits."""
+        heads = [q[0].due for q in self.queues.values() if q]
+        return min(heads) if heads else None
+
+    async def _drain(self, queue: deque[_Pending]) -> None:
+        while queue and queue[0].due <= self.clock():
+            item = queue[0]
+            try:
+                await item.platform.send_text(item.room_id, item.text, item.mentions)
+            except RateLimited as exc:
+                item.due = self.clock() + exc.retry_after
+                return
+            except PlatformError as exc:
+                item.attempts += 1
+                if exc.retryable and item.attempts < self.max_attempts:
+                    item.due = self.clock() + 2.0**item.attempts
+                    return
+                logger.error(
+                    "reply dropped: account={} room={} error={}",
+                    item.platform.account_id,
+                    item.room_id,
+                    exc,
+                )
+                self.stats.replies_dropped += 1
+                queue.popleft()
+                continue
+            self.stats.replies_sent += 1
+            queue.popleft()
+
+
+class Bot:
+    """The chat layer over one database and blueprint, for any number of accounts."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        blueprint: Blueprint,
+        *,
+        tree: UnitTree | None = None,
+        clock: Clock = time.monotonic,
+        handlers: Mapping[str, Handler] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.blueprint = blueprint
+        self.tree = tree if tree is not None else UnitTree.load(engine, blueprint.level_keys)
+        self.permissions = Permissions(blueprint, self.tree)
+        self.handlers: dict[str, Handler] = dict(handlers if handlers is not None else HANDLERS)
+        missing = {c.key for c in TABLE} - set(self.handlers)
+        if missing:
+            raise ValueError(f"commands without a handler: {sorted(missing)}")
+        self.accounts: set[str] = set()
+        self.clock = clock
+        self.stats = Stats()
+        self.outbox = Outbox(clock, self.stats)
+        self._recent: OrderedDict[Any, float] = OrderedDict()
+        self._lock = asyncio.Lock()
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def attach(self, account: Any) -> None:
+        """Subscribe to an account that offers ``on_message`` / ``on_room_event`` callbacks
+        (the simulated WeChat does; the Wechaty adapter calls the two methods itself)."""
+        self.accounts.add(account.account_id)
+
+        async def message(msg: IncomingMessage) -> None:
+            await self.on_message(account, msg)
+
+        async def event(ev: RoomEvent) -> None:
+            await self.on_room_event(account, ev)
+
+        account.on_message(message)
+        account.on_room_event(event)
+
+    def is_placeholder(self, command: Command) -> bool:
+        return isinstance(self.handlers[command.key], Placeholder)
+
+    @cached_property
+    def _unit_names(self) -> dict[str, list[str]]:
+        names: dict[str, list[str]] = {}
+        for code, name in self.tree.graph.nodes(data="name"):
+            names.setdefault(name, []).append(code)
+        return names
+
+    def find_unit(self, command: Command, param: Param, text: str) -> str:
+        """A unit typed as its code or its name."""
+        if text in self.tree:
+            return text
+        codes = self._unit_names.get(text, [])
+        if len(codes) == 1:
+            return codes[0]
+        if codes:
+            raise UsageError(command, "ambiguous_unit", param=param, value=text, codes=codes[:5])
+        raise UsageError(command, "unknown_unit", param=param, value=text)
+
+    # --- messages -----------------------------------------------------------------------------
+
+    async def on_message(self, platform: Platform, msg: IncomingMessage) -> None:
+        """Handle one message; never raises."""
+        if msg.is_self or msg.contact_id in self.accounts:
+            return
+        self.stats.messages += 1
+        invocation = parse(msg.text)
+        if invocation is None or self._seen(("m", msg.message_id)):
+            return
+        self.stats.commands += 1
+        try:
+            async with self._lock:
+                reply = await self._run(platform, msg, invocation)
+            text = self._render(reply)
+        except Exception as exc:
+            text = self._apology(exc, room=msg.room_id, contact=msg.contact_id, text=msg.text)
+            reply = Reply("internal_error.j2")
+        await self.outbox.send(platform, msg.room_id, text, reply.mentions)
+
+    async def _run(self, platform: Platform, msg: IncomingMessage, inv: Invocation) -> Reply:
+        with self.engine.connect() as conn:
+            group = group_of(conn, msg.room_id)
+            asker = self.permissions.asker(conn, msg.contact_id, msg.sender_name)
+        command = inv.command
+        if command is None:
+            return self._unknown(inv.name, asker, group)
+        unit = group.unit_code if group else None
+        try:
+            self.permissions.check(asker, command)
+            args = bind(command, inv.rest, self.find_unit)
+            named = args.get("unit")
+            if command.who is Who.OFFICE:
+                unit = named or unit or asker.home_unit
+                self.permissions.check(asker, command, unit)
+            with self.engine.begin() as conn:
+                call = Call(command, args, asker, group, unit, msg, platform, conn, self)
+                reply = await self.handlers[command.key](call)
+                if command.recorded:
+                    self._record(conn, call, reply)
+            return reply
+        except UsageError as exc:
+            return Reply("usage.j2", {"error": exc, "command": exc.command})
+        except Denied as exc:
+            if command.who is Who.OFFICE:
+                with self.engine.begin() as conn:
+                    audit_log.record(
+                        conn,
+                        asker.contact_id,
+                        "command.denied",
+                        exc.unit_code,
+                        command=command.key,
+                        reason=exc.reason,
+                        room=msg.room_id,
+                        text=msg.text,
+                    )
+            return Reply(
+                "denied.j2", {"error": exc, "asker": asker, "unit": self._unit_label(exc.unit_code)}
+            )
+        except MatrixError as exc:
+            return Reply("error.j2", {"error": exc})
+
+    def _record(self, conn: Connection, call: Call, reply: Reply) -> None:
+        args = {k: getattr(v, "key", v) for k, v in call.args.items() if v is not None}
+        audit_log.record(
+            conn,
+            call.asker.contact_id,
+            f"command.{call.command.key}",
+            call.unit,
+            room=call.message.room_id,
+            group_id=call.group and call.group.id,
+            args=args,
+            **reply.audit,
+        )
+
+    def _unknown(self, name: str, asker: Asker, group: GroupRef | None) -> Reply:
+        unit = group.unit_code if group else None
+        names = [c.name for c in TABLE if self.permissions.allows(asker, c, unit)]
+        names += [c.alias for c in TABLE if self.permissions.allows(asker, c, unit)]
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        return Reply("unknown_command.j2", {"typed": name, "suggestions": close})
+
+    def _unit_label(self, code: str | None) -> str:
+        if code is None or code not in self.tree:
+            return code or ""
+        return f"{self.tree.name(code)}（{code}）"
+
+    def _render(self, reply: Reply) -> str:
+        return render(f"replies/{reply.template}", **reply.data).strip()
+
+    def _apology(self, exc: Exception, **context: Any) -> str:
+        ref = uuid.uuid4().hex[:8]
+        self.stats.errors += 1
+        logger.opt(exception=exc).error("bot failed, ref {}: {}", ref, context)
+        return render("replies/internal_error.j2", ref=ref).strip()
+
+    def _seen(self, key: Any) -> bool:
+        """Whether this message or event was already handled (several accounts hear it)."""
+        now = self.clock()
+        while self._recent and (
+            len(self._recent) > 4096 or next(iter(self._recent.values())) < now - 60
+        ):
+            self._recent.popitem(last=False)
+        if key in self._recent:
+            return True
+        self._recent[key] = now
+        return False
+
+    # --- room events --------------------------------------------------------------------------
+
+    async def on_room_event(self, platform: Platform, event: RoomEvent) -> None:
+        """Handle a join, leave or topic change; never raises."""
+        if self._seen(("e", event.kind, event.room_id, event.contact_ids, event.topic)):
+            return
+        self.stats.events += 1
+        try:
+            async with self._lock:
+                reply = await self._event(platform, event)
+            if reply is None:
+                return
+            text = self._render(reply)
+        except Exception as exc:
+            text = self._apology(exc, room=event.room_id, event=event.kind.value)
+            reply = Reply("internal_error.j2")
+        await self.outbox.send(platform, event.room_id, text, reply.mentions)
+
+    async def _event(self, platform: Platform, event: RoomEvent) -> Reply | None:
+        with self.engine.begin() as conn:
+            group = group_of(conn, event.room_id)
+            if group is None:
+                return None
+            if event.kind is RoomEventKind.JOIN:
+                return await joins.joined(self, platform, conn, group, event)
+            if event.kind is RoomEventKind.LEAVE:
+                joins.left(conn, group, event)
+                return None
+            return joins.topic_changed(self, group, event)

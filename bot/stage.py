@@ -1,0 +1,174 @@
+"""A stage for rehearsals: the simulated WeChat, the bot and a manual clock, driven one line at
+a time without an event loop in sight. The demo, the console, conversation tests and the
+benchmark all use it. For example::
+
+    stage = Stage(engine, bp)
+    stage.provision()
+    stage.reply("K1:county-counselors", "wxK1n008", "#帮助")  # → "K1office_staff，你在本群…"
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, select
+
+from bot.dispatch import Bot
+from bot.quick_build import BuildReport, mirror_world, provision_world
+from bot.simulated import ManualClock, SimMessage, SimulatedWeChat
+from matrix.blueprint import Blueprint
+from matrix.errors import MatrixError
+from matrix.models import Group, Person
+from matrix.tree import UnitTree
+
+_G = Group.__table__  # type: ignore[attr-defined]
+_P = Person.__table__  # type: ignore[attr-defined]
+T = TypeVar("T")
+JOIN, LEAVE = "<加入>", "<退出>"
+
+
+class StageError(MatrixError):
+    """A rehearsal step that cannot happen (no such group, not a member)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    """One message said during a step, as the transcript prints it."""
+
+    group: str
+    sender: str
+    text: str
+    by_bot: bool
+    mentions: tuple[str, ...] = ()
+
+
+class Stage:
+    """The simulated WeChat with ``accounts`` bot accounts over one database."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bp: Blueprint,
+        *,
+        accounts: tuple[str, ...] = ("qunmatrix-bot",),
+        rate: float = 1.0,
+        burst: int = 5,
+        step: float = 1.0,
+        tree: UnitTree | None = None,
+    ) -> None:
+        self.engine = engine
+        self.bp = bp
+        self.step = step
+        self.clock = ManualClock()
+        self.world = SimulatedWeChat(clock=self.clock, max_room_size=bp.matrix.max_group_size)
+        self.accounts = [
+            self.world.account(a, "群矩阵助手", rate=rate, burst=burst) for a in accounts
+        ]
+        self.bot = Bot(engine, bp, tree=tree, clock=self.clock)
+        for account in self.accounts:
+            self.bot.attach(account)
+        self._runner = asyncio.Runner()
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def __enter__(self) -> Stage:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._runner.run(coro)
+
+    # --- setting the stage --------------------------------------------------------------------
+
+    def provision(self) -> BuildReport:
+        """Build every group of the matrix with its expected members (stand-in for issue 3)."""
+        return provision_world(self.engine, self.bp, self.bot.tree, self.world, self.accounts)
+
+    def mirror(self) -> int:
+        """Recreate the rooms the database already records."""
+        return mirror_world(self.engine, self.world, self.accounts)
+
+    def room_of(self, group: str) -> str:
+        """The room of a group written as its name or ``UNITCODE:KIND[:SHARD]``."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(_G.c.room_id).where(_G.c.name == group)).scalars().first()
+            if found is None and ":" in group:
+                code, kind, *rest = group.split(":")
+                query = select(_G.c.room_id, _G.c.shard).where(
+                    _G.c.unit_code == code, _G.c.kind == kind
+                )
+                shards = {s: r for r, s in conn.execute(query)}
+                if rest and rest[0].isdigit():
+                    found = shards.get(int(rest[0]))
+                elif shards:
+                    found = shards[min(shards)]
+        if found is None or found not in self.world.rooms:
+            room = self.world.find_room(group)
+            if room is None:
+                raise StageError(
+                    f"找不到群“{group}”",
+                    fix="请写群名称或 单位代码:群类型[:分群号]，例如 K1:county-counselors",
+                )
+            return room.room_id
+        return str(found)
+
+    def contact(self, contact_id: str) -> str:
+        """Make sure ``contact_id`` exists in the world, with their roster name if they have one."""
+        if contact_id not in self.world.contacts:
+            with self.engine.connect() as conn:
+                name = conn.execute(select(_P.c.name).where(_P.c.wechat_id == contact_id)).scalar()
+            self.world.add_contact(contact_id, name or contact_id)
+        return contact_id
+
+    # --- acting -------------------------------------------------------------------------------
+
+    def say(self, group: str, sender: str, text: str) -> list[Line]:
+        """``sender`` says ``text`` in ``group`` (``<加入>`` / ``<退出>`` join or leave); return
+        every message that followed, the bot's replies included, once all were sent."""
+        room_id = self.room_of(group)
+        self.contact(sender)
+        mark = len(self.world.messages())
+        self.clock.advance(self.step)
+        room = self.world.rooms[room_id]
+        if text.strip() == JOIN:
+            self.run(self.world.join(room_id, sender))
+        elif text.strip() == LEAVE:
+            self.run(self.world.leave(room_id, sender))
+        else:
+            if sender not in room.members:
+                raise StageError(f"{sender} 不在群“{room.topic}”中", fix=f"请先让其入群（{JOIN}）")
+            self.run(self.world.say(room_id, sender, text))
+        self.settle()
+        said = [self._line(m) for m in self.world.messages(since=mark)]
+        if text.strip() in (JOIN, LEAVE):
+            said.insert(0, Line(self.world.rooms[room_id].topic, sender, text.strip(), False))
+        return said
+
+    def replies(self, group: str, sender: str, text: str) -> list[str]:
+        """Only the bot's replies to one step."""
+        return [line.text for line in self.say(group, sender, text) if line.by_bot]
+
+    def reply(self, group: str, sender: str, text: str) -> str:
+        """The bot's one reply to one step (fails when there is not exactly one)."""
+        got = self.replies(group, sender, text)
+        assert len(got) == 1, got
+        return got[0]
+
+    def settle(self) -> None:
+        """Let paced replies go out, moving the clock as far as pacing requires."""
+        while self.run(self.bot.outbox.flush()):
+            due = self.bot.outbox.next_due()
+            if due is not None and due > self.clock():
+                self.clock.advance(due - self.clock())
+
+    def _line(self, msg: SimMessage) -> Line:
+        topic = self.world.rooms[msg.room_id].topic
+        return Line(
+            topic, msg.contact_id, msg.text, msg.contact_id in self.bot.accounts, msg.mentions
+        )
