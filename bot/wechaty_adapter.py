@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -64,6 +65,8 @@ from matrix.platform import (
 
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
 EventHandler = Callable[[RoomEvent], Awaitable[None]]
+LoginHandler = Callable[[str], Awaitable[None]]
+Chore = Callable[[], Awaitable[Any]]
 PuppetFactory = Callable[[], Puppet]
 
 # gRPC statuses worth retrying later (grpclib.const.Status values)
@@ -123,11 +126,12 @@ class WechatyPlatform:
         self._on_error = on_error
         self._message_handlers: list[MessageHandler] = []
         self._event_handlers: list[EventHandler] = []
+        self._login_handlers: list[LoginHandler] = []
         self._bot: Wechaty | None = None
         self._account_id = ""
         self._logged_in = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._inbox: asyncio.Queue[IncomingMessage | RoomEvent] = asyncio.Queue()
+        self._inbox: asyncio.Queue[IncomingMessage | RoomEvent | Chore] = asyncio.Queue()
         self._last_send = 0.0
         self._send_lock = asyncio.Lock()
         self.connections = 0  # how many times a bot logged in (1 + reconnects)
@@ -166,6 +170,11 @@ class WechatyPlatform:
     def on_room_event(self, handler: EventHandler) -> None:
         """Call ``handler`` for joins, leaves and topic changes in this account's rooms."""
         self._event_handlers.append(handler)
+
+    def on_login(self, handler: LoginHandler) -> None:
+        """Call ``handler`` with the account id at every login (the first, and after each
+        reconnect), before any message of that connection is handed on."""
+        self._login_handlers.append(handler)
 
     # --- running ------------------------------------------------------------------------------
 
@@ -294,6 +303,8 @@ class WechatyPlatform:
         async def on_login(contact: Contact) -> None:
             self._account_id = contact.contact_id
             self.connections += 1
+            for handler in self._login_handlers:
+                await self._guard("login", handler, contact.contact_id)
             self._logged_in.set()
             logger.info("微信账号已登录：{}（{}）", contact.name, contact.contact_id)
 
@@ -359,14 +370,18 @@ class WechatyPlatform:
         if msg.is_self() or room is None or msg.type() != MessageType.MESSAGE_TYPE_TEXT:
             return
         talker = msg.talker()
+        mentions = tuple(msg.payload.mention_ids or ())
+        text = msg.text()
+        if self._account_id in mentions:
+            text = without_leading_mentions(text)
         self._inbox.put_nowait(
             IncomingMessage(
                 message_id=msg.message_id,
                 room_id=room.room_id,
                 contact_id=talker.contact_id,
-                text=msg.text(),
+                text=text,
                 sender_name=talker.name,
-                mentions=tuple(msg.payload.mention_ids or ()),
+                mentions=mentions,
             )
         )
 
@@ -378,19 +393,26 @@ class WechatyPlatform:
         """Hand events to the callbacks one at a time, in arrival order."""
         while True:
             item = await self._inbox.get()
-            handlers: list[Callable[[Any], Awaitable[None]]] = list(
-                self._message_handlers
-                if isinstance(item, IncomingMessage)
-                else self._event_handlers
-            )
-            for handler in handlers:
+            calls: list[Chore]
+            if isinstance(item, IncomingMessage):
+                calls = [functools.partial(h, item) for h in self._message_handlers]
+            elif isinstance(item, RoomEvent):
+                calls = [functools.partial(h, item) for h in self._event_handlers]
+            else:
+                calls = [item]
+            for call in calls:
                 try:
-                    await handler(item)
+                    await call()
                 except Exception as exc:
                     logger.opt(exception=exc).error("处理 {} 失败", item)
                     if self._on_error:
                         self._on_error(exc)
             self._inbox.task_done()
+
+    def in_turn(self, chore: Chore) -> None:
+        """Run ``chore()`` after the events received so far, never while a callback runs (e.g.
+        the dispatcher's outbox flush, which must not overlap a reply being sent)."""
+        self._inbox.put_nowait(chore)
 
     async def drained(self) -> None:
         """Wait until every event received so far has been handled."""
@@ -513,6 +535,22 @@ class WechatyPlatform:
                 yield
             finally:
                 self._last_send = time.monotonic()
+
+
+def without_leading_mentions(text: str) -> str:
+    """The text of a message that @-mentions the bot, without the leading mentions WeChat puts
+    in it (each "@name" ends with U+2005), so that "@群矩阵助手 #帮助" reads as "#帮助".
+
+    >>> without_leading_mentions("@群矩阵助手\u2005#帮助")
+    '#帮助'
+    >>> without_leading_mentions("@张三\u2005@群矩阵助手\u2005 #同意 1")
+    '#同意 1'
+    >>> without_leading_mentions("#通知 明天 @ 10 点开会")
+    '#通知 明天 @ 10 点开会'
+    """
+    while text.startswith("@") and "\u2005" in text:
+        text = text.split("\u2005", 1)[1].lstrip()
+    return text
 
 
 def _forget(room: WechatyRoom) -> None:

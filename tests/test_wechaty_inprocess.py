@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.dispatch import Bot
 from bot.inprocess_puppet import InProcessPuppet
 from bot.simulated import ManualClock, SimulatedWeChat
 from bot.wechaty_adapter import Backoff, WechatyPlatform
@@ -21,6 +22,13 @@ from matrix.platform import (
     RateLimited,
     RoomEvent,
     RoomEventKind,
+)
+from tests.wechaty_worlds import (
+    ACCOUNT,
+    COUNTY_OFFICE,
+    SCHOOL_COUNSELOR,
+    provisioned_world,
+    room_of,
 )
 
 BOT = "qm_bot"
@@ -82,7 +90,8 @@ def test_a_message_in_a_room_reaches_the_bot_and_the_reply_comes_back():
     async def scenario() -> None:
         async with wechaty_bot(world, errors) as bot:
             heard = replying(bot, lambda m: f"收到：{m.text}")
-            await world.say(room, "wx_office", "#帮助", mentions=(BOT,))
+            # WeChat writes a mention into the text: "@name" and U+2005
+            await world.say(room, "wx_office", "@群矩阵助手\u2005#帮助", mentions=(BOT,))
             msg = await next_item(heard)
             assert (msg.contact_id, msg.sender_name, msg.text, msg.mentions) == (
                 "wx_office",
@@ -91,7 +100,7 @@ def test_a_message_in_a_room_reaches_the_bot_and_the_reply_comes_back():
                 (BOT,),
             )
             assert [(m.contact_id, m.text, m.mentions) for m in world.messages(room)] == [
-                ("wx_office", "#帮助", (BOT,)),
+                ("wx_office", "@群矩阵助手\u2005#帮助", (BOT,)),
                 (BOT, "@县少工委办公室 收到：#帮助", ("wx_office",)),
             ]
             # the echo of the bot's own reply is not handed to it: the next thing it hears is
@@ -306,4 +315,56 @@ def test_a_silent_connection_is_noticed_by_the_keepalive_probe_and_replaced():
 
     run(scenario)
     assert len(puppets) == 2
+    assert errors == []
+
+
+async def bot_replies(world: SimulatedWeChat, room: str, since: int, count: int = 1) -> list[str]:
+    """The next ``count`` messages the bot account sends in ``room`` after log entry ``since``."""
+
+    async def wait() -> list[str]:
+        while True:
+            said = [m.text for m in world.messages(room, since=since) if m.contact_id == ACCOUNT]
+            if len(said) >= count:
+                return said
+            await asyncio.sleep(0.01)
+
+    return await asyncio.wait_for(wait(), timeout=10)
+
+
+def test_the_dispatcher_answers_commands_and_reviews_joiners_through_wechaty(province_db, bp):
+    world = provisioned_world(province_db, bp)
+    room = room_of(world, "乙1县少先队大队辅导员群")
+    world.add_contact("wx_stranger", "路人甲")
+    errors: list[BaseException] = []
+
+    async def scenario() -> None:
+        async with wechaty_bot(world, errors, ACCOUNT) as platform:
+            dispatcher = Bot(province_db, bp)
+            dispatcher.attach(platform)
+
+            mark = len(world.messages())
+            await world.say(room, COUNTY_OFFICE, "#帮助")
+            (office_help,) = await bot_replies(world, room, mark)
+            assert office_help.startswith("K1office_staff，你在本群可以使用：")
+            assert "#建群（provision）" in office_help
+
+            mark = len(world.messages())
+            await world.say(room, SCHOOL_COUNSELOR, "#help")
+            (member_help,) = await bot_replies(world, room, mark)
+            assert member_help.startswith("K1S1大辅，你在本群可以使用：")
+            assert "#建群" not in member_help
+
+            mark = len(world.messages())
+            await world.join(room, "wx_stranger", inviter_id=SCHOOL_COUNSELOR)
+            (held,) = await bot_replies(world, room, mark)
+            assert "以下入群人员不在名册中，待管理员审核：\n  1号 路人甲" in held
+            assert COUNTY_OFFICE in world.messages(room)[-1].mentions
+
+            mark = len(world.messages())
+            await world.say(room, COUNTY_OFFICE, "#拒绝 1")
+            (rejected,) = await bot_replies(world, room, mark)
+            assert rejected == "已拒绝 路人甲 入群，已移出本群。"
+            assert "wx_stranger" not in world.room(room).members
+
+    run(scenario)
     assert errors == []

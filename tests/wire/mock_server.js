@@ -4,7 +4,7 @@
 //   node mock_server.js WORLD.json
 //
 // WORLD.json: {"self": {"id", "name"}, "contacts": [{"id", "name"}],
-//              "rooms": [{"id" (must contain "@"), "topic", "members": [ids], "owner"}]}
+//              "rooms": [{"id" (must contain "@"), "topic", "members": [ids], "owner", "admins"}]}
 // Env: WIRE_GRPC_PORT (0 or unset: a free port), WECHATY_PUPPET_SERVICE_TOKEN.
 // Prints one line, {"grpc": PORT, "http": PORT}, once both servers listen.
 //
@@ -110,7 +110,7 @@ function buildWorld (mocker) {
         id: r.id,
         topic: r.topic,
         ownerId: r.owner || world.self.id,
-        adminIdList: [],
+        adminIdList: [...(r.admins || [])],
         memberIdList: [...r.members],
       })
     }

@@ -22,6 +22,13 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
+from tests.wechaty_worlds import (
+    COUNTY_OFFICE,
+    SCHOOL_COUNSELOR,
+    mock_world,
+    provisioned_world,
+    room_of,
+)
 from tests.wire.mock_service import TOKEN, BotProcess, MockService, start_service
 
 pytestmark = pytest.mark.wire
@@ -82,7 +89,8 @@ def test_a_message_in_a_mock_group_reaches_the_bot_and_its_reply_comes_back(serv
         platform.on_message(reply)
         async with platform.running():
             assert platform.account_id == BOT
-            await service.say(ROOM, "wx_office", "#帮助", mentions=(BOT,))
+            # WeChat writes a mention into the text: "@name" and U+2005
+            await service.say(ROOM, "wx_office", "@群矩阵助手\u2005#帮助", mentions=(BOT,))
             msg = await next_item(heard)
             assert (msg.room_id, msg.contact_id, msg.text) == (ROOM, "wx_office", "#帮助")
             assert msg.sender_name == "县少工委办公室"
@@ -206,18 +214,55 @@ def test_the_bot_reconnects_after_the_service_restarts(service, tmp_path):
     asyncio.run(outage())
 
 
-def test_qunmatrix_run_logs_in_hears_the_group_and_stops_on_sigterm(service, tmp_path):
+async def bot_sent(svc: MockService, room: str, since: int) -> str:
+    """The first text the bot sends in ``room`` after its ``since``-th message overall."""
+
+    async def wait() -> str:
+        while True:
+            sent = (await svc.sent())[since:]
+            texts = [s["text"] for s in sent if s["room"] == room]
+            if texts:
+                return str(texts[0])
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(wait(), timeout=20)
+
+
+def test_qunmatrix_run_answers_an_admin_and_removes_a_rejected_joiner_over_grpc(
+    province_db, bp, tmp_path
+):
+    world = provisioned_world(province_db, bp)
+    world.add_contact("wx_stranger", "路人甲")
+    room = room_of(world, "乙1县少先队大队辅导员群")
+    svc = start_service(mock_world(world), tmp_path)
     config = tmp_path / "config.toml"
     config.write_text(
-        f'db = "sqlite:///{tmp_path / "bot.db"}"\n'
-        f'[wechaty]\nendpoint = "{service.endpoint}"\ntoken = "{TOKEN}"\nsend_interval = 0\n',
+        f'db = "{province_db.url.render_as_string(hide_password=False)}"\n'
+        f'[wechaty]\nendpoint = "{svc.endpoint}"\ntoken = "{TOKEN}"\nsend_interval = 0\n',
         encoding="utf-8",
     )
     bot = BotProcess.start(["run", "--config", str(config)], cwd=tmp_path)
+
+    async def conversation() -> None:
+        await svc.say(room, COUNTY_OFFICE, "#帮助")
+        office_help = await bot_sent(svc, room, 0)
+        assert office_help.startswith("K1office_staff，你在本群可以使用：")
+        assert "#建群（provision）" in office_help
+
+        await svc.join(room, "wx_stranger", inviter=SCHOOL_COUNSELOR)
+        held = await bot_sent(svc, room, 1)
+        assert "以下入群人员不在名册中，待管理员审核：\n  1号 路人甲" in held
+
+        await svc.say(room, COUNTY_OFFICE, "#拒绝 1")
+        assert await bot_sent(svc, room, 2) == "已拒绝 路人甲 入群，已移出本群。"
+        assert "wx_stranger" not in (await svc.room(room))["members"]
+
     try:
-        bot.wait_for("微信账号已登录：群矩阵助手（qm_bot）")
-        asyncio.run(service.say(ROOM, "wx_t1", "大家好"))
-        bot.wait_for(f"群 {ROOM} 收到 wx_t1 的消息")
+        bot.wait_for("微信账号已登录：群矩阵助手（qunmatrix-bot）")
+        asyncio.run(conversation())
     finally:
-        assert bot.stop() == 0, bot.output()
+        code = bot.stop()
+        svc.stop()
+    assert code == 0, bot.output()
+    assert "ERROR" not in bot.output(), bot.output()
     assert not (tmp_path / ".wechaty").exists()
