@@ -83,9 +83,8 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(scenario())  # type: ignore[arg-type]
 
 
-def test_a_message_in_a_room_reaches_the_bot_and_the_reply_comes_back():
+def test_a_message_in_a_room_reaches_the_bot_and_the_reply_comes_back(errors):
     world, room = make_world()
-    errors: list[BaseException] = []
 
     async def scenario() -> None:
         async with wechaty_bot(world, errors) as bot:
@@ -109,12 +108,10 @@ def test_a_message_in_a_room_reaches_the_bot_and_the_reply_comes_back():
             assert (await next_item(heard)).contact_id == "wx_t1"
 
     run(scenario)
-    assert errors == []
 
 
-def test_room_changes_made_through_wechaty_land_in_the_world_and_come_back_as_events():
+def test_room_changes_made_through_wechaty_land_in_the_world_and_come_back_as_events(errors):
     world, room = make_world()
-    errors: list[BaseException] = []
 
     async def scenario() -> None:
         async with wechaty_bot(world, errors) as bot:
@@ -158,12 +155,10 @@ def test_room_changes_made_through_wechaty_land_in_the_world_and_come_back_as_ev
             assert list(world.room(new_room).members) == [BOT, "wx_t1", "wx_t2"]
 
     run(scenario)
-    assert errors == []
 
 
-def test_what_people_do_in_a_room_reaches_the_bot_as_room_events():
+def test_what_people_do_in_a_room_reaches_the_bot_as_room_events(errors):
     world, room = make_world()
-    errors: list[BaseException] = []
 
     async def scenario() -> None:
         async with wechaty_bot(world, errors) as bot:
@@ -182,16 +177,14 @@ def test_what_people_do_in_a_room_reaches_the_bot_as_room_events():
             assert seen[2].topic == "改了名的群"
 
     run(scenario)
-    assert errors == []
 
 
-def test_adding_to_a_room_above_40_members_only_sends_an_invitation():
+def test_adding_to_a_room_above_40_members_only_sends_an_invitation(errors):
     world, _ = make_world()
     crowd = [f"wx_{n}" for n in range(45)]
     for cid in crowd:
         world.add_contact(cid)
     big = world.create_room(BOT, "大群", crowd)
-    errors: list[BaseException] = []
 
     async def scenario() -> None:
         async with wechaty_bot(world, errors) as bot:
@@ -200,12 +193,10 @@ def test_adding_to_a_room_above_40_members_only_sends_an_invitation():
             assert world.pending_invitations(big) == {"wx_new": BOT}
 
     run(scenario)
-    assert errors == []
 
 
-def test_sending_too_fast_is_refused_as_retryable_and_appointing_admins_is_not_supported():
+def test_sending_too_fast_is_refused_as_retryable_and_appointing_admins_is_not_supported(errors):
     world, room = make_world(burst=2)
-    errors: list[BaseException] = []
 
     async def scenario() -> None:
         async with wechaty_bot(world, errors) as bot:
@@ -221,12 +212,10 @@ def test_sending_too_fast_is_refused_as_retryable_and_appointing_admins_is_not_s
                 await bot.set_admin(room, "wx_office")
 
     run(scenario)
-    assert errors == []
 
 
-def test_a_failing_callback_is_reported_and_the_bot_keeps_listening():
+def test_a_failing_callback_is_reported_and_the_bot_keeps_listening(errors):
     world, room = make_world()
-    errors: list[BaseException] = []
 
     async def scenario() -> None:
         async with wechaty_bot(world, errors) as bot:
@@ -244,12 +233,12 @@ def test_a_failing_callback_is_reported_and_the_bot_keeps_listening():
 
     run(scenario)
     assert [str(e) for e in errors] == ["handler bug"]
+    errors.clear()
 
 
-def test_a_second_bot_in_the_same_process_hears_its_own_world():
+def test_a_second_bot_in_the_same_process_hears_its_own_world(errors):
     # Wechaty keeps contact/room pools and seen message ids process-wide; every world numbers
     # its messages from 1, so without care the second bot silently hears nothing
-    errors: list[BaseException] = []
 
     async def one_conversation() -> str:
         world, room = make_world()
@@ -264,14 +253,12 @@ def test_a_second_bot_in_the_same_process_hears_its_own_world():
         assert await one_conversation() == "@赵老师 在"
 
     run(scenario)
-    assert errors == []
 
 
-def test_two_accounts_in_one_room_each_hear_people_but_not_themselves():
+def test_two_accounts_in_one_room_each_hear_people_but_not_themselves(errors):
     world, room = make_world()
     world.account("qm_bot2", "群矩阵助手二号", rate=1.0, burst=50)
     world.room(room).members["qm_bot2"] = ""
-    errors: list[BaseException] = []
 
     async def scenario() -> None:
         async with wechaty_bot(world, errors) as one, wechaty_bot(world, errors, "qm_bot2") as two:
@@ -284,12 +271,10 @@ def test_two_accounts_in_one_room_each_hear_people_but_not_themselves():
             assert [(await next_item(second)).contact_id for _ in range(2)] == ["wx_t1", BOT]
 
     run(scenario)
-    assert errors == []
 
 
-def test_a_silent_connection_is_noticed_by_the_keepalive_probe_and_replaced():
+def test_a_silent_connection_is_noticed_by_the_keepalive_probe_and_replaced(errors):
     world, room = make_world()
-    errors: list[BaseException] = []
     puppets: list[InProcessPuppet] = []
 
     class HungPuppet(InProcessPuppet):
@@ -303,7 +288,11 @@ def test_a_silent_connection_is_noticed_by_the_keepalive_probe_and_replaced():
 
     async def scenario() -> None:
         platform = WechatyPlatform(
-            factory, send_interval=0, backoff=Backoff(initial=0.01), keepalive=0.01
+            factory,
+            send_interval=0,
+            backoff=Backoff(initial=0.01),
+            keepalive=0.01,
+            on_error=errors.append,
         )
         async with platform.running(login_timeout=10):
             while platform.connections < 2:
@@ -315,7 +304,6 @@ def test_a_silent_connection_is_noticed_by_the_keepalive_probe_and_replaced():
 
     run(scenario)
     assert len(puppets) == 2
-    assert errors == []
 
 
 async def bot_replies(world: SimulatedWeChat, room: str, since: int, count: int = 1) -> list[str]:
@@ -331,11 +319,12 @@ async def bot_replies(world: SimulatedWeChat, room: str, since: int, count: int 
     return await asyncio.wait_for(wait(), timeout=10)
 
 
-def test_the_dispatcher_answers_commands_and_reviews_joiners_through_wechaty(province_db, bp):
+def test_the_dispatcher_answers_commands_and_reviews_joiners_through_wechaty(
+    province_db, bp, errors
+):
     world = provisioned_world(province_db, bp)
     room = room_of(world, "乙1县少先队大队辅导员群")
     world.add_contact("wx_stranger", "路人甲")
-    errors: list[BaseException] = []
 
     async def scenario() -> None:
         async with wechaty_bot(world, errors, ACCOUNT) as platform:
@@ -367,4 +356,3 @@ def test_the_dispatcher_answers_commands_and_reviews_joiners_through_wechaty(pro
             assert "wx_stranger" not in world.room(room).members
 
     run(scenario)
-    assert errors == []
