@@ -310,7 +310,8 @@ class WechatyPlatform:
 
         async def on_logout(contact: Contact) -> None:
             self._logged_in.clear()
-            logger.warning("微信账号已登出：{}", contact.contact_id)
+            level = "INFO" if self._stopping.is_set() else "WARNING"
+            logger.log(level, "微信账号已登出：{}", contact.contact_id)
 
         async def on_message(msg: Message) -> None:
             await self._guard("message", self._on_wechaty_message, msg)
