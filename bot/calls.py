@@ -15,14 +15,12 @@ from sqlalchemy import Connection, select
 
 from bot.commands import Command
 from bot.permissions import Asker
+from bot.tables import GROUP
 from matrix.errors import MatrixError
-from matrix.models import Group
 from matrix.platform import IncomingMessage, Platform
 
 if TYPE_CHECKING:
     from bot.dispatch import Bot
-
-_G = Group.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -40,9 +38,14 @@ class GroupRef:
 def group_of(conn: Connection, room_id: str) -> GroupRef | None:
     """The matrix group whose room this is, or None for a room outside the matrix."""
     row = conn.execute(
-        select(_G.c.id, _G.c.unit_code, _G.c.kind, _G.c.shard, _G.c.name, _G.c.room_id).where(
-            _G.c.room_id == room_id
-        )
+        select(
+            GROUP.c.id,
+            GROUP.c.unit_code,
+            GROUP.c.kind,
+            GROUP.c.shard,
+            GROUP.c.name,
+            GROUP.c.room_id,
+        ).where(GROUP.c.room_id == room_id)
     ).first()
     return None if row is None else GroupRef(*row)
 

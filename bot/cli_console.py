@@ -14,11 +14,9 @@ from bot.cli_app import Context, app, ctx_of, echo, friendly
 from bot.joins import office_contacts
 from bot.render import render
 from bot.stage import Line, Stage, StageError
+from bot.tables import GROUP
 from bot.transcript import Step, format_line, read_steps, read_transcript
 from matrix.errors import MatrixError
-from matrix.models import Group
-
-_G = Group.__table__  # type: ignore[attr-defined]
 
 
 def open_stage(c: Context, provision: bool) -> Stage:
@@ -58,9 +56,9 @@ def run_script(stage: Stage, steps: list[Step], source: str) -> None:
 def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
     with stage.engine.connect() as conn:
         rows = conn.execute(
-            select(_G.c.name, _G.c.unit_code, _G.c.kind, _G.c.shard)
-            .where(_G.c.room_id.is_not(None), _G.c.name.contains(keyword))
-            .order_by(_G.c.id)
+            select(GROUP.c.name, GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard)
+            .where(GROUP.c.room_id.is_not(None), GROUP.c.name.contains(keyword))
+            .order_by(GROUP.c.id)
             .limit(30)
         ).all()
     return [(r[0], f"{r[1]}:{r[2]}" + (f":{r[3]}" if r[3] else "")) for r in rows]
@@ -71,7 +69,7 @@ def interact(stage: Stage) -> None:
     groups = _groups(stage, "")
     group = groups[0][0]
     with stage.engine.connect() as conn:
-        unit = conn.execute(select(_G.c.unit_code).where(_G.c.name == group)).scalar_one()
+        unit = conn.execute(select(GROUP.c.unit_code).where(GROUP.c.name == group)).scalar_one()
         sender = next(iter(office_contacts(conn, stage.bot, unit)), "")
     echo(render("cli/console_help.txt.j2", group=group, sender=sender))
     while True:

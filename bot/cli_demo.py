@@ -14,14 +14,11 @@ from bot.cli_roster import tree
 from bot.joins import office_contacts
 from bot.render import render
 from bot.stage import JOIN, Line, Stage
+from bot.tables import GROUP
 from matrix.db import migrate
-from matrix.models import Group, Membership, Person
 from matrix.roster import import_roster, read_roster
 from matrix.sample import generate
 
-_G = Group.__table__  # type: ignore[attr-defined]
-_M = Membership.__table__  # type: ignore[attr-defined]
-_P = Person.__table__  # type: ignore[attr-defined]
 VISITOR, INTRUDER = "wxid_visitor01", "wxid_visitor02"
 
 
@@ -46,8 +43,8 @@ def _cast(stage: Stage) -> Cast:
         rooms = {
             (r[0], r[1]): r[2]
             for r in conn.execute(
-                select(_G.c.unit_code, _G.c.kind, _G.c.name).where(
-                    _G.c.room_id.is_not(None), _G.c.shard <= 1
+                select(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.name).where(
+                    GROUP.c.room_id.is_not(None), GROUP.c.shard <= 1
                 )
             )
         }

@@ -156,7 +156,7 @@ class Bot:
         self.clock = clock
         self.stats = Stats()
         self.outbox = Outbox(clock, self.stats)
-        self._recent: OrderedDict[Any, float] = OrderedDict()
+        self._recent: OrderedDict[Any, tuple[float, str]] = OrderedDict()
         self._lock = asyncio.Lock()
 
     # --- wiring -------------------------------------------------------------------------------
@@ -204,7 +204,7 @@ class Bot:
             return
         self.stats.messages += 1
         invocation = parse(msg.text)
-        if invocation is None or self._seen(("m", msg.message_id)):
+        if invocation is None or self._seen(("m", msg.message_id), platform.account_id):
             return
         self.stats.commands += 1
         try:
@@ -292,23 +292,27 @@ class Bot:
         logger.opt(exception=exc).error("bot failed, ref {}: {}", ref, context)
         return render("replies/internal_error.j2", ref=ref).strip()
 
-    def _seen(self, key: Any) -> bool:
-        """Whether this message or event was already handled (several accounts hear it)."""
+    def _seen(self, key: Any, account_id: str) -> bool:
+        """Whether another account just handled this message or event: several accounts in one
+        room each hear it. The same account hearing it again is a new occurrence (a rejoin)."""
         now = self.clock()
         while self._recent and (
-            len(self._recent) > 4096 or next(iter(self._recent.values())) < now - 60
+            len(self._recent) > 4096 or next(iter(self._recent.values()))[0] < now - 10
         ):
             self._recent.popitem(last=False)
-        if key in self._recent:
+        found = self._recent.get(key)
+        if found is not None and found[1] != account_id:
             return True
-        self._recent[key] = now
+        self._recent[key] = (now, account_id)
+        self._recent.move_to_end(key)
         return False
 
     # --- room events --------------------------------------------------------------------------
 
     async def on_room_event(self, platform: Platform, event: RoomEvent) -> None:
         """Handle a join, leave or topic change; never raises."""
-        if self._seen(("e", event.kind, event.room_id, event.contact_ids, event.topic)):
+        key = ("e", event.kind, event.room_id, event.contact_ids, event.topic)
+        if self._seen(key, platform.account_id):
             return
         self.stats.events += 1
         try:

@@ -14,14 +14,10 @@ from sqlalchemy import ColumnElement, Connection, select, update
 
 from bot.calls import Call, Handler, Reply
 from bot.commands import TABLE
+from bot.tables import PERSON, POSITION, UNIT
 from matrix import held_joiners
 from matrix.errors import MatrixError
-from matrix.models import Person, Position, Unit
 from matrix.platform import NotSupported
-
-_P = Person.__table__  # type: ignore[attr-defined]
-_POS = Position.__table__  # type: ignore[attr-defined]
-_U = Unit.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -35,10 +31,10 @@ class RosterPerson:
 
 def _people(conn: Connection, *conditions: ColumnElement[bool]) -> list[RosterPerson]:
     query = (
-        select(_P.c.id, _P.c.name, _P.c.wechat_id, _U.c.code, _U.c.name)
-        .select_from(_P.join(_POS, _POS.c.person_id == _P.c.id).join(_U))
-        .where(_P.c.removed_at.is_(None), _U.c.removed_at.is_(None), *conditions)
-        .order_by(_P.c.id, _U.c.depth)
+        select(PERSON.c.id, PERSON.c.name, PERSON.c.wechat_id, UNIT.c.code, UNIT.c.name)
+        .select_from(PERSON.join(POSITION, POSITION.c.person_id == PERSON.c.id).join(UNIT))
+        .where(PERSON.c.removed_at.is_(None), UNIT.c.removed_at.is_(None), *conditions)
+        .order_by(PERSON.c.id, UNIT.c.depth)
     )
     seen: dict[int, RosterPerson] = {}
     for row in conn.execute(query):
@@ -48,8 +44,10 @@ def _people(conn: Connection, *conditions: ColumnElement[bool]) -> list[RosterPe
 
 def find_person(conn: Connection, text: str, under_unit: str) -> RosterPerson:
     """The roster person in ``under_unit``'s subtree with this phone number or name."""
-    path = conn.execute(select(_U.c.path).where(_U.c.code == under_unit)).scalar_one()
-    found = _people(conn, _U.c.path.startswith(path), (_P.c.phone == text) | (_P.c.name == text))
+    path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == under_unit)).scalar_one()
+    found = _people(
+        conn, UNIT.c.path.startswith(path), (PERSON.c.phone == text) | (PERSON.c.name == text)
+    )
     if not found:
         raise MatrixError(
             f"在本群所属单位及下属单位的名册中找不到“{text}”",
@@ -98,10 +96,12 @@ async def approve(call: Call) -> Reply:
                 f"{person.name} 已绑定另一个微信",
                 fix="如确为本人换号，请先在名册中更正其微信号后重新导入，再发送 #同意",
             )
-        other = _people(call.conn, _P.c.wechat_id == held.contact_id, _P.c.id != person.id)
+        other = _people(call.conn, PERSON.c.wechat_id == held.contact_id, PERSON.c.id != person.id)
         if other:
             raise MatrixError(f"该微信已绑定名册人员 {other[0].name}", fix="只写编号即可同意其入群")
-        call.conn.execute(update(_P).where(_P.c.id == person.id).values(wechat_id=held.contact_id))
+        call.conn.execute(
+            update(PERSON).where(PERSON.c.id == person.id).values(wechat_id=held.contact_id)
+        )
     person_id = person.id if person else None
     held_joiners.decide(call.conn, held, held_joiners.APPROVED, call.asker.contact_id, person_id)
     audit = {"joiner": held.contact_id, "held_id": held.id, "person_id": person_id}
@@ -131,7 +131,7 @@ async def bind(call: Call) -> Reply:
     asker = call.asker
     if asker.bound:
         return Reply("bind_refused.j2", {"why": "already", "person_name": asker.name})
-    found = _people(call.conn, _P.c.phone == call.args["phone"])
+    found = _people(call.conn, PERSON.c.phone == call.args["phone"])
     if len(found) != 1:
         return Reply("bind_refused.j2", {"why": "none" if not found else "many", "person_name": ""})
     person = found[0]
@@ -143,12 +143,16 @@ async def bind(call: Call) -> Reply:
         units = [u for u, _ in _positions(call.conn, person.id) if u in tree]
         if not any(tree.is_within(u, call.group.unit_code) for u in units):
             return Reply("bind_refused.j2", {"why": "elsewhere", "person_name": person.name})
-    call.conn.execute(update(_P).where(_P.c.id == person.id).values(wechat_id=asker.contact_id))
+    call.conn.execute(
+        update(PERSON).where(PERSON.c.id == person.id).values(wechat_id=asker.contact_id)
+    )
     return Reply("bound.j2", {"person": person}, audit={"person_id": person.id})
 
 
 def _positions(conn: Connection, person_id: int) -> list[tuple[str, str]]:
-    rows = conn.execute(select(_POS.c.unit_code, _POS.c.role).where(_POS.c.person_id == person_id))
+    rows = conn.execute(
+        select(POSITION.c.unit_code, POSITION.c.role).where(POSITION.c.person_id == person_id)
+    )
     return [(r[0], r[1]) for r in rows]
 
 

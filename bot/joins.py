@@ -12,30 +12,27 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, select
 
 from bot.calls import GroupRef, Reply
+from bot.tables import PERSON, POSITION
 from matrix import audit_log, held_joiners
-from matrix.models import Person, Position
 from matrix.platform import Platform, RoomEvent
 
 if TYPE_CHECKING:
     from bot.dispatch import Bot
-
-_P = Person.__table__  # type: ignore[attr-defined]
-_POS = Position.__table__  # type: ignore[attr-defined]
 
 
 def office_contacts(conn: Connection, bot: Bot, unit_code: str) -> tuple[str, ...]:
     """Contact ids of the unit's office (its admin roles), to @-mention them."""
     roles = bot.permissions.office_roles.get(bot.tree.level(unit_code), frozenset())
     rows = conn.execute(
-        select(_P.c.wechat_id)
-        .select_from(_P.join(_POS, _POS.c.person_id == _P.c.id))
+        select(PERSON.c.wechat_id)
+        .select_from(PERSON.join(POSITION, POSITION.c.person_id == PERSON.c.id))
         .where(
-            _POS.c.unit_code == unit_code,
-            _POS.c.role.in_(sorted(roles)),
-            _P.c.wechat_id.is_not(None),
-            _P.c.removed_at.is_(None),
+            POSITION.c.unit_code == unit_code,
+            POSITION.c.role.in_(sorted(roles)),
+            PERSON.c.wechat_id.is_not(None),
+            PERSON.c.removed_at.is_(None),
         )
-        .order_by(_POS.c.seq, _P.c.id)
+        .order_by(POSITION.c.seq, PERSON.c.id)
     )
     return tuple(dict.fromkeys(r[0] for r in rows))
 

@@ -14,14 +14,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from bot.commands import Command, Who
+from bot.tables import PERSON, POSITION, UNIT
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
-from matrix.models import Person, Position, Unit
 from matrix.tree import UnitTree
-
-_P = Person.__table__  # type: ignore[attr-defined]
-_POS = Position.__table__  # type: ignore[attr-defined]
-_U = Unit.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -89,12 +85,14 @@ class Permissions:
     def asker(self, conn: Connection, contact_id: str, display_name: str = "") -> Asker:
         """The roster person bound to ``contact_id`` (removed persons and units do not count)."""
         query = (
-            select(_P.c.id, _P.c.name, _POS.c.unit_code, _POS.c.role, _U.c.level)
-            .select_from(_P.join(_POS, _POS.c.person_id == _P.c.id).join(_U))
+            select(PERSON.c.id, PERSON.c.name, POSITION.c.unit_code, POSITION.c.role, UNIT.c.level)
+            .select_from(PERSON.join(POSITION, POSITION.c.person_id == PERSON.c.id).join(UNIT))
             .where(
-                _P.c.wechat_id == contact_id, _P.c.removed_at.is_(None), _U.c.removed_at.is_(None)
+                PERSON.c.wechat_id == contact_id,
+                PERSON.c.removed_at.is_(None),
+                UNIT.c.removed_at.is_(None),
             )
-            .order_by(_U.c.depth, _POS.c.unit_code, _POS.c.role)
+            .order_by(UNIT.c.depth, POSITION.c.unit_code, POSITION.c.role)
         )
         rows = conn.execute(query).all()
         if not rows:

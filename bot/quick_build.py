@@ -17,15 +17,10 @@ from types import SimpleNamespace
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from bot.simulated import SimulatedAccount, SimulatedWeChat
+from bot.tables import GROUP, MEMBERSHIP, PERSON, POSITION
 from matrix.blueprint import Blueprint, GroupSpec, Selector
-from matrix.models import Group, Membership, Person, Position
 from matrix.sample import _ordinal as chinese_number  # 一, 二 … for 一群, 二群
 from matrix.tree import UnitTree
-
-_G = Group.__table__  # type: ignore[attr-defined]
-_M = Membership.__table__  # type: ignore[attr-defined]
-_P = Person.__table__  # type: ignore[attr-defined]
-_POS = Position.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -48,10 +43,10 @@ class BuildReport:
 
 def _holders(conn: Connection) -> dict[tuple[str, str], list[int]]:
     rows = conn.execute(
-        select(_POS.c.unit_code, _POS.c.role, _POS.c.person_id)
-        .select_from(_POS.join(_P, _P.c.id == _POS.c.person_id))
-        .where(_P.c.removed_at.is_(None))
-        .order_by(_POS.c.unit_code, _POS.c.role, _POS.c.seq, _POS.c.id)
+        select(POSITION.c.unit_code, POSITION.c.role, POSITION.c.person_id)
+        .select_from(POSITION.join(PERSON, PERSON.c.id == POSITION.c.person_id))
+        .where(PERSON.c.removed_at.is_(None))
+        .order_by(POSITION.c.unit_code, POSITION.c.role, POSITION.c.seq, POSITION.c.id)
     )
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
     for unit, role, person in rows:
@@ -135,20 +130,20 @@ def provision_world(
     with engine.begin() as conn:
         contacts = {
             r[0]: (r[1], r[2])
-            for r in conn.execute(select(_P.c.id, _P.c.wechat_id, _P.c.name))
+            for r in conn.execute(select(PERSON.c.id, PERSON.c.wechat_id, PERSON.c.name))
             if r[1]
         }
         existing = {
             (r[1], r[2], r[3]): (r[0], r[4])
             for r in conn.execute(
-                select(_G.c.id, _G.c.unit_code, _G.c.kind, _G.c.shard, _G.c.room_id)
+                select(GROUP.c.id, GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard, GROUP.c.room_id)
             )
         }
         for n, group in enumerate(planned):
             found = existing.get((group.unit_code, group.kind, group.shard))
             if found is None:
                 gid = conn.execute(
-                    insert(_G).values(
+                    insert(GROUP).values(
                         unit_code=group.unit_code,
                         kind=group.kind,
                         shard=group.shard,
@@ -158,10 +153,14 @@ def provision_world(
                 room_id = None
             else:
                 gid, room_id = found
-            conn.execute(delete(_M).where(_M.c.group_id == gid, _M.c.state == "expected"))
+            conn.execute(
+                delete(MEMBERSHIP).where(
+                    MEMBERSHIP.c.group_id == gid, MEMBERSHIP.c.state == "expected"
+                )
+            )
             admins = set(group.admins)
             conn.execute(
-                insert(_M),
+                insert(MEMBERSHIP),
                 [
                     {
                         "group_id": gid,
@@ -190,7 +189,7 @@ def provision_world(
             room.admins.update(
                 [contacts[p][0] for p in group.admins if p in contacts][: world.max_admins]
             )
-            conn.execute(update(_G).where(_G.c.id == gid).values(room_id=room_id))
+            conn.execute(update(GROUP).where(GROUP.c.id == gid).values(room_id=room_id))
             created += 1
             members += len(ids)
     return BuildReport(len(planned), created, members, missing)
@@ -201,14 +200,20 @@ def mirror_world(engine: Engine, world: SimulatedWeChat, accounts: list[Simulate
     (members: actual rows if any were recorded, else expected). Returns how many."""
     with engine.connect() as conn:
         groups = conn.execute(
-            select(_G.c.id, _G.c.name, _G.c.room_id)
-            .where(_G.c.room_id.is_not(None))
-            .order_by(_G.c.id)
+            select(GROUP.c.id, GROUP.c.name, GROUP.c.room_id)
+            .where(GROUP.c.room_id.is_not(None))
+            .order_by(GROUP.c.id)
         ).all()
         rows = conn.execute(
-            select(_M.c.group_id, _M.c.state, _P.c.wechat_id, _P.c.name, _M.c.is_admin)
-            .select_from(_M.join(_P, _P.c.id == _M.c.person_id))
-            .where(_P.c.wechat_id.is_not(None))
+            select(
+                MEMBERSHIP.c.group_id,
+                MEMBERSHIP.c.state,
+                PERSON.c.wechat_id,
+                PERSON.c.name,
+                MEMBERSHIP.c.is_admin,
+            )
+            .select_from(MEMBERSHIP.join(PERSON, PERSON.c.id == MEMBERSHIP.c.person_id))
+            .where(PERSON.c.wechat_id.is_not(None))
         ).all()
     by_group: dict[tuple[int, str], list[tuple[str, str, bool]]] = defaultdict(list)
     for gid, state, wechat, name, is_admin in rows:

@@ -19,13 +19,11 @@ from sqlalchemy import Engine, select
 from bot.dispatch import Bot
 from bot.quick_build import BuildReport, mirror_world, provision_world
 from bot.simulated import ManualClock, SimMessage, SimulatedWeChat
+from bot.tables import GROUP, PERSON
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
-from matrix.models import Group, Person
 from matrix.tree import UnitTree
 
-_G = Group.__table__  # type: ignore[attr-defined]
-_P = Person.__table__  # type: ignore[attr-defined]
 T = TypeVar("T")
 JOIN, LEAVE = "<加入>", "<退出>"
 
@@ -97,11 +95,13 @@ class Stage:
     def room_of(self, group: str) -> str:
         """The room of a group written as its name or ``UNITCODE:KIND[:SHARD]``."""
         with self.engine.connect() as conn:
-            found = conn.execute(select(_G.c.room_id).where(_G.c.name == group)).scalars().first()
+            found = (
+                conn.execute(select(GROUP.c.room_id).where(GROUP.c.name == group)).scalars().first()
+            )
             if found is None and ":" in group:
                 code, kind, *rest = group.split(":")
-                query = select(_G.c.room_id, _G.c.shard).where(
-                    _G.c.unit_code == code, _G.c.kind == kind
+                query = select(GROUP.c.room_id, GROUP.c.shard).where(
+                    GROUP.c.unit_code == code, GROUP.c.kind == kind
                 )
                 shards = {s: r for r, s in conn.execute(query)}
                 if rest and rest[0].isdigit():
@@ -122,7 +122,9 @@ class Stage:
         """Make sure ``contact_id`` exists in the world, with their roster name if they have one."""
         if contact_id not in self.world.contacts:
             with self.engine.connect() as conn:
-                name = conn.execute(select(_P.c.name).where(_P.c.wechat_id == contact_id)).scalar()
+                name = conn.execute(
+                    select(PERSON.c.name).where(PERSON.c.wechat_id == contact_id)
+                ).scalar()
             self.world.add_contact(contact_id, name or contact_id)
         return contact_id
 

@@ -1,0 +1,31 @@
+"""The stage every conversation test plays on: ``worlds.province()`` with its groups built in
+the simulated WeChat, one bot account. Who is who in that world:"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.stage import Stage
+from matrix.blueprint import Blueprint
+
+K1_GROUP = "K1:county-counselors"  # 乙1县少先队大队辅导员群, led by county K1
+K2_GROUP = "K2:county-counselors"
+CITY_GROUP = "C1:county-league-leaders"  # 甲市县级少工委负责同志群
+PROVINCE_GROUP = "P:city-youth-heads"
+K1_OFFICE = "wxK1n008"  # K1 office staff: admin of the K1 groups
+K2_OFFICE = "wxK2n018"
+CITY_OFFICE = "wxC1n004"
+PROVINCE_OFFICE = "wxPn001"
+TEACHER = "wxK1S1n012"  # brigade counselor of school K1S1, member of the K1 group
+TEACHER_PHONE = "13900000012"
+STRANGER = "wxid_stranger"
+
+
+@pytest.fixture
+def stage(province_db: Engine, bp: Blueprint) -> Iterator[Stage]:
+    with Stage(province_db, bp, accounts=("bot-1",)) as s:
+        s.provision()
+        yield s

@@ -1,0 +1,151 @@
+"""`qunmatrix console --script`, the interactive console and `qunmatrix demo`, run as a user
+would: output checked line by line."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+
+@pytest.fixture
+def run(province_db, monkeypatch):
+    monkeypatch.setenv("QUNMATRIX_SIMULATED__ACCOUNTS", '["solo-bot"]')
+    monkeypatch.setenv("QUNMATRIX_LOG_LEVEL", "ERROR")
+    url = province_db.url.render_as_string(hide_password=False)
+
+    def invoke(*args: str, stdin: str | None = None):
+        return CliRunner().invoke(app, ["--db", url, *args], input=stdin)
+
+    return invoke
+
+
+def script(tmp_path: Path, *lines: str, encoding: str = "utf-8") -> str:
+    path = tmp_path / "rehearsal.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding=encoding)
+    return str(path)
+
+
+def test_a_script_prints_every_bot_message_in_the_transcript_format(run, tmp_path):
+    path = script(
+        tmp_path,
+        "K1:county-counselors\twxK1n008\t#同意 1",
+        "",
+        "K1:county-counselors\twxid_new\t<加入>",
+        "乙1县少先队大队辅导员群\twxK1n008\t#同意 1",
+        "K1:county-counselors\twxK1S1n012\t大家好",
+        "K1:county-counselors\twxid_new\t<退出>",
+    )
+    result = run("console", "--script", path, "--provision")
+    assert result.exit_code == 0, result.output
+    group = "乙1县少先队大队辅导员群\tsolo-bot\t"
+    assert result.stdout.splitlines() == [
+        group + "本群没有编号为 1 的待审核入群人员。本群待审核：无。",
+        group + "以下入群人员不在名册中，待管理员审核：",
+        "      1号 wxid_new",
+        "    管理员请回复 #同意 1（可加手机号或姓名绑定名册）或 #拒绝 1。",
+        group + "已同意 wxid_new 入群。",
+    ]
+
+
+def test_a_script_runs_again_over_the_groups_the_database_recorded(run, tmp_path):
+    assert (
+        run(
+            "console",
+            "--script",
+            script(tmp_path, "K1:county-counselors\twxK1n008\t#核查"),
+            "--provision",
+        ).exit_code
+        == 0
+    )
+    result = run("console", "--script", script(tmp_path, "K1:county-counselors\twxK1n008\t#核查"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("#核查（建群与核查）即将开放，目前还不能使用。")
+
+
+def test_without_groups_the_console_says_to_provision(run, tmp_path):
+    result = run("console", "--script", script(tmp_path, "K1:county-counselors\twxK1n008\t#核查"))
+    assert result.exit_code == 2
+    assert "数据库里还没有建好的群" in result.output and "--provision" in result.output
+
+
+def test_a_malformed_line_is_named_before_anything_runs(run, tmp_path):
+    path = script(
+        tmp_path, "K1:county-counselors\twxK1n008\t#帮助", "K1:county-counselors wxK1n008 #帮助"
+    )
+    result = run("console", "--script", path, "--provision")
+    assert result.exit_code == 2
+    assert "第 2 行" in result.output and "Tab" in result.output
+    assert "你在本群可以使用" not in result.stdout
+
+
+def test_speaking_where_you_are_not_a_member_names_the_line(run, tmp_path):
+    path = script(tmp_path, "K2:county-counselors\twxK1n008\t#帮助")
+    result = run("console", "--script", path, "--provision")
+    assert result.exit_code == 2
+    assert "第 1 行" in result.output and "不在群“乙2县少先队大队辅导员群”中" in result.output
+
+
+def test_an_unknown_group_names_the_accepted_forms(run, tmp_path):
+    result = run("console", "--script", script(tmp_path, "K9:nope\twxK1n008\t#帮助"), "--provision")
+    assert result.exit_code == 2 and "单位代码:群类型" in result.output
+
+
+def test_a_gb18030_script_is_read(run, tmp_path):
+    path = script(tmp_path, "K1:county-counselors\twxK1S1n012\t#帮助", encoding="gb18030")
+    result = run("console", "--script", path, "--provision")
+    assert "K1S1大辅，你在本群可以使用" in result.stdout
+
+
+def test_a_script_piped_on_stdin_runs_too(run):
+    result = run("console", "--provision", stdin="K1:county-counselors\twxK1S1n012\t收到\n")
+    assert result.exit_code == 0, result.output
+    assert "#收到（通知下发与回执）即将开放" in result.stdout
+
+
+def test_the_interactive_console_switches_group_and_sender(province_db, bp, monkeypatch, capsys):
+    from bot.cli_console import interact
+    from bot.stage import Stage
+
+    typed = iter(
+        [
+            "/群列表 乙1县",
+            "/群 K1:county-counselors",
+            "/人 wxK1S1n012",
+            "#帮助",
+            "/人 wxid_new",
+            "<加入>",
+            "/成员",
+            "/群 不存在",
+            "K1:county-counselors\twxK1n008\t#同意 1",
+            "/退出",
+        ]
+    )
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(typed))
+    with Stage(province_db, bp, accounts=("solo-bot",)) as stage:
+        stage.provision()
+        interact(stage)
+    out = capsys.readouterr().out
+    assert "乙1县少先队大队辅导员群  （K1:county-counselors）" in out
+    assert "K1S1大辅，你在本群可以使用" in out
+    assert "待管理员审核" in out and "wxid_new  wxid_new" in out
+    assert "找不到群“不存在”" in out
+    assert "已同意 wxid_new 入群。" in out
+
+
+def test_the_demo_tells_the_whole_story():
+    result = CliRunner().invoke(app, ["demo"], env={"QUNMATRIX_LOG_LEVEL": "ERROR"})
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "名册已导入" in out and "个群" in out
+    assert "你在本群可以使用" in out
+    assert "待管理员审核" in out
+    assert "你的微信还没有绑定名册，不能使用 #同意" in out
+    assert "不在你所在单位的管辖范围内" in out
+    assert "已同意 wxid_visitor01 入群" in out
+    assert "已移出本群" in out
+    assert "即将开放" in out

@@ -1,0 +1,388 @@
+"""Every command in conversation: an admin (or a teacher, or a stranger) types in a simulated
+group; the test reads the bot's reply and the database. People are named in conftest.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.stage import Stage
+from matrix import audit_log, held_joiners
+from matrix.models import HeldJoiner, Person
+from tests.chat.conftest import (
+    CITY_GROUP,
+    K1_GROUP,
+    K1_OFFICE,
+    K2_GROUP,
+    K2_OFFICE,
+    PROVINCE_OFFICE,
+    STRANGER,
+    TEACHER,
+    TEACHER_PHONE,
+)
+
+OFFICE_ONLY = ["#建群", "#确认", "#核查", "#同意", "#拒绝", "#通知", "#进度", "#汇总", "#登记"]
+
+
+def audit(stage: Stage, action: str) -> list[dict]:
+    with stage.engine.connect() as conn:
+        return [
+            {"actor": e.actor, "unit": e.unit_code, **json.loads(e.detail)}
+            for e in audit_log.entries(conn, action=action)
+        ]
+
+
+def held(stage: Stage) -> list[tuple[int, str, str]]:
+    t = HeldJoiner.__table__  # type: ignore[attr-defined]
+    with stage.engine.connect() as conn:
+        rows = conn.execute(select(t.c.id, t.c.contact_id, t.c.state).order_by(t.c.id))
+        return [tuple(r) for r in rows]
+
+
+def wechat_of(stage: Stage, phone: str) -> str | None:
+    t = Person.__table__  # type: ignore[attr-defined]
+    with stage.engine.connect() as conn:
+        return conn.execute(select(t.c.wechat_id).where(t.c.phone == phone)).scalar_one()
+
+
+def stranger_joins(stage: Stage, who: str = STRANGER) -> str:
+    [notice] = stage.replies(K1_GROUP, who, "<加入>")
+    return notice
+
+
+# --- 帮助 / help --------------------------------------------------------------------------------
+
+
+def test_help_lists_office_commands_for_the_office(stage):
+    reply = stage.reply(K1_GROUP, K1_OFFICE, "#帮助")
+    assert reply.startswith("K1office_staff，你在本群可以使用：")
+    for name in ["#帮助", "#绑定", "#收到", "#上报", *OFFICE_ONLY]:
+        assert name in reply
+    assert "#核查（audit）" in reply and "【即将开放】" in reply
+
+
+def test_help_shows_a_teacher_only_what_a_member_may_run(stage):
+    reply = stage.reply(K1_GROUP, TEACHER, "#help")
+    assert "#收到" in reply and "#上报" in reply
+    for name in OFFICE_ONLY:
+        assert name not in reply
+
+
+def test_help_shows_a_stranger_only_help_and_bind(stage):
+    stranger_joins(stage)
+    reply = stage.reply(K1_GROUP, STRANGER, "#帮助")
+    assert reply.startswith("你还没有绑定名册")
+    assert "#帮助" in reply and "#绑定" in reply
+    for name in ["#收到", "#上报", *OFFICE_ONLY]:
+        assert name not in reply
+
+
+def test_help_for_one_command_shows_its_form_and_example(stage):
+    reply = stage.reply(K1_GROUP, K1_OFFICE, "#帮助 同意")
+    assert "用法：#同意 <编号> [人员]" in reply
+    assert "例如：#同意 3 13900000001" in reply
+
+
+def test_help_for_a_command_the_asker_may_not_run_says_so(stage):
+    assert "你目前不能使用" in stage.reply(K1_GROUP, TEACHER, "#帮助 核查")
+
+
+def test_help_for_an_unknown_command_is_a_usage_error(stage):
+    reply = stage.reply(K1_GROUP, TEACHER, "#帮助 跳舞")
+    assert "“跳舞”不是有效的命令" in reply and "用法：#帮助 [命令]" in reply
+
+
+def test_an_unknown_command_suggests_close_names(stage):
+    reply = stage.reply(K1_GROUP, K1_OFFICE, "#hepl")
+    assert "没有 #hepl 这个命令" in reply and "#help" in reply
+
+
+def test_ordinary_chat_gets_no_reply(stage):
+    assert stage.replies(K1_GROUP, TEACHER, "大家好，今天的活动几点开始？") == []
+
+
+# --- commands whose engines come later: parsed, checked and logged already --------------------
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("#建群", "provision"),
+        ("#建群 K1S1", "provision"),
+        ("#确认", "confirm"),
+        ("#核查", "audit"),
+        ("#通知 今天17:00前报送建群情况", "notice"),
+        ("#进度", "status"),
+        ("#汇总 乙1县 建群 xlsx", "summary"),
+        ("#登记 公众号 乙1县少先队", "register"),
+    ],
+)
+def test_office_commands_not_yet_available_say_so_and_are_logged(stage, text, key):
+    reply = stage.reply(K1_GROUP, K1_OFFICE, text)
+    assert "即将开放" in reply
+    [entry] = audit(stage, f"command.{key}")
+    assert entry["actor"] == K1_OFFICE and entry["unit"] in ("K1", "K1S1")
+
+
+@pytest.mark.parametrize("text", ["#核查", "#通知 明天开会", "#汇总", "#登记 抖音 abc", "#建群"])
+def test_a_teacher_cannot_run_office_commands(stage, text):
+    assert "只有单位办公室（群管理员）可以使用" in stage.reply(K1_GROUP, TEACHER, text)
+    assert audit(stage, "command.denied")[0]["reason"] == "not_office"
+
+
+@pytest.mark.parametrize("text", ["收到", "收到！", "#收到 N3", "#上报 已完成建队仪式"])
+def test_members_reach_ack_and_report(stage, text):
+    assert "即将开放" in stage.reply(K1_GROUP, TEACHER, text)
+
+
+@pytest.mark.parametrize("text", ["收到", "#上报 你好"])
+def test_strangers_cannot_ack_or_report(stage, text):
+    stranger_joins(stage)
+    assert "还没有绑定名册" in stage.reply(K1_GROUP, STRANGER, text)
+
+
+@pytest.mark.parametrize(
+    "text, wrong, form",
+    [
+        ("#核查 火星县", "找不到单位“火星县”", "#核查 [单位]"),
+        (
+            "#汇总 K1 建群 pdf",
+            "“pdf”不是有效的格式，可选：文本、xlsx、csv、md、html",
+            "#汇总 [单位] [表名] [格式]",
+        ),
+        ("#登记 微博 abc", "“微博”不是有效的类型", "#登记 <类型> <名称或网址>"),
+        ("#登记 公众号", "缺少名称或网址", "#登记 <类型> <名称或网址>"),
+        ("#通知", "缺少正文", "#通知 <正文>"),
+        ("#确认 马上", "后面多了“马上”", "#确认"),
+        ("#同意", "缺少编号", "#同意 <编号> [人员]"),
+        ("#拒绝 张三", "“张三”不是有效的编号，应为数字", "#拒绝 <编号> [理由]"),
+        ("#绑定 12345", "“12345”不是有效的手机号，应为11位手机号", "#绑定 <手机号>"),
+    ],
+)
+def test_bad_input_says_what_was_wrong_and_shows_the_form(stage, text, wrong, form):
+    reply = stage.reply(K1_GROUP, K1_OFFICE, text)
+    assert wrong in reply
+    assert f"用法：{form}" in reply and "例如：" in reply
+
+
+def test_optional_parameters_can_be_left_out(stage):
+    assert "即将开放" in stage.reply(K1_GROUP, K1_OFFICE, "#汇总 媒体")
+    assert "即将开放" in stage.reply(K1_GROUP, K1_OFFICE, "#汇总 xlsx")
+
+
+# --- the subtree rule -------------------------------------------------------------------------
+
+
+def test_an_office_cannot_act_on_another_county(stage):
+    reply = stage.reply(K2_GROUP, K2_OFFICE, "#核查 K1")
+    assert reply == "乙1县（K1） 不在你所在单位的管辖范围内，不能对其使用 #核查。"
+    [entry] = audit(stage, "command.denied")
+    assert (entry["actor"], entry["unit"], entry["reason"]) == (K2_OFFICE, "K1", "outside")
+    assert audit(stage, "command.audit") == []
+
+
+def test_an_office_in_another_units_group_cannot_act_on_that_group(stage):
+    stage.say(K1_GROUP, K2_OFFICE, "<加入>")
+    stage.replies(K1_GROUP, STRANGER, "<加入>")
+    assert "不在你所在单位的管辖范围内" in stage.reply(K1_GROUP, K2_OFFICE, "#同意 1")
+    assert held(stage) == [(1, STRANGER, "held")]
+
+
+def test_a_higher_office_acts_anywhere_below_it(stage):
+    assert "即将开放" in stage.reply(CITY_GROUP, "wxC1n004", "#核查 K1S2")
+    stage.say(K1_GROUP, PROVINCE_OFFICE, "<加入>")
+    stranger_joins(stage)
+    assert "已同意" in stage.reply(K1_GROUP, PROVINCE_OFFICE, "#同意 1")
+
+
+def test_a_county_office_cannot_act_on_its_city(stage):
+    assert "不在你所在单位的管辖范围内" in stage.reply(K1_GROUP, K1_OFFICE, "#核查 C1")
+
+
+def test_renaming_yourself_to_an_admins_name_gains_nothing(stage):
+    stranger_joins(stage)
+    stage.world.rename(STRANGER, "K1office_staff")
+    stage.world.set_nickname(stage.room_of(K1_GROUP), STRANGER, "乙1县-K1office_staff")
+    assert "还没有绑定名册" in stage.reply(K1_GROUP, STRANGER, "#同意 1")
+    assert "还没有绑定名册" in stage.reply(K1_GROUP, STRANGER, "#核查")
+    assert "#同意" not in stage.reply(K1_GROUP, STRANGER, "#帮助")
+    assert held(stage) == [(1, STRANGER, "held")]
+    assert audit(stage, "command.approve") == []
+
+
+# --- join review: held, 同意, 拒绝 --------------------------------------------------------------
+
+
+def test_a_stranger_who_joins_is_held_and_the_office_is_mentioned(stage):
+    lines = stage.say(K1_GROUP, STRANGER, "<加入>")
+    notice = lines[-1]
+    assert notice.by_bot and set(notice.mentions) == {"wxK1n008", "wxK1n009"}
+    assert "1号 wxid_stranger" in notice.text and "#同意 1" in notice.text
+    assert held(stage) == [(1, STRANGER, "held")]
+    [entry] = audit(stage, "join.held")
+    assert entry["joiner"] == STRANGER and entry["unit"] == "K1"
+
+
+def test_a_roster_member_who_joins_is_welcomed_not_held(stage):
+    reply = stage.reply(K1_GROUP, "wxK1S1n012x", "<加入>")  # an unknown id: held
+    assert "待管理员审核" in reply
+    reply = stage.reply(K1_GROUP, PROVINCE_OFFICE, "<加入>")
+    assert reply == "欢迎 Poffice_staff0入群！请把群昵称改为“单位-姓名”。"
+
+
+def test_approve_lets_the_joiner_stay_and_is_logged(stage):
+    stranger_joins(stage)
+    assert stage.reply(K1_GROUP, K1_OFFICE, "#同意 1") == "已同意 wxid_stranger 入群。"
+    assert held(stage) == [(1, STRANGER, "approved")]
+    [entry] = audit(stage, "command.approve")
+    assert (entry["actor"], entry["unit"], entry["joiner"]) == (K1_OFFICE, "K1", STRANGER)
+    # decided once: a second approval finds nobody waiting
+    assert "没有编号为 1 的待审核入群人员" in stage.reply(K1_GROUP, K1_OFFICE, "#同意 1")
+
+
+def test_approve_with_a_phone_binds_the_joiner_to_the_roster(stage):
+    with stage.engine.begin() as conn:
+        conn.execute(
+            update(Person.__table__).where(Person.phone == TEACHER_PHONE).values(wechat_id=None)
+        )  # type: ignore[attr-defined]
+    stage.say(K1_GROUP, TEACHER, "<退出>")
+    stage.replies(K1_GROUP, "wx_new_phone", "<加入>")
+    reply = stage.reply(K1_GROUP, K1_OFFICE, f"#同意 1 {TEACHER_PHONE}")
+    assert reply == "已同意 wx_new_phone 入群，并绑定名册人员 K1S1大辅（乙1县第1小学）。"
+    assert wechat_of(stage, TEACHER_PHONE) == "wx_new_phone"
+    assert "即将开放" in stage.reply(K1_GROUP, "wx_new_phone", "收到")
+
+
+def test_approve_binding_someone_outside_the_group_unit_fails_and_changes_nothing(stage):
+    stranger_joins(stage)
+    reply = stage.reply(K1_GROUP, K1_OFFICE, "#同意 1 13900000022")  # a K2 school's counselor
+    assert "找不到“13900000022”" in reply
+    assert held(stage) == [(1, STRANGER, "held")]
+
+
+def test_approve_refuses_to_steal_a_bound_persons_identity(stage):
+    stranger_joins(stage)
+    reply = stage.reply(K1_GROUP, K1_OFFICE, f"#同意 1 {TEACHER_PHONE}")
+    assert "已绑定另一个微信" in reply
+    assert wechat_of(stage, TEACHER_PHONE) == TEACHER
+    assert held(stage) == [(1, STRANGER, "held")]
+
+
+def test_an_unknown_number_lists_who_is_waiting(stage):
+    stranger_joins(stage)
+    reply = stage.reply(K1_GROUP, K1_OFFICE, "#同意 7")
+    assert reply == "本群没有编号为 7 的待审核入群人员。本群待审核：1（wxid_stranger）。"
+
+
+def test_reject_removes_the_joiner(stage):
+    stranger_joins(stage)
+    reply = stage.reply(K1_GROUP, K1_OFFICE, "#拒绝 1 非本县教师")
+    assert reply == "已拒绝 wxid_stranger 入群（非本县教师），已移出本群。"
+    assert STRANGER not in stage.world.rooms[stage.room_of(K1_GROUP)].members
+    assert held(stage) == [(1, STRANGER, "rejected")]
+    assert audit(stage, "command.reject")[0]["reason"] == "非本县教师"
+
+
+def test_reject_where_the_bot_is_not_admin_asks_a_person_to_remove(stage):
+    room = stage.world.rooms[stage.room_of(K1_GROUP)]
+    room.owner_id = K1_OFFICE  # the county office built this group itself
+    stranger_joins(stage)
+    reply = stage.reply(K1_GROUP, K1_OFFICE, "#拒绝 1")
+    assert "请管理员手动将其移出" in reply
+    assert STRANGER in room.members and held(stage) == [(1, STRANGER, "rejected")]
+
+
+def test_a_held_joiner_who_leaves_needs_no_decision(stage):
+    stranger_joins(stage)
+    stage.say(K1_GROUP, STRANGER, "<退出>")
+    assert held(stage) == [(1, STRANGER, "left")]
+    assert "没有编号为 1" in stage.reply(K1_GROUP, K1_OFFICE, "#拒绝 1")
+
+
+def test_a_joiner_who_left_and_comes_back_is_held_again(stage):
+    stranger_joins(stage)
+    stage.say(K1_GROUP, STRANGER, "<退出>")
+    stranger_joins(stage)
+    with stage.engine.connect() as conn:
+        group_id = conn.execute(select(HeldJoiner.group_id)).scalars().first()
+        assert [h.id for h in held_joiners.waiting(conn, group_id)] == [2]
+
+
+def test_an_approved_joiner_who_comes_back_is_welcomed(stage):
+    stranger_joins(stage)
+    stage.reply(K1_GROUP, K1_OFFICE, "#同意 1")
+    stage.say(K1_GROUP, STRANGER, "<退出>")
+    assert stage.reply(K1_GROUP, STRANGER, "<加入>").startswith("欢迎 ")
+
+
+def test_approve_outside_a_matrix_group_says_where_to_use_it(stage):
+    room = stage.world.create_room("bot-1", "闲聊群", [K1_OFFICE, TEACHER])
+    reply = stage.reply("闲聊群", K1_OFFICE, "#同意 1")
+    assert reply.startswith("本群不在群矩阵中，不能使用 #同意")
+    assert "你在本群可以使用" in stage.reply("闲聊群", K1_OFFICE, "#帮助")
+    assert stage.replies("闲聊群", STRANGER, "<加入>") == []  # no review outside the matrix
+    assert room in stage.world.rooms
+
+
+# --- 绑定 / bind --------------------------------------------------------------------------------
+
+
+def unbind_teacher(stage: Stage) -> None:
+    with stage.engine.begin() as conn:
+        conn.execute(
+            update(Person.__table__).where(Person.phone == TEACHER_PHONE).values(wechat_id=None)
+        )  # type: ignore[attr-defined]
+
+
+def test_a_person_binds_their_wechat_with_their_phone(stage):
+    unbind_teacher(stage)
+    stranger_joins(stage)
+    reply = stage.reply(K1_GROUP, STRANGER, f"#绑定 {TEACHER_PHONE}")
+    assert reply == "绑定成功：你是名册上的 K1S1大辅（乙1县第1小学）。"
+    assert wechat_of(stage, TEACHER_PHONE) == STRANGER
+    assert audit(stage, "command.bind")[0]["person_id"] is not None
+    assert "即将开放" in stage.reply(K1_GROUP, STRANGER, "收到")
+
+
+def test_bind_refuses_a_phone_already_bound_to_someone(stage):
+    stranger_joins(stage)
+    assert "已绑定其他微信" in stage.reply(K1_GROUP, STRANGER, f"#绑定 {TEACHER_PHONE}")
+    assert wechat_of(stage, TEACHER_PHONE) == TEACHER
+
+
+def test_bind_refuses_an_unknown_phone(stage):
+    stranger_joins(stage)
+    assert "名册上没有这个手机号" in stage.reply(K1_GROUP, STRANGER, "#绑定 13800000000")
+
+
+def test_bind_refuses_someone_already_bound(stage):
+    assert "你的微信已绑定名册人员 K1S1大辅" in stage.reply(K1_GROUP, TEACHER, "#绑定 13900000013")
+
+
+def test_bind_refuses_a_person_of_another_unit_than_the_groups(stage):
+    with stage.engine.begin() as conn:
+        conn.execute(
+            update(Person.__table__).where(Person.phone == "13900000022").values(wechat_id=None)
+        )  # type: ignore[attr-defined]
+    stranger_joins(stage)
+    assert "不属于本群所在单位" in stage.reply(K1_GROUP, STRANGER, "#绑定 13900000022")
+
+
+# --- room events ------------------------------------------------------------------------------
+
+
+def test_a_renamed_group_is_told_its_official_name(stage):
+    room = stage.room_of(K1_GROUP)
+    stage.run(stage.world.change_topic(room, TEACHER, "摸鱼群"))
+    stage.settle()
+    last = stage.world.messages(room)[-1]
+    assert (
+        last.text
+        == "群名被改为“摸鱼群”。按群矩阵规定，本群名称应为“乙1县少先队大队辅导员群”，请群主改回。"
+    )
+
+
+def test_the_city_group_holds_county_staff_and_answers_them(stage):
+    assert "#收到" in stage.reply(CITY_GROUP, "wxK1n010", "#帮助")

@@ -1,0 +1,117 @@
+"""The dispatcher's contract: ignore itself, answer once, never leak a traceback, pace replies."""
+
+from __future__ import annotations
+
+from loguru import logger
+
+from bot.calls import Call, Reply
+from bot.stage import Stage
+from matrix.platform import PlatformError
+from tests.chat.conftest import K1_GROUP, K1_OFFICE, TEACHER
+
+
+def test_an_internal_error_gets_an_apology_with_a_reference_and_is_logged(stage: Stage):
+    async def broken(call: Call) -> Reply:
+        raise RuntimeError("database on fire: secret=hunter2")
+
+    stage.bot.handlers["audit"] = broken
+    logged: list[str] = []
+    sink = logger.add(logged.append, level="ERROR")
+    try:
+        reply = stage.reply(K1_GROUP, K1_OFFICE, "#核查")
+    finally:
+        logger.remove(sink)
+    assert reply.startswith("抱歉，处理出错了（编号 ")
+    assert "Traceback" not in reply and "hunter2" not in reply and "RuntimeError" not in reply
+    ref = reply.split("编号 ")[1][:8]
+    assert any(ref in line and "#核查" in line and "RuntimeError" in line for line in logged)
+    assert stage.bot.stats.errors == 1
+
+
+def test_a_failing_template_is_an_internal_error_too(stage: Stage):
+    async def bad_reply(call: Call) -> Reply:
+        return Reply("approved.j2", {})  # missing fields: StrictUndefined fails the render
+
+    stage.bot.handlers["audit"] = bad_reply
+    assert stage.reply(K1_GROUP, K1_OFFICE, "#核查").startswith("抱歉，处理出错了")
+
+
+def test_the_bot_ignores_its_own_messages(stage: Stage):
+    room = stage.room_of(K1_GROUP)
+    account = stage.accounts[0]
+    mark = len(stage.world.messages())
+    stage.run(account.send_text(room, "#帮助"))
+    stage.settle()
+    assert [m.text for m in stage.world.messages(since=mark)] == ["#帮助"]
+    assert stage.bot.stats.messages == 0
+
+
+def test_several_accounts_in_one_room_answer_once_and_ignore_each_other(province_db, bp):
+    with Stage(province_db, bp, accounts=("bot-1", "bot-2")) as stage:
+        stage.provision()
+        room = stage.world.rooms[stage.room_of(K1_GROUP)]
+        second = next(a for a in stage.accounts if a.account_id != room.owner_id)
+        stage.run(stage.world.join(room.room_id, second.account_id))
+        replies = stage.replies(K1_GROUP, K1_OFFICE, "#帮助")
+        assert len(replies) == 1
+        # the second account's own words reach the first as a contact's: still ignored
+        stage.run(second.send_text(room.room_id, "#帮助"))
+        stage.settle()
+        assert stage.bot.stats.commands == 1
+
+
+def test_replies_beyond_the_pacing_wait_their_turn_and_all_go_out_in_order(province_db, bp):
+    with Stage(province_db, bp, accounts=("bot-1",), rate=0.5, burst=2, step=0.0) as stage:
+        stage.provision()
+        room = stage.room_of(K1_GROUP)
+        texts = [f"#帮助 {name}" for name in ("同意", "拒绝", "核查", "通知", "汇总")]
+        for text in texts:
+            stage.run(stage.world.say(room, K1_OFFICE, text))
+        assert len(stage.bot.outbox) == 3  # two went out at once, three wait
+        start = stage.clock()
+        stage.settle()
+        assert stage.clock() - start == 6.0  # one every two seconds
+        answers = [m.text for m in stage.world.messages(room) if m.contact_id == "bot-1"]
+        assert [a.split("：")[0] for a in answers] == [
+            "#同意（approve）",
+            "#拒绝（reject）",
+            "#核查（audit）",
+            "#通知（notice）",
+            "#汇总（summary）",
+        ]
+        assert stage.bot.stats.replies_sent == 5 and stage.bot.stats.replies_dropped == 0
+
+
+def test_a_reply_that_cannot_be_delivered_is_counted_as_dropped(stage: Stage):
+    account = stage.accounts[0]
+    real_send = account.send_text
+
+    async def failing(room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        raise PlatformError("room dissolved")
+
+    account.send_text = failing  # type: ignore[method-assign]
+    assert stage.replies(K1_GROUP, TEACHER, "#帮助") == []
+    assert stage.bot.stats.replies_dropped == 1
+    account.send_text = real_send  # type: ignore[method-assign]
+    assert len(stage.replies(K1_GROUP, TEACHER, "#帮助")) == 1
+
+
+def test_a_retryable_failure_is_tried_again(stage: Stage):
+    account = stage.accounts[0]
+    real_send = account.send_text
+    failures = [PlatformError("connection reset", retryable=True)]
+
+    async def flaky(room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        if failures:
+            raise failures.pop()
+        return await real_send(room_id, text, mentions)
+
+    account.send_text = flaky  # type: ignore[method-assign]
+    assert len(stage.replies(K1_GROUP, TEACHER, "#帮助")) == 1
+    assert stage.bot.stats.replies_dropped == 0
+
+
+def test_every_command_has_a_handler(stage: Stage):
+    from bot.commands import TABLE
+
+    assert {c.key for c in TABLE} <= set(stage.bot.handlers)

@@ -1,0 +1,25 @@
+"""The bot on PostgreSQL: the join review round trip and the audit log, as on SQLite."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.stage import Stage
+from matrix import audit_log
+from matrix.roster import import_roster, read_roster
+from tests import worlds
+from tests.chat.conftest import K1_GROUP, K1_OFFICE, K2_GROUP, K2_OFFICE
+
+
+@pytest.mark.postgres
+def test_join_review_and_permissions_on_postgres(pg_engine, bp, tmp_path):
+    units, persons = worlds.write_roster(tmp_path, *worlds.province())
+    import_roster(pg_engine, read_roster(units, persons, bp), bp)
+    with Stage(pg_engine, bp) as stage:
+        stage.provision()
+        assert "待管理员审核" in stage.reply(K1_GROUP, "wxid_pg", "<加入>")
+        assert "不在你所在单位的管辖范围内" in stage.reply(K2_GROUP, K2_OFFICE, "#核查 K1")
+        assert stage.reply(K1_GROUP, K1_OFFICE, "#拒绝 1") == "已拒绝 wxid_pg 入群，已移出本群。"
+    with pg_engine.connect() as conn:
+        actions = [e.action for e in audit_log.entries(conn)]
+    assert actions[:3] == ["command.reject", "command.denied", "join.held"]
