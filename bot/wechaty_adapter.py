@@ -17,7 +17,8 @@ What python-wechaty 0.10.7 gets wrong and this works around:
   before reading (``_fresh``).
 - ``Wechaty.start()`` swallows connection errors, sleeps 60 s and restarts recursively; we drive
   the start-up steps ourselves and own the retry loop.
-- ``Room.topic(new)`` logs and swallows failures; we turn a ``None`` result into an error.
+- ``Room.topic(new)`` logs and swallows failures; we turn a ``None`` result into an error, and
+  read the topic back because puppet services of the Node 1.x line ignore the call silently.
 """
 
 from __future__ import annotations
@@ -500,9 +501,17 @@ class WechatyPlatform:
         with _translate("修改群名"):
             room = bot.Room.load(room_id)
             changed = await room.topic(topic)
-            _forget(room)
-        if changed is None:
-            raise PlatformError(f"修改群名为“{topic}”失败", retryable=True)
+            if changed is None:
+                raise PlatformError(f"修改群名为“{topic}”失败", retryable=True)
+            # puppet services of the 1.x line accept the call and silently ignore it
+            for wait in (0.0, 1.0):
+                await asyncio.sleep(wait)
+                if (await _fresh(room)).payload.topic == topic:
+                    return
+        raise NotSupported(
+            f"微信服务没有执行改群名（仍是“{room.payload.topic}”）："
+            f"请群主在手机微信里把群名改为“{topic}”"
+        )
 
     async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
         bot = self.bot

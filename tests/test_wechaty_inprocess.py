@@ -356,3 +356,25 @@ def test_the_dispatcher_answers_commands_and_reviews_joiners_through_wechaty(
             assert "wx_stranger" not in world.room(room).members
 
     run(scenario)
+
+
+def test_a_topic_change_the_service_ignores_is_not_reported_as_done(errors):
+    # puppet services of the Node 1.x line answer a rename and do nothing
+    world, room = make_world()
+
+    class DeafPuppet(InProcessPuppet):
+        async def room_topic(self, room_id: str, new_topic: str) -> None:
+            return None
+
+    async def scenario() -> None:
+        platform = WechatyPlatform(
+            lambda: DeafPuppet(world, BOT, on_error=errors.append),
+            send_interval=0,
+            on_error=errors.append,
+        )
+        async with platform.running(login_timeout=10):
+            with pytest.raises(NotSupported, match="请群主在手机微信里把群名改为“新名字”"):
+                await platform.set_topic(room, "新名字")
+        assert world.room(room).topic == "示范县少先队大队辅导员群"
+
+    run(scenario)

@@ -26,6 +26,9 @@ import pytest
 
 WIRE = Path(__file__).resolve().parent
 TOKEN = "insecure_qunmatrix_wire"
+# another server script with the same interface (e.g. a port to the puppet-service 1.x line, with
+# its own node_modules beside it) to run the wire tests against
+SERVER = Path(os.environ.get("QUNMATRIX_WIRE_SERVER") or WIRE / "mock_server.js")
 
 
 def require_node() -> str:
@@ -34,7 +37,7 @@ def require_node() -> str:
     node = shutil.which("node")
     if node is None:
         pytest.skip("the wire test needs Node.js (node not found on PATH)")
-    if not (WIRE / "node_modules" / "wechaty-puppet-service").is_dir():
+    if not (SERVER.parent / "node_modules" / "wechaty-puppet-service").is_dir():
         message = (
             "tests/wire/node_modules is missing: run `npm ci --prefix tests/wire` "
             "(bash .ci/run does when node is installed)"
@@ -130,8 +133,8 @@ def start_service(world: dict[str, Any], workdir: Path, grpc_port: int = 0) -> M
     }
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [node, str(WIRE / "mock_server.js"), str(world_file)],
-            cwd=WIRE,
+            [node, str(SERVER), str(world_file)],
+            cwd=SERVER.parent,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
