@@ -28,6 +28,7 @@ import contextlib
 import functools
 import random
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -527,7 +528,9 @@ class WechatyPlatform:
         if not Path(path).is_file():
             raise PlatformError(f"找不到要发送的文件 {path}")
         async with self._paced():
-            with _translate("发送文件"):
+            with _translate("发送文件"), warnings.catch_warnings():
+                # FileBox's own mimeType property calls the deprecated logger.warn
+                warnings.simplefilter("ignore", DeprecationWarning)
                 msg = await bot.Room.load(room_id).say(FileBox.from_file(path))
         if msg is None:
             raise PlatformError("文件发送失败", retryable=True)

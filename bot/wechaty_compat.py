@@ -111,8 +111,9 @@ def quiet_loggers(level: int = logging.WARNING) -> None:
             logger.setLevel(level)
     # PuppetService warns with the token in clear text on every connect; the plugin manager
     # warns on every start that no plugin web service is registered; two listeners loading one
-    # room at once warn that its payload was "set more than once"
-    for name in ("PuppetService", "wechaty.plugin", "Accessory"):
+    # room at once warn that its payload was "set more than once"; FileBox warns on every file
+    # that its own mimeType property is deprecated
+    for name in ("PuppetService", "wechaty.plugin", "Accessory", "FileBox"):
         logging.getLogger(name).setLevel(max(level, logging.ERROR))
 
 

@@ -105,7 +105,7 @@ def test_a_message_in_a_mock_group_reaches_the_bot_and_its_reply_comes_back(serv
     asyncio.run(conversation())
 
 
-def test_provisioning_through_the_adapter_changes_the_mock_group(service, errors):
+def test_provisioning_through_the_adapter_changes_the_mock_group(service, errors, tmp_path):
 
     async def provision() -> None:
         platform = platform_for(service, errors)
@@ -141,6 +141,17 @@ def test_provisioning_through_the_adapter_changes_the_mock_group(service, errors
 
             with pytest.raises(NotSupported, match="群主"):
                 await platform.set_admin(ROOM, "wx_office")
+
+            table = tmp_path / "建群情况汇总表.xlsx"
+            table.write_bytes(b"PK fake xlsx")
+            file_id = await platform.send_file(ROOM, str(table))
+            assert (await service.sent())[-1] == {
+                "id": file_id,
+                "room": ROOM,
+                "mentions": [],
+                "type": 1,
+                "filename": "建群情况汇总表.xlsx",
+            }
 
     asyncio.run(provision())
 
