@@ -121,7 +121,7 @@ def demo(ctx: typer.Context) -> None:
                 [
                     (g, a, "#核查"),
                     (cast.province_group, cast.province_admin, f"#汇总 {cast.county}"),
-                    (g, cast.teacher, "收到"),
+                    (g, cast.teacher, "#收到"),
                 ],
             )
         c.engine.dispose()

@@ -191,7 +191,7 @@ TABLE: tuple[Command, ...] = (
         (Param("notice", "通知编号", Kind.TEXT, required=False),),
         Who.MEMBER,
         "回执：确认本单位已收到通知（不写编号即最近一条）",
-        "收到",
+        "#收到 N12",
         bare=True,
     ),
     Command(
@@ -254,6 +254,7 @@ class Invocation:
     command: Command | None  # None: '#' followed by a name no command has
     name: str
     rest: str
+    bare: bool = False  # typed without '#' (收到): answered only when it does something
 
 
 def lookup(name: str) -> Command | None:
@@ -282,7 +283,7 @@ def parse(text: str) -> Invocation | None:
     head, rest = _next_token(text)
     command = _BY_NAME.get(head.rstrip(_TRAILING).casefold())
     if command is not None and command.bare:
-        return Invocation(command, head, rest)
+        return Invocation(command, head, rest, bare=True)
     return None
 
 

@@ -15,11 +15,12 @@ Replies an account may not send yet (pacing) wait in an ``Outbox`` and go out in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -46,7 +47,7 @@ from matrix.platform import (
 )
 from matrix.tree import UnitTree
 
-Clock = Any  # a () -> float callable; bot.simulated.ManualClock in tests
+Clock = Callable[[], float]  # time.monotonic, or the stage's manual clock
 
 
 @dataclass
@@ -161,10 +162,15 @@ class Bot:
 
     # --- wiring -------------------------------------------------------------------------------
 
+    def add_account(self, account_id: str) -> None:
+        """Know ``account_id`` as one of ours: its words are never taken as a person's. An
+        adapter that calls ``on_message`` / ``on_room_event`` itself registers here first."""
+        self.accounts.add(account_id)
+
     def attach(self, account: Any) -> None:
         """Subscribe to an account that offers ``on_message`` / ``on_room_event`` callbacks
         (the simulated WeChat does; the Wechaty adapter calls the two methods itself)."""
-        self.accounts.add(account.account_id)
+        self.add_account(account.account_id)
 
         async def message(msg: IncomingMessage) -> None:
             await self.on_message(account, msg)
@@ -174,6 +180,16 @@ class Bot:
 
         account.on_message(message)
         account.on_room_event(event)
+
+    async def keep_sending(self, stop: asyncio.Event, idle: float = 0.5) -> None:
+        """Send paced replies as they fall due, until ``stop`` is set (real mode runs this as a
+        task; the stage moves its manual clock instead)."""
+        while not stop.is_set():
+            await self.outbox.flush()
+            due = self.outbox.next_due()
+            wait = idle if due is None else min(idle, max(0.0, due - self.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait or 0.01)
 
     def is_placeholder(self, command: Command) -> bool:
         return isinstance(self.handlers[command.key], Placeholder)
@@ -210,19 +226,28 @@ class Bot:
         try:
             async with self._lock:
                 reply = await self._run(platform, msg, invocation)
+            if reply is None:
+                return
             text = self._render(reply)
         except Exception as exc:
             text = self._apology(exc, room=msg.room_id, contact=msg.contact_id, text=msg.text)
             reply = Reply("internal_error.j2")
         await self.outbox.send(platform, msg.room_id, text, reply.mentions)
 
-    async def _run(self, platform: Platform, msg: IncomingMessage, inv: Invocation) -> Reply:
+    async def _run(self, platform: Platform, msg: IncomingMessage, inv: Invocation) -> Reply | None:
+        """The reply to one command; None to stay silent: a '#word' that looks like no command
+        (#接龙 is WeChat's own), or a bare 收到 that would only be refused or answered 即将开放
+        (people say 收到 all day; the group must not fill with the bot's answers)."""
         with self.engine.connect() as conn:
             group = group_of(conn, msg.room_id)
             asker = self.permissions.asker(conn, msg.contact_id, msg.sender_name)
         command = inv.command
         if command is None:
             return self._unknown(inv.name, asker, group)
+        if inv.bare and (
+            self.is_placeholder(command) or not self.permissions.allows(asker, command)
+        ):
+            return None
         unit = group.unit_code if group else None
         try:
             self.permissions.check(asker, command)
@@ -271,11 +296,14 @@ class Bot:
             **reply.audit,
         )
 
-    def _unknown(self, name: str, asker: Asker, group: GroupRef | None) -> Reply:
+    def _unknown(self, name: str, asker: Asker, group: GroupRef | None) -> Reply | None:
+        """A typo of a command the asker may run gets suggestions; other '#words' silence."""
         unit = group.unit_code if group else None
         names = [c.name for c in TABLE if self.permissions.allows(asker, c, unit)]
         names += [c.alias for c in TABLE if self.permissions.allows(asker, c, unit)]
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        if not close:
+            return None
         return Reply("unknown_command.j2", {"typed": name, "suggestions": close})
 
     def _unit_label(self, code: str | None) -> str:

@@ -64,7 +64,7 @@ def test_a_script_runs_again_over_the_groups_the_database_recorded(run, tmp_path
     )
     result = run("console", "--script", script(tmp_path, "K1:county-counselors\twxK1n008\t#核查"))
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().endswith("#核查（建群与核查）即将开放，目前还不能使用。")
+    assert result.stdout.strip().endswith("建群与核查功能即将开放，目前还不能使用 #核查。")
 
 
 def test_without_groups_the_console_says_to_provision(run, tmp_path):
@@ -102,9 +102,9 @@ def test_a_gb18030_script_is_read(run, tmp_path):
 
 
 def test_a_script_piped_on_stdin_runs_too(run):
-    result = run("console", "--provision", stdin="K1:county-counselors\twxK1S1n012\t收到\n")
+    result = run("console", "--provision", stdin="K1:county-counselors\twxK1S1n012\t#收到\n")
     assert result.exit_code == 0, result.output
-    assert "#收到（通知下发与回执）即将开放" in result.stdout
+    assert "通知下发与回执功能即将开放，目前还不能使用 #收到。" in result.stdout
 
 
 def test_the_interactive_console_switches_group_and_sender(province_db, bp, monkeypatch, capsys):

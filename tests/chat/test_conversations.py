@@ -132,15 +132,27 @@ def test_a_teacher_cannot_run_office_commands(stage, text):
     assert audit(stage, "command.denied")[0]["reason"] == "not_office"
 
 
-@pytest.mark.parametrize("text", ["收到", "收到！", "#收到 N3", "#上报 已完成建队仪式"])
+@pytest.mark.parametrize("text", ["#收到", "#收到 N3", "#上报 已完成建队仪式"])
 def test_members_reach_ack_and_report(stage, text):
     assert "即将开放" in stage.reply(K1_GROUP, TEACHER, text)
 
 
-@pytest.mark.parametrize("text", ["收到", "#上报 你好"])
+@pytest.mark.parametrize("text", ["#收到", "#上报 你好"])
 def test_strangers_cannot_ack_or_report(stage, text):
     stranger_joins(stage)
     assert "还没有绑定名册" in stage.reply(K1_GROUP, STRANGER, text)
+
+
+def test_a_bare_ack_is_silent_until_it_does_something(stage):
+    # people say 收到 all day: no 即将开放 and no refusal for each of them
+    stranger_joins(stage)
+    assert stage.replies(K1_GROUP, TEACHER, "收到") == []
+    assert stage.replies(K1_GROUP, STRANGER, "收到！") == []
+
+
+def test_hash_words_that_are_no_command_are_left_alone(stage):
+    assert stage.replies(K1_GROUP, TEACHER, "#接龙\n1. K1S1大辅") == []
+    assert stage.replies(K1_GROUP, TEACHER, "#今日话题 建队日") == []
 
 
 @pytest.mark.parametrize(
@@ -252,7 +264,7 @@ def test_approve_with_a_phone_binds_the_joiner_to_the_roster(stage):
     reply = stage.reply(K1_GROUP, K1_OFFICE, f"#同意 1 {TEACHER_PHONE}")
     assert reply == "已同意 wx_new_phone 入群，并绑定名册人员 K1S1大辅（乙1县第1小学）。"
     assert wechat_of(stage, TEACHER_PHONE) == "wx_new_phone"
-    assert "即将开放" in stage.reply(K1_GROUP, "wx_new_phone", "收到")
+    assert "即将开放" in stage.reply(K1_GROUP, "wx_new_phone", "#收到")
 
 
 def test_approve_binding_someone_outside_the_group_unit_fails_and_changes_nothing(stage):
@@ -343,7 +355,7 @@ def test_a_person_binds_their_wechat_with_their_phone(stage):
     assert reply == "绑定成功：你是名册上的 K1S1大辅（乙1县第1小学）。"
     assert wechat_of(stage, TEACHER_PHONE) == STRANGER
     assert audit(stage, "command.bind")[0]["person_id"] is not None
-    assert "即将开放" in stage.reply(K1_GROUP, STRANGER, "收到")
+    assert "即将开放" in stage.reply(K1_GROUP, STRANGER, "#收到")
 
 
 def test_bind_refuses_a_phone_already_bound_to_someone(stage):

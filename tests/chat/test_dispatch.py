@@ -73,11 +73,11 @@ def test_replies_beyond_the_pacing_wait_their_turn_and_all_go_out_in_order(provi
         assert stage.clock() - start == 6.0  # one every two seconds
         answers = [m.text for m in stage.world.messages(room) if m.contact_id == "bot-1"]
         assert [a.split("：")[0] for a in answers] == [
-            "#同意（approve）",
-            "#拒绝（reject）",
-            "#核查（audit）",
-            "#通知（notice）",
-            "#汇总（summary）",
+            "命令 #同意（approve）",
+            "命令 #拒绝（reject）",
+            "命令 #核查（audit）",
+            "命令 #通知（notice）",
+            "命令 #汇总（summary）",
         ]
         assert stage.bot.stats.replies_sent == 5 and stage.bot.stats.replies_dropped == 0
 
@@ -115,3 +115,47 @@ def test_every_command_has_a_handler(stage: Stage):
     from bot.commands import TABLE
 
     assert {c.key for c in TABLE} <= set(stage.bot.handlers)
+
+
+def test_the_bots_own_words_never_read_as_a_command(stage: Stage):
+    # another bot process (one per account) hears them as a contact's: no ping-pong
+    from bot.commands import TABLE, parse
+
+    stage.replies(K1_GROUP, "wxid_someone", "<加入>")
+    texts = [f"#帮助 {c.name}" for c in TABLE] + [c.example for c in TABLE]
+    texts += ["#帮助", "#同意", "#确认 多余", "#不存在", "#拒绝 9"]
+    for sender in (K1_OFFICE, TEACHER, "wxid_someone"):
+        for text in texts:
+            stage.say(K1_GROUP, sender, text)
+    said = [m.text for m in stage.world.messages() if m.contact_id in stage.bot.accounts]
+    assert len(said) > 2 * len(texts)
+    assert [t for t in said if parse(t) is not None] == []
+
+
+def test_keep_sending_delivers_paced_replies_on_a_real_clock(province_db, bp):
+    import asyncio
+    import time
+
+    from bot.dispatch import Bot
+    from bot.simulated import SimulatedWeChat
+
+    async def scenario() -> list[str]:
+        world = SimulatedWeChat(clock=time.monotonic)
+        account = world.account("bot-1", rate=20.0, burst=1)
+        bot = Bot(province_db, bp, clock=time.monotonic)
+        bot.attach(account)
+        for who in (K1_OFFICE, TEACHER):
+            world.add_contact(who)
+        bot_room = world.create_room("bot-1", "闲聊群", [K1_OFFICE, TEACHER])
+        for _ in range(3):
+            await world.say(bot_room, TEACHER, "#帮助")
+        assert len(bot.outbox) == 2
+        stop = asyncio.Event()
+        sender = asyncio.create_task(bot.keep_sending(stop))
+        while len(bot.outbox):
+            await asyncio.sleep(0.01)
+        stop.set()
+        await sender
+        return [m.text for m in world.messages(bot_room) if m.contact_id == "bot-1"]
+
+    assert len(asyncio.run(scenario())) == 3
