@@ -116,9 +116,9 @@ class WechatyPlatform:
         """``puppet_factory`` builds a fresh puppet for every connection attempt. ``port`` is the
         local port Wechaty probes at login (0: a free one). ``send_interval`` paces this account's
         messages (seconds between sends, with jitter) because WeChat restricts accounts that send
-        too fast. ``keepalive`` is how often the connection is probed with ``ding`` (and how long an answer
-        may take, at most 10 s).
-        ``on_error`` also hears every exception a callback raised (tests fail on it)."""
+        too fast. ``keepalive`` is how often the connection is probed with ``ding`` (and how long
+        an answer may take, at most 10 s). ``on_error`` also hears every exception a callback
+        raised (tests fail on it)."""
         self._puppet_factory = puppet_factory
         self._name = name
         self._port = port
