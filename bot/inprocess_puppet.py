@@ -26,10 +26,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from pyee import AsyncIOEventEmitter
-
 from bot.simulated import SimulatedAccount, SimulatedWeChat
 from bot.wechaty_compat import (
+    AsyncIOEventEmitter,
     ContactPayload,
     ContactType,
     EventLoginPayload,

@@ -38,13 +38,12 @@ with warnings.catch_warnings():
 
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from grpclib.exceptions import GRPCError, StreamTerminatedError
+    from pyee import AsyncIOEventEmitter
     from wechaty import Contact, Message, Room, Wechaty, WechatyOptions
     from wechaty.exceptions import WechatyError
-    from wechaty.utils.async_helper import SingleIdContainer
     from wechaty_puppet import (
         ContactPayload,
         ContactType,
-        EventErrorPayload,
         EventLoginPayload,
         EventLogoutPayload,
         EventMessagePayload,
@@ -63,11 +62,11 @@ with warnings.catch_warnings():
     from wechaty_puppet_service import PuppetService
 
 __all__ = [
+    "AsyncIOEventEmitter",
     "AsyncIOScheduler",
     "Contact",
     "ContactPayload",
     "ContactType",
-    "EventErrorPayload",
     "EventLoginPayload",
     "EventLogoutPayload",
     "EventMessagePayload",
@@ -87,7 +86,6 @@ __all__ = [
     "RoomMemberPayload",
     "RoomPayload",
     "RoomQueryFilter",
-    "SingleIdContainer",
     "StreamTerminatedError",
     "Wechaty",
     "WechatyError",
