@@ -1,6 +1,12 @@
 """The ``qunmatrix`` command line. Each ``bot/cli_*`` module registers its commands on ``app``."""
 
-from bot import cli_console, cli_demo, cli_roster, cli_summary  # noqa: F401  (registers the commands)
+from bot import (  # noqa: F401  (importing registers the commands)
+    cli_console,
+    cli_demo,
+    cli_roster,
+    cli_run,
+    cli_summary,
+)
 from bot.cli_app import app
 
 __all__ = ["app"]

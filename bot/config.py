@@ -29,6 +29,10 @@ class WechatySettings(BaseModel):
     port: int = Field(
         default=0, description="local port Wechaty probes at login; 0 picks a free one"
     )
+    send_interval: float = Field(
+        default=1.0,
+        description="seconds between two messages of this account (±30 % jitter), e.g. 1.5",
+    )
 
 
 class SimulatedSettings(BaseModel):

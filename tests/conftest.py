@@ -67,3 +67,12 @@ def pg_engine() -> Iterator[Engine]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def errors() -> Iterator[list[BaseException]]:
+    """Collects exceptions that would otherwise be swallowed (inside Wechaty's listeners, in bot
+    callbacks); the test fails if any is left at the end."""
+    caught: list[BaseException] = []
+    yield caught
+    assert caught == [], f"swallowed errors: {caught!r}"

@@ -1,0 +1,92 @@
+"""``qunmatrix run``: serve one WeChat account through a Wechaty puppet service, with the
+dispatcher (commands, join review) over the configured database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from loguru import logger
+
+from bot.cli_app import Context, app, ctx_of, friendly
+from bot.config import load_settings
+from bot.dispatch import Bot
+from bot.logs import setup_logging
+
+if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
+    from bot.wechaty_adapter import WechatyPlatform
+
+FLUSH_EVERY = 1.0  # seconds between tries of replies that could not go out at once
+
+
+def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
+    """The dispatcher over the configured database and blueprint, listening to ``platform``
+    from its first login on (it needs the account id to know its own messages)."""
+    bot = Bot(c.ready_engine(), c.blueprint)
+
+    async def first_login(account_id: str) -> None:
+        if not bot.accounts:
+            bot.attach(platform)
+
+    platform.on_login(first_login)
+    return bot
+
+
+async def serve(platform: WechatyPlatform, bot: Bot) -> None:
+    """Run ``platform`` until SIGINT or SIGTERM, then close the connection cleanly. Replies the
+    outbox holds back (the connection was down) are retried every ``FLUSH_EVERY`` seconds, in
+    turn with the incoming events so that a retry never overlaps a reply being sent."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: loop.create_task(platform.stop()))
+
+    async def flush() -> None:
+        left = await bot.outbox.flush()
+        if left:
+            logger.info("还有 {} 条回复等待发送", left)
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            if len(bot.outbox):
+                platform.in_turn(flush)
+
+    task = asyncio.create_task(flusher())
+    try:
+        await platform.run()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@app.command()
+@friendly
+def run(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="配置文件 config.toml（同 qunmatrix --config）")
+    ] = None,
+) -> None:
+    """连接 Wechaty 服务、登录微信账号并处理群里的命令；断线自动重连，Ctrl-C 停止。"""
+    from bot.wechaty_adapter import WechatyPlatform
+
+    c = ctx_of(ctx)
+    if config is not None:
+        c.settings = load_settings(config)
+        setup_logging(c.settings.log_level, c.settings.log_file)
+        c.__dict__.pop("engine", None)
+        c.__dict__.pop("blueprint", None)
+    s = c.settings.wechaty
+    platform = WechatyPlatform.for_service(
+        s.endpoint, s.token, port=s.port, send_interval=s.send_interval
+    )
+    bot = dispatcher(c, platform)
+    logger.info("连接 Wechaty 服务 {}", s.endpoint)
+    asyncio.run(serve(platform, bot))

@@ -1,0 +1,602 @@
+"""The Wechaty adapter: ``matrix.platform.Platform`` on a real ``wechaty.Wechaty`` bot.
+
+One ``WechatyPlatform`` is one WeChat account behind a puppet: a puppet service over gRPC in
+production (``WechatyPlatform.for_service``), the in-process puppet over the simulated WeChat in
+tests. ``run()`` connects, logs in and serves until ``stop()``; when the connection drops it
+builds a fresh bot and reconnects, waiting longer after each failure (exponential backoff with
+jitter, reset by a successful login).
+
+Incoming texts in rooms and room events (join, leave, topic) reach the callbacks registered with
+``on_message`` / ``on_room_event`` (the same API as ``bot.simulated.SimulatedAccount``), one at a
+time in arrival order. The account's own messages, which the service echoes back, are dropped.
+
+What python-wechaty 0.10.7 gets wrong and this works around:
+
+- ``Room.topic()`` / ``Room.has()`` read a payload cached at first load; ``ready(force_sync=True)``
+  returns early on a loaded room, so after a change they stay stale. We drop the cached payload
+  before reading (``_fresh``).
+- ``Wechaty.start()`` swallows connection errors, sleeps 60 s and restarts recursively; we drive
+  the start-up steps ourselves and own the retry loop.
+- ``Room.topic(new)`` logs and swallows failures; we turn a ``None`` result into an error, and
+  read the topic back because puppet services of the Node 1.x line ignore the call silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import random
+import time
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from bot.wechaty_compat import (
+    Contact,
+    FileBox,
+    GRPCError,
+    Message,
+    MessageType,
+    Puppet,
+    PuppetOptions,
+    PuppetService,
+    StreamTerminatedError,
+    Wechaty,
+    WechatyError,
+    WechatyPuppetError,
+    new_bot,
+)
+from bot.wechaty_compat import Room as WechatyRoom
+from matrix.errors import MatrixError
+from matrix.platform import (
+    AddOutcome,
+    IncomingMessage,
+    Member,
+    NotSupported,
+    PlatformError,
+    Room,
+    RoomEvent,
+    RoomEventKind,
+)
+
+MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
+EventHandler = Callable[[RoomEvent], Awaitable[None]]
+LoginHandler = Callable[[str], Awaitable[None]]
+Chore = Callable[[], Awaitable[Any]]
+PuppetFactory = Callable[[], Puppet]
+
+# gRPC statuses worth retrying later (grpclib.const.Status values)
+_RETRYABLE_GRPC = {4, 8, 14}  # DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE
+
+
+class WechatyConfigError(MatrixError):
+    """The puppet service settings are missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How long to wait between reconnection attempts: ``initial`` seconds, times ``factor``
+    after each failure, at most ``maximum``, each wait varied by ±``jitter``.
+
+    >>> b = Backoff(initial=1, factor=2, maximum=5, jitter=0)
+    >>> [b.delay(n) for n in range(5)]
+    [1.0, 2.0, 4.0, 5.0, 5.0]
+    """
+
+    initial: float = 1.0
+    factor: float = 2.0
+    maximum: float = 60.0
+    jitter: float = 0.2
+
+    def delay(self, failures: int) -> float:
+        base = min(self.maximum, self.initial * self.factor**failures)
+        return base * (1 + random.uniform(-self.jitter, self.jitter))
+
+
+class WechatyPlatform:
+    """One WeChat account through python-wechaty; implements ``matrix.platform.Platform``."""
+
+    def __init__(
+        self,
+        puppet_factory: PuppetFactory,
+        *,
+        name: str = "qunmatrix",
+        port: int = 0,
+        backoff: Backoff | None = None,
+        send_interval: float = 1.0,
+        keepalive: float = 60.0,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """``puppet_factory`` builds a fresh puppet for every connection attempt. ``port`` is the
+        local port Wechaty probes at login (0: a free one). ``send_interval`` paces this account's
+        messages (seconds between sends, with jitter) because WeChat restricts accounts that send
+        too fast. ``keepalive`` is how often the connection is probed with ``ding`` (and how long
+        an answer may take, at most 10 s). ``on_error`` also hears every exception a callback
+        raised (tests fail on it)."""
+        self._puppet_factory = puppet_factory
+        self._name = name
+        self._port = port
+        self.backoff = backoff or Backoff()
+        self.send_interval = send_interval
+        self.keepalive = keepalive
+        self._on_error = on_error
+        self._message_handlers: list[MessageHandler] = []
+        self._event_handlers: list[EventHandler] = []
+        self._login_handlers: list[LoginHandler] = []
+        self._bot: Wechaty | None = None
+        self._account_id = ""
+        self._logged_in = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._inbox: asyncio.Queue[IncomingMessage | RoomEvent | Chore] = asyncio.Queue()
+        self._last_send = 0.0
+        self._send_lock = asyncio.Lock()
+        self.connections = 0  # how many times a bot logged in (1 + reconnects)
+
+    @classmethod
+    def for_service(cls, endpoint: str, token: str, **options: Any) -> WechatyPlatform:
+        """An adapter that talks gRPC to the puppet service at ``endpoint`` (``host:port``, no
+        TLS) with ``token``."""
+        if not endpoint or ":" not in endpoint:
+            raise WechatyConfigError(
+                f"Wechaty 服务地址无效：{endpoint or '（未填写）'}",
+                where="config.toml [wechaty] endpoint",
+                fix="填写 puppet 服务的 主机:端口，例如 127.0.0.1:8788（不填会去互联网查找服务，本机无法访问）",
+            )
+        if not token:
+            raise WechatyConfigError(
+                "未填写 Wechaty 服务令牌",
+                where="config.toml [wechaty] token",
+                fix="填写启动 puppet 服务时用的令牌，例如 insecure_qunmatrix",
+            )
+
+        def puppet() -> Puppet:
+            puppet_options = PuppetOptions()
+            puppet_options.end_point = endpoint
+            puppet_options.token = token
+            return PuppetService(puppet_options)
+
+        return cls(puppet, **options)
+
+    # --- subscriptions (same API as SimulatedAccount) ------------------------------------------
+
+    def on_message(self, handler: MessageHandler) -> None:
+        """Call ``handler`` for every text said in a room by someone other than this account."""
+        self._message_handlers.append(handler)
+
+    def on_room_event(self, handler: EventHandler) -> None:
+        """Call ``handler`` for joins, leaves and topic changes in this account's rooms."""
+        self._event_handlers.append(handler)
+
+    def on_login(self, handler: LoginHandler) -> None:
+        """Call ``handler`` with the account id at every login (the first, and after each
+        reconnect), before any message of that connection is handed on."""
+        self._login_handlers.append(handler)
+
+    # --- running ------------------------------------------------------------------------------
+
+    @property
+    def account_id(self) -> str:
+        if not self._account_id:
+            raise PlatformError("微信账号尚未登录", retryable=True)
+        return self._account_id
+
+    @property
+    def connected(self) -> bool:
+        return self._bot is not None and self._logged_in.is_set()
+
+    async def wait_logged_in(self, timeout: float | None = None) -> str:
+        """Wait until the account is logged in; return its contact id."""
+        await asyncio.wait_for(self._logged_in.wait(), timeout)
+        return self._account_id
+
+    async def run(self) -> None:
+        """Connect, serve and reconnect until ``stop()``."""
+        self._stopping.clear()
+        worker = asyncio.create_task(self._deliver(), name="wechaty-deliver")
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                logins_before = self.connections
+                reason = await self._serve_once()
+                if self._stopping.is_set():
+                    break
+                failures = 0 if self.connections > logins_before else failures + 1
+                delay = self.backoff.delay(failures)
+                logger.warning("Wechaty 连接断开（{}），{:.1f} 秒后重连", reason, delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def stop(self) -> None:
+        """Stop serving; ``run()`` returns once the current connection is closed."""
+        self._stopping.set()
+
+    @contextlib.asynccontextmanager
+    async def running(self, login_timeout: float = 30.0) -> AsyncIterator[WechatyPlatform]:
+        """``run()`` in the background for the ``async with`` body, logged in on entry."""
+        task = asyncio.create_task(self.run(), name="wechaty-run")
+        try:
+            login = asyncio.create_task(self.wait_logged_in())
+            await asyncio.wait({task, login}, timeout=login_timeout, return_when="FIRST_COMPLETED")
+            if not login.done():
+                login.cancel()
+                if task.done():
+                    task.result()  # run() failed: raise its error
+                raise PlatformError(f"{login_timeout:.0f} 秒内未能登录微信账号", retryable=True)
+            yield self
+        finally:
+            await self.stop()
+            await task
+
+    async def _serve_once(self) -> str:
+        """One connection: build a bot, start its puppet, serve until the event stream ends, the
+        keepalive probe fails or ``stop()``; return why it ended."""
+        bot = new_bot(self._puppet_factory(), name=self._name, port=self._port)
+        self._wire(bot)
+        try:
+            await bot.init_puppet()
+            await bot.init_puppet_event_bridge(bot.puppet)
+        except Exception as exc:
+            await self._close(bot)
+            return f"{type(exc).__name__}: {exc}"
+        self._bot = bot
+        serving = asyncio.create_task(bot.puppet.start(), name="wechaty-puppet")
+        probing = asyncio.create_task(self._probe(bot), name="wechaty-keepalive")
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {serving, probing, stopping}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if serving in done:
+                failure = serving.exception()
+                return f"{type(failure).__name__}: {failure}" if failure else "事件流结束"
+            if probing in done:
+                return "心跳无响应"
+            return "已停止"
+        finally:
+            self._bot = None
+            self._logged_in.clear()
+            for task in (probing, stopping):
+                task.cancel()
+            await self._close(bot)
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await serving
+
+    async def _probe(self, bot: Wechaty) -> None:
+        """Return when the service stops answering ``ding`` (a silently dead connection)."""
+        while True:
+            await asyncio.sleep(self.keepalive)
+            if not self._logged_in.is_set():
+                continue
+            try:
+                await asyncio.wait_for(
+                    bot.puppet.ding("qunmatrix"), timeout=min(10, self.keepalive)
+                )
+            except Exception as exc:
+                logger.warning("Wechaty 心跳失败：{}: {}", type(exc).__name__, exc)
+                return
+
+    async def _close(self, bot: Wechaty) -> None:
+        puppet = bot._puppet
+        if puppet is not None:
+            try:
+                await asyncio.wait_for(puppet.stop(), timeout=5)
+            except Exception as exc:
+                logger.debug("puppet stop failed: {}: {}", type(exc).__name__, exc)
+            channel = getattr(puppet, "channel", None)
+            if channel is not None:
+                channel.close()
+                puppet.channel = None
+        scheduler = bot._plugin_manager.scheduler
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    def _wire(self, bot: Wechaty) -> None:
+        async def on_login(contact: Contact) -> None:
+            self._account_id = contact.contact_id
+            self.connections += 1
+            for handler in self._login_handlers:
+                await self._guard("login", handler, contact.contact_id)
+            self._logged_in.set()
+            logger.info("微信账号已登录：{}（{}）", contact.name, contact.contact_id)
+
+        async def on_logout(contact: Contact) -> None:
+            self._logged_in.clear()
+            level = "INFO" if self._stopping.is_set() else "WARNING"
+            logger.log(level, "微信账号已登出：{}", contact.contact_id)
+
+        async def on_message(msg: Message) -> None:
+            await self._guard("message", self._on_wechaty_message, msg)
+
+        async def on_join(
+            room: WechatyRoom, invitees: list[Contact], inviter: Contact, date: datetime
+        ) -> None:
+            event = RoomEvent(
+                RoomEventKind.JOIN,
+                room.room_id,
+                tuple(c.contact_id for c in invitees),
+                inviter_id=inviter.contact_id,
+            )
+            await self._guard("room-join", self._on_room_change, room, event)
+
+        async def on_leave(
+            room: WechatyRoom, leavers: list[Contact], remover: Contact, date: datetime
+        ) -> None:
+            event = RoomEvent(
+                RoomEventKind.LEAVE,
+                room.room_id,
+                tuple(c.contact_id for c in leavers),
+                extra={"remover_id": remover.contact_id},
+            )
+            await self._guard("room-leave", self._on_room_change, room, event)
+
+        async def on_topic(
+            room: WechatyRoom, new: str, old: str, changer: Contact, date: datetime
+        ) -> None:
+            event = RoomEvent(
+                RoomEventKind.TOPIC,
+                room.room_id,
+                (changer.contact_id,),
+                topic=new,
+                extra={"old_topic": old or ""},
+            )
+            await self._guard("room-topic", self._on_room_change, room, event)
+
+        bot.on("login", on_login)
+        bot.on("logout", on_logout)
+        bot.on("message", on_message)
+        bot.on("room-join", on_join)
+        bot.on("room-leave", on_leave)
+        bot.on("room-topic", on_topic)
+
+    async def _guard(self, what: str, func: Callable[..., Awaitable[None]], *args: Any) -> None:
+        # pyee runs listeners as tasks and would only log a bare "internal error": log it here
+        try:
+            await func(*args)
+        except Exception as exc:
+            logger.opt(exception=exc).error("Wechaty {} 事件处理失败", what)
+            if self._on_error:
+                self._on_error(exc)
+
+    async def _on_wechaty_message(self, msg: Message) -> None:
+        room = msg.room()
+        if msg.is_self() or room is None or msg.type() != MessageType.MESSAGE_TYPE_TEXT:
+            return
+        talker = msg.talker()
+        mentions = tuple(msg.payload.mention_ids or ())
+        text = msg.text()
+        if self._account_id in mentions:
+            text = without_leading_mentions(text)
+        self._inbox.put_nowait(
+            IncomingMessage(
+                message_id=msg.message_id,
+                room_id=room.room_id,
+                contact_id=talker.contact_id,
+                text=text,
+                sender_name=talker.name,
+                mentions=mentions,
+            )
+        )
+
+    async def _on_room_change(self, room: WechatyRoom, event: RoomEvent) -> None:
+        _forget(room)
+        self._inbox.put_nowait(event)
+
+    async def _deliver(self) -> None:
+        """Hand events to the callbacks one at a time, in arrival order."""
+        while True:
+            item = await self._inbox.get()
+            calls: list[Chore]
+            if isinstance(item, IncomingMessage):
+                calls = [functools.partial(h, item) for h in self._message_handlers]
+            elif isinstance(item, RoomEvent):
+                calls = [functools.partial(h, item) for h in self._event_handlers]
+            else:
+                calls = [item]
+            for call in calls:
+                try:
+                    await call()
+                except Exception as exc:
+                    logger.opt(exception=exc).error("处理 {} 失败", item)
+                    if self._on_error:
+                        self._on_error(exc)
+            self._inbox.task_done()
+
+    def in_turn(self, chore: Chore) -> None:
+        """Run ``chore()`` after the events received so far, never while a callback runs (e.g.
+        the dispatcher's outbox flush, which must not overlap a reply being sent)."""
+        self._inbox.put_nowait(chore)
+
+    async def drained(self) -> None:
+        """Wait until every event received so far has been handled."""
+        await self._inbox.join()
+
+    # --- Platform -----------------------------------------------------------------------------
+
+    @property
+    def bot(self) -> Wechaty:
+        if self._bot is None or not self._logged_in.is_set():
+            raise PlatformError("与微信服务的连接已断开，正在重连，请稍后再试", retryable=True)
+        return self._bot
+
+    async def list_rooms(self) -> list[Room]:
+        bot = self.bot
+        with _translate("读取群列表"):
+            for room in list(bot.Room._pool.values()):
+                _forget(room)
+            rooms = await bot.Room.find_all()
+        return [Room(r.room_id, r.payload.topic, len(r.payload.member_ids)) for r in rooms]
+
+    async def list_members(self, room_id: str) -> list[Member]:
+        bot = self.bot
+        with _translate("读取群成员"):
+            room = await _fresh(bot.Room.load(room_id))
+            contacts = await room.member_list()
+            gate = asyncio.Semaphore(20)
+
+            async def nickname(contact: Contact) -> str:
+                async with gate:
+                    try:
+                        return (await room.alias(contact)) or ""
+                    except Exception:
+                        return ""
+
+            nicknames = await asyncio.gather(*(nickname(c) for c in contacts))
+        admins = set(room.payload.admin_ids or ())
+        owner = room.payload.owner_id
+        return [
+            Member(c.contact_id, c.name, nick, c.contact_id in admins, c.contact_id == owner)
+            for c, nick in zip(contacts, nicknames, strict=True)
+        ]
+
+    async def create_room(self, topic: str, contact_ids: list[str]) -> str:
+        bot = self.bot
+        others = [cid for cid in dict.fromkeys(contact_ids) if cid != self._account_id]
+        if len(others) < 2:
+            raise PlatformError("建群至少需要机器人以外的两个人")
+        with _translate("建群"):
+            contacts = [bot.Contact.load(cid) for cid in others]
+            for contact in contacts:
+                await contact.ready()
+            room = await bot.Room.create(contacts, topic)
+        return str(room.room_id)
+
+    async def add_member(self, room_id: str, contact_id: str) -> AddOutcome:
+        bot = self.bot
+        with _translate("拉人入群"):
+            room = bot.Room.load(room_id)
+            contact = bot.Contact.load(contact_id)
+            await contact.ready()
+            await room.add(contact)
+            members = await room.member_list()
+        # rooms above 40 members only send an invitation the person must accept
+        if any(m.contact_id == contact_id for m in members):
+            return AddOutcome.ADDED
+        return AddOutcome.INVITED
+
+    async def remove_member(self, room_id: str, contact_id: str) -> None:
+        bot = self.bot
+        with _translate("移出群"):
+            room = bot.Room.load(room_id)
+            await room.delete(bot.Contact.load(contact_id))
+            _forget(room)
+
+    async def set_admin(self, room_id: str, contact_id: str) -> None:
+        raise NotSupported(
+            "微信机器人接口不能设置群管理员：请群主在手机微信里打开该群，"
+            "点“群管理 → 群管理员”手动添加"
+        )
+
+    async def set_topic(self, room_id: str, topic: str) -> None:
+        bot = self.bot
+        with _translate("修改群名"):
+            room = bot.Room.load(room_id)
+            changed = await room.topic(topic)
+            if changed is None:
+                raise PlatformError(f"修改群名为“{topic}”失败", retryable=True)
+            # puppet services of the 1.x line accept the call and silently ignore it
+            for wait in (0.0, 1.0):
+                await asyncio.sleep(wait)
+                if (await _fresh(room)).payload.topic == topic:
+                    return
+        raise NotSupported(
+            f"微信服务没有执行改群名（仍是“{room.payload.topic}”）："
+            f"请群主在手机微信里把群名改为“{topic}”"
+        )
+
+    async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        bot = self.bot
+        async with self._paced():
+            with _translate("发送消息"):
+                msg = await bot.Room.load(room_id).say(text, mention_ids=list(mentions) or None)
+        if msg is None:
+            raise PlatformError("消息发送失败", retryable=True)
+        return str(msg.message_id)
+
+    async def send_file(self, room_id: str, path: str) -> str:
+        bot = self.bot
+        if not Path(path).is_file():
+            raise PlatformError(f"找不到要发送的文件 {path}")
+        async with self._paced():
+            with _translate("发送文件"), warnings.catch_warnings():
+                # FileBox's own mimeType property calls the deprecated logger.warn
+                warnings.simplefilter("ignore", DeprecationWarning)
+                msg = await bot.Room.load(room_id).say(FileBox.from_file(path))
+        if msg is None:
+            raise PlatformError("文件发送失败", retryable=True)
+        return str(msg.message_id)
+
+    @contextlib.asynccontextmanager
+    async def _paced(self) -> Any:
+        """At most one send per ``send_interval`` (±30 %) for this account."""
+        async with self._send_lock:
+            wait = self._last_send + self.send_interval * random.uniform(0.7, 1.3)
+            delay = wait - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                yield
+            finally:
+                self._last_send = time.monotonic()
+
+
+def without_leading_mentions(text: str) -> str:
+    """The text of a message that @-mentions the bot, without the leading mentions WeChat puts
+    in it (each "@name" ends with U+2005), so that "@群矩阵助手 #帮助" reads as "#帮助".
+
+    >>> without_leading_mentions("@群矩阵助手\u2005#帮助")
+    '#帮助'
+    >>> without_leading_mentions("@张三\u2005@群矩阵助手\u2005 #同意 1")
+    '#同意 1'
+    >>> without_leading_mentions("#通知 明天 @ 10 点开会")
+    '#通知 明天 @ 10 点开会'
+    """
+    while text.startswith("@") and "\u2005" in text:
+        text = text.split("\u2005", 1)[1].lstrip()
+    return text
+
+
+def _forget(room: WechatyRoom) -> None:
+    """Drop the room's cached payload so the next read asks the puppet (see module doc)."""
+    room._payload = None
+
+
+async def _fresh(room: WechatyRoom) -> WechatyRoom:
+    _forget(room)
+    await room.ready()
+    return room
+
+
+@contextlib.contextmanager
+def _translate(what: str) -> Iterator[None]:
+    """Turn wechaty / gRPC / connection failures into ``PlatformError`` saying if a retry helps."""
+    try:
+        yield
+    except PlatformError:
+        raise
+    except (TimeoutError, StreamTerminatedError, ConnectionError, OSError) as exc:
+        raise PlatformError(f"{what}失败：与微信服务的连接中断", retryable=True) from exc
+    except GRPCError as exc:
+        retry = int(exc.status.value) in _RETRYABLE_GRPC
+        raise PlatformError(
+            f"{what}失败：{exc.message or exc.status.name}", retryable=retry
+        ) from exc
+    except (WechatyError, WechatyPuppetError) as exc:
+        # Room.create re-raises any failure as WechatyOperationError: keep the puppet's own
+        # PlatformError (e.g. RateLimited) when there is one
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, PlatformError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise cause from exc
+        raise PlatformError(f"{what}失败：{exc}") from exc
