@@ -84,6 +84,9 @@ class Outbox:
         self.stats = stats
         self.max_attempts = max_attempts
         self.queues: dict[str, deque[_Pending]] = {}
+        # accounts whose queue a coroutine is sending from right now: a second drain (the
+        # keep_sending task while a handler's send awaits the network) must not resend the head
+        self._draining: set[int] = set()
 
     def __len__(self) -> int:
         return sum(len(q) for q in self.queues.values())
@@ -108,6 +111,15 @@ class Outbox:
         return min(heads) if heads else None
 
     async def _drain(self, queue: deque[_Pending]) -> None:
+        if id(queue) in self._draining:
+            return
+        self._draining.add(id(queue))
+        try:
+            await self._send_due(queue)
+        finally:
+            self._draining.discard(id(queue))
+
+    async def _send_due(self, queue: deque[_Pending]) -> None:
         while queue and queue[0].due <= self.clock():
             item = queue[0]
             try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from loguru import logger
 
 from bot.calls import Call, Reply
@@ -159,3 +161,33 @@ def test_keep_sending_delivers_paced_replies_on_a_real_clock(province_db, bp):
         return [m.text for m in world.messages(bot_room) if m.contact_id == "bot-1"]
 
     assert len(asyncio.run(scenario())) == 3
+
+
+def test_a_flush_while_a_send_is_on_the_wire_does_not_send_it_twice():
+    """Real adapters await the network inside send_text; the keep_sending task must not pick
+    up the same head of the queue meanwhile."""
+    from bot.dispatch import Outbox, Stats
+
+    sent: list[str] = []
+
+    class SlowPlatform:
+        account_id = "bot-slow"
+
+        async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+            await asyncio.sleep(0.01)
+            sent.append(text)
+            return str(len(sent))
+
+    async def scenario() -> None:
+        outbox = Outbox(lambda: 0.0, Stats())
+        platform = SlowPlatform()
+        await asyncio.gather(
+            outbox.send(platform, "room", "一"),  # type: ignore[arg-type]
+            outbox.flush(),
+            outbox.flush(),
+        )
+        await outbox.send(platform, "room", "二")  # type: ignore[arg-type]
+        assert len(outbox) == 0
+
+    asyncio.run(scenario())
+    assert sent == ["一", "二"]
