@@ -63,12 +63,13 @@ class NotAMatrixGroup(MatrixError):
 @dataclass
 class Reply:
     """A handler's answer: ``template`` under templates/replies/, its data, whom to @-mention,
-    and extra detail for the audit log."""
+    extra detail for the audit log, and files to send after the text (paths)."""
 
     template: str
     data: dict[str, Any] = field(default_factory=dict)
     mentions: tuple[str, ...] = ()
     audit: dict[str, Any] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
 
 
 @dataclass

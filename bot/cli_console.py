@@ -14,6 +14,7 @@ from bot.cli_app import Context, app, ctx_of, echo, friendly
 from bot.joins import office_contacts
 from bot.render import render
 from bot.stage import Line, Stage, StageError
+from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP
 from bot.transcript import Step, format_line, read_steps, read_transcript
 from matrix.errors import MatrixError
@@ -23,7 +24,12 @@ def open_stage(c: Context, provision: bool) -> Stage:
     """A stage over the configured database: groups built (``provision``) or mirrored."""
     sim = c.settings.simulated
     stage = Stage(
-        c.ready_engine(), c.blueprint, accounts=tuple(sim.accounts), rate=sim.rate, burst=sim.burst
+        c.ready_engine(),
+        c.blueprint,
+        accounts=tuple(sim.accounts),
+        rate=sim.rate,
+        burst=sim.burst,
+        summaries=SummaryOptions.of(c.settings),
     )
     if provision:
         stage.provision()

@@ -4,7 +4,8 @@ a sample province is loaded, its groups are built, and people talk to the bot in
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import typer
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from bot.cli_roster import tree
 from bot.joins import office_contacts
 from bot.render import render
 from bot.stage import JOIN, Line, Stage
+from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP
 from matrix.db import migrate
 from matrix.roster import import_roster, read_roster
@@ -87,7 +89,7 @@ def _play(stage: Stage, chapter: str, steps: list[tuple[str, str, str]], **extra
 @app.command()
 @friendly
 def demo(ctx: typer.Context) -> None:
-    """演示：示例省份建库、建群，管理员在模拟微信群里审核陌生人入群、查看帮助、核查。"""
+    """演示：示例省份建库、建群，管理员在模拟微信群里审核陌生人入群、查看帮助、汇总、登记公众号。"""
     c = ctx_of(ctx)
     with tempfile.TemporaryDirectory(prefix="qunmatrix-demo-") as tmp:
         c.settings.db = f"sqlite:///{tmp}/demo.db"
@@ -102,7 +104,12 @@ def demo(ctx: typer.Context) -> None:
         ctx.invoke(tree, ctx=ctx, code=None, depth=1)
         sim = c.settings.simulated
         with Stage(
-            c.engine, c.blueprint, accounts=tuple(sim.accounts), rate=sim.rate, burst=sim.burst
+            c.engine,
+            c.blueprint,
+            accounts=tuple(sim.accounts),
+            rate=sim.rate,
+            burst=sim.burst,
+            summaries=replace(SummaryOptions.of(c.settings), export_dir=Path(tmp) / "exports"),
         ) as stage:
             built = stage.provision()
             echo(render("cli/demo_built.txt.j2", report=built, accounts=sim.accounts))
@@ -115,13 +122,14 @@ def demo(ctx: typer.Context) -> None:
             _play(stage, "subtree", [(cast.other_group, cast.other_admin, f"#核查 {cast.county}")])
             _play(stage, "approve", [(g, a, "#同意 一"), (g, a, "#同意 1")])
             _play(stage, "reject", [(g, INTRUDER, JOIN), (g, a, "#拒绝 2 非本县教师")])
+            _play(stage, "later", [(g, a, "#核查"), (g, cast.teacher, "#收到")])
+            county = stage.bot.unit_word(cast.county)
             _play(
                 stage,
-                "later",
+                "summary",
                 [
-                    (g, a, "#核查"),
-                    (cast.province_group, cast.province_admin, f"#汇总 {cast.county}"),
-                    (g, cast.teacher, "#收到"),
+                    (cast.province_group, cast.province_admin, f"#汇总 {county} xlsx"),
+                    (g, a, f"#登记 公众号 {stage.bot.tree.name(cast.county)}少先队"),
                 ],
             )
         c.engine.dispose()

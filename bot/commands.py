@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from bot.summary_render import FORMATS, TABLES
+from matrix.blueprint import normalize_label
 from matrix.errors import MatrixError
+from matrix.media import MEDIA_KINDS, NONE_WORDS, find_kind
 
 
 class Who(Enum):
@@ -51,10 +54,23 @@ class Param:
     kind: Kind
     required: bool = True
     choices: tuple[str, ...] = ()
+    # (alias, value) pairs a CHOICE also accepts, unlisted in help: 表格 for xlsx, 微信公众号 …
+    synonyms: tuple[tuple[str, str], ...] = ()
 
     @property
     def usage(self) -> str:
         return f"<{self.label}>" if self.required else f"[{self.label}]"
+
+    def choose(self, token: str) -> str:
+        """The choice ``token`` names, by itself or by a synonym; ``ValueError`` otherwise."""
+        for choice in self.choices:
+            if token.casefold() == choice.casefold():
+                return choice
+        folded = normalize_label(token).casefold()
+        for alias, value in self.synonyms:
+            if folded == normalize_label(alias).casefold():
+                return value
+        raise ValueError(token)
 
 
 @dataclass(frozen=True)
@@ -103,9 +119,33 @@ class UsageError(MatrixError):
 
 
 _UNIT = Param("unit", "单位", Kind.UNIT, required=False)
-_TABLES = ("建群", "媒体", "通知", "核查")
-_FORMATS = ("文本", "xlsx", "csv", "md", "html")
+# The 表名 and 格式 of #汇总 as offered in chat, and the keys bot.summary_render knows them by;
+# every alias it accepts (附件2, 表格, excel …) is accepted here too.
+SUMMARY_TABLES = {"建群": "build", "媒体": "media", "通知": "notice", "核查": "audit"}
+SUMMARY_FORMATS = {"文本": "text", "xlsx": "xlsx", "csv": "csv", "md": "md", "html": "html"}
+_TABLE_ALIASES = {**TABLES, "notice": ("notice", "回执")}
 _MEDIA = ("网站", "网页", "公众号", "视频号", "抖音", "快手")
+# "#登记 无 公众号" records that there is none: 无 stands where the 类型 goes
+_NONE = "无"
+
+
+def _summary_choice(
+    key: str, label: str, choices: dict[str, str], aliases: dict[str, tuple[str, ...]]
+) -> Param:
+    """An optional choice of #汇总 offering ``choices``, accepting each key's ``aliases``."""
+    synonyms = tuple((alias, choice) for choice, k in choices.items() for alias in aliases[k])
+    return Param(key, label, Kind.CHOICE, False, tuple(choices), synonyms)
+
+
+def _media_synonyms() -> tuple[tuple[str, str], ...]:
+    by_kind = {find_kind(choice): choice for choice in _MEDIA}
+    pairs = [
+        (name, by_kind[kind])
+        for kind in MEDIA_KINDS
+        for name in (kind.key, kind.label, *kind.aliases)
+    ]
+    return (*pairs, *((word, _NONE) for word in sorted(NONE_WORDS)))
+
 
 TABLE: tuple[Command, ...] = (
     Command(
@@ -218,8 +258,8 @@ TABLE: tuple[Command, ...] = (
         "summary",
         (
             _UNIT,
-            Param("table", "表名", Kind.CHOICE, required=False, choices=_TABLES),
-            Param("format", "格式", Kind.CHOICE, required=False, choices=_FORMATS),
+            _summary_choice("table", "表名", SUMMARY_TABLES, _TABLE_ALIASES),
+            _summary_choice("format", "格式", SUMMARY_FORMATS, FORMATS),
         ),
         Who.OFFICE,
         "生成本单位及下属单位的建群情况汇总表（附件2）等",
@@ -230,12 +270,13 @@ TABLE: tuple[Command, ...] = (
         "登记",
         "register",
         (
-            Param("platform", "类型", Kind.CHOICE, choices=_MEDIA),
+            _UNIT,
+            Param("platform", "类型", Kind.CHOICE, choices=_MEDIA, synonyms=_media_synonyms()),
             Param("account", "名称或网址", Kind.TEXT),
         ),
         Who.OFFICE,
-        "登记本单位的网站、公众号、视频号、抖音、快手账号",
-        "#登记 公众号 黑龙江少先队",
+        "登记本单位（市、县两级）的网站、公众号、视频号、抖音、快手；没有就发 #登记 无 公众号",
+        "#登记 公众号 乙1县少先队",
     ),
 )
 COMMANDS: dict[str, Command] = {c.key: c for c in TABLE}
@@ -308,10 +349,7 @@ def _convert(command: Command, param: Param, token: str, find_unit: UnitResolver
             raise ValueError(token)
         return token
     if param.kind is Kind.CHOICE:
-        for choice in param.choices:
-            if token.casefold() == choice.casefold():
-                return choice
-        raise ValueError(token)
+        return param.choose(token)
     if param.kind is Kind.COMMAND:
         found = lookup(token)
         if found is None:

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         description="date by which every unit must have built its groups (附件2 汇报截止), "
         "e.g. 2017-04-15; summaries mark units still missing after it as overdue",
     )
+    export_dir: str = Field(
+        default="",
+        description="folder where summary files asked for in chat (#汇总 … xlsx) are written "
+        "before they are sent, e.g. /var/lib/qunmatrix/exports; empty = the system temp folder",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     log_file: str = Field(
         default="", description="also write logs here, rotated daily; empty = stderr only"

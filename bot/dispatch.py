@@ -9,7 +9,8 @@ other accounts'), answers each message once even when several accounts hear it, 
 - expected errors (``MatrixError``) show their message and fix;
 - anything else is logged with context and answered with a short apology and a reference id.
 
-Replies an account may not send yet (pacing) wait in an ``Outbox`` and go out in order.
+Replies an account may not send yet (pacing) wait in an ``Outbox`` and go out in order; a
+reply's files (a summary table) follow its text through ``send_file``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bin
 from bot.handlers import HANDLERS, Placeholder
 from bot.permissions import Asker, Denied, Permissions
 from bot.render import render
+from bot.summary_chat import SummaryOptions
 from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
@@ -70,6 +72,7 @@ class _Pending:
     mentions: tuple[str, ...]
     due: float
     attempts: int = 0
+    file: str = ""  # a file to send instead of text
 
 
 class Outbox:
@@ -92,10 +95,17 @@ class Outbox:
         return sum(len(q) for q in self.queues.values())
 
     async def send(
-        self, platform: Platform, room_id: str, text: str, mentions: tuple[str, ...] = ()
+        self,
+        platform: Platform,
+        room_id: str,
+        text: str,
+        mentions: tuple[str, ...] = (),
+        *,
+        file: str = "",
     ) -> None:
+        """Send ``text`` (or, given ``file``, that file) when the account's pacing allows."""
         queue = self.queues.setdefault(platform.account_id, deque())
-        queue.append(_Pending(platform, room_id, text, mentions, self.clock()))
+        queue.append(_Pending(platform, room_id, text, mentions, self.clock(), file=file))
         if len(queue) == 1:
             await self._drain(queue)
 
@@ -123,7 +133,10 @@ class Outbox:
         while queue and queue[0].due <= self.clock():
             item = queue[0]
             try:
-                await item.platform.send_text(item.room_id, item.text, item.mentions)
+                if item.file:
+                    await item.platform.send_file(item.room_id, item.file)
+                else:
+                    await item.platform.send_text(item.room_id, item.text, item.mentions)
             except RateLimited as exc:
                 item.due = self.clock() + exc.retry_after
                 return
@@ -133,9 +146,10 @@ class Outbox:
                     item.due = self.clock() + 2.0**item.attempts
                     return
                 logger.error(
-                    "reply dropped: account={} room={} error={}",
+                    "reply dropped: account={} room={} file={} error={}",
                     item.platform.account_id,
                     item.room_id,
+                    item.file,
                     exc,
                 )
                 self.stats.replies_dropped += 1
@@ -156,9 +170,11 @@ class Bot:
         tree: UnitTree | None = None,
         clock: Clock = time.monotonic,
         handlers: Mapping[str, Handler] | None = None,
+        summaries: SummaryOptions | None = None,
     ) -> None:
         self.engine = engine
         self.blueprint = blueprint
+        self.summaries = summaries or SummaryOptions()
         self.tree = tree if tree is not None else UnitTree.load(engine, blueprint.level_keys)
         self.permissions = Permissions(blueprint, self.tree)
         self.handlers: dict[str, Handler] = dict(handlers if handlers is not None else HANDLERS)
@@ -213,6 +229,11 @@ class Bot:
             names.setdefault(name, []).append(code)
         return names
 
+    def unit_word(self, code: str) -> str:
+        """How to name a unit in a command: its name where that is unique, else its code."""
+        name = self.tree.name(code)
+        return name if len(self._unit_names.get(name, [])) == 1 else code
+
     def find_unit(self, command: Command, param: Param, text: str) -> str:
         """A unit typed as its code or its name."""
         if text in self.tree:
@@ -245,6 +266,8 @@ class Bot:
             text = self._apology(exc, room=msg.room_id, contact=msg.contact_id, text=msg.text)
             reply = Reply("internal_error.j2")
         await self.outbox.send(platform, msg.room_id, text, reply.mentions)
+        for path in reply.files:
+            await self.outbox.send(platform, msg.room_id, "", file=path)
 
     async def _run(self, platform: Platform, msg: IncomingMessage, inv: Invocation) -> Reply | None:
         """The reply to one command; None to stay silent: a '#word' that looks like no command

@@ -3,8 +3,8 @@
 Until the provisioning planner merges, the demo, ``qunmatrix console --provision``, the tests
 and the benchmark need groups to talk in. ``expected_groups`` reads the blueprint selectors
 naively (quotas take the first holders by roster order; a group over the size cap is split
-by whole child units); ``provision_world`` writes ``wgroup`` and expected ``membership`` rows
-and creates each room with its members and admins. ``mirror_world`` recreates rooms already
+by whole child units); ``provision_world`` writes ``wgroup`` and expected ``membership`` rows,
+creates each room with its members and admins, and records them as actual members. ``mirror_world`` recreates rooms already
 recorded in the database. Replace all three with issue 3's plan and apply when it lands.
 """
 
@@ -190,6 +190,28 @@ def provision_world(
                 [contacts[p][0] for p in group.admins if p in contacts][: world.max_admins]
             )
             conn.execute(update(GROUP).where(GROUP.c.id == gid).values(room_id=room_id))
+            # who is in the new room now, as issue 3's apply will record it: summaries count
+            # these as the group's 联系人 and joined members
+            conn.execute(
+                delete(MEMBERSHIP).where(
+                    MEMBERSHIP.c.group_id == gid, MEMBERSHIP.c.state == "actual"
+                )
+            )
+            conn.execute(
+                insert(MEMBERSHIP),
+                [
+                    {
+                        "group_id": gid,
+                        "state": "actual",
+                        "person_id": p,
+                        "contact_id": contacts[p][0],
+                        "is_admin": contacts[p][0] in room.admins,
+                        "source": "platform",
+                    }
+                    for p in group.members
+                    if p in contacts
+                ],
+            )
             created += 1
             members += len(ids)
     return BuildReport(len(planned), created, members, missing)

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from bot.dispatch import Bot
 from bot.quick_build import BuildReport, mirror_world, provision_world
 from bot.simulated import ManualClock, SimMessage, SimulatedWeChat
+from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, PERSON
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
@@ -41,6 +42,7 @@ class Line:
     text: str
     by_bot: bool
     mentions: tuple[str, ...] = ()
+    file: str = ""  # the path of a sent file (its text reads [文件] name)
 
 
 class Stage:
@@ -56,6 +58,7 @@ class Stage:
         burst: int = 5,
         step: float = 1.0,
         tree: UnitTree | None = None,
+        summaries: SummaryOptions | None = None,
     ) -> None:
         self.engine = engine
         self.bp = bp
@@ -65,7 +68,7 @@ class Stage:
         self.accounts = [
             self.world.account(a, "群矩阵助手", rate=rate, burst=burst) for a in accounts
         ]
-        self.bot = Bot(engine, bp, tree=tree, clock=self.clock)
+        self.bot = Bot(engine, bp, tree=tree, clock=self.clock, summaries=summaries)
         for account in self.accounts:
             self.bot.attach(account)
         self._runner = asyncio.Runner()
@@ -172,5 +175,10 @@ class Stage:
     def _line(self, msg: SimMessage) -> Line:
         topic = self.world.rooms[msg.room_id].topic
         return Line(
-            topic, msg.contact_id, msg.text, msg.contact_id in self.bot.accounts, msg.mentions
+            topic,
+            msg.contact_id,
+            msg.text,
+            msg.contact_id in self.bot.accounts,
+            msg.mentions,
+            msg.file,
         )

@@ -109,11 +109,12 @@ def _render(summary: Summary, fmt: str, **extra: Any) -> str:
     return render(f"summary/{table}.{fmt}.j2", **{_CONTEXT[table]: summary}, kinds=kinds, **extra)
 
 
-def chat_text(summary: Summary, limit: int = CHAT_LIMIT) -> str:
-    """The short text for one WeChat message: naming fewer units until it fits ``limit``."""
+def chat_text(summary: Summary, limit: int = CHAT_LIMIT, *, attached: bool = True) -> str:
+    """The short text for one WeChat message: naming fewer units until it fits ``limit``.
+    ``attached``: the full table goes along as a file (the text then says so)."""
     shown = 12
     while True:
-        text = _render(summary, "txt", shown=shown).strip()
+        text = _render(summary, "txt", shown=shown, attached=attached).strip()
         if len(text) <= limit or shown == 0:
             return text
         shown = shown // 2 if shown > 3 else shown - 1

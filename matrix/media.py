@@ -11,6 +11,8 @@ has no such account, which the table shows as 无 rather than as missing.
 Registration(kind='mp', value='乙县少先队', unit=None)
 >>> parse_registration("K1 抖音：无")
 Registration(kind='douyin', value='', unit='K1')
+>>> parse_registration("无 视频号")
+Registration(kind='channels', value='', unit=None)
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ class Registration:
 
 
 def parse_registration(text: str) -> Registration:
-    """Parse the words after ``#登记``: ``[单位] 类型 名称``; ``类型：名称`` works too."""
+    """Parse the words after ``#登记``: ``[单位] 类型 名称``; ``类型：名称`` and ``无 类型``
+    work too."""
     words = []
     for i, word in enumerate(unicodedata.normalize("NFKC", text).split()):
         # 公众号：名称 without a space; a colon later on (https://…) is part of the value
@@ -130,10 +133,15 @@ def parse_registration(text: str) -> Registration:
     usage = f"例如：#登记 公众号 乙县少先队；类型可以是 {kind_names()}；没有请写「无」"
     if not words:
         raise MediaError("请写明要登记的类型和名称", fix=usage)
+    if len(words) in (2, 3) and words[-2].lower() in NONE_WORDS and find_kind(words[-1]):
+        # people say it both ways round: 公众号 无, 无 公众号
+        words[-2:] = [words[-1], words[-2]]
     unit = None
     if find_kind(words[0]) is None and len(words) > 1 and find_kind(words[1]) is not None:
         unit, words = words[0], words[1:]
     kind = find_kind(words[0])
+    if kind is None and words[0].lower() in NONE_WORDS:
+        raise MediaError(f"「{words[0]}」后面请只写类型，如：无 公众号", fix=usage)
     if kind is None:
         raise MediaError(f"不认识登记类型 {words[0]!r}", fix=usage)
     if len(words) < 2:
@@ -177,29 +185,37 @@ def register_media(
     The unit must be a 市地 or 县区 unit within the requester's subtree. Written with an audit
     entry in one transaction; registering the same kind again replaces the value.
     """
+    with engine.begin() as conn:
+        return record_media(conn, bp, registration, requester=requester, actor=actor)
+
+
+def record_media(
+    conn: Connection, bp: Blueprint, registration: Registration, *, requester: str, actor: str
+) -> MediaChange:
+    """``register_media`` inside the caller's transaction (the chat command's, which logs the
+    command in the same transaction)."""
     kind = find_kind(registration.kind)
     if kind is None:
         raise MediaError(f"不认识登记类型 {registration.kind!r}", fix=f"可用：{kind_names()}")
-    with engine.begin() as conn:
-        unit = resolve_target(conn, requester, registration.unit)
-        levels = media_levels(bp)
-        if unit.level not in levels:
-            counted = "、".join(bp.level(lvl).label for lvl in levels)
-            raise MediaError(
-                f"网站及自媒体统计表只统计到{counted}级单位，{unit.name}是{bp.level(unit.level).label}级",
-                fix="请在市地或县区单位的群里登记，或写明单位：#登记 单位代码 公众号 名称",
-            )
-        old = _existing(conn, [unit.code]).get((unit.code, kind.key))
-        _write(conn, unit.code, kind.key, registration.value, old, actor)
-        audit_log.record(
-            conn,
-            actor,
-            "media.register",
-            unit.code,
-            kind=kind.key,
-            value=registration.value,
-            old=None if old is None else old[1],
+    unit = resolve_target(conn, requester, registration.unit)
+    levels = media_levels(bp)
+    if unit.level not in levels:
+        counted = "、".join(bp.level(lvl).label for lvl in levels)
+        raise MediaError(
+            f"网站及自媒体统计表只统计到{counted}级单位，{unit.name}是{bp.level(unit.level).label}级",
+            fix="请在市地或县区单位的群里登记，或写明单位：#登记 单位代码 公众号 名称",
         )
+    old = _existing(conn, [unit.code]).get((unit.code, kind.key))
+    _write(conn, unit.code, kind.key, registration.value, old, actor)
+    audit_log.record(
+        conn,
+        actor,
+        "media.register",
+        unit.code,
+        kind=kind.key,
+        value=registration.value,
+        old=None if old is None else old[1],
+    )
     return MediaChange(unit, kind, None if old is None else old[1], registration.value)
 
 

@@ -43,6 +43,8 @@ def rows(engine):
         ("微信公众号：乙1县 少先队", Registration("mp", "乙1县 少先队")),
         ("K1 快手: 乙1县", Registration("kuaishou", "乙1县", unit="K1")),
         ("视频号 无", Registration("channels", "")),
+        ("无 视频号", Registration("channels", "")),
+        ("K1 暂无 抖音", Registration("douyin", "", unit="K1")),
         (
             "网站 https://www.example.gov.cn/",
             Registration("website", "https://www.example.gov.cn/"),
@@ -65,6 +67,7 @@ def test_parse_registration(text, want):
         ("", "请写明要登记的类型和名称"),
         ("公众号", "请在「公众号」后写上名称"),
         ("网站 不是网址", "不像网址"),
+        ("无 乙1县少先队", "「无」后面请只写类型"),
         ("抖音 " + "长" * 65, "名称过长"),
     ],
 )

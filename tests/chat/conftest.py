@@ -3,12 +3,16 @@ the simulated WeChat, one bot account. Who is who in that world:"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from bot.stage import Stage
+from bot.summary_chat import SummaryOptions
+from matrix import audit_log
 from matrix.blueprint import Blueprint
 
 K1_GROUP = "K1:county-counselors"  # 乙1县少先队大队辅导员群, led by county K1
@@ -25,7 +29,17 @@ STRANGER = "wxid_stranger"
 
 
 @pytest.fixture
-def stage(province_db: Engine, bp: Blueprint) -> Iterator[Stage]:
-    with Stage(province_db, bp, accounts=("bot-1",)) as s:
+def stage(province_db: Engine, bp: Blueprint, tmp_path: Path) -> Iterator[Stage]:
+    exports = SummaryOptions(export_dir=tmp_path / "exports")
+    with Stage(province_db, bp, accounts=("bot-1",), summaries=exports) as s:
         s.provision()
         yield s
+
+
+def audit(stage: Stage, action: str) -> list[dict]:
+    """The audit log's ``action`` entries: actor, unit and detail in one dict each."""
+    with stage.engine.connect() as conn:
+        return [
+            {"actor": e.actor, "unit": e.unit_code, **json.loads(e.detail)}
+            for e in audit_log.entries(conn, action=action)
+        ]

@@ -149,3 +149,5 @@ def test_the_demo_tells_the_whole_story():
     assert "已同意 wxid_visitor01 入群" in out
     assert "已移出本群" in out
     assert "即将开放" in out
+    assert "【微信群矩阵建设情况】" in out and "[文件] 微信群矩阵建设情况汇总表_" in out
+    assert "已登记：" in out and "公众号：" in out

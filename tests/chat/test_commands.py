@@ -10,6 +10,8 @@ from bot.commands import COMMANDS, TABLE, Command, Param, UsageError, Who, bind,
 def units(command: Command, param: Param, text: str) -> str:
     if text in ("K1", "乙1县"):
         return "K1"
+    if text == "甲市":
+        return "C1"
     raise UsageError(command, "unknown_unit", param=param, value=text)
 
 
@@ -43,7 +45,7 @@ def test_every_example_parses_with_its_own_command():
     for command in TABLE:
         inv = parse(command.example)
         assert inv is not None and inv.command is command, command.example
-        bind(command, inv.rest, lambda c, p, t: t)
+        bind(command, inv.rest, units)
 
 
 @pytest.mark.parametrize(
@@ -85,6 +87,19 @@ def test_unit_number_phone_choice_and_text_parameters():
     assert args("#帮助 approve")["command"] is COMMANDS["approve"]
 
 
+def test_choices_take_the_aliases_the_engines_know():
+    assert args("#汇总 附件2 表格") == {"unit": None, "table": "建群", "format": "xlsx"}
+    assert args("#汇总 K1 自媒体 Excel") == {"unit": "K1", "table": "媒体", "format": "xlsx"}
+    assert args("#汇总 审计 文字") == {"unit": None, "table": "核查", "format": "文本"}
+    assert args("#登记 微信公众号 乙1县少先队") == {
+        "unit": None,
+        "platform": "公众号",
+        "account": "乙1县少先队",
+    }
+    assert args("#登记 乙1县 官网 www.example.gov.cn")["platform"] == "网站"
+    assert args("#登记 暂无 抖音") == {"unit": None, "platform": "无", "account": "抖音"}
+
+
 def test_optional_parameters_are_skipped_when_a_later_one_fits():
     assert args("#汇总 xlsx") == {"unit": None, "table": None, "format": "xlsx"}
     assert args("#汇总 核查") == {"unit": None, "table": "核查", "format": None}
@@ -111,7 +126,7 @@ def test_usage_errors_name_the_problem(text, problem, value):
 
 def test_usage_lines_come_from_the_parameters():
     assert COMMANDS["summary"].usage == "#汇总 [单位] [表名] [格式]"
-    assert COMMANDS["register"].usage == "#登记 <类型> <名称或网址>"
+    assert COMMANDS["register"].usage == "#登记 [单位] <类型> <名称或网址>"
 
 
 def test_office_commands_are_recorded_and_bind_too():

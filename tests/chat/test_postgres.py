@@ -1,10 +1,13 @@
-"""The bot on PostgreSQL: the join review round trip and the audit log, as on SQLite."""
+"""The bot on PostgreSQL: the join review round trip, the audit log, #登记 and #汇总, as on SQLite."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from bot.stage import Stage
+from bot.summary_chat import SummaryOptions
 from matrix import audit_log
 from matrix.roster import import_roster, read_roster
 from tests import worlds
@@ -23,3 +26,15 @@ def test_join_review_and_permissions_on_postgres(pg_engine, bp, tmp_path):
     with pg_engine.connect() as conn:
         actions = [e.action for e in audit_log.entries(conn)]
     assert actions[:3] == ["command.reject", "command.denied", "join.held"]
+
+
+@pytest.mark.postgres
+def test_register_and_summary_on_postgres(pg_engine, bp, tmp_path):
+    units, persons = worlds.write_roster(tmp_path, *worlds.province())
+    import_roster(pg_engine, read_roster(units, persons, bp), bp)
+    with Stage(pg_engine, bp, summaries=SummaryOptions(export_dir=tmp_path)) as stage:
+        stage.provision()
+        assert stage.reply(K1_GROUP, K1_OFFICE, "#登记 公众号 乙1县少先队").startswith("已登记")
+        said = [line for line in stage.say(K1_GROUP, K1_OFFICE, "#汇总 媒体 csv") if line.by_bot]
+        assert "公众号 1" in said[0].text
+        assert "乙1县少先队" in Path(said[1].file).read_text(encoding="utf-8-sig")
