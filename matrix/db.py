@@ -112,3 +112,8 @@ def raw_rows(conn: Connection, statement: ClauseElement) -> Any:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     cursor.execute(compiled.string, params)
     return cursor
+
+
+def inserted_id(result: Any) -> int:
+    """The primary key of the row an ``insert(...)`` just added."""
+    return int(result.inserted_primary_key[0])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from matrix.membership import OWNER_SEATS, Survey, Target
-from matrix.schedule import AccountQuota, Job, Schedule, schedule
+from matrix.schedule import AccountQuota, Job, Placement, Schedule, schedule
 
 INVITATION_ABOVE = 40  # WeChat: adding to a room of more than 40 members sends an invitation
 ACTIONS = ("create", "rename", "remove", "invite", "set_admin")
@@ -147,10 +147,14 @@ class Plan:
             for pid in g.admins:
                 yield _action(t, account, next(days), "set_admin", person=pid)
 
-    def _placements(self) -> Iterator[Any]:
+    def _placements(self) -> Iterator[Placement | None]:
         placements = iter(self.schedule.placements)
         for g in self.groups:
             yield next(placements) if g.work else None
+
+    def scheduled(self) -> Iterator[tuple[GroupPlan, Placement | None]]:
+        """Each group's steps with where the schedule put them (None: nothing to do)."""
+        return zip(self.groups, self._placements(), strict=True)
 
     def to_json(self) -> dict[str, Any]:
         """The plan for scripts: groups, actions and schedule (see the README)."""
