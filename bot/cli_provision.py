@@ -4,18 +4,18 @@ and audit (what is wrong today). Both read only; applying a plan is the bot's jo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from bot.cli_app import app, ctx_of, echo, friendly
 from bot.config import Settings
 from bot.render import render
-from matrix.findings import KINDS, SEVERITY_LABELS, Finding, audit
-from matrix.membership import survey
-from matrix.models import Person
+from matrix.findings import KINDS, SEVERITY_LABELS, Finding, audit, person_names
+from matrix.membership import Survey, survey
 from matrix.plan import ACTION_LABELS, Plan, build_plan
 from matrix.schedule import AccountQuota
 
@@ -36,18 +36,15 @@ def account_quotas(settings: Settings) -> list[AccountQuota]:
     ]
 
 
-def _names(conn: Connection, ids: Iterable[int]) -> dict[int, str]:
-    person = Person.__table__  # type: ignore[attr-defined]
-    wanted = sorted(set(ids))
-    out: dict[int, str] = {}
-    for i in range(0, len(wanted), 500):
-        out.update(
-            (int(p), str(n))
-            for p, n in conn.execute(
-                select(person.c.id, person.c.name).where(person.c.id.in_(wanted[i : i + 500]))
-            )
-        )
-    return out
+@contextmanager
+def _surveyed(
+    ctx: typer.Context, unit: str | None
+) -> Iterator[tuple[Connection, Survey, list[AccountQuota]]]:
+    """The scope read once, with the configured bot accounts (left out of member lists)."""
+    c = ctx_of(ctx)
+    accounts = account_quotas(c.settings)
+    with c.ready_engine().connect() as conn:
+        yield conn, survey(conn, c.blueprint, unit, bots=[a.id for a in accounts]), accounts
 
 
 def _plan_units(plan: Plan, conn: Connection, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -66,7 +63,7 @@ def _plan_units(plan: Plan, conn: Connection, limit: int) -> tuple[list[dict[str
         units.setdefault(unit, {"code": unit, "name": plan.survey.view.name(unit), "groups": []})
     shown = [p for g, _ in rows for p, _ in g.removals[:NAMES_SHOWN] if p is not None]
     shown += [p for g, _ in rows for p in g.unreachable[:NAMES_SHOWN]]
-    names = _names(conn, shown)
+    names = person_names(conn, shown)
     for g, placement in rows:
         days = [d for d, _ in placement.days] if placement else []
         units[g.target.unit]["groups"].append(
@@ -100,11 +97,7 @@ def plan_cmd(
     ctx: typer.Context, unit: Unit = None, as_json: AsJson = False, limit: Limit = 30
 ) -> None:
     """建群计划（只预览，不执行）：要建哪些群、邀请和移出谁、由哪个账号在第几天完成。"""
-    c = ctx_of(ctx)
-    engine = c.ready_engine()
-    accounts = account_quotas(c.settings)
-    with engine.connect() as conn:
-        found = survey(conn, c.blueprint, unit, bots=[a.id for a in accounts])
+    with _surveyed(ctx, unit) as (conn, found, accounts):
         plan = build_plan(found, accounts)
         if as_json:
             echo(json.dumps(plan.to_json(), ensure_ascii=False))
@@ -159,11 +152,7 @@ def audit_cmd(
     ctx: typer.Context, unit: Unit = None, as_json: AsJson = False, limit: Limit = 30
 ) -> None:
     """检查群矩阵：未建的群、缺少或多出的成员、管理员、名额和群昵称问题，并给出处理办法。"""
-    c = ctx_of(ctx)
-    engine = c.ready_engine()
-    accounts = account_quotas(c.settings)
-    with engine.connect() as conn:
-        found = survey(conn, c.blueprint, unit, bots=[a.id for a in accounts])
+    with _surveyed(ctx, unit) as (conn, found, _):
         findings = audit(conn, found)
     if as_json:
         echo(json.dumps({"findings": [f.to_json() for f in findings]}, ensure_ascii=False))

@@ -281,19 +281,20 @@ def _contact(conn: Connection, person_id: int) -> str | None:
     return None if wx is None else str(wx)
 
 
-def _room_id(conn: Connection, group_id: int) -> str | None:
-    found = conn.execute(select(_group.c.room_id).where(_group.c.id == group_id)).scalar()
-    return None if found is None else str(found)
+def _whom(conn: Connection, step: Any) -> tuple[str | None, str | None]:
+    """The step's room id (None until created) and the contact it acts on (None if none)."""
+    room = conn.execute(select(_group.c.room_id).where(_group.c.id == step.group_id)).scalar()
+    contact = step.contact_id
+    if contact is None and step.person_id is not None:
+        contact = _contact(conn, step.person_id)
+    return (None if room is None else str(room)), contact
 
 
 async def _perform(engine: Engine, platform: Platform, step: Any) -> dict[str, Any]:
     """Make the platform call of one step; return what to record about it."""
     detail = _detail(step)
     with engine.connect() as conn:
-        room_id = _room_id(conn, step.group_id)
-        contact = step.contact_id
-        if contact is None and step.person_id is not None:
-            contact = _contact(conn, step.person_id)
+        room_id, contact = _whom(conn, step)
         members = [
             (pid, cid)
             for pid in detail.get("members", [])
@@ -304,20 +305,19 @@ async def _perform(engine: Engine, platform: Platform, step: Any) -> dict[str, A
         return {"room_id": new_id, "members": members}
     if room_id is None:
         raise PlatformError("群尚未建立，无法执行此步骤", retryable=False)
-    if contact is None and step.action in ("invite", "remove", "set_admin"):
+    if step.action == "rename":
+        await platform.set_topic(room_id, detail["name"])
+        return {}
+    if contact is None:
         raise PlatformError("此人没有微信号或已绑定的联系人", retryable=False)
-    assert contact is not None or step.action == "rename"
     if step.action == "invite":
         outcome = await platform.add_member(room_id, contact)
         return {"contact": contact, "outcome": outcome.value}
     if step.action == "remove":
         await platform.remove_member(room_id, contact)
         return {"contact": contact}
-    if step.action == "set_admin":
-        await platform.set_admin(room_id, contact)
-        return {"contact": contact}
-    await platform.set_topic(room_id, detail["name"])
-    return {}
+    await platform.set_admin(room_id, contact)
+    return {"contact": contact}
 
 
 async def _happened(engine: Engine, platform: Platform, step: Any) -> dict[str, Any] | None:
@@ -325,10 +325,7 @@ async def _happened(engine: Engine, platform: Platform, step: Any) -> dict[str, 
     process stopped; None if it did not (then it is simply tried again)."""
     detail = _detail(step)
     with engine.connect() as conn:
-        room_id = _room_id(conn, step.group_id)
-        contact = step.contact_id
-        if contact is None and step.person_id is not None:
-            contact = _contact(conn, step.person_id)
+        room_id, contact = _whom(conn, step)
         known = {r[0] for r in conn.execute(select(_group.c.room_id)) if r[0]}
     if step.action == "create":
         for room in await platform.list_rooms():

@@ -26,7 +26,7 @@ EXTRA_MEMBER           info      on the roster, but not expected in this group a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,7 +195,7 @@ class _Raw:
 def audit(conn: Connection, survey: Survey) -> list[Finding]:
     """Every finding in the scope of ``survey``, unit by unit as the tree goes."""
     raws = list(_collect(survey))
-    names = _names(conn, {r.person for r in raws if r.person is not None})
+    names = person_names(conn, (r.person for r in raws if r.person is not None))
     view = survey.view
     out = []
     for r in raws:
@@ -213,6 +213,21 @@ def audit(conn: Connection, survey: Survey) -> list[Finding]:
         fix = kind.fix_for(details.pop("variant", None)).format(**details)
         out.append(Finding(r.code, kind.severity, r.unit, r.group, r.person, fix, r.contact))
     return sorted(out, key=_order(survey))
+
+
+def person_names(conn: Connection, ids: Iterable[int]) -> dict[int, str]:
+    """Roster names of the persons ``ids`` (a finding or a plan names only a few)."""
+    person = Person.__table__  # type: ignore[attr-defined]
+    out: dict[int, str] = {}
+    ordered = sorted(set(ids))
+    for i in range(0, len(ordered), 500):
+        out.update(
+            (int(p), str(n))
+            for p, n in conn.execute(
+                select(person.c.id, person.c.name).where(person.c.id.in_(ordered[i : i + 500]))
+            )
+        )
+    return out
 
 
 def _order(survey: Survey) -> Any:
@@ -234,20 +249,6 @@ def _order(survey: Survey) -> Any:
         return place, severity[f.severity]
 
     return key
-
-
-def _names(conn: Connection, ids: set[int]) -> dict[int, str]:
-    person = Person.__table__  # type: ignore[attr-defined]
-    out: dict[int, str] = {}
-    ordered = sorted(ids)
-    for i in range(0, len(ordered), 500):
-        out.update(
-            (int(p), str(n))
-            for p, n in conn.execute(
-                select(person.c.id, person.c.name).where(person.c.id.in_(ordered[i : i + 500]))
-            )
-        )
-    return out
 
 
 def _collect(survey: Survey) -> Iterator[_Raw]:
@@ -287,9 +288,10 @@ def _collect(survey: Survey) -> Iterator[_Raw]:
             )
         seen_in: dict[int, str] = {}
         admin_roles = "、".join(dict.fromkeys(role_label[sel.role] for sel in exp.spec.admins))
+        everywhere = set(exp.pinned)  # expected in every shard: not a duplicate there
         for t in targets.get(key, []):
             if t.built:
-                yield from _room(survey, t, seen_in, strays, admin_roles)
+                yield from _room(survey, t, seen_in, everywhere, strays, admin_roles)
             elif t.required:
                 yield _Raw("GROUP_MISSING", t.unit, t.name, None, None, {})
     yield from _strays(survey, strays)
@@ -299,6 +301,7 @@ def _room(
     survey: Survey,
     t: Target,
     seen_in: dict[int, str],
+    everywhere: set[int],
     strays: list[tuple[Target, int, str | None]],
     admin_roles: str,
 ) -> Iterator[_Raw]:
@@ -343,7 +346,7 @@ def _room(
             yield _Raw("DUPLICATE_MEMBER", t.unit, t.name, pid, cid, {})
             continue
         here.add(pid)
-        if pid in seen_in:
+        if pid in seen_in and pid not in everywhere:
             other = seen_in[pid]
             yield _Raw(
                 "DUPLICATE_MEMBER", t.unit, t.name, pid, cid, {"variant": "shards", "other": other}

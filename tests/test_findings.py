@@ -24,6 +24,12 @@ from tests.provision_world import (
 K1 = "乙1县少先队大队辅导员群"
 
 
+def reimport(engine, bp, tmp_path, change):
+    """Import the province world again with its persons changed by ``change``."""
+    units, persons = worlds.province()
+    load(engine, bp, tmp_path / "again", units, change(persons))
+
+
 def only(found, code):
     return [f for f in found if f.code == code]
 
@@ -159,8 +165,9 @@ def test_nickname_format(province_db, bp):
 
 def test_stale_member_after_they_leave_the_roster(province_db, bp, tmp_path):
     world = built(province_db, bp)
-    units, persons = worlds.province()
-    load(province_db, bp, tmp_path / "again", units, [p for p in persons if p[4] != "wxK1S1n012"])
+    reimport(
+        province_db, bp, tmp_path, lambda persons: [p for p in persons if p[4] != "wxK1S1n012"]
+    )
     found = findings(province_db, bp)
     assert [(f.code, f.unit) for f in found] == [("STALE_MEMBER", "K1")]
     assert world  # the person is still in the room; only the roster changed
@@ -168,13 +175,11 @@ def test_stale_member_after_they_leave_the_roster(province_db, bp, tmp_path):
 
 def test_no_responsible_person_and_no_admin_without_office_staff(province_db, bp, tmp_path):
     built(province_db, bp)
-    units, persons = worlds.province()
-    load(
+    reimport(
         province_db,
         bp,
-        tmp_path / "again",
-        units,
-        [p for p in persons if not (p[0] == "K1" and p[2] == "office_staff")],
+        tmp_path,
+        lambda persons: [p for p in persons if not (p[0] == "K1" and p[2] == "office_staff")],
     )
     found = findings(province_db, bp, "K1")
     assert {"NO_RESPONSIBLE_PERSON", "NO_ADMIN", "STALE_MEMBER"} <= codes(found)
@@ -185,13 +190,11 @@ def test_no_responsible_person_and_no_admin_without_office_staff(province_db, bp
 
 def test_extra_member_on_the_roster_but_in_no_group_of_theirs(province_db, bp, tmp_path):
     world = built(province_db, bp)
-    units, persons = worlds.province()
-    load(
+    reimport(
         province_db,
         bp,
-        tmp_path / "again",
-        units,
-        [*persons, ("K1S1", "校长甲", "principal", "13900009999", "wxprincipal1")],
+        tmp_path,
+        lambda persons: [*persons, ("K1S1", "校长甲", "principal", "13900009999", "wxprincipal1")],
     )
     world.join(room_of(world, K1), "wxprincipal1", nickname="单位-校长甲")
     sync(province_db, world)

@@ -21,8 +21,10 @@ from tests.provision_world import (
     BOT,
     apply,
     built,
+    findings,
     load,
     looked,
+    name_everyone,
     no_wait,
     plan,
     room_of,
@@ -187,6 +189,7 @@ def test_a_county_too_big_for_one_room_splits_and_keeps_everyone_in_place(engine
     assert len(before) == 402  # 2 office staff + 100 schools x 4, one room
 
     load(engine, bp, tmp_path, *worlds.province(counties=1, schools=130, cores=3))
+    name_everyone(engine, world)
     p = plan(engine, bp)
     county = [g for g in p.groups if g.target.unit == "K1"]
     assert [g.target.name for g in county] == [
@@ -204,6 +207,7 @@ def test_a_county_too_big_for_one_room_splits_and_keeps_everyone_in_place(engine
     assert before <= set(world.rooms[room].members)  # nobody moved
     assert all(len(r.members) + 1 <= 500 for r in world.rooms.values())
     assert plan(engine, bp).empty
+    assert findings(engine, bp) == []  # the office in both shards is no duplicate
 
 
 def test_two_accounts_share_the_work_and_keep_their_rooms(province_db, bp):
