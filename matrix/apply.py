@@ -9,6 +9,10 @@ So an apply that stops — a crash, a lost connection, the quota for today used 
 by running again: done steps are never repeated, and a step left ``started`` (the process died
 during the call) is first checked on the platform and only tried again if it did not happen.
 A new plan is not made for a scope while a run of it is open.
+
+Each account keeps to its quotas per calendar day (creations, operations), counted from the
+steps it has done that day; the rest waits for the next day's apply. The schedule's day numbers
+are the forecast, the quotas are what is enforced.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from matrix import audit_log
 from matrix.binding import contact_of
@@ -156,15 +160,26 @@ async def run_steps(
     *,
     accounts: Sequence[AccountQuota] = (),
     actor: str = "system",
+    now: datetime | None = None,
     through_day: int | None = None,
     sleep: Sleep | None = None,
     retries: int = 3,
 ) -> ApplyReport:
-    """Do the run's remaining steps due by ``through_day`` (default: all) on the connected
-    ``platforms`` (account id → port), pacing each account at its ``ops_per_second``."""
+    """Do the run's remaining steps on the connected ``platforms`` (account id → port).
+
+    Each account stays within its quotas for the day of ``now`` (default: today, UTC),
+    counting what it already did today in any run, and paces itself at ``ops_per_second``;
+    what does not fit waits for the next apply. ``through_day`` also holds back the steps the
+    schedule put after that day. A group whose creation waits or failed has its other steps
+    wait or fail with it."""
     pause: Sleep = sleep or asyncio.sleep
+    quotas = {a.id: a for a in accounts}
     pace = {a.id: 1.0 / a.ops_per_second for a in accounts if a.ops_per_second > 0}
+    moment = now or utcnow()
+    used = _used_since(engine, moment.replace(hour=0, minute=0, second=0, microsecond=0))
     report = ApplyReport(run_id)
+    waiting_groups: set[int] = set()
+    failed_groups: set[int] = set()
     with engine.connect() as conn:
         steps = conn.execute(
             select(_step)
@@ -173,13 +188,29 @@ async def run_steps(
         ).all()
     for step in steps:
         platform = platforms.get(step.account)
-        if platform is None or (through_day is not None and step.day > through_day):
+        quota = quotas.get(step.account)
+        made, ops = used.get(step.account, (0, 0))
+        over = quota is not None and (
+            ops >= quota.daily_ops or (step.action == "create" and made >= quota.daily_creations)
+        )
+        if step.group_id in failed_groups:
+            _finish(engine, step, "failed", "建群未成功，本群其余步骤未执行", effect=None, at=now)
+            report.failed += 1
+            continue
+        if (
+            platform is None
+            or over
+            or step.group_id in waiting_groups
+            or (through_day is not None and step.day > through_day)
+        ):
             report.waiting += 1
+            if step.action == "create":
+                waiting_groups.add(step.group_id)
             continue
         if step.status == "started":
             effect = await _happened(engine, platform, step)
             if effect is not None:
-                _finish(engine, step, "done", None, effect=effect)
+                _finish(engine, step, "done", None, effect=effect, at=now)
                 report.confirmed += 1
                 continue
         with engine.begin() as conn:
@@ -201,16 +232,33 @@ async def run_steps(
                     _reset(engine, step)
                     report.stopped = str(exc)
                     return _close(engine, report, actor)
-                _finish(engine, step, "failed", str(exc)[:500], effect=None)
+                _finish(engine, step, "failed", str(exc)[:500], effect=None, at=now)
                 report.failed += 1
                 report.errors.append(f"{step.action} #{step.seq}: {exc}")
+                if step.action == "create":
+                    failed_groups.add(step.group_id)
                 break
-            _finish(engine, step, "done", None, effect=effect)
+            _finish(engine, step, "done", None, effect=effect, at=now)
             report.done += 1
             break
+        used[step.account] = (made + (step.action == "create"), ops + 1)
         if step.account in pace:
             await pause(pace[step.account])
     return _close(engine, report, actor)
+
+
+def _used_since(engine: Engine, start: datetime) -> dict[str, tuple[int, int]]:
+    """Per account: (groups created, operations done) since ``start``, over every run."""
+    out: dict[str, tuple[int, int]] = {}
+    with engine.connect() as conn:
+        for account, action, n in conn.execute(
+            select(_step.c.account, _step.c.action, func.count())
+            .where(_step.c.status == "done", _step.c.done_at >= start)
+            .group_by(_step.c.account, _step.c.action)
+        ):
+            made, ops = out.get(account, (0, 0))
+            out[account] = (made + (n if action == "create" else 0), ops + n)
+    return out
 
 
 async def apply_plan(
@@ -219,10 +267,11 @@ async def apply_plan(
     platforms: Mapping[str, Platform],
     *,
     actor: str,
+    now: datetime | None = None,
     through_day: int | None = None,
     sleep: Sleep | None = None,
 ) -> ApplyReport:
-    """Start (or resume) the run of ``plan``'s scope and carry out its steps."""
+    """Start (or resume) the run of ``plan``'s scope and carry out today's share of its steps."""
     run_id, _ = start_run(engine, plan, actor)
     return await run_steps(
         engine,
@@ -230,6 +279,7 @@ async def apply_plan(
         platforms,
         accounts=plan.accounts,
         actor=actor,
+        now=now,
         through_day=through_day,
         sleep=sleep,
     )
@@ -358,10 +408,15 @@ async def _happened(engine: Engine, platform: Platform, step: Any) -> dict[str, 
 
 
 def _finish(
-    engine: Engine, step: Any, status: str, error: str | None, effect: dict[str, Any] | None
+    engine: Engine,
+    step: Any,
+    status: str,
+    error: str | None,
+    effect: dict[str, Any] | None,
+    at: datetime | None = None,
 ) -> None:
     """Mark the step and record its effect, in one transaction."""
-    now = utcnow()
+    now = at or utcnow()
     with engine.begin() as conn:
         if effect is not None:
             _record(conn, step, effect, now)

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from matrix import audit_log
-from matrix.apply import apply_plan
+from matrix.apply import ApplyReport, apply_plan
 from matrix.models import ProvisionStep
 from matrix.platform import NotSupported, PlatformError, RateLimited
 from matrix.schedule import AccountQuota
 from tests import worlds
 from tests.fake_platform import Crash, FakeWeChat
 from tests.provision_world import (
-    ACCOUNTS,
     BOT,
     apply,
     built,
@@ -164,6 +164,27 @@ def test_steps_of_a_day_not_yet_come_wait(engine, bp, tmp_path):
     assert creations_by_day == {1: 2, 2: 2, 3: 1}
 
 
+def test_each_day_an_account_stays_within_its_quota_and_the_rest_waits(engine, bp, tmp_path):
+    load(engine, bp, tmp_path, *worlds.province(counties=3))
+    slow = [AccountQuota(BOT, daily_group_creations=2)]
+    world = FakeWeChat()
+    platforms = {BOT: world.account(BOT)}
+    day = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
+    made = []
+
+    def apply_at(when: datetime) -> ApplyReport:
+        p = plan(engine, bp, accounts=slow)
+        return asyncio.run(apply_plan(engine, p, platforms, actor="t", now=when, sleep=no_wait))
+
+    for n in range(3):
+        report = apply_at(day + timedelta(days=n))
+        made.append(world.count("create_room"))
+        again = apply_at(day + timedelta(days=n, hours=5))
+        assert again.done == 0  # the same day again: the quota is used up
+    assert made == [2, 4, 5] and report.finished
+    assert plan(engine, bp, accounts=slow).empty
+
+
 def test_someone_who_does_not_belong_is_removed_and_a_rename_is_planned(province_db, bp):
     world = built(province_db, bp)
     k1 = room_of(world, "乙1县少先队大队辅导员群")
@@ -221,7 +242,12 @@ def test_two_accounts_share_the_work_and_keep_their_rooms(province_db, bp):
     assert p.schedule.days == 2
     world = FakeWeChat()
     platforms = {a.id: world.account(a.id) for a in accounts}
-    asyncio.run(apply_plan(province_db, p, platforms, actor="t", sleep=no_wait))
+    today = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
+    asyncio.run(apply_plan(province_db, p, platforms, actor="t", now=today, sleep=no_wait))
+    assert world.count("create_room") == 4  # two a day each
+    tomorrow = today + timedelta(days=1)
+    asyncio.run(apply_plan(province_db, p, platforms, actor="t", now=tomorrow, sleep=no_wait))
     survey = looked(province_db, bp)
+    assert [t.room.owner for t in survey.targets if t.room].count(None) == 0
     assert {t.room.owner for t in survey.targets if t.room} == {BOT, "wxid_bot2"}
-    assert ACCOUNTS[0].id == BOT
+    assert plan(province_db, bp, accounts=accounts).empty
