@@ -125,7 +125,14 @@ KINDS: dict[str, FindingKind] = {
             "warning",
             "未入群",
             "请邀请{person}加入「{group}」；运行 qunmatrix plan 可自动邀请",
-            (("invited", "已邀请{person}加入「{group}」，请提醒其接受邀请"),),
+            (
+                ("invited", "已邀请{person}加入「{group}」，请提醒其接受邀请"),
+                (
+                    "unreachable",
+                    "{person}没有微信号，也未绑定微信，机器人无法邀请：请人工邀请其加入「{group}」，"
+                    "或在名册中补录微信号",
+                ),
+            ),
         ),
         FindingKind(
             "WRONG_ADMIN",
@@ -380,9 +387,10 @@ def _room(
             {"variant": None if t.admins else "none", "roles": admin_roles, "most": MAX_ADMINS},
         )
     invited = actual.invited.get(gid, set())
+    unreachable = survey.view.unreachable
     for pid in t.members:
         if pid not in here:
-            variant = "invited" if pid in invited else None
+            variant = "invited" if pid in invited else "unreachable" if pid in unreachable else None
             yield _Raw("MISSING_MEMBER", t.unit, t.name, pid, None, {"variant": variant})
 
 

@@ -6,9 +6,9 @@ room (with the first members placed directly), rename it, remove who does not be
 who is missing, appoint the admins. ``schedule`` then says which bot account does each step on
 which day. A plan is only data (a dry run); ``matrix.apply`` carries it out.
 
-Who is removed: contacts bound to no roster person (unless an admin approved them, or their
-join is still under review), persons no longer on the roster, persons expected elsewhere or
-nowhere, and a second contact of the same person. Persons with neither a 微信号 nor a bound
+Who is removed: contacts bound to no roster person, persons no longer on the roster, persons
+expected elsewhere or nowhere, and a second contact of the same person — unless an admin
+approved them at join review, or their join is still under review. Persons with neither a 微信号 nor a bound
 contact cannot be invited by a bot; they are listed as ``unreachable`` for a person to handle.
 """
 
@@ -258,7 +258,7 @@ def _room_plan(t: Target, survey: Survey) -> GroupPlan:
     removals: list[tuple[int | None, str]] = []
     seats = actual.seats.get(gid, [])
     for who, cid, is_admin, _ in seats:
-        if cid is not None and (cid in approved or (who is None and cid in held)):
+        if cid is not None and (cid in approved or cid in held):  # an admin decides
             continue
         if who is None or who not in expected or who in seated:
             if cid is not None:

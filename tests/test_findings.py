@@ -72,6 +72,18 @@ def test_missing_member(province_db, bp):
     assert "请邀请K1S1大辅加入" in f.fix
 
 
+def test_missing_member_without_a_wechat_id_is_for_a_person_to_invite(engine, bp, tmp_path):
+    units, persons = worlds.province(counties=1)
+    persons = [(*p[:4], "") if p[1] == "K1S1大辅" else p for p in persons]
+    load(engine, bp, tmp_path, units, persons)
+    built(engine, bp)
+    [f] = findings(engine, bp)
+    assert f.code == "MISSING_MEMBER"
+    assert f.fix.startswith("K1S1大辅没有微信号，也未绑定微信，机器人无法邀请")
+    assert not plan(engine, bp).counts()["invite"]  # listed for people, not for the bot
+    assert plan(engine, bp).groups[-1].unreachable == [f.person]
+
+
 def test_wrong_group(province_db, bp):
     world = built(province_db, bp)
     k2_counselor = "wxK2S1n022"

@@ -63,9 +63,13 @@ def test_a_stranger_is_held_and_the_admins_are_told(province_db, bp, k1):
 
 
 def test_someone_on_the_roster_but_not_for_this_group_is_held(province_db, bp, k1):
-    _, gid = k1
+    world, gid = k1
     decision = join(province_db, bp, gid, Member("wxK2S1n022"))  # K2's counselor in K1's group
     assert (decision.outcome, decision.reason) == ("hold", "not_expected")
+    world.join(room_of(world, K1), "wxK2S1n022", nickname="单位-K2S1大辅")
+    sync(province_db, world)
+    assert plan(province_db, bp).empty  # the admins decide, not the planner
+    assert [f.code for f in findings(province_db, bp)] == ["WRONG_GROUP"]
 
 
 def test_an_admin_approves_and_binds_the_joiner_to_the_roster(province_db, bp, k1):
