@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
@@ -47,6 +47,30 @@ class SimulatedSettings(BaseModel):
     burst: int = Field(default=5, ge=1, description="messages an account may send at once")
 
 
+class AccountSettings(BaseModel):
+    """One bot account and the WeChat quotas the planner schedules it under."""
+
+    id: str = Field(description="the account's stable contact id, e.g. wxid_qunmatrix01")
+    daily_group_creations: int = Field(
+        default=10, ge=0, description="groups it may create a day (WeChat allows about 10)"
+    )
+    ops_per_second: float = Field(
+        default=1.0, gt=0, description="its pace: operations (invite, send …) per second"
+    )
+    active_hours: float = Field(
+        default=8.0, gt=0, le=24, description="hours a day it works at that pace, e.g. 8"
+    )
+
+
+class JoinReviewSettings(BaseModel):
+    """What happens to someone held at join review (入群审核) whom no admin decides on."""
+
+    timeout_hours: float = Field(default=24.0, gt=0, description="how long they wait, e.g. 24")
+    on_timeout: Literal["remove", "keep", "remind"] = Field(
+        default="remove", description="remove them, keep them, or remind the admins again"
+    )
+
+
 class Settings(BaseSettings):
     """All of qunmatrix's settings."""
 
@@ -80,6 +104,12 @@ class Settings(BaseSettings):
     platform: str = Field(default="simulated", description="simulated | wechaty")
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
+
+    accounts: list[AccountSettings] = Field(
+        default_factory=lambda: [AccountSettings(id="bot")],
+        description="the bot accounts that build and run the groups, with their quotas",
+    )
+    join_review: JoinReviewSettings = Field(default_factory=JoinReviewSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session
 
 from matrix.errors import MatrixError
@@ -91,3 +92,28 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def raw_rows(conn: Connection, statement: ClauseElement) -> Any:
+    """Run a SELECT on the driver's own cursor and return that cursor to iterate over.
+
+    For reads of hundreds of thousands of rows of plain ints and strings: SQLAlchemy's row
+    objects cost as much again as the read itself. The statement is still built with Core
+    and runs in ``conn``'s transaction; no result processing happens, so select only columns
+    the driver returns as they are (no dates, no JSON).
+    """
+    compiled = cast(
+        SQLCompiler,
+        statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True}),
+    )
+    params: Any = compiled.params
+    if compiled.positional:
+        params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(compiled.string, params)
+    return cursor
+
+
+def inserted_id(result: Any) -> int:
+    """The primary key of the row an ``insert(...)`` just added."""
+    return int(result.inserted_primary_key[0])

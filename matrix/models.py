@@ -54,6 +54,7 @@ class Position(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("person_id", "unit_code", "role"),
         Index("ix_position_unit_role", "unit_code", "role"),
+        Index("ix_position_role_unit_seq", "role", "unit_code", "seq", "person_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -76,6 +77,9 @@ class Group(SQLModel, table=True):
     name: str = Field(max_length=128)
     room_id: str | None = Field(default=None, max_length=128, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
+    owner_account: str | None = Field(
+        default=None, max_length=128, description="the bot account that owns the room"
+    )
 
 
 class Membership(SQLModel, table=True):
@@ -91,7 +95,7 @@ class Membership(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="wgroup.id", index=True)
-    state: str = Field(max_length=16, description="expected | actual")
+    state: str = Field(max_length=16, description="expected | actual | invited")
     person_id: int | None = Field(default=None, foreign_key="person.id")
     contact_id: str | None = Field(default=None, max_length=128, index=True)
     is_admin: bool = False
@@ -152,3 +156,74 @@ class HeldJoiner(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=128, description="admin contact id")
     decided_at: datetime | None = None
     person_id: int | None = Field(default=None, foreign_key="person.id")
+
+
+class ContactBinding(SQLModel, table=True):
+    """A WeChat contact id bound to a roster person (see ``matrix.binding``). A contact id that
+    stops being used (the account reconnected under a new id) is kept, marked ``superseded_at``."""
+
+    __tablename__ = "contact_binding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: str = Field(max_length=128, unique=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    method: str = Field(max_length=16, description="wechat_id | phone | admin")
+    actor: str = Field(max_length=128)
+    bound_at: datetime = Field(default_factory=utcnow)
+    superseded_at: datetime | None = None
+
+
+class JoinRequest(SQLModel, table=True):
+    """Someone who joined a group and is held for an admin's decision (入群审核)."""
+
+    __tablename__ = "join_request"
+    __table_args__ = (Index("ix_join_request_group_contact", "group_id", "contact_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="wgroup.id")
+    contact_id: str = Field(max_length=128)
+    name: str = Field(default="", max_length=128, description="display name, for people only")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    reason: str = Field(max_length=32, description="unknown | not_expected | stale")
+    status: str = Field(max_length=16, description="held | approved | rejected | timed_out")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    reminders: int = 0
+    decided_at: datetime | None = None
+    decided_by: str | None = Field(default=None, max_length=128)
+
+
+class ProvisionRun(SQLModel, table=True):
+    """One apply of a plan. A run left ``open`` (interrupted) is resumed by the next apply."""
+
+    __tablename__ = "provision_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    scope: str = Field(max_length=32, description="unit code the plan covers")
+    actor: str = Field(max_length=128)
+    status: str = Field(max_length=16, description="open | finished")
+    days: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class ProvisionStep(SQLModel, table=True):
+    """One platform action of a run, in order. ``started`` without ``done`` means the process
+    stopped during the call: the resumed apply checks the platform before trying again."""
+
+    __tablename__ = "provision_step"
+    __table_args__ = (UniqueConstraint("run_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="provision_run.id", index=True)
+    seq: int
+    action: str = Field(max_length=16, description="create | rename | remove | invite | set_admin")
+    group_id: int = Field(foreign_key="wgroup.id")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    contact_id: str | None = Field(default=None, max_length=128)
+    account: str = Field(max_length=128)
+    day: int
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    status: str = Field(default="pending", max_length=16, description="pending|started|done|failed")
+    error: str | None = Field(default=None, max_length=512)
+    done_at: datetime | None = None

@@ -44,6 +44,7 @@ class Member:
     nickname: str = ""
     is_admin: bool = False
     is_owner: bool = False
+    wechat_id: str = ""  # the 微信号 when the platform shows it; binds the contact to the roster
 
 
 @dataclass(frozen=True)

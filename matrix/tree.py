@@ -17,12 +17,21 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import networkx as nx
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, and_, select
 
 from matrix.errors import TreeError, UnknownUnit
 from matrix.models import Unit
 
 UnitRow = tuple[str, str, str, str | None]  # code, name, level, parent_code
+
+
+def within_path(path: ColumnElement[str], prefix: str, dialect: str) -> ColumnElement[bool]:
+    """SQL condition: a unit ``path`` lies in the subtree whose path is ``prefix`` ("/a/b/").
+    On SQLite a range over the binary-ordered index; elsewhere LIKE, because collations such
+    as en_US do not order '/' next to the characters that follow it."""
+    if dialect == "sqlite":
+        return and_(path >= prefix, path < prefix[:-1] + "0")  # '0' sorts right after '/'
+    return path.startswith(prefix, autoescape=True)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,241 @@
+"""The rooms as the platform last showed them: who is actually in each group.
+
+``sync_members`` stores a room's member list, read from the platform, as Membership rows with
+state "actual" (contacts resolved to roster persons through ``matrix.binding``); invitations sent
+but not yet accepted are rows with state "invited". ``ActualState`` reads all of that back for
+one scope as plain tuples, for the planner and the auditor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from matrix.binding import resolve
+from matrix.db import raw_rows
+from matrix.models import Group, JoinRequest, Membership, Person, Unit, utcnow
+from matrix.platform import Member, Platform
+from matrix.tree import within_path
+
+_group = Group.__table__  # type: ignore[attr-defined]
+_member = Membership.__table__  # type: ignore[attr-defined]
+_unit = Unit.__table__  # type: ignore[attr-defined]
+_person = Person.__table__  # type: ignore[attr-defined]
+_join = JoinRequest.__table__  # type: ignore[attr-defined]
+
+Seat = tuple[int | None, str | None, bool, str | None]  # person, contact, is admin, 群昵称
+CHUNK = 500  # ids per IN (...) list
+
+
+@dataclass(slots=True)
+class Room:
+    """A group row: a room the bots run (``room_id``), or one planned but not yet created."""
+
+    id: int
+    unit: str
+    kind: str
+    shard: int
+    name: str
+    room_id: str | None
+    owner: str | None
+
+
+@dataclass
+class ActualState:
+    """The known rooms of one scope and who is in them."""
+
+    rooms: dict[tuple[str, str], list[Room]] = field(default_factory=dict)
+    seats: dict[int, list[Seat]] = field(default_factory=dict)
+    invited: dict[int, set[int]] = field(default_factory=dict)
+    approved: dict[int, set[str]] = field(default_factory=dict)  # kept by an admin's decision
+    held: dict[int, set[str]] = field(default_factory=dict)  # awaiting an admin's decision
+    removed: set[int] = field(default_factory=set)  # seated persons no longer on the roster
+    bots: frozenset[str] = frozenset()
+
+    def present(self, group_id: int) -> Iterator[int]:
+        """Roster persons in the room or invited to it."""
+        for pid, *_ in self.seats.get(group_id, ()):
+            if pid is not None:
+                yield pid
+        yield from self.invited.get(group_id, ())
+
+    @classmethod
+    def load(
+        cls,
+        conn: Connection,
+        scope: str | None,
+        *,
+        bots: Collection[str] = (),
+    ) -> ActualState:
+        """Rooms led by units in the subtree of ``scope`` (None: everywhere)."""
+        state = cls(bots=frozenset(bots))
+        head = None
+        if scope is not None:
+            head = conn.execute(
+                select(_unit.c.path, _unit.c.parent_code).where(_unit.c.code == scope)
+            ).first()
+        rooms_q = select(
+            _group.c.id,
+            _group.c.unit_code,
+            _group.c.kind,
+            _group.c.shard,
+            _group.c.name,
+            _group.c.room_id,
+            _group.c.owner_account,
+        ).order_by(_group.c.unit_code, _group.c.kind, _group.c.shard)
+        seats_q = select(
+            _member.c.group_id,
+            _member.c.state,
+            _member.c.person_id,
+            _member.c.contact_id,
+            _member.c.is_admin,
+            _member.c.nickname,
+        ).where(_member.c.state.in_(("actual", "invited")))
+        join_q = select(_join.c.group_id, _join.c.contact_id, _join.c.status).where(
+            _join.c.status.in_(("approved", "held"))
+        )
+        if head is not None and head.parent_code is not None:
+            rooms_q = rooms_q.join(_unit, _unit.c.code == _group.c.unit_code).where(
+                within_path(_unit.c.path, head.path, conn.dialect.name)
+            )
+        for gid, unit, kind, shard, name, room_id, owner in conn.execute(rooms_q):
+            state.rooms.setdefault((unit, kind), []).append(
+                Room(gid, unit, kind, shard, name, room_id, owner)
+            )
+        if not state.rooms:
+            return state
+        chunks: list[Any]
+        joins: list[Any]
+        if head is None or head.parent_code is None:
+            chunks = [seats_q]
+            joins = [join_q]
+        else:  # by group id: a join on the unit path lets SQLite scan every membership row
+            ids = sorted(r.id for rooms in state.rooms.values() for r in rooms)
+            parts = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+            chunks = [seats_q.where(_member.c.group_id.in_(p)) for p in parts]
+            joins = [join_q.where(_join.c.group_id.in_(p)) for p in parts]
+        seated: set[int] = set()
+        for query in chunks:
+            for gid, st, pid, cid, admin, nick in raw_rows(conn, query):
+                if st == "actual":
+                    state.seats.setdefault(gid, []).append((pid, cid, bool(admin), nick))
+                    if pid is not None:
+                        seated.add(pid)
+                elif pid is not None:
+                    state.invited.setdefault(gid, set()).add(pid)
+        for query in joins:
+            for gid, cid, status in conn.execute(query):
+                (state.approved if status == "approved" else state.held).setdefault(gid, set()).add(
+                    cid
+                )
+        state.removed = _removed(conn, seated)
+        return state
+
+
+def _removed(conn: Connection, persons: set[int]) -> set[int]:
+    out: set[int] = set()
+    ids = sorted(persons)
+    for i in range(0, len(ids), CHUNK):
+        out.update(
+            int(r[0])
+            for r in conn.execute(
+                select(_person.c.id).where(
+                    _person.c.id.in_(ids[i : i + CHUNK]), _person.c.removed_at.is_not(None)
+                )
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What changed in a room since it was last read."""
+
+    joined: list[str]
+    left: list[str]
+    unknown: list[str]  # contacts in the room bound to no roster person
+
+
+def sync_members(
+    conn: Connection,
+    group_id: int,
+    members: Sequence[Member],
+    *,
+    bots: Collection[str] = (),
+    actor: str = "platform",
+) -> SyncResult:
+    """Make the stored actual members of ``group_id`` exactly ``members`` (the bots left out),
+    in the caller's transaction. Contacts are resolved to roster persons; an invitation that
+    was accepted stops being pending."""
+    people = [m for m in members if m.contact_id not in bots]
+    known = resolve(conn, people, actor)
+    before = {
+        r[0]
+        for r in conn.execute(
+            select(_member.c.contact_id).where(
+                _member.c.group_id == group_id, _member.c.state == "actual"
+            )
+        )
+    }
+    conn.execute(delete(_member).where(_member.c.group_id == group_id, _member.c.state == "actual"))
+    now = utcnow()
+    if people:
+        conn.execute(
+            insert(_member),
+            [
+                {
+                    "group_id": group_id,
+                    "state": "actual",
+                    "person_id": known.get(m.contact_id),
+                    "contact_id": m.contact_id,
+                    "is_admin": m.is_admin or m.is_owner,
+                    "nickname": m.nickname or None,
+                    "source": "platform",
+                    "updated_at": now,
+                }
+                for m in people
+            ],
+        )
+    seated = [known[m.contact_id] for m in people if m.contact_id in known]
+    for i in range(0, len(seated), CHUNK):
+        conn.execute(
+            delete(_member).where(
+                _member.c.group_id == group_id,
+                _member.c.state == "invited",
+                _member.c.person_id.in_(seated[i : i + CHUNK]),
+            )
+        )
+    now_in = {m.contact_id for m in people}
+    return SyncResult(
+        joined=sorted(now_in - before),
+        left=sorted(before - now_in),
+        unknown=sorted(m.contact_id for m in people if m.contact_id not in known),
+    )
+
+
+async def refresh_rooms(
+    platform: Platform, engine: Engine, *, bots: Collection[str] = ()
+) -> dict[int, SyncResult]:
+    """Read every room this account is in that the matrix knows, and store its topic and
+    members (one transaction per room)."""
+    bots = {*bots, platform.account_id}
+    with engine.connect() as conn:
+        known = {
+            r.room_id: r.id
+            for r in conn.execute(
+                select(_group.c.id, _group.c.room_id).where(_group.c.room_id.is_not(None))
+            )
+        }
+    out: dict[int, SyncResult] = {}
+    for room in await platform.list_rooms():
+        gid = known.get(room.room_id)
+        if gid is None:
+            continue
+        members = await platform.list_members(room.room_id)
+        with engine.begin() as conn:
+            conn.execute(update(_group).where(_group.c.id == gid).values(name=room.topic))
+            out[gid] = sync_members(conn, gid, members, bots=bots)
+    return out

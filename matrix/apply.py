@@ -1,0 +1,479 @@
+"""Carrying out a plan through the platform port, one recorded step at a time.
+
+``start_run`` stores the plan's steps (``provision_run``, ``provision_step``) in one
+transaction, together with a group row for every room to be made. ``run_steps`` then does them in
+order of day and sequence; each step is marked ``started`` before the platform call and ``done``
+with its effect on the stored state (room id, members, admins, name) in one transaction after it.
+
+So an apply that stops — a crash, a lost connection, the quota for today used up — is resumed
+by running again: done steps are never repeated, and a step left ``started`` (the process died
+during the call) is first checked on the platform and only tried again if it did not happen.
+A new plan is not made for a scope while a run of it is open.
+
+Each account keeps to its quotas per calendar day (creations, operations), counted from the
+steps it has done that day; the rest waits for the next day's apply. The schedule's day numbers
+are the forecast, the quotas are what is enforced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+
+from matrix import audit_log
+from matrix.binding import contact_of
+from matrix.db import inserted_id
+from matrix.models import Group, Membership, Person, ProvisionRun, ProvisionStep, utcnow
+from matrix.plan import Plan
+from matrix.platform import AddOutcome, Platform, PlatformError, RateLimited
+from matrix.schedule import AccountQuota
+
+_run = ProvisionRun.__table__  # type: ignore[attr-defined]
+_step = ProvisionStep.__table__  # type: ignore[attr-defined]
+_group = Group.__table__  # type: ignore[attr-defined]
+_member = Membership.__table__  # type: ignore[attr-defined]
+_person = Person.__table__  # type: ignore[attr-defined]
+CHUNK = 20_000  # step rows per insert
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class ApplyReport:
+    """What one call of ``run_steps`` did."""
+
+    run_id: int
+    done: int = 0
+    confirmed: int = 0  # steps left started by an earlier apply, found done on the platform
+    failed: int = 0
+    waiting: int = 0  # steps not yet due, or whose account is not connected
+    stopped: str = ""  # why the apply stopped early (a retryable platform error), if it did
+    finished: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def open_run(conn: Connection, scope: str) -> int | None:
+    """The open (interrupted or not yet finished) run of ``scope``, if any."""
+    found = conn.execute(
+        select(_run.c.id).where(_run.c.scope == scope, _run.c.status == "open")
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def start_run(engine: Engine, plan: Plan, actor: str) -> tuple[int, bool]:
+    """Store ``plan`` as a run, or return the scope's open run; (run id, resumed)."""
+    with engine.begin() as conn:
+        current = open_run(conn, plan.scope)
+        if current is not None:
+            return current, True
+        now = utcnow()
+        run_id = inserted_id(
+            conn.execute(
+                insert(_run).values(
+                    scope=plan.scope,
+                    actor=actor,
+                    status="open",
+                    days=plan.schedule.days,
+                    created_at=now,
+                )
+            )
+        )
+        group_ids = _group_rows(conn, plan)
+        rows: list[dict[str, Any]] = []
+        for seq, a in enumerate(plan.actions(), start=1):
+            detail: dict[str, Any] = {"name": a.name}
+            if a.action == "create":
+                detail["members"] = list(a.members)
+            elif a.action == "rename":
+                detail["previous"] = a.previous
+            elif a.action == "invite":
+                detail["invitation"] = a.invitation
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "seq": seq,
+                    "action": a.action,
+                    "group_id": group_ids[(a.unit, a.kind, a.shard)],
+                    "person_id": a.person,
+                    "contact_id": a.contact,
+                    "account": a.account,
+                    "day": a.day,
+                    "detail": json.dumps(detail, ensure_ascii=False),
+                    "status": "pending",
+                }
+            )
+            if len(rows) >= CHUNK:
+                conn.execute(insert(_step), rows)
+                rows = []
+        if rows:
+            conn.execute(insert(_step), rows)
+        audit_log.record(
+            conn,
+            actor,
+            "provision.start",
+            plan.scope,
+            run=run_id,
+            days=plan.schedule.days,
+            **plan.counts(),
+        )
+    return run_id, False
+
+
+def _group_rows(conn: Connection, plan: Plan) -> dict[tuple[str, str, int], int]:
+    """A group row for every room the plan touches; a room that splits takes its new shard
+    number (0 → 1) here."""
+    ids: dict[tuple[str, str, int], int] = {}
+    for g in plan.groups:
+        t = g.target
+        if not g.work:
+            continue
+        if t.room is not None:
+            if t.room.shard != t.shard:
+                conn.execute(update(_group).where(_group.c.id == t.room.id).values(shard=t.shard))
+            ids[(t.unit, t.kind, t.shard)] = t.room.id
+            continue
+        ids[(t.unit, t.kind, t.shard)] = inserted_id(
+            conn.execute(
+                insert(_group).values(
+                    unit_code=t.unit,
+                    kind=t.kind,
+                    shard=t.shard,
+                    name=t.name,
+                    room_id=None,
+                    created_at=utcnow(),
+                )
+            )
+        )
+    return ids
+
+
+async def run_steps(
+    engine: Engine,
+    run_id: int,
+    platforms: Mapping[str, Platform],
+    *,
+    accounts: Sequence[AccountQuota] = (),
+    actor: str = "system",
+    now: datetime | None = None,
+    through_day: int | None = None,
+    sleep: Sleep | None = None,
+    retries: int = 3,
+) -> ApplyReport:
+    """Do the run's remaining steps on the connected ``platforms`` (account id → port).
+
+    Each account stays within its quotas for the day of ``now`` (default: today, UTC),
+    counting what it already did today in any run, and paces itself at ``ops_per_second``;
+    what does not fit waits for the next apply. ``through_day`` also holds back the steps the
+    schedule put after that day. A group whose creation waits or failed has its other steps
+    wait or fail with it."""
+    pause: Sleep = sleep or asyncio.sleep
+    quotas = {a.id: a for a in accounts}
+    pace = {a.id: 1.0 / a.ops_per_second for a in accounts if a.ops_per_second > 0}
+    moment = now or utcnow()
+    used = _used_since(engine, moment.replace(hour=0, minute=0, second=0, microsecond=0))
+    report = ApplyReport(run_id)
+    waiting_groups: set[int] = set()
+    failed_groups: set[int] = set()
+    with engine.connect() as conn:
+        steps = conn.execute(
+            select(_step)
+            .where(_step.c.run_id == run_id, _step.c.status.in_(("pending", "started")))
+            .order_by(_step.c.day, _step.c.seq)
+        ).all()
+    for step in steps:
+        platform = platforms.get(step.account)
+        quota = quotas.get(step.account)
+        made, ops = used.get(step.account, (0, 0))
+        over = quota is not None and (
+            ops >= quota.daily_ops or (step.action == "create" and made >= quota.daily_creations)
+        )
+        if step.group_id in failed_groups:
+            _finish(engine, step, "failed", "建群未成功，本群其余步骤未执行", effect=None, at=now)
+            report.failed += 1
+            continue
+        if (
+            platform is None
+            or over
+            or step.group_id in waiting_groups
+            or (through_day is not None and step.day > through_day)
+        ):
+            report.waiting += 1
+            if step.action == "create":
+                waiting_groups.add(step.group_id)
+            continue
+        if step.status == "started":
+            effect = await _happened(engine, platform, step)
+            if effect is not None:
+                _finish(engine, step, "done", None, effect=effect, at=now)
+                report.confirmed += 1
+                continue
+        with engine.begin() as conn:
+            conn.execute(update(_step).where(_step.c.id == step.id).values(status="started"))
+        attempt = 0
+        while True:
+            try:
+                effect = await _perform(engine, platform, step)
+            except RateLimited as exc:
+                attempt += 1
+                if attempt > retries:
+                    _reset(engine, step)
+                    report.stopped = str(exc) or "rate limited"
+                    return _close(engine, report, actor)
+                await pause(exc.retry_after)
+                continue
+            except PlatformError as exc:
+                if exc.retryable:
+                    _reset(engine, step)
+                    report.stopped = str(exc)
+                    return _close(engine, report, actor)
+                _finish(engine, step, "failed", str(exc)[:500], effect=None, at=now)
+                report.failed += 1
+                report.errors.append(f"{step.action} #{step.seq}: {exc}")
+                if step.action == "create":
+                    failed_groups.add(step.group_id)
+                break
+            _finish(engine, step, "done", None, effect=effect, at=now)
+            report.done += 1
+            break
+        used[step.account] = (made + (step.action == "create"), ops + 1)
+        if step.account in pace:
+            await pause(pace[step.account])
+    return _close(engine, report, actor)
+
+
+def _used_since(engine: Engine, start: datetime) -> dict[str, tuple[int, int]]:
+    """Per account: (groups created, operations done) since ``start``, over every run."""
+    out: dict[str, tuple[int, int]] = {}
+    with engine.connect() as conn:
+        for account, action, n in conn.execute(
+            select(_step.c.account, _step.c.action, func.count())
+            .where(_step.c.status == "done", _step.c.done_at >= start)
+            .group_by(_step.c.account, _step.c.action)
+        ):
+            made, ops = out.get(account, (0, 0))
+            out[account] = (made + (n if action == "create" else 0), ops + n)
+    return out
+
+
+async def apply_plan(
+    engine: Engine,
+    plan: Plan,
+    platforms: Mapping[str, Platform],
+    *,
+    actor: str,
+    now: datetime | None = None,
+    through_day: int | None = None,
+    sleep: Sleep | None = None,
+) -> ApplyReport:
+    """Start (or resume) the run of ``plan``'s scope and carry out today's share of its steps."""
+    run_id, _ = start_run(engine, plan, actor)
+    return await run_steps(
+        engine,
+        run_id,
+        platforms,
+        accounts=plan.accounts,
+        actor=actor,
+        now=now,
+        through_day=through_day,
+        sleep=sleep,
+    )
+
+
+def _close(engine: Engine, report: ApplyReport, actor: str) -> ApplyReport:
+    with engine.begin() as conn:
+        left = conn.execute(
+            select(_step.c.id).where(
+                _step.c.run_id == report.run_id, _step.c.status.in_(("pending", "started"))
+            )
+        ).first()
+        if left is None:
+            conn.execute(
+                update(_run)
+                .where(_run.c.id == report.run_id)
+                .values(status="finished", finished_at=utcnow())
+            )
+            report.finished = True
+        audit_log.record(
+            conn,
+            actor,
+            "provision.finish" if report.finished else "provision.pause",
+            None,
+            run=report.run_id,
+            done=report.done + report.confirmed,
+            failed=report.failed,
+            waiting=report.waiting,
+            stopped=report.stopped,
+        )
+    return report
+
+
+def _reset(engine: Engine, step: Any) -> None:
+    # the call certainly did not happen: plain pending, no check needed on resume
+    with engine.begin() as conn:
+        conn.execute(update(_step).where(_step.c.id == step.id).values(status="pending"))
+
+
+def _detail(step: Any) -> dict[str, Any]:
+    return dict(json.loads(step.detail or "{}"))
+
+
+def _contact(conn: Connection, person_id: int) -> str | None:
+    found = contact_of(conn, person_id)
+    if found is not None:
+        return found
+    wx = conn.execute(select(_person.c.wechat_id).where(_person.c.id == person_id)).scalar()
+    return None if wx is None else str(wx)
+
+
+def _whom(conn: Connection, step: Any) -> tuple[str | None, str | None]:
+    """The step's room id (None until created) and the contact it acts on (None if none)."""
+    room = conn.execute(select(_group.c.room_id).where(_group.c.id == step.group_id)).scalar()
+    contact = step.contact_id
+    if contact is None and step.person_id is not None:
+        contact = _contact(conn, step.person_id)
+    return (None if room is None else str(room)), contact
+
+
+async def _perform(engine: Engine, platform: Platform, step: Any) -> dict[str, Any]:
+    """Make the platform call of one step; return what to record about it."""
+    detail = _detail(step)
+    with engine.connect() as conn:
+        room_id, contact = _whom(conn, step)
+        members = [
+            (pid, cid)
+            for pid in detail.get("members", [])
+            if (cid := _contact(conn, pid)) is not None
+        ]
+    if step.action == "create":
+        new_id = await platform.create_room(detail["name"], [cid for _, cid in members])
+        return {"room_id": new_id, "members": members}
+    if room_id is None:
+        raise PlatformError("群尚未建立，无法执行此步骤", retryable=False)
+    if step.action == "rename":
+        await platform.set_topic(room_id, detail["name"])
+        return {}
+    if contact is None:
+        raise PlatformError("此人没有微信号或已绑定的联系人", retryable=False)
+    if step.action == "invite":
+        outcome = await platform.add_member(room_id, contact)
+        return {"contact": contact, "outcome": outcome.value}
+    if step.action == "remove":
+        await platform.remove_member(room_id, contact)
+        return {"contact": contact}
+    await platform.set_admin(room_id, contact)
+    return {"contact": contact}
+
+
+async def _happened(engine: Engine, platform: Platform, step: Any) -> dict[str, Any] | None:
+    """The effect of a step left ``started``, if it took place on the platform before the
+    process stopped; None if it did not (then it is simply tried again)."""
+    detail = _detail(step)
+    with engine.connect() as conn:
+        room_id, contact = _whom(conn, step)
+        known = {r[0] for r in conn.execute(select(_group.c.room_id)) if r[0]}
+    if step.action == "create":
+        for room in await platform.list_rooms():
+            if room.topic == detail["name"] and room.room_id not in known:
+                present = await platform.list_members(room.room_id)
+                with engine.connect() as conn:
+                    by_contact = {_contact(conn, pid): pid for pid in detail.get("members", [])}
+                seated = [
+                    (by_contact[m.contact_id], m.contact_id)
+                    for m in present
+                    if m.contact_id in by_contact
+                ]
+                return {"room_id": room.room_id, "members": seated}
+        return None
+    if room_id is None:
+        return None
+    if step.action == "rename":
+        rooms = await platform.list_rooms()
+        done = any(r.room_id == room_id and r.topic == detail["name"] for r in rooms)
+        return {} if done else None
+    members = {m.contact_id: m for m in await platform.list_members(room_id)}
+    if step.action == "invite":
+        # an invitation still waiting cannot be told from one never sent: only a member counts
+        return (
+            {"contact": contact, "outcome": AddOutcome.ADDED.value} if contact in members else None
+        )
+    if step.action == "remove":
+        return {"contact": contact} if contact not in members else None
+    return {"contact": contact} if contact in members and members[contact].is_admin else None
+
+
+def _finish(
+    engine: Engine,
+    step: Any,
+    status: str,
+    error: str | None,
+    effect: dict[str, Any] | None,
+    at: datetime | None = None,
+) -> None:
+    """Mark the step and record its effect, in one transaction."""
+    now = at or utcnow()
+    with engine.begin() as conn:
+        if effect is not None:
+            _record(conn, step, effect, now)
+        conn.execute(
+            update(_step)
+            .where(_step.c.id == step.id)
+            .values(status=status, error=error, done_at=now)
+        )
+
+
+def _seat(
+    group_id: int, person: int | None, contact: str, state: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "group_id": group_id,
+        "state": state,
+        "person_id": person,
+        "contact_id": contact,
+        "is_admin": False,
+        "nickname": None,
+        "source": "bot",
+        "updated_at": now,
+    }
+
+
+def _record(conn: Connection, step: Any, effect: dict[str, Any], now: datetime) -> None:
+    gid = step.group_id
+    if step.action == "create":
+        conn.execute(
+            update(_group)
+            .where(_group.c.id == gid)
+            .values(room_id=effect["room_id"], owner_account=step.account)
+        )
+        if effect["members"]:
+            conn.execute(
+                insert(_member), [_seat(gid, p, c, "actual", now) for p, c in effect["members"]]
+            )
+    elif step.action == "invite":
+        state = "actual" if effect["outcome"] == AddOutcome.ADDED.value else "invited"
+        conn.execute(insert(_member), [_seat(gid, step.person_id, effect["contact"], state, now)])
+    elif step.action == "remove":
+        conn.execute(
+            delete(_member).where(
+                _member.c.group_id == gid,
+                _member.c.state == "actual",
+                _member.c.contact_id == effect["contact"],
+            )
+        )
+    elif step.action == "set_admin":
+        conn.execute(
+            update(_member)
+            .where(
+                _member.c.group_id == gid,
+                _member.c.state == "actual",
+                _member.c.contact_id == effect["contact"],
+            )
+            .values(is_admin=True, updated_at=now)
+        )
+    else:
+        conn.execute(update(_group).where(_group.c.id == gid).values(name=_detail(step)["name"]))

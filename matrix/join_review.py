@@ -1,0 +1,330 @@
+"""Join review (严格入群人员审核): what to do when someone joins a group.
+
+A roster person expected in the group is welcomed (the bot asks for the 群昵称 format). Anyone
+else is held: a ``JoinRequest`` is stored and the room's admins are told; an admin approves
+(binding the contact to a roster person, or keeping them as a guest) or rejects (the bot removes
+them). A request nobody decides on times out by the configured policy: remove them, keep them, or
+remind the admins again. Every decision goes to the audit log.
+
+The functions return data (``JoinDecision``, ``Removal`` …); the bot renders the replies from
+``templates/provision/`` and carries out removals through the platform port. Who may approve is
+the bot's permission check, not this module's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Connection, insert, select, update
+
+from matrix import audit_log
+from matrix.binding import bind_by_admin, resolve
+from matrix.blueprint import Blueprint
+from matrix.db import inserted_id
+from matrix.errors import MatrixError
+from matrix.membership import RosterView, expect
+from matrix.models import Group, JoinRequest, Membership, Person
+from matrix.platform import Member
+
+_group = Group.__table__  # type: ignore[attr-defined]
+_join = JoinRequest.__table__  # type: ignore[attr-defined]
+_member = Membership.__table__  # type: ignore[attr-defined]
+_person = Person.__table__  # type: ignore[attr-defined]
+
+OnTimeout = Literal["remove", "keep", "remind"]
+
+
+class JoinReviewError(MatrixError):
+    """A review action that cannot be done (no such request, already decided …)."""
+
+
+@dataclass(frozen=True)
+class TimeoutPolicy:
+    """How long a held joiner waits for an admin, and what happens then."""
+
+    hours: float = 24.0
+    on_timeout: OnTimeout = "remove"
+
+
+@dataclass(frozen=True)
+class JoinDecision:
+    """The outcome of a join: ``welcome`` (expected here) or ``hold`` (awaiting an admin)."""
+
+    outcome: Literal["welcome", "hold"]
+    reason: Literal["expected", "approved", "unknown", "not_expected", "stale"]
+    group_id: int
+    group: str
+    unit: str
+    contact_id: str
+    person_id: int | None
+    person_name: str
+    nickname_hint: str
+    request_id: int | None = None
+    notify: tuple[str, ...] = ()  # admins to tell about a held joiner
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Someone the bot must now remove from a room."""
+
+    request_id: int
+    room_id: str | None
+    contact_id: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """A held request whose time ran out, and what the policy did with it."""
+
+    request_id: int
+    action: OnTimeout
+    group_id: int
+    group: str
+    room_id: str | None
+    contact_id: str
+    name: str
+    notify: tuple[str, ...]
+
+
+def review_join(
+    conn: Connection,
+    bp: Blueprint,
+    group_id: int,
+    member: Member,
+    *,
+    now: datetime,
+    policy: TimeoutPolicy = TimeoutPolicy(),
+    actor: str = "platform",
+) -> JoinDecision:
+    """Decide on ``member`` who just joined the room of ``group_id``; record the decision."""
+    group = conn.execute(
+        select(_group.c.unit_code, _group.c.kind, _group.c.name).where(_group.c.id == group_id)
+    ).first()
+    if group is None:
+        raise JoinReviewError(f"找不到群 {group_id}", fix="请先同步群列表")
+    unit, kind, name = group
+    person_id = resolve(conn, [member], actor).get(member.contact_id)
+    person_name, removed = member.name, False
+    if person_id is not None:
+        row = conn.execute(
+            select(_person.c.name, _person.c.removed_at).where(_person.c.id == person_id)
+        ).first()
+        if row is not None:
+            person_name, removed = row[0], row[1] is not None
+    approved = conn.execute(
+        select(_join.c.id).where(
+            _join.c.group_id == group_id,
+            _join.c.contact_id == member.contact_id,
+            _join.c.status == "approved",
+        )
+    ).first()
+    base = {
+        "group_id": group_id,
+        "group": name,
+        "unit": unit,
+        "contact_id": member.contact_id,
+        "person_id": person_id,
+        "person_name": person_name,
+        "nickname_hint": bp.matrix.nickname_hint,
+    }
+    reason: Literal["expected", "approved", "unknown", "not_expected", "stale"]
+    if approved is not None:
+        reason = "approved"
+    elif person_id is None:
+        reason = "unknown"
+    elif removed:
+        reason = "stale"
+    elif person_id in _expected(conn, bp, unit, kind):
+        reason = "expected"
+    else:
+        reason = "not_expected"
+    if reason in ("expected", "approved"):
+        audit_log.record(
+            conn,
+            actor,
+            "join.welcome",
+            unit,
+            group=group_id,
+            contact=member.contact_id,
+            person=person_id,
+        )
+        return JoinDecision("welcome", reason, **base)
+    expires = now + timedelta(hours=policy.hours)
+    request_id = inserted_id(
+        conn.execute(
+            insert(_join).values(
+                group_id=group_id,
+                contact_id=member.contact_id,
+                name=member.name or member.nickname,
+                person_id=person_id,
+                reason=reason,
+                status="held",
+                created_at=now,
+                expires_at=expires,
+                reminders=0,
+            )
+        )
+    )
+    audit_log.record(
+        conn,
+        actor,
+        "join.hold",
+        unit,
+        group=group_id,
+        contact=member.contact_id,
+        person=person_id,
+        reason=reason,
+        request=request_id,
+    )
+    return JoinDecision(
+        "hold",
+        reason,
+        **base,
+        request_id=request_id,
+        notify=_admins(conn, group_id, member.contact_id),
+        expires_at=expires,
+    )
+
+
+def _expected(conn: Connection, bp: Blueprint, unit: str, kind: str) -> set[int]:
+    """Everyone the rules put in the group (any shard)."""
+    spec = bp.group(kind)
+    deep = any(sel.scope == "descendants" for sel in spec.members)
+    view = RosterView.load(
+        conn, unit, roles={s.role for s in spec.selectors()}, below=None if deep else 1
+    )
+    exp = expect(view, bp, unit, spec, [])
+    return {*exp.pinned, *(p for _, people in exp.blocks for p in people)}
+
+
+def _admins(conn: Connection, group_id: int, besides: str) -> tuple[str, ...]:
+    return tuple(
+        str(r[0])
+        for r in conn.execute(
+            select(_member.c.contact_id).where(
+                _member.c.group_id == group_id,
+                _member.c.state == "actual",
+                _member.c.is_admin.is_(True),
+                _member.c.contact_id != besides,
+            )
+        )
+    )
+
+
+def _held(conn: Connection, request_id: int) -> tuple[int, str, str | None, str]:
+    row = conn.execute(
+        select(_join.c.group_id, _join.c.contact_id, _join.c.status).where(_join.c.id == request_id)
+    ).first()
+    if row is None:
+        raise JoinReviewError(f"没有编号为 {request_id} 的入群申请", fix="请核对编号")
+    if row.status != "held":
+        raise JoinReviewError(f"入群申请 {request_id} 已处理（{row.status}）", fix="无需再次处理")
+    room = conn.execute(
+        select(_group.c.room_id, _group.c.name, _group.c.unit_code).where(
+            _group.c.id == row.group_id
+        )
+    ).first()
+    assert room is not None
+    return row.group_id, row.contact_id, room.room_id, room.name
+
+
+def approve(
+    conn: Connection, request_id: int, actor: str, *, person_id: int | None, now: datetime
+) -> None:
+    """An admin lets the held joiner stay: bound to ``person_id`` (or kept as a guest if None)."""
+    group_id, contact_id, _, _ = _held(conn, request_id)
+    if person_id is not None:
+        bind_by_admin(conn, contact_id, person_id, actor)
+        conn.execute(
+            update(_member)
+            .where(_member.c.contact_id == contact_id, _member.c.person_id.is_(None))
+            .values(person_id=person_id)
+        )
+    conn.execute(
+        update(_join)
+        .where(_join.c.id == request_id)
+        .values(status="approved", person_id=person_id, decided_at=now, decided_by=actor)
+    )
+    audit_log.record(
+        conn,
+        actor,
+        "join.approve",
+        None,
+        request=request_id,
+        group=group_id,
+        contact=contact_id,
+        person=person_id,
+    )
+
+
+def reject(conn: Connection, request_id: int, actor: str, *, now: datetime) -> Removal:
+    """An admin turns the held joiner away; the bot must remove them (the returned Removal)."""
+    group_id, contact_id, room_id, name = _held(conn, request_id)
+    conn.execute(
+        update(_join)
+        .where(_join.c.id == request_id)
+        .values(status="rejected", decided_at=now, decided_by=actor)
+    )
+    audit_log.record(
+        conn, actor, "join.reject", None, request=request_id, group=group_id, contact=contact_id
+    )
+    return Removal(request_id, room_id, contact_id, name)
+
+
+def expire(
+    conn: Connection, *, now: datetime, policy: TimeoutPolicy, actor: str = "system"
+) -> list[Timeout]:
+    """Apply ``policy`` to every held request whose time is up; record each."""
+    rows = conn.execute(
+        select(
+            _join.c.id,
+            _join.c.group_id,
+            _join.c.contact_id,
+            _join.c.name,
+            _group.c.room_id,
+            _group.c.name,
+        )
+        .join(_group, _group.c.id == _join.c.group_id)
+        .where(_join.c.status == "held", _join.c.expires_at <= now)
+        .order_by(_join.c.id)
+    ).all()
+    out = []
+    for rid, gid, contact, name, room_id, group in rows:
+        values: dict[str, object]
+        if policy.on_timeout == "remove":
+            values = {"status": "timed_out", "decided_at": now, "decided_by": actor}
+        elif policy.on_timeout == "keep":
+            values = {"status": "approved", "decided_at": now, "decided_by": actor}
+        else:
+            values = {
+                "expires_at": now + timedelta(hours=policy.hours),
+                "reminders": _join.c.reminders + 1,
+            }
+        conn.execute(update(_join).where(_join.c.id == rid).values(**values))
+        audit_log.record(
+            conn,
+            actor,
+            "join.timeout",
+            None,
+            request=rid,
+            group=gid,
+            contact=contact,
+            policy=policy.on_timeout,
+        )
+        out.append(
+            Timeout(
+                rid,
+                policy.on_timeout,
+                gid,
+                group,
+                room_id,
+                contact,
+                name,
+                _admins(conn, gid, contact),
+            )
+        )
+    return out

@@ -1,0 +1,117 @@
+"""Join review, as it happens in a group: someone joins, the bot welcomes or holds them, an
+admin decides, and undecided requests time out by the configured policy."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.render import render
+from matrix import audit_log
+from matrix.binding import person_of
+from matrix.join_review import JoinReviewError, TimeoutPolicy, approve, expire, reject, review_join
+from matrix.models import JoinRequest
+from matrix.platform import Member
+from tests.provision_world import built, findings, person_id, plan, room_of, sync
+
+NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+K1 = "乙1县少先队大队辅导员群"
+
+
+@pytest.fixture
+def k1(province_db, bp):
+    """The built matrix, and K1's county group id."""
+    world = built(province_db, bp)
+    survey_targets = [t for t in plan(province_db, bp).survey.targets if t.name == K1]
+    assert survey_targets[0].room is not None
+    return world, survey_targets[0].room.id
+
+
+def join(engine, bp, group_id, member, policy=None):
+    with engine.begin() as conn:
+        return review_join(conn, bp, group_id, member, now=NOW, policy=policy or TimeoutPolicy())
+
+
+def test_a_counselor_of_the_county_is_welcomed_and_asked_for_the_nickname_format(
+    province_db, bp, k1
+):
+    _, gid = k1
+    decision = join(province_db, bp, gid, Member("wxK1S1n012", name="K1S1大辅"))
+    assert (decision.outcome, decision.reason) == ("welcome", "expected")
+    text = render("provision/join_welcome.txt.j2", decision=decision)
+    assert text == f"欢迎K1S1大辅加入「{K1}」！请把群昵称改为「单位-姓名」格式，方便大家联系。"
+    with province_db.connect() as conn:
+        assert audit_log.entries(conn)[0].action == "join.welcome"
+
+
+def test_a_stranger_is_held_and_the_admins_are_told(province_db, bp, k1):
+    world, gid = k1
+    decision = join(province_db, bp, gid, Member("wxid_stranger", name="陌生人"))
+    assert (decision.outcome, decision.reason) == ("hold", "unknown")
+    assert set(decision.notify) == {"wxK1n008", "wxK1n009"}  # the county office, the admins
+    assert decision.expires_at == NOW + timedelta(hours=24)
+    text = render("provision/join_held.txt.j2", decision=decision, hours=24, on_timeout="remove")
+    assert "陌生人 刚加入「乙1县少先队大队辅导员群」，不在名册中" in text
+    assert f"申请编号 {decision.request_id}" in text and "逾期未处理将自动移出" in text
+
+    world.join(room_of(world, K1), "wxid_stranger", nickname="陌生人")
+    sync(province_db, world)
+    assert plan(province_db, bp).empty  # held, not removed behind the admins' backs
+    assert "正在等待入群审核" in findings(province_db, bp)[0].fix
+
+
+def test_someone_on_the_roster_but_not_for_this_group_is_held(province_db, bp, k1):
+    world, gid = k1
+    decision = join(province_db, bp, gid, Member("wxK2S1n022"))  # K2's counselor in K1's group
+    assert (decision.outcome, decision.reason) == ("hold", "not_expected")
+    world.join(room_of(world, K1), "wxK2S1n022", nickname="单位-K2S1大辅")
+    sync(province_db, world)
+    assert plan(province_db, bp).empty  # the admins decide, not the planner
+    assert [f.code for f in findings(province_db, bp)] == ["WRONG_GROUP"]
+
+
+def test_an_admin_approves_and_binds_the_joiner_to_the_roster(province_db, bp, k1):
+    world, gid = k1
+    decision = join(province_db, bp, gid, Member("wxid_new_phone", name="换了手机的大辅"))
+    assert decision.request_id is not None
+    counselor = person_id(province_db, "wxK1S1n012")
+    with province_db.begin() as conn:
+        approve(conn, decision.request_id, "wxK1n008", person_id=counselor, now=NOW)
+        assert person_of(conn, "wxid_new_phone") == counselor
+        assert [e.action for e in audit_log.entries(conn)][:2] == ["join.approve", "binding.bind"]
+    again = join(province_db, bp, gid, Member("wxid_new_phone"))
+    assert (again.outcome, again.reason) == ("welcome", "approved")
+    with province_db.begin() as conn, pytest.raises(JoinReviewError, match="已处理"):
+        reject(conn, decision.request_id, "wxK1n008", now=NOW)
+    assert world
+
+
+def test_an_admin_rejects_and_the_bot_is_told_whom_to_remove(province_db, bp, k1):
+    world, gid = k1
+    decision = join(province_db, bp, gid, Member("wxid_stranger"))
+    assert decision.request_id is not None
+    with province_db.begin() as conn:
+        removal = reject(conn, decision.request_id, "wxK1n008", now=NOW)
+    assert (removal.room_id, removal.contact_id) == (room_of(world, K1), "wxid_stranger")
+
+
+@pytest.mark.parametrize(
+    ("policy", "status"),
+    [("remove", "timed_out"), ("keep", "approved"), ("remind", "held")],
+)
+def test_undecided_requests_follow_the_timeout_policy(province_db, bp, k1, policy, status):
+    _, gid = k1
+    rule = TimeoutPolicy(hours=2, on_timeout=policy)
+    decision = join(province_db, bp, gid, Member("wxid_stranger", name="陌生人"), rule)
+    with province_db.begin() as conn:
+        assert expire(conn, now=NOW + timedelta(hours=1), policy=rule) == []
+        [timeout] = expire(conn, now=NOW + timedelta(hours=3), policy=rule)
+        assert audit_log.entries(conn)[0].action == "join.timeout"
+    assert (timeout.request_id, timeout.action) == (decision.request_id, policy)
+    text = render("provision/join_timeout.txt.j2", timeout=timeout)
+    assert "陌生人" in text
+    table = JoinRequest.__table__  # type: ignore[attr-defined]
+    with province_db.connect() as conn:
+        assert conn.execute(select(table.c.status)).scalar_one() == status
