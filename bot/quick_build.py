@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from bot.simulated import SimulatedAccount, SimulatedWeChat
 from bot.tables import GROUP, MEMBERSHIP, PERSON, POSITION
 from matrix.blueprint import Blueprint, GroupSpec, Selector
-from matrix.sample import _ordinal as chinese_number  # 一, 二 … for 一群, 二群
+from matrix.numerals import chinese_number  # 一, 二 … for 一群, 二群
 from matrix.tree import UnitTree
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from matrix.errors import MatrixError
+from matrix.numerals import chinese_number
 from matrix.roster import PERSON_COLUMNS, UNIT_COLUMNS
 from matrix.sheets import write_sheet
 
@@ -39,7 +40,6 @@ _SCHOOL_KINDS = (
     "初级中学",
     "九年一贯制学校",
 )
-_NUMBERS = "一二三四五六七八九十"
 # per-unit staff: role -> (min, max) holders
 _OFFICE_STAFF: dict[str, dict[str, tuple[int, int]]] = {
     "national": {"office_staff": (4, 6), "committee_member": (20, 30), "media_liaison": (2, 3)},
@@ -184,7 +184,7 @@ def generate(
         for i in range(1, n + 1):
             code = f"{county.code}{i:04d}"
             kind = rng.choice(_SCHOOL_KINDS)
-            name = f"{base}第{_ordinal(i)}{kind}"
+            name = f"{base}第{chinese_number(i)}{kind}"
             units.append(
                 {"code": code, "name": name, "level": "school", "parent_code": county.code}
             )
@@ -199,29 +199,3 @@ def generate(
     write_sheet(units_path, UNIT_COLUMNS, units)
     write_sheet(persons_path, PERSON_COLUMNS, persons)
     return units_path, persons_path
-
-
-def _ordinal(n: int) -> str:
-    """Chinese numerals for school names: 1 → 一, 12 → 十二, 305 → 三百零五.
-
-    >>> [_ordinal(n) for n in (1, 10, 12, 20, 105, 340)]
-    ['一', '十', '十二', '二十', '一百零五', '三百四十']
-    """
-    if n <= 10:
-        return _NUMBERS[n - 1]
-    if n < 20:
-        return "十" + _NUMBERS[n - 11]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _NUMBERS[tens - 1] + "十" + (_NUMBERS[ones - 1] if ones else "")
-    hundreds, rest = divmod(n, 100)
-    head = _NUMBERS[hundreds - 1] + "百"
-    if rest == 0:
-        return head
-    return head + (
-        "零" + _NUMBERS[rest - 1]
-        if rest < 10
-        else _ordinal(rest)
-        if rest >= 20
-        else "一" + _ordinal(rest)
-    )

@@ -27,7 +27,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from matrix.sample import _ordinal as chinese_number
+from matrix.numerals import chinese_number
 
 Block = tuple[str, Sequence[int]]  # (the unit the people come from, person ids in roster order)
 
