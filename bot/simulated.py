@@ -1,0 +1,467 @@
+"""An in-process simulated WeChat: one world shared by several bot accounts, no network.
+
+The demo, the console, the tests and the benchmarks run on it. It copies the WeChat behaviours
+that matter to qunmatrix (see WECHATY_NOTES.md):
+
+- a room holds at most ``max_room_size`` (500) members;
+- adding someone to a room of more than ``invite_above`` (40) members only sends an invitation,
+  which they must accept (``world.accept_invitation``); rooms of more than ``verify_above`` (100)
+  members only take invitees who verified their identity;
+- the owner may appoint at most ``max_admins`` (3) admins; only the owner or an admin may remove
+  people; an owner can turn on invitation confirmation;
+- each bot account is paced: more than ``burst`` operations (send, invite, create) faster than
+  ``rate`` per second raise ``RateLimited`` with the wait, on an injectable clock;
+- the bot's own messages come back to it with ``is_self=True``, as over a real puppet service.
+
+Two kinds of API, kept apart on purpose:
+
+``SimulatedWeChat`` (the world) is what *people* do and what tests inspect: ``add_contact``,
+``create_room`` (someone else built a room), ``say``, ``join``, ``leave``, ``rename``,
+``change_topic``, ``accept_invitation``, ``messages``, ``room``. These bypass pacing.
+
+``SimulatedAccount`` (from ``world.account(contact_id)``) is one bot account and implements
+``matrix.platform.Platform``; it is the only thing the bot talks to. ``on_message`` and
+``on_room_event`` subscribe async callbacks.
+
+Events are delivered in order by one queue: ``await world.say(...)`` returns once every callback
+it caused (including replies and their echoes) has run, so a test can read the reply right away.
+
+>>> import asyncio
+>>> world = SimulatedWeChat(clock=ManualClock())
+>>> bot = world.account("bot1", "群矩阵助手")
+>>> seen = []
+>>> async def heard(msg):
+...     seen.append((msg.contact_id, msg.text, msg.is_self))
+...     if not msg.is_self:
+...         await bot.send_text(msg.room_id, "收到")
+>>> bot.on_message(heard)
+>>> for who in ("alice", "bob"):
+...     _ = world.add_contact(who)
+>>> room = world.create_room("bot1", "示范群", ["alice", "bob"])
+>>> _ = asyncio.run(world.say(room, "alice", "你好"))
+>>> seen
+[('alice', '你好', False), ('bot1', '收到', True)]
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from matrix.platform import (
+    AddOutcome,
+    IncomingMessage,
+    Member,
+    NotSupported,
+    PlatformError,
+    RateLimited,
+    Room,
+    RoomEvent,
+    RoomEventKind,
+)
+
+Clock = Callable[[], float]
+MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
+EventHandler = Callable[[RoomEvent], Awaitable[None]]
+
+
+class ManualClock:
+    """A clock that only moves when told to, so pacing is testable without waiting.
+
+    >>> clock = ManualClock(100.0)
+    >>> clock.advance(2.5)
+    >>> clock()
+    102.5
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class SimContact:
+    contact_id: str
+    name: str
+    verified: bool = True  # identity verified (实名), needed to join rooms above verify_above
+
+
+@dataclass
+class SimRoom:
+    """A room as the world knows it. ``members`` keeps join order; values are 群昵称."""
+
+    room_id: str
+    topic: str
+    owner_id: str
+    members: dict[str, str] = field(default_factory=dict)
+    admins: set[str] = field(default_factory=set)
+    invitations: dict[str, str] = field(default_factory=dict)  # invitee → inviter
+    confirm_invites: bool = False  # 群聊邀请确认: only owner/admins add directly
+
+
+@dataclass(frozen=True)
+class SimMessage:
+    """One message said in a room, as stored in the world's log."""
+
+    message_id: str
+    room_id: str
+    contact_id: str
+    text: str
+    mentions: tuple[str, ...] = ()
+    at: float = 0.0
+    file: str = ""  # a sent file's path (send_file), empty for text
+
+
+class _Pacer:
+    """A token bucket: ``burst`` operations at once, refilled at ``rate`` per second."""
+
+    def __init__(self, clock: Clock, rate: float, burst: int) -> None:
+        self.clock = clock
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = clock()
+
+    def take(self, what: str, account_id: str) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1.0:
+            wait = (1.0 - self.tokens) / self.rate
+            raise RateLimited(f"{account_id} {what} too fast", retry_after=wait)
+        self.tokens -= 1.0
+
+
+class SimulatedWeChat:
+    """The shared world: contacts, rooms, members, admins, topics and every message."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock = time.monotonic,
+        max_room_size: int = 500,
+        invite_above: int = 40,
+        verify_above: int = 100,
+        max_admins: int = 3,
+    ) -> None:
+        self.clock = clock
+        self.max_room_size = max_room_size
+        self.invite_above = invite_above
+        self.verify_above = verify_above
+        self.max_admins = max_admins
+        self.contacts: dict[str, SimContact] = {}
+        self.rooms: dict[str, SimRoom] = {}
+        self.accounts: dict[str, SimulatedAccount] = {}
+        self._messages: dict[str, SimMessage] = {}
+        self._log: list[SimMessage] = []
+        self._ids = itertools.count(1)
+        self._queue: deque[tuple[Callable[[Any], Awaitable[None]], Any]] = deque()
+        self._draining = False
+
+    # --- who exists ---------------------------------------------------------------------------
+
+    def add_contact(self, contact_id: str, name: str = "", *, verified: bool = True) -> SimContact:
+        """Register a person (idempotent; a second call keeps the first name)."""
+        found = self.contacts.get(contact_id)
+        if found is None:
+            found = self.contacts[contact_id] = SimContact(contact_id, name or contact_id, verified)
+        return found
+
+    def account(
+        self, contact_id: str, name: str = "", *, rate: float = 1.0, burst: int = 5
+    ) -> SimulatedAccount:
+        """The bot account ``contact_id`` (created on first use), paced at ``rate`` operations per
+        second with bursts of ``burst``."""
+        found = self.accounts.get(contact_id)
+        if found is None:
+            self.add_contact(contact_id, name or contact_id)
+            found = self.accounts[contact_id] = SimulatedAccount(self, contact_id, rate, burst)
+        return found
+
+    def rename(self, contact_id: str, name: str) -> None:
+        """A person changes their WeChat name (anyone may pick any name)."""
+        self._contact(contact_id).name = name
+
+    def set_nickname(self, room_id: str, contact_id: str, nickname: str) -> None:
+        """A member sets their 群昵称 in one room."""
+        room = self.room(room_id)
+        self._require_member(room, contact_id)
+        room.members[contact_id] = nickname
+
+    # --- rooms, as people change them ---------------------------------------------------------
+
+    def room(self, room_id: str) -> SimRoom:
+        try:
+            return self.rooms[room_id]
+        except KeyError:
+            raise PlatformError(f"no room {room_id}") from None
+
+    def find_room(self, topic: str) -> SimRoom | None:
+        """The first room with this exact topic."""
+        return next((r for r in self.rooms.values() if r.topic == topic), None)
+
+    def create_room(
+        self, owner_id: str, topic: str, member_ids: list[str] | tuple[str, ...]
+    ) -> str:
+        """A room built outside the bot (by a person, or a set-up step): no pacing, no events."""
+        self._contact(owner_id)
+        ids = list(dict.fromkeys([owner_id, *member_ids]))
+        if len(ids) > self.max_room_size:
+            raise PlatformError(f"a room holds at most {self.max_room_size} members")
+        room_id = f"{next(self._ids)}@chatroom"
+        room = SimRoom(room_id, topic, owner_id)
+        for cid in ids:
+            room.members[cid] = ""
+            self._contact(cid)
+        self.rooms[room_id] = room
+        return room_id
+
+    async def join(self, room_id: str, contact_id: str, inviter_id: str = "") -> None:
+        """Someone joins (by QR code or a member's invitation) and every account in the room
+        hears a JOIN event."""
+        room = self.room(room_id)
+        self._contact(contact_id)
+        if contact_id in room.members:
+            return
+        if len(room.members) >= self.max_room_size:
+            raise PlatformError(f"room {room_id} is full ({self.max_room_size})")
+        room.members[contact_id] = ""
+        room.invitations.pop(contact_id, None)
+        await self._event(
+            room, RoomEvent(RoomEventKind.JOIN, room_id, (contact_id,), inviter_id=inviter_id)
+        )
+
+    async def leave(self, room_id: str, contact_id: str) -> None:
+        """Someone leaves on their own; the accounts still in the room hear a LEAVE event."""
+        room = self.room(room_id)
+        self._require_member(room, contact_id)
+        self._drop(room, contact_id)
+        await self._event(room, RoomEvent(RoomEventKind.LEAVE, room_id, (contact_id,)))
+
+    async def change_topic(self, room_id: str, contact_id: str, topic: str) -> None:
+        """A member renames the room."""
+        room = self.room(room_id)
+        self._require_member(room, contact_id)
+        room.topic = topic
+        await self._event(room, RoomEvent(RoomEventKind.TOPIC, room_id, (contact_id,), topic=topic))
+
+    def pending_invitations(self, room_id: str) -> dict[str, str]:
+        """Invitee → inviter for invitations not yet accepted."""
+        return dict(self.room(room_id).invitations)
+
+    async def accept_invitation(self, room_id: str, contact_id: str) -> None:
+        """The invitee accepts: they join (subject to the size cap and identity check)."""
+        room = self.room(room_id)
+        inviter = room.invitations.get(contact_id)
+        if inviter is None:
+            raise PlatformError(f"{contact_id} has no invitation to {room_id}")
+        if len(room.members) > self.verify_above and not self._contact(contact_id).verified:
+            raise PlatformError(f"rooms above {self.verify_above} members need a verified identity")
+        await self.join(room_id, contact_id, inviter_id=inviter)
+
+    async def say(
+        self, room_id: str, contact_id: str, text: str, mentions: tuple[str, ...] = ()
+    ) -> str:
+        """A member says ``text``; returns the message id once every callback has run."""
+        room = self.room(room_id)
+        self._require_member(room, contact_id)
+        return await self._post(room, contact_id, text, mentions)
+
+    # --- reading the log ----------------------------------------------------------------------
+
+    def message(self, message_id: str) -> SimMessage:
+        try:
+            return self._messages[message_id]
+        except KeyError:
+            raise PlatformError(f"no message {message_id}") from None
+
+    def messages(self, room_id: str | None = None, *, since: int = 0) -> list[SimMessage]:
+        """The log in order, optionally one room's; ``since`` skips the first entries of the
+        whole log (use ``len(world.messages())`` as a bookmark)."""
+        return [m for m in self._log[since:] if room_id is None or m.room_id == room_id]
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _contact(self, contact_id: str) -> SimContact:
+        found = self.contacts.get(contact_id)
+        if found is None:
+            raise PlatformError(f"no contact {contact_id}")
+        return found
+
+    @staticmethod
+    def _require_member(room: SimRoom, contact_id: str) -> None:
+        if contact_id not in room.members:
+            raise PlatformError(f"{contact_id} is not in room {room.room_id}")
+
+    @staticmethod
+    def _drop(room: SimRoom, contact_id: str) -> None:
+        del room.members[contact_id]
+        room.admins.discard(contact_id)
+
+    def _accounts_in(self, room: SimRoom) -> list[SimulatedAccount]:
+        return [a for cid, a in self.accounts.items() if cid in room.members]
+
+    async def _post(
+        self, room: SimRoom, contact_id: str, text: str, mentions: tuple[str, ...], file: str = ""
+    ) -> str:
+        mid = f"m{next(self._ids)}"
+        msg = SimMessage(mid, room.room_id, contact_id, text, tuple(mentions), self.clock(), file)
+        self._messages[mid] = msg
+        self._log.append(msg)
+        name = self.contacts[contact_id].name
+        for acc in self._accounts_in(room):
+            incoming = IncomingMessage(
+                mid,
+                room.room_id,
+                contact_id,
+                text,
+                name,
+                msg.mentions,
+                acc.account_id == contact_id,
+            )
+            for handler in acc.message_handlers:
+                self._queue.append((handler, incoming))
+        await self._drain()
+        return mid
+
+    async def _event(self, room: SimRoom, event: RoomEvent, also: tuple[str, ...] = ()) -> None:
+        for acc in self._accounts_in(room) + [self.accounts[a] for a in also]:
+            for handler in acc.event_handlers:
+                self._queue.append((handler, event))
+        await self._drain()
+
+    async def _drain(self) -> None:
+        # one loop delivers everything in order; a callback that sends (and so queues an echo)
+        # does not recurse into other callbacks
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while self._queue:
+                handler, arg = self._queue.popleft()
+                await handler(arg)
+        finally:
+            self._draining = False
+
+
+class SimulatedAccount:
+    """One bot account in the world; implements ``matrix.platform.Platform``."""
+
+    def __init__(self, world: SimulatedWeChat, account_id: str, rate: float, burst: int) -> None:
+        self.world = world
+        self._account_id = account_id
+        self.pacer = _Pacer(world.clock, rate, burst)
+        self.message_handlers: list[MessageHandler] = []
+        self.event_handlers: list[EventHandler] = []
+
+    @property
+    def account_id(self) -> str:
+        return self._account_id
+
+    def on_message(self, handler: MessageHandler) -> None:
+        """Call ``handler`` for every message in a room this account is in (its own too)."""
+        self.message_handlers.append(handler)
+
+    def on_room_event(self, handler: EventHandler) -> None:
+        """Call ``handler`` for joins, leaves and topic changes in this account's rooms."""
+        self.event_handlers.append(handler)
+
+    def _room_as_member(self, room_id: str) -> SimRoom:
+        room = self.world.room(room_id)
+        if self._account_id not in room.members:
+            raise PlatformError(f"{self._account_id} is not in room {room_id}")
+        return room
+
+    def _may_manage(self, room: SimRoom) -> bool:
+        return self._account_id == room.owner_id or self._account_id in room.admins
+
+    async def list_rooms(self) -> list[Room]:
+        return [
+            Room(r.room_id, r.topic, len(r.members))
+            for r in self.world.rooms.values()
+            if self._account_id in r.members
+        ]
+
+    async def list_members(self, room_id: str) -> list[Member]:
+        room = self._room_as_member(room_id)
+        contacts = self.world.contacts
+        return [
+            Member(cid, contacts[cid].name, nick, cid in room.admins, cid == room.owner_id)
+            for cid, nick in room.members.items()
+        ]
+
+    async def create_room(self, topic: str, contact_ids: list[str]) -> str:
+        self.pacer.take("create", self._account_id)
+        room_id = self.world.create_room(self._account_id, topic, contact_ids)
+        room = self.world.rooms[room_id]
+        others = tuple(c for c in room.members if c != self._account_id)
+        await self.world._event(
+            room, RoomEvent(RoomEventKind.JOIN, room_id, others, inviter_id=self._account_id)
+        )
+        return room_id
+
+    async def add_member(self, room_id: str, contact_id: str) -> AddOutcome:
+        room = self._room_as_member(room_id)
+        self.world._contact(contact_id)
+        if contact_id in room.members:
+            return AddOutcome.ADDED
+        if len(room.members) >= self.world.max_room_size:
+            raise PlatformError(f"room {room_id} is full ({self.world.max_room_size})")
+        self.pacer.take("invite", self._account_id)
+        held = room.confirm_invites and not self._may_manage(room)
+        if held or len(room.members) > self.world.invite_above:
+            room.invitations[contact_id] = self._account_id
+            return AddOutcome.INVITED
+        await self.world.join(room_id, contact_id, inviter_id=self._account_id)
+        return AddOutcome.ADDED
+
+    async def remove_member(self, room_id: str, contact_id: str) -> None:
+        room = self._room_as_member(room_id)
+        if not self._may_manage(room):
+            raise PlatformError(f"{self._account_id} is not owner or admin of {room_id}")
+        if contact_id == room.owner_id:
+            raise PlatformError("the owner cannot be removed")
+        if contact_id not in room.members:
+            return
+        self.world._drop(room, contact_id)
+        # the removed person's own account (if a bot) hears it too
+        also = (contact_id,) if contact_id in self.world.accounts else ()
+        await self.world._event(room, RoomEvent(RoomEventKind.LEAVE, room_id, (contact_id,)), also)
+
+    async def set_admin(self, room_id: str, contact_id: str) -> None:
+        room = self._room_as_member(room_id)
+        if self._account_id != room.owner_id:
+            raise NotSupported(f"only the owner of {room_id} appoints admins")
+        self.world._require_member(room, contact_id)
+        if contact_id in room.admins or contact_id == room.owner_id:
+            return
+        if len(room.admins) >= self.world.max_admins:
+            raise PlatformError(f"a room has at most {self.world.max_admins} admins")
+        room.admins.add(contact_id)
+
+    async def set_topic(self, room_id: str, topic: str) -> None:
+        room = self._room_as_member(room_id)
+        room.topic = topic
+        await self.world._event(
+            room, RoomEvent(RoomEventKind.TOPIC, room_id, (self._account_id,), topic=topic)
+        )
+
+    async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        room = self._room_as_member(room_id)
+        self.pacer.take("send", self._account_id)
+        return await self.world._post(room, self._account_id, text, mentions)
+
+    async def send_file(self, room_id: str, path: str) -> str:
+        room = self._room_as_member(room_id)
+        self.pacer.take("send", self._account_id)
+        name = path.replace("\\", "/").rsplit("/", 1)[-1]
+        return await self.world._post(room, self._account_id, f"[文件] {name}", (), file=path)
