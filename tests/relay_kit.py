@@ -64,14 +64,16 @@ def build_matrix(
     shards: dict[str, int] | None = None,
     without_bots: Iterable[str] = (),
     kinds: Iterable[str] | None = None,
+    unbuilt: Iterable[str] = (),
 ) -> dict[tuple[str, int], str]:
     """Build every relay group (or ``kinds``) of the roster as a room holding the expected
-    members and the bot ``accounts`` (none for units in ``without_bots``); ``shards`` splits a
-    unit's group, children dealt round-robin. Rooms go into ``world`` if given, else they get
-    synthetic ids. Returns (unit code, shard) → room id."""
+    members and the bot ``accounts`` (none for units in ``without_bots``; units in ``unbuilt``
+    get no group); ``shards`` splits a unit's group, children dealt round-robin. Rooms go into
+    ``world`` if given, else they get synthetic ids. Returns (unit code, shard) → room id."""
     wanted = set(kinds) if kinds is not None else {g.key for g in bp.groups if g.relay}
     shards = shards or {}
     skip = set(without_bots)
+    missing = set(unbuilt)
     with engine.connect() as conn:
         units = conn.execute(
             select(U.c.code, U.c.name, U.c.level, U.c.parent_code).where(U.c.removed_at.is_(None))
@@ -92,7 +94,7 @@ def build_matrix(
         for spec in bp.groups:
             if spec.key not in wanted:
                 continue
-            for u in (u for u in units if u.level == spec.led_by):
+            for u in (u for u in units if u.level == spec.led_by and u.code not in missing):
                 n = shards.get(u.code, 1)
                 kids = sorted(children[u.code])
                 for shard in range(1, n + 1) if n > 1 else [0]:
@@ -158,6 +160,7 @@ class RelayWorld:
         accounts: Sequence[str] = ("bot1", "bot2"),
         options: RelayOptions | None = None,
         start: datetime = MORNING,
+        wrap: Any = None,
         **build: Any,
     ) -> None:
         self.engine = engine
@@ -173,18 +176,22 @@ class RelayWorld:
             engine, bp, options or RelayOptions(rate=1.0, jitter=0.0), TZ, self.clock
         )
         self.rooms = build_matrix(engine, bp, accounts, world=self.world, **build)
-        self.replies: list[str] = []
+        self.wrap = wrap or (lambda account: account)
         self.workers: list[DeliveryWorker] = []
         self.restart()
 
     # --- the bot's life -------------------------------------------------------------------------
 
-    def restart(self, faults: Any = None) -> None:
-        """A fresh bot process: new workers, taking back what the last one left half-done."""
+    def restart(self, faults: Any = None, accounts: Iterable[str] | None = None) -> None:
+        """A fresh bot process: new workers (for ``accounts``, default all), taking back what
+        the last one left half-done."""
         self.workers = []
+        running = set(accounts) if accounts is not None else {b.account_id for b in self.bots}
         for i, acc in enumerate(self.bots):
             acc.message_handlers.clear()
-            worker = DeliveryWorker(self.env, acc, compose, faults=faults, seed=i)
+            if acc.account_id not in running:
+                continue
+            worker = DeliveryWorker(self.env, self.wrap(acc), compose, faults=faults, seed=i)
             acc.on_message(worker.observe)
             acc.on_message(self._listener(acc))
             run(worker.start())
@@ -204,6 +211,10 @@ class RelayWorld:
 
     # --- people talking -------------------------------------------------------------------------
 
+    def run_world(self, coro: Any) -> Any:
+        """Let something happen in the world (a join, a leave)."""
+        return run(coro)
+
     def say(self, contact_id: str, room_id: str, text: str) -> str:
         """``contact_id`` says ``text`` in the room; returns what the bot replied."""
         mark = len(self.world.messages())
@@ -218,7 +229,7 @@ class RelayWorld:
             if msg.is_self or msg.contact_id in {b.account_id for b in self.bots}:
                 return
             members = self.world.room(msg.room_id).members
-            speaker = next(b for b in self.bots if b.account_id in members)
+            speaker = next(b for b in self.bots if b.account_id in members and b.message_handlers)
             if speaker is not account:  # one account answers per room
                 return
             try:

@@ -11,6 +11,8 @@ the makespan no assignment can beat.
 >>> a = assign([["a"], ["a"], ["a", "b"], ["a", "b"]], {"a": 1.0, "b": 1.0})
 >>> a.account_of, a.loads
 (['a', 'a', 'b', 'b'], {'a': 2, 'b': 2})
+>>> assign([["a", "b"]] * 5, {"a": 1.0, "b": 1.0}).account_of
+['a', 'b', 'a', 'b', 'a']
 >>> lower_bound([["a"], ["a"], ["a"], ["a", "b"]], {"a": 1.0, "b": 1.0})
 3.0
 """
@@ -76,10 +78,18 @@ def assign(
         pass  # each round moves one copy off the account that finishes last
     account_of: list[str | None] = [None] * len(eligible)
     for sig, items in sigs.items():
-        it = iter(items)
-        for a in sorted(sig):
-            for _ in range(count[a][sig]):
-                account_of[next(it)] = a
+        # deal the copies out in order, smooth weighted round-robin, so that every account's
+        # share holds its part of each level and the top levels go out first everywhere
+        quota = {a: count[a][sig] for a in sorted(sig) if count[a][sig]}
+        if not quota:
+            continue  # no account is in these groups
+        credit = dict.fromkeys(quota, 0)
+        for i in items:
+            for a in quota:
+                credit[a] += quota[a]
+            pick = max(credit, key=lambda a: credit[a])
+            credit[pick] -= len(items)
+            account_of[i] = pick
     return Assignment(account_of, {a: load[a] for a in rate}, {a: finish(a) for a in rate})
 
 

@@ -489,9 +489,15 @@ class DeliveryWorker:
                     D.c.group_id.in_(mine),
                 )
             ).scalar()
+            orphan = conn.execute(
+                select(func.min(D.c.claimed_at)).where(D.c.state == "sending")
+            ).scalar()
         if stealable is not None:
             stealable += timedelta(seconds=opts.steal_after_seconds)
-        times = [t for t in (own, shared, stealable) if t is not None]
+        if orphan is not None:  # a claim never recorded: its lease runs out then
+            orphan += timedelta(seconds=opts.lease_seconds)
+            self._lease_checked = float("-inf")
+        times = [t for t in (own, shared, stealable, orphan) if t is not None]
         if not times:
             return None
         return max(0.0, (min(times) - self.env.clock.now()).total_seconds())
@@ -503,7 +509,7 @@ def expire_leases(conn: Connection, before: datetime) -> int:
     return int(
         conn.execute(
             update(D)
-            .where(D.c.state == "sending", D.c.claimed_at < before)
+            .where(D.c.state == "sending", D.c.claimed_at <= before)
             .values(state="pending", resend=True, claimed_by=None)
         ).rowcount
     )
@@ -605,9 +611,9 @@ async def drive(
             candidates.append(clock() + env.options.idle_poll_seconds)
         if not candidates:
             return
-        delay = min(candidates) - clock()
-        if delay > 0:
-            await clock.sleep(delay)
+        # nothing happened this round: time must move on, if only by a millisecond, so that a
+        # boundary case (a lease ending exactly now) cannot spin the loop at one instant
+        await clock.sleep(max(min(candidates) - clock(), 0.001))
         if forever:  # another process may have queued work meanwhile
             for i, at in wake.items():
                 if at is None:
