@@ -65,11 +65,11 @@ def build_matrix(
     without_bots: Iterable[str] = (),
     kinds: Iterable[str] | None = None,
     unbuilt: Iterable[str] = (),
-) -> dict[tuple[str, int], str]:
+) -> dict[tuple[str, str, int], str]:
     """Build every relay group (or ``kinds``) of the roster as a room holding the expected
     members and the bot ``accounts`` (none for units in ``without_bots``; units in ``unbuilt``
     get no group); ``shards`` splits a unit's group, children dealt round-robin. Rooms go into
-    ``world`` if given, else they get synthetic ids. Returns (unit code, shard) → room id."""
+    ``world`` if given, else they get synthetic ids. Returns (unit code, kind, shard) → room id."""
     wanted = set(kinds) if kinds is not None else {g.key for g in bp.groups if g.relay}
     shards = shards or {}
     skip = set(without_bots)
@@ -89,7 +89,7 @@ def build_matrix(
     for u in units:
         if u.parent_code:
             children[u.parent_code].append(u.code)
-    rooms: dict[tuple[str, int], str] = {}
+    rooms: dict[tuple[str, str, int], str] = {}
     with engine.begin() as conn:
         for spec in bp.groups:
             if spec.key not in wanted:
@@ -141,7 +141,7 @@ def build_matrix(
                     ]
                     if rows:
                         conn.execute(insert(M), rows)
-                    rooms[(u.code, shard)] = room_id
+                    rooms[(u.code, spec.key, shard)] = room_id
     return rooms
 
 
@@ -175,7 +175,9 @@ class RelayWorld:
         self.env = RelayEnv(
             engine, bp, options or RelayOptions(rate=1.0, jitter=0.0), TZ, self.clock
         )
-        self.rooms = build_matrix(engine, bp, accounts, world=self.world, **build)
+        self.all_rooms = build_matrix(engine, bp, accounts, world=self.world, **build)
+        relay_kinds = {g.key for g in bp.groups if g.relay}
+        self.rooms = {(u, s): r for (u, k, s), r in self.all_rooms.items() if k in relay_kinds}
         self.wrap = wrap or (lambda account: account)
         self.workers: list[DeliveryWorker] = []
         self.restart()
@@ -278,7 +280,10 @@ class RelayWorld:
 
     # --- looking -----------------------------------------------------------------------------
 
-    def room(self, unit_code: str, shard: int = 0) -> str:
+    def room(self, unit_code: str, shard: int = 0, kind: str | None = None) -> str:
+        """The unit's relay group (or its group of ``kind``)."""
+        if kind is not None:
+            return self.all_rooms[(unit_code, kind, shard)]
         return self.rooms[(unit_code, shard)]
 
     def texts(self, room_id: str) -> list[str]:

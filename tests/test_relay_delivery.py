@@ -83,7 +83,9 @@ def test_a_failing_group_is_retried_with_backoff_and_never_holds_up_the_rest(
     failures[relay.room("K1")] = 2
     notice(relay)
     relay.deliver(until=relay.clock.now().replace(minute=1))
-    others = [m for m in relay.bot_messages() if "【通知" in m.text and m.room_id != relay.room("K1")]
+    others = [
+        m for m in relay.bot_messages() if "【通知" in m.text and m.room_id != relay.room("K1")
+    ]
     assert len(others) == 4 and max(m.at for m in others) <= 2.0
     (copy,) = [m for m in relay.bot_messages(relay.room("K1")) if "【通知" in m.text]
     # tries at 0 s, +5 s, +10 s; the error left its fate unknown, so the copy says 补发
@@ -106,9 +108,7 @@ def test_a_group_that_keeps_failing_is_given_up_and_shown_in_progress(
     assert "发送失败：乙2县少先队大队辅导员群（请检查机器人账号是否还在群内）" in text
 
 
-def test_a_copy_that_went_out_before_an_error_is_not_sent_twice(
-    province_db: Engine, bp: Blueprint
-):
+def test_a_copy_that_went_out_before_an_error_is_not_sent_twice(province_db: Engine, bp: Blueprint):
     failures: dict[str, int] = {}
     relay = RelayWorld(province_db, bp, wrap=lambda acc: Flaky(acc, failures, post_first=True))
     failures[relay.room("K3")] = 1

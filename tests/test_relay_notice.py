@@ -12,10 +12,10 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Engine, func, select
 
+from bot.render import render
 from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.models import Delivery, Notice
-from bot.render import render
 from matrix.relay import BadCommand, RelayOptions, issue_notice
 from matrix.relay.drafts import parse_notice
 from tests.relay_kit import MORNING, TZ, RelayWorld
@@ -33,7 +33,10 @@ def test_a_province_notice_reaches_every_relay_group_top_down(province_db: Engin
     office = relay.contact("P", "office_staff")
 
     reply = relay.say(office, relay.room("P"), NOTICE)
-    assert "通知 T1 已受理，将发往 5 个群（省级 1 个，市级 1 个，县级 3 个），自上而下逐级发送" in reply
+    assert (
+        "通知 T1 已受理，将发往 5 个群（省级 1 个，市级 1 个，县级 3 个），自上而下逐级发送"
+        in reply
+    )
     assert "由 2 个机器人账号分担，预计 3 秒内发完" in reply
     assert "截止 11月24日 17:00，请各单位回复“收到 T1”" in reply
     assert "将于 11月24日 15:00、11月24日 16:30 提醒未回执的单位" in reply
@@ -55,11 +58,15 @@ def test_without_a_deadline_the_notice_is_due_at_the_end_of_the_day_in_beijing(
 ):
     # 00:30 in Beijing is still the 23rd in UTC: "the same day" is the local one
     relay = RelayWorld(province_db, bp, start=datetime(2026, 11, 24, 0, 30, tzinfo=TZ))
-    reply = relay.say(relay.contact("P", "office_staff"), relay.room("P"), "#通知 无需回执 周五开会")
+    reply = relay.say(
+        relay.contact("P", "office_staff"), relay.room("P"), "#通知 无需回执 周五开会"
+    )
     assert "截止 11月24日 23:59（默认当天结束）。" in reply
     assert "收到" not in reply and "提醒" not in reply
     relay.deliver()
-    assert relay.copies(relay.room("K1"), "T1")[0].endswith("截止：11月24日 23:59\n本通知无需回执。")
+    assert relay.copies(relay.room("K1"), "T1")[0].endswith(
+        "截止：11月24日 23:59\n本通知无需回执。"
+    )
 
 
 def test_a_county_office_reaches_only_its_own_schools(province_db: Engine, bp: Blueprint):
@@ -87,7 +94,9 @@ def test_a_county_office_cannot_send_to_another_county(province_db: Engine, bp: 
 def test_members_who_are_not_the_office_cannot_send(province_db: Engine, bp: Blueprint):
     relay = RelayWorld(province_db, bp)
     counselor = relay.contact("K1S1", "brigade_counselor")
-    assert "只有乙1县的办公室同志可以在本群下发通知" in relay.say(counselor, relay.room("K1"), NOTICE)
+    assert "只有乙1县的办公室同志可以在本群下发通知" in relay.say(
+        counselor, relay.room("K1"), NOTICE
+    )
     relay.world.add_contact("wxstranger1", "冒充的办公室")
     relay.run_world(relay.world.join(relay.room("K1"), "wxstranger1"))
     assert "你不在名册中，不能下发通知" in relay.say("wxstranger1", relay.room("K1"), NOTICE)

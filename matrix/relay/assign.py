@@ -54,7 +54,8 @@ def assign(
     """Assign each copy (given the accounts that may send it) to one account; ``rates`` are
     messages per second, ``backlog`` messages each account already owes."""
     backlog = backlog or {}
-    rate = {a: r if r > 0 else float("inf") for a, r in rates.items()}
+    # an unpaced account (rate 0) is balanced as if it sent one a second
+    rate = {a: r if r > 0 else 1.0 for a, r in rates.items()}
     sigs: dict[frozenset[str], list[int]] = defaultdict(list)
     for i, accounts in enumerate(eligible):
         sigs[frozenset(a for a in accounts if a in rate)].append(i)
@@ -136,7 +137,8 @@ def lower_bound(
 ) -> float:
     """Seconds that any assignment needs at least (copies no account can send are ignored)."""
     backlog = backlog or {}
-    accounts = sorted(a for a, r in rates.items() if r > 0)
+    rates = {a: r if r > 0 else 1.0 for a, r in rates.items()}
+    accounts = sorted(rates)
     sigs = Counter(frozenset(a for a in e if a in rates) for e in eligible)
     sigs.pop(frozenset(), None)
     candidates: list[frozenset[str]]

@@ -144,7 +144,7 @@ def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
             )
         parent = unit(conn, holder.parent_code) if holder.parent_code else None
         if parent is None:
-            raise RelayError(f"{holder.name}已是最高一级，无法再转报", fix="无需转报")
+            raise RelayError(f"{holder.name}已是本矩阵的最高一级", fix="无法再向上转报")
         target = office_group(conn, env.blueprint, parent.code)
         if target is None:
             raise RelayError(f"{parent.name}还没有建成的工作群，无法转报", fix="请上级单位先建群")
