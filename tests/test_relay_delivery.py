@@ -3,6 +3,7 @@ hand-over between accounts, rate limits, and an account that is down."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -71,7 +72,7 @@ def test_each_account_keeps_its_pace(province_db: Engine, bp: Blueprint):
     relay.deliver()
     for bot in ("bot1", "bot2"):
         times = [m.at for m in relay.bot_messages() if m.contact_id == bot and "【通知" in m.text]
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert gaps and all(g >= 2 * 0.8 - 1e-9 for g in gaps)
 
 

@@ -51,10 +51,10 @@ def worker(
     engine: Engine, tmp_path: Path, account: str, delay: float = 0.0
 ) -> subprocess.Popen[bytes]:
     url = engine.url.render_as_string(hide_password=False)
+    command = [sys.executable, "-m", "tests.relay_worker_proc", "--db", url, "--account", account]
+    files = ["--rooms", str(tmp_path / "rooms.txt"), "--log", str(tmp_path / "sent.jsonl")]
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.relay_worker_proc", "--db", url, "--account", account]
-        + ["--rooms", str(tmp_path / "rooms.txt"), "--log", str(tmp_path / "sent.jsonl")]
-        + ["--delay", str(delay)],
+        [*command, *files, "--delay", str(delay)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stderr=subprocess.PIPE,
