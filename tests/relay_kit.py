@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 
 from bot.render import render
 from bot.simulated import SimMessage, SimulatedAccount, SimulatedWeChat
@@ -143,6 +143,12 @@ def build_matrix(
                         conn.execute(insert(M), rows)
                     rooms[(u.code, spec.key, shard)] = room_id
     return rooms
+
+
+def count(engine: Engine, table: Any) -> int:
+    """Rows in a table (a model class)."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def run(coro: Any) -> Any:

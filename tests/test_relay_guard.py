@@ -7,13 +7,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.models import Delivery, Notice, Report, WatchFlag
 from matrix.relay import ContentBlocked, RelayOptions, check_content, issue_notice, submit_report
-from tests.relay_kit import RelayWorld
+from tests.relay_kit import RelayWorld, count
 
 RELAY_AND_OFFICE = [
     "city-youth-heads",
@@ -21,11 +21,6 @@ RELAY_AND_OFFICE = [
     "county-counselors",
     "county-committee",
 ]
-
-
-def count(engine: Engine, table: type) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 @pytest.mark.parametrize(

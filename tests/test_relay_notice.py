@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from bot.render import render
 from matrix import audit_log
@@ -18,14 +18,9 @@ from matrix.blueprint import Blueprint
 from matrix.models import Delivery, Notice
 from matrix.relay import BadCommand, RelayOptions, issue_notice
 from matrix.relay.drafts import parse_notice
-from tests.relay_kit import MORNING, TZ, RelayWorld
+from tests.relay_kit import MORNING, TZ, RelayWorld, count
 
 NOTICE = "#通知 截止 17:00 请各地于今日报送辅导员名单"
-
-
-def count(engine: Engine, table: type) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def test_a_province_notice_reaches_every_relay_group_top_down(province_db: Engine, bp: Blueprint):

@@ -169,6 +169,7 @@ class DeliveryWorker:
         self._late_echoes: dict[int, dict[str, Any]] = {}
         self._lease_checked = float("-inf")
         self.sent = 0
+        self.pace_bound = False  # whether the last wait was the pacing's (firm) or the queue's
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -222,6 +223,7 @@ class DeliveryWorker:
         opts = self.env.options
         mono = self.env.clock()
         wait = self.pacer.wait(mono)
+        self.pace_bound = True
         if wait > 0:
             return False, wait
         want = self.pacer.allowance(mono, opts.claim_batch)
@@ -236,6 +238,7 @@ class DeliveryWorker:
         self.faults("flushed")
         if len(claimed) == want:
             return did, self.pacer.wait(self.env.clock())
+        self.pace_bound = False  # the wait is only a guess from the queue as it stands
         return did, self._next_due()
 
     async def _send(self, row: Claimed) -> bool:
@@ -596,9 +599,11 @@ async def drive(
                 did, delay = await worker.run_once()
                 active = active or did
                 wake[i] = None if delay is None else clock() + delay
-        if active:  # new rows may be anyone's now (reassigned, unassigned, queued by a job)
-            for i, at in wake.items():
-                if at is None:
+        if active:
+            # rows may have changed hands (taken, reassigned, queued by a job): a worker that
+            # was only waiting on the queue looks again; one waiting on its pace keeps waiting
+            for i, worker in enumerate(workers):
+                if not worker.pace_bound:
                     wake[i] = clock()
             continue
         candidates = [at for at in wake.values() if at is not None]
@@ -615,6 +620,6 @@ async def drive(
         # boundary case (a lease ending exactly now) cannot spin the loop at one instant
         await clock.sleep(max(min(candidates) - clock(), 0.001))
         if forever:  # another process may have queued work meanwhile
-            for i, at in wake.items():
-                if at is None:
+            for i, worker in enumerate(workers):
+                if not worker.pace_bound:
                     wake[i] = clock()

@@ -25,13 +25,12 @@ class RelayOptions(BaseModel):
         lt=1,
         description="spread of the gap between messages, ±fraction of 1/rate, e.g. 0.2",
     )
-    claim_seconds: float = Field(
-        default=2.0,
-        gt=0,
-        description="an account claims only the messages it can send in this many seconds; "
-        "after a crash at most these are re-sent as 补发",
+    claim_batch: int = Field(
+        default=64,
+        ge=1,
+        description="most messages claimed at once; paced accounts claim only what may go out "
+        "now, so after a crash at most that many are re-sent as 补发",
     )
-    claim_batch: int = Field(default=64, ge=1, description="most messages claimed at once")
     retry_base_seconds: float = Field(
         default=5.0, gt=0, description="first retry after a failed send, then doubling"
     )
