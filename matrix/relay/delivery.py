@@ -518,55 +518,88 @@ def expire_leases(conn: Connection, before: datetime) -> int:
     )
 
 
-def enqueue(
-    conn: Connection,
-    env: RelayEnv,
-    *,
-    key: str,
-    kind: str,
-    group: GroupRef,
-    template: str,
-    context: dict[str, Any],
-    mentions: Sequence[str] = (),
-    notice_id: int | None = None,
-    times: Sequence[str] = (),
-) -> bool:
-    """Queue one message for a group (a reminder, an escalation, a report, a flag) with the
-    least-busy account that is in it. ``context`` must be JSON; keys in ``times`` hold ISO
-    datetimes (``a.b`` for nested ones) that reach the template as local datetimes. False if ``key`` was queued already."""
-    if conn.execute(select(D.c.id).where(D.c.key == key)).first() is not None:
-        return False
-    rates = account_rates(conn)
-    holders = accounts_in_groups(conn, rates, [group.id]).get(group.id, [])
-    owed = backlog(conn)
-    account = min(holders, key=lambda a: (owed.get(a, 0) / (rates[a] or 1.0), a), default=None)
-    now = env.clock.now()
-    conn.execute(
-        insert(D).values(
-            key=key,
-            kind=kind,
-            notice_id=notice_id,
-            group_id=group.id,
-            rank=0,
-            account_id=account,
-            state="pending",
-            attempts=0,
-            resend=False,
-            next_at=now,
-            planned_at=now,
-            tried="",
-            payload=json.dumps(
-                {
-                    "template": template,
-                    "context": context,
-                    "mentions": list(mentions),
-                    "times": list(times),
-                },
-                ensure_ascii=False,
-            ),
+class Outbox:
+    """Queues single messages (reminders, escalations, reports, flags) inside the caller's
+    transaction, each with the least-busy account that is in its group. Who is in which group
+    and what each account owes are read once and the rows written together by ``flush``, so a
+    job can queue thousands at national scale."""
+
+    def __init__(self, conn: Connection, env: RelayEnv) -> None:
+        self.conn = conn
+        self.env = env
+        self.rates = account_rates(conn)
+        self.owed = backlog(conn)
+        self._holders: dict[int, list[str]] | None = None
+        self._rows: list[dict[str, Any]] = []
+
+    def holders(self, group_id: int) -> list[str]:
+        if self._holders is None:
+            self._holders = accounts_in_groups(self.conn, self.rates)
+        return self._holders.get(group_id, [])
+
+    def add(
+        self,
+        *,
+        key: str,
+        kind: str,
+        group: GroupRef,
+        template: str,
+        context: dict[str, Any],
+        mentions: Sequence[str] = (),
+        notice_id: int | None = None,
+        times: Sequence[str] = (),
+    ) -> None:
+        """Queue one message; ``context`` must be JSON, keys in ``times`` hold ISO datetimes
+        (``a.b`` for nested ones) that reach the template as local datetimes."""
+        rates, owed = self.rates, self.owed
+        account = min(
+            self.holders(group.id),
+            key=lambda a: (owed.get(a, 0) / (rates[a] or 1.0), a),
+            default=None,
         )
-    )
-    return True
+        if account is not None:
+            owed[account] = owed.get(account, 0) + 1
+        now = self.env.clock.now()
+        payload = {"template": template, "context": context, "mentions": list(mentions)}
+        self._rows.append(
+            {
+                "key": key,
+                "kind": kind,
+                "notice_id": notice_id,
+                "group_id": group.id,
+                "rank": 0,
+                "account_id": account,
+                "state": "pending",
+                "attempts": 0,
+                "resend": False,
+                "next_at": now,
+                "planned_at": now,
+                "tried": "",
+                "payload": json.dumps({**payload, "times": list(times)}, ensure_ascii=False),
+            }
+        )
+
+    def flush(self) -> int:
+        """Write what was queued; a key queued before (a job run twice) is skipped. Returns how
+        many messages were written."""
+        rows, self._rows = self._rows, []
+        keys = [r["key"] for r in rows]
+        seen: set[str] = set()
+        for i in range(0, len(keys), 500):
+            seen.update(
+                self.conn.execute(select(D.c.key).where(D.c.key.in_(keys[i : i + 500]))).scalars()
+            )
+        fresh = [r for r in rows if r["key"] not in seen]
+        if fresh:
+            self.conn.execute(insert(D), fresh)
+        return len(fresh)
+
+
+def enqueue(conn: Connection, env: RelayEnv, **message: Any) -> bool:
+    """Queue one message now (see ``Outbox.add``); False if it was queued before."""
+    outbox = Outbox(conn, env)
+    outbox.add(**message)
+    return outbox.flush() == 1
 
 
 Step = Callable[[], Awaitable[tuple[bool, float | None]]]

@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from matrix.models import Delivery, Membership, Notice, Person, Position, RelayJob
+from matrix.models import Delivery, Membership, Notice, Person, Position, RelayJob, Unit
 from matrix.relay.acks import Laggard, progress_in, unacknowledged
 from matrix.relay.codes import notice_code
-from matrix.relay.delivery import enqueue
+from matrix.relay.delivery import Outbox
 from matrix.relay.env import RelayEnv
 from matrix.relay.people import G, GroupRef, UnitRef, child_roles, group, office_group, unit
 
@@ -35,6 +35,7 @@ D = Delivery.__table__  # type: ignore[attr-defined]
 M = Membership.__table__  # type: ignore[attr-defined]
 P = Person.__table__  # type: ignore[attr-defined]
 POS = Position.__table__  # type: ignore[attr-defined]
+U = Unit.__table__  # type: ignore[attr-defined]
 MAX_MENTIONS = 50  # WeChat shows a wall of @s badly; the names are listed anyway
 
 
@@ -101,14 +102,19 @@ def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int
         by_group[g.id].append(lag)
         groups[g.id] = g
     minutes = max(0, round((notice.deadline - env.clock.now()).total_seconds() / 60))
-    queued = 0
+    outbox = Outbox(conn, env)
+    # the group's main role for child units (its first children selector) is whom to @
+    main_role = {
+        k: (child_roles(env.blueprint, k) or [""])[0] for k in {g.kind for g in groups.values()}
+    }
+    responsible = _responsible(conn, issuer, set(main_role.values()) - {""})
     for gid, lags in by_group.items():
         g = groups[gid]
-        roles = child_roles(env.blueprint, g.kind)
-        mentions = _responsible(conn, [lag.code for lag in lags], roles[:1])
-        queued += enqueue(
-            conn,
-            env,
+        role = main_role[g.kind]
+        mentions = list(
+            dict.fromkeys(c for lag in lags for c in responsible.get((lag.code, role), ()))
+        )
+        outbox.add(
             key=f"remind:{job_id}:{gid}",
             kind="remind",
             group=g,
@@ -125,7 +131,7 @@ def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int
             mentions=mentions[:MAX_MENTIONS],
             times=["deadline"],
         )
-    return queued
+    return outbox.flush()
 
 
 def _home_shards(
@@ -148,22 +154,29 @@ def _home_shards(
     return home
 
 
-def _responsible(conn: Connection, unit_codes: list[str], roles: list[str]) -> list[str]:
-    """Contact ids of the persons holding ``roles`` at these units (those with a WeChat id)."""
-    if not roles or not unit_codes:
-        return []
+def _responsible(
+    conn: Connection, scope: UnitRef, roles: set[str]
+) -> dict[tuple[str, str], list[str]]:
+    """(unit, role) → contact ids of the holders in ``scope`` (those with a WeChat id), read in
+    one query for a whole reminder round."""
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    if not roles:
+        return found
     rows = conn.execute(
-        select(P.c.wechat_id)
-        .join(POS, POS.c.person_id == P.c.id)
+        select(POS.c.unit_code, POS.c.role, P.c.wechat_id)
+        .join(P, P.c.id == POS.c.person_id)
+        .join(U, U.c.code == POS.c.unit_code)
         .where(
-            POS.c.unit_code.in_(unit_codes),
-            POS.c.role.in_(roles),
+            U.c.path.startswith(scope.path, autoescape=True),
+            POS.c.role.in_(sorted(roles)),
             P.c.removed_at.is_(None),
             P.c.wechat_id.is_not(None),
         )
         .order_by(POS.c.unit_code, POS.c.seq)
     )
-    return list(dict.fromkeys(r[0] for r in rows))
+    for unit_code, role, contact in rows:
+        found[(unit_code, role)].append(contact)
+    return found
 
 
 def _escalate(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int:
@@ -190,7 +203,7 @@ def _escalate(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> i
                 counts[code][lag.level] += 1
                 if len(lists[code]) < limit:
                     lists[code].append(lag)
-    queued = 0
+    outbox = Outbox(conn, env)
     labels = {lvl.key: lvl.label for lvl in env.blueprint.levels}
     for code in sorted(counts):
         office = unit(conn, code)
@@ -198,9 +211,7 @@ def _escalate(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> i
         if office is None or target is None:
             continue
         total = sum(counts[code].values())
-        queued += enqueue(
-            conn,
-            env,
+        outbox.add(
             key=f"escalate:{job_id}:{code}",
             kind="escalate",
             group=target,
@@ -222,31 +233,24 @@ def _escalate(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> i
             times=["deadline"],
         )
     if notice.group_id is not None:
-        queued += _tell_issuer(conn, env, job_id, notice_id, group(conn, notice.group_id), issuer)
-    return queued
+        _tell_issuer(outbox, job_id, notice_id, group(conn, notice.group_id))
+    return outbox.flush()
 
 
 def _depth(env: RelayEnv, level: str) -> int:
     return env.blueprint.depth(level) if env.blueprint.find_level(level) else 99
 
 
-def _tell_issuer(
-    conn: Connection, env: RelayEnv, job_id: int, notice_id: int, where: GroupRef, issuer: UnitRef
-) -> int:
-    del issuer  # the progress names it
-    context = _jsonable(dataclasses.asdict(progress_in(conn, env, notice_id)))
-    return int(
-        enqueue(
-            conn,
-            env,
-            key=f"escalate:{job_id}:issuer",
-            kind="escalate",
-            group=where,
-            notice_id=notice_id,
-            template="relay/progress.j2",
-            context={"p": context, "final": True},
-            times=["p.deadline", "p.now"],
-        )
+def _tell_issuer(outbox: Outbox, job_id: int, notice_id: int, where: GroupRef) -> None:
+    context = _jsonable(dataclasses.asdict(progress_in(outbox.conn, outbox.env, notice_id)))
+    outbox.add(
+        key=f"escalate:{job_id}:issuer",
+        kind="escalate",
+        group=where,
+        notice_id=notice_id,
+        template="relay/progress.j2",
+        context={"p": context, "final": True},
+        times=["p.deadline", "p.now"],
     )
 
 

@@ -46,6 +46,7 @@ from matrix.relay import DeliveryWorker, RelayEnv, RelayOptions, SystemClock, Vi
 from matrix.relay.accounts import accounts_in_groups
 from matrix.relay.assign import lower_bound
 from matrix.relay.notices import issue_notice
+from matrix.relay.reminders import run_due_jobs
 from tests.relay_kit import compose
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -238,6 +239,16 @@ def paced_run(db: Path, bp: Blueprint, accounts: list[str], rate: float) -> None
     )
     print(f"plain groups/(K·r): {plan.groups / (len(accounts) * rate):,.1f} s")
     print(f"paced simulation took {wall:.1f} s of real time")
+    # nobody answers: the reminder round and the escalation meet every unit of the country
+    rounds = [*(("reminder round", r) for r in plan.reminders), ("escalation", plan.deadline)]
+    for label, due in rounds:
+        clock.advance_to(due)
+        t = time.perf_counter()
+        queued = run_due_jobs(env)
+        print(
+            f"{label} at {due:%H:%M}: {queued:,} messages queued in {time.perf_counter() - t:.1f} s"
+        )
+        clock.advance(1)
     engine.dispose()
 
 
