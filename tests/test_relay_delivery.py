@@ -6,13 +6,15 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
 from bot.render import render
 from matrix.blueprint import Blueprint
 from matrix.models import Delivery, Group
 from matrix.platform import PlatformError
-from matrix.relay import RelayOptions, issue_notice, notice_progress
+from matrix.relay import RelayOptions, issue_notice, notice_progress, people
+from matrix.relay.delivery import enqueue
 from tests.relay_kit import RelayWorld
 
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -143,9 +145,13 @@ def test_a_group_no_account_can_send_to_fails_alone(province_db: Engine, bp: Blu
     assert sorted(r.state for r in rows(province_db)) == ["failed"] + ["sent"] * 4
 
 
-def test_rate_limits_are_waited_out_without_duplicates(province_db: Engine, bp: Blueprint):
-    # the engine is told 5 messages a second but WeChat only takes one every 2 seconds
-    relay = RelayWorld(province_db, bp, options=RelayOptions(rate=5.0, burst=3, jitter=0.0))
+@pytest.mark.parametrize("rate", [5.0, 0.0])
+def test_rate_limits_are_waited_out_without_duplicates(
+    province_db: Engine, bp: Blueprint, rate: float
+):
+    # the engine is told 5 messages a second (or no pace at all) but WeChat only takes one
+    # every 2 seconds
+    relay = RelayWorld(province_db, bp, options=RelayOptions(rate=rate, burst=3, jitter=0.0))
     for bot in relay.bots:
         bot.pacer.rate, bot.pacer.burst, bot.pacer.tokens = 0.5, 1.0, 1.0
     notice(relay)
@@ -173,3 +179,24 @@ def test_a_second_notice_is_estimated_behind_the_first(province_db: Engine, bp: 
     first = issue_notice(relay.env, relay.room("P"), office, "开会")
     second = issue_notice(relay.env, relay.room("P"), office, "再开会")
     assert first.estimated_seconds == 300 and second.estimated_seconds == 500
+
+
+def test_a_message_that_cannot_be_rendered_fails_alone(province_db: Engine, bp: Blueprint):
+    relay = RelayWorld(province_db, bp)
+    notice(relay)
+    with province_db.begin() as conn:
+        broken = people.group_for_room(conn, relay.room("K1"))
+        enqueue(
+            conn,
+            relay.env,
+            key="x",
+            kind="flag",
+            group=broken,
+            template="relay/nope.j2",
+            context={},
+        )
+    relay.deliver(until=relay.clock.now().replace(minute=5))
+    with province_db.connect() as conn:
+        states = dict(conn.execute(select(D.c.kind, D.c.state).where(D.c.kind == "flag")).all())
+    assert states == {"flag": "failed"}
+    assert len([m for m in relay.bot_messages() if "【通知 T1】" in m.text]) == 5

@@ -15,7 +15,13 @@ any message             ``watch_message`` → ``WatchAlert`` or None (舆情监�
 
 Sending is the delivery engine's job (``DeliveryWorker``, one per bot account, driven by
 ``drive`` together with ``run_due_jobs`` for reminders and escalation); it renders each copy
-with the ``compose`` function the bot hands it.
+with the ``compose`` function the bot hands it. Wiring, per bot process::
+
+    worker = DeliveryWorker(env, account, lambda name, ctx: render(name, **ctx))
+    await worker.start()                      # registers the account's rooms, recovers
+    # every IncomingMessage of the account: worker.observe(msg) (it only reads echoes)
+    await drive(env, [worker], jobs=lambda: run_due_jobs(env),
+                next_job=lambda: next_job_at(env), forever=True)
 """
 
 from matrix.relay.acks import (

@@ -67,6 +67,7 @@ def register_account(
 
 
 def account_rates(conn: Connection) -> dict[str, float]:
+    """Every registered account and its messages per second."""
     return {r.account_id: r.rate for r in conn.execute(select(A.c.account_id, A.c.rate))}
 
 

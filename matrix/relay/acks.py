@@ -43,6 +43,8 @@ _ACK = re.compile(r"^收到\s*(?:([Tt]?\d{1,9})\s*)?[。.!！~～]*$")
 
 @dataclass(frozen=True)
 class AckRequest:
+    """A 收到, with the notice it names (None: the latest delivered to the group)."""
+
     notice_id: int | None
 
 
@@ -146,6 +148,8 @@ class LevelProgress:
 
 @dataclass(frozen=True)
 class ReportLine:
+    """A report listed under a notice's progress."""
+
     code: str
     unit_name: str
     sender_name: str

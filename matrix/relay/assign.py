@@ -39,10 +39,12 @@ class Assignment:
 
     @property
     def makespan(self) -> float:
+        """When the last account is done."""
         return max(self.finish.values(), default=0.0)
 
     @property
     def unreachable(self) -> int:
+        """Copies no account can send."""
         return sum(1 for a in self.account_of if a is None)
 
 

@@ -13,10 +13,12 @@ _CODE = re.compile(r"^([A-Za-z]?)(\d{1,9})$")
 
 
 def notice_code(notice_id: int) -> str:
+    """What people type for a notice."""
     return f"T{notice_id}"
 
 
 def report_code(report_id: int) -> str:
+    """What people type for a report."""
     return f"R{report_id}"
 
 

@@ -75,6 +75,7 @@ class Pacer:
 
     @property
     def paced(self) -> bool:
+        """False when pacing is off."""
         return self.rate > 0
 
     def _refill(self, now: float) -> None:
@@ -84,18 +85,19 @@ class Pacer:
     def allowance(self, now: float, most: int = 1_000_000) -> int:
         """How many messages may go out now."""
         if not self.paced:
-            return most
+            return most if now >= self.stamp else 0
         self._refill(now)
         return min(most, int(self.tokens + _EPS))
 
     def wait(self, now: float) -> float:
         """Seconds until the next message may go out."""
         if not self.paced:
-            return 0.0
+            return max(0.0, self.stamp - now)  # only a hold() stops an unpaced account
         self._refill(now)
         return max(0.0, (1.0 - self.tokens) / self.rate) if self.tokens < 1 - _EPS else 0.0
 
     def take(self) -> None:
+        """One message went out."""
         if self.paced:
             self.tokens -= 1.0 + self.rng.uniform(-self.jitter, self.jitter)
 
@@ -244,7 +246,14 @@ class DeliveryWorker:
     async def _send(self, row: Claimed) -> bool:
         """Send one copy; False when the platform asked to slow down."""
         now = self.env.clock.now()
-        text = self._text(row)
+        try:
+            text = self._text(row)
+        except Exception as exc:  # a broken template or payload fails this row, not the worker
+            self._results[row.id] = {
+                "state": "failed",
+                "error": f"{type(exc).__name__}: {exc}"[:500],
+            }
+            return True
         mentions = (
             tuple(json.loads(row.payload).get("mentions", ())) if row.kind != "notice" else ()
         )
@@ -263,13 +272,14 @@ class DeliveryWorker:
             return False
         except PlatformError as exc:
             self._failed(row, exc, now)
+        except Exception as exc:  # an adapter's own bug: the copy's fate is unknown
+            self._failed(row, PlatformError(f"{type(exc).__name__}: {exc}", retryable=True), now)
         else:
             result = self._results[row.id]
             result.setdefault("message_id", message_id)
             result.update(state="sent", sent_at=now)
             self.sent += 1
-        finally:
-            self.pacer.take()
+        self.pacer.take()
         self.faults("after_send")
         return True
 
@@ -533,6 +543,7 @@ class Outbox:
         self._rows: list[dict[str, Any]] = []
 
     def holders(self, group_id: int) -> list[str]:
+        """The registered accounts in a group."""
         if self._holders is None:
             self._holders = accounts_in_groups(self.conn, self.rates)
         return self._holders.get(group_id, [])

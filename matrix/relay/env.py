@@ -28,4 +28,5 @@ class RelayEnv:
         return self.clock.now().astimezone(self.tz)
 
     def local(self, when: datetime) -> datetime:
+        """``when`` in the local time zone."""
         return when.astimezone(self.tz)

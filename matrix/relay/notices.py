@@ -36,6 +36,8 @@ J = RelayJob.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class LevelCount:
+    """How many target groups are led at one level."""
+
     level: str  # key
     label: str
     groups: int

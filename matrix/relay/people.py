@@ -25,12 +25,16 @@ M = Membership.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class PersonRef:
+    """A roster person, as the relay needs them."""
+
     id: int
     name: str
 
 
 @dataclass(frozen=True)
 class UnitRef:
+    """A unit, with its place in the tree (``path`` is /a/b/c/)."""
+
     code: str
     name: str
     level: str
@@ -45,6 +49,8 @@ class UnitRef:
 
 @dataclass(frozen=True)
 class GroupRef:
+    """A matrix group (a WeChat room)."""
+
     id: int
     unit_code: str
     kind: str
@@ -80,6 +86,7 @@ def positions(conn: Connection, person_id: int) -> list[tuple[UnitRef, str]]:
 
 
 def unit(conn: Connection, code: str) -> UnitRef | None:
+    """A current unit by code, or None."""
     row = conn.execute(select(U).where(U.c.code == code, U.c.removed_at.is_(None))).first()
     return None if row is None else _unit(row)
 
@@ -98,6 +105,7 @@ def group_for_room(conn: Connection, room_id: str) -> GroupRef:
 
 
 def group(conn: Connection, group_id: int) -> GroupRef:
+    """A group by id."""
     return _group(conn.execute(select(G).where(G.c.id == group_id)).one())
 
 

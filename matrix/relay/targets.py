@@ -13,6 +13,8 @@ from matrix.relay.people import G, U, UnitRef
 
 @dataclass(frozen=True)
 class Target:
+    """One group a notice goes to, with its leading unit's depth and level."""
+
     group_id: int
     unit_code: str
     depth: int

@@ -26,6 +26,8 @@ EXCERPT = 60
 
 @dataclass(frozen=True)
 class WatchAlert:
+    """A watch-list match: the word, the group, whether the admins were alerted."""
+
     word: str
     group_name: str
     notified: bool  # False: recorded only, the window's alerts are used up
