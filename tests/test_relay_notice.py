@@ -195,3 +195,33 @@ def test_every_notice_is_in_the_audit_log(province_db: Engine, bp: Blueprint):
 def test_a_bad_deadline_is_a_bad_command():
     with pytest.raises(BadCommand):
         parse_notice("截止 99:99 x", MORNING)
+
+
+@pytest.mark.parametrize(
+    ("text", "body", "due", "ack"),
+    [
+        (
+            "请于今天17:00前报送建群情况 截止 17:00",
+            "请于今天17:00前报送建群情况",
+            "11-24 17:00",
+            True,
+        ),
+        ("周五开会，截止明天9点。", "周五开会", "11-25 09:00", True),
+        ("周五开会（截止 18:30）", "周五开会", "11-24 18:30", True),
+        ("周五开会 无需回执", "周五开会", "11-24 23:59", False),
+        (
+            "周五开会，请按时参加。截止 17:00 无需回执",
+            "周五开会，请按时参加。",
+            "11-24 17:00",
+            False,
+        ),
+        ("本周截止", "本周截止", "11-24 23:59", True),
+    ],
+)
+def test_options_may_also_close_the_text(text: str, body: str, due: str, ack: bool):
+    draft = parse_notice(text, MORNING)
+    assert (draft.body, draft.deadline.strftime("%m-%d %H:%M"), draft.require_ack) == (
+        body,
+        due,
+        ack,
+    )

@@ -1,8 +1,9 @@
-"""Reading the text of ``#通知``: leading options, then the body.
+"""Reading the text of ``#通知``: options and the body.
 
-Options come first, in any order: a deadline (``截止 17:00``, ``截止 明天 9点半``,
-``截止 11月25日 12:00``) and ``需回执`` / ``无需回执``. Without a deadline the notice is due at the
-end of the day, in the configured time zone; that is what "the same day" means.
+Options stand at the start or at the end of the text, in any order: a deadline (``截止 17:00``,
+``截止 明天 9点半``, ``截止 11月25日 12:00``) and ``需回执`` / ``无需回执``. Without a deadline the
+notice is due at the end of the day, in the configured time zone; that is what "the same day"
+means. The body is kept exactly as written.
 
 >>> from datetime import datetime
 >>> from zoneinfo import ZoneInfo
@@ -14,6 +15,9 @@ end of the day, in the configured time zone; that is what "the same day" means.
 '11-24 23:59'
 >>> parse_notice("截止明天9点半 开会", now).deadline.strftime("%m-%d %H:%M")
 '11-25 09:30'
+>>> d = parse_notice("请于今天17:00前报送建群情况，截止 17:00", now)
+>>> d.body, d.deadline.strftime("%H:%M")
+('请于今天17:00前报送建群情况', '17:00')
 """
 
 from __future__ import annotations
@@ -26,15 +30,23 @@ from datetime import datetime, time, timedelta
 from matrix.relay.errors import BadCommand
 
 _DAY_WORDS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2}
-_DEADLINE = re.compile(
-    r"^截止(?:时间)?[:：]?\s*"
+# \d and \s match full-width digits and spaces too, so １８：００ reads like 18:00
+_WHEN = (
+    r"截止(?:时间)?[:：]?\s*"
     r"(?P<day>今天|今日|明天|明日|后天)?\s*"
     r"(?:(?P<month>\d{1,2})[月/-](?P<date>\d{1,2})日?)?\s*"
     r"(?:(?P<hour>\d{1,2})(?:[:：](?P<minute>\d{2})|点(?:(?P<pm>\d{1,2})分?|(?P<half>半))?))?"
-    r"(?=\s|$|[，,。；;])[，,。；;]?\s*"
 )
-_ACK_ON = re.compile(r"^(?:需回执|要回执|需要回执)[，,。；;]?\s*")
-_ACK_OFF = re.compile(r"^(?:无需回执|不需回执|不需要回执|免回执|不用回执)[，,。；;]?\s*")
+_SEP = r"[，,。；;]"
+_DEADLINE = re.compile(rf"^{_WHEN}(?=\s|$|{_SEP}){_SEP}?\s*")
+_COMMA = r"[，,；;]"  # eaten before a closing option; a full stop stays with the body
+_DEADLINE_AT_END = re.compile(rf"(?:^|\s*{_COMMA}?\s*)[（(]?{_WHEN}[)）]?[。.!！]?\s*$")
+_ACK_ON_WORDS = r"(?:需回执|要回执|需要回执)"
+_ACK_OFF_WORDS = r"(?:无需回执|不需回执|不需要回执|免回执|不用回执)"
+_ACK_ON = re.compile(rf"^{_ACK_ON_WORDS}{_SEP}?\s*")
+_ACK_OFF = re.compile(rf"^{_ACK_OFF_WORDS}{_SEP}?\s*")
+_ACK_ON_AT_END = re.compile(rf"\s*{_COMMA}?\s*{_ACK_ON_WORDS}[。.!！]?\s*$")
+_ACK_OFF_AT_END = re.compile(rf"\s*{_COMMA}?\s*{_ACK_OFF_WORDS}[。.!！]?\s*$")
 DEADLINE_FORMS = "截止 17:00、截止 17点半、截止 明天 9:00、截止 11月25日 12:00"
 
 
@@ -56,10 +68,10 @@ def end_of_day(now: datetime) -> datetime:
 
 def parse_notice(text: str, now: datetime, *, require_ack: bool = True) -> NoticeDraft:
     """Split ``#通知``'s text into options and body; ``now`` is aware, in the local time zone."""
-    rest = unicodedata.normalize("NFKC", text).strip()
+    rest = text.strip()
     deadline: datetime | None = None
     ack = require_ack
-    while rest:
+    while rest:  # options at the start
         if match := _DEADLINE.match(rest):
             deadline = _deadline(match, now)
         elif match := _ACK_OFF.match(rest):
@@ -69,6 +81,18 @@ def parse_notice(text: str, now: datetime, *, require_ack: bool = True) -> Notic
         else:
             break
         rest = rest[match.end() :]
+    while rest:  # and at the end; a 截止 without a time there is just part of the body
+        if (match := _DEADLINE_AT_END.search(rest)) and (
+            match["hour"] or match["day"] or match["month"]
+        ):
+            deadline = _deadline(match, now) if deadline is None else deadline
+        elif match := _ACK_OFF_AT_END.search(rest):
+            ack = False
+        elif match := _ACK_ON_AT_END.search(rest):
+            ack = True
+        else:
+            break
+        rest = rest[: match.start()].rstrip()
     if rest.startswith("截止"):
         raise BadCommand(
             "看不懂截止时间", fix=f"请这样写：{DEADLINE_FORMS}，时间后留一个空格再写正文"
