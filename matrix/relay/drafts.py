@@ -23,7 +23,6 @@ means. The body is kept exactly as written.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
