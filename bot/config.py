@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from matrix.errors import MatrixError, Problem
+from matrix.relay.options import RelayOptions
 
 
 class WechatySettings(BaseModel):
@@ -110,6 +111,10 @@ class Settings(BaseSettings):
         description="the bot accounts that build and run the groups, with their quotas",
     )
     join_review: JoinReviewSettings = Field(default_factory=JoinReviewSettings)
+    relay: RelayOptions = Field(
+        default_factory=RelayOptions,
+        description="notice pacing, retries, reminders, content guard, watch list ([relay])",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -155,4 +160,8 @@ _REASONS = {
     "string_type": "应为字符串",
     "int_parsing": "应为整数",
     "bool_parsing": "应为 true 或 false",
+    "float_parsing": "应为数字",
+    "greater_than_equal": "数值太小",
+    "greater_than": "数值太小",
+    "less_than": "数值太大",
 }

@@ -227,3 +227,137 @@ class ProvisionStep(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16, description="pending|started|done|failed")
     error: str | None = Field(default=None, max_length=512)
     done_at: datetime | None = None
+
+
+# --- same-day relay (notices down, acknowledgements and reports up); see matrix/relay/ ---------
+
+
+class Notice(SQLModel, table=True):
+    """A notice sent down the tree (通知). People type its short id ``T<id>`` (see
+    ``matrix.relay.codes``); the text copies and their states are ``Delivery`` rows."""
+
+    __tablename__ = "relay_notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_code: str = Field(foreign_key="unit.code", index=True, description="the issuing unit")
+    group_id: int | None = Field(default=None, foreign_key="wgroup.id", description="issued in")
+    issuer_contact: str = Field(max_length=128)
+    issuer_person_id: int | None = Field(default=None, foreign_key="person.id")
+    issuer_name: str = Field(max_length=64)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    deadline: datetime
+    require_ack: bool = True
+    target_groups: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """One message the bot owes one group: a notice copy, a reminder, an escalation list, a
+    forwarded report, a watch-list flag. The state machine is the crash-safety story:
+    pending → sending (claimed by one account; its fate is unknown until recorded) → sent, or
+    failed. A ``sending`` row whose worker died is sent again with ``resend`` (补发)."""
+
+    __tablename__ = "relay_delivery"
+    __table_args__ = (
+        Index("ix_relay_delivery_queue", "account_id", "state", "rank", "id"),
+        Index("ix_relay_delivery_due", "state", "next_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=96, unique=True, description="what it is, so it is made once")
+    kind: str = Field(max_length=16, description="notice | remind | escalate | report | flag")
+    notice_id: int | None = Field(default=None, foreign_key="relay_notice.id", index=True)
+    group_id: int = Field(foreign_key="wgroup.id", index=True)
+    rank: int = Field(default=0, description="send order: level depth for notices, 0 first")
+    account_id: str | None = Field(default=None, max_length=128, description="planned sender")
+    state: str = Field(default="pending", max_length=16, description="pending|sending|sent|failed")
+    attempts: int = 0
+    resend: bool = Field(default=False, description="the next copy is marked 补发")
+    next_at: datetime = Field(description="not before (retry backoff)")
+    planned_at: datetime = Field(description="when the plan expects it sent (estimates, steals)")
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_at: datetime | None = None
+    message_id: str | None = Field(default=None, max_length=128)
+    sent_at: datetime | None = None
+    confirmed_at: datetime | None = Field(default=None, description="the platform echoed it")
+    tried: str = Field(default="", max_length=512, description="accounts that cannot send here")
+    error: str | None = Field(default=None, max_length=512)
+    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+
+
+class Acknowledgement(SQLModel, table=True):
+    """A unit confirmed a notice (收到). One row per notice and unit."""
+
+    __tablename__ = "relay_ack"
+    __table_args__ = (UniqueConstraint("notice_id", "unit_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="relay_notice.id")
+    unit_code: str = Field(foreign_key="unit.code")
+    group_id: int = Field(foreign_key="wgroup.id")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    contact_id: str = Field(max_length=128)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class RelayJob(SQLModel, table=True):
+    """Scheduled work of a notice (a reminder round, the escalation at the deadline), kept in
+    the database so that it survives restarts."""
+
+    __tablename__ = "relay_job"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "kind", "due_at"),
+        Index("ix_relay_job_due", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="relay_notice.id")
+    kind: str = Field(max_length=16, description="remind | escalate")
+    due_at: datetime
+    state: str = Field(default="pending", max_length=16, description="pending | done")
+    done_at: datetime | None = None
+
+
+class Report(SQLModel, table=True):
+    """Information sent up (上报). ``holder_unit`` is the office it has reached; ``#转报``
+    passes it one level further up."""
+
+    __tablename__ = "relay_report"
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="wgroup.id", description="where it was typed")
+    unit_code: str = Field(foreign_key="unit.code", description="the sender's unit")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    contact_id: str = Field(max_length=128)
+    sender_name: str = Field(max_length=64)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    notice_id: int | None = Field(default=None, foreign_key="relay_notice.id", index=True)
+    holder_unit: str = Field(foreign_key="unit.code", index=True)
+    hops: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class RelayAccount(SQLModel, table=True):
+    """A bot account that sends relay messages, and its pacing. Each worker registers itself."""
+
+    __tablename__ = "relay_account"
+
+    account_id: str = Field(primary_key=True, max_length=128)
+    rate: float = Field(description="messages per second")
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class WatchFlag(SQLModel, table=True):
+    """A message that matched the watch list (舆情监控); ``notified`` is false when the rate
+    limit held the alert back."""
+
+    __tablename__ = "relay_watch_flag"
+    __table_args__ = (Index("ix_relay_watch_flag_group_at", "group_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="wgroup.id")
+    contact_id: str = Field(max_length=128)
+    word: str = Field(max_length=64)
+    excerpt: str = Field(max_length=200)
+    notified: bool = True
+    at: datetime = Field(default_factory=utcnow)

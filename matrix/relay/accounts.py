@@ -1,0 +1,96 @@
+"""The bot accounts that send relay messages: their pacing, the rooms they are in, and what
+they still owe. Each worker registers its account and its rooms when it starts; the planner
+reads them back to spread copies over the accounts that are in each group."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from matrix.models import Delivery, RelayAccount
+from matrix.relay.people import G, M
+
+A = RelayAccount.__table__  # type: ignore[attr-defined]
+D = Delivery.__table__  # type: ignore[attr-defined]
+OPEN_STATES = ("pending", "sending")
+
+
+def register_account(
+    conn: Connection, account_id: str, rate: float, room_ids: Iterable[str], now: datetime
+) -> int:
+    """Record the account, its pace and the matrix groups it is in (as actual memberships);
+    memberships of rooms it has left are dropped. Returns how many matrix groups it is in."""
+    if (
+        conn.execute(
+            update(A).where(A.c.account_id == account_id).values(rate=rate, seen_at=now)
+        ).rowcount
+        == 0
+    ):
+        conn.execute(insert(A).values(account_id=account_id, rate=rate, seen_at=now))
+    rooms = set(room_ids)
+    groups = {
+        r.id
+        for r in conn.execute(select(G.c.id, G.c.room_id).where(G.c.room_id.is_not(None)))
+        if r.room_id in rooms
+    }
+    mine = M.c.contact_id == account_id
+    have = {
+        r.group_id for r in conn.execute(select(M.c.group_id).where(mine, M.c.state == "actual"))
+    }
+    if gone := have - groups:
+        conn.execute(
+            delete(M).where(
+                mine, M.c.state == "actual", M.c.person_id.is_(None), M.c.group_id.in_(gone)
+            )
+        )
+    if new := groups - have:
+        conn.execute(
+            insert(M),
+            [
+                {
+                    "group_id": g,
+                    "state": "actual",
+                    "person_id": None,
+                    "contact_id": account_id,
+                    "is_admin": False,
+                    "nickname": None,
+                    "source": "platform",
+                    "updated_at": now,
+                }
+                for g in sorted(new)
+            ],
+        )
+    return len(groups)
+
+
+def account_rates(conn: Connection) -> dict[str, float]:
+    """Every registered account and its messages per second."""
+    return {r.account_id: r.rate for r in conn.execute(select(A.c.account_id, A.c.rate))}
+
+
+def accounts_in_groups(
+    conn: Connection, accounts: Iterable[str], group_ids: Iterable[int] | None = None
+) -> dict[int, list[str]]:
+    """Per group, the registered accounts that are in it."""
+    query = select(M.c.group_id, M.c.contact_id).where(
+        M.c.state == "actual", M.c.contact_id.in_(list(accounts))
+    )
+    if group_ids is not None:
+        query = query.where(M.c.group_id.in_(list(group_ids)))
+    found: dict[int, list[str]] = defaultdict(list)
+    for r in conn.execute(query.order_by(M.c.contact_id)):
+        found[r.group_id].append(r.contact_id)
+    return found
+
+
+def backlog(conn: Connection) -> dict[str, int]:
+    """Messages each account still owes."""
+    rows = conn.execute(
+        select(D.c.account_id, func.count())
+        .where(D.c.state.in_(OPEN_STATES), D.c.account_id.is_not(None))
+        .group_by(D.c.account_id)
+    )
+    return {r[0]: r[1] for r in rows}

@@ -1,0 +1,372 @@
+"""Acknowledgements (收到) and progress (``#进度``).
+
+A ``收到`` (or ``收到 T12``) from a roster person of a child unit, in a group where the notice was
+delivered, marks that unit acknowledged; without an id it answers the latest notice delivered to
+that group. Progress counts in SQL, per level: groups delivered / total, units acknowledged /
+total, and names the units still missing.
+
+>>> parse_ack("收到"), parse_ack("收到 T12。"), parse_ack("收到，谢谢"), parse_ack("已收到")
+(AckRequest(notice_id=None), AckRequest(notice_id=12), None, None)
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Select, and_, exists, func, insert, select
+
+from matrix.models import Acknowledgement, Delivery, Notice, Report
+from matrix.relay.codes import notice_code, report_code
+from matrix.relay.env import RelayEnv
+from matrix.relay.errors import NotAllowed, UnknownCode
+from matrix.relay.people import (
+    G,
+    U,
+    UnitRef,
+    group_for_room,
+    offices_held,
+    person_for_contact,
+    positions,
+    unit,
+)
+
+A = Acknowledgement.__table__  # type: ignore[attr-defined]
+D = Delivery.__table__  # type: ignore[attr-defined]
+N = Notice.__table__  # type: ignore[attr-defined]
+R = Report.__table__  # type: ignore[attr-defined]
+
+_ACK = re.compile(r"^收到\s*(?:([Tt]?\d{1,9})\s*)?[。.!！~～]*$")
+
+
+@dataclass(frozen=True)
+class AckRequest:
+    """A 收到, with the notice it names (None: the latest delivered to the group)."""
+
+    notice_id: int | None
+
+
+@dataclass(frozen=True)
+class AckResult:
+    """What a 收到 did: the notice, the units now acknowledged, those that already were."""
+
+    code: str
+    units: list[str]
+    already: list[str]
+    late: bool
+
+
+def parse_ack(text: str) -> AckRequest | None:
+    """A 收到 message, or None when the text is anything else."""
+    match = _ACK.match(unicodedata.normalize("NFKC", text).strip())
+    if match is None:
+        return None
+    code = match[1]
+    return AckRequest(int(code.lstrip("Tt")) if code else None)
+
+
+def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckRequest) -> AckResult:
+    """Record a 收到 said by ``contact_id`` in ``room_id``."""
+    now = env.clock.now()
+    with env.engine.begin() as conn:
+        group = group_for_room(conn, room_id)
+        leader = unit(conn, group.unit_code)
+        person = person_for_contact(conn, contact_id)
+        if person is None or leader is None:
+            raise NotAllowed("你不在名册中，回执未记录", fix="请联系管理员把你的微信号登记到名册")
+        units = [u for u, _ in positions(conn, person.id) if u.parent_code == leader.code]
+        units = list({u.code: u for u in units}.values())
+        if not units:
+            raise NotAllowed(
+                f"只有{leader.name}下属单位的人员回复“收到”才计为回执",
+                fix="请由本单位在群里的负责同志回复",
+            )
+        delivered = select(D.c.notice_id).where(
+            D.c.kind == "notice", D.c.group_id == group.id, D.c.state == "sent"
+        )
+        if request.notice_id is not None:
+            found = conn.execute(
+                delivered.where(D.c.notice_id == request.notice_id)
+            ).scalar_one_or_none()
+            if found is None:
+                raise UnknownCode(
+                    f"本群没有收到过通知 {notice_code(request.notice_id)}",
+                    fix="请核对通知编号，或直接回复“收到”确认最新一条通知",
+                )
+        else:
+            found = conn.execute(delivered.order_by(D.c.notice_id.desc()).limit(1)).scalar()
+            if found is None:
+                raise UnknownCode("本群还没有需要回执的通知", fix="收到通知后再回复“收到”")
+        deadline = conn.execute(select(N.c.deadline).where(N.c.id == found)).scalar_one()
+        have = set(
+            conn.execute(
+                select(A.c.unit_code).where(
+                    A.c.notice_id == found, A.c.unit_code.in_([u.code for u in units])
+                )
+            ).scalars()
+        )
+        new = [u for u in units if u.code not in have]
+        if new:
+            conn.execute(
+                insert(A),
+                [
+                    {
+                        "notice_id": found,
+                        "unit_code": u.code,
+                        "group_id": group.id,
+                        "person_id": person.id,
+                        "contact_id": contact_id,
+                        "at": now,
+                    }
+                    for u in new
+                ],
+            )
+    return AckResult(
+        notice_code(found),
+        [u.name for u in new],
+        [u.name for u in units if u.code in have],
+        now > deadline,
+    )
+
+
+@dataclass(frozen=True)
+class LevelProgress:
+    """One level's line of ``#进度``: groups led at this level, units of this level."""
+
+    level: str
+    label: str
+    groups_sent: int
+    groups_total: int
+    groups_failed: int
+    units_acked: int
+    units_total: int
+    missing: list[str]
+    missing_more: int
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """A report listed under a notice's progress."""
+
+    code: str
+    unit_name: str
+    sender_name: str
+    body: str
+    holder_name: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``#进度 T12`` as seen from ``scope_name``'s subtree (rendered by ``relay/progress.j2``)."""
+
+    code: str
+    unit_name: str
+    scope_name: str
+    deadline: datetime  # local
+    require_ack: bool
+    levels: list[LevelProgress]
+    failed_groups: list[str]
+    reports: list[ReportLine]
+    now: datetime  # local
+    groups_sent: int
+    groups_total: int
+    units_acked: int
+    units_total: int
+
+
+def notice_leaders(notice_id: int) -> Select[tuple[str]]:
+    """The units that lead the groups a notice was sent to."""
+    return (
+        select(G.c.unit_code)
+        .join(D, D.c.group_id == G.c.id)
+        .where(D.c.notice_id == notice_id, D.c.kind == "notice")
+        .distinct()
+    )
+
+
+def expected_units(notice_id: int, scope: UnitRef) -> Select[tuple[str]]:
+    """Codes of the units that should acknowledge: children of the leaders, in ``scope``."""
+    return select(U.c.code).where(
+        U.c.parent_code.in_(notice_leaders(notice_id)),
+        U.c.removed_at.is_(None),
+        U.c.path.startswith(scope.path, autoescape=True),
+    )
+
+
+def _scope(conn: Connection, env: RelayEnv, issuer: UnitRef, asker: str | None) -> UnitRef:
+    """The subtree the asker may see: all of it for an office at or above the issuing unit,
+    their own part for an office below it."""
+    if asker is None:
+        return issuer
+    person = person_for_contact(conn, asker)
+    offices = offices_held(conn, env.blueprint, person.id) if person else []
+    for office in offices:
+        if office.contains(issuer):
+            return issuer
+    for office in offices:
+        if issuer.contains(office):
+            return office
+    raise NotAllowed(
+        "你所在单位不在这条通知的下发范围内，不能查看进度",
+        fix="只能查看本单位或上级单位下发的通知",
+    )
+
+
+def notice_progress(env: RelayEnv, notice_id: int, *, asker: str | None = None) -> Progress:
+    """Progress of a notice; ``asker`` (a contact id) limits it to what they may see."""
+    with env.engine.connect() as conn:
+        return progress_in(conn, env, notice_id, asker=asker)
+
+
+def progress_in(
+    conn: Connection, env: RelayEnv, notice_id: int, *, asker: str | None = None
+) -> Progress:
+    """``notice_progress`` inside the caller's transaction."""
+    limit = env.options.list_limit
+    notice = conn.execute(select(N).where(N.c.id == notice_id)).first()
+    issuer = unit(conn, notice.unit_code) if notice is not None else None
+    if notice is None or issuer is None:
+        raise UnknownCode(
+            f"没有编号为 {notice_code(notice_id)} 的通知", fix="请核对通知编号（如 T12）"
+        )
+    scope = _scope(conn, env, issuer, asker)
+    in_scope = U.c.path.startswith(scope.path, autoescape=True)
+    groups: dict[str, dict[str, int]] = {}
+    for level, state, n in conn.execute(
+        select(U.c.level, D.c.state, func.count())
+        .select_from(D.join(G, G.c.id == D.c.group_id).join(U, U.c.code == G.c.unit_code))
+        .where(D.c.notice_id == notice_id, D.c.kind == "notice", in_scope)
+        .group_by(U.c.level, D.c.state)
+    ):
+        groups.setdefault(level, {})[state] = n
+    expected = expected_units(notice_id, scope)
+    totals: dict[str, int] = dict(
+        conn.execute(
+            select(U.c.level, func.count()).where(U.c.code.in_(expected)).group_by(U.c.level)
+        ).all()
+    )
+    acked: dict[str, int] = dict(
+        conn.execute(
+            select(U.c.level, func.count())
+            .select_from(A.join(U, U.c.code == A.c.unit_code))
+            .where(A.c.notice_id == notice_id, U.c.code.in_(expected))
+            .group_by(U.c.level)
+        ).all()
+    )
+    levels = []
+    for lvl in env.blueprint.levels:
+        g = groups.get(lvl.key, {})
+        if not g and not totals.get(lvl.key):
+            continue
+        missing: list[str] = []
+        if notice.require_ack and totals.get(lvl.key, 0) > acked.get(lvl.key, 0):
+            missing = list(
+                conn.execute(
+                    select(U.c.name)
+                    .where(
+                        U.c.code.in_(expected),
+                        U.c.level == lvl.key,
+                        ~exists().where(
+                            and_(A.c.notice_id == notice_id, A.c.unit_code == U.c.code)
+                        ),
+                    )
+                    .order_by(U.c.path)
+                    .limit(limit)
+                ).scalars()
+            )
+        levels.append(
+            LevelProgress(
+                lvl.key,
+                lvl.label,
+                g.get("sent", 0),
+                sum(g.values()),
+                g.get("failed", 0),
+                acked.get(lvl.key, 0),
+                totals.get(lvl.key, 0),
+                missing,
+                totals.get(lvl.key, 0) - acked.get(lvl.key, 0) - len(missing),
+            )
+        )
+    failed = list(
+        conn.execute(
+            select(G.c.name)
+            .select_from(D.join(G, G.c.id == D.c.group_id).join(U, U.c.code == G.c.unit_code))
+            .where(D.c.notice_id == notice_id, D.c.kind == "notice", D.c.state == "failed")
+            .where(in_scope)
+            .order_by(U.c.path)
+            .limit(limit)
+        ).scalars()
+    )
+    reports = _reports(conn, notice_id, scope, limit)
+    return Progress(
+        notice_code(notice_id),
+        issuer.name,
+        scope.name,
+        env.local(notice.deadline),
+        notice.require_ack,
+        levels,
+        failed,
+        reports,
+        env.now(),
+        sum(lv.groups_sent for lv in levels),
+        sum(lv.groups_total for lv in levels),
+        sum(lv.units_acked for lv in levels),
+        sum(lv.units_total for lv in levels),
+    )
+
+
+def _reports(conn: Connection, notice_id: int, scope: UnitRef, limit: int) -> list[ReportLine]:
+    holder = U.alias("holder")
+    rows = conn.execute(
+        select(R.c.id, U.c.name, R.c.sender_name, R.c.body, holder.c.name.label("holder_name"))
+        .join(U, U.c.code == R.c.unit_code)
+        .join(holder, holder.c.code == R.c.holder_unit)
+        .where(R.c.notice_id == notice_id, U.c.path.startswith(scope.path, autoescape=True))
+        .order_by(R.c.id)
+        .limit(limit)
+    )
+    return [
+        ReportLine(report_code(r.id), r.name, r.sender_name, r.body, r.holder_name) for r in rows
+    ]
+
+
+def latest_notice_for(conn: Connection, group_id: int, now: datetime) -> int | None:
+    """The newest notice delivered to a group whose deadline has not passed."""
+    return conn.execute(
+        select(D.c.notice_id)
+        .join(N, N.c.id == D.c.notice_id)
+        .where(
+            D.c.kind == "notice",
+            D.c.group_id == group_id,
+            D.c.state == "sent",
+            N.c.deadline >= now.astimezone(UTC),
+        )
+        .order_by(D.c.notice_id.desc())
+        .limit(1)
+    ).scalar()
+
+
+@dataclass(frozen=True)
+class Laggard:
+    """A unit that owes a 收到."""
+
+    code: str
+    name: str
+    level: str
+    parent_code: str
+    path: str
+
+
+def unacknowledged(conn: Connection, notice_id: int, scope: UnitRef) -> list[Laggard]:
+    """The units in ``scope`` that owe a 收到, in tree order."""
+    rows = conn.execute(
+        select(U.c.code, U.c.name, U.c.level, U.c.parent_code, U.c.path)
+        .where(
+            U.c.code.in_(expected_units(notice_id, scope)),
+            ~exists().where(and_(A.c.notice_id == notice_id, A.c.unit_code == U.c.code)),
+        )
+        .order_by(U.c.path)
+    )
+    return [Laggard(*r) for r in rows]

@@ -1,0 +1,669 @@
+"""The delivery engine: one worker per bot account sends what the relay owes, under the
+account's pacing, and keeps every step in the database so that a crash loses nothing.
+
+A delivery row moves pending → sending → sent (or failed):
+
+- **claim**: in one transaction the worker takes the rows it can send now (its own first, then
+  unassigned ones and, when another account is late against the plan, that account's), marking
+  them ``sending`` under its name. On PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``
+  and the update re-checks ``state = 'pending'``, so two workers never take the same row.
+- **send** through the platform port. The send's message id, or the platform's echo of the
+  bot's own message (``IncomingMessage.is_self``), confirms the copy; results are written in one
+  transaction per batch.
+- **after a crash** a ``sending`` row's fate is unknown: the restarted worker (or any worker, once
+  the lease is over) queues it again with ``resend``, and the copy says 补发. Duplicates can only
+  happen in that window, and they are marked.
+- **failures**: a rate limit waits and tries again; a retryable error backs off exponentially
+  (the copy may have gone out, so the retry is a 补发 unless the echo arrives first); a permanent
+  error hands the group to another account that is in it, else marks it failed. One bad group
+  never holds up the rest.
+
+Texts come from templates through ``compose`` (the bot passes its renderer), so the core never
+writes Chinese sentences itself.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import zlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+
+from matrix.models import Delivery, Notice, Unit
+from matrix.platform import IncomingMessage, Platform, PlatformError, RateLimited
+from matrix.relay.accounts import account_rates, accounts_in_groups, backlog, register_account
+from matrix.relay.codes import notice_code
+from matrix.relay.env import RelayEnv
+from matrix.relay.people import G, GroupRef, M
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+N = Notice.__table__  # type: ignore[attr-defined]
+U = Unit.__table__  # type: ignore[attr-defined]
+
+Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
+Faults = Callable[[str], None]  # called at named points; tests raise there to simulate a crash
+NOTICE_TEMPLATE = "relay/notice.j2"
+_EPS = 1e-9
+_ECHO_MEMORY = 4096  # recent sends whose late echo can still confirm them
+
+
+class Pacer:
+    """A token bucket with jitter: ``burst`` messages at once, then one per ``1/rate`` seconds
+    on average, each gap stretched or shrunk by up to ``jitter`` so the account does not tick
+    like a machine. ``rate`` 0 means unpaced.
+
+    >>> p = Pacer(rate=2.0, burst=1, jitter=0.0, rng=random.Random(1), now=0.0)
+    >>> p.allowance(0.0), p.take(), p.wait(0.0), p.allowance(0.5)
+    (1, None, 0.5, 1)
+    """
+
+    def __init__(
+        self, *, rate: float, burst: int, jitter: float, rng: random.Random, now: float
+    ) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.jitter = jitter
+        self.rng = rng
+        self.tokens = float(burst)
+        self.stamp = now
+
+    @property
+    def paced(self) -> bool:
+        """False when pacing is off."""
+        return self.rate > 0
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def allowance(self, now: float, most: int = 1_000_000) -> int:
+        """How many messages may go out now."""
+        if not self.paced:
+            return most if now >= self.stamp else 0
+        self._refill(now)
+        return min(most, int(self.tokens + _EPS))
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next message may go out."""
+        if not self.paced:
+            return max(0.0, self.stamp - now)  # only a hold() stops an unpaced account
+        self._refill(now)
+        return max(0.0, (1.0 - self.tokens) / self.rate) if self.tokens < 1 - _EPS else 0.0
+
+    def take(self) -> None:
+        """One message went out."""
+        if self.paced:
+            self.tokens -= 1.0 + self.rng.uniform(-self.jitter, self.jitter)
+
+    def hold(self, now: float, seconds: float) -> None:
+        """The platform said slow down: nothing goes out for ``seconds``."""
+        if self.paced:
+            self._refill(now)
+            self.tokens = min(self.tokens, 0.0) - seconds * self.rate
+        else:
+            self.stamp = now + seconds
+
+
+@dataclass
+class Claimed:
+    """A row this worker has taken, with what it needs to send it."""
+
+    id: int
+    kind: str
+    notice_id: int | None
+    group_id: int
+    room_id: str
+    group_name: str
+    resend: bool
+    attempts: int
+    tried: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class NoticeCard:
+    """A notice as every copy shows it (the context of ``relay/notice.j2``)."""
+
+    code: str
+    unit_name: str
+    issuer_name: str
+    body: str
+    deadline: datetime
+    require_ack: bool
+
+
+class DeliveryWorker:
+    """Sends one bot account's share of the relay. Call ``start`` once, feed ``observe`` the
+    account's incoming messages (it only looks at echoes), and call ``run_once`` whenever the
+    previous call said to (``drive`` does that)."""
+
+    def __init__(
+        self,
+        env: RelayEnv,
+        platform: Platform,
+        compose: Compose,
+        *,
+        faults: Faults | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.env = env
+        self.platform = platform
+        self.account = platform.account_id
+        self.compose = compose
+        self.faults = faults or (lambda point: None)
+        opts = env.options
+        self.pacer = Pacer(
+            rate=opts.rate,
+            burst=opts.burst,
+            jitter=opts.jitter,
+            rng=random.Random(seed if seed is not None else zlib.crc32(self.account.encode())),
+            now=env.clock(),
+        )
+        self._cards: dict[int, NoticeCard] = {}
+        self._inflight: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._results: dict[int, dict[str, Any]] = {}
+        self._late_echoes: dict[int, dict[str, Any]] = {}
+        self._lease_checked = float("-inf")
+        self.sent = 0
+        self.pace_bound = False  # whether the last wait was the pacing's (firm) or the queue's
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    async def start(self) -> int:
+        """Register the account and the groups it is in, and queue again whatever a previous
+        run of this account left half-done. Returns how many rows were taken back."""
+        rooms = await self.platform.list_rooms()
+        with self.env.engine.begin() as conn:
+            register_account(
+                conn,
+                self.account,
+                self.env.options.rate,
+                [r.room_id for r in rooms],
+                self.env.clock.now(),
+            )
+        return self.recover()
+
+    def recover(self) -> int:
+        """Rows this account had claimed but not recorded: their fate is unknown, so they go
+        out again marked 补发."""
+        with self.env.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    update(D)
+                    .where(D.c.state == "sending", D.c.claimed_by == self.account)
+                    .values(state="pending", resend=True, claimed_by=None)
+                ).rowcount
+            )
+
+    # --- echoes -------------------------------------------------------------------------------
+
+    async def observe(self, msg: IncomingMessage) -> None:
+        """Confirm a copy by the platform's echo of it."""
+        if not msg.is_self:
+            return
+        delivery_id = self._inflight.pop((msg.room_id, msg.text), None)
+        if delivery_id is None:
+            return
+        now = self.env.clock.now()
+        if delivery_id in self._results:
+            self._results[delivery_id].update(confirmed_at=now, message_id=msg.message_id)
+        else:
+            # after its batch was written: a late echo (or one for a copy queued for retry)
+            self._late_echoes[delivery_id] = {"message_id": msg.message_id, "confirmed_at": now}
+
+    # --- one step -----------------------------------------------------------------------------
+
+    async def run_once(self) -> tuple[bool, float | None]:
+        """Send what may go out now. Returns whether anything was done, and the seconds until
+        this worker should run again (None: nothing left that it knows of)."""
+        opts = self.env.options
+        mono = self.env.clock()
+        wait = self.pacer.wait(mono)
+        self.pace_bound = True
+        if wait > 0:
+            return False, wait
+        want = self.pacer.allowance(mono, opts.claim_batch)
+        claimed = self._claim(want)
+        self.faults("claimed")
+        did = bool(claimed) or bool(self._late_echoes)
+        for i, row in enumerate(claimed):
+            if not await self._send(row):
+                self._release(claimed[i + 1 :])
+                break
+        self._flush()
+        self.faults("flushed")
+        if len(claimed) == want:
+            return did, self.pacer.wait(self.env.clock())
+        self.pace_bound = False  # the wait is only a guess from the queue as it stands
+        return did, self._next_due()
+
+    async def _send(self, row: Claimed) -> bool:
+        """Send one copy; False when the platform asked to slow down."""
+        now = self.env.clock.now()
+        try:
+            text = self._text(row)
+        except Exception as exc:  # a broken template or payload fails this row, not the worker
+            self._results[row.id] = {
+                "state": "failed",
+                "error": f"{type(exc).__name__}: {exc}"[:500],
+            }
+            return True
+        mentions = (
+            tuple(json.loads(row.payload).get("mentions", ())) if row.kind != "notice" else ()
+        )
+        self._inflight[(row.room_id, text)] = row.id
+        while len(self._inflight) > _ECHO_MEMORY:
+            self._inflight.popitem(last=False)
+        self._results[row.id] = {}
+        self.faults("before_send")
+        try:
+            message_id = await self.platform.send_text(row.room_id, text, mentions)
+        except RateLimited as exc:
+            self._results.pop(row.id)
+            self._inflight.pop((row.room_id, text), None)
+            self._release([row])
+            self.pacer.hold(self.env.clock(), exc.retry_after)
+            return False
+        except PlatformError as exc:
+            self._failed(row, exc, now)
+        except Exception as exc:  # an adapter's own bug: the copy's fate is unknown
+            self._failed(row, PlatformError(f"{type(exc).__name__}: {exc}", retryable=True), now)
+        else:
+            result = self._results[row.id]
+            result.setdefault("message_id", message_id)
+            result.update(state="sent", sent_at=now)
+            self.sent += 1
+        self.pacer.take()
+        self.faults("after_send")
+        return True
+
+    def _text(self, row: Claimed) -> str:
+        if row.kind == "notice":
+            assert row.notice_id is not None
+            card = self._card(row.notice_id)
+            context: dict[str, Any] = {
+                "code": card.code,
+                "unit_name": card.unit_name,
+                "issuer_name": card.issuer_name,
+                "body": card.body,
+                "deadline": card.deadline,
+                "require_ack": card.require_ack,
+                "group_name": row.group_name,
+                "resend": row.resend,
+            }
+            return self.compose(NOTICE_TEMPLATE, context)
+        payload = json.loads(row.payload)
+        context = dict(payload.get("context", {}))
+        for key in payload.get("times", ()):
+            *outer, last = key.split(".")
+            holder = context
+            for part in outer:
+                inner = dict(holder[part])
+                holder[part] = inner
+                holder = inner
+            holder[last] = self.env.local(datetime.fromisoformat(holder[last]))
+        context.update(group_name=row.group_name, resend=row.resend)
+        return self.compose(payload["template"], context)
+
+    def _card(self, notice_id: int) -> NoticeCard:
+        card = self._cards.get(notice_id)
+        if card is None:
+            with self.env.engine.connect() as conn:
+                r = conn.execute(
+                    select(N, U.c.name.label("unit_name"))
+                    .join(U, U.c.code == N.c.unit_code)
+                    .where(N.c.id == notice_id)
+                ).one()
+            card = NoticeCard(
+                notice_code(r.id),
+                r.unit_name,
+                r.issuer_name,
+                r.body,
+                self.env.local(r.deadline),
+                r.require_ack,
+            )
+            self._cards[notice_id] = card
+        return card
+
+    def _failed(self, row: Claimed, exc: PlatformError, now: datetime) -> None:
+        opts = self.env.options
+        result = self._results[row.id]
+        if "confirmed_at" in result:  # the echo came although the call failed: it went out
+            result.update(state="sent", sent_at=now)
+            return
+        error = str(exc)[:500]
+        if exc.retryable:
+            if row.attempts >= opts.max_attempts:
+                result.update(state="failed", error=error)
+                return
+            delay = min(opts.retry_max_seconds, opts.retry_base_seconds * 2 ** (row.attempts - 1))
+            # the copy may have reached the room before the error: a retry is a 补发
+            result.update(
+                state="pending", next_at=now + timedelta(seconds=delay), resend=True, error=error
+            )
+            return
+        tried = [a for a in row.tried.split(",") if a] + [self.account]
+        with self.env.engine.connect() as conn:
+            holders = accounts_in_groups(conn, account_rates(conn), [row.group_id])
+        others = [a for a in holders.get(row.group_id, []) if a not in tried]
+        if others:
+            result.update(
+                state="pending", account_id=others[0], tried=",".join(tried)[:500], error=error
+            )
+        else:
+            result.update(state="failed", tried=",".join(tried)[:500], error=error)
+
+    # --- the database -------------------------------------------------------------------------
+
+    def _claim(self, want: int) -> list[Claimed]:
+        opts = self.env.options
+        now = self.env.clock.now()
+        mono = self.env.clock()
+        with self.env.engine.begin() as conn:
+            if mono - self._lease_checked >= opts.lease_seconds / 4:
+                self._lease_checked = mono
+                expire_leases(conn, now - timedelta(seconds=opts.lease_seconds))
+            ids = self._pick(conn, D.c.account_id == self.account, want, now)
+            if len(ids) < want:
+                mine = select(M.c.group_id).where(
+                    M.c.state == "actual", M.c.contact_id == self.account
+                )
+                late = now - timedelta(seconds=opts.steal_after_seconds)
+                others = or_(
+                    D.c.account_id.is_(None),
+                    (D.c.account_id != self.account) & (D.c.planned_at <= late),
+                ) & D.c.group_id.in_(mine)
+                ids += self._pick(conn, others, want - len(ids), now)
+            if not ids:
+                return []
+            taken = [
+                r.id
+                for r in conn.execute(
+                    update(D)
+                    .where(D.c.id.in_(ids), D.c.state == "pending")
+                    .values(
+                        state="sending",
+                        claimed_by=self.account,
+                        claimed_at=now,
+                        attempts=D.c.attempts + 1,
+                    )
+                    .returning(D.c.id)
+                )
+            ]
+            rows = conn.execute(
+                select(
+                    D.c.id,
+                    D.c.kind,
+                    D.c.notice_id,
+                    D.c.group_id,
+                    G.c.room_id,
+                    G.c.name.label("group_name"),
+                    D.c.resend,
+                    D.c.attempts,
+                    D.c.tried,
+                    D.c.payload,
+                )
+                .join(G, G.c.id == D.c.group_id)
+                .where(D.c.id.in_(taken))
+                .order_by(D.c.rank, D.c.id)
+            ).all()
+        return [Claimed(**r._mapping) for r in rows]
+
+    @staticmethod
+    def _pick(conn: Connection, which: Any, limit: int, now: datetime) -> list[int]:
+        query = (
+            select(D.c.id)
+            .where(which, D.c.state == "pending", D.c.next_at <= now)
+            .order_by(D.c.rank, D.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(conn.execute(query).scalars())
+
+    def _release(self, rows: Sequence[Claimed]) -> None:
+        """Give back claimed rows that were not tried (the platform asked to slow down)."""
+        for row in rows:
+            self._results[row.id] = {"state": "pending", "attempts": row.attempts - 1}
+
+    def _flush(self) -> None:
+        """Write the batch's outcomes in one transaction."""
+        if not self._results and not self._late_echoes:
+            return
+        fields = {"state", "message_id", "sent_at", "confirmed_at", "next_at", "resend"}
+        fields |= {"error", "account_id", "tried", "attempts"}
+        with self.env.engine.begin() as conn:
+            by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for delivery_id, result in self._results.items():
+                if not result:  # a send cut short before anything was known: stays ``sending``
+                    continue
+                shape = tuple(sorted(k for k in result if k in fields))
+                by_shape.setdefault(shape, []).append(
+                    {"_id": delivery_id, **{f"v_{k}": result[k] for k in shape}}
+                )
+            for shape, params in by_shape.items():
+                values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in shape}
+                values["claimed_by"] = None
+                conn.execute(
+                    update(D)
+                    .where(D.c.id == bindparam("_id"), D.c.claimed_by == self.account)
+                    .values(values),
+                    params,
+                )
+            if self._late_echoes:
+                conn.execute(
+                    update(D)
+                    .where(D.c.id == bindparam("_id"), D.c.state.in_(("pending", "sent")))
+                    .values(
+                        state="sent",
+                        claimed_by=None,
+                        message_id=func.coalesce(D.c.message_id, bindparam("v_message_id")),
+                        sent_at=func.coalesce(D.c.sent_at, bindparam("v_confirmed_at")),
+                        confirmed_at=bindparam("v_confirmed_at"),
+                    ),
+                    [
+                        {
+                            "_id": k,
+                            "v_message_id": v["message_id"],
+                            "v_confirmed_at": v["confirmed_at"],
+                        }
+                        for k, v in self._late_echoes.items()
+                    ],
+                )
+            self.faults("flushing")
+        self._results.clear()
+        self._late_echoes.clear()
+
+    def _next_due(self) -> float | None:
+        """Seconds until this worker has something to send again, None if nothing is queued
+        that it could send."""
+        opts = self.env.options
+        with self.env.engine.connect() as conn:
+            mine = select(M.c.group_id).where(M.c.state == "actual", M.c.contact_id == self.account)
+            own = conn.execute(
+                select(func.min(D.c.next_at)).where(
+                    D.c.state == "pending", D.c.account_id == self.account
+                )
+            ).scalar()
+            shared = conn.execute(
+                select(func.min(D.c.next_at)).where(
+                    D.c.state == "pending", D.c.account_id.is_(None), D.c.group_id.in_(mine)
+                )
+            ).scalar()
+            stealable = conn.execute(
+                select(func.min(D.c.planned_at)).where(
+                    D.c.state == "pending",
+                    D.c.account_id != self.account,
+                    D.c.group_id.in_(mine),
+                )
+            ).scalar()
+            orphan = conn.execute(
+                select(func.min(D.c.claimed_at)).where(D.c.state == "sending")
+            ).scalar()
+        if stealable is not None:
+            stealable += timedelta(seconds=opts.steal_after_seconds)
+        if orphan is not None:  # a claim never recorded: its lease runs out then
+            orphan += timedelta(seconds=opts.lease_seconds)
+            self._lease_checked = float("-inf")
+        times = [t for t in (own, shared, stealable, orphan) if t is not None]
+        if not times:
+            return None
+        return max(0.0, (min(times) - self.env.clock.now()).total_seconds())
+
+
+def expire_leases(conn: Connection, before: datetime) -> int:
+    """Rows claimed before ``before`` and never recorded: their worker is presumed dead, so
+    anyone may send them again, marked 补发."""
+    return int(
+        conn.execute(
+            update(D)
+            .where(D.c.state == "sending", D.c.claimed_at <= before)
+            .values(state="pending", resend=True, claimed_by=None)
+        ).rowcount
+    )
+
+
+class Outbox:
+    """Queues single messages (reminders, escalations, reports, flags) inside the caller's
+    transaction, each with the least-busy account that is in its group. Who is in which group
+    and what each account owes are read once and the rows written together by ``flush``, so a
+    job can queue thousands at national scale."""
+
+    def __init__(self, conn: Connection, env: RelayEnv) -> None:
+        self.conn = conn
+        self.env = env
+        self.rates = account_rates(conn)
+        self.owed = backlog(conn)
+        self._holders: dict[int, list[str]] | None = None
+        self._rows: list[dict[str, Any]] = []
+
+    def holders(self, group_id: int) -> list[str]:
+        """The registered accounts in a group."""
+        if self._holders is None:
+            self._holders = accounts_in_groups(self.conn, self.rates)
+        return self._holders.get(group_id, [])
+
+    def add(
+        self,
+        *,
+        key: str,
+        kind: str,
+        group: GroupRef,
+        template: str,
+        context: dict[str, Any],
+        mentions: Sequence[str] = (),
+        notice_id: int | None = None,
+        times: Sequence[str] = (),
+    ) -> None:
+        """Queue one message; ``context`` must be JSON, keys in ``times`` hold ISO datetimes
+        (``a.b`` for nested ones) that reach the template as local datetimes."""
+        rates, owed = self.rates, self.owed
+        account = min(
+            self.holders(group.id),
+            key=lambda a: (owed.get(a, 0) / (rates[a] or 1.0), a),
+            default=None,
+        )
+        if account is not None:
+            owed[account] = owed.get(account, 0) + 1
+        now = self.env.clock.now()
+        payload = {"template": template, "context": context, "mentions": list(mentions)}
+        self._rows.append(
+            {
+                "key": key,
+                "kind": kind,
+                "notice_id": notice_id,
+                "group_id": group.id,
+                "rank": 0,
+                "account_id": account,
+                "state": "pending",
+                "attempts": 0,
+                "resend": False,
+                "next_at": now,
+                "planned_at": now,
+                "tried": "",
+                "payload": json.dumps({**payload, "times": list(times)}, ensure_ascii=False),
+            }
+        )
+
+    def flush(self) -> int:
+        """Write what was queued; a key queued before (a job run twice) is skipped. Returns how
+        many messages were written."""
+        rows, self._rows = self._rows, []
+        keys = [r["key"] for r in rows]
+        seen: set[str] = set()
+        for i in range(0, len(keys), 500):
+            seen.update(
+                self.conn.execute(select(D.c.key).where(D.c.key.in_(keys[i : i + 500]))).scalars()
+            )
+        fresh = [r for r in rows if r["key"] not in seen]
+        if fresh:
+            self.conn.execute(insert(D), fresh)
+        return len(fresh)
+
+
+def enqueue(conn: Connection, env: RelayEnv, **message: Any) -> bool:
+    """Queue one message now (see ``Outbox.add``); False if it was queued before."""
+    outbox = Outbox(conn, env)
+    outbox.add(**message)
+    return outbox.flush() == 1
+
+
+Step = Callable[[], Awaitable[tuple[bool, float | None]]]
+
+
+async def drive(
+    env: RelayEnv,
+    workers: Sequence[DeliveryWorker],
+    *,
+    until: datetime | None = None,
+    jobs: Callable[[], int] | None = None,
+    next_job: Callable[[], datetime | None] | None = None,
+    forever: bool = False,
+) -> None:
+    """Run the workers (and the scheduled ``jobs``) until nothing is left to do, ``until``
+    passes, or forever. On a virtual clock time jumps from one event to the next, so a day of
+    relay runs in moments."""
+    clock = env.clock
+    wake: dict[int, float | None] = {i: clock() for i in range(len(workers))}
+    while True:
+        now = clock.now()
+        if until is not None and now >= until:
+            return
+        created = jobs() if jobs is not None else 0
+        mono = clock()
+        active = bool(created)
+        for i, worker in enumerate(workers):
+            at = wake[i]
+            if at is not None and at <= mono + _EPS:
+                did, delay = await worker.run_once()
+                active = active or did
+                wake[i] = None if delay is None else clock() + delay
+        if active:
+            # rows may have changed hands (taken, reassigned, queued by a job): a worker that
+            # was only waiting on the queue looks again; one waiting on its pace keeps waiting
+            for i, worker in enumerate(workers):
+                if not worker.pace_bound:
+                    wake[i] = clock()
+            continue
+        candidates = [at for at in wake.values() if at is not None]
+        due = next_job() if next_job is not None else None
+        if due is not None:
+            candidates.append(clock() + max(0.0, (due - clock.now()).total_seconds()))
+        if until is not None:
+            candidates.append(clock() + max(0.0, (until - clock.now()).total_seconds()))
+        if forever:
+            candidates.append(clock() + env.options.idle_poll_seconds)
+        if not candidates:
+            return
+        # nothing happened this round: time must move on, if only by a millisecond, so that a
+        # boundary case (a lease ending exactly now) cannot spin the loop at one instant
+        await clock.sleep(max(min(candidates) - clock(), 0.001))
+        if forever:  # another process may have queued work meanwhile
+            for i, worker in enumerate(workers):
+                if not worker.pace_bound:
+                    wake[i] = clock()

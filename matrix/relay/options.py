@@ -1,0 +1,80 @@
+"""The relay's settings (the ``[relay]`` table of config.toml, documented in
+config.example.toml). A plain pydantic model so that the core can take it without the bot."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CLASSIFIED_MARKERS = ["绝密", "机密", "秘密", "涉密", "内部", "密级", "保密期限", "不宜公开"]
+
+
+class RelayOptions(BaseModel):
+    """How notices are paced, retried, reminded, escalated and guarded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(
+        default=1.0,
+        ge=0,
+        description="messages per second per bot account, e.g. 1.0; 0 turns pacing off (benchmarks)",
+    )
+    burst: int = Field(default=1, ge=1, description="messages an idle account may send at once")
+    jitter: float = Field(
+        default=0.2,
+        ge=0,
+        lt=1,
+        description="spread of the gap between messages, ±fraction of 1/rate, e.g. 0.2",
+    )
+    claim_batch: int = Field(
+        default=64,
+        ge=1,
+        description="most messages claimed at once; paced accounts claim only what may go out "
+        "now, so after a crash at most that many are re-sent as 补发",
+    )
+    retry_base_seconds: float = Field(
+        default=5.0, gt=0, description="first retry after a failed send, then doubling"
+    )
+    retry_max_seconds: float = Field(default=600.0, gt=0, description="longest wait between tries")
+    max_attempts: int = Field(default=6, ge=1, description="tries per group before giving up")
+    steal_after_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="an account may take over another account's message this late against plan",
+    )
+    lease_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="a claimed message not confirmed this long is presumed lost and re-sent as 补发",
+    )
+    idle_poll_seconds: float = Field(
+        default=2.0, gt=0, description="how often an idle account looks for new work"
+    )
+    require_ack: bool = Field(default=True, description="notices ask for 收到 unless told 无需回执")
+    remind_before_minutes: list[int] = Field(
+        default=[120, 30],
+        description="reminder rounds, minutes before the deadline, e.g. [120, 30]",
+    )
+    escalate: bool = Field(
+        default=True, description="at the deadline, send each office its laggards"
+    )
+    list_limit: int = Field(
+        default=30, ge=1, description="most unit names listed in one reminder or progress line"
+    )
+    classified_markers: list[str] = Field(
+        default=CLASSIFIED_MARKERS,
+        description="classification markers that block a notice or report, e.g. 机密",
+    )
+    blocked_words: list[str] = Field(
+        default=[], description="further words that block a notice or report"
+    )
+    allowed_phrases: list[str] = Field(
+        default=["内部署"],
+        description="phrases that contain a marker but are harmless (…省内部署…)",
+    )
+    watch_words: list[str] = Field(
+        default=[], description="舆情监控: words that flag a message to the group's admins"
+    )
+    watch_limit: int = Field(
+        default=3, ge=1, description="most watch alerts per group per window; more are recorded"
+    )
+    watch_window_minutes: int = Field(default=60, ge=1, description="the watch-alert window")

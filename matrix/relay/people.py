@@ -1,0 +1,171 @@
+"""Who is speaking, where, and on whose behalf: contact ids to roster persons, rooms to groups,
+units to their offices and office groups.
+
+Identity is the stable contact id, looked up as the roster's WeChat id (``person.wechat_id``) or,
+failing that, through an actual membership row that ties the contact to a person. Display
+names never decide anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, select
+
+from matrix.blueprint import Blueprint
+from matrix.models import Group, Membership, Person, Position, Unit
+from matrix.relay.errors import NotInMatrix
+
+P = Person.__table__  # type: ignore[attr-defined]
+POS = Position.__table__  # type: ignore[attr-defined]
+U = Unit.__table__  # type: ignore[attr-defined]
+G = Group.__table__  # type: ignore[attr-defined]
+M = Membership.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """A roster person, as the relay needs them."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    """A unit, with its place in the tree (``path`` is /a/b/c/)."""
+
+    code: str
+    name: str
+    level: str
+    depth: int
+    path: str
+    parent_code: str | None
+
+    def contains(self, other: UnitRef) -> bool:
+        """Whether ``other`` is this unit or lies under it."""
+        return other.path.startswith(self.path)
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """A matrix group (a WeChat room)."""
+
+    id: int
+    unit_code: str
+    kind: str
+    shard: int
+    name: str
+    room_id: str | None
+
+
+def person_for_contact(conn: Connection, contact_id: str) -> PersonRef | None:
+    """The roster person behind a contact id, or None for a stranger."""
+    row = conn.execute(
+        select(P.c.id, P.c.name).where(P.c.wechat_id == contact_id, P.c.removed_at.is_(None))
+    ).first()
+    if row is None:
+        row = conn.execute(
+            select(P.c.id, P.c.name)
+            .join(M, M.c.person_id == P.c.id)
+            .where(M.c.contact_id == contact_id, M.c.state == "actual", P.c.removed_at.is_(None))
+            .limit(1)
+        ).first()
+    return None if row is None else PersonRef(row.id, row.name)
+
+
+def positions(conn: Connection, person_id: int) -> list[tuple[UnitRef, str]]:
+    """The person's (unit, role) pairs at current units."""
+    rows = conn.execute(
+        select(U, POS.c.role)
+        .join(POS, POS.c.unit_code == U.c.code)
+        .where(POS.c.person_id == person_id, U.c.removed_at.is_(None))
+        .order_by(U.c.depth, U.c.code, POS.c.seq)
+    )
+    return [(_unit(r), r.role) for r in rows]
+
+
+def unit(conn: Connection, code: str) -> UnitRef | None:
+    """A current unit by code, or None."""
+    row = conn.execute(select(U).where(U.c.code == code, U.c.removed_at.is_(None))).first()
+    return None if row is None else _unit(row)
+
+
+def _unit(row: object) -> UnitRef:
+    r = row._mapping  # type: ignore[attr-defined]
+    return UnitRef(r["code"], r["name"], r["level"], r["depth"], r["path"], r["parent_code"])
+
+
+def group_for_room(conn: Connection, room_id: str) -> GroupRef:
+    """The matrix group of a room; ``NotInMatrix`` if the room is not one."""
+    row = conn.execute(select(G).where(G.c.room_id == room_id)).first()
+    if row is None:
+        raise NotInMatrix()
+    return _group(row)
+
+
+def group(conn: Connection, group_id: int) -> GroupRef:
+    """A group by id."""
+    return _group(conn.execute(select(G).where(G.c.id == group_id)).one())
+
+
+def _group(row: object) -> GroupRef:
+    r = row._mapping  # type: ignore[attr-defined]
+    return GroupRef(r["id"], r["unit_code"], r["kind"], r["shard"], r["name"], r["room_id"])
+
+
+def office_roles(bp: Blueprint) -> dict[str, frozenset[str]]:
+    """Per level, the roles that administer the groups that level leads (its office).
+
+    >>> from matrix.blueprint import load_blueprint
+    >>> office_roles(load_blueprint("young_pioneers"))["county"]
+    frozenset({'office_staff'})
+    """
+    roles: dict[str, set[str]] = {}
+    for spec in bp.groups:
+        for sel in spec.admins:
+            if sel.scope == "self":
+                roles.setdefault(spec.led_by, set()).add(sel.role)
+    return {level: frozenset(r) for level, r in roles.items()}
+
+
+def offices_held(conn: Connection, bp: Blueprint, person_id: int) -> list[UnitRef]:
+    """The units the person is an office of, highest first."""
+    roles = office_roles(bp)
+    return [u for u, role in positions(conn, person_id) if role in roles.get(u.level, ())]
+
+
+def child_roles(bp: Blueprint, kind: str) -> list[str]:
+    """The roles a group kind takes from the leading unit's children, main selector first: whom
+    to @-mention for a child unit (brigade_counselor in a county's counselor group).
+
+    >>> from matrix.blueprint import load_blueprint
+    >>> child_roles(load_blueprint("young_pioneers"), "county-counselors")
+    ['brigade_counselor', 'core_squadron_counselor']
+    """
+    spec = bp.group(kind)
+    return list(dict.fromkeys(s.role for s in spec.members if s.scope == "children"))
+
+
+def office_group(conn: Connection, bp: Blueprint, unit_code: str) -> GroupRef | None:
+    """Where a unit's office reads what is sent to it: its own internal group (every member from
+    the unit itself, e.g. 少工委委员群) if built, else its main relay group, else any built group
+    it leads."""
+
+    def rank(spec_key: str) -> int:
+        spec = bp.group(spec_key)
+        if all(s.scope == "self" for s in spec.members):
+            return 0
+        return 1 if spec.main else 2 if spec.relay else 3
+
+    known = set(bp.group_keys())
+    rows = [
+        _group(r)
+        for r in conn.execute(
+            select(G).where(and_(G.c.unit_code == unit_code, G.c.room_id.is_not(None)))
+        )
+    ]
+    rows = [g for g in rows if g.kind in known]
+    if not rows:
+        return None
+    return min(rows, key=lambda g: (rank(g.kind), g.shard, g.id))

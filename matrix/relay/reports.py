@@ -1,0 +1,186 @@
+"""Reports up (上报): ``#上报 <内容>`` in a group goes to the office of the unit that leads it,
+with the sender's unit and name and a report id; ``#转报 R5`` passes it one level further up.
+Reports made while a notice is open in that group (or naming it: ``#上报 T12 …``) are listed in
+that notice's ``#进度``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select, update
+
+from matrix import audit_log
+from matrix.models import Delivery, Report
+from matrix.relay.acks import latest_notice_for
+from matrix.relay.codes import notice_code, parse_code, report_code
+from matrix.relay.delivery import enqueue
+from matrix.relay.env import RelayEnv
+from matrix.relay.errors import BadCommand, NotAllowed, RelayError, UnknownCode
+from matrix.relay.guard import enforce
+from matrix.relay.people import (
+    group_for_room,
+    office_group,
+    offices_held,
+    person_for_contact,
+    positions,
+    unit,
+)
+
+R = Report.__table__  # type: ignore[attr-defined]
+D = Delivery.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ReportReceipt:
+    """What the sender (or the forwarding office) is told (``relay/report_receipt.j2``)."""
+
+    code: str
+    office_name: str
+    unit_name: str
+    sender_name: str
+    notice_code: str | None
+    forwarded: bool
+
+
+def submit_report(
+    env: RelayEnv, room_id: str, contact_id: str, text: str, attachments: Sequence[str] = ()
+) -> ReportReceipt:
+    """``#上报 [T12] 内容`` from ``contact_id`` in ``room_id``."""
+    body = text.strip()
+    named = None
+    head, _, rest = body.partition(" ")
+    if rest and (nid := parse_code(head, "T")) is not None and head[:1] in "Tt":
+        named, body = nid, rest.strip()
+    if not body:
+        raise BadCommand("上报没有内容", fix="请这样发送：#上报 内容")
+    now = env.clock.now()
+    with env.engine.connect() as conn:
+        group = group_for_room(conn, room_id)
+    enforce(env, body, attachments, actor=contact_id, unit_code=group.unit_code, what="上报")
+    with env.engine.begin() as conn:
+        leader = unit(conn, group.unit_code)
+        person = person_for_contact(conn, contact_id)
+        if person is None or leader is None:
+            raise NotAllowed("你不在名册中，不能上报", fix="请联系管理员把你的微信号登记到名册")
+        held = [u for u, _ in positions(conn, person.id)]
+        children = [u for u in held if u.parent_code == leader.code]
+        ranked = children or [u for u in held if u.code == leader.code] or held
+        if not ranked:
+            raise NotAllowed("名册中没有你的单位，不能上报", fix="请联系管理员核对名册")
+        sender_unit = ranked[0]
+        if named is not None:
+            sent_here = conn.execute(
+                select(D.c.id).where(
+                    D.c.notice_id == named, D.c.group_id == group.id, D.c.kind == "notice"
+                )
+            ).first()
+            if sent_here is None:
+                raise UnknownCode(
+                    f"本群没有收到过通知 {notice_code(named)}",
+                    fix="请核对通知编号，或去掉编号直接上报",
+                )
+        notice_id = named if named is not None else latest_notice_for(conn, group.id, now)
+        target = office_group(conn, env.blueprint, leader.code) or group
+        inserted = conn.execute(
+            insert(R).values(
+                group_id=group.id,
+                unit_code=sender_unit.code,
+                person_id=person.id,
+                contact_id=contact_id,
+                sender_name=person.name,
+                body=body,
+                notice_id=notice_id,
+                holder_unit=leader.code,
+                hops=0,
+                created_at=now,
+            )
+        ).inserted_primary_key
+        assert inserted is not None
+        report_id = int(inserted[0])
+        code = report_code(report_id)
+        ncode = notice_code(notice_id) if notice_id is not None else None
+        enqueue(
+            conn,
+            env,
+            key=f"report:{report_id}:0",
+            kind="report",
+            group=target,
+            notice_id=notice_id,
+            template="relay/report.j2",
+            context={
+                "code": code,
+                "unit_name": sender_unit.name,
+                "sender_name": person.name,
+                "body": body,
+                "notice_code": ncode,
+                "from_group": group.name,
+                "forwarded_by": None,
+            },
+        )
+        audit_log.record(
+            conn, contact_id, "relay.report", sender_unit.code, report=code, to=leader.code
+        )
+    return ReportReceipt(code, leader.name, sender_unit.name, person.name, ncode, False)
+
+
+def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
+    """``#转报 R5``: the office holding the report passes it to its parent unit's office."""
+    report_id = parse_code(text, "R")
+    if report_id is None:
+        raise BadCommand("看不懂要转报的编号", fix="请这样发送：#转报 R5（编号见上报消息）")
+    with env.engine.begin() as conn:
+        report = conn.execute(select(R).where(R.c.id == report_id)).first()
+        if report is None:
+            raise UnknownCode(f"没有编号为 {report_code(report_id)} 的上报", fix="请核对编号")
+        holder = unit(conn, report.holder_unit)
+        person = person_for_contact(conn, contact_id)
+        offices = offices_held(conn, env.blueprint, person.id) if person else []
+        if holder is None or person is None or holder.code not in {u.code for u in offices}:
+            where = holder.name if holder else report.holder_unit
+            raise NotAllowed(
+                f"上报 {report_code(report_id)} 现在在{where}，只有该单位办公室同志可以转报",
+                fix="请由收到上报的单位转报",
+            )
+        parent = unit(conn, holder.parent_code) if holder.parent_code else None
+        if parent is None:
+            raise RelayError(f"{holder.name}已是本矩阵的最高一级", fix="无法再向上转报")
+        target = office_group(conn, env.blueprint, parent.code)
+        if target is None:
+            raise RelayError(f"{parent.name}还没有建成的工作群，无法转报", fix="请上级单位先建群")
+        sender_unit = unit(conn, report.unit_code)
+        hops = report.hops + 1
+        conn.execute(
+            update(R).where(R.c.id == report_id).values(holder_unit=parent.code, hops=hops)
+        )
+        code = report_code(report_id)
+        ncode = notice_code(report.notice_id) if report.notice_id is not None else None
+        enqueue(
+            conn,
+            env,
+            key=f"report:{report_id}:{hops}",
+            kind="report",
+            group=target,
+            notice_id=report.notice_id,
+            template="relay/report.j2",
+            context={
+                "code": code,
+                "unit_name": sender_unit.name if sender_unit else report.unit_code,
+                "sender_name": report.sender_name,
+                "body": report.body,
+                "notice_code": ncode,
+                "from_group": None,
+                "forwarded_by": holder.name,
+            },
+        )
+        audit_log.record(
+            conn, contact_id, "relay.report_forward", holder.code, report=code, to=parent.code
+        )
+    return ReportReceipt(
+        code,
+        parent.name,
+        sender_unit.name if sender_unit else report.unit_code,
+        report.sender_name,
+        ncode,
+        True,
+    )

@@ -1,0 +1,75 @@
+"""Which groups a notice goes to: every relay group (every shard) led by any unit in the
+issuing unit's subtree, top-down by level. Found in SQL by the units' path prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, func, select
+
+from matrix.blueprint import Blueprint
+from matrix.relay.people import G, U, UnitRef
+
+
+@dataclass(frozen=True)
+class Target:
+    """One group a notice goes to, with its leading unit's depth and level."""
+
+    group_id: int
+    unit_code: str
+    depth: int
+    level: str
+    kind: str
+    shard: int
+    room_id: str
+
+
+def relay_kinds(bp: Blueprint) -> list[str]:
+    """The group kinds that are part of the notice chain (``relay = true``), blueprint order.
+
+    >>> from matrix.blueprint import load_blueprint
+    >>> relay_kinds(load_blueprint("young_pioneers"))[-1]
+    'county-counselors'
+    """
+    return [g.key for g in bp.groups if g.relay]
+
+
+def relay_targets(conn: Connection, bp: Blueprint, leader: UnitRef) -> list[Target]:
+    """The built relay groups in ``leader``'s subtree, parents before children."""
+    kinds = relay_kinds(bp)
+    order = {k: i for i, k in enumerate(kinds)}
+    rows = conn.execute(
+        select(G.c.id, G.c.unit_code, U.c.depth, U.c.level, G.c.kind, G.c.shard, G.c.room_id)
+        .join(U, U.c.code == G.c.unit_code)
+        .where(
+            U.c.path.startswith(leader.path, autoescape=True),
+            U.c.removed_at.is_(None),
+            G.c.kind.in_(kinds),
+            G.c.room_id.is_not(None),
+        )
+        .order_by(U.c.depth, U.c.path, G.c.shard)
+    ).all()
+    targets = [Target(*r) for r in rows]
+    targets.sort(key=lambda t: (t.depth, order[t.kind]))  # stable: keeps path order inside
+    return targets
+
+
+def unbuilt_count(conn: Connection, bp: Blueprint, leader: UnitRef) -> int:
+    """How many (unit, relay kind) pairs in the subtree have no built group yet."""
+    missing = 0
+    for spec in bp.groups:
+        if not spec.relay:
+            continue
+        in_scope = and_(
+            U.c.path.startswith(leader.path, autoescape=True),
+            U.c.removed_at.is_(None),
+            U.c.level == spec.led_by,
+        )
+        units = conn.execute(select(func.count()).select_from(U).where(in_scope)).scalar_one()
+        built = conn.execute(
+            select(func.count(func.distinct(G.c.unit_code)))
+            .select_from(G.join(U, U.c.code == G.c.unit_code))
+            .where(in_scope, G.c.kind == spec.key, G.c.room_id.is_not(None))
+        ).scalar_one()
+        missing += units - built
+    return missing
