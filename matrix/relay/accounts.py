@@ -16,12 +16,16 @@ from matrix.relay.people import G, M
 A = RelayAccount.__table__  # type: ignore[attr-defined]
 D = Delivery.__table__  # type: ignore[attr-defined]
 OPEN_STATES = ("pending", "sending")
+# A bot account's own seat in a group is a membership row of its own state, not "actual":
+# people's actual memberships are rewritten by every sync of a room (which leaves the bots
+# out), counted in the summaries (人数) and checked by the audit, none of which is about bots.
+ACCOUNT_SEAT = "account"
 
 
 def register_account(
     conn: Connection, account_id: str, rate: float, room_ids: Iterable[str], now: datetime
 ) -> int:
-    """Record the account, its pace and the matrix groups it is in (as actual memberships);
+    """Record the account, its pace and the matrix groups it is in (as ``ACCOUNT_SEAT`` rows);
     memberships of rooms it has left are dropped. Returns how many matrix groups it is in."""
     if (
         conn.execute(
@@ -38,21 +42,18 @@ def register_account(
     }
     mine = M.c.contact_id == account_id
     have = {
-        r.group_id for r in conn.execute(select(M.c.group_id).where(mine, M.c.state == "actual"))
+        r.group_id
+        for r in conn.execute(select(M.c.group_id).where(mine, M.c.state == ACCOUNT_SEAT))
     }
     if gone := have - groups:
-        conn.execute(
-            delete(M).where(
-                mine, M.c.state == "actual", M.c.person_id.is_(None), M.c.group_id.in_(gone)
-            )
-        )
+        conn.execute(delete(M).where(mine, M.c.state == ACCOUNT_SEAT, M.c.group_id.in_(gone)))
     if new := groups - have:
         conn.execute(
             insert(M),
             [
                 {
                     "group_id": g,
-                    "state": "actual",
+                    "state": ACCOUNT_SEAT,
                     "person_id": None,
                     "contact_id": account_id,
                     "is_admin": False,
@@ -76,7 +77,7 @@ def accounts_in_groups(
 ) -> dict[int, list[str]]:
     """Per group, the registered accounts that are in it."""
     query = select(M.c.group_id, M.c.contact_id).where(
-        M.c.state == "actual", M.c.contact_id.in_(list(accounts))
+        M.c.state == ACCOUNT_SEAT, M.c.contact_id.in_(list(accounts))
     )
     if group_ids is not None:
         query = query.where(M.c.group_id.in_(list(group_ids)))

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Select, and_, exists, func, insert, select
 
@@ -224,14 +225,32 @@ def progress_in(
     conn: Connection, env: RelayEnv, notice_id: int, *, asker: str | None = None
 ) -> Progress:
     """``notice_progress`` inside the caller's transaction."""
-    limit = env.options.list_limit
+    notice, issuer = _notice_and_issuer(conn, notice_id)
+    return _progress(conn, env, notice, issuer, _scope(conn, env, issuer, asker))
+
+
+def progress_within(conn: Connection, env: RelayEnv, notice_id: int, within: UnitRef) -> Progress:
+    """A notice's progress as seen from ``within``'s subtree: all of it when ``within`` is at or
+    above the issuing unit, ``within``'s own part when it lies below (the summary tables)."""
+    notice, issuer = _notice_and_issuer(conn, notice_id)
+    return _progress(conn, env, notice, issuer, issuer if within.contains(issuer) else within)
+
+
+def _notice_and_issuer(conn: Connection, notice_id: int) -> tuple[Any, UnitRef]:
     notice = conn.execute(select(N).where(N.c.id == notice_id)).first()
     issuer = unit(conn, notice.unit_code) if notice is not None else None
     if notice is None or issuer is None:
         raise UnknownCode(
             f"没有编号为 {notice_code(notice_id)} 的通知", fix="请核对通知编号（如 T12）"
         )
-    scope = _scope(conn, env, issuer, asker)
+    return notice, issuer
+
+
+def _progress(
+    conn: Connection, env: RelayEnv, notice: Any, issuer: UnitRef, scope: UnitRef
+) -> Progress:
+    limit = env.options.list_limit
+    notice_id = notice.id
     in_scope = U.c.path.startswith(scope.path, autoescape=True)
     groups: dict[str, dict[str, int]] = {}
     for level, state, n in conn.execute(
@@ -330,6 +349,24 @@ def _reports(conn: Connection, notice_id: int, scope: UnitRef, limit: int) -> li
     return [
         ReportLine(report_code(r.id), r.name, r.sender_name, r.body, r.holder_name) for r in rows
     ]
+
+
+def latest_notice_in_room(env: RelayEnv, room_id: str) -> int:
+    """The notice ``#进度`` without an id means: the newest one issued in this group or
+    delivered to it."""
+    with env.engine.connect() as conn:
+        group = group_for_room(conn, room_id)
+        issued = select(N.c.id.label("id")).where(N.c.group_id == group.id)
+        delivered = select(D.c.notice_id.label("id")).where(
+            D.c.group_id == group.id, D.c.kind == "notice"
+        )
+        both = issued.union(delivered).subquery()
+        found = conn.execute(select(func.max(both.c.id))).scalar()
+    if found is None:
+        raise UnknownCode(
+            "本群还没有下发或收到过通知", fix="下发通知后再查看进度，或写上编号：#进度 T12"
+        )
+    return int(found)
 
 
 def latest_notice_for(conn: Connection, group_id: int, now: datetime) -> int | None:

@@ -37,7 +37,13 @@ from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from matrix.models import Delivery, Notice, Unit
 from matrix.platform import IncomingMessage, Platform, PlatformError, RateLimited
-from matrix.relay.accounts import account_rates, accounts_in_groups, backlog, register_account
+from matrix.relay.accounts import (
+    ACCOUNT_SEAT,
+    account_rates,
+    accounts_in_groups,
+    backlog,
+    register_account,
+)
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.people import G, GroupRef, M
@@ -372,7 +378,7 @@ class DeliveryWorker:
             ids = self._pick(conn, D.c.account_id == self.account, want, now)
             if len(ids) < want:
                 mine = select(M.c.group_id).where(
-                    M.c.state == "actual", M.c.contact_id == self.account
+                    M.c.state == ACCOUNT_SEAT, M.c.contact_id == self.account
                 )
                 late = now - timedelta(seconds=opts.steal_after_seconds)
                 others = or_(
@@ -484,7 +490,9 @@ class DeliveryWorker:
         that it could send."""
         opts = self.env.options
         with self.env.engine.connect() as conn:
-            mine = select(M.c.group_id).where(M.c.state == "actual", M.c.contact_id == self.account)
+            mine = select(M.c.group_id).where(
+                M.c.state == ACCOUNT_SEAT, M.c.contact_id == self.account
+            )
             own = conn.execute(
                 select(func.min(D.c.next_at)).where(
                     D.c.state == "pending", D.c.account_id == self.account

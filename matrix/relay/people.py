@@ -1,9 +1,9 @@
 """Who is speaking, where, and on whose behalf: contact ids to roster persons, rooms to groups,
 units to their offices and office groups.
 
-Identity is the stable contact id, looked up as the roster's WeChat id (``person.wechat_id``) or,
-failing that, through an actual membership row that ties the contact to a person. Display
-names never decide anything.
+Identity is the stable contact id, resolved through ``matrix.binding`` (a contact bound by 微信号,
+phone or an admin's decision; a contact id that is itself a roster 微信号 is bound on first use).
+Display names never decide anything.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, select
 
+from matrix.binding import resolve
 from matrix.blueprint import Blueprint
 from matrix.models import Group, Membership, Person, Position, Unit
+from matrix.platform import Member
 from matrix.relay.errors import NotInMatrix
 
 P = Person.__table__  # type: ignore[attr-defined]
@@ -60,17 +62,13 @@ class GroupRef:
 
 
 def person_for_contact(conn: Connection, contact_id: str) -> PersonRef | None:
-    """The roster person behind a contact id, or None for a stranger."""
+    """The roster person behind a contact id (removed persons count as strangers), or None."""
+    person_id = resolve(conn, [Member(contact_id)], actor="relay").get(contact_id)
+    if person_id is None:
+        return None
     row = conn.execute(
-        select(P.c.id, P.c.name).where(P.c.wechat_id == contact_id, P.c.removed_at.is_(None))
+        select(P.c.id, P.c.name).where(P.c.id == person_id, P.c.removed_at.is_(None))
     ).first()
-    if row is None:
-        row = conn.execute(
-            select(P.c.id, P.c.name)
-            .join(M, M.c.person_id == P.c.id)
-            .where(M.c.contact_id == contact_id, M.c.state == "actual", P.c.removed_at.is_(None))
-            .limit(1)
-        ).first()
     return None if row is None else PersonRef(row.id, row.name)
 
 

@@ -43,7 +43,7 @@ from matrix.blueprint import Blueprint, load_blueprint
 from matrix.db import make_engine, migrate
 from matrix.models import Group, Membership, Person, Position, Unit
 from matrix.relay import DeliveryWorker, RelayEnv, RelayOptions, SystemClock, VirtualClock, drive
-from matrix.relay.accounts import accounts_in_groups
+from matrix.relay.accounts import ACCOUNT_SEAT, accounts_in_groups
 from matrix.relay.assign import lower_bound
 from matrix.relay.notices import issue_notice
 from matrix.relay.reminders import run_due_jobs
@@ -136,7 +136,7 @@ def build_groups(
         conn.execute(
             insert(M),
             [
-                {"group_id": ids[room], "state": "actual", "contact_id": a, "is_admin": False}
+                {"group_id": ids[room], "state": ACCOUNT_SEAT, "contact_id": a, "is_admin": False}
                 | {"source": "platform", "person_id": None, "updated_at": START}
                 for room, who in holders.items()
                 for a in who
