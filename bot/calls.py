@@ -2,7 +2,8 @@
 
 Handlers get a narrow context: the parsed command and arguments, who asked, the matrix group the
 message came from, the unit acted on, the platform account and the open transaction. They
-return data naming a template in ``templates/replies/``; the dispatcher renders and sends it.
+return data naming a template in ``templates/replies/``; the dispatcher renders and sends it
+(None: say nothing, for a bare command that did nothing).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class Call:
     platform: Platform
     conn: Connection
     bot: Bot
+    bare: bool = False  # typed without # (收到): answered only when it does something
 
     def require_group(self) -> GroupRef:
         if self.group is None:
@@ -92,4 +94,4 @@ class Call:
         return self.group
 
 
-Handler = Callable[[Call], Awaitable[Reply]]
+Handler = Callable[[Call], Awaitable[Reply | None]]

@@ -30,6 +30,8 @@ def open_stage(c: Context, provision: bool) -> Stage:
         rate=sim.rate,
         burst=sim.burst,
         summaries=SummaryOptions.of(c.settings),
+        relay=c.settings.relay,
+        timezone=c.settings.timezone,
     )
     if provision:
         stage.provision()

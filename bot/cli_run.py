@@ -1,5 +1,7 @@
 """``qunmatrix run``: serve one WeChat account through a Wechaty puppet service, with the
-dispatcher (commands, join review) over the configured database."""
+dispatcher (commands, join review) and the relay (notice copies, reminders, escalation, reports;
+the service's echoes confirm the copies) over the configured database. Several processes, one
+per account, may share one PostgreSQL database: the relay's rows are locked per account."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from bot.cli_app import Context, app, ctx_of, friendly
 from bot.config import load_settings
 from bot.dispatch import Bot
 from bot.logs import setup_logging
+from bot.relay_runner import PromptClock, relay_env
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
     from bot.wechaty_adapter import WechatyPlatform
@@ -25,21 +28,30 @@ FLUSH_EVERY = 1.0  # seconds between tries of replies that could not go out at o
 
 def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
     """The dispatcher over the configured database and blueprint, listening to ``platform``
-    from its first login on (it needs the account id to know its own messages)."""
-    bot = Bot(c.ready_engine(), c.blueprint)
+    from its first login on (it needs the account id to know its own messages). At every login
+    the relay registers the account's rooms (the first time also taking back what a previous
+    run left half-done), after the events received before it."""
+    engine = c.ready_engine()
+    bot = Bot(engine, c.blueprint, relay=relay_env(c.settings, engine, c.blueprint, PromptClock()))
 
-    async def first_login(account_id: str) -> None:
+    async def start_relay() -> None:
+        await platform.wait_logged_in()
+        await bot.relay.start()
+
+    async def on_login(account_id: str) -> None:
         if not bot.accounts:
             bot.attach(platform)
+        platform.in_turn(start_relay)
 
-    platform.on_login(first_login)
+    platform.on_login(on_login)
     return bot
 
 
 async def serve(platform: WechatyPlatform, bot: Bot) -> None:
     """Run ``platform`` until SIGINT or SIGTERM, then close the connection cleanly. Replies the
     outbox holds back (the connection was down) are retried every ``FLUSH_EVERY`` seconds, in
-    turn with the incoming events so that a retry never overlaps a reply being sent."""
+    turn with the incoming events so that a retry never overlaps a reply being sent. The relay
+    runs alongside from the first login on."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: loop.create_task(platform.stop()))
@@ -55,13 +67,14 @@ async def serve(platform: WechatyPlatform, bot: Bot) -> None:
             if len(bot.outbox):
                 platform.in_turn(flush)
 
-    task = asyncio.create_task(flusher())
+    tasks = [asyncio.create_task(flusher()), asyncio.create_task(bot.relay.serve())]
     try:
         await platform.run()
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 

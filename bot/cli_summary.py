@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from bot.cli_app import Context, app, ctx_of, echo, friendly
+from bot.relay_runner import relay_env
 from bot.render import render
 from bot.summary_render import (
     chat_text,
@@ -49,7 +50,9 @@ def summary(
     unit: Annotated[
         str | None, typer.Option("--unit", "-u", help="单位代码或名称，默认本单位")
     ] = None,
-    table: Annotated[str, typer.Option("--table", "-t", help="build | media | audit")] = "build",
+    table: Annotated[
+        str, typer.Option("--table", "-t", help="build | media | notice | audit")
+    ] = "build",
     fmt: Annotated[
         str | None,
         typer.Option("--format", "-f", help="text | md | html | xlsx | csv，默认按 -o 的扩展名"),
@@ -63,7 +66,7 @@ def summary(
     ] = None,
     as_unit: Annotated[str | None, AS_UNIT] = None,
 ) -> None:
-    """汇总表：建设情况（附件2）、网站及自媒体（附表）、审计问题。"""
+    """汇总表：建设情况（附件2）、网站及自媒体（附表）、通知回执、审计问题。"""
     c = ctx_of(ctx)
     table_key = parse_table(table)
     if fmt is None:
@@ -86,6 +89,7 @@ def summary(
         as_of=_today(c),
         deadline=c.settings.build_deadline,
         findings=records,
+        relay=relay_env(c.settings, c.engine, c.blueprint),
     )
     if out is None:
         if fmt_key == "text":

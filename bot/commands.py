@@ -9,8 +9,8 @@ it, and carries a one-line summary and an example. ``parse`` finds the command i
 ('audit', 'K1')
 >>> parse("＃help").command.name
 '帮助'
->>> parse("收到").command.key, parse("大家好") is None
-('ack', True)
+>>> parse("收到").command.key, parse("收到T12").rest, parse("大家好") is None
+('ack', 'T12', True)
 >>> COMMANDS["approve"].usage
 '#同意 <编号> [人员]'
 """
@@ -27,6 +27,7 @@ from bot.summary_render import FORMATS, TABLES
 from matrix.blueprint import normalize_label
 from matrix.errors import MatrixError
 from matrix.media import MEDIA_KINDS, NONE_WORDS, find_kind
+from matrix.relay.codes import parse_code
 
 
 class Who(Enum):
@@ -44,6 +45,8 @@ class Kind(Enum):
     PERSON = "person"  # a phone number or a roster name, resolved by the handler
     CHOICE = "choice"  # one of ``choices``
     COMMAND = "command"  # the name of a command
+    NOTICE = "notice"  # a notice's id as people type it: T12 (or 12)
+    REPORT = "report"  # a report's id: R5 (or 5)
     TEXT = "text"  # the rest of the message, as typed
 
 
@@ -123,7 +126,6 @@ _UNIT = Param("unit", "单位", Kind.UNIT, required=False)
 # every alias it accepts (附件2, 表格, excel …) is accepted here too.
 SUMMARY_TABLES = {"建群": "build", "媒体": "media", "通知": "notice", "核查": "audit"}
 SUMMARY_FORMATS = {"文本": "text", "xlsx": "xlsx", "csv": "csv", "md": "md", "html": "html"}
-_TABLE_ALIASES = {**TABLES, "notice": ("notice", "回执")}
 _MEDIA = ("网站", "网页", "公众号", "视频号", "抖音", "快手")
 # "#登记 无 公众号" records that there is none: 无 stands where the 类型 goes
 _NONE = "无"
@@ -228,20 +230,20 @@ TABLE: tuple[Command, ...] = (
         "ack",
         "收到",
         "ack",
-        (Param("notice", "通知编号", Kind.TEXT, required=False),),
+        (Param("notice", "通知编号", Kind.NOTICE, required=False),),
         Who.MEMBER,
         "回执：确认本单位已收到通知（不写编号即最近一条）",
-        "#收到 N12",
+        "#收到 T12",
         bare=True,
     ),
     Command(
         "status",
         "进度",
         "status",
-        (Param("notice", "通知编号", Kind.TEXT, required=False),),
+        (Param("notice", "通知编号", Kind.NOTICE, required=False),),
         Who.OFFICE,
-        "查看通知送达和回执进度，列出未回执的单位",
-        "#进度 N12",
+        "查看通知送达和回执进度，列出未回执的单位（不写编号即本群最近一条）",
+        "#进度 T12",
     ),
     Command(
         "report",
@@ -249,8 +251,17 @@ TABLE: tuple[Command, ...] = (
         "report",
         (Param("text", "内容", Kind.TEXT),),
         Who.MEMBER,
-        "把工作情况上报给上级单位办公室",
+        "把工作情况上报给本群牵头单位的办公室",
         "#上报 我校已完成少先队建队仪式",
+    ),
+    Command(
+        "forward",
+        "转报",
+        "forward",
+        (Param("report", "上报编号", Kind.REPORT),),
+        Who.OFFICE,
+        "把本单位收到的上报再转给上一级单位办公室",
+        "#转报 R5",
     ),
     Command(
         "summary",
@@ -258,11 +269,11 @@ TABLE: tuple[Command, ...] = (
         "summary",
         (
             _UNIT,
-            _summary_choice("table", "表名", SUMMARY_TABLES, _TABLE_ALIASES),
+            _summary_choice("table", "表名", SUMMARY_TABLES, TABLES),
             _summary_choice("format", "格式", SUMMARY_FORMATS, FORMATS),
         ),
         Who.OFFICE,
-        "生成本单位及下属单位的建群情况汇总表（附件2）等",
+        "生成本单位及下属单位的建群情况汇总表（附件2）、通知回执情况表等",
         "#汇总 甲市 建群 xlsx",
     ),
     Command(
@@ -286,6 +297,7 @@ _NAMES = sorted(_BY_NAME, key=len, reverse=True)
 _SPACE = re.compile(r"\s+")
 _PHONE = re.compile(r"^1\d{10}$")
 _TRAILING = "!！。.,，~～"
+_BARE = [(name, c) for name, c in _BY_NAME.items() if c.bare and not name.isascii()]
 
 
 @dataclass(frozen=True)
@@ -325,6 +337,10 @@ def parse(text: str) -> Invocation | None:
     command = _BY_NAME.get(head.rstrip(_TRAILING).casefold())
     if command is not None and command.bare:
         return Invocation(command, head, rest, bare=True)
+    for name, command in _BARE:  # the name run together with an id: 收到T12
+        after = text[len(name) :]
+        if text.casefold().startswith(name) and after[:1].isascii() and after[:1].isalnum():
+            return Invocation(command, name, after, bare=True)
     return None
 
 
@@ -357,6 +373,11 @@ def _convert(command: Command, param: Param, token: str, find_unit: UnitResolver
         return found
     if param.kind is Kind.UNIT:
         return find_unit(command, param, token)
+    if param.kind in (Kind.NOTICE, Kind.REPORT):
+        code = parse_code(token.rstrip(_TRAILING), "T" if param.kind is Kind.NOTICE else "R")
+        if not code:
+            raise ValueError(token)
+        return code
     return token
 
 

@@ -7,7 +7,12 @@ other accounts'), answers each message once even when several accounts hear it, 
 - usage errors say what was wrong and show the correct form;
 - refusals say why (not on the roster, not an office, outside your subtree);
 - expected errors (``MatrixError``) show their message and fix;
-- anything else is logged with context and answered with a short apology and a reference id.
+- anything else is logged with context and answered with a short apology and a reference id;
+- a bare command (收到 without #) that would only be refused or fail stays silent.
+
+Ordinary chat gets no reply; it is only held against the watch list (舆情监控), which needs no
+database work unless a watch word matches. The process's ``Relay`` (``bot.relay_runner``) sends
+what the relay commands queue, through every account the bot is attached to.
 
 Replies an account may not send yet (pacing) wait in an ``Outbox`` and go out in order; a
 reply's files (a summary table) follow its text through ``send_file``.
@@ -34,6 +39,8 @@ from bot.calls import Call, GroupRef, Handler, Reply, group_of
 from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
 from bot.handlers import HANDLERS, Placeholder
 from bot.permissions import Asker, Denied, Permissions
+from bot.relay_chat import watch, watched
+from bot.relay_runner import Relay
 from bot.render import render
 from bot.summary_chat import SummaryOptions
 from matrix import audit_log
@@ -47,9 +54,10 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
+from matrix.relay import RelayEnv
 from matrix.tree import UnitTree
 
-Clock = Callable[[], float]  # time.monotonic, or the stage's manual clock
+Clock = Callable[[], float]  # time.monotonic, or the stage's virtual clock
 
 
 @dataclass
@@ -171,7 +179,9 @@ class Bot:
         clock: Clock = time.monotonic,
         handlers: Mapping[str, Handler] | None = None,
         summaries: SummaryOptions | None = None,
+        relay: RelayEnv | None = None,
     ) -> None:
+        """``relay``: the relay's settings and clock (default: as shipped, on the real clock)."""
         self.engine = engine
         self.blueprint = blueprint
         self.summaries = summaries or SummaryOptions()
@@ -185,6 +195,7 @@ class Bot:
         self.clock = clock
         self.stats = Stats()
         self.outbox = Outbox(clock, self.stats)
+        self.relay = Relay(relay if relay is not None else RelayEnv(engine, blueprint))
         self._recent: OrderedDict[Any, tuple[float, str]] = OrderedDict()
         self._lock = asyncio.Lock()
 
@@ -196,9 +207,11 @@ class Bot:
         self.accounts.add(account_id)
 
     def attach(self, account: Any) -> None:
-        """Subscribe to an account that offers ``on_message`` / ``on_room_event`` callbacks
-        (the simulated WeChat does; the Wechaty adapter calls the two methods itself)."""
+        """Subscribe to an account that offers ``on_message`` / ``on_room_event`` / ``on_echo``
+        callbacks (the simulated WeChat and the Wechaty adapter do); the relay sends through it
+        from ``relay.start()`` on."""
         self.add_account(account.account_id)
+        self.relay.add_account(account)
 
         async def message(msg: IncomingMessage) -> None:
             await self.on_message(account, msg)
@@ -253,7 +266,13 @@ class Bot:
             return
         self.stats.messages += 1
         invocation = parse(msg.text)
-        if invocation is None or self._seen(("m", msg.message_id), platform.account_id):
+        if invocation is None:
+            if watched(self, msg.text) and not self._seen(
+                ("m", msg.message_id), platform.account_id
+            ):
+                watch(self, msg)
+            return
+        if self._seen(("m", msg.message_id), platform.account_id):
             return
         self.stats.commands += 1
         try:
@@ -292,12 +311,14 @@ class Bot:
                 unit = named or unit or asker.home_unit
                 self.permissions.check(asker, command, unit)
             with self.engine.begin() as conn:
-                call = Call(command, args, asker, group, unit, msg, platform, conn, self)
+                call = Call(command, args, asker, group, unit, msg, platform, conn, self, inv.bare)
                 reply = await self.handlers[command.key](call)
-                if command.recorded:
+                if command.recorded and reply is not None:
                     self._record(conn, call, reply)
             return reply
         except UsageError as exc:
+            if inv.bare:
+                return None
             return Reply("usage.j2", {"error": exc, "command": exc.command})
         except Denied as exc:
             if command.who is Who.OFFICE:
@@ -316,7 +337,7 @@ class Bot:
                 "denied.j2", {"error": exc, "asker": asker, "unit": self._unit_label(exc.unit_code)}
             )
         except MatrixError as exc:
-            return Reply("error.j2", {"error": exc})
+            return None if inv.bare else Reply("error.j2", {"error": exc})
 
     def _record(self, conn: Connection, call: Call, reply: Reply) -> None:
         args = {k: getattr(v, "key", v) for k, v in call.args.items() if v is not None}

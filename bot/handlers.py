@@ -1,7 +1,7 @@
 """Command handlers: one async function per command key, each returning a ``Reply``.
 
 ``HANDLERS`` maps every key of the command table to its handler. Commands whose engines belong
-to later work (provisioning and audit, relay) map to ``not_yet``: they are parsed,
+to later work (provisioning and audit) map to ``not_yet``: they are parsed,
 permission-checked and audit-logged like the others, so wiring an engine in is replacing one
 entry here.
 """
@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Connection, select, update
 
 from bot.calls import Call, Handler, Reply
 from bot.commands import TABLE
+from bot.relay_chat import ack, forward, notice, report, status
 from bot.summary_chat import register, summary
 from bot.tables import PERSON, POSITION, UNIT
 from matrix import held_joiners
@@ -173,7 +174,6 @@ def not_yet(feature: str) -> Handler:
 
 
 _PROVISIONING = not_yet("建群与核查")
-_RELAY = not_yet("通知下发与回执")
 
 HANDLERS: dict[str, Handler] = {
     "help": help_,
@@ -183,10 +183,11 @@ HANDLERS: dict[str, Handler] = {
     "approve": approve,
     "reject": reject,
     "bind": bind,
-    "notice": _RELAY,
-    "ack": _RELAY,
-    "status": _RELAY,
-    "report": _RELAY,
+    "notice": notice,
+    "ack": ack,
+    "status": status,
+    "report": report,
+    "forward": forward,
     "summary": summary,
     "register": register,
 }

@@ -17,6 +17,7 @@ from bot.commands import Command, Who
 from bot.tables import PERSON, POSITION, UNIT
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
+from matrix.relay.people import office_roles
 from matrix.tree import UnitTree
 
 
@@ -57,21 +58,6 @@ class Denied(MatrixError):
         self.command = command
         self.reason = reason
         self.unit_code = unit_code
-
-
-def office_roles(bp: Blueprint) -> dict[str, frozenset[str]]:
-    """Per level, the roles that administer the groups that level leads.
-
-    >>> from matrix.blueprint import load_blueprint
-    >>> office_roles(load_blueprint("young_pioneers"))["county"]
-    frozenset({'office_staff'})
-    """
-    roles: dict[str, set[str]] = {}
-    for group in bp.groups:
-        for sel in group.admins:
-            if sel.scope == "self":
-                roles.setdefault(group.led_by, set()).add(sel.role)
-    return {level: frozenset(r) for level, r in roles.items()}
 
 
 class Permissions:

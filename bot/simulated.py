@@ -20,8 +20,8 @@ Two kinds of API, kept apart on purpose:
 ``change_topic``, ``accept_invitation``, ``messages``, ``room``. These bypass pacing.
 
 ``SimulatedAccount`` (from ``world.account(contact_id)``) is one bot account and implements
-``matrix.platform.Platform``; it is the only thing the bot talks to. ``on_message`` and
-``on_room_event`` subscribe async callbacks.
+``matrix.platform.Platform``; it is the only thing the bot talks to. ``on_message``,
+``on_room_event`` and ``on_echo`` (the account's own messages only) subscribe async callbacks.
 
 Events are delivered in order by one queue: ``await world.say(...)`` returns once every callback
 it caused (including replies and their echoes) has run, so a test can read the reply right away.
@@ -381,6 +381,16 @@ class SimulatedAccount:
     def on_room_event(self, handler: EventHandler) -> None:
         """Call ``handler`` for joins, leaves and topic changes in this account's rooms."""
         self.event_handlers.append(handler)
+
+    def on_echo(self, handler: MessageHandler) -> None:
+        """Call ``handler`` for this account's own messages as they come back (``is_self``), as
+        the Wechaty adapter's ``on_echo`` does: the relay confirms its sends by them."""
+
+        async def echo(msg: IncomingMessage) -> None:
+            if msg.is_self:
+                await handler(msg)
+
+        self.message_handlers.append(echo)
 
     def _room_as_member(self, room_id: str) -> SimRoom:
         room = self.world.room(room_id)

@@ -62,8 +62,8 @@ async def summary(call: Call) -> Reply:
     """#汇总 [单位] [表名] [格式]: the chat text, and the file when a format is asked for."""
     table = SUMMARY_TABLES[call.args["table"] or "建群"]
     fmt = SUMMARY_FORMATS[call.args["format"] or "文本"]
-    if table in ("notice", "audit"):
-        # their findings and receipts come from engines not wired into chat yet
+    if table == "audit":
+        # its findings come from an engine not wired into chat yet
         return Reply("summary_unavailable.j2", {"table": table}, audit={"table": table})
     options = call.bot.summaries
     data = make_summary(
@@ -74,6 +74,7 @@ async def summary(call: Call) -> Reply:
         target=call.unit,
         as_of=options.today(),
         deadline=options.deadline,
+        relay=call.bot.relay.env,
     )
     attached = fmt != "text"
     context = {

@@ -22,9 +22,11 @@ from bot.render import render
 from matrix.blueprint import Blueprint, normalize_label
 from matrix.errors import MatrixError
 from matrix.media import MEDIA_KINDS, MediaTable, media_table
+from matrix.relay.env import RelayEnv
 from matrix.summary import AuditTable, BuildStatus, audit_table, build_status
+from matrix.summary.notice import NoticeTable, notice_table
 
-Summary = BuildStatus | MediaTable | AuditTable
+Summary = BuildStatus | MediaTable | AuditTable | NoticeTable
 
 # One WeChat message: the client takes far longer texts, but past about a screen people stop
 # reading in a group chat; the full table goes in the attached file.
@@ -33,6 +35,7 @@ CHAT_LIMIT = 800
 TABLES: dict[str, tuple[str, ...]] = {
     "build": ("build", "建设", "建群", "建设情况", "汇总表", "附件2", "矩阵"),
     "media": ("media", "自媒体", "媒体", "网站", "公众号", "附表", "新媒体"),
+    "notice": ("notice", "通知", "回执", "通知回执", "下发"),
     "audit": ("audit", "审计", "问题", "检查"),
 }
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -42,9 +45,10 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "md": ("md", "markdown"),
     "html": ("html", "网页", "打印"),
 }
-_CONTEXT = {"build": "s", "media": "t", "audit": "a"}
+_CONTEXT = {"build": "s", "media": "t", "audit": "a", "notice": "n"}
 _TITLES = {"build": "微信群矩阵建设情况汇总表", "media": "网站及自媒体建设情况统计表"}
 _TITLES["audit"] = "微信群审计问题汇总表"
+_TITLES["notice"] = "通知回执情况表"
 
 
 class SummaryRequestError(MatrixError):
@@ -63,7 +67,7 @@ def _lookup(text: str, table: dict[str, tuple[str, ...]], what: str) -> str:
 
 
 def parse_table(text: str) -> str:
-    """build | media | audit, from a key or a Chinese name."""
+    """build | media | notice | audit, from a key or a Chinese name."""
     return _lookup(text, TABLES, "表名")
 
 
@@ -82,8 +86,10 @@ def make_summary(
     as_of: date,
     deadline: date | None = None,
     findings: Iterable[Any] | None = None,
+    relay: RelayEnv | None = None,
 ) -> Summary:
-    """Compute one table for ``target`` (default: the requester's unit), scope-checked."""
+    """Compute one table for ``target`` (default: the requester's unit), scope-checked. The
+    notice table reads the relay's data on ``relay``'s clock (default: the real one)."""
     if table == "build":
         return build_status(
             engine, bp, requester=requester, target=target, as_of=as_of, deadline=deadline
@@ -92,7 +98,10 @@ def make_summary(
         return media_table(engine, bp, requester=requester, target=target, as_of=as_of)
     if table == "audit":
         return audit_table(engine, findings or [], requester=requester, target=target, as_of=as_of)
-    raise SummaryRequestError(f"不认识表名 {table!r}", fix="可用：build、media、audit")
+    if table == "notice":
+        env = relay or RelayEnv(engine, bp)
+        return notice_table(env, requester=requester, target=target, as_of=as_of)
+    raise SummaryRequestError(f"不认识表名 {table!r}", fix="可用：build、media、notice、audit")
 
 
 def table_of(summary: Summary) -> str:
@@ -100,6 +109,8 @@ def table_of(summary: Summary) -> str:
         return "build"
     if isinstance(summary, MediaTable):
         return "media"
+    if isinstance(summary, NoticeTable):
+        return "notice"
     return "audit"
 
 
@@ -127,6 +138,8 @@ def render_file(summary: Summary, fmt: str) -> bytes:
             return summary_xlsx.build_xlsx(summary)
         if isinstance(summary, MediaTable):
             return summary_xlsx.media_xlsx(summary)
+        if isinstance(summary, NoticeTable):
+            return summary_xlsx.notice_xlsx(summary)
         return summary_xlsx.audit_xlsx(summary)
     if fmt == "text":
         return (chat_text(summary) + "\n").encode("utf-8")

@@ -22,6 +22,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from bot.render import chinese_date, render
 from matrix.media import MEDIA_KINDS, MediaTable
 from matrix.summary import AuditTable, BuildStatus
+from matrix.summary.notice import NoticeLine, NoticeTable
 
 BODY_FONT = "宋体"  # what Chinese offices print forms in; LibreOffice falls back to Noto CJK
 TITLE_FONT = "黑体"
@@ -173,6 +174,13 @@ class FormSheet:
                 lines = max(lines, _lines(str(value), width - pad))
         self.ws.row_dimensions[self.row].height = max(21, 15 * lines + 6)
         self.row += 1
+
+    def span(self, row: int, col: int, *, rows: int = 1, cols: int = 1, text: str = "") -> None:
+        """Merge a block of written cells into one holding ``text`` (if given), centred."""
+        self._merge(row, col, rows, cols)
+        if text:
+            cell = self.ws.cell(row, col, text)
+            cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
     def notes(self, lines: Sequence[str]) -> None:
         for text in lines:
@@ -386,4 +394,85 @@ def audit_xlsx(a: AuditTable) -> bytes:
             colors={4: RED} if x.severity in ("error", "critical") else None,
             center=(2, 4),
         )
+    return _save(book)
+
+
+def _when(value: Any) -> str:
+    return f"{value.month}月{value.day}日 {value.hour:02d}:{value.minute:02d}"
+
+
+def _rate(acked: int, total: int) -> float | str:
+    return acked / total if total else "—"
+
+
+def _notice_block(form: FormSheet, x: NoticeLine) -> None:
+    """A row per level and a bold total; the notice is named once in the merged first column
+    (written last, so that its lines do not make the first row tall)."""
+    p = x.progress
+    first = form.row
+
+    def row(
+        level: str, groups: tuple[int, ...], acked: int, total: int, last: str, **style: Any
+    ) -> None:
+        acks = [acked, total, _rate(acked, total)] if p.require_ack else ["无需回执", "", ""]
+        form.data(["", level, *groups, *acks, last], center=(2, 8), **style)
+        if not p.require_ack:
+            form.span(form.row - 1, 6, cols=3, text="无需回执")
+
+    for lv in p.levels:
+        missing = "、".join(lv.missing) + (" 等" if lv.missing and lv.missing_more else "")
+        groups = (lv.groups_sent, lv.groups_total, lv.groups_failed)
+        colors = {5: RED} if lv.groups_failed else {}
+        row(
+            f"{lv.label}级",
+            groups,
+            lv.units_acked,
+            lv.units_total,
+            missing,
+            colors=colors | ({9: RED} if missing else {}),
+        )
+    groups = (p.groups_sent, p.groups_total, sum(lv.groups_failed for lv in p.levels))
+    last = f"{x.laggards} 个单位未回执" if x.laggards else ""
+    lagging = {9: RED} if x.laggards else None
+    row("合计", groups, p.units_acked, p.units_total, last, bold=True, colors=lagging)
+    late = "（已截止）" if x.overdue else ""
+    label = f"{p.code} {p.unit_name}\n截止 {_when(p.deadline)}{late}"
+    if p.scope_name != p.unit_name:
+        label += f"\n{p.scope_name}范围"
+    form.span(first, 1, rows=form.row - first, text=label)
+
+
+def notice_xlsx(n: NoticeTable) -> bytes:
+    """One block per notice: its number and deadline in a merged first column, a row per
+    level, then the notice's total in bold; laggards named in the last column."""
+    book, ws = _book()
+    ws.title = "通知回执"
+    form = FormSheet(ws, [22, 9, 9, 9, 9, 11, 11, 10, 40], landscape=True)
+    form.title("通知回执情况表")
+    form.meta(
+        f"单　位：{n.unit.name}",
+        f"截至{chinese_date(n.as_of)}　近期通知 {len(n.notices)} 条",
+    )
+    form.header(
+        [
+            [
+                Head("通知", rows=2),
+                Head("层级", rows=2),
+                Head("群", cols=3),
+                Head("单位回执", cols=3),
+                Head("未回执单位", rows=2),
+            ],
+            [Head(h) for h in ("已送达", "总数", "发送失败", "已回执", "应回执", "回执率")],
+        ]
+    )
+    for x in n.notices:
+        _notice_block(form, x)
+    if not n.notices:
+        form.data([f"近期没有发到{n.unit.name}及下级的通知", *[""] * 8])
+    form.notes(
+        [
+            "说明：1. “群”按牵头单位的层级统计，“单位回执”按回执单位的层级统计。",
+            "2. 统计范围为本单位及下级；上级下发的通知只统计本单位范围内的群和单位。",
+        ]
+    )
     return _save(book)

@@ -2,7 +2,9 @@
 
 Input ``GROUP<TAB>SENDER<TAB>TEXT``: GROUP is a group's name or ``UNITCODE:KIND[:SHARD]``,
 SENDER a roster wechat_id (or any new id, for a stranger), TEXT the message, or ``<加入>`` /
-``<退出>`` for the sender joining or leaving. Blank lines are skipped.
+``<退出>`` for the sender joining or leaving, or ``<快进 17:00>`` / ``<快进 30分钟>`` to let the
+simulated clock run on (reminders and deadlines fall due; GROUP and SENDER are not used). Blank
+lines are skipped.
 
 Output ``GROUP<TAB>BOT_ACCOUNT<TAB>TEXT`` per bot message; the further lines of a multi-line
 text follow indented by four spaces, so a line that starts with a space continues the last one.

@@ -8,7 +8,8 @@ jitter, reset by a successful login).
 
 Incoming texts in rooms and room events (join, leave, topic) reach the callbacks registered with
 ``on_message`` / ``on_room_event`` (the same API as ``bot.simulated.SimulatedAccount``), one at a
-time in arrival order. The account's own messages, which the service echoes back, are dropped.
+time in arrival order. The account's own messages, which the service echoes back, go only to
+``on_echo`` callbacks (the relay confirms its sends by them), with ``is_self`` set.
 
 What python-wechaty 0.10.7 gets wrong and this works around:
 
@@ -128,6 +129,7 @@ class WechatyPlatform:
         self._on_error = on_error
         self._message_handlers: list[MessageHandler] = []
         self._event_handlers: list[EventHandler] = []
+        self._echo_handlers: list[MessageHandler] = []
         self._login_handlers: list[LoginHandler] = []
         self._bot: Wechaty | None = None
         self._account_id = ""
@@ -172,6 +174,11 @@ class WechatyPlatform:
     def on_room_event(self, handler: EventHandler) -> None:
         """Call ``handler`` for joins, leaves and topic changes in this account's rooms."""
         self._event_handlers.append(handler)
+
+    def on_echo(self, handler: MessageHandler) -> None:
+        """Call ``handler`` with each of this account's own room texts as the service echoes it
+        back (``is_self=True``; a text sent with mentions comes back with the @names before it)."""
+        self._echo_handlers.append(handler)
 
     def on_login(self, handler: LoginHandler) -> None:
         """Call ``handler`` with the account id at every login (the first, and after each
@@ -370,7 +377,15 @@ class WechatyPlatform:
 
     async def _on_wechaty_message(self, msg: Message) -> None:
         room = msg.room()
-        if msg.is_self() or room is None or msg.type() != MessageType.MESSAGE_TYPE_TEXT:
+        if room is None or msg.type() != MessageType.MESSAGE_TYPE_TEXT:
+            return
+        if msg.is_self():
+            if self._echo_handlers:
+                self._inbox.put_nowait(
+                    IncomingMessage(
+                        msg.message_id, room.room_id, self._account_id, msg.text(), is_self=True
+                    )
+                )
             return
         talker = msg.talker()
         mentions = tuple(msg.payload.mention_ids or ())
@@ -398,7 +413,8 @@ class WechatyPlatform:
             item = await self._inbox.get()
             calls: list[Chore]
             if isinstance(item, IncomingMessage):
-                calls = [functools.partial(h, item) for h in self._message_handlers]
+                handlers = self._echo_handlers if item.is_self else self._message_handlers
+                calls = [functools.partial(h, item) for h in handlers]
             elif isinstance(item, RoomEvent):
                 calls = [functools.partial(h, item) for h in self._event_handlers]
             else:

@@ -1,8 +1,10 @@
-"""A relay world for tests, in one line: the roster's relay groups built as rooms of the simulated
-WeChat, bot accounts in them, a delivery worker per account, and a tiny stand-in for the bot's
-dispatcher that routes ``#通知`` / ``收到`` / ``#进度`` / ``#上报`` / ``#转报`` to the relay core and
-renders the replies through ``bot.render``. The clock is virtual: ``deliver()`` runs the relay
-until nothing is left (or until a time), jumping from event to event.
+"""A relay world for the engine's tests, in one line: the roster's relay groups built as rooms of
+the simulated WeChat, several bot accounts in them, a delivery worker per account, and a tiny
+router that hands ``#通知`` / ``收到`` / ``#进度`` / ``#上报`` / ``#转报`` straight to the relay core
+and renders its answers, so that these tests see every answer the engine gives (the bot itself,
+which also checks the command table and keeps a bare 收到 quiet, is tested in conversation in
+``tests/chat/test_relay_chat.py``). The clock is virtual: ``deliver()`` runs the relay until
+nothing is left (or until a time), jumping from event to event.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, insert, select
 
+from bot.relay_runner import compose
 from bot.render import render
 from bot.simulated import SimMessage, SimulatedAccount, SimulatedWeChat
 from matrix.blueprint import Blueprint
@@ -48,11 +51,6 @@ M = Membership.__table__  # type: ignore[attr-defined]
 P = Person.__table__  # type: ignore[attr-defined]
 POS = Position.__table__  # type: ignore[attr-defined]
 U = Unit.__table__  # type: ignore[attr-defined]
-
-
-def compose(template: str, context: dict[str, Any]) -> str:
-    """What the bot hands the delivery engine: its template renderer."""
-    return render(template, **context)
 
 
 def build_matrix(

@@ -99,7 +99,7 @@ def test_media_register_and_import(qm, tmp_path):
 
 
 def test_unknown_table_or_format_is_explained(qm):
-    code, out = qm("summary", "--table", "通知")
-    assert code == 2 and "不认识表名 '通知'" in out
+    code, out = qm("summary", "--table", "财务")
+    assert code == 2 and "不认识表名 '财务'" in out and "通知(notice)" in out
     code, out = qm("summary", "--format", "pdf")
     assert code == 2 and "不认识格式 'pdf'" in out

@@ -259,7 +259,8 @@ def test_a_county_asking_for_the_audit_sees_only_its_findings(world, bp):
 def test_table_and_format_names_in_chinese(world, bp):
     assert parse_table("附件2") == "build" and parse_table("自媒体") == "media"
     assert parse_format("Excel") == "xlsx" and parse_format("网页") == "html"
-    with pytest.raises(SummaryRequestError, match="不认识表名 '通知'"):
-        parse_table("通知")
+    assert parse_table("通知") == "notice" and parse_table("回执") == "notice"
+    with pytest.raises(SummaryRequestError, match="不认识表名 '财务'"):
+        parse_table("财务")
     data = summary(world, bp, "build")
     assert file_name(data, "xlsx") == "微信群矩阵建设情况汇总表_示范省_20260501.xlsx"

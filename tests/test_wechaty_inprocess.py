@@ -378,3 +378,49 @@ def test_a_topic_change_the_service_ignores_is_not_reported_as_done(errors):
         assert world.room(room).topic == "示范县少先队大队辅导员群"
 
     run(scenario)
+
+
+def test_qunmatrix_run_relays_a_notice_and_the_echo_confirms_the_copy(province_db, bp, errors):
+    from sqlalchemy import select
+
+    from bot.cli_app import Context
+    from bot.cli_run import dispatcher, serve
+    from bot.config import Settings
+    from matrix.models import Delivery
+
+    world = provisioned_world(province_db, bp)
+    room = room_of(world, "乙1县少先队大队辅导员群")
+    context = Context(Settings(db=province_db.url.render_as_string(hide_password=False)))
+    d = Delivery.__table__  # type: ignore[attr-defined]
+
+    def copies() -> list[tuple[str, object]]:
+        with province_db.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(d.c.state, d.c.confirmed_at))]
+
+    async def scenario() -> None:
+        platform = WechatyPlatform(
+            lambda: InProcessPuppet(world, ACCOUNT, on_error=errors.append),
+            send_interval=0,
+            on_error=errors.append,
+        )
+        bot = dispatcher(context, platform)
+        running = asyncio.create_task(serve(platform, bot))
+        try:
+            await platform.wait_logged_in(timeout=10)
+            mark = len(world.messages())
+            await world.say(room, COUNTY_OFFICE, "#通知 明天上午9点开会 无需回执")
+            plan, copy = await bot_replies(world, room, mark, count=2)
+            assert plan.startswith("通知 T1 已受理，将发往 1 个群（县级 1 个）")
+            assert copy.startswith("【通知 T1】乙1县\n明天上午9点开会")
+
+            async def confirmed() -> None:  # the echo is handled in turn, after the send
+                while not copies() or copies()[0][1] is None:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(confirmed(), timeout=10)
+            assert [state for state, _ in copies()] == ["sent"]
+        finally:
+            await platform.stop()
+            await asyncio.wait_for(running, timeout=10)
+
+    run(scenario)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
@@ -26,12 +28,13 @@ PROVINCE_OFFICE = "wxPn001"
 TEACHER = "wxK1S1n012"  # brigade counselor of school K1S1, member of the K1 group
 TEACHER_PHONE = "13900000012"
 STRANGER = "wxid_stranger"
+MORNING = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # the stage's clock
 
 
 @pytest.fixture
 def stage(province_db: Engine, bp: Blueprint, tmp_path: Path) -> Iterator[Stage]:
     exports = SummaryOptions(export_dir=tmp_path / "exports")
-    with Stage(province_db, bp, accounts=("bot-1",), summaries=exports) as s:
+    with Stage(province_db, bp, accounts=("bot-1",), summaries=exports, start=MORNING) as s:
         s.provision()
         yield s
 

@@ -1,4 +1,5 @@
-"""The bot on PostgreSQL: the join review round trip, the audit log, #登记 and #汇总, as on SQLite."""
+"""The bot on PostgreSQL: the join review round trip, the audit log, #登记 and #汇总, the relay,
+as on SQLite."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from bot.summary_chat import SummaryOptions
 from matrix import audit_log
 from matrix.roster import import_roster, read_roster
 from tests import worlds
-from tests.chat.conftest import K1_GROUP, K1_OFFICE, K2_GROUP, K2_OFFICE
+from tests.chat.conftest import (
+    K1_GROUP,
+    K1_OFFICE,
+    K2_GROUP,
+    K2_OFFICE,
+    MORNING,
+    PROVINCE_GROUP,
+    PROVINCE_OFFICE,
+    TEACHER,
+)
 
 
 @pytest.mark.postgres
@@ -38,3 +48,20 @@ def test_register_and_summary_on_postgres(pg_engine, bp, tmp_path):
         said = [line for line in stage.say(K1_GROUP, K1_OFFICE, "#汇总 媒体 csv") if line.by_bot]
         assert "公众号 1" in said[0].text
         assert "乙1县少先队" in Path(said[1].file).read_text(encoding="utf-8-sig")
+
+
+@pytest.mark.postgres
+def test_the_relay_in_chat_on_postgres(pg_engine, bp, tmp_path):
+    units, persons = worlds.write_roster(tmp_path, *worlds.province())
+    import_roster(pg_engine, read_roster(units, persons, bp), bp)
+    with Stage(pg_engine, bp, summaries=SummaryOptions(export_dir=tmp_path), start=MORNING) as st:
+        st.provision()
+        said = [
+            x for x in st.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 截止 17:00 报送") if x.by_bot
+        ]
+        assert len(said) == 6 and said[0].text.startswith("通知 T1 已受理，将发往 5 个群")
+        assert st.reply(K1_GROUP, TEACHER, "收到") == "已记录 乙1县第1小学 收到通知 T1。"
+        assert "送达 1/1 个群，回执 1/3 个单位" in st.reply(K1_GROUP, K1_OFFICE, "#进度")
+        reminders = [x for x in st.say(K1_GROUP, K1_OFFICE, "<快进 15:00>") if x.by_bot]
+        assert len(reminders) == 5
+        assert "回执 1/10 个单位" in st.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#汇总 通知")

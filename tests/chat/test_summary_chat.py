@@ -122,13 +122,25 @@ def test_bad_input_names_the_problem_and_shows_the_form(stage, text, wrong):
     assert reply == f"{wrong}\n用法：#汇总 [单位] [表名] [格式]\n例如：#汇总 甲市 建群 xlsx"
 
 
-@pytest.mark.parametrize(
-    "text, says",
-    [("#汇总 通知", "通知下发功能即将开放"), ("#汇总 核查 xlsx", "群内核查功能即将开放")],
-)
-def test_tables_whose_engines_are_not_in_chat_yet_say_so(stage, text, says):
-    [reply] = stage.replies(K1_GROUP, K1_OFFICE, text)
-    assert says in reply and "#汇总 建群" in reply
+def test_tables_whose_engines_are_not_in_chat_yet_say_so(stage):
+    [reply] = stage.replies(K1_GROUP, K1_OFFICE, "#汇总 核查 xlsx")
+    assert "群内核查功能即将开放" in reply and "#汇总 建群" in reply
+
+
+def test_the_notice_table_follows_the_relay(stage):
+    assert "近期没有发到乙1县及下级的通知" in stage.reply(K1_GROUP, K1_OFFICE, "#汇总 通知")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 截止 17:00 请报送建群情况")
+    stage.say(K1_GROUP, TEACHER, "收到")
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#汇总 回执")
+    assert reply.startswith("【通知回执情况】示范省（截至")
+    assert "· T1 示范省，11月24日 17:00截止：送达 5/5 个群，回执 1/10 个单位" in reply
+    assert "未回执：甲市、乙1县、乙2县" in reply
+    assert reply.endswith("要完整表格，请发送 #汇总 通知 xlsx（也可以是 csv、md、html）。")
+    text, path = ask_for_file(stage, K1_GROUP, K1_OFFICE, "#汇总 通知 xlsx")
+    assert "回执 1/3 个单位" in text and path.name.startswith("通知回执情况表_乙1县_")
+    ws = load_workbook(path)["通知回执"]
+    assert ws["A5"].value.startswith("T1 示范省\n截止 11月24日 17:00\n乙1县范围")
+    assert audit(stage, "command.summary")[-1]["table"] == "notice"
 
 
 def test_help_offers_summary_and_register_as_open(stage):

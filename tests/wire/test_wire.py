@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bot.wechaty_adapter import Backoff, WechatyPlatform
+from matrix.models import Delivery
 from matrix.platform import (
     AddOutcome,
     IncomingMessage,
@@ -259,6 +261,20 @@ def test_qunmatrix_run_answers_an_admin_and_removes_a_rejected_joiner_over_grpc(
         await svc.say(room, COUNTY_OFFICE, "#拒绝 1")
         assert await bot_sent(svc, room, 2) == "已拒绝 路人甲 入群，已移出本群。"
         assert "wx_stranger" not in (await svc.room(room))["members"]
+
+        # the relay runs inside `qunmatrix run`: the copy goes out, the service's echo confirms it
+        await svc.say(room, COUNTY_OFFICE, "#通知 明天上午9点开会 无需回执")
+        assert (await bot_sent(svc, room, 3)).startswith("通知 T1 已受理，将发往 1 个群")
+        assert (await bot_sent(svc, room, 4)).startswith("【通知 T1】乙1县\n明天上午9点开会")
+        await asyncio.wait_for(confirmed(), timeout=20)
+
+    async def confirmed() -> None:
+        delivery = Delivery.__table__  # type: ignore[attr-defined]
+        while True:
+            with province_db.connect() as conn:
+                if conn.execute(select(delivery.c.confirmed_at)).scalar() is not None:
+                    return
+            await asyncio.sleep(0.05)
 
     try:
         bot.wait_for("微信账号已登录：群矩阵助手（qunmatrix-bot）")

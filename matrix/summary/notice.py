@@ -1,0 +1,103 @@
+"""The notice status table (通知回执情况): for one unit's subtree, the most recent notices that
+reached it, each with the relay's own progress figures (``matrix.relay.acks``) as seen from that
+unit: per level, groups delivered / total and units acknowledged / total, and the units that
+have not acknowledged yet.
+
+A notice *reached* a subtree when it was delivered to a group led inside it, or to the group of
+the unit's parent (the unit itself then owes a 收到 there). Seen from a unit at or above the
+issuing unit a notice counts in full; seen from a unit below it, only that unit's part counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import func, or_, select
+
+from matrix.models import Delivery, Group, Notice
+from matrix.relay.acks import Progress, progress_within
+from matrix.relay.env import RelayEnv
+from matrix.relay.people import unit as relay_unit
+from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
+
+D = Delivery.__table__  # type: ignore[attr-defined]
+G = Group.__table__  # type: ignore[attr-defined]
+N = Notice.__table__  # type: ignore[attr-defined]
+RECENT = 10  # notices listed; a table is about what is going on now, not an archive
+
+
+@dataclass(frozen=True)
+class NoticeLine:
+    """One notice in the table: its progress (levels, laggards) and when it was issued."""
+
+    progress: Progress
+    issued_at: datetime  # local
+    body: str
+    overdue: bool  # the deadline has passed and units still owe a 收到
+
+    @property
+    def laggards(self) -> int:
+        """Units that still owe a 收到 (0 when none was asked for)."""
+        p = self.progress
+        return p.units_total - p.units_acked if p.require_ack else 0
+
+    @property
+    def missing(self) -> list[str]:
+        """Names of the laggards, top level first (each level's list is capped by the relay's
+        ``list_limit``; ``laggards`` has the full count)."""
+        return [name for level in self.progress.levels for name in level.missing]
+
+
+@dataclass(frozen=True)
+class NoticeTable:
+    unit: UnitRef
+    as_of: date
+    notices: list[NoticeLine]  # newest first
+    more: int  # older notices that reached the subtree and are not listed
+
+    @property
+    def laggards(self) -> int:
+        return sum(n.laggards for n in self.notices)
+
+
+def notice_table(
+    env: RelayEnv,
+    *,
+    requester: str,
+    target: str | None = None,
+    as_of: date,
+    limit: int = RECENT,
+) -> NoticeTable:
+    """The newest ``limit`` notices that reached ``target``'s subtree (default: the
+    requester's unit), scope-checked like every summary."""
+    with env.engine.connect() as conn:
+        unit = resolve_target(conn, requester, target)
+        within = relay_unit(conn, unit.code)
+        assert within is not None  # resolve_target found it current
+        led = G.join(UNIT, UNIT.c.code == G.c.unit_code)
+        reached_groups = under(UNIT.c.path, unit.path)
+        if within.parent_code is not None:
+            reached_groups = or_(reached_groups, G.c.unit_code == within.parent_code)
+        reached = (
+            select(D.c.notice_id)
+            .select_from(D.join(led, G.c.id == D.c.group_id))
+            .where(D.c.kind == "notice", reached_groups)
+            .distinct()
+        )
+        total = conn.execute(select(func.count()).where(N.c.id.in_(reached))).scalar_one()
+        rows = conn.execute(
+            select(N.c.id, N.c.created_at, N.c.body)
+            .where(N.c.id.in_(reached))
+            .order_by(N.c.id.desc())
+            .limit(limit)
+        ).all()
+        now = env.now()
+        lines = []
+        for notice_id, created_at, body in rows:
+            progress = progress_within(conn, env, notice_id, within)
+            late = progress.require_ack and progress.units_acked < progress.units_total
+            lines.append(
+                NoticeLine(progress, env.local(created_at), body, late and now > progress.deadline)
+            )
+    return NoticeTable(unit, as_of, lines, total - len(lines))
