@@ -1,5 +1,6 @@
 """``qunmatrix demo``: the whole story on the embedded default (SQLite + the simulated WeChat):
-a sample province is loaded, its groups are built, and people talk to the bot in them."""
+a sample province is loaded, its groups are built, and people talk to the bot in them: help,
+join review, a notice relayed down with receipts and progress, a summary."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from bot.joins import office_contacts
 from bot.render import render
 from bot.stage import JOIN, Line, Stage
 from bot.summary_chat import SummaryOptions
-from bot.tables import GROUP
+from bot.tables import GROUP, PERSON, POSITION, UNIT
 from matrix.db import migrate
 from matrix.roster import import_roster, read_roster
 from matrix.sample import generate
@@ -26,13 +27,14 @@ VISITOR, INTRUDER = "wxid_visitor01", "wxid_visitor02"
 
 @dataclass(frozen=True)
 class Cast:
-    """Who plays in the story: a county office (admin), a school counselor in its group, the
-    province office, and another county's office; with the groups they talk in."""
+    """Who plays in the story: a county office (admin), two counselors of different schools in
+    its group, the province office, and another county's office; with the groups they talk in."""
 
     county: str
     county_group: str
     admin: str
     teacher: str
+    teacher2: str
     province_group: str
     province_admin: str
     other_group: str
@@ -61,12 +63,24 @@ def _cast(stage: Stage) -> Cast:
         admins = set(office_contacts(conn, bot, county))
         room = stage.world.rooms[stage.room_of(group)]
         teacher = next(c for c in room.members if c not in admins and c not in bot.accounts)
+        school_of = dict(
+            conn.execute(
+                select(PERSON.c.wechat_id, POSITION.c.unit_code)
+                .join(POSITION, POSITION.c.person_id == PERSON.c.id)
+                .join(UNIT, UNIT.c.code == POSITION.c.unit_code)
+                .where(UNIT.c.parent_code == county, PERSON.c.wechat_id.is_not(None))
+            ).all()
+        )
+        teacher2 = next(
+            c for c in room.members if c in school_of and school_of[c] != school_of.get(teacher)
+        )
         root_group = rooms[(tree_.root, main[tree_.level(tree_.root)])]
         return Cast(
             county,
             group,
             office_contacts(conn, bot, county)[0],
             teacher,
+            teacher2,
             root_group,
             office_contacts(conn, bot, tree_.root)[0],
             rooms[(other, main["county"])],
@@ -89,7 +103,7 @@ def _play(stage: Stage, chapter: str, steps: list[tuple[str, str, str]], **extra
 @app.command()
 @friendly
 def demo(ctx: typer.Context) -> None:
-    """演示：示例省份建库、建群，管理员在模拟微信群里审核陌生人入群、查看帮助、汇总、登记公众号。"""
+    """演示：示例省份建库、建群，管理员在模拟微信群里审核入群、下发通知并查看回执、汇总、登记公众号。"""
     c = ctx_of(ctx)
     with tempfile.TemporaryDirectory(prefix="qunmatrix-demo-") as tmp:
         c.settings.db = f"sqlite:///{tmp}/demo.db"
@@ -110,6 +124,8 @@ def demo(ctx: typer.Context) -> None:
             rate=sim.rate,
             burst=sim.burst,
             summaries=replace(SummaryOptions.of(c.settings), export_dir=Path(tmp) / "exports"),
+            relay=c.settings.relay,
+            timezone=c.settings.timezone,
         ) as stage:
             built = stage.provision()
             echo(render("cli/demo_built.txt.j2", report=built, accounts=sim.accounts))
@@ -122,7 +138,17 @@ def demo(ctx: typer.Context) -> None:
             _play(stage, "subtree", [(cast.other_group, cast.other_admin, f"#核查 {cast.county}")])
             _play(stage, "approve", [(g, a, "#同意 一"), (g, a, "#同意 1")])
             _play(stage, "reject", [(g, INTRUDER, JOIN), (g, a, "#拒绝 2 非本县教师")])
-            _play(stage, "later", [(g, a, "#核查"), (g, cast.teacher, "#收到")])
+            _play(stage, "later", [(g, a, "#核查")])
+            _play(
+                stage,
+                "relay",
+                [
+                    (g, a, "#通知 截止 17:00 请各校于今天17:00前报送少先队建队情况"),
+                    (g, cast.teacher, "收到"),
+                    (g, cast.teacher2, "收到 T1"),
+                    (g, a, "#进度"),
+                ],
+            )
             county = stage.bot.unit_word(cast.county)
             _play(
                 stage,

@@ -4,8 +4,9 @@
 
 The roster is one province, one city and 200 counties; each county has two office staff and
 three schools (one brigade counselor each), so each county group holds five people and the
-bot. People mostly chat; the rest are commands of every kind (help, ack, audit by an office,
-audit refused to a teacher, a typo, a bare 收到 that needs no answer), and strangers join and are approved. Timing covers only
+bot. People mostly chat (1 % of it on the watch list, 舆情监控, flagged to the office); the rest
+are commands of every kind (a county notice, acks with and without #, progress, help, audit by an
+office, audit refused to a teacher, a typo), and strangers join and are approved. Timing covers only
 the bot: from the platform handing it a message or event to its return (reply sent or queued),
 on a virtual clock so pacing never sleeps. Printed: median and p99 handling latency, throughput,
 and how many messages got no reply that should have (dropped). Targets: median <= 5 ms,
@@ -30,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bot.stage import Stage
 from matrix.blueprint import load_blueprint
 from matrix.db import make_engine, migrate, normalize_url
+from matrix.relay import RelayOptions
 from matrix.roster import import_roster, read_roster
 from tests import worlds
 
@@ -105,7 +107,8 @@ def main() -> None:
         paths = worlds.write_roster(Path(tmp), units, persons)
         import_roster(engine, read_roster(*paths, bp), bp)
         accounts = tuple(f"bench-bot-{i}" for i in range(4))
-        stage = Stage(engine, bp, accounts=accounts, rate=1.0, burst=5)
+        watch = RelayOptions(watch_words=["罢课", "投诉"])
+        stage = Stage(engine, bp, accounts=accounts, rate=1.0, burst=5, relay=watch)
         built = stage.provision()
         bot = stage.bot
 
@@ -142,7 +145,7 @@ def main() -> None:
         people = {c for ms in members.values() for c in ms}
         world = stage.world
         expected_replies = 0
-        strangers = 0
+        strangers = flagged = notices = 0
         wall = time.perf_counter()
         for n in range(opts.messages):
             group = rng.choice(groups)
@@ -162,15 +165,23 @@ def main() -> None:
                 expected_replies += 2
                 stage.settle()
                 continue
-            if roll < 0.75:
+            if roll < 0.74:
                 sender, text = (
                     rng.choice(members[group]),
                     rng.choice(("大家好", "今天的活动几点开始？", "好的", "👍")),
                 )
+            elif roll < 0.75:
+                sender, text = rng.choice(members[group]), "有家长说要去投诉"
+                flagged += 1
+            elif roll < 0.76:
+                sender, text = office, "#通知 截止 23:00 请各校报送本周少先队活动情况"
+                notices += 1
             elif roll < 0.80:
                 sender, text = teacher, "#收到"
             elif roll < 0.83:
-                sender, text = teacher, "收到"  # bare: silent until the relay engine lands
+                sender, text = teacher, "收到"  # bare: answered only when it records a receipt
+            elif roll < 0.84:
+                sender, text = office, "#进度"
             elif roll < 0.87:
                 sender, text = rng.choice(members[group]), "#帮助"
             elif roll < 0.91:
@@ -189,6 +200,8 @@ def main() -> None:
 
         replies = sum(1 for m in world.messages() if m.contact_id in bot.accounts)
         dropped = max(0, expected_replies - replies) + bot.stats.replies_dropped + bot.stats.errors
+        copies = sum(1 for m in world.messages() if m.text.startswith("【通知 "))
+        alerts = sum(1 for m in world.messages() if m.text.startswith("【舆情提示】"))
         ms = sorted(x * 1000 for x in latencies)
         print(f"database: {engine.url.render_as_string(hide_password=True).split('@')[-1]}")
         print(
@@ -205,6 +218,10 @@ def main() -> None:
         print(
             f"throughput: {len(latencies) / (sum(ms) / 1000):,.0f} msgs/s of bot time; "
             f"{len(latencies) / wall:,.0f} msgs/s wall (with the simulated world)"
+        )
+        print(
+            f"relay: {notices} notices ({copies} copies sent), {flagged} watched messages "
+            f"({alerts} alerts, at most 3 per group an hour)"
         )
         print(f"dropped: {dropped}")
         stage.close()

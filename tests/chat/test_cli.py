@@ -67,6 +67,26 @@ def test_a_script_runs_again_over_the_groups_the_database_recorded(run, tmp_path
     assert result.stdout.strip().endswith("建群与核查功能即将开放，目前还不能使用 #核查。")
 
 
+def test_a_script_lets_the_clock_run_on_to_the_reminders(run, tmp_path):
+    path = script(
+        tmp_path,
+        "K1:county-counselors\twxK1n008\t#通知 截止 17:00 请报送建队情况",
+        "K1:county-counselors\twxK1S1n012\t收到",
+        "K1:county-counselors\twxK1n008\t<快进 15:00>",
+    )
+    result = run("console", "--script", path, "--provision")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    group = "乙1县少先队大队辅导员群\tsolo-bot\t"
+    assert lines[0].startswith(group + "通知 T1 已受理，将发往 1 个群（县级 1 个）")
+    assert group + "【通知 T1】乙1县" in lines
+    assert group + "已记录 乙1县第1小学 收到通知 T1。" in lines
+    # the console's clock starts at 09:00 today
+    reminder = next(i for i, x in enumerate(lines) if x.startswith(group + "【提醒】通知 T1"))
+    assert lines[reminder].endswith(" 17:00 截止，还有约 2 小时。")
+    assert lines[reminder + 1] == "    以下单位尚未回执：乙1县第2小学。"
+
+
 def test_without_groups_the_console_says_to_provision(run, tmp_path):
     result = run("console", "--script", script(tmp_path, "K1:county-counselors\twxK1n008\t#核查"))
     assert result.exit_code == 2
@@ -104,7 +124,7 @@ def test_a_gb18030_script_is_read(run, tmp_path):
 def test_a_script_piped_on_stdin_runs_too(run):
     result = run("console", "--provision", stdin="K1:county-counselors\twxK1S1n012\t#收到\n")
     assert result.exit_code == 0, result.output
-    assert "通知下发与回执功能即将开放，目前还不能使用 #收到。" in result.stdout
+    assert "本群还没有需要回执的通知。收到通知后再回复“收到”。" in result.stdout
 
 
 def test_the_interactive_console_switches_group_and_sender(province_db, bp, monkeypatch, capsys):
@@ -149,5 +169,7 @@ def test_the_demo_tells_the_whole_story():
     assert "已同意 wxid_visitor01 入群" in out
     assert "已移出本群" in out
     assert "即将开放" in out
+    assert "通知 T1 已受理，将发往" in out and "【通知 T1】" in out
+    assert out.count("收到通知 T1。") == 2 and "回执 2/" in out and "未回执：" in out
     assert "【微信群矩阵建设情况】" in out and "[文件] 微信群矩阵建设情况汇总表_" in out
     assert "已登记：" in out and "公众号：" in out
