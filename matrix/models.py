@@ -95,7 +95,9 @@ class Membership(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     group_id: int = Field(foreign_key="wgroup.id", index=True)
-    state: str = Field(max_length=16, description="expected | actual | invited")
+    state: str = Field(
+        max_length=16, description="expected | actual | invited | account (a bot account's seat)"
+    )
     person_id: int | None = Field(default=None, foreign_key="person.id")
     contact_id: str | None = Field(default=None, max_length=128, index=True)
     is_admin: bool = False
