@@ -16,6 +16,7 @@ from bot.cli_app import Context, app, ctx_of, friendly
 from bot.config import load_settings
 from bot.dispatch import Bot
 from bot.logs import setup_logging
+from bot.summary_chat import SummaryOptions
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
     from bot.wechaty_adapter import WechatyPlatform
@@ -24,36 +25,56 @@ FLUSH_EVERY = 1.0  # seconds between tries of replies that could not go out at o
 
 
 def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
-    """The dispatcher over the configured database and blueprint, listening to ``platform``
-    from its first login on (it needs the account id to know its own messages)."""
-    bot = Bot(c.ready_engine(), c.blueprint)
+    """The dispatcher over the configured database, blueprint, bot accounts and join review
+    policy, listening to ``platform`` from its first login on (it needs the account id to know
+    its own messages, and to pace the account as its ``[[accounts]]`` entry says)."""
+    settings = c.settings
+    bot = Bot(
+        c.ready_engine(),
+        c.blueprint,
+        summaries=SummaryOptions.of(settings),
+        quotas=settings.account_quotas(),
+        join_policy=settings.join_policy(),
+    )
 
     async def first_login(account_id: str) -> None:
-        if not bot.accounts:
-            bot.attach(platform)
+        if bot.accounts:
+            return
+        quota = next((q for q in bot.quotas if q.id == account_id), None)
+        if quota is None:
+            logger.warning(
+                "账号 {} 不在配置的 [[accounts]] 中：按每秒 1 次操作限速；建群计划不会安排它",
+                account_id,
+            )
+        else:
+            platform.send_interval = 1.0 / quota.ops_per_second
+        bot.attach(platform)
 
     platform.on_login(first_login)
     return bot
 
 
 async def serve(platform: WechatyPlatform, bot: Bot) -> None:
-    """Run ``platform`` until SIGINT or SIGTERM, then close the connection cleanly. Replies the
-    outbox holds back (the connection was down) are retried every ``FLUSH_EVERY`` seconds, in
-    turn with the incoming events so that a retry never overlaps a reply being sent."""
+    """Run ``platform`` until SIGINT or SIGTERM, then close the connection cleanly. Every
+    ``FLUSH_EVERY`` seconds the bot's tick runs in turn with the incoming events: held joiners
+    whose time ran out are dealt with, and replies the outbox held back (pacing, a dropped
+    connection) are tried again."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: loop.create_task(platform.stop()))
 
-    async def flush() -> None:
-        left = await bot.outbox.flush()
+    async def tick() -> None:
+        await bot.tick()
+        left = len(bot.outbox)
         if left:
             logger.info("还有 {} 条回复等待发送", left)
 
     async def flusher() -> None:
+        # in turn with incoming events: what is due by the clock (held joiners whose time ran
+        # out, paced replies) is done between two of them, never inside one
         while True:
             await asyncio.sleep(FLUSH_EVERY)
-            if len(bot.outbox):
-                platform.in_turn(flush)
+            platform.in_turn(tick)
 
     task = asyncio.create_task(flusher())
     try:
@@ -84,9 +105,7 @@ def run(
         c.__dict__.pop("engine", None)
         c.__dict__.pop("blueprint", None)
     s = c.settings.wechaty
-    platform = WechatyPlatform.for_service(
-        s.endpoint, s.token, port=s.port, send_interval=s.send_interval
-    )
+    platform = WechatyPlatform.for_service(s.endpoint, s.token, port=s.port)
     bot = dispatcher(c, platform)
     logger.info("连接 Wechaty 服务 {}", s.endpoint)
     asyncio.run(serve(platform, bot))

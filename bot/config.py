@@ -17,6 +17,8 @@ from pydantic_settings import (
 )
 
 from matrix.errors import MatrixError, Problem
+from matrix.join_review import TimeoutPolicy
+from matrix.schedule import AccountQuota
 
 
 class WechatySettings(BaseModel):
@@ -29,26 +31,21 @@ class WechatySettings(BaseModel):
     port: int = Field(
         default=0, description="local port Wechaty probes at login; 0 picks a free one"
     )
-    send_interval: float = Field(
-        default=1.0,
-        description="seconds between two messages of this account (±30 % jitter), e.g. 1.5",
-    )
 
 
 class SimulatedSettings(BaseModel):
-    """The in-process simulated WeChat (demo, console): its bot accounts and their pacing."""
+    """What only the in-process simulated WeChat needs (its accounts are ``[[accounts]]``)."""
 
-    accounts: list[str] = Field(
-        default=["qunmatrix-bot-1", "qunmatrix-bot-2"],
-        min_length=1,
-        description="bot account ids; groups are shared out between them in turn",
+    burst: int = Field(
+        default=5,
+        ge=1,
+        description="operations an account may make at once before its pace applies, e.g. 5",
     )
-    rate: float = Field(default=1.0, gt=0, description="messages per second each account may send")
-    burst: int = Field(default=5, ge=1, description="messages an account may send at once")
 
 
 class AccountSettings(BaseModel):
-    """One bot account and the WeChat quotas the planner schedules it under."""
+    """One bot account: the planner schedules it under these quotas, the simulated WeChat
+    paces it at ``ops_per_second``, and so does the Wechaty adapter for what it sends."""
 
     id: str = Field(description="the account's stable contact id, e.g. wxid_qunmatrix01")
     daily_group_creations: int = Field(
@@ -106,10 +103,25 @@ class Settings(BaseSettings):
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
 
     accounts: list[AccountSettings] = Field(
-        default_factory=lambda: [AccountSettings(id="bot")],
+        default_factory=lambda: [
+            AccountSettings(id="qunmatrix-bot-1"),
+            AccountSettings(id="qunmatrix-bot-2"),
+        ],
+        min_length=1,
         description="the bot accounts that build and run the groups, with their quotas",
     )
     join_review: JoinReviewSettings = Field(default_factory=JoinReviewSettings)
+
+    def account_quotas(self) -> list[AccountQuota]:
+        """The configured bot accounts as the planner and the simulated WeChat see them."""
+        return [
+            AccountQuota(a.id, a.daily_group_creations, a.ops_per_second, a.active_hours)
+            for a in self.accounts
+        ]
+
+    def join_policy(self) -> TimeoutPolicy:
+        """What happens to a held joiner nobody decides on."""
+        return TimeoutPolicy(self.join_review.timeout_hours, self.join_review.on_timeout)
 
     @classmethod
     def settings_customise_sources(

@@ -3,26 +3,29 @@ a time without an event loop in sight. The demo, the console, conversation tests
 benchmark all use it. For example::
 
     stage = Stage(engine, bp)
-    stage.provision()
+    stage.provision()                       # plan and apply, as the operator would
     stage.reply("K1:county-counselors", "wxK1n008", "#帮助")  # → "K1office_staff，你在本群…"
+    stage.advance(25 * 3600)                # a day passes: held joiners time out
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 
 from bot.dispatch import Bot
-from bot.quick_build import BuildReport, mirror_world, provision_world
-from bot.simulated import ManualClock, SimMessage, SimulatedWeChat
+from bot.sim_build import BuildReport, build_matrix, mirror_rooms
+from bot.simulated import ManualClock, SimCalendar, SimMessage, SimulatedWeChat
 from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, PERSON
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
+from matrix.join_review import TimeoutPolicy
+from matrix.schedule import AccountQuota
 from matrix.tree import UnitTree
 
 T = TypeVar("T")
@@ -46,32 +49,52 @@ class Line:
 
 
 class Stage:
-    """The simulated WeChat with ``accounts`` bot accounts over one database."""
+    """The simulated WeChat with the bot accounts ``accounts`` (ids, or quotas: an account is
+    paced at its ``ops_per_second`` with bursts of ``burst``) over one database."""
 
     def __init__(
         self,
         engine: Engine,
         bp: Blueprint,
         *,
-        accounts: tuple[str, ...] = ("qunmatrix-bot",),
-        rate: float = 1.0,
+        accounts: Sequence[AccountQuota | str] = ("qunmatrix-bot",),
         burst: int = 5,
         step: float = 1.0,
         tree: UnitTree | None = None,
         summaries: SummaryOptions | None = None,
+        join_policy: TimeoutPolicy | None = None,
     ) -> None:
         self.engine = engine
         self.bp = bp
         self.step = step
         self.clock = ManualClock()
-        self.world = SimulatedWeChat(clock=self.clock, max_room_size=bp.matrix.max_group_size)
+        self.calendar = SimCalendar(self.clock)
+        self.quotas = [a if isinstance(a, AccountQuota) else AccountQuota(a) for a in accounts]
+        self.world = SimulatedWeChat(
+            clock=self.clock, max_room_size=bp.matrix.max_group_size, directory=self._on_roster
+        )
         self.accounts = [
-            self.world.account(a, "群矩阵助手", rate=rate, burst=burst) for a in accounts
+            self.world.account(q.id, "群矩阵助手", rate=q.ops_per_second, burst=burst)
+            for q in self.quotas
         ]
-        self.bot = Bot(engine, bp, tree=tree, clock=self.clock, summaries=summaries)
+        self.bot = Bot(
+            engine,
+            bp,
+            tree=tree,
+            clock=self.clock,
+            summaries=summaries,
+            quotas=self.quotas,
+            join_policy=join_policy,
+            now=self.calendar.now,
+            sleep=self._sleep,
+        )
         for account in self.accounts:
             self.bot.attach(account)
         self._runner = asyncio.Runner()
+
+    async def _sleep(self, seconds: float) -> None:
+        # the bot's pauses (pacing an apply) pass on the stage's clock, not in real time
+        self.clock.advance(seconds)
 
     def close(self) -> None:
         self._runner.close()
@@ -87,13 +110,23 @@ class Stage:
 
     # --- setting the stage --------------------------------------------------------------------
 
-    def provision(self) -> BuildReport:
-        """Build every group of the matrix with its expected members (stand-in for issue 3)."""
-        return provision_world(self.engine, self.bp, self.bot.tree, self.world, self.accounts)
+    def provision(self, unit: str | None = None) -> BuildReport:
+        """Build the groups of ``unit``'s subtree (default: the whole matrix) as the operator
+        would: plan, apply over the accounts day after day, invitations accepted, rooms read
+        back. The clock ends on the morning after the last day of work."""
+        accounts = {a.account_id: a for a in self.accounts}
+        report = self.run(
+            build_matrix(
+                self.engine, self.bp, self.world, accounts, self.quotas, self.calendar, unit=unit
+            )
+        )
+        self.settle()
+        self.calendar.next_morning()
+        return report
 
     def mirror(self) -> int:
         """Recreate the rooms the database already records."""
-        return mirror_world(self.engine, self.world, self.accounts)
+        return mirror_rooms(self.engine, self.world, [q.id for q in self.quotas])
 
     def room_of(self, group: str) -> str:
         """The room of a group written as its name or ``UNITCODE:KIND[:SHARD]``."""
@@ -121,14 +154,18 @@ class Stage:
             return room.room_id
         return str(found)
 
+    def _on_roster(self, contact_id: str) -> str | None:
+        """Everyone on the roster with a 微信号 has WeChat, under their roster name."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(PERSON.c.name).where(PERSON.c.wechat_id == contact_id)
+            ).scalar()
+        return None if found is None else str(found)
+
     def contact(self, contact_id: str) -> str:
         """Make sure ``contact_id`` exists in the world, with their roster name if they have one."""
         if contact_id not in self.world.contacts:
-            with self.engine.connect() as conn:
-                name = conn.execute(
-                    select(PERSON.c.name).where(PERSON.c.wechat_id == contact_id)
-                ).scalar()
-            self.world.add_contact(contact_id, name or contact_id)
+            self.world.add_contact(contact_id, self._on_roster(contact_id) or contact_id)
         return contact_id
 
     # --- acting -------------------------------------------------------------------------------
@@ -165,9 +202,24 @@ class Stage:
         assert len(got) == 1, got
         return got[0]
 
+    def advance(self, seconds: float) -> list[Line]:
+        """Let ``seconds`` pass: the bot's tick runs (held joiners time out …); return every
+        message said meanwhile."""
+        mark = len(self.world.messages())
+        self.clock.advance(seconds)
+        self.run(self.bot.tick())
+        self.settle()
+        return [self._line(m) for m in self.world.messages(since=mark)]
+
     def settle(self) -> None:
-        """Let paced replies go out, moving the clock as far as pacing requires."""
-        while self.run(self.bot.outbox.flush()):
+        """Let the bot's background work (an apply) finish and paced replies go out, moving
+        the clock as far as pacing requires."""
+        while True:
+            jobs = set(self.bot.jobs)
+            if jobs:
+                self.run(asyncio.wait(jobs))
+            if not self.run(self.bot.outbox.flush()) and not self.bot.jobs:
+                return
             due = self.bot.outbox.next_due()
             if due is not None and due > self.clock():
                 self.clock.advance(due - self.clock())

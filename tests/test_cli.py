@@ -1,4 +1,5 @@
-"""The command line as an operator uses it: init, import, tree, sample, blueprint, demo."""
+"""The command line as an operator uses it: init, import, tree, sample, blueprint (the demo is
+run in tests/chat/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -103,9 +104,3 @@ def test_config_file_and_environment(run, tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "config.toml").write_text('colour = "red"\n', encoding="utf-8")
     code, out = run("blueprint")
     assert code == 2 and "配置有误" in out and "colour：不认识的设置项" in out
-
-
-def test_demo_runs(run) -> None:  # type: ignore[no-untyped-def]
-    code, out = run("demo")
-    assert code == 0, out
-    assert "黑龙江省" in out and "名册已导入" in out

@@ -346,7 +346,7 @@ def test_the_dispatcher_answers_commands_and_reviews_joiners_through_wechaty(
             mark = len(world.messages())
             await world.join(room, "wx_stranger", inviter_id=SCHOOL_COUNSELOR)
             (held,) = await bot_replies(world, room, mark)
-            assert "以下入群人员不在名册中，待管理员审核：\n  1号 路人甲" in held
+            assert "以下入群人员待管理员审核：\n  1号 路人甲（不在名册中）" in held
             assert COUNTY_OFFICE in world.messages(room)[-1].mentions
 
             mark = len(world.messages())

@@ -1,4 +1,5 @@
-"""The bot on PostgreSQL: the join review round trip, the audit log, #登记 and #汇总, as on SQLite."""
+"""The bot on PostgreSQL: the join review round trip, the audit log, #建群/#确认/#核查, #登记 and
+#汇总, as on SQLite."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def test_join_review_and_permissions_on_postgres(pg_engine, bp, tmp_path):
         assert stage.reply(K1_GROUP, K1_OFFICE, "#拒绝 1") == "已拒绝 wxid_pg 入群，已移出本群。"
     with pg_engine.connect() as conn:
         actions = [e.action for e in audit_log.entries(conn)]
-    assert actions[:3] == ["command.reject", "command.denied", "join.held"]
+    assert actions[:4] == ["command.reject", "join.reject", "command.denied", "join.hold"]
 
 
 @pytest.mark.postgres
@@ -38,3 +39,18 @@ def test_register_and_summary_on_postgres(pg_engine, bp, tmp_path):
         said = [line for line in stage.say(K1_GROUP, K1_OFFICE, "#汇总 媒体 csv") if line.by_bot]
         assert "公众号 1" in said[0].text
         assert "乙1县少先队" in Path(said[1].file).read_text(encoding="utf-8-sig")
+
+
+@pytest.mark.postgres
+def test_plan_confirm_and_audit_on_postgres(pg_engine, bp, tmp_path):
+    units, persons = worlds.write_roster(tmp_path, *worlds.province())
+    import_roster(pg_engine, read_roster(units, persons, bp), bp)
+    with Stage(pg_engine, bp) as stage:
+        stage.provision()
+        (tmp_path / "grown").mkdir()
+        units, persons = worlds.write_roster(tmp_path / "grown", *worlds.province(schools=3))
+        import_roster(pg_engine, read_roster(units, persons, bp), bp)
+        assert "邀请 3 人" in stage.reply(K1_GROUP, K1_OFFICE, "#建群")
+        said = [line.text for line in stage.say(K1_GROUP, K1_OFFICE, "#确认") if line.by_bot]
+        assert said[-1].startswith("乙1县的建群计划已执行完毕：完成 3 步。")
+        assert stage.reply(K1_GROUP, K1_OFFICE, "#核查").startswith("【核查】乙1县：共 11 个问题")

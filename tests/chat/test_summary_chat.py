@@ -122,13 +122,25 @@ def test_bad_input_names_the_problem_and_shows_the_form(stage, text, wrong):
     assert reply == f"{wrong}\n用法：#汇总 [单位] [表名] [格式]\n例如：#汇总 甲市 建群 xlsx"
 
 
-@pytest.mark.parametrize(
-    "text, says",
-    [("#汇总 通知", "通知下发功能即将开放"), ("#汇总 核查 xlsx", "群内核查功能即将开放")],
-)
+@pytest.mark.parametrize("text, says", [("#汇总 通知", "通知下发功能即将开放")])
 def test_tables_whose_engines_are_not_in_chat_yet_say_so(stage, text, says):
     [reply] = stage.replies(K1_GROUP, K1_OFFICE, text)
     assert says in reply and "#汇总 建群" in reply
+
+
+def test_the_audit_table_holds_what_the_audit_finds_today(stage):
+    room = stage.room_of(K1_GROUP)
+    for cid in stage.world.rooms[room].members:  # everyone sets the 群昵称 asked for…
+        stage.world.set_nickname(room, cid, f"单位-{stage.world.contacts[cid].name}")
+    stage.world.set_nickname(room, TEACHER, "老王")  # …but one
+    text = stage.reply(K1_GROUP, K1_OFFICE, "#汇总 核查")
+    assert text.startswith("【群审计问题汇总】乙1县（截至")
+    assert "共 1 条问题，涉及 1 个单位：\n· 群昵称不规范（NICKNAME_FORMAT）1 条" in text
+    text, path = ask_for_file(stage, K1_GROUP, K1_OFFICE, "#汇总 核查 csv")
+    table = path.read_text(encoding="utf-8-sig")
+    assert "NICKNAME_FORMAT" in table and "K1S1大辅" in table and "老王" in table
+    newest = audit(stage, "command.summary")[0]
+    assert (newest["table"], newest["format"]) == ("audit", "csv")
 
 
 def test_help_offers_summary_and_register_as_open(stage):

@@ -1,7 +1,7 @@
 """provisioning: contact bindings, join review, recorded plan applies, group owner account
 
 Revision ID: 0002
-Revises: 0004
+Revises: 0003
 Create Date: 2026-11-24
 
 Adds what the provisioning planner and auditor keep: which roster person a WeChat contact id is
@@ -16,7 +16,7 @@ import sqlmodel
 
 
 revision = '0002'
-down_revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
