@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,8 @@ from matrix.schedule import AccountQuota
 class WechatySettings(BaseModel):
     """How to reach the Wechaty puppet service (real mode)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
+
     endpoint: str = Field(
         default="", description="host:port of the puppet service, e.g. 127.0.0.1:8788"
     )
@@ -36,6 +38,8 @@ class WechatySettings(BaseModel):
 class SimulatedSettings(BaseModel):
     """What only the in-process simulated WeChat needs (its accounts are ``[[accounts]]``)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
+
     burst: int = Field(
         default=5,
         ge=1,
@@ -46,6 +50,8 @@ class SimulatedSettings(BaseModel):
 class AccountSettings(BaseModel):
     """One bot account: the planner schedules it under these quotas, the simulated WeChat
     paces it at ``ops_per_second``, and so does the Wechaty adapter for what it sends."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
 
     id: str = Field(description="the account's stable contact id, e.g. wxid_qunmatrix01")
     daily_group_creations: int = Field(
@@ -61,6 +67,8 @@ class AccountSettings(BaseModel):
 
 class JoinReviewSettings(BaseModel):
     """What happens to someone held at join review (入群审核) whom no admin decides on."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
 
     timeout_hours: float = Field(default=24.0, gt=0, description="how long they wait, e.g. 24")
     on_timeout: Literal["remove", "keep", "remind"] = Field(
@@ -112,6 +120,15 @@ class Settings(BaseSettings):
     )
     join_review: JoinReviewSettings = Field(default_factory=JoinReviewSettings)
 
+    @field_validator("accounts")
+    @classmethod
+    def _distinct_ids(cls, accounts: list[AccountSettings]) -> list[AccountSettings]:
+        ids = [a.id for a in accounts]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"账号 {'、'.join(twice)} 重复出现")
+        return accounts
+
     def account_quotas(self) -> list[AccountQuota]:
         """The configured bot accounts as the planner and the simulated WeChat see them."""
         return [
@@ -153,13 +170,18 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = [
-            Problem(".".join(str(p) for p in err["loc"]), _REASONS.get(err["type"], err["msg"]))
-            for err in exc.errors()
+            Problem(".".join(str(p) for p in err["loc"]), _reason(err)) for err in exc.errors()
         ]
         raise MatrixError(
             "配置有误：" + "；".join(str(p) for p in problems),
             fix="请对照 config.example.toml 修改配置文件或 QUNMATRIX_* 环境变量",
         ) from exc
+
+
+def _reason(err: Any) -> str:
+    if err["type"] == "value_error":  # our own validators' words, without pydantic's prefix
+        return str(err["ctx"]["error"])
+    return str(_REASONS.get(err["type"], err["msg"]))
 
 
 _REASONS = {

@@ -198,20 +198,22 @@ async def findings_for(call: Call) -> list[Finding]:
     # read the platform first: nothing may wait on the network inside a write
     with bot.engine.connect() as conn:
         path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == call.unit)).scalar_one()
-        rooms = {
-            int(gid)
-            for (gid,) in conn.execute(
-                select(GROUP.c.id)
-                .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
-                .where(
-                    GROUP.c.room_id.is_not(None),
-                    within_path(UNIT.c.path, path, conn.dialect.name),
-                )
+        rooms = conn.execute(
+            select(GROUP.c.id, GROUP.c.owner_account)
+            .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
+            .where(
+                GROUP.c.room_id.is_not(None),
+                within_path(UNIT.c.path, path, conn.dialect.name),
             )
-        }
-    if rooms:
-        for platform in bot.platforms.values():
-            await refresh_rooms(platform, bot.engine, bots=bot.accounts, only=rooms)
+        ).all()
+    # each room is read by the account that owns it; one whose owner is not ours, by every
+    # account (whichever is in it)
+    by_account: dict[str, set[int]] = {}
+    for gid, owner in rooms:
+        for account in [owner] if owner in bot.platforms else list(bot.platforms):
+            by_account.setdefault(account, set()).add(int(gid))
+    for account, groups in by_account.items():
+        await refresh_rooms(bot.platforms[account], bot.engine, bots=bot.accounts, only=groups)
     return audit(call.conn, survey(call.conn, bot.blueprint, call.unit, bots=bot.accounts))
 
 

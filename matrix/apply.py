@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from matrix import audit_log
 from matrix.binding import contacts_of
@@ -71,6 +72,18 @@ def open_run(conn: Connection, scope: str) -> int | None:
 
 def start_run(engine: Engine, plan: Plan, actor: str) -> tuple[int, bool]:
     """Store ``plan`` as a run, or return the scope's open run; (run id, resumed)."""
+    try:
+        return _start_run(engine, plan, actor)
+    except IntegrityError:
+        # another process stored a run of this scope meanwhile (one open run per scope)
+        with engine.connect() as conn:
+            current = open_run(conn, plan.scope)
+        if current is None:
+            raise
+        return current, True
+
+
+def _start_run(engine: Engine, plan: Plan, actor: str) -> tuple[int, bool]:
     with engine.begin() as conn:
         current = open_run(conn, plan.scope)
         if current is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -175,6 +175,16 @@ class ProvisionRun(SQLModel, table=True):
     """One apply of a plan. A run left ``open`` (interrupted) is resumed by the next apply."""
 
     __tablename__ = "provision_run"
+    # one open run per scope, even when two bot processes confirm the same plan at once
+    __table_args__ = (
+        Index(
+            "ix_provision_run_open_scope",
+            "scope",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     scope: str = Field(max_length=32, description="unit code the plan covers")

@@ -259,3 +259,20 @@ def test_two_accounts_share_the_work_and_keep_their_rooms(province_db, bp):
     assert [t.room.owner for t in survey.targets if t.room].count(None) == 0
     assert {t.room.owner for t in survey.targets if t.room} == {BOT, "wxid_bot2"}
     assert plan(province_db, bp, accounts=accounts).empty
+
+
+def test_two_processes_confirming_at_once_share_one_open_run(province_db, bp, monkeypatch):
+    from matrix import apply as apply_module
+
+    p = plan(province_db, bp)
+    first, resumed = apply_module.start_run(province_db, p, "bot-a")
+    assert not resumed
+    real = apply_module.open_run
+    seen = []
+
+    def racing(conn, scope):  # the second process looked before the first one's run was stored
+        seen.append(scope)
+        return None if len(seen) == 1 else real(conn, scope)
+
+    monkeypatch.setattr(apply_module, "open_run", racing)
+    assert apply_module.start_run(province_db, p, "bot-b") == (first, True)
