@@ -20,15 +20,15 @@ from bot.transcript import Step, format_line, read_steps, read_transcript
 from matrix.errors import MatrixError
 
 
-def open_stage(c: Context) -> Stage:
-    """A stage over the configured database and bot accounts, with the rooms the database
-    already records recreated in the simulated WeChat."""
+def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
+    """A stage over the configured database, bot accounts and join review policy, with the
+    rooms the database already records recreated in the simulated WeChat."""
     stage = Stage(
         c.ready_engine(),
         c.blueprint,
         accounts=c.settings.account_quotas(),
         burst=c.settings.simulated.burst,
-        summaries=SummaryOptions.of(c.settings),
+        summaries=summaries or SummaryOptions.of(c.settings),
         join_policy=c.settings.join_policy(),
     )
     stage.mirror()
@@ -122,7 +122,10 @@ def console(
         ),
     ] = None,
     provision: Annotated[
-        bool, typer.Option("--provision", help="先在模拟微信中按蓝图建好所有群及应有成员")
+        bool,
+        typer.Option(
+            "--provision", help="先按建群计划在模拟微信中建好所有群（同 qunmatrix provision）"
+        ),
     ] = False,
 ) -> None:
     """在模拟微信中以任意名册人员的身份在任意群里发言（演练与测试用）。"""

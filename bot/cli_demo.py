@@ -14,14 +14,15 @@ import typer
 from sqlalchemy import select
 
 from bot.cli_app import app, ctx_of, echo, friendly
+from bot.cli_console import open_stage
 from bot.cli_roster import tree
 from bot.joins import office_contacts
+from bot.provision_view import applied_text
 from bot.render import render
 from bot.stage import JOIN, Line, Stage
 from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, PERSON, POSITION, UNIT
 from matrix.db import migrate
-from matrix.plan import ACTION_LABELS
 from matrix.roster import import_roster, read_roster
 from matrix.sample import generate
 
@@ -144,28 +145,11 @@ def demo(ctx: typer.Context) -> None:
         echo(render("cli/import_report.txt.j2", report=report))
         echo("\n$ qunmatrix tree --depth 1")
         ctx.invoke(tree, ctx=ctx, code=None, depth=1)
-        settings = c.settings
-        with Stage(
-            c.engine,
-            c.blueprint,
-            accounts=settings.account_quotas(),
-            burst=settings.simulated.burst,
-            summaries=SummaryOptions(Path(tmp) / "exports", settings.timezone),
-            join_policy=settings.join_policy(),
-        ) as stage:
+        exports = SummaryOptions(Path(tmp) / "exports", c.settings.timezone)
+        with open_stage(c, exports) as stage:
             echo("\n$ qunmatrix provision")
             built = stage.provision()
-            scope = built.plan.survey.view
-            echo(
-                render(
-                    "provision/applied.txt.j2",
-                    report=built,
-                    scope=scope.name(scope.scope),
-                    scope_code=scope.scope,
-                    counts=built.plan.counts(),
-                    labels=ACTION_LABELS,
-                ).rstrip()
-            )
+            echo(applied_text(built))
             _set_nicknames(stage)
             cast = _cast(stage, {p for g in built.plan.groups for p in g.unreachable})
             stage.world.add_contact(VISITOR, cast.newcomer)

@@ -12,7 +12,8 @@ import typer
 from sqlalchemy import Connection
 
 from bot.cli_app import app, ctx_of, echo, friendly
-from bot.provision_view import audit_units, code_totals, plan_units
+from bot.cli_console import open_stage
+from bot.provision_view import applied_text, audit_units, code_totals, plan_units
 from bot.render import render
 from matrix.errors import MatrixError
 from matrix.findings import audit
@@ -97,8 +98,6 @@ def audit_cmd(
 def provision_cmd(ctx: typer.Context, unit: Unit = None) -> None:
     """按建群计划执行：在模拟微信中（嵌入模式）按各账号每天的配额逐日建群、邀请、设管理员，
     邀请被接受后同步群成员。真实微信下由运行中的机器人执行（群里发送 #建群、#确认）。"""
-    from bot.cli_console import open_stage  # the console's stage: rooms already built, mirrored
-
     c = ctx_of(ctx)
     if c.settings.platform != "simulated":
         raise MatrixError(
@@ -108,15 +107,4 @@ def provision_cmd(ctx: typer.Context, unit: Unit = None) -> None:
             '#确认 执行（见 README“真实微信”一节）；要演练可设 platform = "simulated"',
         )
     with open_stage(c) as stage:
-        report = stage.provision(unit)
-        scope = report.plan.survey.view
-    echo(
-        render(
-            "provision/applied.txt.j2",
-            report=report,
-            scope=scope.name(scope.scope),
-            scope_code=scope.scope,
-            counts=report.plan.counts(),
-            labels=ACTION_LABELS,
-        )
-    )
+        echo(applied_text(stage.provision(unit)))

@@ -1,5 +1,6 @@
-"""What the plan and the audit look like to people, as data for templates: the CLI's
-(``qunmatrix plan`` / ``audit``) and the chat's (#建群 / #核查) views are drawn from here."""
+"""What the plan, the apply and the audit look like to people, as data for templates: the CLI's
+(``qunmatrix plan`` / ``audit`` / ``provision``, the demo) and the chat's (#建群 / #核查) views
+are drawn from here."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from bot.render import render
+from bot.sim_build import BuildReport
 from matrix.findings import KINDS, SEVERITY_LABELS, Finding, person_names
-from matrix.plan import Plan
+from matrix.plan import ACTION_LABELS, Plan
 
 NAMES_SHOWN = 5  # names listed per group and kind of step; the rest are counted
 
@@ -111,3 +114,16 @@ def code_totals(findings: list[Finding]) -> list[dict[str, Any]]:
 
 def _rank(severity: str) -> int:
     return list(SEVERITY_LABELS).index(severity)
+
+
+def applied_text(report: BuildReport) -> str:
+    """What ``qunmatrix provision`` (and the demo) print once a plan was carried out."""
+    view = report.plan.survey.view
+    return render(
+        "provision/applied.txt.j2",
+        report=report,
+        scope=view.name(view.scope),
+        scope_code=view.scope,
+        counts=report.plan.counts(),
+        labels=ACTION_LABELS,
+    ).rstrip()

@@ -181,33 +181,7 @@ def sync_members(
         )
     }
     conn.execute(delete(_member).where(_member.c.group_id == group_id, _member.c.state == "actual"))
-    now = utcnow()
-    if people:
-        conn.execute(
-            insert(_member),
-            [
-                {
-                    "group_id": group_id,
-                    "state": "actual",
-                    "person_id": known.get(m.contact_id),
-                    "contact_id": m.contact_id,
-                    "is_admin": m.is_admin or m.is_owner,
-                    "nickname": m.nickname or None,
-                    "source": "platform",
-                    "updated_at": now,
-                }
-                for m in people
-            ],
-        )
-    seated = [known[m.contact_id] for m in people if m.contact_id in known]
-    for i in range(0, len(seated), CHUNK):
-        conn.execute(
-            delete(_member).where(
-                _member.c.group_id == group_id,
-                _member.c.state == "invited",
-                _member.c.person_id.in_(seated[i : i + CHUNK]),
-            )
-        )
+    _store_seats(conn, group_id, people, known)
     now_in = {m.contact_id for m in people}
     return SyncResult(
         joined=sorted(now_in - before),
@@ -240,11 +214,17 @@ def seat(
             )
         )
     }
+    fresh = {m.contact_id: m for m in people if m.contact_id not in seated}
+    _store_seats(conn, group_id, list(fresh.values()), known)
+
+
+def _store_seats(
+    conn: Connection, group_id: int, members: Sequence[Member], known: dict[str, int]
+) -> None:
+    """Store ``members`` as actual members of the room; the invitations of those who are
+    roster persons are accepted."""
     now = utcnow()
-    fresh = [
-        m for m in dict((m.contact_id, m) for m in people).values() if m.contact_id not in seated
-    ]
-    if fresh:
+    if members:
         conn.execute(
             insert(_member),
             [
@@ -258,10 +238,10 @@ def seat(
                     "source": "platform",
                     "updated_at": now,
                 }
-                for m in fresh
+                for m in members
             ],
         )
-    persons = [known[m.contact_id] for m in people if m.contact_id in known]
+    persons = [known[m.contact_id] for m in members if m.contact_id in known]
     for i in range(0, len(persons), CHUNK):
         conn.execute(
             delete(_member).where(

@@ -349,6 +349,21 @@ def approve(
     group_id, contact_id, _, _ = _held(conn, request_id)
     if person_id is not None:
         bind_by_admin(conn, contact_id, person_id, actor)
+    _approved(conn, request_id, group_id, contact_id, person_id, actor=actor, now=now)
+
+
+def _approved(
+    conn: Connection,
+    request_id: int,
+    group_id: int,
+    contact_id: str,
+    person_id: int | None,
+    *,
+    actor: str,
+    now: datetime,
+    unit: str | None = None,
+    **detail: object,
+) -> None:
     conn.execute(
         update(_join)
         .where(_join.c.id == request_id)
@@ -358,11 +373,12 @@ def approve(
         conn,
         actor,
         "join.approve",
-        None,
+        unit,
         request=request_id,
         group=group_id,
         contact=contact_id,
         person=person_id,
+        **detail,
     )
 
 
@@ -385,21 +401,8 @@ def admit_bound(
     for rid, gid, unit, kind in rows:
         if person_id not in _expected(conn, bp, unit, kind):
             continue
-        conn.execute(
-            update(_join)
-            .where(_join.c.id == rid)
-            .values(status="approved", person_id=person_id, decided_at=now, decided_by=actor)
-        )
-        audit_log.record(
-            conn,
-            actor,
-            "join.approve",
-            unit,
-            request=rid,
-            group=gid,
-            contact=contact_id,
-            person=person_id,
-            by="binding",
+        _approved(
+            conn, rid, gid, contact_id, person_id, actor=actor, now=now, unit=unit, by="binding"
         )
         approved.append(int(rid))
     return approved

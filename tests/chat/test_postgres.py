@@ -6,19 +6,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from bot.stage import Stage
 from bot.summary_chat import SummaryOptions
 from matrix import audit_log
+from matrix.blueprint import Blueprint
 from matrix.roster import import_roster, read_roster
 from tests import worlds
 from tests.chat.conftest import K1_GROUP, K1_OFFICE, K2_GROUP, K2_OFFICE
 
 
+def load(engine: Engine, bp: Blueprint, folder: Path, **world: int) -> None:
+    """Import ``worlds.province(**world)`` (again)."""
+    folder.mkdir(exist_ok=True)
+    units, persons = worlds.write_roster(folder, *worlds.province(**world))
+    import_roster(engine, read_roster(units, persons, bp), bp)
+
+
 @pytest.mark.postgres
 def test_join_review_and_permissions_on_postgres(pg_engine, bp, tmp_path):
-    units, persons = worlds.write_roster(tmp_path, *worlds.province())
-    import_roster(pg_engine, read_roster(units, persons, bp), bp)
+    load(pg_engine, bp, tmp_path)
     with Stage(pg_engine, bp) as stage:
         stage.provision()
         assert "待管理员审核" in stage.reply(K1_GROUP, "wxid_pg", "<加入>")
@@ -31,8 +39,7 @@ def test_join_review_and_permissions_on_postgres(pg_engine, bp, tmp_path):
 
 @pytest.mark.postgres
 def test_register_and_summary_on_postgres(pg_engine, bp, tmp_path):
-    units, persons = worlds.write_roster(tmp_path, *worlds.province())
-    import_roster(pg_engine, read_roster(units, persons, bp), bp)
+    load(pg_engine, bp, tmp_path)
     with Stage(pg_engine, bp, summaries=SummaryOptions(export_dir=tmp_path)) as stage:
         stage.provision()
         assert stage.reply(K1_GROUP, K1_OFFICE, "#登记 公众号 乙1县少先队").startswith("已登记")
@@ -43,13 +50,10 @@ def test_register_and_summary_on_postgres(pg_engine, bp, tmp_path):
 
 @pytest.mark.postgres
 def test_plan_confirm_and_audit_on_postgres(pg_engine, bp, tmp_path):
-    units, persons = worlds.write_roster(tmp_path, *worlds.province())
-    import_roster(pg_engine, read_roster(units, persons, bp), bp)
+    load(pg_engine, bp, tmp_path)
     with Stage(pg_engine, bp) as stage:
         stage.provision()
-        (tmp_path / "grown").mkdir()
-        units, persons = worlds.write_roster(tmp_path / "grown", *worlds.province(schools=3))
-        import_roster(pg_engine, read_roster(units, persons, bp), bp)
+        load(pg_engine, bp, tmp_path / "grown", schools=3)
         assert "邀请 3 人" in stage.reply(K1_GROUP, K1_OFFICE, "#建群")
         said = [line.text for line in stage.say(K1_GROUP, K1_OFFICE, "#确认") if line.by_bot]
         assert said[-1].startswith("乙1县的建群计划已执行完毕：完成 3 步。")
