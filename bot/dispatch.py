@@ -39,6 +39,7 @@ from bot.calls import Call, GroupRef, Handler, Reply, group_of
 from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
 from bot.handlers import HANDLERS, Placeholder
 from bot.permissions import Asker, Denied, Permissions
+from bot.provision_chat import forget_old_plans
 from bot.render import render
 from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, UNIT
@@ -285,12 +286,13 @@ class Bot:
 
     async def tick(self) -> None:
         """Do what is due by the clock, looked at once every ``TICK_EVERY`` seconds: held
-        joiners whose time ran out, a roster import that changed the units; then send what the
-        pacing allows. Never raises."""
+        joiners whose time ran out, a roster import that changed the units, plans shown too long
+        ago; then send what the pacing allows. Never raises."""
         if self.clock() >= self._next_tick:
             self._next_tick = self.clock() + TICK_EVERY
             try:
                 self.reload_units()
+                forget_old_plans(self)
                 await joins.timeouts(self)
             except Exception as exc:
                 self._apology(exc, during="tick")

@@ -28,7 +28,7 @@ from matrix.actual import refresh_rooms
 from matrix.errors import MatrixError
 from matrix.findings import Finding, audit
 from matrix.membership import survey
-from matrix.models import ProvisionStep
+from matrix.models import ProvisionRun, ProvisionStep
 from matrix.plan import ACTION_LABELS, Plan, build_plan
 from matrix.platform import Platform
 from matrix.tree import within_path
@@ -37,6 +37,7 @@ PLAN_TTL = 3600.0  # seconds (bot clock) during which #确认 may carry out a sh
 UNITS_SHOWN = 5  # units whose groups #建群 lists; the rest are counted
 PROGRESS_EVERY = 1000  # steps between two progress messages of a long apply
 _STEP = ProvisionStep.__table__  # type: ignore[attr-defined]
+_RUN = ProvisionRun.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,14 @@ class ShownPlan:
     plan: Plan
     unit: str
     shown_at: float
+
+
+def forget_old_plans(bot: Any) -> int:
+    """Drop the plans shown longer than ``PLAN_TTL`` ago (a national plan is large); how many."""
+    old = [k for k, shown in bot.plans.items() if bot.clock() - shown.shown_at > PLAN_TTL]
+    for key in old:
+        del bot.plans[key]
+    return len(old)
 
 
 class NothingToConfirm(MatrixError):
@@ -93,10 +102,20 @@ async def confirm(call: Call) -> Reply:
         shown = None
     scope = shown.plan.scope if shown is not None else call.unit
     assert scope is not None
-    running = bot.applying.get(scope)
-    if running is not None and not running.done():
-        return Reply("apply_started.j2", {"already": True, "unit": bot.tree.name(scope)})
+    busy = next((s for s in bot.applying if _overlap(bot.tree, s, scope)), None)
+    if busy is not None:
+        return Reply("apply_started.j2", {"already": True, "unit": bot.tree.name(busy)})
     if shown is not None:
+        other = next(
+            (s for s in _open_scopes(call.conn) if s != scope and _overlap(bot.tree, s, scope)),
+            None,
+        )
+        if other is not None:
+            # two runs over the same rooms would both do what the first leaves undone
+            raise NothingToConfirm(
+                f"{bot.tree.name(other)}的建群计划还没有执行完，与本计划涉及相同的群",
+                fix=f"请先在{bot.tree.name(other)}的群里发送 #确认 把它执行完，再重新发送 #建群",
+            )
         run_id, resumed = apply.start_run(bot.engine, shown.plan, call.asker.contact_id)
         del bot.plans[key]
     else:
@@ -166,6 +185,18 @@ async def _say(
     **data: Any,
 ) -> None:
     await outbox.send(platform, room, render(f"replies/{template}", **data).strip(), mentions)
+
+
+def _overlap(tree: Any, a: str, b: str) -> bool:
+    """Whether the subtrees of units ``a`` and ``b`` share a unit."""
+    if a not in tree or b not in tree:
+        return a == b
+    return bool(tree.is_within(a, b) or tree.is_within(b, a))
+
+
+def _open_scopes(conn: Any) -> list[str]:
+    query = select(_RUN.c.scope).where(_RUN.c.status == "open")
+    return [str(s) for s in conn.execute(query).scalars()]
 
 
 def _steps_left(engine: Engine, run_id: int) -> int:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.dispatch import Bot
 from bot.inprocess_puppet import InProcessPuppet
+from bot.sim_build import populate
 from bot.simulated import ManualClock, SimulatedWeChat
 from bot.wechaty_adapter import Backoff, WechatyPlatform
 from matrix.platform import (
@@ -23,6 +24,9 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
+from matrix.roster import import_roster, read_roster
+from matrix.schedule import AccountQuota
+from tests import worlds
 from tests.wechaty_worlds import (
     ACCOUNT,
     COUNTY_OFFICE,
@@ -376,5 +380,40 @@ def test_a_topic_change_the_service_ignores_is_not_reported_as_done(errors):
             with pytest.raises(NotSupported, match="请群主在手机微信里把群名改为“新名字”"):
                 await platform.set_topic(room, "新名字")
         assert world.room(room).topic == "示范县少先队大队辅导员群"
+
+    run(scenario)
+
+
+def test_an_office_plans_and_confirms_and_the_bot_builds_through_wechaty(
+    province_db, bp, errors, tmp_path
+):
+    """#建群 then #确认 over the real Wechaty class: the apply runs in the background on the
+    real event loop, its invitations go through the puppet, and the result comes back."""
+    world = provisioned_world(province_db, bp)
+    units, persons = worlds.write_roster(tmp_path, *worlds.province(schools=3))
+    import_roster(province_db, read_roster(units, persons, bp), bp)
+    populate(province_db, world)  # the new school's counselors have WeChat
+    room = room_of(world, "乙1县少先队大队辅导员群")
+
+    async def scenario() -> None:
+        async with wechaty_bot(world, errors, ACCOUNT) as platform:
+            fast = [AccountQuota(ACCOUNT, ops_per_second=100.0)]
+            dispatcher = Bot(province_db, bp, quotas=fast)
+            dispatcher.attach(platform)
+
+            mark = len(world.messages())
+            await world.say(room, COUNTY_OFFICE, "#建群")
+            (plan,) = await bot_replies(world, room, mark)
+            assert "· 乙1县少先队大队辅导员群：邀请 3 人，共 11 人" in plan
+
+            mark = len(world.messages())
+            await world.say(room, COUNTY_OFFICE, "#确认")
+            said = await bot_replies(world, room, mark, count=5)  # started, 3 welcomes, result
+            assert said[0].startswith("开始执行乙1县的建群计划，共 3 步")
+            assert (
+                said[-1]
+                == "@K1office_staff 乙1县的建群计划已执行完毕：完成 3 步。受邀的人接受邀请后即入群。"
+            )
+            assert {"wxK1S3n018", "wxK1S3n019", "wxK1S3n020"} <= set(world.room(room).members)
 
     run(scenario)

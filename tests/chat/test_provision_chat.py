@@ -106,6 +106,22 @@ def test_an_interrupted_apply_is_resumed_by_confirming_again(stage, tmp_path):
     assert stage.reply(K1_GROUP, K1_OFFICE, "#建群").endswith("无需调整。")
 
 
+def test_a_plan_over_rooms_an_unfinished_apply_still_works_on_waits_for_it(stage, tmp_path):
+    roster_grows(stage, tmp_path / "grown", schools=3)
+    stage.reply(K1_GROUP, K1_OFFICE, "#建群")
+    stage.world.fail("add_member", PlatformError("与微信的连接断开", retryable=True))
+    stage.say(K1_GROUP, K1_OFFICE, "#确认")  # interrupted: the county's run stays open
+    stage.reply(CITY_GROUP, CITY_OFFICE, "#建群")
+    reply = stage.reply(CITY_GROUP, CITY_OFFICE, "#确认")
+    assert reply == (
+        "乙1县的建群计划还没有执行完，与本计划涉及相同的群。"
+        "请先在乙1县的群里发送 #确认 把它执行完，再重新发送 #建群。"
+    )
+    assert "执行完毕" in stage.replies(K1_GROUP, K1_OFFICE, "#确认")[-1]
+    stage.reply(CITY_GROUP, CITY_OFFICE, "#建群")
+    assert stage.replies(CITY_GROUP, CITY_OFFICE, "#确认")[0].startswith("开始执行甲市的建群计划")
+
+
 def test_what_the_quotas_do_not_allow_today_waits_for_tomorrow(province_db, bp, tmp_path):
     slow = AccountQuota("bot-1", daily_group_creations=1)
     with Stage(province_db, bp, accounts=(slow,)) as stage:
