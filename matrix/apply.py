@@ -499,14 +499,15 @@ def _record(conn: Connection, step: Any, effect: dict[str, Any], now: datetime) 
             )
     elif step.action == "invite":
         state = "actual" if effect["outcome"] == AddOutcome.ADDED.value else "invited"
-        # the join may already be stored (the bot heard the room's join event during the call)
-        conn.execute(
-            delete(_member).where(
-                _member.c.group_id == gid,
-                _member.c.state.in_(("actual", "invited")),
-                _member.c.contact_id == effect["contact"],
+        if state == "actual":
+            # the join may already be stored (the bot heard the room's join event in the call)
+            conn.execute(
+                delete(_member).where(
+                    _member.c.group_id == gid,
+                    _member.c.state.in_(("actual", "invited")),
+                    _member.c.contact_id == effect["contact"],
+                )
             )
-        )
         conn.execute(insert(_member), [_seat(gid, step.person_id, effect["contact"], state, now)])
     elif step.action == "remove":
         conn.execute(

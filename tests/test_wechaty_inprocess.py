@@ -417,3 +417,31 @@ def test_an_office_plans_and_confirms_and_the_bot_builds_through_wechaty(
             assert {"wxK1S3n018", "wxK1S3n019", "wxK1S3n020"} <= set(world.room(room).members)
 
     run(scenario)
+
+
+def test_qunmatrix_run_paces_the_account_as_its_accounts_entry_says(province_db, bp, errors):
+    from bot.cli_app import Context
+    from bot.cli_run import dispatcher
+    from bot.config import AccountSettings, Settings
+
+    world = provisioned_world(province_db, bp)
+    settings = Settings(
+        db=province_db.url.render_as_string(hide_password=False),
+        accounts=[
+            AccountSettings(id="someone-else"),
+            AccountSettings(id=ACCOUNT, ops_per_second=4),
+        ],
+    )
+    platform = WechatyPlatform(
+        lambda: InProcessPuppet(world, ACCOUNT, on_error=errors.append), on_error=errors.append
+    )
+    bot = dispatcher(Context(settings), platform)
+
+    async def scenario() -> None:
+        async with platform.running(login_timeout=10):
+            while not bot.accounts:
+                await asyncio.sleep(0.01)
+
+    run(scenario)
+    assert bot.accounts == {ACCOUNT} and platform.send_interval == 0.25
+    assert [q.id for q in bot.account_quotas] == ["someone-else", ACCOUNT]
