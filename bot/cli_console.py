@@ -20,26 +20,20 @@ from bot.transcript import Step, format_line, read_steps, read_transcript
 from matrix.errors import MatrixError
 
 
-def open_stage(c: Context, provision: bool) -> Stage:
-    """A stage over the configured database: groups built (``provision``) or mirrored."""
-    sim = c.settings.simulated
+def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
+    """A stage over the configured database, bot accounts and join review policy, with the
+    rooms the database already records recreated in the simulated WeChat."""
     stage = Stage(
         c.ready_engine(),
         c.blueprint,
-        accounts=tuple(sim.accounts),
-        rate=sim.rate,
-        burst=sim.burst,
-        summaries=SummaryOptions.of(c.settings),
+        accounts=c.settings.account_quotas(),
+        burst=c.settings.simulated.burst,
+        summaries=summaries or SummaryOptions.of(c.settings),
+        join_policy=c.settings.join_policy(),
         relay=c.settings.relay,
         timezone=c.settings.timezone,
     )
-    if provision:
-        stage.provision()
-    elif stage.mirror() == 0:
-        stage.close()
-        raise MatrixError(
-            "数据库里还没有建好的群", fix="请加 --provision，按蓝图先在模拟微信中建好所有群"
-        )
+    stage.mirror()
     return stage
 
 
@@ -130,12 +124,22 @@ def console(
         ),
     ] = None,
     provision: Annotated[
-        bool, typer.Option("--provision", help="先在模拟微信中按蓝图建好所有群及应有成员")
+        bool,
+        typer.Option(
+            "--provision", help="先按建群计划在模拟微信中建好所有群（同 qunmatrix provision）"
+        ),
     ] = False,
 ) -> None:
     """在模拟微信中以任意名册人员的身份在任意群里发言（演练与测试用）。"""
     c = ctx_of(ctx)
-    with open_stage(c, provision) as stage:
+    with open_stage(c) as stage:
+        if provision:
+            stage.provision()
+        elif not stage.world.rooms:
+            raise MatrixError(
+                "数据库里还没有建好的群",
+                fix="请加 --provision，按蓝图先在模拟微信中建好所有群（或先运行 qunmatrix provision）",
+            )
         if script is not None:
             run_script(stage, read_transcript(script), str(script))
         elif not sys.stdin.isatty():

@@ -19,6 +19,7 @@ from bot.config import load_settings
 from bot.dispatch import Bot
 from bot.logs import setup_logging
 from bot.relay_runner import PromptClock, relay_env
+from bot.summary_chat import SummaryOptions
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
     from bot.wechaty_adapter import WechatyPlatform
@@ -27,12 +28,21 @@ FLUSH_EVERY = 1.0  # seconds between tries of replies that could not go out at o
 
 
 def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
-    """The dispatcher over the configured database and blueprint, listening to ``platform``
-    from its first login on (it needs the account id to know its own messages). At every login
-    the relay registers the account's rooms (the first time also taking back what a previous
-    run left half-done), after the events received before it."""
+    """The dispatcher over the configured database, blueprint, bot accounts and join review
+    policy, listening to ``platform`` from its first login on (it needs the account id to know
+    its own messages, and to pace the account as its ``[[accounts]]`` entry says). At every
+    login the relay registers the account's rooms (the first time also taking back what a
+    previous run left half-done), after the events received before it."""
+    settings = c.settings
     engine = c.ready_engine()
-    bot = Bot(engine, c.blueprint, relay=relay_env(c.settings, engine, c.blueprint, PromptClock()))
+    bot = Bot(
+        engine,
+        c.blueprint,
+        summaries=SummaryOptions.of(settings),
+        relay=relay_env(settings, engine, c.blueprint, PromptClock()),
+        quotas=settings.account_quotas(),
+        join_policy=settings.join_policy(),
+    )
 
     async def start_relay() -> None:
         await platform.wait_logged_in()
@@ -40,6 +50,14 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
 
     async def on_login(account_id: str) -> None:
         if not bot.accounts:
+            quota = next((q for q in bot.quotas if q.id == account_id), None)
+            if quota is None:
+                logger.warning(
+                    "账号 {} 不在配置的 [[accounts]] 中：按每秒 1 次操作限速；建群计划不会安排它",
+                    account_id,
+                )
+            else:
+                platform.send_interval = 1.0 / quota.ops_per_second
             bot.attach(platform)
         platform.in_turn(start_relay)
 
@@ -48,24 +66,26 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
 
 
 async def serve(platform: WechatyPlatform, bot: Bot) -> None:
-    """Run ``platform`` until SIGINT or SIGTERM, then close the connection cleanly. Replies the
-    outbox holds back (the connection was down) are retried every ``FLUSH_EVERY`` seconds, in
-    turn with the incoming events so that a retry never overlaps a reply being sent. The relay
-    runs alongside from the first login on."""
+    """Run ``platform`` until SIGINT or SIGTERM, then close the connection cleanly. Every
+    ``FLUSH_EVERY`` seconds the bot's tick runs in turn with the incoming events: held joiners
+    whose time ran out are dealt with, and replies the outbox held back (pacing, a dropped
+    connection) are tried again. The relay runs alongside from the first login on."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: loop.create_task(platform.stop()))
 
-    async def flush() -> None:
-        left = await bot.outbox.flush()
+    async def tick() -> None:
+        await bot.tick()
+        left = len(bot.outbox)
         if left:
             logger.info("还有 {} 条回复等待发送", left)
 
     async def flusher() -> None:
+        # in turn with incoming events: what is due by the clock (held joiners whose time ran
+        # out, paced replies) is done between two of them, never inside one
         while True:
             await asyncio.sleep(FLUSH_EVERY)
-            if len(bot.outbox):
-                platform.in_turn(flush)
+            platform.in_turn(tick)
 
     tasks = [asyncio.create_task(flusher()), asyncio.create_task(bot.relay.serve())]
     try:
@@ -97,9 +117,7 @@ def run(
         c.__dict__.pop("engine", None)
         c.__dict__.pop("blueprint", None)
     s = c.settings.wechaty
-    platform = WechatyPlatform.for_service(
-        s.endpoint, s.token, port=s.port, send_interval=s.send_interval
-    )
+    platform = WechatyPlatform.for_service(s.endpoint, s.token, port=s.port)
     bot = dispatcher(c, platform)
     logger.info("连接 Wechaty 服务 {}", s.endpoint)
     asyncio.run(serve(platform, bot))

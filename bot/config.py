@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,11 +17,15 @@ from pydantic_settings import (
 )
 
 from matrix.errors import MatrixError, Problem
+from matrix.join_review import TimeoutPolicy
 from matrix.relay.options import RelayOptions
+from matrix.schedule import AccountQuota
 
 
 class WechatySettings(BaseModel):
     """How to reach the Wechaty puppet service (real mode)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
 
     endpoint: str = Field(
         default="", description="host:port of the puppet service, e.g. 127.0.0.1:8788"
@@ -30,26 +34,25 @@ class WechatySettings(BaseModel):
     port: int = Field(
         default=0, description="local port Wechaty probes at login; 0 picks a free one"
     )
-    send_interval: float = Field(
-        default=1.0,
-        description="seconds between two messages of this account (±30 % jitter), e.g. 1.5",
-    )
 
 
 class SimulatedSettings(BaseModel):
-    """The in-process simulated WeChat (demo, console): its bot accounts and their pacing."""
+    """What only the in-process simulated WeChat needs (its accounts are ``[[accounts]]``)."""
 
-    accounts: list[str] = Field(
-        default=["qunmatrix-bot-1", "qunmatrix-bot-2"],
-        min_length=1,
-        description="bot account ids; groups are shared out between them in turn",
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
+
+    burst: int = Field(
+        default=5,
+        ge=1,
+        description="operations an account may make at once before its pace applies, e.g. 5",
     )
-    rate: float = Field(default=1.0, gt=0, description="messages per second each account may send")
-    burst: int = Field(default=5, ge=1, description="messages an account may send at once")
 
 
 class AccountSettings(BaseModel):
-    """One bot account and the WeChat quotas the planner schedules it under."""
+    """One bot account: the planner schedules it under these quotas, the simulated WeChat
+    paces it at ``ops_per_second``, and so does the Wechaty adapter for what it sends."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
 
     id: str = Field(description="the account's stable contact id, e.g. wxid_qunmatrix01")
     daily_group_creations: int = Field(
@@ -65,6 +68,8 @@ class AccountSettings(BaseModel):
 
 class JoinReviewSettings(BaseModel):
     """What happens to someone held at join review (入群审核) whom no admin decides on."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
 
     timeout_hours: float = Field(default=24.0, gt=0, description="how long they wait, e.g. 24")
     on_timeout: Literal["remove", "keep", "remind"] = Field(
@@ -107,7 +112,11 @@ class Settings(BaseSettings):
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
 
     accounts: list[AccountSettings] = Field(
-        default_factory=lambda: [AccountSettings(id="bot")],
+        default_factory=lambda: [
+            AccountSettings(id="qunmatrix-bot-1"),
+            AccountSettings(id="qunmatrix-bot-2"),
+        ],
+        min_length=1,
         description="the bot accounts that build and run the groups, with their quotas",
     )
     join_review: JoinReviewSettings = Field(default_factory=JoinReviewSettings)
@@ -115,6 +124,26 @@ class Settings(BaseSettings):
         default_factory=RelayOptions,
         description="notice pacing, retries, reminders, content guard, watch list ([relay])",
     )
+
+    @field_validator("accounts")
+    @classmethod
+    def _distinct_ids(cls, accounts: list[AccountSettings]) -> list[AccountSettings]:
+        ids = [a.id for a in accounts]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"账号 {'、'.join(twice)} 重复出现")
+        return accounts
+
+    def account_quotas(self) -> list[AccountQuota]:
+        """The configured bot accounts as the planner and the simulated WeChat see them."""
+        return [
+            AccountQuota(a.id, a.daily_group_creations, a.ops_per_second, a.active_hours)
+            for a in self.accounts
+        ]
+
+    def join_policy(self) -> TimeoutPolicy:
+        """What happens to a held joiner nobody decides on."""
+        return TimeoutPolicy(self.join_review.timeout_hours, self.join_review.on_timeout)
 
     @classmethod
     def settings_customise_sources(
@@ -146,13 +175,18 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = [
-            Problem(".".join(str(p) for p in err["loc"]), _REASONS.get(err["type"], err["msg"]))
-            for err in exc.errors()
+            Problem(".".join(str(p) for p in err["loc"]), _reason(err)) for err in exc.errors()
         ]
         raise MatrixError(
             "配置有误：" + "；".join(str(p) for p in problems),
             fix="请对照 config.example.toml 修改配置文件或 QUNMATRIX_* 环境变量",
         ) from exc
+
+
+def _reason(err: Any) -> str:
+    if err["type"] == "value_error":  # our own validators' words, without pydantic's prefix
+        return str(err["ctx"]["error"])
+    return str(_REASONS.get(err["type"], err["msg"]))
 
 
 _REASONS = {

@@ -16,6 +16,10 @@ what the relay commands queue, through every account the bot is attached to.
 
 Replies an account may not send yet (pacing) wait in an ``Outbox`` and go out in order; a
 reply's files (a summary table) follow its text through ``send_file``.
+
+Work that takes long (carrying out a plan after #确认) runs as a background job (``spawn``)
+that reports to its room when done. ``tick`` does what is due by the clock (held joiners whose
+time ran out); real mode calls it every second or so, the stage when its clock is moved.
 """
 
 from __future__ import annotations
@@ -26,26 +30,31 @@ import difflib
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, func, select
 
 from bot import joins
 from bot.calls import Call, GroupRef, Handler, Reply, group_of
 from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
 from bot.handlers import HANDLERS, Placeholder
 from bot.permissions import Asker, Denied, Permissions
+from bot.provision_chat import forget_old_plans
 from bot.relay_chat import watch, watched
 from bot.relay_runner import Relay
 from bot.render import render
 from bot.summary_chat import SummaryOptions
+from bot.tables import GROUP, UNIT
 from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
+from matrix.join_review import TimeoutPolicy
+from matrix.models import utcnow
 from matrix.platform import (
     IncomingMessage,
     Platform,
@@ -55,9 +64,12 @@ from matrix.platform import (
     RoomEventKind,
 )
 from matrix.relay import RelayEnv
+from matrix.schedule import AccountQuota
 from matrix.tree import UnitTree
 
 Clock = Callable[[], float]  # time.monotonic, or the stage's virtual clock
+Sleep = Callable[[float], Awaitable[None]]
+TICK_EVERY = 60.0  # seconds of the bot's clock between two looks at what is due
 
 
 @dataclass
@@ -180,13 +192,32 @@ class Bot:
         handlers: Mapping[str, Handler] | None = None,
         summaries: SummaryOptions | None = None,
         relay: RelayEnv | None = None,
+        quotas: Sequence[AccountQuota] = (),
+        join_policy: TimeoutPolicy | None = None,
+        now: Callable[[], datetime] = utcnow,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
-        """``relay``: the relay's settings and clock (default: as shipped, on the real clock)."""
+        """``relay``: the relay's settings and clock (default: as shipped, on the real clock).
+        ``quotas`` are the configured bot accounts (the planner schedules over them; an
+        account attached without quotas gets the defaults). ``now`` dates what the bot does
+        (quotas per day, join timeouts) and ``sleep`` paces an apply: the stage passes its
+        calendar and clock."""
         self.engine = engine
         self.blueprint = blueprint
         self.summaries = summaries or SummaryOptions()
+        self.quotas = list(quotas)
+        self.join_policy = join_policy or TimeoutPolicy()
+        self.now = now
+        self.sleep = sleep
+        self.platforms: dict[str, Platform] = {}
+        self.jobs: set[asyncio.Task[None]] = set()
+        self.plans: dict[tuple[str, str], Any] = {}  # (room, asker) → the plan #建群 showed
+        self.applying: dict[str, asyncio.Task[None]] = {}  # scope → its running apply
+        self._heard_in: dict[str, str] = {}  # room → the account that last heard something there
+        self._next_tick = 0.0
         self.tree = tree if tree is not None else UnitTree.load(engine, blueprint.level_keys)
         self.permissions = Permissions(blueprint, self.tree)
+        self._roster_mark = self._units_mark()
         self.handlers: dict[str, Handler] = dict(handlers if handlers is not None else HANDLERS)
         missing = {c.key for c in TABLE} - set(self.handlers)
         if missing:
@@ -207,10 +238,12 @@ class Bot:
         self.accounts.add(account_id)
 
     def attach(self, account: Any) -> None:
-        """Subscribe to an account that offers ``on_message`` / ``on_room_event`` / ``on_echo``
-        callbacks (the simulated WeChat and the Wechaty adapter do); the relay sends through it
+        """Subscribe to an account (a ``Platform``) that offers ``on_message`` /
+        ``on_room_event`` / ``on_echo`` callbacks (the simulated WeChat and the Wechaty adapter
+        do); the bot also acts through it (an apply, a timeout), and the relay sends through it
         from ``relay.start()`` on."""
         self.add_account(account.account_id)
+        self.platforms[account.account_id] = account
         self.relay.add_account(account)
 
         async def message(msg: IncomingMessage) -> None:
@@ -232,6 +265,79 @@ class Bot:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait or 0.01)
 
+    @property
+    def account_quotas(self) -> list[AccountQuota]:
+        """The accounts the planner schedules over: the configured ones, else every attached
+        account with WeChat's usual quotas."""
+        return self.quotas or [AccountQuota(a) for a in sorted(self.platforms)]
+
+    def platform_for(self, room_id: str) -> Platform | None:
+        """An attached account to act in ``room_id`` through: the room's owner if it is one of
+        ours, else the account that last heard something there."""
+        with self.engine.connect() as conn:
+            owner = conn.execute(
+                select(GROUP.c.owner_account).where(GROUP.c.room_id == room_id)
+            ).scalar()
+        for account in (owner, self._heard_in.get(room_id)):
+            if account in self.platforms:
+                return self.platforms[account]
+        return None
+
+    def spawn(self, work: Coroutine[Any, Any, None], **context: Any) -> asyncio.Task[None]:
+        """Run ``work`` in the background; a failure is logged with ``context``."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as exc:
+                self.stats.errors += 1
+                logger.opt(exception=exc).error("background job failed: {}", context)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self.jobs.add(task)
+        task.add_done_callback(self.jobs.discard)
+        return task
+
+    async def tick(self) -> None:
+        """Do what is due by the clock, looked at once every ``TICK_EVERY`` seconds: held
+        joiners whose time ran out, a roster import that changed the units, plans shown too long
+        ago; then send what the pacing allows. Never raises."""
+        if self.clock() >= self._next_tick:
+            self._next_tick = self.clock() + TICK_EVERY
+            try:
+                self.reload_units()
+                forget_old_plans(self)
+                await joins.timeouts(self)
+            except Exception as exc:
+                self._apology(exc, during="tick")
+        await self.outbox.flush()
+
+    def _units_mark(self) -> tuple[Any, ...]:
+        """A cheap fingerprint of the unit table: it changes when an import adds, removes,
+        renames or moves units."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    func.count(),
+                    func.count(UNIT.c.removed_at),
+                    func.max(UNIT.c.removed_at),
+                    func.coalesce(func.sum(func.length(UNIT.c.name)), 0),
+                    func.coalesce(func.sum(func.length(UNIT.c.path)), 0),
+                )
+            ).one()
+        return tuple(row)
+
+    def reload_units(self) -> bool:
+        """Load the unit tree again if a roster import changed it; whether it did."""
+        mark = self._units_mark()
+        if mark == self._roster_mark:
+            return False
+        self.tree = UnitTree.load(self.engine, self.blueprint.level_keys)
+        self.permissions = Permissions(self.blueprint, self.tree)
+        self.__dict__.pop("_unit_names", None)
+        self._roster_mark = mark
+        return True
+
     def is_placeholder(self, command: Command) -> bool:
         return isinstance(self.handlers[command.key], Placeholder)
 
@@ -248,8 +354,11 @@ class Bot:
         return name if len(self._unit_names.get(name, [])) == 1 else code
 
     def find_unit(self, command: Command, param: Param, text: str) -> str:
-        """A unit typed as its code or its name."""
+        """A unit typed as its code or its name (a unit the tree does not know may have come
+        with a roster import since it was loaded)."""
         if text in self.tree:
+            return text
+        if text not in self._unit_names and self.reload_units() and text in self.tree:
             return text
         codes = self._unit_names.get(text, [])
         if len(codes) == 1:
@@ -264,6 +373,7 @@ class Bot:
         """Handle one message; never raises."""
         if msg.is_self or msg.contact_id in self.accounts:
             return
+        self._heard_in[msg.room_id] = platform.account_id
         self.stats.messages += 1
         invocation = parse(msg.text)
         if invocation is None:
@@ -398,6 +508,7 @@ class Bot:
         key = ("e", event.kind, event.room_id, event.contact_ids, event.topic)
         if self._seen(key, platform.account_id):
             return
+        self._heard_in[event.room_id] = platform.account_id
         self.stats.events += 1
         try:
             async with self._lock:
@@ -411,13 +522,13 @@ class Bot:
         await self.outbox.send(platform, event.room_id, text, reply.mentions)
 
     async def _event(self, platform: Platform, event: RoomEvent) -> Reply | None:
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn:
             group = group_of(conn, event.room_id)
-            if group is None:
-                return None
-            if event.kind is RoomEventKind.JOIN:
-                return await joins.joined(self, platform, conn, group, event)
-            if event.kind is RoomEventKind.LEAVE:
-                joins.left(conn, group, event)
-                return None
-            return joins.topic_changed(self, group, event)
+        if group is None:
+            return None
+        if event.kind is RoomEventKind.JOIN:
+            return await joins.joined(self, platform, group, event)
+        if event.kind is RoomEventKind.LEAVE:
+            joins.left(self, group, event)
+            return None
+        return joins.topic_changed(self, group, event)

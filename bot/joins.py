@@ -1,85 +1,93 @@
-"""Room events in matrix groups: joins are reviewed, leaves close reviews, topic changes noted.
+"""Room events in matrix groups, through the join review of ``matrix.join_review``.
 
-A joiner bound to the roster is welcomed and told the nickname format; anyone else is held
-(``matrix.held_joiners``) and the group's office is @-mentioned with 同意/拒绝 and the number.
-Interim until issue 3's join review, which decides by expected membership and a timeout policy.
+Someone joins: the room's member list is read once (names, 微信号), then everyone who joined
+is reviewed in one transaction. A roster person the rules put in this group is welcomed and
+asked for the 群昵称 format; anyone else is held, and the group's admins are @-mentioned with
+the request numbers for #同意 / #拒绝. Joiners are recorded as actual members either way (the
+audit lists a held one as waiting for review). Someone leaves: their held request needs no
+decision any more, and they leave the stored members. A held request nobody decides on times
+out by the configured policy on the bot's tick (``timeouts``). Topic changes are answered with
+the group's official name.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from loguru import logger
 from sqlalchemy import Connection, select
 
-from bot.calls import GroupRef, Reply
-from bot.tables import PERSON, POSITION
-from matrix import audit_log, held_joiners
-from matrix.platform import Platform, RoomEvent
+from bot.calls import GroupRef, Reply, group_of
+from bot.render import render
+from bot.tables import POSITION
+from matrix import actual, join_review
+from matrix.binding import contacts_of
+from matrix.platform import Member, NotSupported, Platform, PlatformError, RoomEvent
 
 if TYPE_CHECKING:
     from bot.dispatch import Bot
 
 
 def office_contacts(conn: Connection, bot: Bot, unit_code: str) -> tuple[str, ...]:
-    """Contact ids of the unit's office (its admin roles), to @-mention them."""
+    """Contact ids of the unit's office (its admin roles), to @-mention them: each person's
+    bound contact, else their 微信号."""
     roles = bot.permissions.office_roles.get(bot.tree.level(unit_code), frozenset())
-    rows = conn.execute(
-        select(PERSON.c.wechat_id)
-        .select_from(PERSON.join(POSITION, POSITION.c.person_id == PERSON.c.id))
-        .where(
-            POSITION.c.unit_code == unit_code,
-            POSITION.c.role.in_(sorted(roles)),
-            PERSON.c.wechat_id.is_not(None),
-            PERSON.c.removed_at.is_(None),
+    persons = [
+        int(r[0])
+        for r in conn.execute(
+            select(POSITION.c.person_id)
+            .where(POSITION.c.unit_code == unit_code, POSITION.c.role.in_(sorted(roles)))
+            .order_by(POSITION.c.seq, POSITION.c.person_id)
         )
-        .order_by(POSITION.c.seq, PERSON.c.id)
-    )
-    return tuple(dict.fromkeys(r[0] for r in rows))
+    ]
+    reach = contacts_of(conn, persons)
+    return tuple(dict.fromkeys(reach[p] for p in persons if p in reach))
 
 
-async def joined(
-    bot: Bot, platform: Platform, conn: Connection, group: GroupRef, event: RoomEvent
-) -> Reply | None:
-    """Welcome roster members, hold everyone else; None when only bot accounts joined."""
-    welcomed: list[str] = []
-    held: list[held_joiners.Held] = []
-    names: dict[str, str] | None = None
-    for cid in event.contact_ids:
-        if cid in bot.accounts:
-            continue
-        asker = bot.permissions.asker(conn, cid)
-        previous = held_joiners.latest(conn, group.id, cid)
-        if asker.bound or (previous is not None and previous.state == held_joiners.APPROVED):
-            welcomed.append(asker.person_name or (previous.name if previous else cid))
-            continue
-        if names is None:
-            names = {m.contact_id: m.name for m in await platform.list_members(group.room_id)}
-        entry = held_joiners.hold(conn, group.id, cid, names.get(cid, ""), event.inviter_id)
-        audit_log.record(
-            conn,
-            f"bot:{platform.account_id}",
-            "join.held",
-            group.unit_code,
-            group_id=group.id,
-            joiner=cid,
-            held_id=entry.id,
-            inviter=event.inviter_id,
-        )
-        held.append(entry)
-    if not welcomed and not held:
+async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent) -> Reply | None:
+    """Review everyone who joined; None when only bot accounts joined."""
+    ids = [cid for cid in event.contact_ids if cid not in bot.accounts]
+    if not ids:
         return None
-    mentions = office_contacts(conn, bot, group.unit_code) if held else ()
+    # read the platform before writing: nothing may wait on the network inside a write
+    present = {m.contact_id: m for m in await platform.list_members(group.room_id)}
+    members = [present.get(cid) or Member(cid) for cid in ids]
+    policy = bot.join_policy
+    with bot.engine.begin() as conn:
+        decisions = join_review.review_joins(
+            conn,
+            bot.blueprint,
+            group.id,
+            members,
+            now=bot.now(),
+            policy=policy,
+            actor=f"bot:{platform.account_id}",
+        )
+        actual.seat(conn, group.id, members, bots=bot.accounts)
+        held = [d for d in decisions if d.outcome == "hold"]
+        mentions: tuple[str, ...] = ()
+        if held:
+            mentions = tuple(dict.fromkeys(c for d in held for c in d.notify))
+            mentions = mentions or office_contacts(conn, bot, group.unit_code)
+    welcomed = [d for d in decisions if d.outcome == "welcome"]
     return Reply(
         "joined.j2",
-        {"welcomed": welcomed, "held": held, "hint": bot.blueprint.matrix.nickname_hint},
+        {
+            "welcomed": welcomed,
+            "held": held,
+            "hint": bot.blueprint.matrix.nickname_hint,
+            "hours": policy.hours,
+            "on_timeout": policy.on_timeout,
+        },
         mentions,
     )
 
 
-def left(conn: Connection, group: GroupRef, event: RoomEvent) -> None:
-    """A held joiner who leaves needs no decision any more."""
-    for cid in event.contact_ids:
-        held_joiners.left(conn, group.id, cid)
+def left(bot: Bot, group: GroupRef, event: RoomEvent) -> None:
+    """Whoever left needs no decision any more and is no longer a member."""
+    with bot.engine.begin() as conn:
+        join_review.withdraw(conn, group.id, event.contact_ids, now=bot.now())
+        actual.unseat(conn, group.id, event.contact_ids)
 
 
 def topic_changed(bot: Bot, group: GroupRef, event: RoomEvent) -> Reply | None:
@@ -88,3 +96,36 @@ def topic_changed(bot: Bot, group: GroupRef, event: RoomEvent) -> Reply | None:
     if by_bot or event.topic == group.name:
         return None
     return Reply("topic_changed.j2", {"topic": event.topic, "official": group.name})
+
+
+async def timeouts(bot: Bot) -> int:
+    """Apply the timeout policy to held requests whose time is up: remove the joiner (or keep
+    them, or remind the admins again) and say so in the group. Returns how many."""
+    policy = bot.join_policy
+    with bot.engine.begin() as conn:
+        due = join_review.expire(conn, now=bot.now(), policy=policy, actor="bot:timeout")
+    for timeout in due:
+        if timeout.room_id is None:
+            continue
+        platform = bot.platform_for(timeout.room_id)
+        if platform is None:
+            logger.warning("入群审核逾期，但没有账号在群 {} 中", timeout.room_id)
+            continue
+        removed = False
+        if timeout.action == "remove":
+            try:
+                await platform.remove_member(timeout.room_id, timeout.contact_id)
+                removed = True
+            except NotSupported:
+                pass  # the account is not owner or admin here: the text asks a person to
+            except PlatformError as exc:
+                logger.warning("逾期移出失败：{} {}：{}", timeout.room_id, timeout.contact_id, exc)
+        mentions = timeout.notify
+        if not mentions:
+            with bot.engine.connect() as conn:
+                group = group_of(conn, timeout.room_id)
+                if group is not None:
+                    mentions = office_contacts(conn, bot, group.unit_code)
+        text = render("replies/join_timeout.j2", timeout=timeout, removed=removed).strip()
+        await bot.outbox.send(platform, timeout.room_id, text, mentions)
+    return len(due)

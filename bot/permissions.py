@@ -1,7 +1,8 @@
 """The one permission choke point: who is asking, and may they run this command on this unit?
 
-Identity is the stable contact id, never a display name: the id is looked up on the roster
-(``person.wechat_id``; issue 3 brings richer binding), which gives the person's roles and units.
+Identity is the stable contact id, never a display name: ``matrix.binding`` says which roster
+person the id is (a binding made by 微信号, by phone or by an admin, including ids an account
+used before), which gives the person's roles and units.
 A person is an *office* of a unit when they hold there a role the blueprint makes admin of the
 groups that unit's level leads (``office_staff@self``). An office acts on its own subtree only
 (``UnitTree.is_within``). ``#帮助`` lists commands through the same ``allows``.
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, select
 
 from bot.commands import Command, Who
 from bot.tables import PERSON, POSITION, UNIT
+from matrix.binding import lookup
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.relay.people import office_roles
@@ -70,11 +72,14 @@ class Permissions:
 
     def asker(self, conn: Connection, contact_id: str, display_name: str = "") -> Asker:
         """The roster person bound to ``contact_id`` (removed persons and units do not count)."""
+        person_id = lookup(conn, contact_id)
+        if person_id is None:
+            return Asker(contact_id, display_name)
         query = (
             select(PERSON.c.id, PERSON.c.name, POSITION.c.unit_code, POSITION.c.role, UNIT.c.level)
             .select_from(PERSON.join(POSITION, POSITION.c.person_id == PERSON.c.id).join(UNIT))
             .where(
-                PERSON.c.wechat_id == contact_id,
+                PERSON.c.id == person_id,
                 PERSON.c.removed_at.is_(None),
                 UNIT.c.removed_at.is_(None),
             )

@@ -14,6 +14,9 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _number(value: int | float) -> str:
+    """12345 → '12,345'; a whole float reads as a whole number (24.0 hours → '24')."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     return f"{value:,}"
 
 

@@ -11,7 +11,13 @@ that matter to qunmatrix (see WECHATY_NOTES.md):
   people; an owner can turn on invitation confirmation;
 - each bot account is paced: more than ``burst`` operations (send, invite, create) faster than
   ``rate`` per second raise ``RateLimited`` with the wait, on an injectable clock;
-- the bot's own messages come back to it with ``is_self=True``, as over a real puppet service.
+- the bot's own messages come back to it with ``is_self=True``, as over a real puppet service;
+- a contact may show a 微信号 (``wechat_id``) besides its contact id, as some puppets do.
+
+Tests can also break it on purpose: ``world.fail("add_member", error, at=3)`` makes an account's
+third ``add_member`` from now raise ``error`` (with ``after=True``, once the call took effect:
+a process dying during the call). ``world.calls`` logs every operation the accounts made (an
+operation the pacing refused was not made).
 
 Two kinds of API, kept apart on purpose:
 
@@ -47,10 +53,11 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from matrix.platform import (
     AddOutcome,
@@ -67,6 +74,15 @@ from matrix.platform import (
 Clock = Callable[[], float]
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
 EventHandler = Callable[[RoomEvent], Awaitable[None]]
+
+
+class MovableClock(Protocol):
+    """A clock that reads as seconds and moves when told: ``ManualClock``, or the relay's
+    ``VirtualClock`` on a stage where notices have deadlines."""
+
+    def __call__(self) -> float: ...
+
+    def advance(self, seconds: float) -> None: ...
 
 
 class ManualClock:
@@ -88,11 +104,55 @@ class ManualClock:
         self.now += seconds
 
 
+class SimCalendar:
+    """Dates on a manual clock, for what the bot reckons in days and hours (an account's daily
+    quotas, a held joiner's timeout): the clock's zero is ``start``, by default 01:00 UTC today
+    (09:00 in China), so that a day of simulated work rarely crosses midnight.
+
+    >>> from datetime import UTC, datetime
+    >>> cal = SimCalendar(ManualClock(), datetime(2026, 4, 1, 1, 0, tzinfo=UTC))
+    >>> cal.clock.advance(3600)
+    >>> cal.now().hour, cal.until_next_morning() / 3600
+    (2, 23.0)
+    """
+
+    def __init__(self, clock: MovableClock, start: datetime | None = None) -> None:
+        self.clock = clock
+        today = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0)
+        self.start = (start or today) - timedelta(seconds=clock())
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.clock())
+
+    def until_next_morning(self) -> float:
+        """Seconds from now until the same time of day as ``start``, tomorrow or later today."""
+        now = self.now()
+        morning = now.replace(
+            hour=self.start.hour, minute=self.start.minute, second=0, microsecond=0
+        )
+        if morning <= now:
+            morning += timedelta(days=1)
+        return (morning - now).total_seconds()
+
+    def next_morning(self) -> None:
+        """Move the clock on to the next morning."""
+        self.clock.advance(self.until_next_morning())
+
+
 @dataclass
 class SimContact:
     contact_id: str
     name: str
     verified: bool = True  # identity verified (实名), needed to join rooms above verify_above
+    wechat_id: str = ""  # the 微信号 the platform shows, when it is not the contact id
+
+
+@dataclass
+class _Fault:
+    method: str
+    at: int  # the n-th call of ``method`` overall, counted from the world's start
+    error: BaseException
+    after: bool  # raise once the call took effect
 
 
 @dataclass
@@ -152,8 +212,12 @@ class SimulatedWeChat:
         invite_above: int = 40,
         verify_above: int = 100,
         max_admins: int = 3,
+        directory: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``directory`` says who else has WeChat: the name of a contact id the world has not
+        met yet, or None (the stage looks people up on the roster)."""
         self.clock = clock
+        self.directory = directory
         self.max_room_size = max_room_size
         self.invite_above = invite_above
         self.verify_above = verify_above
@@ -166,15 +230,46 @@ class SimulatedWeChat:
         self._ids = itertools.count(1)
         self._queue: deque[tuple[Callable[[Any], Awaitable[None]], Any]] = deque()
         self._draining = False
+        self.calls: list[tuple[str, ...]] = []  # every operation an account made: (method, *args)
+        self._counts: Counter[str] = Counter()
+        self._faults: list[_Fault] = []
 
     # --- who exists ---------------------------------------------------------------------------
 
-    def add_contact(self, contact_id: str, name: str = "", *, verified: bool = True) -> SimContact:
+    def add_contact(
+        self, contact_id: str, name: str = "", *, verified: bool = True, wechat_id: str = ""
+    ) -> SimContact:
         """Register a person (idempotent; a second call keeps the first name)."""
         found = self.contacts.get(contact_id)
         if found is None:
-            found = self.contacts[contact_id] = SimContact(contact_id, name or contact_id, verified)
+            found = self.contacts[contact_id] = SimContact(
+                contact_id, name or contact_id, verified, wechat_id
+            )
         return found
+
+    # --- breaking it on purpose ---------------------------------------------------------------
+
+    def fail(self, method: str, error: BaseException, *, at: int = 1, after: bool = False) -> None:
+        """Make the ``at``-th call (from now) of an account's ``method`` raise ``error``; with
+        ``after``, only once the call took effect."""
+        self._faults.append(_Fault(method, self.count(method) + at, error, after))
+
+    def count(self, method: str) -> int:
+        """How many times the accounts called ``method`` so far."""
+        return self._counts[method]
+
+    def _operation(self, method: str, *args: str) -> _Fault | None:
+        """Log one operation; raise a fault due before it, return one due after it."""
+        self.calls.append((method, *args))
+        self._counts[method] += 1
+        n = self._counts[method]
+        for fault in self._faults:
+            if fault.method == method and fault.at == n:
+                self._faults.remove(fault)
+                if not fault.after:
+                    raise fault.error
+                return fault
+        return None
 
     def account(
         self, contact_id: str, name: str = "", *, rate: float = 1.0, burst: int = 5
@@ -261,6 +356,33 @@ class SimulatedWeChat:
         room.topic = topic
         await self._event(room, RoomEvent(RoomEventKind.TOPIC, room_id, (contact_id,), topic=topic))
 
+    async def accept_invitations(self, room_id: str | None = None) -> int:
+        """Everyone invited (to ``room_id``, or anywhere) accepts; each room hears one JOIN event
+        for all of them, as WeChat announces a batch (“A 邀请 B、C 加入了群聊”). Invitees the
+        room can no longer take (full, or not verified above ``verify_above``) stay invited.
+        Returns how many joined."""
+        joined = 0
+        rooms = [self.room(room_id)] if room_id is not None else list(self.rooms.values())
+        for room in rooms:
+            batch: dict[str, list[str]] = {}
+            for cid, inviter in list(room.invitations.items()):
+                if len(room.members) >= self.max_room_size:
+                    break
+                if len(room.members) > self.verify_above and not self._contact(cid).verified:
+                    continue
+                del room.invitations[cid]
+                if cid in room.members:
+                    continue
+                room.members[cid] = ""
+                batch.setdefault(inviter, []).append(cid)
+            for inviter, ids in batch.items():
+                joined += len(ids)
+                await self._event(
+                    room,
+                    RoomEvent(RoomEventKind.JOIN, room.room_id, tuple(ids), inviter_id=inviter),
+                )
+        return joined
+
     def pending_invitations(self, room_id: str) -> dict[str, str]:
         """Invitee → inviter for invitations not yet accepted."""
         return dict(self.room(room_id).invitations)
@@ -301,7 +423,10 @@ class SimulatedWeChat:
     def _contact(self, contact_id: str) -> SimContact:
         found = self.contacts.get(contact_id)
         if found is None:
-            raise PlatformError(f"no contact {contact_id}")
+            name = self.directory(contact_id) if self.directory else None
+            if name is None:
+                raise PlatformError(f"no contact {contact_id}")
+            found = self.add_contact(contact_id, name)
         return found
 
     @staticmethod
@@ -412,18 +537,27 @@ class SimulatedAccount:
         room = self._room_as_member(room_id)
         contacts = self.world.contacts
         return [
-            Member(cid, contacts[cid].name, nick, cid in room.admins, cid == room.owner_id)
+            Member(
+                cid,
+                contacts[cid].name,
+                nick,
+                cid in room.admins,
+                cid == room.owner_id,
+                contacts[cid].wechat_id,
+            )
             for cid, nick in room.members.items()
         ]
 
     async def create_room(self, topic: str, contact_ids: list[str]) -> str:
         self.pacer.take("create", self._account_id)
+        late = self.world._operation("create_room", topic)
         room_id = self.world.create_room(self._account_id, topic, contact_ids)
         room = self.world.rooms[room_id]
         others = tuple(c for c in room.members if c != self._account_id)
         await self.world._event(
             room, RoomEvent(RoomEventKind.JOIN, room_id, others, inviter_id=self._account_id)
         )
+        _raise(late)
         return room_id
 
     async def add_member(self, room_id: str, contact_id: str) -> AddOutcome:
@@ -434,51 +568,70 @@ class SimulatedAccount:
         if len(room.members) >= self.world.max_room_size:
             raise PlatformError(f"room {room_id} is full ({self.world.max_room_size})")
         self.pacer.take("invite", self._account_id)
+        late = self.world._operation("add_member", room_id, contact_id)
         held = room.confirm_invites and not self._may_manage(room)
         if held or len(room.members) > self.world.invite_above:
             room.invitations[contact_id] = self._account_id
+            _raise(late)
             return AddOutcome.INVITED
         await self.world.join(room_id, contact_id, inviter_id=self._account_id)
+        _raise(late)
         return AddOutcome.ADDED
 
     async def remove_member(self, room_id: str, contact_id: str) -> None:
+        late = self.world._operation("remove_member", room_id, contact_id)
         room = self._room_as_member(room_id)
         if not self._may_manage(room):
             raise NotSupported(f"{self._account_id} is not owner or admin of {room_id}")
         if contact_id == room.owner_id:
             raise PlatformError("the owner cannot be removed")
-        if contact_id not in room.members:
-            return
-        self.world._drop(room, contact_id)
-        # the removed person's own account (if a bot) hears it too
-        also = (contact_id,) if contact_id in self.world.accounts else ()
-        await self.world._event(room, RoomEvent(RoomEventKind.LEAVE, room_id, (contact_id,)), also)
+        if contact_id in room.members:
+            self.world._drop(room, contact_id)
+            # the removed person's own account (if a bot) hears it too
+            also = (contact_id,) if contact_id in self.world.accounts else ()
+            event = RoomEvent(RoomEventKind.LEAVE, room_id, (contact_id,))
+            await self.world._event(room, event, also)
+        _raise(late)
 
     async def set_admin(self, room_id: str, contact_id: str) -> None:
+        late = self.world._operation("set_admin", room_id, contact_id)
         room = self._room_as_member(room_id)
         if self._account_id != room.owner_id:
             raise NotSupported(f"only the owner of {room_id} appoints admins")
         self.world._require_member(room, contact_id)
-        if contact_id in room.admins or contact_id == room.owner_id:
-            return
-        if len(room.admins) >= self.world.max_admins:
-            raise PlatformError(f"a room has at most {self.world.max_admins} admins")
-        room.admins.add(contact_id)
+        if contact_id not in room.admins and contact_id != room.owner_id:
+            if len(room.admins) >= self.world.max_admins:
+                raise PlatformError(f"a room has at most {self.world.max_admins} admins")
+            room.admins.add(contact_id)
+        _raise(late)
 
     async def set_topic(self, room_id: str, topic: str) -> None:
+        late = self.world._operation("set_topic", room_id, topic)
         room = self._room_as_member(room_id)
         room.topic = topic
         await self.world._event(
             room, RoomEvent(RoomEventKind.TOPIC, room_id, (self._account_id,), topic=topic)
         )
+        _raise(late)
 
     async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
         room = self._room_as_member(room_id)
         self.pacer.take("send", self._account_id)
-        return await self.world._post(room, self._account_id, text, mentions)
+        late = self.world._operation("send_text", room_id, text)
+        message_id = await self.world._post(room, self._account_id, text, mentions)
+        _raise(late)
+        return message_id
 
     async def send_file(self, room_id: str, path: str) -> str:
         room = self._room_as_member(room_id)
         self.pacer.take("send", self._account_id)
+        late = self.world._operation("send_file", room_id, path)
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
-        return await self.world._post(room, self._account_id, f"[文件] {name}", (), file=path)
+        message_id = await self.world._post(room, self._account_id, f"[文件] {name}", (), file=path)
+        _raise(late)
+        return message_id
+
+
+def _raise(fault: _Fault | None) -> None:
+    if fault is not None:
+        raise fault.error

@@ -3,21 +3,21 @@ at a time without an event loop in sight. The demo, the console, conversation te
 benchmark all use it. For example::
 
     stage = Stage(engine, bp)
-    stage.provision()
+    stage.provision()                       # plan and apply, as the operator would
     stage.reply("K1:county-counselors", "wxK1n008", "#帮助")  # → "K1office_staff，你在本群…"
     stage.say("K1:county-counselors", "wxK1n008", "<快进 16:00>")  # reminders fall due
 
 After every step the relay sends what it owes (notice copies, reports, alerts), moving the clock
 as its pacing requires; time passes further only when told (``advance``, or the text
 ``<快进 17:00>`` / ``<快进 30分钟>`` in a transcript), and reminders and escalation fall due on
-the way.
+the way; so does the bot's tick (held joiners time out), e.g. ``stage.advance(25 * 3600)``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
@@ -26,13 +26,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from bot.dispatch import Bot
-from bot.quick_build import BuildReport, mirror_world, provision_world
-from bot.simulated import SimMessage, SimulatedWeChat
+from bot.sim_build import BuildReport, build_matrix, mirror_rooms
+from bot.simulated import SimCalendar, SimMessage, SimulatedWeChat
 from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, PERSON
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
+from matrix.join_review import TimeoutPolicy
 from matrix.relay import RelayEnv, RelayOptions, VirtualClock
+from matrix.schedule import AccountQuota
 from matrix.tree import UnitTree
 
 T = TypeVar("T")
@@ -57,15 +59,15 @@ class Line:
 
 
 class Stage:
-    """The simulated WeChat with ``accounts`` bot accounts over one database."""
+    """The simulated WeChat with the bot accounts ``accounts`` (ids, or quotas: an account is
+    paced at its ``ops_per_second`` with bursts of ``burst``) over one database."""
 
     def __init__(
         self,
         engine: Engine,
         bp: Blueprint,
         *,
-        accounts: tuple[str, ...] = ("qunmatrix-bot",),
-        rate: float = 1.0,
+        accounts: Sequence[AccountQuota | str] = ("qunmatrix-bot",),
         burst: int = 5,
         step: float = 1.0,
         tree: UnitTree | None = None,
@@ -73,22 +75,44 @@ class Stage:
         relay: RelayOptions | None = None,
         timezone: str = "Asia/Shanghai",
         start: datetime | None = None,
+        join_policy: TimeoutPolicy | None = None,
     ) -> None:
         """``start``: when the rehearsal begins (default: 09:00 today in ``timezone``)."""
         self.engine = engine
         self.bp = bp
         self.step = step
         tz = ZoneInfo(timezone)
+        # one clock for everything on stage: pacing, the relay's deadlines, quotas counted in days
         self.clock = VirtualClock(start or datetime.combine(datetime.now(tz).date(), time(9), tz))
-        self.world = SimulatedWeChat(clock=self.clock, max_room_size=bp.matrix.max_group_size)
+        self.calendar = SimCalendar(self.clock, self.clock.now())
+        self.quotas = [a if isinstance(a, AccountQuota) else AccountQuota(a) for a in accounts]
+        self.world = SimulatedWeChat(
+            clock=self.clock, max_room_size=bp.matrix.max_group_size, directory=self._on_roster
+        )
         self.accounts = [
-            self.world.account(a, "群矩阵助手", rate=rate, burst=burst) for a in accounts
+            self.world.account(q.id, "群矩阵助手", rate=q.ops_per_second, burst=burst)
+            for q in self.quotas
         ]
         env = RelayEnv(engine, bp, relay or RelayOptions(), tz, self.clock)
-        self.bot = Bot(engine, bp, tree=tree, clock=self.clock, summaries=summaries, relay=env)
+        self.bot = Bot(
+            engine,
+            bp,
+            tree=tree,
+            clock=self.clock,
+            summaries=summaries,
+            relay=env,
+            quotas=self.quotas,
+            join_policy=join_policy,
+            now=self.calendar.now,
+            sleep=self._sleep,
+        )
         for account in self.accounts:
             self.bot.attach(account)
         self._runner = asyncio.Runner()
+
+    async def _sleep(self, seconds: float) -> None:
+        # the bot's pauses (pacing an apply) pass on the stage's clock, not in real time
+        self.clock.advance(seconds)
 
     def close(self) -> None:
         self._runner.close()
@@ -104,17 +128,25 @@ class Stage:
 
     # --- setting the stage --------------------------------------------------------------------
 
-    def provision(self) -> BuildReport:
-        """Build every group of the matrix with its expected members (stand-in for issue 3),
-        and let the relay's accounts register the rooms they are in."""
-        report = provision_world(self.engine, self.bp, self.bot.tree, self.world, self.accounts)
-        self.run(self.bot.relay.start())
+    def provision(self, unit: str | None = None) -> BuildReport:
+        """Build the groups of ``unit``'s subtree (default: the whole matrix) as the operator
+        would: plan, apply over the accounts day after day, invitations accepted, rooms read
+        back. The clock ends on the morning after the last day of work."""
+        accounts = {a.account_id: a for a in self.accounts}
+        report = self.run(
+            build_matrix(
+                self.engine, self.bp, self.world, accounts, self.quotas, self.calendar, unit=unit
+            )
+        )
+        self.settle()
+        self.calendar.next_morning()
+        self.run(self.bot.relay.start())  # the relay's accounts register the rooms they are in
         return report
 
     def mirror(self) -> int:
         """Recreate the rooms the database already records (the relay then finishes whatever
         an earlier run left owing)."""
-        made = mirror_world(self.engine, self.world, self.accounts)
+        made = mirror_rooms(self.engine, self.world, [q.id for q in self.quotas])
         self.run(self.bot.relay.start())
         self.settle()
         return made
@@ -145,14 +177,18 @@ class Stage:
             return room.room_id
         return str(found)
 
+    def _on_roster(self, contact_id: str) -> str | None:
+        """Everyone on the roster with a 微信号 has WeChat, under their roster name."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(PERSON.c.name).where(PERSON.c.wechat_id == contact_id)
+            ).scalar()
+        return None if found is None else str(found)
+
     def contact(self, contact_id: str) -> str:
         """Make sure ``contact_id`` exists in the world, with their roster name if they have one."""
         if contact_id not in self.world.contacts:
-            with self.engine.connect() as conn:
-                name = conn.execute(
-                    select(PERSON.c.name).where(PERSON.c.wechat_id == contact_id)
-                ).scalar()
-            self.world.add_contact(contact_id, name or contact_id)
+            self.world.add_contact(contact_id, self._on_roster(contact_id) or contact_id)
         return contact_id
 
     # --- acting -------------------------------------------------------------------------------
@@ -192,28 +228,36 @@ class Stage:
         assert len(got) == 1, got
         return got[0]
 
+    def advance(self, by: float | datetime) -> list[Line]:
+        """Let time pass, ``by`` seconds or until a moment: copies go out, reminders and
+        escalation fall due, the bot's tick runs (held joiners time out). Returns every message
+        said meanwhile."""
+        mark = len(self.world.messages())
+        to = by if isinstance(by, datetime) else self.clock.now() + timedelta(seconds=by)
+        if to > self.clock.now():
+            self.run(self.bot.relay.catch_up(until=to))
+            self.clock.advance_to(to)
+        self.run(self.bot.tick())
+        self.bot.relay.poke()  # a job due exactly at ``to`` runs now
+        self.settle()
+        return [self._line(m) for m in self.world.messages(since=mark)]
+
     def settle(self) -> None:
-        """Let paced replies go out and the relay send what it owes, moving the clock as far as
-        pacing requires."""
+        """Let the bot's background work (an apply) finish, paced replies go out and the relay
+        send what it owes, moving the clock as far as pacing requires."""
         while True:
+            jobs = set(self.bot.jobs)
+            if jobs:
+                self.run(asyncio.wait(jobs))
             while self.run(self.bot.outbox.flush()):
                 due = self.bot.outbox.next_due()
                 if due is not None and due > self.clock():
                     self.clock.advance(due - self.clock())
+            if self.bot.jobs:
+                continue
             if not self.bot.relay.due:
                 return
             self.run(self.bot.relay.catch_up())
-
-    def advance(self, to: datetime) -> list[Line]:
-        """Let time pass until ``to``: copies go out, reminders and escalation fall due. Returns
-        every message said meanwhile."""
-        mark = len(self.world.messages())
-        if to > self.clock.now():
-            self.run(self.bot.relay.catch_up(until=to))
-            self.clock.advance_to(to)
-        self.bot.relay.poke()  # a job due exactly at ``to`` runs now
-        self.settle()
-        return [self._line(m) for m in self.world.messages(since=mark)]
 
     def _fast_forward(self, match: re.Match[str]) -> datetime:
         now = self.bot.relay.env.now()

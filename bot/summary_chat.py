@@ -1,6 +1,7 @@
 """``#汇总`` and ``#登记`` in chat: the summary and media engines behind two command handlers.
 
-``#汇总 [单位] [表名] [格式]`` answers with the short chat text; when a file format is asked for,
+``#汇总 [单位] [表名] [格式]`` answers with the short chat text (the audit table from what #核查
+finds, read afresh); when a file format is asked for,
 the file is written to a fresh folder under the export folder and sent after the text through
 the platform's ``send_file``. Scope is checked twice: by the dispatcher's permission choke point
 (the unit must lie under one of the asker's offices) and by ``matrix.summary.scope``, which the
@@ -16,12 +17,15 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.calls import Call, Reply
 from bot.commands import SUMMARY_FORMATS, SUMMARY_TABLES
 from bot.config import Settings
+from bot.provision_chat import findings_for
 from bot.summary_render import chat_text, file_name, make_summary, render_file
+from matrix.findings import person_names
 from matrix.media import parse_registration, record_media
 
 
@@ -62,9 +66,8 @@ async def summary(call: Call) -> Reply:
     """#汇总 [单位] [表名] [格式]: the chat text, and the file when a format is asked for."""
     table = SUMMARY_TABLES[call.args["table"] or "建群"]
     fmt = SUMMARY_FORMATS[call.args["format"] or "文本"]
-    if table == "audit":
-        # its findings come from an engine not wired into chat yet
-        return Reply("summary_unavailable.j2", {"table": table}, audit={"table": table})
+    # the audit table tabulates what #核查 finds, read afresh from the rooms
+    findings = await _audit_records(call) if table == "audit" else None
     options = call.bot.summaries
     data = make_summary(
         call.bot.engine,
@@ -75,6 +78,7 @@ async def summary(call: Call) -> Reply:
         as_of=options.today(),
         deadline=options.deadline,
         relay=call.bot.relay.env,
+        findings=findings,
     )
     attached = fmt != "text"
     context = {
@@ -88,6 +92,16 @@ async def summary(call: Call) -> Reply:
     path.write_bytes(render_file(data, fmt))
     audit = {"table": table, "format": fmt, "file": str(path)}
     return Reply("summary.j2", context, audit=audit, files=(str(path),))
+
+
+async def _audit_records(call: Call) -> list[dict[str, Any]]:
+    """What #核查 finds, with each person named (the table is read by people, not scripts)."""
+    found = await findings_for(call)
+    names = person_names(call.conn, (f.person for f in found if f.person is not None))
+    return [
+        {**f.to_json(), "person": names.get(f.person, "") if f.person else f.contact or ""}
+        for f in found
+    ]
 
 
 def _ask_again(call: Call, table: str) -> str:

@@ -181,8 +181,50 @@ def sync_members(
         )
     }
     conn.execute(delete(_member).where(_member.c.group_id == group_id, _member.c.state == "actual"))
+    _store_seats(conn, group_id, people, known)
+    now_in = {m.contact_id for m in people}
+    return SyncResult(
+        joined=sorted(now_in - before),
+        left=sorted(before - now_in),
+        unknown=sorted(m.contact_id for m in people if m.contact_id not in known),
+    )
+
+
+def seat(
+    conn: Connection,
+    group_id: int,
+    members: Sequence[Member],
+    *,
+    bots: Collection[str] = (),
+    actor: str = "platform",
+) -> None:
+    """Someone joined a room: add them to its stored actual members (between two full reads
+    of the room by ``sync_members``), in the caller's transaction."""
+    people = [m for m in members if m.contact_id not in bots]
+    if not people:
+        return
+    known = resolve(conn, people, actor)
+    seated = {
+        r[0]
+        for r in conn.execute(
+            select(_member.c.contact_id).where(
+                _member.c.group_id == group_id,
+                _member.c.state == "actual",
+                _member.c.contact_id.in_([m.contact_id for m in people]),
+            )
+        )
+    }
+    fresh = {m.contact_id: m for m in people if m.contact_id not in seated}
+    _store_seats(conn, group_id, list(fresh.values()), known)
+
+
+def _store_seats(
+    conn: Connection, group_id: int, members: Sequence[Member], known: dict[str, int]
+) -> None:
+    """Store ``members`` as actual members of the room; the invitations of those who are
+    roster persons are accepted."""
     now = utcnow()
-    if people:
+    if members:
         conn.execute(
             insert(_member),
             [
@@ -196,43 +238,49 @@ def sync_members(
                     "source": "platform",
                     "updated_at": now,
                 }
-                for m in people
+                for m in members
             ],
         )
-    seated = [known[m.contact_id] for m in people if m.contact_id in known]
-    for i in range(0, len(seated), CHUNK):
+    persons = [known[m.contact_id] for m in members if m.contact_id in known]
+    for i in range(0, len(persons), CHUNK):
         conn.execute(
             delete(_member).where(
                 _member.c.group_id == group_id,
                 _member.c.state == "invited",
-                _member.c.person_id.in_(seated[i : i + CHUNK]),
+                _member.c.person_id.in_(persons[i : i + CHUNK]),
             )
         )
-    now_in = {m.contact_id for m in people}
-    return SyncResult(
-        joined=sorted(now_in - before),
-        left=sorted(before - now_in),
-        unknown=sorted(m.contact_id for m in people if m.contact_id not in known),
-    )
+
+
+def unseat(conn: Connection, group_id: int, contact_ids: Collection[str]) -> None:
+    """Someone left a room (or was removed): drop them from its stored actual members."""
+    if contact_ids:
+        conn.execute(
+            delete(_member).where(
+                _member.c.group_id == group_id,
+                _member.c.state == "actual",
+                _member.c.contact_id.in_(sorted(contact_ids)),
+            )
+        )
 
 
 async def refresh_rooms(
-    platform: Platform, engine: Engine, *, bots: Collection[str] = ()
+    platform: Platform,
+    engine: Engine,
+    *,
+    bots: Collection[str] = (),
+    only: Collection[int] | None = None,
 ) -> dict[int, SyncResult]:
-    """Read every room this account is in that the matrix knows, and store its topic and
-    members (one transaction per room)."""
+    """Read every room this account is in that the matrix knows (or only the groups ``only``),
+    and store its topic and members (one transaction per room)."""
     bots = {*bots, platform.account_id}
+    query = select(_group.c.id, _group.c.room_id).where(_group.c.room_id.is_not(None))
     with engine.connect() as conn:
-        known = {
-            r.room_id: r.id
-            for r in conn.execute(
-                select(_group.c.id, _group.c.room_id).where(_group.c.room_id.is_not(None))
-            )
-        }
+        known = {r.room_id: r.id for r in conn.execute(query)}
     out: dict[int, SyncResult] = {}
     for room in await platform.list_rooms():
         gid = known.get(room.room_id)
-        if gid is None:
+        if gid is None or (only is not None and gid not in only):
             continue
         members = await platform.list_members(room.room_id)
         with engine.begin() as conn:

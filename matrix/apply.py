@@ -1,7 +1,8 @@
 """Carrying out a plan through the platform port, one recorded step at a time.
 
 ``start_run`` stores the plan's steps (``provision_run``, ``provision_step``) in one
-transaction, together with a group row for every room to be made. ``run_steps`` then does them in
+transaction, together with a group row for every room to be made and who each room of the scope
+should hold (``expected`` membership rows, which the summaries count). ``run_steps`` then does them in
 order of day and sequence; each step is marked ``started`` before the platform call and ``done``
 with its effect on the stored state (room id, members, admins, name) in one transaction after it.
 
@@ -25,10 +26,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from matrix import audit_log
-from matrix.binding import contact_of
+from matrix.binding import contacts_of
 from matrix.db import inserted_id
+from matrix.membership import record_expected
 from matrix.models import Group, Membership, Person, ProvisionRun, ProvisionStep, utcnow
 from matrix.plan import Plan
 from matrix.platform import AddOutcome, Platform, PlatformError, RateLimited
@@ -42,6 +45,7 @@ _person = Person.__table__  # type: ignore[attr-defined]
 CHUNK = 20_000  # step rows per insert
 
 Sleep = Callable[[float], Awaitable[None]]
+Progress = Callable[["ApplyReport"], Awaitable[None]]
 
 
 @dataclass
@@ -68,6 +72,18 @@ def open_run(conn: Connection, scope: str) -> int | None:
 
 def start_run(engine: Engine, plan: Plan, actor: str) -> tuple[int, bool]:
     """Store ``plan`` as a run, or return the scope's open run; (run id, resumed)."""
+    try:
+        return _start_run(engine, plan, actor)
+    except IntegrityError:
+        # another process stored a run of this scope meanwhile (one open run per scope)
+        with engine.connect() as conn:
+            current = open_run(conn, plan.scope)
+        if current is None:
+            raise
+        return current, True
+
+
+def _start_run(engine: Engine, plan: Plan, actor: str) -> tuple[int, bool]:
     with engine.begin() as conn:
         current = open_run(conn, plan.scope)
         if current is not None:
@@ -85,6 +101,7 @@ def start_run(engine: Engine, plan: Plan, actor: str) -> tuple[int, bool]:
             )
         )
         group_ids = _group_rows(conn, plan)
+        record_expected(conn, plan.survey.targets, group_ids)
         rows: list[dict[str, Any]] = []
         for seq, a in enumerate(plan.actions(), start=1):
             detail: dict[str, Any] = {"name": a.name}
@@ -164,6 +181,7 @@ async def run_steps(
     through_day: int | None = None,
     sleep: Sleep | None = None,
     retries: int = 3,
+    progress: Progress | None = None,
 ) -> ApplyReport:
     """Do the run's remaining steps on the connected ``platforms`` (account id → port).
 
@@ -171,7 +189,7 @@ async def run_steps(
     counting what it already did today in any run, and paces itself at ``ops_per_second``;
     what does not fit waits for the next apply. ``through_day`` also holds back the steps the
     schedule put after that day. A group whose creation waits or failed has its other steps
-    wait or fail with it."""
+    wait or fail with it. ``progress`` hears the report after every step done or failed."""
     pause: Sleep = sleep or asyncio.sleep
     quotas = {a.id: a for a in accounts}
     pace = {a.id: 1.0 / a.ops_per_second for a in accounts if a.ops_per_second > 0}
@@ -186,65 +204,106 @@ async def run_steps(
             .where(_step.c.run_id == run_id, _step.c.status.in_(("pending", "started")))
             .order_by(_step.c.day, _step.c.seq)
         ).all()
-    for step in steps:
-        platform = platforms.get(step.account)
-        quota = quotas.get(step.account)
-        made, ops = used.get(step.account, (0, 0))
-        over = quota is not None and (
-            ops >= quota.daily_ops or (step.action == "create" and made >= quota.daily_creations)
-        )
-        if step.group_id in failed_groups:
-            _finish(engine, step, "failed", "建群未成功，本群其余步骤未执行", effect=None, at=now)
-            report.failed += 1
-            continue
-        if (
-            platform is None
-            or over
-            or step.group_id in waiting_groups
-            or (through_day is not None and step.day > through_day)
-        ):
-            report.waiting += 1
-            if step.action == "create":
-                waiting_groups.add(step.group_id)
-            continue
-        if step.status == "started":
-            effect = await _happened(engine, platform, step)
-            if effect is not None:
-                _finish(engine, step, "done", None, effect=effect, at=now)
-                report.confirmed += 1
-                continue
-        with engine.begin() as conn:
-            conn.execute(update(_step).where(_step.c.id == step.id).values(status="started"))
-        attempt = 0
-        while True:
-            try:
-                effect = await _perform(engine, platform, step)
-            except RateLimited as exc:
-                attempt += 1
-                if attempt > retries:
-                    _reset(engine, step)
-                    report.stopped = str(exc) or "rate limited"
-                    return _close(engine, report, actor)
-                await pause(exc.retry_after)
-                continue
-            except PlatformError as exc:
-                if exc.retryable:
-                    _reset(engine, step)
-                    report.stopped = str(exc)
-                    return _close(engine, report, actor)
-                _finish(engine, step, "failed", str(exc)[:500], effect=None, at=now)
+        known = _Known.load(conn, steps)
+    # one connection, one short transaction per write: no transaction stays open across a
+    # platform call (a call can take seconds; others must be able to write meanwhile)
+    with engine.connect() as db:
+        for step in steps:
+            platform = platforms.get(step.account)
+            quota = quotas.get(step.account)
+            made, ops = used.get(step.account, (0, 0))
+            over = quota is not None and (
+                ops >= quota.daily_ops
+                or (step.action == "create" and made >= quota.daily_creations)
+            )
+            if step.group_id in failed_groups:
+                _finish(db, step, "failed", "建群未成功，本群其余步骤未执行", effect=None, at=now)
                 report.failed += 1
-                report.errors.append(f"{step.action} #{step.seq}: {exc}")
+                continue
+            if (
+                platform is None
+                or over
+                or step.group_id in waiting_groups
+                or (through_day is not None and step.day > through_day)
+            ):
+                report.waiting += 1
                 if step.action == "create":
-                    failed_groups.add(step.group_id)
+                    waiting_groups.add(step.group_id)
+                continue
+            if step.status == "started":
+                effect = await _happened(engine, platform, step, known)
+                if effect is not None:
+                    _finish(db, step, "done", None, effect=effect, at=now, known=known)
+                    report.confirmed += 1
+                    continue
+            with db.begin():
+                db.execute(update(_step).where(_step.c.id == step.id).values(status="started"))
+            attempt = 0
+            while True:
+                try:
+                    effect = await _perform(platform, step, known)
+                except RateLimited as exc:
+                    attempt += 1
+                    if attempt > retries:
+                        _reset(db, step)
+                        report.stopped = str(exc) or "rate limited"
+                        return _close(db, report, actor)
+                    await pause(exc.retry_after)
+                    continue
+                except PlatformError as exc:
+                    if exc.retryable:
+                        _reset(db, step)
+                        report.stopped = str(exc)
+                        return _close(db, report, actor)
+                    _finish(db, step, "failed", str(exc)[:500], effect=None, at=now)
+                    report.failed += 1
+                    report.errors.append(f"{step.action} #{step.seq}: {exc}")
+                    if step.action == "create":
+                        failed_groups.add(step.group_id)
+                    break
+                _finish(db, step, "done", None, effect=effect, at=now, known=known)
+                report.done += 1
                 break
-            _finish(engine, step, "done", None, effect=effect, at=now)
-            report.done += 1
-            break
-        used[step.account] = (made + (step.action == "create"), ops + 1)
-        if step.account in pace:
-            await pause(pace[step.account])
-    return _close(engine, report, actor)
+            used[step.account] = (made + (step.action == "create"), ops + 1)
+            if progress is not None:
+                await progress(report)
+            if step.account in pace:
+                await pause(pace[step.account])
+        return _close(db, report, actor)
+
+
+@dataclass
+class _Known:
+    """What the steps of one apply look up again and again, read once: each group's room id
+    (filled in as rooms are created) and how to reach each person (bound contact or 微信号)."""
+
+    rooms: dict[int, str | None]
+    reach: dict[int, str]
+
+    @classmethod
+    def load(cls, conn: Connection, steps: Sequence[Any]) -> _Known:
+        groups = sorted({s.group_id for s in steps})
+        rooms: dict[int, str | None] = {}
+        for i in range(0, len(groups), 500):
+            rooms.update(
+                (int(gid), room)
+                for gid, room in conn.execute(
+                    select(_group.c.id, _group.c.room_id).where(
+                        _group.c.id.in_(groups[i : i + 500])
+                    )
+                )
+            )
+        persons = {s.person_id for s in steps if s.person_id is not None}
+        for s in steps:
+            persons.update(_detail(s).get("members", []))
+        return cls(rooms, contacts_of(conn, persons))
+
+    def whom(self, step: Any) -> tuple[str | None, str | None]:
+        """The step's room id (None until created) and the contact it acts on (None if none)."""
+        contact = step.contact_id
+        if contact is None and step.person_id is not None:
+            contact = self.reach.get(step.person_id)
+        return self.rooms.get(step.group_id), contact
 
 
 def _used_since(engine: Engine, start: datetime) -> dict[str, tuple[int, int]]:
@@ -270,6 +329,7 @@ async def apply_plan(
     now: datetime | None = None,
     through_day: int | None = None,
     sleep: Sleep | None = None,
+    progress: Progress | None = None,
 ) -> ApplyReport:
     """Start (or resume) the run of ``plan``'s scope and carry out today's share of its steps."""
     run_id, _ = start_run(engine, plan, actor)
@@ -282,25 +342,26 @@ async def apply_plan(
         now=now,
         through_day=through_day,
         sleep=sleep,
+        progress=progress,
     )
 
 
-def _close(engine: Engine, report: ApplyReport, actor: str) -> ApplyReport:
-    with engine.begin() as conn:
-        left = conn.execute(
+def _close(db: Connection, report: ApplyReport, actor: str) -> ApplyReport:
+    with db.begin():
+        left = db.execute(
             select(_step.c.id).where(
                 _step.c.run_id == report.run_id, _step.c.status.in_(("pending", "started"))
             )
         ).first()
         if left is None:
-            conn.execute(
+            db.execute(
                 update(_run)
                 .where(_run.c.id == report.run_id)
                 .values(status="finished", finished_at=utcnow())
             )
             report.finished = True
         audit_log.record(
-            conn,
+            db,
             actor,
             "provision.finish" if report.finished else "provision.pause",
             None,
@@ -313,44 +374,22 @@ def _close(engine: Engine, report: ApplyReport, actor: str) -> ApplyReport:
     return report
 
 
-def _reset(engine: Engine, step: Any) -> None:
+def _reset(db: Connection, step: Any) -> None:
     # the call certainly did not happen: plain pending, no check needed on resume
-    with engine.begin() as conn:
-        conn.execute(update(_step).where(_step.c.id == step.id).values(status="pending"))
+    with db.begin():
+        db.execute(update(_step).where(_step.c.id == step.id).values(status="pending"))
 
 
 def _detail(step: Any) -> dict[str, Any]:
     return dict(json.loads(step.detail or "{}"))
 
 
-def _contact(conn: Connection, person_id: int) -> str | None:
-    found = contact_of(conn, person_id)
-    if found is not None:
-        return found
-    wx = conn.execute(select(_person.c.wechat_id).where(_person.c.id == person_id)).scalar()
-    return None if wx is None else str(wx)
-
-
-def _whom(conn: Connection, step: Any) -> tuple[str | None, str | None]:
-    """The step's room id (None until created) and the contact it acts on (None if none)."""
-    room = conn.execute(select(_group.c.room_id).where(_group.c.id == step.group_id)).scalar()
-    contact = step.contact_id
-    if contact is None and step.person_id is not None:
-        contact = _contact(conn, step.person_id)
-    return (None if room is None else str(room)), contact
-
-
-async def _perform(engine: Engine, platform: Platform, step: Any) -> dict[str, Any]:
+async def _perform(platform: Platform, step: Any, known: _Known) -> dict[str, Any]:
     """Make the platform call of one step; return what to record about it."""
     detail = _detail(step)
-    with engine.connect() as conn:
-        room_id, contact = _whom(conn, step)
-        members = [
-            (pid, cid)
-            for pid in detail.get("members", [])
-            if (cid := _contact(conn, pid)) is not None
-        ]
+    room_id, contact = known.whom(step)
     if step.action == "create":
+        members = [(pid, cid) for pid in detail.get("members", []) if (cid := known.reach.get(pid))]
         new_id = await platform.create_room(detail["name"], [cid for _, cid in members])
         return {"room_id": new_id, "members": members}
     if room_id is None:
@@ -370,19 +409,20 @@ async def _perform(engine: Engine, platform: Platform, step: Any) -> dict[str, A
     return {"contact": contact}
 
 
-async def _happened(engine: Engine, platform: Platform, step: Any) -> dict[str, Any] | None:
+async def _happened(
+    engine: Engine, platform: Platform, step: Any, known: _Known
+) -> dict[str, Any] | None:
     """The effect of a step left ``started``, if it took place on the platform before the
     process stopped; None if it did not (then it is simply tried again)."""
     detail = _detail(step)
-    with engine.connect() as conn:
-        room_id, contact = _whom(conn, step)
-        known = {r[0] for r in conn.execute(select(_group.c.room_id)) if r[0]}
+    room_id, contact = known.whom(step)
     if step.action == "create":
+        with engine.connect() as conn:
+            taken = {r[0] for r in conn.execute(select(_group.c.room_id)) if r[0]}
         for room in await platform.list_rooms():
-            if room.topic == detail["name"] and room.room_id not in known:
+            if room.topic == detail["name"] and room.room_id not in taken:
                 present = await platform.list_members(room.room_id)
-                with engine.connect() as conn:
-                    by_contact = {_contact(conn, pid): pid for pid in detail.get("members", [])}
+                by_contact = {known.reach.get(pid): pid for pid in detail.get("members", [])}
                 seated = [
                     (by_contact[m.contact_id], m.contact_id)
                     for m in present
@@ -408,19 +448,22 @@ async def _happened(engine: Engine, platform: Platform, step: Any) -> dict[str, 
 
 
 def _finish(
-    engine: Engine,
+    db: Connection,
     step: Any,
     status: str,
     error: str | None,
     effect: dict[str, Any] | None,
     at: datetime | None = None,
+    known: _Known | None = None,
 ) -> None:
     """Mark the step and record its effect, in one transaction."""
     now = at or utcnow()
-    with engine.begin() as conn:
+    with db.begin():
         if effect is not None:
-            _record(conn, step, effect, now)
-        conn.execute(
+            _record(db, step, effect, now)
+            if known is not None and step.action == "create":
+                known.rooms[step.group_id] = effect["room_id"]
+        db.execute(
             update(_step)
             .where(_step.c.id == step.id)
             .values(status=status, error=error, done_at=now)
@@ -456,6 +499,15 @@ def _record(conn: Connection, step: Any, effect: dict[str, Any], now: datetime) 
             )
     elif step.action == "invite":
         state = "actual" if effect["outcome"] == AddOutcome.ADDED.value else "invited"
+        if state == "actual":
+            # the join may already be stored (the bot heard the room's join event in the call)
+            conn.execute(
+                delete(_member).where(
+                    _member.c.group_id == gid,
+                    _member.c.state.in_(("actual", "invited")),
+                    _member.c.contact_id == effect["contact"],
+                )
+            )
         conn.execute(insert(_member), [_seat(gid, step.person_id, effect["contact"], state, now)])
     elif step.action == "remove":
         conn.execute(

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from matrix import audit_log
 from matrix.errors import MatrixError
-from matrix.models import ContactBinding, Person, utcnow
+from matrix.models import ContactBinding, Membership, Person, utcnow
 from matrix.platform import Member
 from matrix.roster import clean_phone
 
 METHODS = ("wechat_id", "phone", "admin")
 _binding = ContactBinding.__table__  # type: ignore[attr-defined]
 _person = Person.__table__  # type: ignore[attr-defined]
+_member = Membership.__table__  # type: ignore[attr-defined]
 
 
 class BindingError(MatrixError):
@@ -37,6 +38,45 @@ def person_of(conn: Connection, contact_id: str) -> int | None:
         select(_binding.c.person_id).where(_binding.c.contact_id == contact_id)
     ).scalar()
     return None if found is None else int(found)
+
+
+def lookup(conn: Connection, contact_id: str) -> int | None:
+    """Who ``contact_id`` is, without writing anything: its binding (a superseded one too),
+    else the roster person whose 微信号 it is. The bot asks this for every command, so a
+    roster re-import that rewrites 微信号 never undoes a binding made in chat."""
+    bound = select(_binding.c.person_id).where(_binding.c.contact_id == contact_id)
+    by_wechat = (
+        select(_person.c.id)
+        .where(_person.c.wechat_id == contact_id, _person.c.removed_at.is_(None))
+        .limit(1)
+    )
+    found = conn.execute(
+        select(func.coalesce(bound.scalar_subquery(), by_wechat.scalar_subquery()))
+    ).scalar()
+    return None if found is None else int(found)
+
+
+def contacts_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, str]:
+    """How the bots reach each person: their current bound contact, else their 微信号
+    (persons with neither are left out: a bot cannot invite or @-mention them)."""
+    ids = sorted(set(person_ids))
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        for pid, wx in conn.execute(
+            select(_person.c.id, _person.c.wechat_id).where(
+                _person.c.id.in_(chunk), _person.c.wechat_id.is_not(None)
+            )
+        ):
+            out[int(pid)] = str(wx)
+        # the newest live binding wins over the roster's 微信号
+        for pid, cid in conn.execute(
+            select(_binding.c.person_id, _binding.c.contact_id)
+            .where(_binding.c.person_id.in_(chunk), _binding.c.superseded_at.is_(None))
+            .order_by(_binding.c.id)
+        ):
+            out[int(pid)] = str(cid)
+    return out
 
 
 def contact_of(conn: Connection, person_id: int) -> str | None:
@@ -82,6 +122,11 @@ def bind(conn: Connection, contact_id: str, person_id: int, method: str, actor: 
             update(_binding).where(_binding.c.id == current.id).values(**row, superseded_at=None)
         )
     if method != "wechat_id":
+        # rooms already seat this contact (as an unknown member, or as whom it was bound to
+        # before): it is this person now
+        conn.execute(
+            update(_member).where(_member.c.contact_id == contact_id).values(person_id=person_id)
+        )
         audit_log.record(
             conn,
             actor,
@@ -101,12 +146,7 @@ def bind_by_phone(conn: Connection, contact_id: str, phone: str, actor: str) -> 
     cleaned = clean_phone(phone)
     if cleaned is None:
         raise BindingError(f"手机号 {phone} 格式不对", fix="请发送 11 位手机号，例如 13800138000")
-    found = [
-        int(r[0])
-        for r in conn.execute(
-            select(_person.c.id).where(_person.c.phone == cleaned, _person.c.removed_at.is_(None))
-        )
-    ]
+    found = phone_holders(conn, cleaned)
     if not found:
         raise BindingError(
             f"名册中没有手机号 {cleaned}", fix="请核对号码，或请管理员在名册中补录后再试"
@@ -117,6 +157,12 @@ def bind_by_phone(conn: Connection, contact_id: str, phone: str, actor: str) -> 
         )
     bind(conn, contact_id, found[0], "phone", actor)
     return found[0]
+
+
+def phone_holders(conn: Connection, phone: str) -> list[int]:
+    """The roster persons (not removed) registered with ``phone`` (already cleaned)."""
+    query = select(_person.c.id).where(_person.c.phone == phone, _person.c.removed_at.is_(None))
+    return [int(r[0]) for r in conn.execute(query.order_by(_person.c.id))]
 
 
 def bind_by_admin(conn: Connection, contact_id: str, person_id: int, actor: str) -> int:
@@ -145,17 +191,56 @@ def resolve(conn: Connection, members: Sequence[Member], actor: str = "platform"
         for handle in (m.wechat_id, m.contact_id):
             if handle:
                 handles.setdefault(handle, m.contact_id)
+    matches: dict[str, int] = {}
     for chunk in _chunks(list(handles)):
         for pid, wx in conn.execute(
             select(_person.c.id, _person.c.wechat_id).where(
                 _person.c.removed_at.is_(None), _person.c.wechat_id.in_(chunk)
             )
         ):
-            cid = handles[wx]
-            if cid not in known:
-                bind(conn, cid, int(pid), "wechat_id", actor)
-                known[cid] = int(pid)
+            matches.setdefault(handles[wx], int(pid))
+    _bind_by_wechat_id(conn, matches, actor)
+    known.update(matches)
     return known
+
+
+def _bind_by_wechat_id(conn: Connection, matches: dict[str, int], actor: str) -> None:
+    """``bind`` for many contacts at once, none of them bound yet (a room read for the first
+    time holds hundreds): the persons' other live contacts are superseded, as ``bind`` does."""
+    first: dict[int, str] = {}
+    again: list[tuple[str, int]] = []  # a second contact of a person in the same batch
+    for cid, pid in matches.items():
+        if pid in first:
+            again.append((cid, pid))
+        else:
+            first[pid] = cid
+    now = utcnow()
+    persons = sorted(first)
+    for i in range(0, len(persons), 500):
+        conn.execute(
+            update(_binding)
+            .where(
+                _binding.c.person_id.in_(persons[i : i + 500]),
+                _binding.c.superseded_at.is_(None),
+            )
+            .values(superseded_at=now)
+        )
+    if first:
+        conn.execute(
+            insert(_binding),
+            [
+                {
+                    "contact_id": cid,
+                    "person_id": pid,
+                    "method": "wechat_id",
+                    "actor": actor,
+                    "bound_at": now,
+                }
+                for pid, cid in first.items()
+            ],
+        )
+    for cid, pid in again:
+        bind(conn, cid, pid, "wechat_id", actor)
 
 
 def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:

@@ -151,6 +151,7 @@ KINDS: dict[str, FindingKind] = {
             "info",
             "群昵称不规范",
             "请{person}把在「{group}」的群昵称改为「{hint}」格式（现为「{nickname}」）",
+            (("unset", "请{person}在「{group}」设置群昵称，格式为「{hint}」（现在没有群昵称）"),),
         ),
         FindingKind(
             "EXTRA_MEMBER",
@@ -375,7 +376,11 @@ def _room(
                 t.name,
                 pid,
                 cid,
-                {"hint": bp.matrix.nickname_hint, "nickname": nickname or ""},
+                {
+                    "variant": None if nickname else "unset",
+                    "hint": bp.matrix.nickname_hint,
+                    "nickname": nickname or "",
+                },
             )
     if not has_admin:
         yield _Raw(

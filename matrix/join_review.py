@@ -3,8 +3,9 @@
 A roster person expected in the group is welcomed (the bot asks for the 群昵称 format). Anyone
 else is held: a ``JoinRequest`` is stored and the room's admins are told; an admin approves
 (binding the contact to a roster person, or keeping them as a guest) or rejects (the bot removes
-them). A request nobody decides on times out by the configured policy: remove them, keep them, or
-remind the admins again. Every decision goes to the audit log.
+them). A held joiner who binds themselves (their phone) is let in where the rules put them; one
+who leaves needs no decision. A request nobody decides on times out by the configured policy:
+remove them, keep them, or remind the admins again. Every decision goes to the audit log.
 
 The functions return data (``JoinDecision``, ``Removal`` …); the bot renders the replies from
 ``templates/provision/`` and carries out removals through the platform port. Who may approve is
@@ -13,6 +14,7 @@ the bot's permission check, not this module's.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -20,7 +22,7 @@ from typing import Literal
 from sqlalchemy import Connection, insert, select, update
 
 from matrix import audit_log
-from matrix.binding import bind_by_admin, resolve
+from matrix.binding import bind_by_admin, person_of, resolve
 from matrix.blueprint import Blueprint
 from matrix.db import inserted_id
 from matrix.errors import MatrixError
@@ -90,6 +92,73 @@ class Timeout:
     notify: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Request:
+    """A join request as the admins see it: ``id`` is the number they type (#同意 3)."""
+
+    id: int
+    group_id: int
+    contact_id: str
+    name: str
+    person_id: int | None
+    reason: str
+    status: str
+
+
+class NotWaiting(JoinReviewError):
+    """The number names no request waiting in this group."""
+
+    def __init__(self, number: int, waiting: Sequence[Request]) -> None:
+        listed = "、".join(f"{r.id}（{r.name or r.contact_id}）" for r in waiting) or "无"
+        super().__init__(f"本群没有编号为 {number} 的待审核入群人员", fix=f"本群待审核：{listed}")
+        self.number = number
+
+
+_REQUEST = (
+    _join.c.id,
+    _join.c.group_id,
+    _join.c.contact_id,
+    _join.c.name,
+    _join.c.person_id,
+    _join.c.reason,
+    _join.c.status,
+)
+
+
+def pending(conn: Connection, group_id: int) -> list[Request]:
+    """The requests still held in this group, oldest first."""
+    query = select(*_REQUEST).where(_join.c.group_id == group_id, _join.c.status == "held")
+    return [Request(*r) for r in conn.execute(query.order_by(_join.c.id))]
+
+
+def request_in(conn: Connection, group_id: int, number: int) -> Request:
+    """The held request ``number`` of this group; ``NotWaiting`` (listing who is) otherwise."""
+    found = conn.execute(
+        select(*_REQUEST).where(_join.c.id == number, _join.c.group_id == group_id)
+    ).first()
+    if found is None or found.status != "held":
+        raise NotWaiting(number, pending(conn, group_id))
+    return Request(*found)
+
+
+def withdraw(
+    conn: Connection, group_id: int, contact_ids: Collection[str], *, now: datetime
+) -> int:
+    """Held joiners who left the group on their own need no decision any more; how many."""
+    if not contact_ids:
+        return 0
+    result = conn.execute(
+        update(_join)
+        .where(
+            _join.c.group_id == group_id,
+            _join.c.contact_id.in_(sorted(contact_ids)),
+            _join.c.status == "held",
+        )
+        .values(status="left", decided_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
 def review_join(
     conn: Connection,
     bp: Blueprint,
@@ -101,93 +170,135 @@ def review_join(
     actor: str = "platform",
 ) -> JoinDecision:
     """Decide on ``member`` who just joined the room of ``group_id``; record the decision."""
+    [decision] = review_joins(conn, bp, group_id, [member], now=now, policy=policy, actor=actor)
+    return decision
+
+
+def review_joins(
+    conn: Connection,
+    bp: Blueprint,
+    group_id: int,
+    members: Sequence[Member],
+    *,
+    now: datetime,
+    policy: TimeoutPolicy = TimeoutPolicy(),
+    actor: str = "platform",
+) -> list[JoinDecision]:
+    """Decide on everyone who joined the room of ``group_id`` at once (WeChat reports a batch
+    of accepted invitations as one event); record each decision. Someone who joins again while
+    still held keeps their request and its number."""
     group = conn.execute(
         select(_group.c.unit_code, _group.c.kind, _group.c.name).where(_group.c.id == group_id)
     ).first()
     if group is None:
         raise JoinReviewError(f"找不到群 {group_id}", fix="请先同步群列表")
     unit, kind, name = group
-    person_id = resolve(conn, [member], actor).get(member.contact_id)
-    person_name, removed = member.name, False
-    if person_id is not None:
-        row = conn.execute(
-            select(_person.c.name, _person.c.removed_at).where(_person.c.id == person_id)
-        ).first()
-        if row is not None:
-            person_name, removed = row[0], row[1] is not None
-    approved = conn.execute(
-        select(_join.c.id).where(
-            _join.c.group_id == group_id,
-            _join.c.contact_id == member.contact_id,
-            _join.c.status == "approved",
+    known = resolve(conn, members, actor)
+    persons = {
+        int(pid): (pname, removed is not None)
+        for pid, pname, removed in conn.execute(
+            select(_person.c.id, _person.c.name, _person.c.removed_at).where(
+                _person.c.id.in_(sorted(set(known.values())))
+            )
         )
-    ).first()
-    base = {
-        "group_id": group_id,
-        "group": name,
-        "unit": unit,
-        "contact_id": member.contact_id,
-        "person_id": person_id,
-        "person_name": person_name,
-        "nickname_hint": bp.matrix.nickname_hint,
     }
-    reason: Literal["expected", "approved", "unknown", "not_expected", "stale"]
-    if approved is not None:
-        reason = "approved"
-    elif person_id is None:
-        reason = "unknown"
-    elif removed:
-        reason = "stale"
-    elif person_id in _expected(conn, bp, unit, kind):
-        reason = "expected"
-    else:
-        reason = "not_expected"
-    if reason in ("expected", "approved"):
+    requests: dict[str, tuple[str, int]] = {}  # contact → (status, request id), newest last
+    for rid, cid, status in conn.execute(
+        select(_join.c.id, _join.c.contact_id, _join.c.status)
+        .where(
+            _join.c.group_id == group_id,
+            _join.c.contact_id.in_([m.contact_id for m in members]),
+            _join.c.status.in_(("approved", "held")),
+        )
+        .order_by(_join.c.id)
+    ):
+        requests[cid] = (status, int(rid))
+    expected: set[int] | None = None
+    notify: tuple[str, ...] | None = None
+    out = []
+    for member in members:
+        person_id = known.get(member.contact_id)
+        person_name, removed = member.name, False
+        if person_id is not None:
+            person_name, removed = persons.get(person_id, (member.name, False))
+        base = {
+            "group_id": group_id,
+            "group": name,
+            "unit": unit,
+            "contact_id": member.contact_id,
+            "person_id": person_id,
+            "person_name": person_name,
+            "nickname_hint": bp.matrix.nickname_hint,
+        }
+        status, request_id = requests.get(member.contact_id, ("", 0))
+        reason: Literal["expected", "approved", "unknown", "not_expected", "stale"]
+        if status == "approved":
+            reason = "approved"
+        elif person_id is None:
+            reason = "unknown"
+        elif removed:
+            reason = "stale"
+        else:
+            if expected is None:
+                expected = _expected(conn, bp, unit, kind)
+            reason = "expected" if person_id in expected else "not_expected"
+        if reason in ("expected", "approved"):
+            audit_log.record(
+                conn,
+                actor,
+                "join.welcome",
+                unit,
+                group=group_id,
+                contact=member.contact_id,
+                person=person_id,
+            )
+            out.append(JoinDecision("welcome", reason, **base))
+            continue
+        if notify is None:
+            notify = _admins(conn, group_id, {m.contact_id for m in members})
+        if status == "held":
+            expires = conn.execute(
+                select(_join.c.expires_at).where(_join.c.id == request_id)
+            ).scalar_one()
+            out.append(
+                JoinDecision(
+                    "hold", reason, **base, request_id=request_id, notify=notify, expires_at=expires
+                )
+            )
+            continue
+        expires = now + timedelta(hours=policy.hours)
+        request_id = inserted_id(
+            conn.execute(
+                insert(_join).values(
+                    group_id=group_id,
+                    contact_id=member.contact_id,
+                    name=member.name or member.nickname,
+                    person_id=person_id,
+                    reason=reason,
+                    status="held",
+                    created_at=now,
+                    expires_at=expires,
+                    reminders=0,
+                )
+            )
+        )
         audit_log.record(
             conn,
             actor,
-            "join.welcome",
+            "join.hold",
             unit,
             group=group_id,
             contact=member.contact_id,
             person=person_id,
+            reason=reason,
+            request=request_id,
         )
-        return JoinDecision("welcome", reason, **base)
-    expires = now + timedelta(hours=policy.hours)
-    request_id = inserted_id(
-        conn.execute(
-            insert(_join).values(
-                group_id=group_id,
-                contact_id=member.contact_id,
-                name=member.name or member.nickname,
-                person_id=person_id,
-                reason=reason,
-                status="held",
-                created_at=now,
-                expires_at=expires,
-                reminders=0,
+        out.append(
+            JoinDecision(
+                "hold", reason, **base, request_id=request_id, notify=notify, expires_at=expires
             )
         )
-    )
-    audit_log.record(
-        conn,
-        actor,
-        "join.hold",
-        unit,
-        group=group_id,
-        contact=member.contact_id,
-        person=person_id,
-        reason=reason,
-        request=request_id,
-    )
-    return JoinDecision(
-        "hold",
-        reason,
-        **base,
-        request_id=request_id,
-        notify=_admins(conn, group_id, member.contact_id),
-        expires_at=expires,
-    )
+    return out
 
 
 def _expected(conn: Connection, bp: Blueprint, unit: str, kind: str) -> set[int]:
@@ -201,18 +312,17 @@ def _expected(conn: Connection, bp: Blueprint, unit: str, kind: str) -> set[int]
     return {*exp.pinned, *(p for _, people in exp.blocks for p in people)}
 
 
-def _admins(conn: Connection, group_id: int, besides: str) -> tuple[str, ...]:
-    return tuple(
-        str(r[0])
-        for r in conn.execute(
-            select(_member.c.contact_id).where(
-                _member.c.group_id == group_id,
-                _member.c.state == "actual",
-                _member.c.is_admin.is_(True),
-                _member.c.contact_id != besides,
-            )
+def _admins(conn: Connection, group_id: int, besides: Collection[str]) -> tuple[str, ...]:
+    found = conn.execute(
+        select(_member.c.contact_id)
+        .where(
+            _member.c.group_id == group_id,
+            _member.c.state == "actual",
+            _member.c.is_admin.is_(True),
         )
+        .order_by(_member.c.id)
     )
+    return tuple(dict.fromkeys(str(r[0]) for r in found if r[0] not in besides))
 
 
 def _held(conn: Connection, request_id: int) -> tuple[int, str, str | None, str]:
@@ -239,11 +349,21 @@ def approve(
     group_id, contact_id, _, _ = _held(conn, request_id)
     if person_id is not None:
         bind_by_admin(conn, contact_id, person_id, actor)
-        conn.execute(
-            update(_member)
-            .where(_member.c.contact_id == contact_id, _member.c.person_id.is_(None))
-            .values(person_id=person_id)
-        )
+    _approved(conn, request_id, group_id, contact_id, person_id, actor=actor, now=now)
+
+
+def _approved(
+    conn: Connection,
+    request_id: int,
+    group_id: int,
+    contact_id: str,
+    person_id: int | None,
+    *,
+    actor: str,
+    now: datetime,
+    unit: str | None = None,
+    **detail: object,
+) -> None:
     conn.execute(
         update(_join)
         .where(_join.c.id == request_id)
@@ -253,12 +373,39 @@ def approve(
         conn,
         actor,
         "join.approve",
-        None,
+        unit,
         request=request_id,
         group=group_id,
         contact=contact_id,
         person=person_id,
+        **detail,
     )
+
+
+def admit_bound(
+    conn: Connection, bp: Blueprint, contact_id: str, *, now: datetime, actor: str
+) -> list[int]:
+    """A held joiner has since been bound to a roster person (they confirmed their phone):
+    approve their held requests in the groups the rules put that person in, as if they had
+    joined bound. Returns the ids of the requests approved."""
+    person_id = person_of(conn, contact_id)
+    if person_id is None:
+        return []
+    rows = conn.execute(
+        select(_join.c.id, _join.c.group_id, _group.c.unit_code, _group.c.kind)
+        .join(_group, _group.c.id == _join.c.group_id)
+        .where(_join.c.contact_id == contact_id, _join.c.status == "held")
+        .order_by(_join.c.id)
+    ).all()
+    approved = []
+    for rid, gid, unit, kind in rows:
+        if person_id not in _expected(conn, bp, unit, kind):
+            continue
+        _approved(
+            conn, rid, gid, contact_id, person_id, actor=actor, now=now, unit=unit, by="binding"
+        )
+        approved.append(int(rid))
+    return approved
 
 
 def reject(conn: Connection, request_id: int, actor: str, *, now: datetime) -> Removal:
@@ -324,7 +471,7 @@ def expire(
                 room_id,
                 contact,
                 name,
-                _admins(conn, gid, contact),
+                _admins(conn, gid, {contact}),
             )
         )
     return out

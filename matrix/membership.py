@@ -17,13 +17,13 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
 
 from matrix.actual import ActualState, Room
 from matrix.blueprint import Blueprint, GroupSpec, Selector
 from matrix.db import raw_rows
 from matrix.errors import MatrixError, UnknownUnit
-from matrix.models import ContactBinding, Person, Position, Unit
+from matrix.models import ContactBinding, Membership, Person, Position, Unit, utcnow
 from matrix.sharding import assign_shards, group_name, split_number
 from matrix.tree import within_path
 
@@ -36,6 +36,7 @@ _unit = Unit.__table__  # type: ignore[attr-defined]
 _pos = Position.__table__  # type: ignore[attr-defined]
 _person = Person.__table__  # type: ignore[attr-defined]
 _binding = ContactBinding.__table__  # type: ignore[attr-defined]
+_member = Membership.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -424,3 +425,43 @@ def _shard(
         )
         for shard, members in sorted(shards.items())
     ]
+
+
+def record_expected(
+    conn: Connection, targets: Sequence[Target], group_ids: dict[tuple[str, str, int], int]
+) -> int:
+    """Store who each target room should hold as ``expected`` membership rows (replacing the
+    rows stored before), for the rooms that have a group row (``group_ids`` by unit, kind and
+    shard, or the room the target continues). Summaries count 应入 from these; the planner and
+    the auditor recompute them and never read them. Returns how many rows were written."""
+    rows: list[dict[str, Any]] = []
+    gids: list[int] = []
+    now = utcnow()
+    for t in targets:
+        gid = group_ids.get((t.unit, t.kind, t.shard)) or (t.room.id if t.room else None)
+        if gid is None:
+            continue
+        gids.append(gid)
+        admins = set(t.admins)
+        rows.extend(
+            {
+                "group_id": gid,
+                "state": "expected",
+                "person_id": pid,
+                "contact_id": None,
+                "is_admin": pid in admins,
+                "nickname": None,
+                "source": "blueprint",
+                "updated_at": now,
+            }
+            for pid in dict.fromkeys(t.members)
+        )
+    for i in range(0, len(gids), CHUNK):
+        conn.execute(
+            delete(_member).where(
+                _member.c.group_id.in_(gids[i : i + CHUNK]), _member.c.state == "expected"
+            )
+        )
+    for i in range(0, len(rows), 20_000):
+        conn.execute(insert(_member), rows[i : i + 20_000])
+    return len(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -138,28 +138,6 @@ class AuditEntry(SQLModel, table=True):
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
 
 
-class HeldJoiner(SQLModel, table=True):
-    """Someone not on the roster who joined a group, held until an admin decides (入群审核).
-
-    Interim: issue 3's join review owns this decision; this small table is meant to be folded
-    into it. ``state`` is held → approved | rejected | left.
-    """
-
-    __tablename__ = "held_joiner"
-    __table_args__ = (Index("ix_held_joiner_group_state", "group_id", "state"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    group_id: int = Field(foreign_key="wgroup.id")
-    contact_id: str = Field(max_length=128, index=True)
-    name: str = Field(default="", max_length=128, description="WeChat name when they joined")
-    inviter_id: str | None = Field(default=None, max_length=128)
-    state: str = Field(default="held", max_length=16)
-    held_at: datetime = Field(default_factory=utcnow)
-    decided_by: str | None = Field(default=None, max_length=128, description="admin contact id")
-    decided_at: datetime | None = None
-    person_id: int | None = Field(default=None, foreign_key="person.id")
-
-
 class ContactBinding(SQLModel, table=True):
     """A WeChat contact id bound to a roster person (see ``matrix.binding``). A contact id that
     stops being used (the account reconnected under a new id) is kept, marked ``superseded_at``."""
@@ -187,7 +165,7 @@ class JoinRequest(SQLModel, table=True):
     name: str = Field(default="", max_length=128, description="display name, for people only")
     person_id: int | None = Field(default=None, foreign_key="person.id")
     reason: str = Field(max_length=32, description="unknown | not_expected | stale")
-    status: str = Field(max_length=16, description="held | approved | rejected | timed_out")
+    status: str = Field(max_length=16, description="held | approved | rejected | timed_out | left")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     reminders: int = 0
@@ -199,6 +177,16 @@ class ProvisionRun(SQLModel, table=True):
     """One apply of a plan. A run left ``open`` (interrupted) is resumed by the next apply."""
 
     __tablename__ = "provision_run"
+    # one open run per scope, even when two bot processes confirm the same plan at once
+    __table_args__ = (
+        Index(
+            "ix_provision_run_open_scope",
+            "scope",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     scope: str = Field(max_length=32, description="unit code the plan covers")

@@ -257,9 +257,14 @@ def _room_plan(t: Target, survey: Survey) -> GroupPlan:
     admins_now: set[int] = set()
     removals: list[tuple[int | None, str]] = []
     seats = actual.seats.get(gid, [])
+    contacts: set[str] = set()
     for who, cid, is_admin, _ in seats:
         if cid is not None and (cid in approved or cid in held):  # an admin decides
             continue
+        if cid is not None:
+            if cid in contacts:  # the same contact stored twice is one member, not two
+                continue
+            contacts.add(cid)
         if who is None or who not in expected or who in seated:
             if cid is not None:
                 removals.append((who, cid))

@@ -17,8 +17,17 @@ from matrix.binding import (
 from matrix.models import ContactBinding, Person
 from matrix.platform import Member
 from tests import worlds
-from tests.fake_platform import FakeWeChat
-from tests.provision_world import built, findings, load, person_id, plan, room_of, sync
+from tests.provision_world import (
+    built,
+    findings,
+    join,
+    load,
+    new_world,
+    person_id,
+    plan,
+    room_of,
+    sync,
+)
 
 
 def persons(engine) -> int:
@@ -66,11 +75,9 @@ def test_a_new_contact_id_for_the_same_person_rebinds_without_a_new_person(provi
     world = built(province_db, bp)
     before = persons(province_db)
     someone = person_id(province_db, "wxK1S1n012")
-    room = world.rooms[room_of(world, "乙1县少先队大队辅导员群")]
-    nick = room.members.pop("wxK1S1n012").nickname
-    room.members["wxid_reconnected"] = Member(
-        "wxid_reconnected", nickname=nick, wechat_id="wxK1S1n012"
-    )
+    room = room_of(world, "乙1县少先队大队辅导员群")
+    nick = world.rooms[room].members.pop("wxK1S1n012")
+    join(world, room, "wxid_reconnected", nickname=nick, wechat_id="wxK1S1n012")
     sync(province_db, world)
     with province_db.connect() as conn:
         assert person_of(conn, "wxid_reconnected") == someone
@@ -104,8 +111,8 @@ def test_an_admin_can_correct_a_wrong_binding(province_db):
 
 
 def test_unbound_members_are_unknown(province_db, bp):
-    world = FakeWeChat()
+    world = new_world()
     built(province_db, bp, world)
-    world.join(room_of(world, "乙1县少先队大队辅导员群"), "wxid_unbound", nickname="单位-谁")
+    join(world, room_of(world, "乙1县少先队大队辅导员群"), "wxid_unbound", nickname="单位-谁")
     sync(province_db, world)
     assert [f.code for f in findings(province_db, bp)] == ["UNKNOWN_MEMBER"]

@@ -1,4 +1,4 @@
-"""``qunmatrix plan`` and ``qunmatrix audit`` as the operator runs them."""
+"""``qunmatrix plan``, ``qunmatrix audit`` and ``qunmatrix provision`` as the operator runs them."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ runner = CliRunner()
 
 @pytest.fixture
 def db(tmp_path, monkeypatch):
-    """A database file with the province world, and no config.toml in sight."""
+    """A database file with the province world, and a config.toml with one bot account."""
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.toml").write_text('[[accounts]]\nid = "bot"\n', encoding="utf-8")
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     units, persons = worlds.write_roster(tmp_path, *worlds.province())
     for args in (["init"], ["import", str(units), str(persons)]):
@@ -71,3 +72,25 @@ def test_an_unknown_unit_is_a_chinese_error(db):
     result = runner.invoke(app, ["--db", db, "plan", "--unit", "ZZ"])
     assert result.exit_code == 2
     assert "找不到单位代码 ZZ" in result.output
+
+
+def test_provision_builds_on_the_simulated_wechat_and_the_plan_is_then_empty(db):
+    out = run(db, "provision", "--unit", "C1")
+    assert out.startswith(
+        "【建群执行 · 模拟微信】甲市（C1）\n计划：建群 4 · 设管理员 8；按账号配额需 1 天"
+    )
+    assert "  第 1 天：完成 12 步\n" in out
+    assert "尚未完成" not in out
+    assert "所有群都已符合规则" in run(db, "plan", "--unit", "C1")
+    assert "未建群" not in run(db, "audit", "--unit", "C1")
+    again = run(db, "provision", "--unit", "C1")  # the rooms recorded are mirrored, not rebuilt
+    assert "所有群都已符合规则，没有需要执行的步骤。" in again
+    assert "建群 1" in run(db, "plan")  # the province's own group is still to build
+
+
+def test_provision_in_real_mode_says_how_it_runs_there(db, monkeypatch):
+    monkeypatch.setenv("QUNMATRIX_PLATFORM", "wechaty")
+    result = runner.invoke(app, ["--db", db, "provision"])
+    assert result.exit_code == 2
+    assert "真实微信模式下不能从命令行直接执行建群计划" in result.output
+    assert "#建群" in result.output and "#确认" in result.output

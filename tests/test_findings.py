@@ -5,16 +5,18 @@ from __future__ import annotations
 from matrix.binding import bind_by_admin
 from matrix.blueprint import parse_blueprint
 from matrix.findings import KINDS
-from matrix.platform import Member, NotSupported
+from matrix.platform import NotSupported
 from tests import worlds
-from tests.fake_platform import FakeWeChat
 from tests.provision_world import (
+    accept,
     apply,
     built,
     codes,
     findings,
+    join,
     load,
     name_everyone,
+    new_world,
     person_id,
     plan,
     room_of,
@@ -50,7 +52,7 @@ def test_group_missing_before_anything_is_built(province_db, bp):
 
 def test_unknown_member(province_db, bp):
     world = built(province_db, bp)
-    world.join(room_of(world, K1), "wxid_stranger", nickname="路人甲")
+    join(world, room_of(world, K1), "wxid_stranger", nickname="路人甲")
     sync(province_db, world)
     [f] = findings(province_db, bp)
     assert (f.code, f.unit, f.group, f.person, f.contact) == (
@@ -87,7 +89,7 @@ def test_missing_member_without_a_wechat_id_is_for_a_person_to_invite(engine, bp
 def test_wrong_group(province_db, bp):
     world = built(province_db, bp)
     k2_counselor = "wxK2S1n022"
-    world.join(room_of(world, K1), k2_counselor, nickname="单位-某人")
+    join(world, room_of(world, K1), k2_counselor, nickname="单位-某人")
     sync(province_db, world)
     [f] = findings(province_db, bp)
     assert (f.code, f.unit, f.person) == ("WRONG_GROUP", "K1", person_id(province_db, k2_counselor))
@@ -99,7 +101,7 @@ def test_duplicate_member_with_two_accounts(province_db, bp):
     someone = person_id(province_db, "wxK1S1n012")
     with province_db.begin() as conn:
         bind_by_admin(conn, "wxid_second_phone", someone, "cli:test")
-    world.join(room_of(world, K1), "wxid_second_phone", nickname="单位-K1S1大辅")
+    join(world, room_of(world, K1), "wxid_second_phone", nickname="单位-K1S1大辅")
     sync(province_db, world)
     assert codes(findings(province_db, bp)) == {"DUPLICATE_MEMBER"}
 
@@ -110,7 +112,7 @@ def test_duplicate_member_in_two_shards(engine, bp, tmp_path):
     first = room_of(world, "乙1县少先队大队辅导员一群")
     second = room_of(world, "乙1县少先队大队辅导员二群")
     stray = next(c for c in world.rooms[second].members if c not in world.rooms[first].members)
-    world.join(first, stray, nickname="单位-某人")
+    join(world, first, stray, nickname="单位-某人")
     sync(engine, world)
     found = findings(engine, bp)
     assert codes(found) == {"DUPLICATE_MEMBER", "WRONG_GROUP"}
@@ -118,14 +120,13 @@ def test_duplicate_member_in_two_shards(engine, bp, tmp_path):
 
 
 def test_no_admin_and_wrong_admin(province_db, bp):
-    world = FakeWeChat()
-    name_everyone(province_db, world)
+    world = new_world()
     for n in range(1, 11):  # a puppet that cannot appoint admins at all
-        world.fail_at("set_admin", n, NotSupported("no admins on this puppet"))
+        world.fail("set_admin", NotSupported("no admins on this puppet"), at=n)
     apply(province_db, plan(province_db, bp), world)
-    room = world.rooms[room_of(world, "示范省地市级团委少年部长群")]
-    head = room.members["wxC1n006"]
-    room.members["wxC1n006"] = Member(head.contact_id, head.name, head.nickname, is_admin=True)
+    accept(world)
+    name_everyone(province_db, world)
+    world.rooms[room_of(world, "示范省地市级团委少年部长群")].admins.add("wxC1n006")
     sync(province_db, world)
     found = findings(province_db, bp)
     assert codes(found) == {"NO_ADMIN", "WRONG_ADMIN"}
@@ -143,7 +144,7 @@ def test_over_capacity_when_a_room_holds_more_than_the_cap(engine, tmp_path):
     world = built(engine, small)
     room = room_of(world, K1)
     for i in range(6):
-        world.join(room, f"wxid_extra{i}", nickname="单位-外人")
+        join(world, room, f"wxid_extra{i}", nickname="单位-外人")
     sync(engine, world)
     found = only(findings(engine, small), "OVER_CAPACITY")
     assert len(found) == 1 and "15 人，超过 12 人上限" in found[0].fix
@@ -166,9 +167,7 @@ def test_quota_short_names_the_school(engine, bp, tmp_path):
 
 def test_nickname_format(province_db, bp):
     world = built(province_db, bp)
-    world.nicknames["wxK1S1n012"] = "老王"
-    room = world.rooms[room_of(world, K1)]
-    room.members["wxK1S1n012"] = Member("wxK1S1n012", "老王", "老王")
+    world.set_nickname(room_of(world, K1), "wxK1S1n012", "老王")
     sync(province_db, world)
     [f] = findings(province_db, bp)
     assert (f.code, f.severity) == ("NICKNAME_FORMAT", "info")
@@ -208,7 +207,7 @@ def test_extra_member_on_the_roster_but_in_no_group_of_theirs(province_db, bp, t
         tmp_path,
         lambda persons: [*persons, ("K1S1", "校长甲", "principal", "13900009999", "wxprincipal1")],
     )
-    world.join(room_of(world, K1), "wxprincipal1", nickname="单位-校长甲")
+    join(world, room_of(world, K1), "wxprincipal1", nickname="单位-校长甲")
     sync(province_db, world)
     [f] = findings(province_db, bp)
     assert (f.code, f.severity) == ("EXTRA_MEMBER", "info")

@@ -1,5 +1,5 @@
-"""Planning and applying: from an empty WeChat to the matrix the rules ask for, step by step,
-and resuming where an interrupted apply stopped."""
+"""Planning and applying: from an empty (simulated) WeChat to the matrix the rules ask for,
+step by step, and resuming where an interrupted apply stopped."""
 
 from __future__ import annotations
 
@@ -10,26 +10,35 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.sim_build import populate
+from bot.simulated import SimulatedWeChat
 from matrix import audit_log
 from matrix.apply import ApplyReport, apply_plan
 from matrix.models import ProvisionStep
 from matrix.platform import NotSupported, PlatformError, RateLimited
 from matrix.schedule import AccountQuota
 from tests import worlds
-from tests.fake_platform import Crash, FakeWeChat
 from tests.provision_world import (
     BOT,
+    accept,
     apply,
     built,
     findings,
+    join,
     load,
     looked,
     name_everyone,
-    no_wait,
+    new_world,
     plan,
+    platforms,
     room_of,
     sync,
+    waiter,
 )
+
+
+class Crash(Exception):
+    """Stands for the process dying during a platform call."""
 
 
 def test_a_new_province_plans_every_required_group(province_db, bp):
@@ -50,7 +59,7 @@ def test_a_new_province_plans_every_required_group(province_db, bp):
 
 def test_applying_a_plan_then_planning_again_gives_an_empty_plan(engine, bp, tmp_path):
     load(engine, bp, tmp_path, *worlds.province(counties=1, schools=20, cores=2))
-    world = FakeWeChat()
+    world = new_world()
     first = plan(engine, bp)
     assert first.invitations() > 0  # the county group passes 40 members: invitations
     report = apply(engine, first, world)
@@ -58,13 +67,13 @@ def test_applying_a_plan_then_planning_again_gives_an_empty_plan(engine, bp, tmp
     assert report.done == sum(first.counts().values())
     assert plan(engine, bp).empty  # from what the apply recorded
 
-    world.accept_invitations()
+    accept(world)
     sync(engine, world)
     assert plan(engine, bp).empty  # and from what the platform shows
 
 
 def test_every_step_is_recorded_and_the_apply_is_in_the_audit_log(province_db, bp):
-    apply(province_db, plan(province_db, bp), FakeWeChat())
+    apply(province_db, plan(province_db, bp), new_world())
     step = ProvisionStep.__table__  # type: ignore[attr-defined]
     with province_db.connect() as conn:
         statuses = Counter(r[0] for r in conn.execute(select(step.c.status)))
@@ -75,8 +84,8 @@ def test_every_step_is_recorded_and_the_apply_is_in_the_audit_log(province_db, b
 
 def test_an_interrupted_apply_resumes_without_repeating_done_steps(engine, bp, tmp_path):
     load(engine, bp, tmp_path, *worlds.province(counties=1, schools=20, cores=2))
-    world = FakeWeChat()
-    world.fail_at("add_member", 7, PlatformError("connection lost", retryable=True))
+    world = new_world()
+    world.fail("add_member", PlatformError("connection lost", retryable=True), at=7)
     first = apply(engine, plan(engine, bp), world)
     assert not first.finished and "connection lost" in first.stopped
     calls_before = list(world.calls)
@@ -93,7 +102,7 @@ def test_an_interrupted_apply_resumes_without_repeating_done_steps(engine, bp, t
     assert plan(engine, bp).empty
 
 
-def plan_counts(world: FakeWeChat) -> Counter[str]:
+def plan_counts(world: SimulatedWeChat) -> Counter[str]:
     """Platform calls that took effect (a failed attempt raised before doing anything)."""
     seen: dict[tuple[str, ...], int] = defaultdict(int)
     for c in world.calls:
@@ -102,8 +111,8 @@ def plan_counts(world: FakeWeChat) -> Counter[str]:
 
 
 def test_a_crash_during_a_call_is_checked_on_the_platform_not_repeated(province_db, bp):
-    world = FakeWeChat()
-    world.fail_at("create_room", 2, Crash(), after=True)  # the room is made, then the process dies
+    world = new_world()
+    world.fail("create_room", Crash(), at=2, after=True)  # the room is made, then the process dies
     with pytest.raises(Crash):
         apply(province_db, plan(province_db, bp), world)
     report = apply(province_db, plan(province_db, bp), world)
@@ -115,8 +124,8 @@ def test_a_crash_during_a_call_is_checked_on_the_platform_not_repeated(province_
 
 def test_a_crash_after_an_invitation_is_confirmed_by_the_member_list(engine, bp, tmp_path):
     load(engine, bp, tmp_path, *worlds.province(counties=1, schools=15, cores=2))
-    world = FakeWeChat()
-    world.fail_at("add_member", 1, Crash(), after=True)
+    world = new_world()
+    world.fail("add_member", Crash(), at=1, after=True)
     with pytest.raises(Crash):
         apply(engine, plan(engine, bp), world)
     report = apply(engine, plan(engine, bp), world)
@@ -125,16 +134,19 @@ def test_a_crash_after_an_invitation_is_confirmed_by_the_member_list(engine, bp,
 
 
 def test_rate_limits_are_waited_out(province_db, bp):
-    world = FakeWeChat()
-    world.fail_at("set_admin", 1, RateLimited("too fast", retry_after=7))
+    world = new_world()
+    world.fail("set_admin", RateLimited("too fast", retry_after=7))
     waits: list[float] = []
+    passes = waiter(world)
 
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
+        await passes(seconds)
 
     p = plan(province_db, bp)
+    populate(province_db, world)
     report = asyncio.run(
-        apply_plan(province_db, p, {BOT: world.account(BOT)}, actor="cli:test", sleep=sleep)
+        apply_plan(province_db, p, platforms(world, p.accounts), actor="cli:test", sleep=sleep)
     )
     assert report.finished and report.failed == 0
     assert 7 in waits
@@ -142,8 +154,8 @@ def test_rate_limits_are_waited_out(province_db, bp):
 
 
 def test_a_refused_step_is_recorded_and_the_rest_goes_on(province_db, bp):
-    world = FakeWeChat()
-    world.fail_at("set_admin", 1, NotSupported("this puppet cannot appoint admins"))
+    world = new_world()
+    world.fail("set_admin", NotSupported("this puppet cannot appoint admins"))
     report = apply(province_db, plan(province_db, bp), world)
     assert report.finished and report.failed == 1 and "appoint" in report.errors[0]
     assert plan(province_db, bp).counts()["set_admin"] == 1  # still to do, by a person or later
@@ -154,10 +166,10 @@ def test_steps_of_a_day_not_yet_come_wait(engine, bp, tmp_path):
     slow = [AccountQuota(BOT, daily_group_creations=2)]
     p = plan(engine, bp, accounts=slow)
     assert p.schedule.days == 3
+    world = new_world()
+    populate(engine, world)
     report = asyncio.run(
-        apply_plan(
-            engine, p, {BOT: FakeWeChat().account(BOT)}, actor="t", through_day=1, sleep=no_wait
-        )
+        apply_plan(engine, p, platforms(world, slow), actor="t", through_day=1, sleep=waiter(world))
     )
     assert not report.finished and report.waiting > 0
     creations_by_day = Counter(a.day for a in p.actions() if a.action == "create")
@@ -167,14 +179,12 @@ def test_steps_of_a_day_not_yet_come_wait(engine, bp, tmp_path):
 def test_each_day_an_account_stays_within_its_quota_and_the_rest_waits(engine, bp, tmp_path):
     load(engine, bp, tmp_path, *worlds.province(counties=3))
     slow = [AccountQuota(BOT, daily_group_creations=2)]
-    world = FakeWeChat()
-    platforms = {BOT: world.account(BOT)}
+    world = new_world()
     day = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
     made = []
 
     def apply_at(when: datetime) -> ApplyReport:
-        p = plan(engine, bp, accounts=slow)
-        return asyncio.run(apply_plan(engine, p, platforms, actor="t", now=when, sleep=no_wait))
+        return apply(engine, plan(engine, bp, accounts=slow), world, now=when)
 
     for n in range(3):
         report = apply_at(day + timedelta(days=n))
@@ -188,8 +198,8 @@ def test_each_day_an_account_stays_within_its_quota_and_the_rest_waits(engine, b
 def test_someone_who_does_not_belong_is_removed_and_a_rename_is_planned(province_db, bp):
     world = built(province_db, bp)
     k1 = room_of(world, "乙1县少先队大队辅导员群")
-    world.join(k1, "wxK2S1n999")  # a stranger
-    world.join(k1, "wxK2S1n022")  # K2's counselor, belongs in K2's group
+    join(world, k1, "wxK2S1n999")  # a stranger
+    join(world, k1, "wxK2S1n022")  # K2's counselor, belongs in K2's group
     world.rooms[k1].topic = "乙1县辅导员群（旧名）"
     sync(province_db, world)
     p = plan(province_db, bp)
@@ -206,11 +216,10 @@ def test_a_county_too_big_for_one_room_splits_and_keeps_everyone_in_place(engine
     load(engine, bp, tmp_path, *worlds.province(counties=1, schools=100, cores=3))
     world = built(engine, bp)
     room = room_of(world, "乙1县少先队大队辅导员群")
-    before = set(world.rooms[room].members)
+    before = set(world.rooms[room].members) - {BOT}
     assert len(before) == 402  # 2 office staff + 100 schools x 4, one room
 
     load(engine, bp, tmp_path, *worlds.province(counties=1, schools=130, cores=3))
-    name_everyone(engine, world)
     p = plan(engine, bp)
     county = [g for g in p.groups if g.target.unit == "K1"]
     assert [g.target.name for g in county] == [
@@ -223,10 +232,11 @@ def test_a_county_too_big_for_one_room_splits_and_keeps_everyone_in_place(engine
     office = {p for p in first.target.members[:2]}
     assert office <= set(second.target.members)  # the office is in every shard
     apply(engine, p, world)
-    world.accept_invitations()
+    accept(world)
+    name_everyone(engine, world)
     sync(engine, world)
     assert before <= set(world.rooms[room].members)  # nobody moved
-    assert all(len(r.members) + 1 <= 500 for r in world.rooms.values())
+    assert all(len(r.members) <= 500 for r in world.rooms.values())  # the bot included
     assert plan(engine, bp).empty
     assert findings(engine, bp) == []  # the office in both shards is no duplicate
 
@@ -240,14 +250,29 @@ def test_two_accounts_share_the_work_and_keep_their_rooms(province_db, bp):
     owners = Counter(a.account for a in p.actions() if a.action == "create")
     assert owners == {BOT: 3, "wxid_bot2": 2} or owners == {BOT: 2, "wxid_bot2": 3}
     assert p.schedule.days == 2
-    world = FakeWeChat()
-    platforms = {a.id: world.account(a.id) for a in accounts}
+    world = new_world()
     today = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
-    asyncio.run(apply_plan(province_db, p, platforms, actor="t", now=today, sleep=no_wait))
+    apply(province_db, p, world, now=today)
     assert world.count("create_room") == 4  # two a day each
-    tomorrow = today + timedelta(days=1)
-    asyncio.run(apply_plan(province_db, p, platforms, actor="t", now=tomorrow, sleep=no_wait))
+    apply(province_db, p, world, now=today + timedelta(days=1))
     survey = looked(province_db, bp)
     assert [t.room.owner for t in survey.targets if t.room].count(None) == 0
     assert {t.room.owner for t in survey.targets if t.room} == {BOT, "wxid_bot2"}
     assert plan(province_db, bp, accounts=accounts).empty
+
+
+def test_two_processes_confirming_at_once_share_one_open_run(province_db, bp, monkeypatch):
+    from matrix import apply as apply_module
+
+    p = plan(province_db, bp)
+    first, resumed = apply_module.start_run(province_db, p, "bot-a")
+    assert not resumed
+    real = apply_module.open_run
+    seen = []
+
+    def racing(conn, scope):  # the second process looked before the first one's run was stored
+        seen.append(scope)
+        return None if len(seen) == 1 else real(conn, scope)
+
+    monkeypatch.setattr(apply_module, "open_run", racing)
+    assert apply_module.start_run(province_db, p, "bot-b") == (first, True)

@@ -1,12 +1,12 @@
-"""The planner and the auditor on PostgreSQL: subtree filters, raw reads, apply and resume."""
+"""The planner and the auditor on PostgreSQL: subtree filters, raw reads, apply and resume, on
+the simulated WeChat."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests import worlds
-from tests.fake_platform import FakeWeChat
-from tests.provision_world import built, codes, findings, load, plan, room_of, sync
+from tests.provision_world import built, codes, findings, join, load, new_world, plan, room_of, sync
 
 pytestmark = pytest.mark.postgres
 
@@ -14,10 +14,10 @@ pytestmark = pytest.mark.postgres
 def test_build_audit_and_plan_on_postgresql(pg_engine, bp, tmp_path):
     load(pg_engine, bp, tmp_path, *worlds.province())
     assert plan(pg_engine, bp, "K2").counts()["create"] == 1
-    world = FakeWeChat()
+    world = new_world()
     built(pg_engine, bp, world)
     assert findings(pg_engine, bp) == [] and plan(pg_engine, bp).empty
-    world.join(room_of(world, "乙2县少先队大队辅导员群"), "wxid_stranger", nickname="单位-某")
+    join(world, room_of(world, "乙2县少先队大队辅导员群"), "wxid_stranger", nickname="单位-某")
     sync(pg_engine, world)
     assert codes(findings(pg_engine, bp, "K2")) == {"UNKNOWN_MEMBER"}
     assert findings(pg_engine, bp, "K1") == []

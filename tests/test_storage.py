@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, exc, func, select, text
+from sqlalchemy import Engine, exc, func, inspect, select, text
 from sqlmodel import SQLModel
 
 from matrix import audit_log
 from matrix.blueprint import Blueprint
-from matrix.db import make_engine, migrate, require_schema, schema_is_current
+from matrix.db import _alembic_config, make_engine, migrate, require_schema, schema_is_current
 from matrix.errors import MatrixError
 from matrix.models import AuditEntry, Person
 from matrix.roster import import_roster, read_roster
@@ -24,6 +25,30 @@ def test_migrations_build_exactly_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def _down_and_up(engine: Engine) -> None:
+    """Migrate down to the first revision and up again: every downgrade undoes its upgrade."""
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+    tables = set(inspect(engine).get_table_names())
+    assert "provision_run" not in tables and "media_account" not in tables
+    migrate(engine)
+    assert schema_is_current(engine)
+    assert "ix_provision_run_open_scope" in {
+        i["name"] for i in inspect(engine).get_indexes("provision_run")
+    }
+
+
+def test_migrations_go_down_and_up_on_sqlite(engine: Engine) -> None:
+    _down_and_up(engine)
+
+
+@pytest.mark.postgres
+def test_migrations_go_down_and_up_on_postgresql(pg_engine: Engine) -> None:
+    _down_and_up(pg_engine)
 
 
 def test_an_uninitialised_database_says_to_run_init(tmp_path: Path) -> None:

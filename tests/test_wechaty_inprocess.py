@@ -13,6 +13,7 @@ import pytest
 
 from bot.dispatch import Bot
 from bot.inprocess_puppet import InProcessPuppet
+from bot.sim_build import populate
 from bot.simulated import ManualClock, SimulatedWeChat
 from bot.wechaty_adapter import Backoff, WechatyPlatform
 from matrix.platform import (
@@ -23,6 +24,9 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
+from matrix.roster import import_roster, read_roster
+from matrix.schedule import AccountQuota
+from tests import worlds
 from tests.wechaty_worlds import (
     ACCOUNT,
     COUNTY_OFFICE,
@@ -346,7 +350,7 @@ def test_the_dispatcher_answers_commands_and_reviews_joiners_through_wechaty(
             mark = len(world.messages())
             await world.join(room, "wx_stranger", inviter_id=SCHOOL_COUNSELOR)
             (held,) = await bot_replies(world, room, mark)
-            assert "以下入群人员不在名册中，待管理员审核：\n  1号 路人甲" in held
+            assert "以下入群人员待管理员审核：\n  1号 路人甲（不在名册中）" in held
             assert COUNTY_OFFICE in world.messages(room)[-1].mentions
 
             mark = len(world.messages())
@@ -424,3 +428,66 @@ def test_qunmatrix_run_relays_a_notice_and_the_echo_confirms_the_copy(province_d
             await asyncio.wait_for(running, timeout=10)
 
     run(scenario)
+
+
+def test_an_office_plans_and_confirms_and_the_bot_builds_through_wechaty(
+    province_db, bp, errors, tmp_path
+):
+    """#建群 then #确认 over the real Wechaty class: the apply runs in the background on the
+    real event loop, its invitations go through the puppet, and the result comes back."""
+    world = provisioned_world(province_db, bp)
+    units, persons = worlds.write_roster(tmp_path, *worlds.province(schools=3))
+    import_roster(province_db, read_roster(units, persons, bp), bp)
+    populate(province_db, world)  # the new school's counselors have WeChat
+    room = room_of(world, "乙1县少先队大队辅导员群")
+
+    async def scenario() -> None:
+        async with wechaty_bot(world, errors, ACCOUNT) as platform:
+            fast = [AccountQuota(ACCOUNT, ops_per_second=100.0)]
+            dispatcher = Bot(province_db, bp, quotas=fast)
+            dispatcher.attach(platform)
+
+            mark = len(world.messages())
+            await world.say(room, COUNTY_OFFICE, "#建群")
+            (plan,) = await bot_replies(world, room, mark)
+            assert "· 乙1县少先队大队辅导员群：邀请 3 人，共 11 人" in plan
+
+            mark = len(world.messages())
+            await world.say(room, COUNTY_OFFICE, "#确认")
+            said = await bot_replies(world, room, mark, count=5)  # started, 3 welcomes, result
+            assert said[0].startswith("开始执行乙1县的建群计划，共 3 步")
+            assert (
+                said[-1]
+                == "@K1office_staff 乙1县的建群计划已执行完毕：完成 3 步。受邀的人接受邀请后即入群。"
+            )
+            assert {"wxK1S3n018", "wxK1S3n019", "wxK1S3n020"} <= set(world.room(room).members)
+
+    run(scenario)
+
+
+def test_qunmatrix_run_paces_the_account_as_its_accounts_entry_says(province_db, bp, errors):
+    from bot.cli_app import Context
+    from bot.cli_run import dispatcher
+    from bot.config import AccountSettings, Settings
+
+    world = provisioned_world(province_db, bp)
+    settings = Settings(
+        db=province_db.url.render_as_string(hide_password=False),
+        accounts=[
+            AccountSettings(id="someone-else"),
+            AccountSettings(id=ACCOUNT, ops_per_second=4),
+        ],
+    )
+    platform = WechatyPlatform(
+        lambda: InProcessPuppet(world, ACCOUNT, on_error=errors.append), on_error=errors.append
+    )
+    bot = dispatcher(Context(settings), platform)
+
+    async def scenario() -> None:
+        async with platform.running(login_timeout=10):
+            while not bot.accounts:
+                await asyncio.sleep(0.01)
+
+    run(scenario)
+    assert bot.accounts == {ACCOUNT} and platform.send_interval == 0.25
+    assert [q.id for q in bot.account_quotas] == ["someone-else", ACCOUNT]

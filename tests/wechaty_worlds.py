@@ -3,14 +3,15 @@ simulated WeChat, and the same world written out for the Node mock puppet servic
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.quick_build import provision_world
-from bot.simulated import SimulatedWeChat
+from bot.sim_build import build_matrix
+from bot.simulated import ManualClock, SimCalendar, SimulatedWeChat
 from matrix.blueprint import Blueprint
-from matrix.tree import UnitTree
+from matrix.schedule import AccountQuota
 
 ACCOUNT = "qunmatrix-bot"
 COUNTY_OFFICE = "wxK1n008"  # K1's office staff: administers K1's counselor group
@@ -18,11 +19,13 @@ SCHOOL_COUNSELOR = "wxK1S1n012"  # a brigade counselor in that group: a member, 
 
 
 def provisioned_world(engine: Engine, bp: Blueprint) -> SimulatedWeChat:
-    """Every group of the loaded roster built in a fresh simulated WeChat, owned by ``ACCOUNT``
-    (paced generously: these tests are not about pacing)."""
+    """Every group of the loaded roster planned and built in a fresh simulated WeChat by
+    ``ACCOUNT`` (paced generously on real time: these tests are not about pacing)."""
     world = SimulatedWeChat(max_room_size=bp.matrix.max_group_size)
     account = world.account(ACCOUNT, "群矩阵助手", rate=100.0, burst=100)
-    provision_world(engine, bp, UnitTree.load(engine, bp.level_keys), world, [account])
+    quota = AccountQuota(ACCOUNT, ops_per_second=100.0)
+    days = SimCalendar(ManualClock())  # only dates the apply's daily quotas
+    asyncio.run(build_matrix(engine, bp, world, {ACCOUNT: account}, [quota], days))
     return world
 
 

@@ -38,6 +38,7 @@ FINDING_LABELS = {
     "GROUP_MISSING": "应建群未建",
     "STALE_MEMBER": "已离开名册仍在群",
     "NO_RESPONSIBLE_PERSON": "未落实专人负责",
+    "EXTRA_MEMBER": "名册内非本群人员",
 }
 
 

@@ -6,7 +6,9 @@ The roster is one province, one city and 200 counties; each county has two offic
 three schools (one brigade counselor each), so each county group holds five people and the
 bot. People mostly chat (1 % of it on the watch list, 舆情监控, flagged to the office); the rest
 are commands of every kind (a county notice, acks with and without #, progress, help, audit by an
-office, audit refused to a teacher, a typo), and strangers join and are approved. Timing covers only
+office, audit refused to a teacher, a typo), and strangers join and are approved. The groups are
+planned and built first (``Stage.provision``). An office's #核查 reads its room afresh from the
+simulated WeChat and audits it. Timing covers only
 the bot: from the platform handing it a message or event to its return (reply sent or queued),
 on a virtual clock so pacing never sleeps. Printed: median and p99 handling latency, throughput,
 and how many messages got no reply that should have (dropped). Targets: median <= 5 ms,
@@ -108,8 +110,8 @@ def main() -> None:
         import_roster(engine, read_roster(*paths, bp), bp)
         accounts = tuple(f"bench-bot-{i}" for i in range(4))
         watch = RelayOptions(watch_words=["罢课", "投诉"])
-        stage = Stage(engine, bp, accounts=accounts, rate=1.0, burst=5, relay=watch)
-        built = stage.provision()
+        stage = Stage(engine, bp, accounts=accounts, burst=5, relay=watch)  # 1 op/s each
+        built = stage.provision()  # planned and applied, as the operator would
         bot = stage.bot
 
         # time the bot only: wrap its two entry points as the accounts call them
@@ -205,7 +207,8 @@ def main() -> None:
         ms = sorted(x * 1000 for x in latencies)
         print(f"database: {engine.url.render_as_string(hide_password=True).split('@')[-1]}")
         print(
-            f"world: {built.rooms_created} groups, {len(people)} people talking, "
+            f"world: {built.rooms} groups built in {len(built.days)} simulated days, "
+            f"{len(people)} people talking, "
             f"{len(accounts)} bot accounts paced at 1 msg/s (burst 5)"
         )
         print(

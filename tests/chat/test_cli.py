@@ -14,7 +14,7 @@ from bot.cli import app
 
 @pytest.fixture
 def run(province_db, monkeypatch):
-    monkeypatch.setenv("QUNMATRIX_SIMULATED__ACCOUNTS", '["solo-bot"]')
+    monkeypatch.setenv("QUNMATRIX_ACCOUNTS", '[{"id": "solo-bot"}]')
     monkeypatch.setenv("QUNMATRIX_LOG_LEVEL", "ERROR")
     url = province_db.url.render_as_string(hide_password=False)
 
@@ -45,26 +45,21 @@ def test_a_script_prints_every_bot_message_in_the_transcript_format(run, tmp_pat
     group = "乙1县少先队大队辅导员群\tsolo-bot\t"
     assert result.stdout.splitlines() == [
         group + "本群没有编号为 1 的待审核入群人员。本群待审核：无。",
-        group + "以下入群人员不在名册中，待管理员审核：",
-        "      1号 wxid_new",
-        "    管理员请回复 #同意 1（可加手机号或姓名绑定名册）或 #拒绝 1。",
+        group + "以下入群人员待管理员审核：",
+        "      1号 wxid_new（不在名册中）",
+        "    管理员请回复 #同意 1（可加手机号或姓名绑定名册）或 #拒绝 1；24 小时内未处理将自动移出。",
         group + "已同意 wxid_new 入群。",
     ]
 
 
 def test_a_script_runs_again_over_the_groups_the_database_recorded(run, tmp_path):
-    assert (
-        run(
-            "console",
-            "--script",
-            script(tmp_path, "K1:county-counselors\twxK1n008\t#核查"),
-            "--provision",
-        ).exit_code
-        == 0
-    )
-    result = run("console", "--script", script(tmp_path, "K1:county-counselors\twxK1n008\t#核查"))
-    assert result.exit_code == 0, result.output
-    assert result.stdout.strip().endswith("建群与核查功能即将开放，目前还不能使用 #核查。")
+    audit_k1 = script(tmp_path, "K1:county-counselors\twxK1n008\t#核查")
+    first = run("console", "--script", audit_k1, "--provision")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("乙1县少先队大队辅导员群\tsolo-bot\t【核查】乙1县：共 8 个问题")
+    again = run("console", "--script", audit_k1)  # the rooms the database recorded, mirrored
+    assert again.exit_code == 0, again.output
+    assert again.stdout == first.stdout
 
 
 def test_a_script_lets_the_clock_run_on_to_the_reminders(run, tmp_path):
@@ -161,15 +156,18 @@ def test_the_demo_tells_the_whole_story():
     result = CliRunner().invoke(app, ["demo"], env={"QUNMATRIX_LOG_LEVEL": "ERROR"})
     assert result.exit_code == 0, result.output
     out = result.stdout
-    assert "名册已导入" in out and "个群" in out
+    assert "名册已导入" in out and "黑龙江省" in out
+    assert "【建群执行 · 模拟微信】黑龙江省（230000）" in out  # planned, then applied day by day
+    assert "  第 1 天：完成 " in out and "受邀的 " in out and "尚未完成" not in out
     assert "你在本群可以使用" in out
-    assert "待管理员审核" in out
+    assert "（不在名册中）" in out and "待管理员审核" in out
+    assert "入群，并绑定名册人员" in out  # the newcomer, by their phone
     assert "你的微信还没有绑定名册，不能使用 #同意" in out
-    assert "不在你所在单位的管辖范围内" in out
-    assert "已同意 wxid_visitor01 入群" in out
     assert "已移出本群" in out
-    assert "即将开放" in out
     assert "通知 T1 已受理，将发往" in out and "【通知 T1】" in out
     assert out.count("收到通知 T1。") == 2 and "回执 2/" in out and "未回执：" in out
+    assert "不在你所在单位的管辖范围内" in out
+    assert "【核查】道里区：共 " in out and "群昵称不规范" in out
     assert "【微信群矩阵建设情况】" in out and "[文件] 微信群矩阵建设情况汇总表_" in out
     assert "已登记：" in out and "公众号：" in out
+    assert "即将开放" not in out.split("== 2.")[1]  # nothing in the story waits for later

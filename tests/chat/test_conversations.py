@@ -4,38 +4,48 @@ group; the test reads the bot's reply and the database. People are named in conf
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.stage import Stage
-from matrix import held_joiners
-from matrix.models import HeldJoiner, Person
+from matrix.binding import lookup
+from matrix.join_review import TimeoutPolicy, pending
+from matrix.models import JoinRequest
+from matrix.roster import import_roster, read_roster
 from tests.chat.conftest import (
     CITY_GROUP,
     K1_GROUP,
     K1_OFFICE,
     K2_GROUP,
     K2_OFFICE,
+    NEWCOMER,
+    NEWCOMER_NAME,
+    NEWCOMER_PHONE,
     PROVINCE_OFFICE,
     STRANGER,
     TEACHER,
     TEACHER_PHONE,
     audit,
+    newcomer_roster,
 )
 
 OFFICE_ONLY = ["#建群", "#确认", "#核查", "#同意", "#拒绝", "#通知", "#进度", "#汇总", "#登记"]
 
 
 def held(stage: Stage) -> list[tuple[int, str, str]]:
-    t = HeldJoiner.__table__  # type: ignore[attr-defined]
+    """Every join request: number, contact, status."""
+    t = JoinRequest.__table__  # type: ignore[attr-defined]
     with stage.engine.connect() as conn:
-        rows = conn.execute(select(t.c.id, t.c.contact_id, t.c.state).order_by(t.c.id))
+        rows = conn.execute(select(t.c.id, t.c.contact_id, t.c.status).order_by(t.c.id))
         return [tuple(r) for r in rows]
 
 
-def wechat_of(stage: Stage, phone: str) -> str | None:
-    t = Person.__table__  # type: ignore[attr-defined]
+def who(stage: Stage, contact: str) -> str | None:
+    """The roster name the bot takes ``contact`` for, or None."""
     with stage.engine.connect() as conn:
-        return conn.execute(select(t.c.wechat_id).where(t.c.phone == phone)).scalar_one()
+        person = lookup(conn, contact)
+        if person is None:
+            return None
+        return stage.bot.permissions.asker(conn, contact).person_name
 
 
 def stranger_joins(stage: Stage, who: str = STRANGER) -> str:
@@ -51,7 +61,7 @@ def test_help_lists_office_commands_for_the_office(stage):
     assert reply.startswith("K1office_staff，你在本群可以使用：")
     for name in ["#帮助", "#绑定", "#收到", "#上报", *OFFICE_ONLY]:
         assert name in reply
-    assert "#核查（audit）" in reply and "【即将开放】" in reply
+    assert "#核查（audit）" in reply and "即将开放" not in reply
 
 
 def test_help_shows_a_teacher_only_what_a_member_may_run(stage):
@@ -92,25 +102,6 @@ def test_an_unknown_command_suggests_close_names(stage):
 
 def test_ordinary_chat_gets_no_reply(stage):
     assert stage.replies(K1_GROUP, TEACHER, "大家好，今天的活动几点开始？") == []
-
-
-# --- commands whose engines come later: parsed, checked and logged already --------------------
-
-
-@pytest.mark.parametrize(
-    "text, key",
-    [
-        ("#建群", "provision"),
-        ("#建群 K1S1", "provision"),
-        ("#确认", "confirm"),
-        ("#核查", "audit"),
-    ],
-)
-def test_office_commands_not_yet_available_say_so_and_are_logged(stage, text, key):
-    reply = stage.reply(K1_GROUP, K1_OFFICE, text)
-    assert "即将开放" in reply
-    [entry] = audit(stage, f"command.{key}")
-    assert entry["actor"] == K1_OFFICE and entry["unit"] in ("K1", "K1S1")
 
 
 @pytest.mark.parametrize("text", ["#核查", "#通知 明天开会", "#汇总", "#登记 抖音 abc", "#建群"])
@@ -193,17 +184,17 @@ def test_an_office_cannot_act_on_another_county(stage):
 
 
 def test_an_office_in_another_units_group_cannot_act_on_that_group(stage):
-    stage.say(K1_GROUP, K2_OFFICE, "<加入>")
+    stage.say(K1_GROUP, K2_OFFICE, "<加入>")  # on the roster, but not for this group: held
     stage.replies(K1_GROUP, STRANGER, "<加入>")
-    assert "不在你所在单位的管辖范围内" in stage.reply(K1_GROUP, K2_OFFICE, "#同意 1")
-    assert held(stage) == [(1, STRANGER, "held")]
+    assert "不在你所在单位的管辖范围内" in stage.reply(K1_GROUP, K2_OFFICE, "#同意 2")
+    assert held(stage) == [(1, K2_OFFICE, "held"), (2, STRANGER, "held")]
 
 
 def test_a_higher_office_acts_anywhere_below_it(stage):
-    assert "即将开放" in stage.reply(CITY_GROUP, "wxC1n004", "#核查 K1S2")
+    assert stage.reply(CITY_GROUP, "wxC1n004", "#核查 K1S2").startswith("【核查】乙1县第2小学")
     stage.say(K1_GROUP, PROVINCE_OFFICE, "<加入>")
     stranger_joins(stage)
-    assert "已同意" in stage.reply(K1_GROUP, PROVINCE_OFFICE, "#同意 1")
+    assert "已同意" in stage.reply(K1_GROUP, PROVINCE_OFFICE, "#同意 2")
 
 
 def test_a_county_office_cannot_act_on_its_city(stage):
@@ -228,17 +219,28 @@ def test_a_stranger_who_joins_is_held_and_the_office_is_mentioned(stage):
     lines = stage.say(K1_GROUP, STRANGER, "<加入>")
     notice = lines[-1]
     assert notice.by_bot and set(notice.mentions) == {"wxK1n008", "wxK1n009"}
-    assert "1号 wxid_stranger" in notice.text and "#同意 1" in notice.text
+    assert notice.text == (
+        "以下入群人员待管理员审核：\n"
+        "  1号 wxid_stranger（不在名册中）\n"
+        "管理员请回复 #同意 1（可加手机号或姓名绑定名册）或 #拒绝 1；24 小时内未处理将自动移出。"
+    )
     assert held(stage) == [(1, STRANGER, "held")]
-    [entry] = audit(stage, "join.held")
-    assert entry["joiner"] == STRANGER and entry["unit"] == "K1"
+    [entry] = audit(stage, "join.hold")
+    assert (entry["contact"], entry["unit"], entry["reason"]) == (STRANGER, "K1", "unknown")
 
 
-def test_a_roster_member_who_joins_is_welcomed_not_held(stage):
-    reply = stage.reply(K1_GROUP, "wxK1S1n012x", "<加入>")  # an unknown id: held
-    assert "待管理员审核" in reply
+def test_a_roster_member_expected_here_is_welcomed_and_asked_for_the_nickname(stage):
+    stage.say(K1_GROUP, TEACHER, "<退出>")
+    reply = stage.reply(K1_GROUP, TEACHER, "<加入>")
+    assert reply == "欢迎 K1S1大辅入群！请把群昵称改为“单位-姓名”。"
+    assert held(stage) == []
+    assert audit(stage, "join.welcome")[0]["contact"] == TEACHER
+
+
+def test_someone_on_the_roster_but_not_for_this_group_is_held_too(stage):
+    assert "（不在名册中）" in stage.reply(K1_GROUP, "wxK1S1n012x", "<加入>")  # an unknown id
     reply = stage.reply(K1_GROUP, PROVINCE_OFFICE, "<加入>")
-    assert reply == "欢迎 Poffice_staff0入群！请把群昵称改为“单位-姓名”。"
+    assert "2号 Poffice_staff0（在名册上，但按规则不属于本群）" in reply
 
 
 def test_approve_lets_the_joiner_stay_and_is_logged(stage):
@@ -251,16 +253,19 @@ def test_approve_lets_the_joiner_stay_and_is_logged(stage):
     assert "没有编号为 1 的待审核入群人员" in stage.reply(K1_GROUP, K1_OFFICE, "#同意 1")
 
 
-def test_approve_with_a_phone_binds_the_joiner_to_the_roster(stage):
-    with stage.engine.begin() as conn:
-        conn.execute(
-            update(Person.__table__).where(Person.phone == TEACHER_PHONE).values(wechat_id=None)
-        )  # type: ignore[attr-defined]
-    stage.say(K1_GROUP, TEACHER, "<退出>")
+def test_approve_with_a_phone_binds_a_teacher_who_changed_their_wechat(stage):
+    stage.say(K1_GROUP, TEACHER, "<退出>")  # gone with the old account
     stage.replies(K1_GROUP, "wx_new_phone", "<加入>")
     reply = stage.reply(K1_GROUP, K1_OFFICE, f"#同意 1 {TEACHER_PHONE}")
     assert reply == "已同意 wx_new_phone 入群，并绑定名册人员 K1S1大辅（乙1县第1小学）。"
-    assert wechat_of(stage, TEACHER_PHONE) == "wx_new_phone"
+    assert who(stage, "wx_new_phone") == who(stage, TEACHER) == "K1S1大辅"  # one person
+    assert stage.reply(K1_GROUP, "wx_new_phone", "#帮助").startswith("K1S1大辅，你在本群可以使用")
+    [entry] = audit(stage, "binding.bind")
+    assert (entry["actor"], entry["method"], entry["contact"]) == (
+        K1_OFFICE,
+        "admin",
+        "wx_new_phone",
+    )
     assert "本群还没有需要回执的通知" in stage.reply(K1_GROUP, "wx_new_phone", "#收到")
 
 
@@ -271,11 +276,11 @@ def test_approve_binding_someone_outside_the_group_unit_fails_and_changes_nothin
     assert held(stage) == [(1, STRANGER, "held")]
 
 
-def test_approve_refuses_to_steal_a_bound_persons_identity(stage):
+def test_approve_refuses_to_steal_the_identity_of_someone_in_the_group(stage):
     stranger_joins(stage)
     reply = stage.reply(K1_GROUP, K1_OFFICE, f"#同意 1 {TEACHER_PHONE}")
-    assert "已绑定另一个微信" in reply
-    assert wechat_of(stage, TEACHER_PHONE) == TEACHER
+    assert reply.startswith("K1S1大辅 已绑定另一个微信，且该微信就在本群")
+    assert who(stage, STRANGER) is None and who(stage, TEACHER) == "K1S1大辅"
     assert held(stage) == [(1, STRANGER, "held")]
 
 
@@ -313,10 +318,10 @@ def test_a_held_joiner_who_leaves_needs_no_decision(stage):
 def test_a_joiner_who_left_and_comes_back_is_held_again(stage):
     stranger_joins(stage)
     stage.say(K1_GROUP, STRANGER, "<退出>")
-    stranger_joins(stage)
+    assert "2号 wxid_stranger" in stranger_joins(stage)
     with stage.engine.connect() as conn:
-        group_id = conn.execute(select(HeldJoiner.group_id)).scalars().first()
-        assert [h.id for h in held_joiners.waiting(conn, group_id)] == [2]
+        group = conn.execute(select(JoinRequest.group_id)).scalars().first()
+        assert [r.id for r in pending(conn, group)] == [2]
 
 
 def test_an_approved_joiner_who_comes_back_is_welcomed(stage):
@@ -338,27 +343,38 @@ def test_approve_outside_a_matrix_group_says_where_to_use_it(stage):
 # --- 绑定 / bind --------------------------------------------------------------------------------
 
 
-def unbind_teacher(stage: Stage) -> None:
-    with stage.engine.begin() as conn:
-        conn.execute(
-            update(Person.__table__).where(Person.phone == TEACHER_PHONE).values(wechat_id=None)
-        )  # type: ignore[attr-defined]
-
-
-def test_a_person_binds_their_wechat_with_their_phone(stage):
-    unbind_teacher(stage)
-    stranger_joins(stage)
-    reply = stage.reply(K1_GROUP, STRANGER, f"#绑定 {TEACHER_PHONE}")
-    assert reply == "绑定成功：你是名册上的 K1S1大辅（乙1县第1小学）。"
-    assert wechat_of(stage, TEACHER_PHONE) == STRANGER
+def test_a_newcomer_binds_their_wechat_with_their_phone_and_is_let_in(newcomer_stage):
+    stage = newcomer_stage
+    assert "1号 wxid_newcomer（不在名册中）" in stage.reply(K1_GROUP, NEWCOMER, "<加入>")
+    reply = stage.reply(K1_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")
+    assert reply == "绑定成功：你是名册上的 K1S2大辅（乙1县第2小学）。入群审核已通过。"
+    assert held(stage) == [(1, NEWCOMER, "approved")]  # no timeout will remove them now
     assert audit(stage, "command.bind")[0]["person_id"] is not None
-    assert "本群还没有需要回执的通知" in stage.reply(K1_GROUP, STRANGER, "#收到")
+    assert stage.reply(K1_GROUP, NEWCOMER, "#帮助").startswith("K1S2大辅，你在本群可以使用")
+
+
+def test_a_binding_made_in_chat_survives_a_roster_import(newcomer_stage, tmp_path):
+    """The roster still has no 微信号 for the newcomer: importing it again (with another change
+    in it) must not undo what was bound in chat."""
+    stage = newcomer_stage
+    stage.replies(K1_GROUP, NEWCOMER, "<加入>")
+    stage.reply(K1_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")
+    units, persons = newcomer_roster(tmp_path / "again")
+    with persons.open("a", encoding="utf-8") as fh:
+        fh.write("K1S1,新来的中辅,core_squadron_counselor,13900000999,wxK1S1n999\n")
+    report = import_roster(stage.engine, read_roster(units, persons, stage.bp), stage.bp)
+    assert report.persons.added  # the import did change the roster
+    assert who(stage, NEWCOMER) == NEWCOMER_NAME
+    assert stage.reply(K1_GROUP, NEWCOMER, "#帮助").startswith("K1S2大辅，你在本群可以使用")
+    assert "你的微信已绑定名册人员 K1S2大辅" in stage.reply(
+        K1_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}"
+    )
 
 
 def test_bind_refuses_a_phone_already_bound_to_someone(stage):
     stranger_joins(stage)
     assert "已绑定其他微信" in stage.reply(K1_GROUP, STRANGER, f"#绑定 {TEACHER_PHONE}")
-    assert wechat_of(stage, TEACHER_PHONE) == TEACHER
+    assert who(stage, STRANGER) is None and who(stage, TEACHER) == "K1S1大辅"
 
 
 def test_bind_refuses_an_unknown_phone(stage):
@@ -370,13 +386,11 @@ def test_bind_refuses_someone_already_bound(stage):
     assert "你的微信已绑定名册人员 K1S1大辅" in stage.reply(K1_GROUP, TEACHER, "#绑定 13900000013")
 
 
-def test_bind_refuses_a_person_of_another_unit_than_the_groups(stage):
-    with stage.engine.begin() as conn:
-        conn.execute(
-            update(Person.__table__).where(Person.phone == "13900000022").values(wechat_id=None)
-        )  # type: ignore[attr-defined]
-    stranger_joins(stage)
-    assert "不属于本群所在单位" in stage.reply(K1_GROUP, STRANGER, "#绑定 13900000022")
+def test_bind_refuses_a_person_of_another_unit_than_the_groups(newcomer_stage):
+    stage = newcomer_stage
+    stage.replies(K2_GROUP, NEWCOMER, "<加入>")
+    assert "不属于本群所在单位" in stage.reply(K2_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")
+    assert who(stage, NEWCOMER) is None
 
 
 # --- room events ------------------------------------------------------------------------------
@@ -395,3 +409,55 @@ def test_a_renamed_group_is_told_its_official_name(stage):
 
 def test_the_city_group_holds_county_staff_and_answers_them(stage):
     assert "#收到" in stage.reply(CITY_GROUP, "wxK1n010", "#帮助")
+
+
+# --- join review: the timeout policy, on the bot's clock ----------------------------------------
+
+HOUR = 3600.0
+
+
+def test_a_held_joiner_nobody_decides_on_is_removed_when_the_time_is_up(stage):
+    stranger_joins(stage)
+    assert stage.advance(23 * HOUR) == []
+    [line] = stage.advance(2 * HOUR)
+    assert line.text == "入群审核逾期：wxid_stranger（1号）无人处理，已移出本群。"
+    assert set(line.mentions) == {"wxK1n008", "wxK1n009"}
+    assert STRANGER not in stage.world.rooms[stage.room_of(K1_GROUP)].members
+    assert held(stage) == [(1, STRANGER, "timed_out")]
+    assert audit(stage, "join.timeout")[0]["policy"] == "remove"
+    assert stage.advance(48 * HOUR) == []  # decided once
+
+
+def test_a_decision_in_time_is_not_overruled_by_the_timeout(stage):
+    stranger_joins(stage)
+    stage.reply(K1_GROUP, K1_OFFICE, "#同意 1")
+    assert stage.advance(30 * HOUR) == []
+    assert STRANGER in stage.world.rooms[stage.room_of(K1_GROUP)].members
+
+
+@pytest.mark.parametrize(
+    "policy, then, says, status",
+    [
+        (
+            "keep",
+            "默认保留",
+            "入群审核逾期：wxid_stranger（1号）无人处理，按规定保留在本群；如有异议请管理员处理。",
+            "approved",
+        ),
+        (
+            "remind",
+            "再次提醒",
+            "提醒：wxid_stranger（1号）仍待审核，请回复 #同意 1 或 #拒绝 1。",
+            "held",
+        ),
+    ],
+)
+def test_the_configured_policy_keeps_or_reminds(province_db, bp, policy, then, says, status):
+    with Stage(province_db, bp, join_policy=TimeoutPolicy(2, policy)) as stage:
+        stage.provision()
+        assert stranger_joins(stage).endswith(f"2 小时内未处理将{then}。")
+        assert [line.text for line in stage.advance(3 * HOUR)] == [says]
+        assert held(stage) == [(1, STRANGER, status)]
+        assert STRANGER in stage.world.rooms[stage.room_of(K1_GROUP)].members
+        if policy == "remind":  # and again after another period
+            assert [line.text for line in stage.advance(3 * HOUR)] == [says]

@@ -9,6 +9,7 @@ from loguru import logger
 from bot.calls import Call, Reply
 from bot.stage import Stage
 from matrix.platform import PlatformError
+from matrix.schedule import AccountQuota
 from tests.chat.conftest import K1_GROUP, K1_OFFICE, TEACHER
 
 
@@ -63,7 +64,8 @@ def test_several_accounts_in_one_room_answer_once_and_ignore_each_other(province
 
 
 def test_replies_beyond_the_pacing_wait_their_turn_and_all_go_out_in_order(province_db, bp):
-    with Stage(province_db, bp, accounts=("bot-1",), rate=0.5, burst=2, step=0.0) as stage:
+    slow = AccountQuota("bot-1", ops_per_second=0.5)
+    with Stage(province_db, bp, accounts=(slow,), burst=2, step=0.0) as stage:
         stage.provision()
         room = stage.room_of(K1_GROUP)
         texts = [f"#帮助 {name}" for name in ("同意", "拒绝", "核查", "通知", "汇总")]

@@ -7,6 +7,7 @@ from sqlalchemy import update
 
 from bot.commands import COMMANDS
 from bot.permissions import Denied, Permissions
+from matrix.binding import bind_by_admin, lookup
 from matrix.models import Person, utcnow
 from matrix.tree import UnitTree
 
@@ -81,3 +82,12 @@ def test_members_and_anyone(perms, province_db):
     teacher, stranger = ask(perms, province_db, "wxK1S1n012"), ask(perms, province_db, "x")
     assert perms.allows(teacher, COMMANDS["ack"]) and not perms.allows(stranger, COMMANDS["ack"])
     assert perms.allows(stranger, COMMANDS["help"]) and perms.allows(stranger, COMMANDS["bind"])
+
+
+def test_a_contact_bound_by_an_admin_is_known_and_the_old_id_still_resolves(perms, province_db):
+    with province_db.begin() as conn:
+        office = lookup(conn, "wxK1n008")
+        assert office is not None
+        bind_by_admin(conn, "wxid_new_account", office, "wxC1n004")
+    assert ask(perms, province_db, "wxid_new_account").office_units == ("K1",)
+    assert ask(perms, province_db, "wxK1n008").office_units == ("K1",)  # superseded, same person

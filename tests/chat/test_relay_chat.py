@@ -12,13 +12,13 @@ from bot.stage import Line, Stage, StageError
 from matrix.models import Delivery, Notice
 from matrix.relay import RelayOptions
 from tests.chat.conftest import (
+    BUILD_DAY,
     CITY_GROUP,
     CITY_OFFICE,
     K1_GROUP,
     K1_OFFICE,
     K2_GROUP,
     K2_OFFICE,
-    MORNING,
     PROVINCE_GROUP,
     PROVINCE_OFFICE,
     STRANGER,
@@ -204,7 +204,7 @@ def test_a_classified_report_is_blocked_too(stage):
 
 def test_the_watch_list_flags_ordinary_chat_to_the_admins(province_db, bp):
     options = RelayOptions(watch_words=["罢课"], watch_limit=1)
-    with Stage(province_db, bp, accounts=("bot-1",), relay=options, start=MORNING) as stage:
+    with Stage(province_db, bp, accounts=("bot-1",), relay=options, start=BUILD_DAY) as stage:
         stage.provision()
         [flag] = stage.replies(K1_GROUP, TEACHER, "听说明天有人要罢 课")
         assert flag.startswith(

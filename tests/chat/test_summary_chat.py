@@ -122,11 +122,6 @@ def test_bad_input_names_the_problem_and_shows_the_form(stage, text, wrong):
     assert reply == f"{wrong}\n用法：#汇总 [单位] [表名] [格式]\n例如：#汇总 甲市 建群 xlsx"
 
 
-def test_tables_whose_engines_are_not_in_chat_yet_say_so(stage):
-    [reply] = stage.replies(K1_GROUP, K1_OFFICE, "#汇总 核查 xlsx")
-    assert "群内核查功能即将开放" in reply and "#汇总 建群" in reply
-
-
 def test_the_notice_table_follows_the_relay(stage):
     assert "近期没有发到乙1县及下级的通知" in stage.reply(K1_GROUP, K1_OFFICE, "#汇总 通知")
     stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 截止 17:00 请报送建群情况")
@@ -141,6 +136,21 @@ def test_the_notice_table_follows_the_relay(stage):
     ws = load_workbook(path)["通知回执"]
     assert ws["A5"].value.startswith("T1 示范省\n截止 11月24日 17:00\n乙1县范围")
     assert audit(stage, "command.summary")[-1]["table"] == "notice"
+
+
+def test_the_audit_table_holds_what_the_audit_finds_today(stage):
+    room = stage.room_of(K1_GROUP)
+    for cid in stage.world.rooms[room].members:  # everyone sets the 群昵称 asked for…
+        stage.world.set_nickname(room, cid, f"单位-{stage.world.contacts[cid].name}")
+    stage.world.set_nickname(room, TEACHER, "老王")  # …but one
+    text = stage.reply(K1_GROUP, K1_OFFICE, "#汇总 核查")
+    assert text.startswith("【群审计问题汇总】乙1县（截至")
+    assert "共 1 条问题，涉及 1 个单位：\n· 群昵称不规范（NICKNAME_FORMAT）1 条" in text
+    text, path = ask_for_file(stage, K1_GROUP, K1_OFFICE, "#汇总 核查 csv")
+    table = path.read_text(encoding="utf-8-sig")
+    assert "NICKNAME_FORMAT" in table and "K1S1大辅" in table and "老王" in table
+    newest = audit(stage, "command.summary")[0]
+    assert (newest["table"], newest["format"]) == ("audit", "csv")
 
 
 def test_help_offers_summary_and_register_as_open(stage):

@@ -25,6 +25,7 @@ from matrix.platform import (
     RoomEventKind,
 )
 from tests.wechaty_worlds import (
+    ACCOUNT,
     COUNTY_OFFICE,
     SCHOOL_COUNSELOR,
     mock_world,
@@ -243,7 +244,9 @@ def test_qunmatrix_run_answers_an_admin_and_removes_a_rejected_joiner_over_grpc(
     config = tmp_path / "config.toml"
     config.write_text(
         f'db = "{province_db.url.render_as_string(hide_password=False)}"\n'
-        f'[wechaty]\nendpoint = "{svc.endpoint}"\ntoken = "{TOKEN}"\nsend_interval = 0\n',
+        f'[wechaty]\nendpoint = "{svc.endpoint}"\ntoken = "{TOKEN}"\n'
+        # the account's pace comes from its [[accounts]] entry: fast, the test is not about pacing
+        f'[[accounts]]\nid = "{ACCOUNT}"\nops_per_second = 1000\n',
         encoding="utf-8",
     )
     bot = BotProcess.start(["run", "--config", str(config)], cwd=tmp_path)
@@ -256,7 +259,7 @@ def test_qunmatrix_run_answers_an_admin_and_removes_a_rejected_joiner_over_grpc(
 
         await svc.join(room, "wx_stranger", inviter=SCHOOL_COUNSELOR)
         held = await bot_sent(svc, room, 1)
-        assert "以下入群人员不在名册中，待管理员审核：\n  1号 路人甲" in held
+        assert "以下入群人员待管理员审核：\n  1号 路人甲（不在名册中）" in held
 
         await svc.say(room, COUNTY_OFFICE, "#拒绝 1")
         assert await bot_sent(svc, room, 2) == "已拒绝 路人甲 入群，已移出本群。"

@@ -1,7 +1,7 @@
 """provisioning: contact bindings, join review, recorded plan applies, group owner account
 
 Revision ID: 0002
-Revises: 0004
+Revises: 0003
 Create Date: 2026-11-24
 
 Adds what the provisioning planner and auditor keep: which roster person a WeChat contact id is
@@ -16,7 +16,7 @@ import sqlmodel
 
 
 revision = '0002'
-down_revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
@@ -32,6 +32,9 @@ def upgrade() -> None:
     sa.Column('finished_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    # one open run per scope, even when two bot processes confirm the same plan at once
+    with op.batch_alter_table('provision_run', schema=None) as batch_op:
+        batch_op.create_index('ix_provision_run_open_scope', ['scope'], unique=True, sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
     op.create_table('contact_binding',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('contact_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
@@ -119,4 +122,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contact_binding_person_id'))
 
     op.drop_table('contact_binding')
+    with op.batch_alter_table('provision_run', schema=None) as batch_op:
+        batch_op.drop_index('ix_provision_run_open_scope', sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
+
     op.drop_table('provision_run')

@@ -1,0 +1,264 @@
+"""#建群, #确认 and #核查 in chat: the planner, the apply and the auditor behind three handlers.
+
+``#建群 [单位]`` plans the groups of a unit in the asker's subtree (``matrix.plan``) and shows
+it briefly: the groups, the steps, how many days the accounts' quotas need. The plan is kept for
+the asker in that room. ``#确认`` carries the asker's last plan there out through the bot
+accounts (``matrix.apply``) in the background: the bot says it started, and reports the result
+in the room when the apply stops — finished, waiting for tomorrow's quotas, or interrupted
+(then ``#确认`` again resumes the recorded run without repeating a step).
+
+``#核查 [单位]`` reads the rooms of the unit's subtree from the platform, audits them against
+the roster (``matrix.findings``) and answers with the findings counted by code;
+``#汇总 核查`` tabulates the same findings (``findings_for``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from bot.calls import Call, Reply
+from bot.provision_view import code_totals, plan_units
+from bot.render import render
+from bot.tables import GROUP, UNIT
+from matrix import apply
+from matrix.actual import refresh_rooms
+from matrix.errors import MatrixError
+from matrix.findings import Finding, audit
+from matrix.membership import survey
+from matrix.models import ProvisionRun, ProvisionStep
+from matrix.plan import ACTION_LABELS, Plan, build_plan
+from matrix.platform import Platform
+from matrix.tree import within_path
+
+PLAN_TTL = 3600.0  # seconds (bot clock) during which #确认 may carry out a shown plan
+UNITS_SHOWN = 5  # units whose groups #建群 lists; the rest are counted
+PROGRESS_EVERY = 1000  # steps between two progress messages of a long apply
+_STEP = ProvisionStep.__table__  # type: ignore[attr-defined]
+_RUN = ProvisionRun.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class ShownPlan:
+    """A plan #建群 showed someone in a room, waiting for their #确认."""
+
+    plan: Plan
+    unit: str
+    shown_at: float
+
+
+def forget_old_plans(bot: Any) -> int:
+    """Drop the plans shown longer than ``PLAN_TTL`` ago (a national plan is large); how many."""
+    old = [k for k, shown in bot.plans.items() if bot.clock() - shown.shown_at > PLAN_TTL]
+    for key in old:
+        del bot.plans[key]
+    return len(old)
+
+
+class NothingToConfirm(MatrixError):
+    """#确认 without a plan shown (or shown too long ago) and no interrupted apply."""
+
+
+async def provision(call: Call) -> Reply:
+    """#建群 [单位]: the plan for the unit's subtree, kept for the asker's #确认."""
+    bot = call.bot
+    assert call.unit is not None  # an office command always acts on a unit
+    found = survey(call.conn, bot.blueprint, call.unit, bots=bot.accounts)
+    plan = build_plan(found, bot.account_quotas)
+    resumable = apply.open_run(call.conn, plan.scope) is not None
+    units, hidden = plan_units(plan, call.conn, UNITS_SHOWN)
+    unreachable = sum(len(g.unreachable) for g in plan.groups)
+    if not plan.empty or resumable:
+        bot.plans[(call.message.room_id, call.asker.contact_id)] = ShownPlan(
+            plan, call.unit, bot.clock()
+        )
+    counts = plan.counts()
+    return Reply(
+        "plan.j2",
+        {
+            "unit": bot.tree.name(call.unit),
+            "code": call.unit,
+            "plan": plan,
+            "counts": counts,
+            "labels": ACTION_LABELS,
+            "units": units,
+            "hidden": hidden,
+            "unreachable": unreachable,
+            "resumable": resumable,
+        },
+        audit={"steps": counts, "days": plan.schedule.days},
+    )
+
+
+async def confirm(call: Call) -> Reply:
+    """#确认: carry out the asker's last plan in this room (or resume its interrupted apply)."""
+    bot = call.bot
+    key = (call.message.room_id, call.asker.contact_id)
+    shown = bot.plans.get(key)
+    if shown is not None and bot.clock() - shown.shown_at > PLAN_TTL:
+        del bot.plans[key]
+        shown = None
+    scope = shown.plan.scope if shown is not None else call.unit
+    assert scope is not None
+    busy = next((s for s in bot.applying if _overlap(bot.tree, s, scope)), None)
+    if busy is not None:
+        return Reply("apply_started.j2", {"already": True, "unit": bot.tree.name(busy)})
+    if shown is not None:
+        other = next(
+            (s for s in _open_scopes(call.conn) if s != scope and _overlap(bot.tree, s, scope)),
+            None,
+        )
+        if other is not None:
+            # two runs over the same rooms would both do what the first leaves undone
+            raise NothingToConfirm(
+                f"{bot.tree.name(other)}的建群计划还没有执行完，与本计划涉及相同的群",
+                fix=f"请先在{bot.tree.name(other)}的群里发送 #确认 把它执行完，再重新发送 #建群",
+            )
+        run_id, resumed = apply.start_run(bot.engine, shown.plan, call.asker.contact_id)
+        del bot.plans[key]
+    else:
+        found = apply.open_run(call.conn, scope)
+        if found is None:
+            raise NothingToConfirm(
+                "没有待确认的建群计划",
+                fix=f"请先发送 #建群 查看计划（{int(PLAN_TTL // 60)} 分钟内发送 #确认 执行）",
+            )
+        run_id, resumed = found, True
+    left = _steps_left(bot.engine, run_id)
+    bot.applying[scope] = bot.spawn(
+        _carry_out(call, run_id, scope), run=run_id, room=call.message.room_id
+    )
+    return Reply(
+        "apply_started.j2",
+        {"already": False, "unit": bot.tree.name(scope), "resumed": resumed, "left": left},
+        audit={"run": run_id, "resumed": resumed, "steps": left},
+    )
+
+
+async def _carry_out(call: Call, run_id: int, scope: str) -> None:
+    """The apply itself, in the background; progress and the result go to the room."""
+    bot = call.bot
+    platform, room = call.platform, call.message.room_id
+    asker = call.asker.contact_id
+
+    async def progress(report: apply.ApplyReport) -> None:
+        done = report.done + report.failed
+        if done and done % PROGRESS_EVERY == 0:
+            await _say(bot.outbox, platform, room, "apply_progress.j2", report=report)
+
+    try:
+        report = await apply.run_steps(
+            bot.engine,
+            run_id,
+            bot.platforms,
+            accounts=bot.account_quotas,
+            actor=asker,
+            now=bot.now(),
+            sleep=bot.sleep,
+            progress=progress,
+        )
+        left = _steps_left(bot.engine, run_id)
+        absent = sorted(_accounts_left(bot.engine, run_id) - set(bot.platforms))
+        await _say(
+            bot.outbox,
+            platform,
+            room,
+            "apply_result.j2",
+            mentions=(asker,),
+            report=report,
+            left=left,
+            absent=absent,
+            unit=bot.tree.name(scope),
+        )
+    finally:
+        bot.applying.pop(scope, None)
+
+
+async def _say(
+    outbox: Any,
+    platform: Platform,
+    room: str,
+    template: str,
+    mentions: tuple[str, ...] = (),
+    **data: Any,
+) -> None:
+    await outbox.send(platform, room, render(f"replies/{template}", **data).strip(), mentions)
+
+
+def _overlap(tree: Any, a: str, b: str) -> bool:
+    """Whether the subtrees of units ``a`` and ``b`` share a unit."""
+    if a not in tree or b not in tree:
+        return a == b
+    return bool(tree.is_within(a, b) or tree.is_within(b, a))
+
+
+def _open_scopes(conn: Any) -> list[str]:
+    query = select(_RUN.c.scope).where(_RUN.c.status == "open")
+    return [str(s) for s in conn.execute(query).scalars()]
+
+
+def _steps_left(engine: Engine, run_id: int) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    _STEP.c.run_id == run_id, _STEP.c.status.in_(("pending", "started"))
+                )
+            ).scalar_one()
+        )
+
+
+def _accounts_left(engine: Engine, run_id: int) -> set[str]:
+    with engine.connect() as conn:
+        return {
+            str(r[0])
+            for r in conn.execute(
+                select(_STEP.c.account)
+                .where(_STEP.c.run_id == run_id, _STEP.c.status.in_(("pending", "started")))
+                .distinct()
+            )
+        }
+
+
+async def findings_for(call: Call) -> list[Finding]:
+    """The audit of the unit acted on, after reading its rooms afresh from the platform."""
+    bot = call.bot
+    assert call.unit is not None
+    # read the platform first: nothing may wait on the network inside a write
+    with bot.engine.connect() as conn:
+        path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == call.unit)).scalar_one()
+        rooms = conn.execute(
+            select(GROUP.c.id, GROUP.c.owner_account)
+            .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
+            .where(
+                GROUP.c.room_id.is_not(None),
+                within_path(UNIT.c.path, path, conn.dialect.name),
+            )
+        ).all()
+    # each room is read by the account that owns it; one whose owner is not ours, by every
+    # account (whichever is in it)
+    by_account: dict[str, set[int]] = {}
+    for gid, owner in rooms:
+        for account in [owner] if owner in bot.platforms else list(bot.platforms):
+            by_account.setdefault(account, set()).add(int(gid))
+    for account, groups in by_account.items():
+        await refresh_rooms(bot.platforms[account], bot.engine, bots=bot.accounts, only=groups)
+    return audit(call.conn, survey(call.conn, bot.blueprint, call.unit, bots=bot.accounts))
+
+
+async def audit_(call: Call) -> Reply:
+    """#核查 [单位]: what is wrong in the unit's subtree, counted by finding code."""
+    findings = await findings_for(call)
+    assert call.unit is not None
+    return Reply(
+        "audit.j2",
+        {
+            "unit": call.bot.tree.name(call.unit),
+            "word": call.bot.unit_word(call.unit) if call.args["unit"] else "",
+            "total": len(findings),
+            "codes": code_totals(findings),
+        },
+        audit={"findings": len(findings)},
+    )
