@@ -12,43 +12,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from bot.commands import Command
 from bot.permissions import Asker
-from bot.tables import GROUP
 from matrix.errors import MatrixError
 from matrix.platform import IncomingMessage, Platform
+from matrix.relay.people import GroupRef, NotInMatrix, group_for_room
 
 if TYPE_CHECKING:
     from bot.dispatch import Bot
 
 
-@dataclass(frozen=True)
-class GroupRef:
-    """The matrix group a room is: the unit leading it, the blueprint kind, the shard."""
-
-    id: int
-    unit_code: str
-    kind: str
-    shard: int
-    name: str
-    room_id: str
-
-
 def group_of(conn: Connection, room_id: str) -> GroupRef | None:
     """The matrix group whose room this is, or None for a room outside the matrix."""
-    row = conn.execute(
-        select(
-            GROUP.c.id,
-            GROUP.c.unit_code,
-            GROUP.c.kind,
-            GROUP.c.shard,
-            GROUP.c.name,
-            GROUP.c.room_id,
-        ).where(GROUP.c.room_id == room_id)
-    ).first()
-    return None if row is None else GroupRef(*row)
+    try:
+        return group_for_room(conn, room_id)
+    except NotInMatrix:
+        return None
 
 
 class NotAMatrixGroup(MatrixError):

@@ -50,7 +50,7 @@ async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent
     if not ids:
         return None
     # read the platform before writing: nothing may wait on the network inside a write
-    present = {m.contact_id: m for m in await platform.list_members(group.room_id)}
+    present = {m.contact_id: m for m in await platform.list_members(event.room_id)}
     members = [present.get(cid) or Member(cid) for cid in ids]
     policy = bot.join_policy
     with bot.engine.begin() as conn:

@@ -75,7 +75,7 @@ async def approve(call: Call) -> Reply:
         if current is not None and current != request.contact_id:
             # a person whose account changed has left with the old one; one still here is
             # someone else claiming their identity
-            present = await call.platform.list_members(group.room_id)
+            present = await call.platform.list_members(call.message.room_id)
             if any(m.contact_id == current for m in present):
                 raise MatrixError(
                     f"{person.name} 已绑定另一个微信，且该微信就在本群",
@@ -100,7 +100,7 @@ async def reject(call: Call) -> Reply:
     request = join_review.request_in(call.conn, group.id, call.args["number"])
     removed = True
     try:
-        await call.platform.remove_member(group.room_id, request.contact_id)
+        await call.platform.remove_member(call.message.room_id, request.contact_id)
     except NotSupported:
         removed = False  # the account is not owner or admin here: a person must remove them
     join_review.reject(call.conn, request.id, call.asker.contact_id, now=call.bot.now())
