@@ -42,7 +42,7 @@ from sqlalchemy import Connection, Engine, func, select
 from bot import joins
 from bot.calls import Call, GroupRef, Handler, Reply, group_of
 from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
-from bot.handlers import HANDLERS, Placeholder
+from bot.handlers import HANDLERS
 from bot.permissions import Asker, Denied, Permissions
 from bot.provision_chat import forget_old_plans
 from bot.relay_chat import watch, watched
@@ -338,9 +338,6 @@ class Bot:
         self._roster_mark = mark
         return True
 
-    def is_placeholder(self, command: Command) -> bool:
-        return isinstance(self.handlers[command.key], Placeholder)
-
     @cached_property
     def _unit_names(self) -> dict[str, list[str]]:
         names: dict[str, list[str]] = {}
@@ -400,7 +397,7 @@ class Bot:
 
     async def _run(self, platform: Platform, msg: IncomingMessage, inv: Invocation) -> Reply | None:
         """The reply to one command; None to stay silent: a '#word' that looks like no command
-        (#接龙 is WeChat's own), or a bare 收到 that would only be refused or answered 即将开放
+        (#接龙 is WeChat's own), or a bare 收到 that would only be refused
         (people say 收到 all day; the group must not fill with the bot's answers)."""
         with self.engine.connect() as conn:
             group = group_of(conn, msg.room_id)
@@ -408,9 +405,7 @@ class Bot:
         command = inv.command
         if command is None:
             return self._unknown(inv.name, asker, group)
-        if inv.bare and (
-            self.is_placeholder(command) or not self.permissions.allows(asker, command)
-        ):
+        if inv.bare and not self.permissions.allows(asker, command):
             return None
         unit = group.unit_code if group else None
         try:

@@ -2,9 +2,7 @@
 
 ``HANDLERS`` maps every key of the command table to its handler; each engine's handlers live in
 a module of their own (``bot.provision_chat``: #建群 #确认 #核查; ``bot.review_chat``: #同意
-#拒绝 #绑定; ``bot.summary_chat``: #汇总 #登记). Commands whose engines belong to later work map
-to ``not_yet``: they are parsed, permission-checked and audit-logged like the others, so wiring
-an engine in is replacing one entry here.
+#拒绝 #绑定; ``bot.relay_chat``: #通知 收到 #进度 #上报 #转报; ``bot.summary_chat``: #汇总 #登记).
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ async def help_(call: Call) -> Reply:
             {
                 "command": wanted,
                 "allowed": perms.allows(call.asker, wanted, unit),
-                "coming": call.bot.is_placeholder(wanted),
             },
         )
     allowed = [c for c in TABLE if perms.allows(call.asker, c, unit)]
@@ -35,25 +32,9 @@ async def help_(call: Call) -> Reply:
         "help.j2",
         {
             "commands": allowed,
-            "coming": {c.key for c in allowed if call.bot.is_placeholder(c)},
             "asker": call.asker,
         },
     )
-
-
-class Placeholder:
-    """A command whose engine is not wired in yet: answers so, from a template."""
-
-    def __init__(self, feature: str) -> None:
-        self.feature = feature
-
-    async def __call__(self, call: Call) -> Reply:
-        return Reply("not_available.j2", {"command": call.command, "feature": self.feature})
-
-
-def not_yet(feature: str) -> Handler:
-    """A placeholder handler for ``feature`` (its Chinese name, shown to the user)."""
-    return Placeholder(feature)
 
 
 HANDLERS: dict[str, Handler] = {
