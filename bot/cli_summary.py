@@ -93,7 +93,7 @@ def summary(
     )
     if out is None:
         if fmt_key == "text":
-            echo(chat_text(data))
+            echo(chat_text(data, attached=False))
             return
         out = Path(file_name(data, fmt_key))
     out.write_bytes(render_file(data, fmt_key))

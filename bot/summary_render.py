@@ -142,7 +142,7 @@ def render_file(summary: Summary, fmt: str) -> bytes:
             return summary_xlsx.notice_xlsx(summary)
         return summary_xlsx.audit_xlsx(summary)
     if fmt == "text":
-        return (chat_text(summary) + "\n").encode("utf-8")
+        return (chat_text(summary, attached=False) + "\n").encode("utf-8")
     if fmt not in ("csv", "md", "html"):
         raise SummaryRequestError(f"不认识格式 {fmt!r}", fix="可用：text、xlsx、csv、md、html")
     body = _render(summary, fmt)
