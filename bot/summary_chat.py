@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,8 +37,9 @@ class SummaryOptions:
     timezone: str = "Asia/Shanghai"
     deadline: date | None = None  # the build deadline the build-status table shows
 
-    def today(self) -> date:
-        return datetime.now(ZoneInfo(self.timezone)).date()
+    def today(self, now: datetime | None = None) -> date:
+        """The date in the configured time zone of ``now`` (the bot's clock; default: real now)."""
+        return (now or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone)).date()
 
     def new_folder(self) -> Path:
         """A folder of its own for one file, so that the attachment keeps its readable name
@@ -75,7 +76,7 @@ async def summary(call: Call) -> Reply:
         table,
         requester=requester_for(call),
         target=call.unit,
-        as_of=options.today(),
+        as_of=options.today(call.bot.now()),  # on a stage, the stage's day
         deadline=options.deadline,
         relay=call.bot.relay.env,
         findings=findings,
