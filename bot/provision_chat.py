@@ -31,13 +31,14 @@ from matrix.membership import survey
 from matrix.models import ProvisionRun, ProvisionStep
 from matrix.plan import ACTION_LABELS, Plan, build_plan
 from matrix.platform import Platform
+from matrix.tables import table_of
 from matrix.tree import within_path
 
 PLAN_TTL = 3600.0  # seconds (bot clock) during which #确认 may carry out a shown plan
 UNITS_SHOWN = 5  # units whose groups #建群 lists; the rest are counted
 PROGRESS_EVERY = 1000  # steps between two progress messages of a long apply
-_STEP = ProvisionStep.__table__  # type: ignore[attr-defined]
-_RUN = ProvisionRun.__table__  # type: ignore[attr-defined]
+_STEP = table_of(ProvisionStep)
+_RUN = table_of(ProvisionRun)
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ def make_summary(
     raise SummaryRequestError(f"不认识表名 {table!r}", fix="可用：build、media、notice、audit")
 
 
-def table_of(summary: Summary) -> str:
+def table_kind(summary: Summary) -> str:
     if isinstance(summary, BuildStatus):
         return "build"
     if isinstance(summary, MediaTable):
@@ -115,7 +115,7 @@ def table_of(summary: Summary) -> str:
 
 
 def _render(summary: Summary, fmt: str, **extra: Any) -> str:
-    table = table_of(summary)
+    table = table_kind(summary)
     kinds = [(k.key, k.label) for k in MEDIA_KINDS]
     return render(f"summary/{table}.{fmt}.j2", **{_CONTEXT[table]: summary}, kinds=kinds, **extra)
 
@@ -155,4 +155,4 @@ def render_file(summary: Summary, fmt: str) -> bytes:
 def file_name(summary: Summary, fmt: str) -> str:
     """A name to save or attach the file under, e.g. 微信群矩阵建设情况汇总表_示范省_20260501.xlsx."""
     ext = "txt" if fmt == "text" else fmt
-    return f"{_TITLES[table_of(summary)]}_{summary.unit.name}_{summary.as_of:%Y%m%d}.{ext}"
+    return f"{_TITLES[table_kind(summary)]}_{summary.unit.name}_{summary.as_of:%Y%m%d}.{ext}"

@@ -3,21 +3,11 @@ per row: a national roster is hundreds of thousands of rows)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Table
-
 from matrix.models import Group, Membership, Person, Position, Unit
+from matrix.tables import table_of
 
-
-def _table(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-PERSON = _table(Person)
-POSITION = _table(Position)
-UNIT = _table(Unit)
-GROUP = _table(Group)
-MEMBERSHIP = _table(Membership)
+PERSON = table_of(Person)
+POSITION = table_of(Position)
+UNIT = table_of(Unit)
+GROUP = table_of(Group)
+MEMBERSHIP = table_of(Membership)

@@ -18,14 +18,14 @@ from matrix.binding import resolve
 from matrix.db import raw_rows
 from matrix.models import Group, JoinRequest, Membership, Person, Unit, utcnow
 from matrix.platform import Member, Platform
+from matrix.tables import table_of
 from matrix.tree import within_path
 
-_group = Group.__table__  # type: ignore[attr-defined]
-_member = Membership.__table__  # type: ignore[attr-defined]
-_unit = Unit.__table__  # type: ignore[attr-defined]
-_person = Person.__table__  # type: ignore[attr-defined]
-_join = JoinRequest.__table__  # type: ignore[attr-defined]
-
+_group = table_of(Group)
+_member = table_of(Membership)
+_unit = table_of(Unit)
+_person = table_of(Person)
+_join = table_of(JoinRequest)
 Seat = tuple[int | None, str | None, bool, str | None]  # person, contact, is admin, 群昵称
 CHUNK = 500  # ids per IN (...) list
 

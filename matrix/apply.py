@@ -36,12 +36,13 @@ from matrix.models import Group, Membership, Person, ProvisionRun, ProvisionStep
 from matrix.plan import Plan
 from matrix.platform import AddOutcome, Platform, PlatformError, RateLimited
 from matrix.schedule import AccountQuota
+from matrix.tables import table_of
 
-_run = ProvisionRun.__table__  # type: ignore[attr-defined]
-_step = ProvisionStep.__table__  # type: ignore[attr-defined]
-_group = Group.__table__  # type: ignore[attr-defined]
-_member = Membership.__table__  # type: ignore[attr-defined]
-_person = Person.__table__  # type: ignore[attr-defined]
+_run = table_of(ProvisionRun)
+_step = table_of(ProvisionStep)
+_group = table_of(Group)
+_member = table_of(Membership)
+_person = table_of(Person)
 CHUNK = 20_000  # step rows per insert
 
 Sleep = Callable[[float], Awaitable[None]]

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, insert, select
 from sqlmodel import Session
 
 from matrix.models import AuditEntry, utcnow
+from matrix.tables import table_of
 
 
 def record(
@@ -26,14 +27,14 @@ def record(
         "unit_code": unit_code,
         "detail": json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True),
     }
-    db.execute(insert(AuditEntry.__table__), [row])  # type: ignore[attr-defined]
+    db.execute(insert(table_of(AuditEntry)), [row])
 
 
 def entries(
     db: Connection | Session, *, action: str | None = None, limit: int = 100
 ) -> list[AuditEntry]:
     """The newest entries first."""
-    table = AuditEntry.__table__  # type: ignore[attr-defined]
+    table = table_of(AuditEntry)
     query = select(table).order_by(table.c.id.desc()).limit(limit)
     if action is not None:
         query = query.where(table.c.action == action)

@@ -21,11 +21,12 @@ from matrix.errors import MatrixError
 from matrix.models import ContactBinding, Membership, Person, utcnow
 from matrix.platform import Member
 from matrix.roster import clean_phone
+from matrix.tables import table_of
 
 METHODS = ("wechat_id", "phone", "admin")
-_binding = ContactBinding.__table__  # type: ignore[attr-defined]
-_person = Person.__table__  # type: ignore[attr-defined]
-_member = Membership.__table__  # type: ignore[attr-defined]
+_binding = table_of(ContactBinding)
+_person = table_of(Person)
+_member = table_of(Membership)
 
 
 class BindingError(MatrixError):

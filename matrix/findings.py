@@ -35,6 +35,7 @@ from sqlalchemy import Connection, select
 from matrix.membership import MAX_ADMINS, OWNER_SEATS, Survey, Target
 from matrix.models import Person
 from matrix.sharding import group_name
+from matrix.tables import table_of
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_LABELS = {"error": "严重", "warning": "警告", "info": "提示"}
@@ -225,7 +226,7 @@ def audit(conn: Connection, survey: Survey) -> list[Finding]:
 
 def person_names(conn: Connection, ids: Iterable[int]) -> dict[int, str]:
     """Roster names of the persons ``ids`` (a finding or a plan names only a few)."""
-    person = Person.__table__  # type: ignore[attr-defined]
+    person = table_of(Person)
     out: dict[int, str] = {}
     ordered = sorted(set(ids))
     for i in range(0, len(ordered), 500):

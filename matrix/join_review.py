@@ -29,12 +29,12 @@ from matrix.errors import MatrixError
 from matrix.membership import RosterView, expect
 from matrix.models import Group, JoinRequest, Membership, Person
 from matrix.platform import Member
+from matrix.tables import table_of
 
-_group = Group.__table__  # type: ignore[attr-defined]
-_join = JoinRequest.__table__  # type: ignore[attr-defined]
-_member = Membership.__table__  # type: ignore[attr-defined]
-_person = Person.__table__  # type: ignore[attr-defined]
-
+_group = table_of(Group)
+_join = table_of(JoinRequest)
+_member = table_of(Membership)
+_person = table_of(Person)
 OnTimeout = Literal["remove", "keep", "remind"]
 
 

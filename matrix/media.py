@@ -31,8 +31,9 @@ from matrix.errors import MatrixError, Problem, ProblemsError, RosterError
 from matrix.models import MediaAccount, utcnow
 from matrix.sheets import Column, read_sheet
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
+from matrix.tables import table_of
 
-MEDIA = MediaAccount.__table__  # type: ignore[attr-defined]
+MEDIA = table_of(MediaAccount)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from matrix.db import raw_rows
 from matrix.errors import MatrixError, UnknownUnit
 from matrix.models import ContactBinding, Membership, Person, Position, Unit, utcnow
 from matrix.sharding import assign_shards, group_name, split_number
+from matrix.tables import table_of
 from matrix.tree import within_path
 
 MAX_ADMINS = 3  # WeChat lets an owner appoint three admins
@@ -32,11 +33,11 @@ CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 OWNER_SEATS = 1  # the bot account that owns the room takes a seat in it
 
 UnitInfo = tuple[str, str, str | None, int]  # name, level, parent code, depth
-_unit = Unit.__table__  # type: ignore[attr-defined]
-_pos = Position.__table__  # type: ignore[attr-defined]
-_person = Person.__table__  # type: ignore[attr-defined]
-_binding = ContactBinding.__table__  # type: ignore[attr-defined]
-_member = Membership.__table__  # type: ignore[attr-defined]
+_unit = table_of(Unit)
+_pos = table_of(Position)
+_person = table_of(Person)
+_binding = table_of(ContactBinding)
+_member = table_of(Membership)
 
 
 @dataclass

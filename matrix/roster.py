@@ -24,6 +24,7 @@ from matrix.blueprint import Blueprint
 from matrix.errors import Problem, RosterError
 from matrix.models import Person, Position, Unit, utcnow
 from matrix.sheets import Column, Sheet, read_sheet
+from matrix.tables import table_of
 
 UNIT_COLUMNS = (
     Column("code", ("code", "单位代码", "代码")),
@@ -403,7 +404,7 @@ def import_roster(
     """
     now = utcnow()
     paths = _paths(roster.units)
-    unit_t, person_t, pos_t = Unit.__table__, Person.__table__, Position.__table__  # type: ignore[attr-defined]
+    unit_t, person_t, pos_t = table_of(Unit), table_of(Person), table_of(Position)
     with engine.begin() as conn:
         old_units = {
             r[0]: tuple(r)

@@ -12,9 +12,10 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from matrix.models import Delivery, RelayAccount
 from matrix.relay.people import G, M
+from matrix.tables import table_of
 
-A = RelayAccount.__table__  # type: ignore[attr-defined]
-D = Delivery.__table__  # type: ignore[attr-defined]
+A = table_of(RelayAccount)
+D = table_of(Delivery)
 OPEN_STATES = ("pending", "sending")
 # A bot account's own seat in a group is a membership row of its own state, not "actual":
 # people's actual memberships are rewritten by every sync of a room (which leaves the bots

@@ -33,12 +33,12 @@ from matrix.relay.people import (
     positions,
     unit,
 )
+from matrix.tables import table_of
 
-A = Acknowledgement.__table__  # type: ignore[attr-defined]
-D = Delivery.__table__  # type: ignore[attr-defined]
-N = Notice.__table__  # type: ignore[attr-defined]
-R = Report.__table__  # type: ignore[attr-defined]
-
+A = table_of(Acknowledgement)
+D = table_of(Delivery)
+N = table_of(Notice)
+R = table_of(Report)
 _ACK = re.compile(r"^收到\s*(?:([Tt]?\d{1,9})\s*)?[。.!！~～]*$")
 
 

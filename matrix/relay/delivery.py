@@ -47,11 +47,11 @@ from matrix.relay.accounts import (
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.people import G, GroupRef, M
+from matrix.tables import table_of
 
-D = Delivery.__table__  # type: ignore[attr-defined]
-N = Notice.__table__  # type: ignore[attr-defined]
-U = Unit.__table__  # type: ignore[attr-defined]
-
+D = table_of(Delivery)
+N = table_of(Notice)
+U = table_of(Unit)
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
 Faults = Callable[[str], None]  # called at named points; tests raise there to simulate a crash
 NOTICE_TEMPLATE = "relay/notice.j2"

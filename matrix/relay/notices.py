@@ -28,10 +28,11 @@ from matrix.relay.people import (
     unit,
 )
 from matrix.relay.targets import relay_targets, unbuilt_count
+from matrix.tables import table_of
 
-N = Notice.__table__  # type: ignore[attr-defined]
-D = Delivery.__table__  # type: ignore[attr-defined]
-J = RelayJob.__table__  # type: ignore[attr-defined]
+N = table_of(Notice)
+D = table_of(Delivery)
+J = table_of(RelayJob)
 
 
 @dataclass(frozen=True)

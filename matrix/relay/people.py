@@ -17,12 +17,13 @@ from matrix.blueprint import Blueprint
 from matrix.models import Group, Membership, Person, Position, Unit
 from matrix.platform import Member
 from matrix.relay.errors import NotInMatrix
+from matrix.tables import table_of
 
-P = Person.__table__  # type: ignore[attr-defined]
-POS = Position.__table__  # type: ignore[attr-defined]
-U = Unit.__table__  # type: ignore[attr-defined]
-G = Group.__table__  # type: ignore[attr-defined]
-M = Membership.__table__  # type: ignore[attr-defined]
+P = table_of(Person)
+POS = table_of(Position)
+U = table_of(Unit)
+G = table_of(Group)
+M = table_of(Membership)
 
 
 @dataclass(frozen=True)

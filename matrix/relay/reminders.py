@@ -28,14 +28,15 @@ from matrix.relay.codes import notice_code
 from matrix.relay.delivery import Outbox
 from matrix.relay.env import RelayEnv
 from matrix.relay.people import G, GroupRef, UnitRef, child_roles, group, office_group, unit
+from matrix.tables import table_of
 
-J = RelayJob.__table__  # type: ignore[attr-defined]
-N = Notice.__table__  # type: ignore[attr-defined]
-D = Delivery.__table__  # type: ignore[attr-defined]
-M = Membership.__table__  # type: ignore[attr-defined]
-P = Person.__table__  # type: ignore[attr-defined]
-POS = Position.__table__  # type: ignore[attr-defined]
-U = Unit.__table__  # type: ignore[attr-defined]
+J = table_of(RelayJob)
+N = table_of(Notice)
+D = table_of(Delivery)
+M = table_of(Membership)
+P = table_of(Person)
+POS = table_of(Position)
+U = table_of(Unit)
 MAX_MENTIONS = 50  # WeChat shows a wall of @s badly; the names are listed anyway
 
 

@@ -26,9 +26,10 @@ from matrix.relay.people import (
     positions,
     unit,
 )
+from matrix.tables import table_of
 
-R = Report.__table__  # type: ignore[attr-defined]
-D = Delivery.__table__  # type: ignore[attr-defined]
+R = table_of(Report)
+D = table_of(Delivery)
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotInMatrix
 from matrix.relay.guard import watch_match
 from matrix.relay.people import group_for_room, office_group, office_roles, person_for_contact, unit
+from matrix.tables import table_of
 
-W = WatchFlag.__table__  # type: ignore[attr-defined]
-M = Membership.__table__  # type: ignore[attr-defined]
-P = Person.__table__  # type: ignore[attr-defined]
-POS = Position.__table__  # type: ignore[attr-defined]
+W = table_of(WatchFlag)
+M = table_of(Membership)
+P = table_of(Person)
+POS = table_of(Position)
 EXCERPT = 60
 
 

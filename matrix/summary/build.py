@@ -46,9 +46,10 @@ from sqlalchemy import (
 from matrix.blueprint import Blueprint, GroupSpec, LevelSpec
 from matrix.models import Group, Membership
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
+from matrix.tables import table_of
 
-GROUP = Group.__table__  # type: ignore[attr-defined]
-MEMBER = Membership.__table__  # type: ignore[attr-defined]
+GROUP = table_of(Group)
+MEMBER = table_of(Membership)
 
 
 def coverage(done: int, wanted: int | None) -> float | None:

@@ -20,10 +20,11 @@ from matrix.relay.acks import Progress, progress_within
 from matrix.relay.env import RelayEnv
 from matrix.relay.people import unit as relay_unit
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
+from matrix.tables import table_of
 
-D = Delivery.__table__  # type: ignore[attr-defined]
-G = Group.__table__  # type: ignore[attr-defined]
-N = Notice.__table__  # type: ignore[attr-defined]
+D = table_of(Delivery)
+G = table_of(Group)
+N = table_of(Notice)
 RECENT = 10  # notices listed; a table is about what is going on now, not an archive
 
 

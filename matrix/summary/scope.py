@@ -17,8 +17,9 @@ from sqlalchemy import ColumnElement, Connection, func, select, true
 
 from matrix.errors import MatrixError, TreeError, UnknownUnit
 from matrix.models import Unit
+from matrix.tables import table_of
 
-UNIT = Unit.__table__  # type: ignore[attr-defined]
+UNIT = table_of(Unit)
 
 
 @dataclass(frozen=True)
