@@ -68,6 +68,11 @@ async def main() -> None:
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument(
+        "--barrier",
+        type=Path,
+        help="say ready-<account> in this folder, then wait for its go file before relaying",
+    )
     args = parser.parse_args()
     options = RelayOptions(rate=0.0, claim_batch=args.batch, steal_after_seconds=0, lease_seconds=5)
     env = RelayEnv(make_engine(args.db), load_blueprint("young_pioneers"), options)
@@ -75,6 +80,11 @@ async def main() -> None:
     worker = DeliveryWorker(env, platform, compose)  # type: ignore[arg-type]
     platform.echo = worker.observe
     await worker.start()
+    if args.barrier:
+        # every worker relays from the same moment, so sharing does not hang on start-up speed
+        (args.barrier / f"ready-{args.account}").touch()
+        while not (args.barrier / "go").exists():
+            await asyncio.sleep(0.01)
     await drive(env, [worker])
 
 

@@ -48,11 +48,13 @@ def relay_world(engine: Engine, bp: Blueprint, tmp_path: Path, accounts: list[st
 
 
 def worker(
-    engine: Engine, tmp_path: Path, account: str, delay: float = 0.0
+    engine: Engine, tmp_path: Path, account: str, delay: float = 0.0, barrier: Path | None = None
 ) -> subprocess.Popen[bytes]:
     url = engine.url.render_as_string(hide_password=False)
     command = [sys.executable, "-m", "tests.relay_worker_proc", "--db", url, "--account", account]
     files = ["--rooms", str(tmp_path / "rooms.txt"), "--log", str(tmp_path / "sent.jsonl")]
+    if barrier is not None:
+        files += ["--barrier", str(barrier)]
     return subprocess.Popen(
         [*command, *files, "--delay", str(delay)],
         cwd=ROOT,
@@ -72,7 +74,15 @@ def test_three_worker_processes_on_postgresql_send_each_group_exactly_one_copy(
 ):
     accounts = ["bot1", "bot2", "bot3"]
     rooms = relay_world(pg_engine, bp, tmp_path, accounts)
-    procs = [worker(pg_engine, tmp_path, a, delay=0.002) for a in accounts]
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    procs = [worker(pg_engine, tmp_path, a, delay=0.002, barrier=barrier) for a in accounts]
+    deadline = time.monotonic() + 60
+    while len(list(barrier.glob("ready-*"))) < len(accounts):
+        assert all(p.poll() is None for p in procs), "a worker died before it was ready"
+        assert time.monotonic() < deadline, "workers not ready within 60 s"
+        time.sleep(0.01)
+    (barrier / "go").touch()
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
