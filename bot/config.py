@@ -4,6 +4,7 @@ variables (the environment wins). ``config.example.toml`` documents every field.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -154,7 +155,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = os.environ.get("QUNMATRIX_CONFIG", "config.toml")
+        toml_file = _CONFIG_FILE.get() or os.environ.get("QUNMATRIX_CONFIG", "config.toml")
         return (
             init_settings,
             env_settings,
@@ -162,15 +163,19 @@ class Settings(BaseSettings):
         )
 
 
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("qunmatrix_config_file", default=None)
+
+
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Settings from ``config`` (or $QUNMATRIX_CONFIG, or ./config.toml if present), the
     environment, and explicit overrides (CLI options), in rising precedence."""
-    if config is not None:
-        if not config.is_file():
-            raise MatrixError(
-                f"找不到配置文件 {config}", fix="可复制 config.example.toml 为 config.toml 再修改"
-            )
-        os.environ["QUNMATRIX_CONFIG"] = str(config)
+    if config is not None and not config.is_file():
+        raise MatrixError(
+            f"找不到配置文件 {config}", fix="可复制 config.example.toml 为 config.toml 再修改"
+        )
+    # a context variable, not os.environ: the choice must not outlive this call, nor reach
+    # other settings read later in the process or in processes it starts
+    token = _CONFIG_FILE.set(str(config) if config is not None else None)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
@@ -181,6 +186,8 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             "配置有误：" + "；".join(str(p) for p in problems),
             fix="请对照 config.example.toml 修改配置文件或 QUNMATRIX_* 环境变量",
         ) from exc
+    finally:
+        _CONFIG_FILE.reset(token)
 
 
 def _reason(err: Any) -> str:

@@ -115,3 +115,16 @@ def test_the_bot_accounts_are_one_list_with_distinct_ids(run, tmp_path: Path) ->
     (tmp_path / "config.toml").write_text('[simulated]\naccounts = ["x"]\n', encoding="utf-8")
     code, out = run("blueprint")
     assert code == 2 and "simulated.accounts：不认识的设置项" in out  # one list: [[accounts]]
+
+
+def test_a_config_file_given_once_does_not_stick_to_the_process(tmp_path: Path) -> None:
+    """--config must not leak into settings read later (or into processes started later)."""
+    import os
+
+    from bot.config import load_settings
+
+    (tmp_path / "other.toml").write_text('blueprint = "guangongwei"\n', encoding="utf-8")
+    assert load_settings(tmp_path / "other.toml").blueprint == "guangongwei"
+    assert "QUNMATRIX_CONFIG" not in os.environ or os.environ["QUNMATRIX_CONFIG"] != str(
+        tmp_path / "other.toml"
+    )
