@@ -30,6 +30,7 @@ def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
         burst=c.settings.simulated.burst,
         summaries=summaries or SummaryOptions.of(c.settings),
         join_policy=c.settings.join_policy(),
+        bind_limits=c.settings.bind_limits(),
         relay=c.settings.relay,
         timezone=c.settings.timezone,
     )

@@ -17,6 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from matrix.bind_claims import BindLimits
 from matrix.errors import MatrixError, Problem
 from matrix.join_review import TimeoutPolicy
 from matrix.relay.options import RelayOptions
@@ -78,6 +79,30 @@ class JoinReviewSettings(BaseModel):
     )
 
 
+class BindingSettings(BaseModel):
+    """Limits on ``#绑定`` by phone, so that nobody finds a roster person by guessing numbers.
+    A failed attempt is one that bound nobody (no such phone, someone else's, another unit's,
+    or an office person's claim waiting for the office)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
+
+    failures_per_contact: int = Field(
+        default=3,
+        ge=1,
+        description="failed attempts one WeChat contact may make within window_hours, e.g. 3",
+    )
+    failures_per_person: int = Field(
+        default=5,
+        ge=1,
+        description="failed attempts aimed at one roster person within window_hours; then "
+        "that person cannot be bound by phone for the rest of the window and their office is "
+        "told, e.g. 5",
+    )
+    window_hours: float = Field(
+        default=24.0, gt=0, description="the window the attempts are counted in, e.g. 24"
+    )
+
+
 class Settings(BaseSettings):
     """All of qunmatrix's settings."""
 
@@ -121,6 +146,7 @@ class Settings(BaseSettings):
         description="the bot accounts that build and run the groups, with their quotas",
     )
     join_review: JoinReviewSettings = Field(default_factory=JoinReviewSettings)
+    binding: BindingSettings = Field(default_factory=BindingSettings)
     relay: RelayOptions = Field(
         default_factory=RelayOptions,
         description="notice pacing, retries, reminders, content guard, watch list ([relay])",
@@ -145,6 +171,11 @@ class Settings(BaseSettings):
     def join_policy(self) -> TimeoutPolicy:
         """What happens to a held joiner nobody decides on."""
         return TimeoutPolicy(self.join_review.timeout_hours, self.join_review.on_timeout)
+
+    def bind_limits(self) -> BindLimits:
+        """How many failed #绑定 attempts are allowed, per contact and per target person."""
+        b = self.binding
+        return BindLimits(b.failures_per_contact, b.failures_per_person, b.window_hours)
 
     @classmethod
     def settings_customise_sources(

@@ -51,6 +51,7 @@ from bot.render import render
 from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, UNIT
 from matrix import audit_log
+from matrix.bind_claims import BindLimits
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.join_review import TimeoutPolicy
@@ -194,6 +195,7 @@ class Bot:
         relay: RelayEnv | None = None,
         quotas: Sequence[AccountQuota] = (),
         join_policy: TimeoutPolicy | None = None,
+        bind_limits: BindLimits | None = None,
         now: Callable[[], datetime] = utcnow,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -201,12 +203,13 @@ class Bot:
         ``quotas`` are the configured bot accounts (the planner schedules over them; an
         account attached without quotas gets the defaults). ``now`` dates what the bot does
         (quotas per day, join timeouts) and ``sleep`` paces an apply: the stage passes its
-        calendar and clock."""
+        calendar and clock. ``bind_limits``: failed #绑定 attempts allowed."""
         self.engine = engine
         self.blueprint = blueprint
         self.summaries = summaries or SummaryOptions()
         self.quotas = list(quotas)
         self.join_policy = join_policy or TimeoutPolicy()
+        self.bind_limits = bind_limits or BindLimits()
         self.now = now
         self.sleep = sleep
         self.platforms: dict[str, Platform] = {}

@@ -2,7 +2,7 @@
 
 ``HANDLERS`` maps every key of the command table to its handler; each engine's handlers live in
 a module of their own (``bot.provision_chat``: #建群 #确认 #核查; ``bot.review_chat``: #同意
-#拒绝 #绑定; ``bot.relay_chat``: #通知 收到 #进度 #上报 #转报; ``bot.summary_chat``: #汇总 #登记).
+#拒绝 #绑定 #解绑; ``bot.relay_chat``: #通知 收到 #进度 #上报 #转报; ``bot.summary_chat``: #汇总 #登记).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ HANDLERS: dict[str, Handler] = {
     "approve": review_chat.approve,
     "reject": review_chat.reject,
     "bind": review_chat.bind,
+    "unbind": review_chat.unbind,
     "notice": notice,
     "ack": ack,
     "status": status,

@@ -1,8 +1,9 @@
 """The one permission choke point: who is asking, and may they run this command on this unit?
 
 Identity is the stable contact id, never a display name: ``matrix.binding`` says which roster
-person the id is (a binding made by 微信号, by phone or by an admin, including ids an account
-used before), which gives the person's roles and units.
+person the id is (an active binding made by 微信号, by phone or by an office; an id its person
+has since replaced, or one an office revoked, is nobody), which gives the person's roles and
+units.
 A person is an *office* of a unit when they hold there a role the blueprint makes admin of the
 groups that unit's level leads (``office_staff@self``). An office acts on its own subtree only
 (``UnitTree.is_within``). ``#帮助`` lists commands through the same ``allows``.

@@ -1,7 +1,10 @@
-"""#同意, #拒绝 and #绑定 in chat: the join review of ``matrix.join_review`` and the identity
-binding of ``matrix.binding`` behind three command handlers.
+"""#同意, #拒绝, #绑定 and #解绑 in chat: the join review of ``matrix.join_review``, the claims
+of ``matrix.bind_claims`` and the identity binding of ``matrix.binding`` behind four handlers.
 
-Numbers are join request numbers, scoped to the group they are typed in. Bindings never touch
+Numbers are join request numbers, scoped to the group they are typed in; a claim to be an office
+person is such a request too, held in the deciding office's own group, so ``#同意 N`` there is the
+one way an office confirms an identity. Whatever ``#绑定`` finds, its reply names nobody: the
+office learns the details in its own group. Bindings never touch
 the roster's 微信号 column: a later roster import cannot undo what an admin or a person decided
 in chat. Handlers read the platform before they write (nothing waits on the network inside a
 write transaction).
@@ -15,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from bot.calls import Call, Reply
 from bot.tables import PERSON, POSITION, UNIT
-from matrix import binding, join_review
+from matrix import bind_claims, binding, join_review
 from matrix.errors import MatrixError
 from matrix.platform import NotSupported
 from matrix.roster import clean_phone
@@ -64,6 +67,8 @@ async def approve(call: Call) -> Reply:
     """#同意 <编号> [人员]: the held joiner stays; with a person, they are bound to the roster."""
     group = call.require_group()
     request = join_review.request_in(call.conn, group.id, call.args["number"])
+    if request.is_claim:
+        return _confirm_claim(call, request)
     person = None
     if call.args["person"]:
         person = find_person(call.conn, call.args["person"], group.unit_code)
@@ -88,9 +93,59 @@ async def approve(call: Call) -> Reply:
         person_id=person.id if person else None,
         now=call.bot.now(),
     )
+    if person is not None:
+        _announce_bound(call, person.id, request.contact_id)
     audit = {"joiner": request.contact_id, "request": request.id, "person_id": person and person.id}
     return Reply(
         "approved.j2", {"request": request, "person": person}, (request.contact_id,), audit
+    )
+
+
+def _confirm_claim(call: Call, request: join_review.Request) -> Reply:
+    """#同意 N on a claim: the office confirms the claimant is the office person claimed."""
+    assert request.person_id is not None
+    [person] = _people(call.conn, PERSON.c.id == request.person_id)
+    if call.args["person"]:
+        named = find_person(call.conn, call.args["person"], call.require_group().unit_code)
+        if named.id != person.id:
+            raise MatrixError(
+                f"绑定申请 {request.id} 申请的不是“{call.args['person']}”",
+                fix=f"核实无误请只回复 #同意 {request.id}；不是本人请回复 #拒绝 {request.id}",
+            )
+    units = [u for u, _ in _positions(call.conn, person.id)]
+    if not any(call.bot.permissions.covers(call.asker, u) for u in units):
+        raise MatrixError(
+            "此人不在你所在单位的管辖范围内", fix="请由其所在单位或上级单位办公室核实"
+        )
+    join_review.approve(
+        call.conn, request.id, call.asker.contact_id, person_id=person.id, now=call.bot.now()
+    )
+    env = call.bot.relay.env
+    join_review.admit_bound(
+        call.conn,
+        call.bot.blueprint,
+        request.contact_id,
+        now=call.bot.now(),
+        actor=call.asker.contact_id,
+    )
+    bind_claims.tell_claimant(call.conn, env, request)
+    _announce_bound(call, person.id, request.contact_id)
+    audit = {"claimant": request.contact_id, "request": request.id, "person_id": person.id}
+    return Reply("approved.j2", {"request": request, "person": person}, audit=audit)
+
+
+def _announce_bound(call: Call, person_id: int, contact_id: str) -> None:
+    """Tell the person's office about a binding an office made (the reply tells the office
+    that typed it, so its own room is left out)."""
+    bind_claims.tell_office(
+        call.conn,
+        call.bot.relay.env,
+        person_id,
+        "bound",
+        avoid_rooms=(call.message.room_id,),
+        contact=contact_id,
+        path=binding.PATHS["admin"],
+        group="",
     )
 
 
@@ -99,10 +154,13 @@ async def reject(call: Call) -> Reply:
     group = call.require_group()
     request = join_review.request_in(call.conn, group.id, call.args["number"])
     removed = True
-    try:
-        await call.platform.remove_member(call.message.room_id, request.contact_id)
-    except NotSupported:
-        removed = False  # the account is not owner or admin here: a person must remove them
+    if request.is_claim:
+        removed = False  # a claim was made elsewhere: there is nobody to remove here
+    else:
+        try:
+            await call.platform.remove_member(call.message.room_id, request.contact_id)
+        except NotSupported:
+            removed = False  # the account is not owner or admin here: a person must remove them
     join_review.reject(call.conn, request.id, call.asker.contact_id, now=call.bot.now())
     audit = {"joiner": request.contact_id, "request": request.id, "reason": call.args["reason"]}
     return Reply(
@@ -113,33 +171,45 @@ async def reject(call: Call) -> Reply:
 
 
 async def bind(call: Call) -> Reply:
-    """#绑定 <手机号>: the sender claims the roster person registered with this phone."""
+    """#绑定 <手机号>: the sender claims the roster person registered with this phone. The
+    reply is the same whatever the phone named, unless it bound the sender (or they are
+    bound already, or have used up their attempts)."""
     asker = call.asker
-    if asker.bound:
-        return Reply("bind_refused.j2", {"why": "already", "person_name": asker.name})
-    holders = binding.phone_holders(call.conn, call.args["phone"])
-    if len(holders) != 1:
-        return Reply("bind_refused.j2", {"why": "many" if holders else "none", "person_name": ""})
-    [person] = _people(call.conn, PERSON.c.id == holders[0])
-    current = binding.contacts_of(call.conn, [person.id]).get(person.id)
-    if current is not None and current != asker.contact_id:
-        return Reply("bind_refused.j2", {"why": "taken", "person_name": person.name})
-    if call.group is not None:
-        # a claim is only believable where the person belongs: their unit under this group's
-        tree = call.bot.tree
-        units = [u for u, _ in _positions(call.conn, person.id)]
-        if not any(u in tree and tree.is_within(u, call.group.unit_code) for u in units):
-            return Reply("bind_refused.j2", {"why": "elsewhere", "person_name": person.name})
-    binding.bind(call.conn, asker.contact_id, person.id, "phone", asker.contact_id)
-    # held when they joined as a stranger: now known, they are let in where they belong
-    admitted = join_review.admit_bound(
-        call.conn, call.bot.blueprint, asker.contact_id, now=call.bot.now(), actor=asker.contact_id
+    limits = call.bot.bind_limits
+    claim = bind_claims.claim_by_phone(
+        call.conn,
+        call.bot.relay.env,
+        contact_id=asker.contact_id,
+        name=asker.display_name or asker.contact_id,
+        phone=call.args["phone"],
+        group=call.group,
+        limits=limits,
+        claim_hours=call.bot.join_policy.hours,
+        now=call.bot.now(),
     )
-    return Reply(
-        "bound.j2",
-        {"person": person, "admitted": bool(admitted)},
-        audit={"person_id": person.id, "admitted": admitted},
-    )
+    if claim.reply == "bound":
+        return Reply("bound.j2", {"admitted": bool(claim.admitted)})
+    return Reply("bind_refused.j2", {"why": claim.reply, "asker": asker, "limits": limits})
+
+
+async def unbind(call: Call) -> Reply:
+    """#解绑 <人员|手机号>: an office ends the bindings of a person of its subtree."""
+    assert call.unit is not None  # an office command always acts on a unit
+    person = find_person(call.conn, call.args["person"], call.unit)
+    ended = binding.revoke_person(call.conn, person.id, call.asker.contact_id)
+    for gone in ended:
+        bind_claims.tell_office(
+            call.conn,
+            call.bot.relay.env,
+            person.id,
+            "revoked",
+            avoid_rooms=(call.message.room_id,),
+            contact=gone.contact_id,
+            path=gone.path,
+            by=call.asker.name,
+        )
+    audit = {"person_id": person.id, "bindings": [b.id for b in ended]}
+    return Reply("unbound.j2", {"person": person, "ended": ended}, audit=audit)
 
 
 def _positions(conn: Connection, person_id: int) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from bot.sim_build import BuildReport, build_matrix, mirror_rooms
 from bot.simulated import SimCalendar, SimMessage, SimulatedWeChat
 from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, PERSON
+from matrix.bind_claims import BindLimits
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.join_review import TimeoutPolicy
@@ -76,6 +77,7 @@ class Stage:
         timezone: str = "Asia/Shanghai",
         start: datetime | None = None,
         join_policy: TimeoutPolicy | None = None,
+        bind_limits: BindLimits | None = None,
     ) -> None:
         """``start``: when the rehearsal begins (default: 09:00 today in ``timezone``)."""
         self.engine = engine
@@ -103,6 +105,7 @@ class Stage:
             relay=env,
             quotas=self.quotas,
             join_policy=join_policy,
+            bind_limits=bind_limits,
             now=self.calendar.now,
             sleep=self._sleep,
         )

@@ -7,6 +7,11 @@ them). A held joiner who binds themselves (their phone) is let in where the rule
 who leaves needs no decision. A request nobody decides on times out by the configured policy:
 remove them, keep them, or remind the admins again. Every decision goes to the audit log.
 
+A claim to be a roster person whose roles carry office authority (``#绑定`` with that person's
+phone) is held the same way, as a request with reason ``claim`` in the group of the office that
+decides it (``hold_claim``): ``#同意 N`` there binds the claimant, ``#拒绝 N`` turns the claim
+down. Claims never remove anyone and simply lapse when their time is up.
+
 The functions return data (``JoinDecision``, ``Removal`` …); the bot renders the replies from
 ``templates/provision/`` and carries out removals through the platform port. Who may approve is
 the bot's permission check, not this module's.
@@ -36,6 +41,8 @@ _join = table_of(JoinRequest)
 _member = table_of(Membership)
 _person = table_of(Person)
 OnTimeout = Literal["remove", "keep", "remind"]
+CLAIM = "claim"  # the reason of a held claim to an office person's identity
+_JOINS = _join.c.reason != CLAIM
 
 
 class JoinReviewError(MatrixError):
@@ -103,6 +110,11 @@ class Request:
     person_id: int | None
     reason: str
     status: str
+    from_group_id: int | None = None  # a claim: the group it was made in
+
+    @property
+    def is_claim(self) -> bool:
+        return self.reason == CLAIM
 
 
 class NotWaiting(JoinReviewError):
@@ -122,6 +134,7 @@ _REQUEST = (
     _join.c.person_id,
     _join.c.reason,
     _join.c.status,
+    _join.c.from_group_id,
 )
 
 
@@ -153,6 +166,7 @@ def withdraw(
             _join.c.group_id == group_id,
             _join.c.contact_id.in_(sorted(contact_ids)),
             _join.c.status == "held",
+            _JOINS,
         )
         .values(status="left", decided_at=now)
     )
@@ -193,7 +207,8 @@ def review_joins(
     if group is None:
         raise JoinReviewError(f"找不到群 {group_id}", fix="请先同步群列表")
     unit, kind, name = group
-    known = resolve(conn, members, actor)
+    # a contact its person has replaced (or an office revoked) is a stranger at the door
+    known = resolve(conn, members, actor, superseded=False)
     persons = {
         int(pid): (pname, removed is not None)
         for pid, pname, removed in conn.execute(
@@ -209,6 +224,7 @@ def review_joins(
             _join.c.group_id == group_id,
             _join.c.contact_id.in_([m.contact_id for m in members]),
             _join.c.status.in_(("approved", "held")),
+            _JOINS,
         )
         .order_by(_join.c.id)
     ):
@@ -301,6 +317,72 @@ def review_joins(
     return out
 
 
+def is_expected(conn: Connection, bp: Blueprint, group_id: int, person_id: int) -> bool:
+    """Whether the rules put ``person_id`` in the group ``group_id`` (any shard of it)."""
+    group = conn.execute(
+        select(_group.c.unit_code, _group.c.kind).where(_group.c.id == group_id)
+    ).first()
+    if group is None or group.kind not in bp.group_keys():
+        return False
+    return person_id in _expected(conn, bp, group.unit_code, group.kind)
+
+
+def hold_claim(
+    conn: Connection,
+    *,
+    group_id: int,
+    from_group_id: int | None,
+    contact_id: str,
+    name: str,
+    person_id: int,
+    now: datetime,
+    hours: float,
+    actor: str,
+) -> tuple[int, bool]:
+    """Hold ``contact_id``'s claim to be ``person_id`` for the office whose group is
+    ``group_id``: (request number, whether it is new). The same claim made again keeps its
+    number, so the office is asked once."""
+    held = conn.execute(
+        select(_join.c.id).where(
+            _join.c.group_id == group_id,
+            _join.c.contact_id == contact_id,
+            _join.c.person_id == person_id,
+            _join.c.reason == CLAIM,
+            _join.c.status == "held",
+        )
+    ).scalar()
+    if held is not None:
+        return int(held), False
+    request_id = inserted_id(
+        conn.execute(
+            insert(_join).values(
+                group_id=group_id,
+                contact_id=contact_id,
+                name=name,
+                person_id=person_id,
+                reason=CLAIM,
+                status="held",
+                created_at=now,
+                expires_at=now + timedelta(hours=hours),
+                reminders=0,
+                from_group_id=from_group_id,
+            )
+        )
+    )
+    audit_log.record(
+        conn,
+        actor,
+        "binding.claim",
+        None,
+        request=request_id,
+        group=group_id,
+        from_group=from_group_id,
+        contact=contact_id,
+        person=person_id,
+    )
+    return request_id, True
+
+
 def _expected(conn: Connection, bp: Blueprint, unit: str, kind: str) -> set[int]:
     """Everyone the rules put in the group (any shard)."""
     spec = bp.group(kind)
@@ -345,8 +427,19 @@ def _held(conn: Connection, request_id: int) -> tuple[int, str, str | None, str]
 def approve(
     conn: Connection, request_id: int, actor: str, *, person_id: int | None, now: datetime
 ) -> None:
-    """An admin lets the held joiner stay: bound to ``person_id`` (or kept as a guest if None)."""
+    """An admin lets the held joiner stay: bound to ``person_id`` (or kept as a guest if None).
+    For a claim, the office confirms that the claimant is the person claimed."""
     group_id, contact_id, _, _ = _held(conn, request_id)
+    claimed = conn.execute(
+        select(_join.c.person_id).where(_join.c.id == request_id, _join.c.reason == CLAIM)
+    ).first()
+    if claimed is not None:
+        if person_id is not None and person_id != claimed.person_id:
+            raise JoinReviewError(
+                f"绑定申请 {request_id} 申请的是另一位名册人员",
+                fix=f"核实无误请只回复 #同意 {request_id}；不是本人请回复 #拒绝 {request_id}",
+            )
+        person_id = claimed.person_id
     if person_id is not None:
         bind_by_admin(conn, contact_id, person_id, actor)
     _approved(conn, request_id, group_id, contact_id, person_id, actor=actor, now=now)
@@ -394,7 +487,7 @@ def admit_bound(
     rows = conn.execute(
         select(_join.c.id, _join.c.group_id, _group.c.unit_code, _group.c.kind)
         .join(_group, _group.c.id == _join.c.group_id)
-        .where(_join.c.contact_id == contact_id, _join.c.status == "held")
+        .where(_join.c.contact_id == contact_id, _join.c.status == "held", _JOINS)
         .order_by(_join.c.id)
     ).all()
     approved = []
@@ -436,9 +529,10 @@ def expire(
             _group.c.name,
         )
         .join(_group, _group.c.id == _join.c.group_id)
-        .where(_join.c.status == "held", _join.c.expires_at <= now)
+        .where(_join.c.status == "held", _join.c.expires_at <= now, _JOINS)
         .order_by(_join.c.id)
     ).all()
+    _lapse_claims(conn, now=now, actor=actor)
     out = []
     for rid, gid, contact, name, room_id, group in rows:
         values: dict[str, object]
@@ -475,3 +569,21 @@ def expire(
             )
         )
     return out
+
+
+def _lapse_claims(conn: Connection, *, now: datetime, actor: str) -> None:
+    """Claims nobody decided on in time lapse: the claimant may ask again (within the limits)."""
+    due = conn.execute(
+        select(_join.c.id, _join.c.contact_id, _join.c.person_id).where(
+            _join.c.status == "held", _join.c.expires_at <= now, _join.c.reason == CLAIM
+        )
+    ).all()
+    for rid, contact, person in due:
+        conn.execute(
+            update(_join)
+            .where(_join.c.id == rid)
+            .values(status="timed_out", decided_at=now, decided_by=actor)
+        )
+        audit_log.record(
+            conn, actor, "binding.claim_lapsed", None, request=rid, contact=contact, person=person
+        )

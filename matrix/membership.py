@@ -195,7 +195,9 @@ def _add_holders(holders: dict[str, dict[str, list[int]]], rows: Iterable[Any]) 
 
 def _unreachable(conn: Connection, persons: Collection[int] | None) -> set[int]:
     bound = select(_binding.c.person_id).where(
-        _binding.c.person_id == _person.c.id, _binding.c.superseded_at.is_(None)
+        _binding.c.person_id == _person.c.id,
+        _binding.c.superseded_at.is_(None),
+        _binding.c.revoked_at.is_(None),
     )
     query = select(_person.c.id).where(
         _person.c.removed_at.is_(None), _person.c.wechat_id.is_(None), ~bound.exists()

@@ -140,7 +140,9 @@ class AuditEntry(SQLModel, table=True):
 
 class ContactBinding(SQLModel, table=True):
     """A WeChat contact id bound to a roster person (see ``matrix.binding``). A contact id that
-    stops being used (the account reconnected under a new id) is kept, marked ``superseded_at``."""
+    stops being used (the account reconnected under a new id) is kept, marked ``superseded_at``;
+    one an office or the operator ended is kept, marked ``revoked_at``. Only a binding with
+    neither carries authority."""
 
     __tablename__ = "contact_binding"
 
@@ -151,10 +153,14 @@ class ContactBinding(SQLModel, table=True):
     actor: str = Field(max_length=128)
     bound_at: datetime = Field(default_factory=utcnow)
     superseded_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=128)
 
 
 class JoinRequest(SQLModel, table=True):
-    """Someone who joined a group and is held for an admin's decision (入群审核)."""
+    """Someone who joined a group and is held for an admin's decision (入群审核), or a claim to
+    be a roster person with office authority (reason ``claim``), held in the group of the office
+    that decides it; ``from_group_id`` is where the claim was made."""
 
     __tablename__ = "join_request"
     __table_args__ = (Index("ix_join_request_group_contact", "group_id", "contact_id"),)
@@ -164,13 +170,31 @@ class JoinRequest(SQLModel, table=True):
     contact_id: str = Field(max_length=128)
     name: str = Field(default="", max_length=128, description="display name, for people only")
     person_id: int | None = Field(default=None, foreign_key="person.id")
-    reason: str = Field(max_length=32, description="unknown | not_expected | stale")
+    reason: str = Field(max_length=32, description="unknown | not_expected | stale | claim")
     status: str = Field(max_length=16, description="held | approved | rejected | timed_out | left")
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     reminders: int = 0
     decided_at: datetime | None = None
     decided_by: str | None = Field(default=None, max_length=128)
+    from_group_id: int | None = Field(default=None, foreign_key="wgroup.id")
+
+
+class BindAttempt(SQLModel, table=True):
+    """One ``#绑定`` by a contact, for the limits per contact and per target person. No phone
+    number is kept: the target is the roster person the number named, if any."""
+
+    __tablename__ = "bind_attempt"
+    __table_args__ = (
+        Index("ix_bind_attempt_contact_at", "contact_id", "at"),
+        Index("ix_bind_attempt_person_at", "person_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow)
+    contact_id: str = Field(max_length=128)
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    outcome: str = Field(max_length=16, description="bound | already | pending | refused | limited")
 
 
 class ProvisionRun(SQLModel, table=True):

@@ -1,8 +1,9 @@
 """Who is speaking, where, and on whose behalf: contact ids to roster persons, rooms to groups,
 units to their offices and office groups.
 
-Identity is the stable contact id, resolved through ``matrix.binding`` (a contact bound by 微信号,
-phone or an admin's decision; a contact id that is itself a roster 微信号 is bound on first use).
+Identity is the stable contact id, resolved through ``matrix.binding`` (a contact actively bound
+by 微信号, phone or an office's decision; a contact id that is itself a roster 微信号 is bound on
+first use).
 Display names never decide anything.
 """
 
@@ -64,7 +65,8 @@ class GroupRef:
 
 def person_for_contact(conn: Connection, contact_id: str) -> PersonRef | None:
     """The roster person behind a contact id (removed persons count as strangers), or None."""
-    person_id = resolve(conn, [Member(contact_id)], actor="relay").get(contact_id)
+    # a contact the person used before is no longer them here: it acts for nobody
+    person_id = resolve(conn, [Member(contact_id)], actor="relay", superseded=False).get(contact_id)
     if person_id is None:
         return None
     row = conn.execute(
@@ -150,6 +152,12 @@ def office_group(conn: Connection, bp: Blueprint, unit_code: str) -> GroupRef | 
     """Where a unit's office reads what is sent to it: its own internal group (every member from
     the unit itself, e.g. 少工委委员群) if built, else its main relay group, else any built group
     it leads."""
+    groups = office_groups(conn, bp, unit_code)
+    return groups[0] if groups else None
+
+
+def office_groups(conn: Connection, bp: Blueprint, unit_code: str) -> list[GroupRef]:
+    """The built groups a unit leads, in the order ``office_group`` prefers them."""
 
     def rank(spec_key: str) -> int:
         spec = bp.group(spec_key)
@@ -165,6 +173,4 @@ def office_group(conn: Connection, bp: Blueprint, unit_code: str) -> GroupRef | 
         )
     ]
     rows = [g for g in rows if g.kind in known]
-    if not rows:
-        return None
-    return min(rows, key=lambda g: (rank(g.kind), g.shard, g.id))
+    return sorted(rows, key=lambda g: (rank(g.kind), g.shard, g.id))

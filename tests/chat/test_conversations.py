@@ -258,7 +258,8 @@ def test_approve_with_a_phone_binds_a_teacher_who_changed_their_wechat(stage):
     stage.replies(K1_GROUP, "wx_new_phone", "<加入>")
     reply = stage.reply(K1_GROUP, K1_OFFICE, f"#同意 1 {TEACHER_PHONE}")
     assert reply == "已同意 wx_new_phone 入群，并绑定名册人员 K1S1大辅（乙1县第1小学）。"
-    assert who(stage, "wx_new_phone") == who(stage, TEACHER) == "K1S1大辅"  # one person
+    assert who(stage, "wx_new_phone") == "K1S1大辅"
+    assert who(stage, TEACHER) is None  # the account they replaced no longer speaks for them
     assert stage.reply(K1_GROUP, "wx_new_phone", "#帮助").startswith("K1S1大辅，你在本群可以使用")
     [entry] = audit(stage, "binding.bind")
     assert (entry["actor"], entry["method"], entry["contact"]) == (
@@ -347,9 +348,12 @@ def test_a_newcomer_binds_their_wechat_with_their_phone_and_is_let_in(newcomer_s
     stage = newcomer_stage
     assert "1号 wxid_newcomer（不在名册中）" in stage.reply(K1_GROUP, NEWCOMER, "<加入>")
     reply = stage.reply(K1_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")
-    assert reply == "绑定成功：你是名册上的 K1S2大辅（乙1县第2小学）。入群审核已通过。"
+    # the group reads it: it names nobody (the office is told in its own group)
+    assert reply == "绑定成功。入群审核已通过。发送 #帮助 查看你可以使用的命令。"
     assert held(stage) == [(1, NEWCOMER, "approved")]  # no timeout will remove them now
-    assert audit(stage, "command.bind")[0]["person_id"] is not None
+    [attempt] = audit(stage, "binding.attempt")
+    assert (attempt["outcome"], attempt["phone"]) == ("bound", "139****0015")
+    assert NEWCOMER_PHONE not in str(audit(stage, "binding.bind"))
     assert stage.reply(K1_GROUP, NEWCOMER, "#帮助").startswith("K1S2大辅，你在本群可以使用")
 
 
@@ -371,15 +375,20 @@ def test_a_binding_made_in_chat_survives_a_roster_import(newcomer_stage, tmp_pat
     )
 
 
-def test_bind_refuses_a_phone_already_bound_to_someone(stage):
+RECEIVED = "已收到。如信息无误，本单位办公室核实后会通知你；如有疑问，请联系本群管理员。"
+
+
+def test_bind_refuses_a_phone_already_bound_to_someone_without_naming_them(stage):
     stranger_joins(stage)
-    assert "已绑定其他微信" in stage.reply(K1_GROUP, STRANGER, f"#绑定 {TEACHER_PHONE}")
+    assert stage.reply(K1_GROUP, STRANGER, f"#绑定 {TEACHER_PHONE}") == RECEIVED
     assert who(stage, STRANGER) is None and who(stage, TEACHER) == "K1S1大辅"
+    assert audit(stage, "binding.attempt")[0]["reason"] == "taken"
 
 
-def test_bind_refuses_an_unknown_phone(stage):
+def test_bind_refuses_an_unknown_phone_with_the_same_words(stage):
     stranger_joins(stage)
-    assert "名册上没有这个手机号" in stage.reply(K1_GROUP, STRANGER, "#绑定 13800000000")
+    assert stage.reply(K1_GROUP, STRANGER, "#绑定 13800000000") == RECEIVED
+    assert audit(stage, "binding.attempt")[0]["reason"] == "none"
 
 
 def test_bind_refuses_someone_already_bound(stage):
@@ -389,8 +398,9 @@ def test_bind_refuses_someone_already_bound(stage):
 def test_bind_refuses_a_person_of_another_unit_than_the_groups(newcomer_stage):
     stage = newcomer_stage
     stage.replies(K2_GROUP, NEWCOMER, "<加入>")
-    assert "不属于本群所在单位" in stage.reply(K2_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")
+    assert stage.reply(K2_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}") == RECEIVED
     assert who(stage, NEWCOMER) is None
+    assert audit(stage, "binding.attempt")[0]["reason"] == "elsewhere"
 
 
 # --- room events ------------------------------------------------------------------------------

@@ -84,10 +84,17 @@ def test_members_and_anyone(perms, province_db):
     assert perms.allows(stranger, COMMANDS["help"]) and perms.allows(stranger, COMMANDS["bind"])
 
 
-def test_a_contact_bound_by_an_admin_is_known_and_the_old_id_still_resolves(perms, province_db):
+def test_a_contact_bound_by_an_admin_is_known_and_the_old_id_has_no_authority(perms, province_db):
+    """An id change is legitimate through the new binding; the id it replaced is nobody now,
+    even though the roster still lists it as the 微信号."""
+    assert ask(perms, province_db, "wxK1n008").office_units == ("K1",)
     with province_db.begin() as conn:
         office = lookup(conn, "wxK1n008")
         assert office is not None
         bind_by_admin(conn, "wxid_new_account", office, "wxC1n004")
     assert ask(perms, province_db, "wxid_new_account").office_units == ("K1",)
-    assert ask(perms, province_db, "wxK1n008").office_units == ("K1",)  # superseded, same person
+    old = ask(perms, province_db, "wxK1n008")
+    assert not old.bound and old.office_units == ()  # superseded: history, not authority
+    with pytest.raises(Denied) as caught:
+        perms.check(old, COMMANDS["notice"], "K1")
+    assert caught.value.reason == "stranger"
