@@ -45,8 +45,11 @@ def _people(conn: Connection, *conditions: ColumnElement[bool]) -> list[RosterPe
     return list(seen.values())
 
 
-def find_person(conn: Connection, text: str, under_unit: str) -> RosterPerson:
-    """The roster person in ``under_unit``'s subtree with this phone number or name."""
+def find_person(
+    conn: Connection, text: str, under_unit: str, where: str = "本群所属单位及下属单位的名册"
+) -> RosterPerson:
+    """The roster person in ``under_unit``'s subtree with this phone number or name
+    (``where`` names that roster in the message when there is none)."""
     path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == under_unit)).scalar_one()
     phone = clean_phone(text) or text
     found = _people(
@@ -54,7 +57,7 @@ def find_person(conn: Connection, text: str, under_unit: str) -> RosterPerson:
     )
     if not found:
         raise MatrixError(
-            f"在本群所属单位及下属单位的名册中找不到“{text}”",
+            f"在{where}中找不到“{text}”",
             fix="请写名册上登记的手机号或姓名；不在名册上的人可只写编号同意入群",
         )
     if len(found) > 1:
@@ -147,6 +150,7 @@ def _announce_bound(call: Call, person_id: int, contact_id: str) -> None:
         path=binding.PATHS["admin"],
         group="",
     )
+    call.bot.relay.poke()
 
 
 async def reject(call: Call) -> Reply:
@@ -187,6 +191,7 @@ async def bind(call: Call) -> Reply:
         claim_hours=call.bot.join_policy.hours,
         now=call.bot.now(),
     )
+    call.bot.relay.poke()  # an office may have been told something
     if claim.reply == "bound":
         return Reply("bound.j2", {"admitted": bool(claim.admitted)})
     return Reply("bind_refused.j2", {"why": claim.reply, "asker": asker, "limits": limits})
@@ -208,6 +213,7 @@ async def unbind(call: Call) -> Reply:
             path=gone.path,
             by=call.asker.name,
         )
+    call.bot.relay.poke()
     audit = {"person_id": person.id, "bindings": [b.id for b in ended]}
     return Reply("unbound.j2", {"person": person, "ended": ended}, audit=audit)
 

@@ -359,12 +359,13 @@ def bindings(
     under_path: str | None = None,
     person_ids: Sequence[int] | None = None,
     binding_ids: Sequence[int] | None = None,
+    contact_id: str | None = None,
     history: bool = False,
     limit: int = 200,
 ) -> list[Binding]:
     """Bindings, newest first: of persons with a position under the unit whose path is
-    ``under_path``, of ``person_ids``, or exactly ``binding_ids``; active ones only unless
-    ``history``."""
+    ``under_path``, of ``person_ids``, exactly ``binding_ids``, or of ``contact_id``; active
+    ones only unless ``history``."""
     query = select(_binding, _person.c.name).join(_person, _person.c.id == _binding.c.person_id)
     if under_path is not None:
         placed = (
@@ -378,6 +379,8 @@ def bindings(
         query = query.where(_binding.c.person_id.in_(sorted(set(person_ids))))
     if binding_ids is not None:
         query = query.where(_binding.c.id.in_(sorted(set(binding_ids))))
+    if contact_id is not None:
+        query = query.where(_binding.c.contact_id == contact_id)
     if not history:
         query = query.where(ACTIVE)
     rows = conn.execute(query.order_by(_binding.c.id.desc()).limit(limit)).all()
