@@ -15,13 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loguru import logger
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from bot.calls import GroupRef, Reply, group_of
 from bot.render import render
-from bot.tables import POSITION
-from matrix import actual, join_review
-from matrix.binding import contacts_of
+from matrix import actual, bind_claims, join_review
 from matrix.platform import Member, NotSupported, Platform, PlatformError, RoomEvent
 
 if TYPE_CHECKING:
@@ -31,17 +29,7 @@ if TYPE_CHECKING:
 def office_contacts(conn: Connection, bot: Bot, unit_code: str) -> tuple[str, ...]:
     """Contact ids of the unit's office (its admin roles), to @-mention them: each person's
     bound contact, else their 微信号."""
-    roles = bot.permissions.office_roles.get(bot.tree.level(unit_code), frozenset())
-    persons = [
-        int(r[0])
-        for r in conn.execute(
-            select(POSITION.c.person_id)
-            .where(POSITION.c.unit_code == unit_code, POSITION.c.role.in_(sorted(roles)))
-            .order_by(POSITION.c.seq, POSITION.c.person_id)
-        )
-    ]
-    reach = contacts_of(conn, persons)
-    return tuple(dict.fromkeys(reach[p] for p in persons if p in reach))
+    return bind_claims.office_contacts(conn, bot.relay.env, unit_code)
 
 
 async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent) -> Reply | None:

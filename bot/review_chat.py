@@ -180,17 +180,16 @@ async def bind(call: Call) -> Reply:
     bound already, or have used up their attempts)."""
     asker = call.asker
     limits = call.bot.bind_limits
-    claim = bind_claims.claim_by_phone(
-        call.conn,
-        call.bot.relay.env,
-        contact_id=asker.contact_id,
-        name=asker.display_name or asker.contact_id,
-        phone=call.args["phone"],
-        group=call.group,
-        limits=limits,
-        claim_hours=call.bot.join_policy.hours,
-        now=call.bot.now(),
+    ask = bind_claims.PhoneClaim(
+        asker.contact_id,
+        asker.display_name or asker.contact_id,
+        call.args["phone"],
+        call.group,
+        limits,
+        call.bot.join_policy.hours,
+        call.bot.now(),
     )
+    claim = bind_claims.claim_by_phone(call.conn, call.bot.relay.env, ask)
     call.bot.relay.poke()  # an office may have been told something
     if claim.reply == "bound":
         return Reply("bound.j2", {"admitted": bool(claim.admitted)})

@@ -88,85 +88,83 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 
 
-def claim_by_phone(
-    conn: Connection,
-    env: RelayEnv,
-    *,
-    contact_id: str,
-    name: str,
-    phone: str,
-    group: GroupRef | None,
-    limits: BindLimits,
-    claim_hours: float,
-    now: datetime,
-) -> Claim:
-    """``contact_id`` (shown as ``name``) typed ``#绑定 <phone>`` in ``group`` (None: outside
-    the matrix). Binds, holds a claim for an office, or refuses; records the attempt."""
-    masked = mask_phone(phone)
-    since = now - timedelta(hours=limits.window_hours)
-    if binding.lookup(conn, contact_id) is not None:
+@dataclass(frozen=True)
+class PhoneClaim:
+    """One ``#绑定`` as typed: by ``contact_id`` (shown as ``name``) in ``group`` (None:
+    outside the matrix), under ``limits``; a held claim lapses after ``claim_hours``."""
+
+    contact_id: str
+    name: str
+    phone: str
+    group: GroupRef | None
+    limits: BindLimits
+    claim_hours: float
+    now: datetime
+
+    @property
+    def since(self) -> datetime:
+        """Where the window the limits count in begins."""
+        return self.now - timedelta(hours=self.limits.window_hours)
+
+
+def claim_by_phone(conn: Connection, env: RelayEnv, ask: PhoneClaim) -> Claim:
+    """Bind, hold a claim for an office, or refuse; record the attempt."""
+    masked = mask_phone(ask.phone)
+    if binding.lookup(conn, ask.contact_id) is not None:
         claim = Claim("already", "already", "already_bound")
-    elif _failures(conn, _attempt.c.contact_id == contact_id, since) >= limits.per_contact:
+    elif _failures(conn, _attempt.c.contact_id == ask.contact_id, ask.since) >= (
+        ask.limits.per_contact
+    ):
         claim = Claim("wait", "limited", "contact_limit")
     else:
-        claim = _judge(conn, env, contact_id, name, phone, group, limits, claim_hours, now)
-    _record(conn, contact_id, claim, masked, group, now)
+        claim = _judge(conn, env, ask)
+    _record(conn, ask, claim, masked)
     if claim.outcome in ("pending", "refused") and claim.person_id is not None:
-        failed = _failures(conn, _attempt.c.person_id == claim.person_id, since)
-        if failed == limits.per_person:
+        failed = _failures(conn, _attempt.c.person_id == claim.person_id, ask.since)
+        if failed == ask.limits.per_person:
             tell_office(
                 conn,
                 env,
                 claim.person_id,
                 "limit",
-                avoid_rooms=_room_ids(group),
-                avoid_contact=contact_id,
+                avoid_rooms=_room_ids(ask.group),
+                avoid_contact=ask.contact_id,
                 count=failed,
-                hours=limits.window_hours,
+                hours=ask.limits.window_hours,
                 phone=masked,
-                contact=contact_id,
-                group=group.name if group else "",
+                contact=ask.contact_id,
+                group=ask.group.name if ask.group else "",
             )
     return claim
 
 
-def _judge(
-    conn: Connection,
-    env: RelayEnv,
-    contact_id: str,
-    name: str,
-    phone: str,
-    group: GroupRef | None,
-    limits: BindLimits,
-    claim_hours: float,
-    now: datetime,
-) -> Claim:
-    cleaned = clean_phone(phone) or phone
-    holders = binding.phone_holders(conn, cleaned)
+def _judge(conn: Connection, env: RelayEnv, ask: PhoneClaim) -> Claim:
+    holders = binding.phone_holders(conn, clean_phone(ask.phone) or ask.phone)
     if len(holders) != 1:
         return Claim("received", "refused", "many" if holders else "none")
     person = holders[0]
-    since = now - timedelta(hours=limits.window_hours)
-    if _failures(conn, _attempt.c.person_id == person, since) >= limits.per_person:
+    if _failures(conn, _attempt.c.person_id == person, ask.since) >= ask.limits.per_person:
         return Claim("received", "limited", "target_limit", person)
-    refused = _refusal(conn, env, contact_id, person, group)
+    refused = _refusal(conn, env, ask.contact_id, person, ask.group)
     if refused:
         return Claim("received", "refused", refused, person)
-    assert group is not None
+    assert ask.group is not None
     if offices_held(conn, env.blueprint, person):
-        return _hold(conn, env, contact_id, name, person, group, claim_hours, now, phone)
-    binding.bind(conn, contact_id, person, "phone", contact_id)
+        return _hold(conn, env, ask, ask.group, person)
+    binding.bind(conn, ask.contact_id, person, "phone", ask.contact_id)
     # held when they joined as a stranger: now known, they are let in where they belong
-    admitted = join_review.admit_bound(conn, env.blueprint, contact_id, now=now, actor=contact_id)
+    admitted = join_review.admit_bound(
+        conn, env.blueprint, ask.contact_id, now=ask.now, actor=ask.contact_id
+    )
     tell_office(
         conn,
         env,
         person,
         "bound",
-        avoid_rooms=_room_ids(group),
-        contact=contact_id,
+        avoid_rooms=_room_ids(ask.group),
+        contact=ask.contact_id,
         path=binding.PATHS["phone"],
-        group=group.name,
+        group=ask.group.name,
     )
     return Claim("bound", "bound", "phone", person, admitted=tuple(admitted))
 
@@ -187,20 +185,12 @@ def _refusal(
     return ""
 
 
-def _hold(
-    conn: Connection,
-    env: RelayEnv,
-    contact_id: str,
-    name: str,
-    person: int,
-    group: GroupRef,
-    claim_hours: float,
-    now: datetime,
-    phone: str,
-) -> Claim:
+def _hold(conn: Connection, env: RelayEnv, ask: PhoneClaim, group: GroupRef, person: int) -> Claim:
     """The person is an office: hold the claim for an office of their unit or above."""
     offices = offices_held(conn, env.blueprint, person)
-    found = office_room(conn, env, offices[0].code, avoid_rooms=_room_ids(group), avoid=contact_id)
+    found = office_room(
+        conn, env, offices[0].code, avoid_rooms=_room_ids(group), avoid=ask.contact_id
+    )
     if found is None:
         return Claim("received", "refused", "no_office_group", person)
     room, _ = found
@@ -208,12 +198,12 @@ def _hold(
         conn,
         group_id=room.id,
         from_group_id=group.id,
-        contact_id=contact_id,
-        name=name,
+        contact_id=ask.contact_id,
+        name=ask.name,
         person_id=person,
-        now=now,
-        hours=claim_hours,
-        actor=contact_id,
+        now=ask.now,
+        hours=ask.claim_hours,
+        actor=ask.contact_id,
     )
     if fresh:
         _queue(
@@ -223,11 +213,11 @@ def _hold(
             "claim",
             person,
             number=request_id,
-            contact=contact_id,
-            contact_name=name,
-            phone=mask_phone(phone),
+            contact=ask.contact_id,
+            contact_name=ask.name,
+            phone=mask_phone(ask.phone),
             group=group.name,
-            hours=claim_hours,
+            hours=ask.claim_hours,
         )
     return Claim("received", "pending", "office", person, request_id)
 
@@ -365,28 +355,13 @@ def _failures(conn: Connection, who: Any, since: datetime) -> int:
     )
 
 
-def _record(
-    conn: Connection,
-    contact_id: str,
-    claim: Claim,
-    masked: str,
-    group: GroupRef | None,
-    now: datetime,
-) -> None:
-    conn.execute(
-        insert(_attempt),
-        [
-            {
-                "at": now,
-                "contact_id": contact_id,
-                "person_id": claim.person_id,
-                "outcome": claim.outcome,
-            }
-        ],
-    )
+def _record(conn: Connection, ask: PhoneClaim, claim: Claim, masked: str) -> None:
+    row = {"at": ask.now, "contact_id": ask.contact_id, "person_id": claim.person_id}
+    conn.execute(insert(_attempt), [{**row, "outcome": claim.outcome}])
+    group = ask.group
     audit_log.record(
         conn,
-        contact_id,
+        ask.contact_id,
         "binding.attempt",
         group.unit_code if group else None,
         outcome=claim.outcome,

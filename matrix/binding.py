@@ -176,24 +176,26 @@ def _supersede_roster_wechat(
 ) -> None:
     """The person's roster 微信号, if no binding records it yet, is an older contact of theirs
     too: record it superseded, or it would still speak for them through the roster."""
+    wechat = _unrecorded_wechat(conn, person_id)
+    if wechat is not None and wechat != contact_id:
+        _record_wechat(conn, person_id, wechat, now, superseded_at=now)
+
+
+def _unrecorded_wechat(conn: Connection, person_id: int) -> str | None:
+    """The person's roster 微信号 when no binding row holds it yet."""
     wechat = conn.execute(select(_person.c.wechat_id).where(_person.c.id == person_id)).scalar()
-    if wechat is None or wechat == contact_id:
-        return
+    if wechat is None:
+        return None
     if conn.execute(select(_binding.c.id).where(_binding.c.contact_id == wechat)).first():
-        return
-    conn.execute(
-        insert(_binding),
-        [
-            {
-                "contact_id": wechat,
-                "person_id": person_id,
-                "method": "wechat_id",
-                "actor": "roster",
-                "bound_at": now,
-                "superseded_at": now,
-            }
-        ],
-    )
+        return None
+    return str(wechat)
+
+
+def _record_wechat(
+    conn: Connection, person_id: int, wechat: str, now: datetime, **state: datetime
+) -> None:
+    row = {"contact_id": wechat, "person_id": person_id, "method": "wechat_id", "actor": "roster"}
+    conn.execute(insert(_binding), [{**row, "bound_at": now, **state}])
 
 
 def bind_by_phone(conn: Connection, contact_id: str, phone: str, actor: str) -> int:
@@ -455,24 +457,9 @@ def revoke_person(conn: Connection, person_id: int, actor: str) -> list[Binding]
     counts until an office binds it again). Raises ``BindingError`` when there is none."""
     active = bindings(conn, person_ids=[person_id])
     if not active:
-        wechat = conn.execute(select(_person.c.wechat_id).where(_person.c.id == person_id)).scalar()
-        has_row = wechat is not None and (
-            conn.execute(select(_binding.c.id).where(_binding.c.contact_id == wechat)).first()
-            is not None
-        )
-        if wechat is None or has_row:
+        wechat = _unrecorded_wechat(conn, person_id)
+        if wechat is None:
             raise BindingError("此人目前没有绑定任何微信", fix="无需解绑")
-        conn.execute(
-            insert(_binding),
-            [
-                {
-                    "contact_id": wechat,
-                    "person_id": person_id,
-                    "method": "wechat_id",
-                    "actor": "roster",
-                    "bound_at": utcnow(),
-                }
-            ],
-        )
+        _record_wechat(conn, person_id, wechat, utcnow())
         active = bindings(conn, person_ids=[person_id])
     return [revoke(conn, b.id, actor) for b in active]

@@ -267,8 +267,11 @@ def test_approve_lets_the_joiner_stay_and_is_logged(stage):
 def test_approve_with_a_phone_binds_a_teacher_who_changed_their_wechat(stage):
     stage.say(K1_GROUP, TEACHER, "<退出>")  # gone with the old account
     stage.replies(K1_GROUP, "wx_new_phone", "<加入>")
-    reply = stage.reply(K1_GROUP, K1_OFFICE, f"#同意 1 {TEACHER_PHONE}")
+    reply, told = stage.replies(K1_GROUP, K1_OFFICE, f"#同意 1 {TEACHER_PHONE}")
     assert reply == "已同意 wx_new_phone 入群，并绑定名册人员 K1S1大辅（乙1县第1小学）。"
+    assert told.startswith(
+        "【绑定通知】名册人员 K1S1大辅"
+    )  # in the city group, see test_binding_trust
     assert who(stage, "wx_new_phone") == "K1S1大辅"
     assert who(stage, TEACHER) is None  # the account they replaced no longer speaks for them
     assert stage.reply(K1_GROUP, "wx_new_phone", "#帮助").startswith("K1S1大辅，你在本群可以使用")
@@ -358,9 +361,10 @@ def test_approve_outside_a_matrix_group_says_where_to_use_it(stage):
 def test_a_newcomer_binds_their_wechat_with_their_phone_and_is_let_in(newcomer_stage):
     stage = newcomer_stage
     assert "1号 wxid_newcomer（不在名册中）" in stage.reply(K1_GROUP, NEWCOMER, "<加入>")
-    reply = stage.reply(K1_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")
+    _, reply, told = stage.say(K1_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")
     # the group reads it: it names nobody (the office is told in its own group)
-    assert reply == "绑定成功。入群审核已通过。发送 #帮助 查看你可以使用的命令。"
+    assert reply.text == "绑定成功。入群审核已通过。发送 #帮助 查看你可以使用的命令。"
+    assert told.text.startswith("【绑定通知】") and told.group == "甲市县级少工委负责同志群"
     assert held(stage) == [(1, NEWCOMER, "approved")]  # no timeout will remove them now
     [attempt] = audit(stage, "binding.attempt")
     assert (attempt["outcome"], attempt["phone"]) == ("bound", "139****0015")
@@ -373,7 +377,7 @@ def test_a_binding_made_in_chat_survives_a_roster_import(newcomer_stage, tmp_pat
     in it) must not undo what was bound in chat."""
     stage = newcomer_stage
     stage.replies(K1_GROUP, NEWCOMER, "<加入>")
-    stage.reply(K1_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")
+    assert stage.replies(K1_GROUP, NEWCOMER, f"#绑定 {NEWCOMER_PHONE}")[0].startswith("绑定成功")
     units, persons = newcomer_roster(tmp_path / "again")
     with persons.open("a", encoding="utf-8") as fh:
         fh.write("K1S1,新来的中辅,core_squadron_counselor,13900000999,wxK1S1n999\n")
