@@ -10,9 +10,14 @@ from matrix.binding import (
     BindingError,
     bind_by_admin,
     bind_by_phone,
+    bindings,
     contact_of,
+    contacts_of,
+    lookup,
     person_of,
     resolve,
+    revoke,
+    revoke_person,
 )
 from matrix.models import ContactBinding, Person
 from matrix.platform import Member
@@ -116,3 +121,57 @@ def test_unbound_members_are_unknown(province_db, bp):
     join(world, room_of(world, "乙1县少先队大队辅导员群"), "wxid_unbound", nickname="单位-谁")
     sync(province_db, world)
     assert [f.code for f in findings(province_db, bp)] == ["UNKNOWN_MEMBER"]
+
+
+def test_a_superseded_contact_is_history_not_identity(province_db):
+    """It still seats its person in the record of a room (the audit finds them twice), but it
+    answers for nobody: not the permission check, not the relay, not the join review."""
+    someone = person_id(province_db, "wxK1S1n012")
+    with province_db.begin() as conn:
+        resolve(conn, [Member("wxK1S1n012")])  # seated once, bound by 微信号
+        bind_by_admin(conn, "wxid_new", someone, "cli:admin")
+        assert lookup(conn, "wxK1S1n012") is None and person_of(conn, "wxK1S1n012") is None
+        assert resolve(conn, [Member("wxK1S1n012")]) == {"wxK1S1n012": someone}
+        assert resolve(conn, [Member("wxK1S1n012")], superseded=False) == {}
+        assert lookup(conn, "wxid_new") == someone
+
+
+def test_a_roster_wechat_id_no_row_records_is_superseded_by_a_new_binding(province_db):
+    office = person_id(province_db, "wxK1n008")
+    with province_db.begin() as conn:
+        assert lookup(conn, "wxK1n008") == office  # from the roster alone
+        bind_by_admin(conn, "wxid_new", office, "cli:admin")
+        assert lookup(conn, "wxK1n008") is None
+        [old] = bindings(conn, contact_id="wxK1n008", history=True)
+        assert (old.state, old.method, old.actor) == ("已替换", "wechat_id", "roster")
+
+
+def test_revoking_ends_authority_and_reach_and_is_logged(province_db):
+    someone = person_id(province_db, "wxK1S1n012")
+    with province_db.begin() as conn:
+        bind_by_admin(conn, "wxid_who", someone, "cli:admin")
+        [b] = bindings(conn, contact_id="wxid_who")
+        ended = revoke(conn, b.id, "cli:admin")
+        assert (ended.state, ended.revoked_by) == ("已撤销", "cli:admin")
+        assert lookup(conn, "wxid_who") is None and contact_of(conn, someone) is None
+        # a revoked contact is nobody, even where a room shows the roster's 微信号 for it
+        assert resolve(conn, [Member("wxid_who", wechat_id="wxK1S1n012")]) == {}
+        with pytest.raises(BindingError, match="已不是有效绑定（已撤销）"):
+            revoke(conn, b.id, "cli:admin")
+        with pytest.raises(BindingError, match="没有编号为 999999 的绑定"):
+            revoke(conn, 999999, "cli:admin")
+        [entry] = audit_log.entries(conn, action="binding.revoke")
+    assert '"contact": "wxid_who"' in entry.detail and entry.unit_code == "K1S1"
+
+
+def test_revoking_a_person_known_by_the_roster_wechat_id(province_db):
+    someone = person_id(province_db, "wxK1S1n012")
+    with province_db.begin() as conn:
+        [ended] = revoke_person(conn, someone, "wxK1n008")
+        assert (ended.contact_id, ended.path) == ("wxK1S1n012", "名册微信号")
+        assert lookup(conn, "wxK1S1n012") is None
+        assert someone not in contacts_of(conn, [someone])  # not @-mentioned as them either
+        with pytest.raises(BindingError, match="没有绑定任何微信"):
+            revoke_person(conn, someone, "wxK1n008")
+        bind_by_admin(conn, "wxK1S1n012", someone, "wxK1n008")  # an office binds it again
+        assert lookup(conn, "wxK1S1n012") == someone

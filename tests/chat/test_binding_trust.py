@@ -417,3 +417,20 @@ def test_relay_receipts_and_reports_need_an_active_binding(office_stage):
         assert getattr(person_for_contact(conn, REAL), "id", None) == person
     with pytest.raises(NotAllowed):
         submit_report(stage.bot.relay.env, stage.room_of(K1_GROUP), IMPOSTOR, "冒名上报")
+
+
+@pytest.mark.postgres
+def test_claims_limits_and_revocation_on_postgres(pg_engine, bp, tmp_path):
+    with staged(pg_engine, bp, tmp_path / "roster") as stage:
+        stage.say(K1_GROUP, STRANGER, "<加入>")
+        lines = stage.say(K1_GROUP, STRANGER, f"#绑定 {OFFICE_PHONE}")
+        assert [line.text for line in said_in(stage, lines, K1_GROUP)] == [RECEIVED]
+        assert said_in(stage, lines, CITY_GROUP)[0].text.startswith("【绑定申请 2号】")
+        refused_as_stranger(stage, K1_GROUP, STRANGER)
+        assert reply_in(stage, CITY_GROUP, CITY_OFFICE, "#同意 2").startswith("已核实")
+        assert stage.reply(K1_GROUP, STRANGER, "#核查").startswith("【核查】乙1县")
+        assert reply_in(stage, K1_GROUP, K1_OFFICE, f"#解绑 {OFFICE_PHONE}").startswith("已解除")
+        refused_as_stranger(stage, K1_GROUP, STRANGER)
+        stage.say(K1_GROUP, "wxid_guesser", "<加入>")
+        replies = [stage.reply(K1_GROUP, "wxid_guesser", f"#绑定 1380000000{i}") for i in range(4)]
+        assert replies[:3] == [RECEIVED] * 3 and replies[3].startswith("你的绑定尝试次数已达上限")
