@@ -51,6 +51,7 @@ _member = table_of(Membership)
 Reply = Literal["bound", "already", "received", "wait"]
 # attempts that count against the limits: they did not bind anyone
 _FAILED = ("pending", "refused", "limited")
+NAME_SHOWN = 32  # characters of a claimant's display name an office is shown
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class PhoneClaim:
     outside the matrix), under ``limits``; a held claim lapses after ``claim_hours``."""
 
     contact_id: str
-    name: str
+    name: str  # the WeChat display name: anyone's choice, so shown only in part
     phone: str
     group: GroupRef | None
     limits: BindLimits
@@ -199,7 +200,7 @@ def _hold(conn: Connection, env: RelayEnv, ask: PhoneClaim, group: GroupRef, per
         group_id=room.id,
         from_group_id=group.id,
         contact_id=ask.contact_id,
-        name=ask.name,
+        name=ask.name[:NAME_SHOWN],
         person_id=person,
         now=ask.now,
         hours=ask.claim_hours,
@@ -214,7 +215,7 @@ def _hold(conn: Connection, env: RelayEnv, ask: PhoneClaim, group: GroupRef, per
             person,
             number=request_id,
             contact=ask.contact_id,
-            contact_name=ask.name,
+            contact_name=ask.name[:NAME_SHOWN],
             phone=mask_phone(ask.phone),
             group=group.name,
             hours=ask.claim_hours,
