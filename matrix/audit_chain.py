@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlmodel import Session
 
 from matrix.errors import MatrixError
@@ -75,37 +75,42 @@ def at_text(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# built once: an append runs on every command, and building a statement costs more than running it
+_MOVE_HEAD = (
+    update(_head)
+    .where(_head.c.id == 1)
+    .values(last_id=_head.c.last_id + 1)
+    .returning(_head.c.last_id, _head.c.last_hash, _head.c.last_at)
+)
+_INSERT = insert(_log)
+_SETTLE_HEAD = (
+    update(_head)
+    .where(_head.c.id == 1)
+    .values(last_hash=bindparam("digest"), last_at=bindparam("at", type_=_head.c.last_at.type))
+)
+
+
 def append(
     db: Db, actor: str, action: str, unit_code: str | None, detail: str, now: datetime | None = None
 ) -> int:
     """Add one entry at the head of the chain, in the caller's transaction; its id."""
-    moved = db.execute(
-        update(_head)
-        .where(_head.c.id == 1)
-        .values(last_id=_head.c.last_id + 1)
-        .returning(_head.c.last_id, _head.c.last_hash, _head.c.last_at)
-    ).one()
-    entry_id, prev_hash, last_at = moved
+    entry_id, prev_hash, last_at = db.execute(_MOVE_HEAD).one()
     # never older than the entry before it, even if another process's clock runs ahead: so an
     # entry older than the one before it can only be a forgery
     at = max(now or utcnow(), last_at)
     digest = entry_hash(entry_id, at, actor, action, unit_code, detail, prev_hash)
-    db.execute(
-        insert(_log),
-        [
-            {
-                "id": entry_id,
-                "at": at,
-                "actor": actor,
-                "action": action,
-                "unit_code": unit_code,
-                "detail": detail,
-                "prev_hash": prev_hash,
-                "hash": digest,
-            }
-        ],
-    )
-    db.execute(update(_head).where(_head.c.id == 1).values(last_hash=digest, last_at=at))
+    row = {
+        "id": entry_id,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "unit_code": unit_code,
+        "detail": detail,
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+    db.execute(_INSERT, [row])
+    db.execute(_SETTLE_HEAD, {"digest": digest, "at": at})
     return int(entry_id)
 
 

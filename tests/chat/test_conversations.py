@@ -28,7 +28,18 @@ from tests.chat.conftest import (
     newcomer_roster,
 )
 
-OFFICE_ONLY = ["#建群", "#确认", "#核查", "#同意", "#拒绝", "#通知", "#进度", "#汇总", "#登记"]
+OFFICE_ONLY = [
+    "#建群",
+    "#确认",
+    "#核查",
+    "#同意",
+    "#拒绝",
+    "#通知",
+    "#进度",
+    "#汇总",
+    "#登记",
+    "#日志",
+]
 
 
 def held(stage: Stage) -> list[tuple[int, str, str]]:
