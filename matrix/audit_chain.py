@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlmodel import Session
@@ -30,6 +30,8 @@ from matrix.models import AuditEntry, AuditHead, utcnow
 from matrix.tables import table_of
 
 GENESIS = "0" * 64  # the "previous hash" of the first entry
+# one encoder for every hash: json.dumps with options builds a new one per call
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _log = table_of(AuditEntry)
 _head = table_of(AuditHead)
 _COLUMNS = (
@@ -62,17 +64,17 @@ def entry_hash(
     >>> len(h), h == entry_hash(1, datetime(2026, 5, 1, 8, tzinfo=UTC), "wx1", "roster.import", None, "{}", GENESIS)
     (64, False)
     """
-    canonical = json.dumps(
-        [entry_id, at_text(at), actor, action, unit_code, detail, prev_hash],
-        ensure_ascii=False,
-        separators=(",", ":"),
+    canonical = _CANONICAL.encode(
+        [entry_id, at_text(at), actor, action, unit_code, detail, prev_hash]
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def at_text(at: datetime) -> str:
     """An entry's time as hashed: UTC, to the microsecond (what both databases keep)."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    return at.isoformat(timespec="microseconds")
 
 
 # built once: an append runs on every command, and building a statement costs more than running it
@@ -174,8 +176,7 @@ class Verdict:
         return self.problem is None
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     id: int
     at: datetime
     actor: str
@@ -200,7 +201,7 @@ class _Row:
 def _rows(db: Db) -> Iterator[_Row]:
     result = db.execute(select(*_COLUMNS).order_by(_log.c.id).execution_options(yield_per=5000))
     for row in result:
-        yield _Row(*row)
+        yield _Row._make(row)
 
 
 def verify(db: Db, anchor: Anchor | None = None) -> Verdict:

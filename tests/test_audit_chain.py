@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, exc, text
 
 from matrix import audit_log
 from matrix.audit_chain import Anchor, Verdict, anchor, entry_hash, verify
-from matrix.db import _alembic_config, migrate
+from matrix.db import _alembic_config, make_engine, migrate
 
 SQLITE_GUARDS = (
     "audit_log_no_update",
@@ -420,3 +421,40 @@ def test_the_migration_hashes_the_entries_already_there(engine: Engine) -> None:
     drop_sqlite_guards(engine)
     tamper(engine, "UPDATE audit_log SET actor = 'wx9' WHERE id = 2")
     assert found(check(engine)) == ("changed", 2, None)
+
+
+# --- the bot's own database role (README: "A database role for the bot") ------------------------
+
+
+BOT_GRANTS = """
+GRANT USAGE ON SCHEMA public TO {role};
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};
+GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role};
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {role};
+REVOKE INSERT, DELETE, TRUNCATE ON audit_head FROM {role};
+"""
+
+
+@pytest.mark.postgres
+def test_postgresql_the_bot_role_appends_but_cannot_switch_the_guards_off(
+    pg_engine: Engine,
+) -> None:
+    role = f"qm_bot_{uuid.uuid4().hex[:8]}"
+    tamper(pg_engine, f"CREATE ROLE {role} LOGIN", BOT_GRANTS.format(role=role))
+    url = pg_engine.url.set(username=role)
+    bot = make_engine(url.render_as_string(hide_password=False))
+    try:
+        fill(bot, 3)
+        for statement in (
+            "ALTER TABLE audit_log DISABLE TRIGGER USER",
+            "SET session_replication_role = replica",
+            "TRUNCATE audit_log",
+            "DROP TRIGGER audit_log_append_only ON audit_log",
+            "UPDATE audit_log SET actor = 'x'",
+        ):
+            with pytest.raises(exc.DBAPIError, match="permission denied|must be owner"):
+                tamper(bot, statement)
+        assert check(bot).intact and check(bot).entries == 3
+    finally:
+        bot.dispose()
+        tamper(pg_engine, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
