@@ -452,7 +452,7 @@ def test_postgresql_the_bot_role_appends_but_cannot_switch_the_guards_off(
             "DROP TRIGGER audit_log_append_only ON audit_log",
             "UPDATE audit_log SET actor = 'x'",
         ):
-            with pytest.raises(exc.DBAPIError, match="permission denied|must be owner"):
+            with pytest.raises(exc.DBAPIError, match=r"permission denied|must be owner"):
                 tamper(bot, statement)
         assert check(bot).intact and check(bot).entries == 3
     finally:
