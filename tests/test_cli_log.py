@@ -12,86 +12,78 @@ from bot.cli import app
 from matrix import audit_log
 from matrix.db import make_engine
 from tests import worlds
+from tests.test_cli import run  # noqa: F401  (the fixture: the CLI on a fresh SQLite file)
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("QUNMATRIX_CONFIG", raising=False)
-    runner = CliRunner()
-    db = f"sqlite:///{tmp_path / 'cli.db'}"
-
-    def invoke(*args: str) -> tuple[int, str]:
-        result = runner.invoke(app, ["--db", db, *args])
-        return result.exit_code, result.output
-
-    invoke.db = db  # type: ignore[attr-defined]
-    assert invoke("init")[0] == 0
+def cli(run, tmp_path: Path):  # type: ignore[no-untyped-def]  # noqa: F811
+    """The CLI on a database holding the province roster and four audit entries."""
+    assert run("init")[0] == 0
     units, persons = worlds.write_roster(tmp_path, *worlds.province())
-    assert invoke("import", str(units), str(persons))[0] == 0  # entry 1: roster.import
-    engine = make_engine(db)
+    assert run("import", str(units), str(persons))[0] == 0  # entry 1: roster.import
+    engine = make_engine(run.db)
     with engine.begin() as conn:
         audit_log.record(conn, "wxK1n008", "command.notice", "K1", text="请各校今天报送")
         audit_log.record(conn, "wxK2n018", "command.summary", "K2", table="build")
         audit_log.record(conn, "wxK1n008", "command.denied", "K1S1", text="#通知 " + "长" * 500)
     engine.dispose()
-    return invoke
+    return run
 
 
-def sql(run, *statements: str) -> None:  # type: ignore[no-untyped-def]
-    engine = make_engine(run.db)
+def sql(cli, *statements: str) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(cli.db)
     with engine.begin() as conn:
         for statement in statements:
             conn.execute(text(statement))
     engine.dispose()
 
 
-def test_an_untouched_log_verifies(run) -> None:  # type: ignore[no-untyped-def]
-    code, out = run("log", "verify")
+def test_an_untouched_log_verifies(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out = cli("log", "verify")
     assert code == 0
     assert "审计日志完整：共 4 条" in out and "链头为第 4 条" in out
     assert "--anchor" in out  # says how to catch a rewrite too
 
 
-def test_the_anchor_is_printed_and_checked(run) -> None:  # type: ignore[no-untyped-def]
-    code, out = run("log", "anchor")
+def test_the_anchor_is_printed_and_checked(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out = cli("log", "anchor")
     assert code == 0 and "审计日志链头：第 4 条" in out
     [kept] = [line.removeprefix("锚点：") for line in out.splitlines() if line.startswith("锚点：")]
     assert kept.startswith("4:") and len(kept) == 2 + 64
-    code, out = run("log", "verify", "--anchor", kept)
+    code, out = cli("log", "verify", "--anchor", kept)
     assert code == 0 and "与锚点（第 4 条）一致" in out
 
 
-def test_a_changed_entry_fails_and_is_named(run) -> None:  # type: ignore[no-untyped-def]
-    sql(run, "DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET actor = 'x' WHERE id = 2")
-    code, out = run("log", "verify")
+def test_a_changed_entry_fails_and_is_named(cli) -> None:  # type: ignore[no-untyped-def]
+    sql(cli, "DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET actor = 'x' WHERE id = 2")
+    code, out = cli("log", "verify")
     assert code == 3
     assert "审计日志不完整" in out and "第 2 条内容被改" in out
     assert "Traceback" not in out
 
 
-def test_a_cut_tail_with_the_head_reset_passes_alone_and_fails_against_the_anchor(run) -> None:  # type: ignore[no-untyped-def]
-    kept = run("log", "anchor")[1].split("锚点：")[1].split()[0]
+def test_a_cut_tail_with_the_head_reset_passes_alone_and_fails_against_the_anchor(cli) -> None:  # type: ignore[no-untyped-def]
+    kept = cli("log", "anchor")[1].split("锚点：")[1].split()[0]
     sql(
-        run,
+        cli,
         "DROP TRIGGER audit_log_no_delete",
         "DROP TRIGGER audit_head_moves_by_append",
         "DELETE FROM audit_log WHERE id > 2",
         "UPDATE audit_head SET last_id = 2, last_hash = (SELECT hash FROM audit_log WHERE id = 2),"
         " last_at = (SELECT at FROM audit_log WHERE id = 2)",
     )
-    assert run("log", "verify")[0] == 0
-    code, out = run("log", "verify", "--anchor", kept)
+    assert cli("log", "verify")[0] == 0
+    code, out = cli("log", "verify", "--anchor", kept)
     assert code == 3 and "第 3—4 条缺失：末尾被删除（锚点记到第 4 条）" in out
 
 
-def test_a_malformed_anchor_is_explained(run) -> None:  # type: ignore[no-untyped-def]
-    code, out = run("log", "verify", "--anchor", "4:abc")
+def test_a_malformed_anchor_is_explained(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out = cli("log", "verify", "--anchor", "4:abc")
     assert code == 2 and "锚点格式不对" in out and "编号:哈希" in out
 
 
-def test_show_lists_the_newest_first_with_chinese_actions(run) -> None:  # type: ignore[no-untyped-def]
-    code, out = run("log", "show")
+def test_show_lists_the_newest_first_with_chinese_actions(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out = cli("log", "show")
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "审计日志：共 4 条。"
@@ -101,17 +93,17 @@ def test_show_lists_the_newest_first_with_chinese_actions(run) -> None:  # type:
     assert len(lines[1]) < 250  # the 500-character text is cut
 
 
-def test_show_filters_by_subtree_actor_since_and_limit(run) -> None:  # type: ignore[no-untyped-def]
-    code, out = run("log", "show", "--unit", "K1")
+def test_show_filters_by_subtree_actor_since_and_limit(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out = cli("log", "show", "--unit", "K1")
     assert code == 0 and "（乙1县（K1）及下属单位）：共 2 条" in out
     assert "汇总" not in out  # K2's entry
-    code, out = run("log", "show", "--actor", "wxK2n018")
+    code, out = cli("log", "show", "--actor", "wxK2n018")
     assert "共 1 条" in out and "汇总" in out
-    code, out = run("log", "show", "--limit", "1")
+    code, out = cli("log", "show", "--limit", "1")
     assert "共 4 条，显示最近 1 条" in out and "要看更早的" in out
     assert len([line for line in out.splitlines() if line.startswith("#")]) == 1
-    assert "共 0 条" in run("log", "show", "--since", "2999-01-01")[1]
-    assert "共 4 条" in run("log", "show", "--since", "2000-01-01")[1]
+    assert "共 0 条" in cli("log", "show", "--since", "2999-01-01")[1]
+    assert "共 4 条" in cli("log", "show", "--since", "2000-01-01")[1]
 
 
 @pytest.mark.parametrize(
@@ -122,8 +114,8 @@ def test_show_filters_by_subtree_actor_since_and_limit(run) -> None:  # type: ig
         (("--limit", "0"), "--limit 应在 1 到 1000 之间"),
     ],
 )
-def test_show_explains_what_it_cannot_read(run, args, message) -> None:  # type: ignore[no-untyped-def]
-    code, out = run("log", "show", *args)
+def test_show_explains_what_it_cannot_read(cli, args, message) -> None:  # type: ignore[no-untyped-def]
+    code, out = cli("log", "show", *args)
     assert code == 2 and message in out
 
 
