@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlmodel import Session
 
 from matrix.errors import MatrixError
@@ -147,8 +147,13 @@ class Anchor:
 
 def anchor(db: Db) -> Anchor:
     """The head now: the newest entry's id and hash (0 and 64 zeros while the log is empty)."""
-    last_id, last_hash = db.execute(select(_head.c.last_id, _head.c.last_hash)).one()
-    return Anchor(int(last_id), str(last_hash))
+    found = db.execute(select(_head.c.last_id, _head.c.last_hash)).one_or_none()
+    if found is None:
+        raise MatrixError(
+            "审计日志的链头记录（audit_head）不见了，数据库被改动过",
+            fix="请运行 qunmatrix log verify --anchor 上次的锚点，并用备份核对",
+        )
+    return Anchor(int(found[0]), str(found[1]))
 
 
 @dataclass(frozen=True)
@@ -210,9 +215,13 @@ def verify(db: Db, anchor: Anchor | None = None) -> Verdict:
     Reads every entry once (10⁵ entries take a second or two); only when something is wrong
     does it look further, to tell a reordering from a change.
     """
-    last_id, last_hash, migrated_id = db.execute(
+    found = db.execute(
         select(_head.c.last_id, _head.c.last_hash, _head.c.migrated_id)
-    ).one()
+    ).one_or_none()
+    if found is None:  # only someone switching the guards off can delete it
+        count = db.execute(select(func.count()).select_from(_log)).scalar_one()
+        return Verdict(count, Anchor(0, GENESIS), Problem("missing", 0, reason="no_head"), anchor)
+    last_id, last_hash, migrated_id = found
     head = Anchor(int(last_id), str(last_hash))
     count = 0
     previous: _Row | None = None

@@ -78,14 +78,19 @@ def test_an_empty_log_is_intact(engine: Engine) -> None:
     assert verdict.intact and verdict.entries == 0 and verdict.head.entry_id == 0
 
 
-def test_an_append_that_rolls_back_leaves_no_trace_in_the_chain(engine: Engine) -> None:
+def _roll_back_an_append(engine: Engine) -> None:
     fill(engine, 2)
     with pytest.raises(RuntimeError), engine.begin() as conn:
         audit_log.record(conn, "wx1", "command.notice", "K1")
         raise RuntimeError("the command failed after recording")
     fill(engine, 1)
-    assert check(engine).intact
-    assert check(engine).head.entry_id == 3  # the rolled-back entry's id was taken again
+    verdict = check(engine)
+    assert verdict.intact and verdict.entries == 3
+    assert verdict.head.entry_id == 3  # the rolled-back entry's id was taken again
+
+
+def test_an_append_that_rolls_back_leaves_no_trace_in_the_chain(engine: Engine) -> None:
+    _roll_back_an_append(engine)
 
 
 # --- SQLite: what the database refuses, and what verify finds once the guards are dropped ------
@@ -292,25 +297,33 @@ def test_postgresql_truncate_with_the_triggers_disabled_is_found(pg_engine: Engi
 
 
 @pytest.mark.postgres
-def test_postgresql_update_in_replica_mode_is_found(pg_engine: Engine) -> None:
+@pytest.mark.parametrize(
+    "statements, expected",
+    [
+        pytest.param(
+            [
+                "SET session_replication_role = replica",
+                "UPDATE audit_log SET actor = 'someone else' WHERE id = 5",
+            ],
+            ("changed", 5, None),
+            id="replica-update",
+        ),
+        pytest.param(
+            [
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+                "DELETE FROM audit_log WHERE id = 2",
+            ],
+            ("missing", 2, 2),
+            id="disabled-trigger-delete",
+        ),
+    ],
+)
+def test_postgresql_tampering_with_the_guards_off_is_found(
+    pg_engine: Engine, statements: list[str], expected: tuple[str, int, int | None]
+) -> None:
     fill(pg_engine)
-    tamper(
-        pg_engine,
-        "SET session_replication_role = replica",
-        "UPDATE audit_log SET actor = 'someone else' WHERE id = 5",
-    )
-    assert found(check(pg_engine)) == ("changed", 5, None)
-
-
-@pytest.mark.postgres
-def test_postgresql_delete_with_the_trigger_disabled_is_found(pg_engine: Engine) -> None:
-    fill(pg_engine)
-    tamper(
-        pg_engine,
-        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
-        "DELETE FROM audit_log WHERE id = 2",
-    )
-    assert found(check(pg_engine)) == ("missing", 2, 2)
+    tamper(pg_engine, *statements)
+    assert found(check(pg_engine)) == expected
 
 
 @pytest.mark.postgres
@@ -369,13 +382,7 @@ def test_sqlite_two_writers_at_once_make_one_valid_chain(engine: Engine) -> None
 
 @pytest.mark.postgres
 def test_postgresql_a_rolled_back_append_leaves_the_chain_valid(pg_engine: Engine) -> None:
-    fill(pg_engine, 2)
-    with pytest.raises(RuntimeError), pg_engine.begin() as conn:
-        audit_log.record(conn, "wx1", "command.notice", "K1")
-        raise RuntimeError("the command failed after recording")
-    fill(pg_engine, 1)
-    verdict = check(pg_engine)
-    assert verdict.intact and verdict.head.entry_id == 3
+    _roll_back_an_append(pg_engine)
 
 
 # --- bounded text ------------------------------------------------------------------------------

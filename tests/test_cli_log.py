@@ -77,6 +77,14 @@ def test_a_cut_tail_with_the_head_reset_passes_alone_and_fails_against_the_ancho
     assert code == 3 and "第 3—4 条缺失：末尾被删除（锚点记到第 4 条）" in out
 
 
+def test_a_deleted_head_is_reported_not_an_internal_error(cli) -> None:  # type: ignore[no-untyped-def]
+    sql(cli, "DROP TRIGGER audit_head_no_delete", "DELETE FROM audit_head")
+    code, out = cli("log", "verify")
+    assert code == 3 and "链头记录（audit_head 表中的一行）缺失" in out
+    code, out = cli("log", "anchor")
+    assert code == 2 and "链头记录（audit_head）不见了" in out
+
+
 def test_a_malformed_anchor_is_explained(cli) -> None:  # type: ignore[no-untyped-def]
     code, out = cli("log", "verify", "--anchor", "4:abc")
     assert code == 2 and "锚点格式不对" in out and "编号:哈希" in out
