@@ -297,6 +297,15 @@ TABLE: tuple[Command, ...] = (
         "登记本单位（市、县两级）的网站、公众号、视频号、抖音、快手；没有就发 #登记 无 公众号",
         "#登记 公众号 乙1县少先队",
     ),
+    Command(
+        "log",
+        "日志",
+        "log",
+        (_UNIT,),
+        Who.OFFICE,
+        "查看本单位及下属单位最近的审计日志：谁在何时做了什么",
+        "#日志 乙1县",
+    ),
 )
 COMMANDS: dict[str, Command] = {c.key: c for c in TABLE}
 _BY_NAME: dict[str, Command] = {n.casefold(): c for c in TABLE for n in (c.name, c.alias)}

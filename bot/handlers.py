@@ -2,7 +2,8 @@
 
 ``HANDLERS`` maps every key of the command table to its handler; each engine's handlers live in
 a module of their own (``bot.provision_chat``: #建群 #确认 #核查; ``bot.review_chat``: #同意
-#拒绝 #绑定 #解绑; ``bot.relay_chat``: #通知 收到 #进度 #上报 #转报; ``bot.summary_chat``: #汇总 #登记).
+#拒绝 #绑定 #解绑; ``bot.relay_chat``: #通知 收到 #进度 #上报 #转报; ``bot.summary_chat``: #汇总 #登记;
+``bot.log_chat``: #日志).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from bot import provision_chat, review_chat
 from bot.calls import Call, Handler, Reply
 from bot.commands import TABLE
+from bot.log_chat import log
 from bot.relay_chat import ack, forward, notice, report, status
 from bot.summary_chat import register, summary
 
@@ -53,4 +55,5 @@ HANDLERS: dict[str, Handler] = {
     "forward": forward,
     "summary": summary,
     "register": register,
+    "log": log,
 }

@@ -1,41 +1,98 @@
 """The append-only log of admin actions: who did what, where, with what detail.
 
-Writes go through ``record`` so every entry has the same shape; the database refuses updates
-and deletes of these rows (see the initial migration).
+Writes go through ``record`` so every entry has the same shape and joins the hash chain
+(``matrix.audit_chain``); the database refuses updates, deletes and replacements of these rows
+(migrations 0001 and 0006). Text people typed is never stored unbounded: a string in the detail
+longer than ``TEXT_LIMIT`` characters is kept as its first characters, its length and its hash
+(``bounded``), so a flood of huge refused messages cannot grow the log that nobody may clean.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import ColumnElement, Connection, func, select
 from sqlmodel import Session
 
-from matrix.models import AuditEntry, utcnow
+from matrix.audit_chain import append
+from matrix.models import AuditEntry, Unit
 from matrix.tables import table_of
+from matrix.tree import within_path
+
+TEXT_LIMIT = 200  # characters of a string kept in an entry; the rest is its length and hash
+_log = table_of(AuditEntry)
+_unit = table_of(Unit)
 
 
 def record(
     db: Connection | Session, actor: str, action: str, unit_code: str | None = None, **detail: Any
 ) -> None:
     """Append one entry inside the caller's transaction, so it commits or rolls back with the work."""
-    row = {
-        "at": utcnow(),
-        "actor": actor,
-        "action": action,
-        "unit_code": unit_code,
-        "detail": json.dumps(detail, ensure_ascii=False, default=str, sort_keys=True),
-    }
-    db.execute(insert(table_of(AuditEntry)), [row])
+    text = json.dumps(bounded(detail), ensure_ascii=False, default=str, sort_keys=True)
+    append(db, actor, action, unit_code, text)
+
+
+def bounded(value: Any) -> Any:
+    """``value`` with every string longer than ``TEXT_LIMIT`` replaced by a summary of it.
+
+    >>> bounded({"n": 3, "text": "好" * 201})["text"]["chars"]
+    201
+    >>> bounded(["short"])
+    ['short']
+    """
+    if isinstance(value, str):
+        if len(value) <= TEXT_LIMIT:
+            return value
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+        return {"excerpt": value[:TEXT_LIMIT], "chars": len(value), "sha256": digest}
+    if isinstance(value, dict):
+        return {str(k): bounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [bounded(v) for v in value]
+    return value
 
 
 def entries(
     db: Connection | Session, *, action: str | None = None, limit: int = 100
 ) -> list[AuditEntry]:
     """The newest entries first."""
-    table = table_of(AuditEntry)
-    query = select(table).order_by(table.c.id.desc()).limit(limit)
+    query = select(_log).order_by(_log.c.id.desc()).limit(limit)
     if action is not None:
-        query = query.where(table.c.action == action)
+        query = query.where(_log.c.action == action)
     return [AuditEntry(**row._mapping) for row in db.execute(query)]
+
+
+@dataclass(frozen=True)
+class Page:
+    """The newest entries that match a search, and how many match in all."""
+
+    entries: list[AuditEntry]
+    total: int
+
+
+def search(
+    db: Connection,
+    *,
+    unit_code: str | None = None,
+    since: datetime | None = None,
+    actor: str | None = None,
+    limit: int = 20,
+) -> Page:
+    """The newest ``limit`` entries about ``unit_code`` and the units under it (all entries
+    when None), at or after ``since``, by ``actor``; newest first."""
+    conditions: list[ColumnElement[bool]] = []
+    if unit_code is not None:
+        prefix = db.execute(select(_unit.c.path).where(_unit.c.code == unit_code)).scalar_one()
+        codes = select(_unit.c.code).where(within_path(_unit.c.path, prefix, db.dialect.name))
+        conditions.append(_log.c.unit_code.in_(codes))
+    if since is not None:
+        conditions.append(_log.c.at >= since)
+    if actor is not None:
+        conditions.append(_log.c.actor == actor)
+    query = select(_log).where(*conditions).order_by(_log.c.id.desc()).limit(limit)
+    total = db.execute(select(func.count()).select_from(_log).where(*conditions)).scalar_one()
+    return Page([AuditEntry(**row._mapping) for row in db.execute(query)], int(total))

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event
+from sqlalchemy import ClauseElement, Connection, Engine, create_engine, event, exc
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session
 
@@ -46,11 +46,31 @@ def normalize_url(url: str) -> str:
 
 def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
     url = normalize_url(url)
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
+        raise MatrixError(
+            "数据库地址看不懂", fix="请写成 sqlite:///文件名.db 或 postgresql://用户@主机/库名"
+        ) from error
+
+
+@contextmanager
+def reach(engine: Engine) -> Iterator[Connection]:
+    """A connection, or a MatrixError saying the database cannot be reached (a wrong path, a
+    server that is down) instead of the driver's traceback."""
+    try:
+        conn = engine.connect()
+    except exc.OperationalError as error:
+        raise MatrixError(
+            f"无法连接数据库 {engine.url.render_as_string(hide_password=True)}",
+            fix="请检查 --db（或 QUNMATRIX_DB）：文件夹是否存在、有无权限、数据库服务是否已启动",
+        ) from error
+    with conn:
+        yield conn
 
 
 def _alembic_config() -> Config:
@@ -62,14 +82,14 @@ def _alembic_config() -> Config:
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (idempotent)."""
     cfg = _alembic_config()
-    with engine.begin() as conn:
+    with reach(engine) as conn, conn.begin():
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
 def schema_is_current(engine: Engine) -> bool:
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    with engine.connect() as conn:
+    with reach(engine) as conn:
         return MigrationContext.configure(conn).get_current_revision() == head
 
 

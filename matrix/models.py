@@ -126,7 +126,9 @@ class MediaAccount(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """One admin action. Rows are only ever inserted."""
+    """One admin action. Rows are only ever inserted, each chained to the one before it
+    (``matrix.audit_chain``): ``id`` counts 1, 2, 3 … from the chain head, ``hash`` covers this
+    entry's content and ``prev_hash``."""
 
     __tablename__ = "audit_log"
 
@@ -136,6 +138,23 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     unit_code: str | None = Field(default=None, max_length=32, index=True)
     detail: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    prev_hash: str = Field(max_length=64, description="the previous entry's hash (64 zeros: none)")
+    hash: str = Field(max_length=64, description="SHA-256 of this entry, see audit_chain")
+
+
+class AuditHead(SQLModel, table=True):
+    """The audit chain's head: one row, locked by every append, so that appends from several
+    processes form one chain; the database refuses to move it except by an append."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    last_id: int = Field(description="the newest entry's id (0: none yet)")
+    last_hash: str = Field(max_length=64)
+    last_at: datetime = Field(description="the newest entry's time: no later entry is older")
+    migrated_id: int = Field(
+        default=0, description="entries up to this id were hashed by the migration, as they were"
+    )
 
 
 class ContactBinding(SQLModel, table=True):

@@ -1,7 +1,7 @@
 """binding trust: revoked bindings, office-decided claims, #绑定 attempts
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01
 
 A binding an office or the operator ended keeps its row (``revoked_at``) as history; a claim to
@@ -16,7 +16,7 @@ import sqlmodel
 
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
