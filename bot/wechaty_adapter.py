@@ -7,8 +7,8 @@ builds a fresh bot and reconnects, waiting longer after each failure (exponentia
 jitter, reset by a successful login).
 
 Incoming texts in rooms and room events (join, leave, topic) reach the callbacks registered with
-``on_message`` / ``on_room_event`` (the same API as ``bot.simulated.SimulatedAccount``), one at a
-time in arrival order. The account's own messages, which the service echoes back, go only to
+``on_message`` / ``on_room_event`` (the same API as ``bot.simulated.SimulatedAccount``) in
+arrival order, each in a task of its own so that one slow command holds up no other. The account's own messages, which the service echoes back, go only to
 ``on_echo`` callbacks (the relay confirms its sends by them), with ``is_self`` set.
 
 What python-wechaty 0.10.7 gets wrong and this works around:
@@ -136,6 +136,7 @@ class WechatyPlatform:
         self._logged_in = asyncio.Event()
         self._stopping = asyncio.Event()
         self._inbox: asyncio.Queue[IncomingMessage | RoomEvent | Chore] = asyncio.Queue()
+        self._handling: set[asyncio.Task[None]] = set()  # events being handled right now
         self._last_send = 0.0
         self._send_lock = asyncio.Lock()
         self.connections = 0  # how many times a bot logged in (1 + reconnects)
@@ -222,6 +223,10 @@ class WechatyPlatform:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            for task in list(self._handling):
+                task.cancel()
+            if self._handling:
+                await asyncio.gather(*self._handling, return_exceptions=True)
 
     async def stop(self) -> None:
         """Stop serving; ``run()`` returns once the current connection is closed."""
@@ -408,7 +413,11 @@ class WechatyPlatform:
         self._inbox.put_nowait(event)
 
     async def _deliver(self) -> None:
-        """Hand events to the callbacks one at a time, in arrival order."""
+        """Hand events on in arrival order without waiting for one to be handled before the
+        next: each message or room event gets a task of its own (the dispatcher keeps the
+        order within a room, and a national #建群 holds up nobody else). Echoes are handed on
+        inline, in order (they only confirm sends, quickly). ``task_done`` marks an event
+        handled only once its callbacks returned, so ``drained()`` waits for them."""
         while True:
             item = await self._inbox.get()
             calls: list[Chore]
@@ -419,6 +428,15 @@ class WechatyPlatform:
                 calls = [functools.partial(h, item) for h in self._event_handlers]
             else:
                 calls = [item]
+            if isinstance(item, IncomingMessage) and item.is_self:
+                await self._hand_on(item, calls)
+                continue
+            task = asyncio.create_task(self._hand_on(item, calls), name="wechaty-event")
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+
+    async def _hand_on(self, item: object, calls: list[Chore]) -> None:
+        try:
             for call in calls:
                 try:
                     await call()
@@ -426,11 +444,13 @@ class WechatyPlatform:
                     logger.opt(exception=exc).error("处理 {} 失败", item)
                     if self._on_error:
                         self._on_error(exc)
+        finally:
             self._inbox.task_done()
 
     def in_turn(self, chore: Chore) -> None:
-        """Run ``chore()`` after the events received so far, never while a callback runs (e.g.
-        the dispatcher's outbox flush, which must not overlap a reply being sent)."""
+        """Run ``chore()`` once the events received so far have been handed on (e.g. the
+        dispatcher's tick; it may run while they are still being handled: the outbox never
+        sends one reply twice)."""
         self._inbox.put_nowait(chore)
 
     async def drained(self) -> None:
