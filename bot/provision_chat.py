@@ -9,7 +9,7 @@ in the room when the apply stops — finished, waiting for tomorrow's quotas, or
 
 ``#核查 [单位]`` reads the rooms of the unit's subtree from the platform, audits them against
 the roster (``matrix.findings``) and answers with the findings counted by code;
-``#汇总 核查`` tabulates the same findings (``findings_for``).
+``#汇总 核查`` tabulates the same findings (``refresh_under``, then ``audit_under``).
 
 A national plan or audit takes seconds: surveying, planning, starting a run and auditing run in
 a worker thread (``Bot.offload``) with a connection of their own; the handlers keep the plans
@@ -274,13 +274,25 @@ def _rooms_under(engine: Engine, unit: str) -> list[tuple[int, str | None]]:
     return [(int(gid), owner) for gid, owner in rows]
 
 
-def _audit(engine: Engine, blueprint: Blueprint, unit: str, bots: frozenset[str]) -> list[Finding]:
+def audit_under(
+    engine: Engine, blueprint: Blueprint, unit: str, bots: frozenset[str]
+) -> list[Finding]:
+    """What is wrong in ``unit``'s subtree by the stored rooms (blocking: in a worker thread)."""
     with engine.connect() as conn:
         return audit(conn, survey(conn, blueprint, unit, bots=bots))
 
 
-async def findings_for(call: Call) -> list[Finding]:
-    """The audit of the unit acted on, after reading its rooms afresh from the platform."""
+def _audit_totals(
+    engine: Engine, blueprint: Blueprint, unit: str, bots: frozenset[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    # only the totals go back to the loop: a national audit's findings are many objects,
+    # built and freed in the worker thread
+    findings = audit_under(engine, blueprint, unit, bots)
+    return len(findings), code_totals(findings)
+
+
+async def refresh_under(call: Call) -> None:
+    """Read the rooms of the unit acted on afresh from the platform, as #核查 needs them."""
     bot = call.bot
     assert call.unit is not None
     # read the platform first: nothing may wait on the network inside a write
@@ -293,20 +305,23 @@ async def findings_for(call: Call) -> list[Finding]:
             by_account.setdefault(account, set()).add(int(gid))
     for account, groups in by_account.items():
         await refresh_rooms(bot.platforms[account], bot.engine, bots=bot.accounts, only=groups)
-    return await bot.offload(_audit, bot.engine, bot.blueprint, call.unit, frozenset(bot.accounts))
 
 
 async def audit_(call: Call) -> Reply:
     """#核查 [单位]: what is wrong in the unit's subtree, counted by finding code."""
-    findings = await findings_for(call)
+    bot = call.bot
     assert call.unit is not None
+    await refresh_under(call)
+    total, codes = await bot.offload(
+        _audit_totals, bot.engine, bot.blueprint, call.unit, frozenset(bot.accounts)
+    )
     return Reply(
         "audit.j2",
         {
-            "unit": call.bot.tree.name(call.unit),
-            "word": call.bot.unit_word(call.unit) if call.args["unit"] else "",
-            "total": len(findings),
-            "codes": code_totals(findings),
+            "unit": bot.tree.name(call.unit),
+            "word": bot.unit_word(call.unit) if call.args["unit"] else "",
+            "total": total,
+            "codes": codes,
         },
-        audit={"findings": len(findings)},
+        audit={"findings": total},
     )

@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from bot.calls import Call, Reply
 from bot.commands import SUMMARY_FORMATS, SUMMARY_TABLES
 from bot.config import Settings
-from bot.provision_chat import findings_for
+from bot.provision_chat import audit_under, refresh_under
 from bot.summary_render import chat_text, file_name, make_summary, render_file
 from matrix.findings import Finding, person_names
 from matrix.media import parse_registration, record_media
@@ -75,8 +75,8 @@ async def summary(call: Call) -> Reply:
     """#汇总 [单位] [表名] [格式]: the chat text, and the file when a format is asked for."""
     table = SUMMARY_TABLES[call.args["table"] or "建群"]
     fmt = SUMMARY_FORMATS[call.args["format"] or "文本"]
-    # the audit table tabulates what #核查 finds, read afresh from the rooms
-    findings = await _audit_records(call) if table == "audit" else None
+    if table == "audit":  # it tabulates what #核查 finds, read afresh from the rooms
+        await refresh_under(call)
     options = call.bot.summaries
     attached = fmt != "text"
     text, path = await call.bot.offload(
@@ -87,7 +87,7 @@ async def summary(call: Call) -> Reply:
         requester=requester_for(call),
         target=call.unit,
         as_of=options.today(call.bot.now()),  # on a stage, the stage's day
-        findings=findings,
+        bots=frozenset(call.bot.accounts),
     )
     context = {"text": text, "attached": attached, "again": _ask_again(call, table)}
     if path is None:
@@ -104,11 +104,15 @@ def _tabulate(
     requester: str,
     target: str | None,
     as_of: date,
-    findings: list[dict[str, Any]] | None,
+    bots: frozenset[str],
 ) -> tuple[str, Path | None]:
     """#汇总's work, in a worker thread: the chat text, and the file written when ``fmt`` is
     one (its path). Reads only settings of the bot, which never change."""
     options = bot.summaries
+    findings = None
+    if table == "audit":
+        assert target is not None
+        findings = _named(bot.engine, audit_under(bot.engine, bot.blueprint, target, bots))
     data = make_summary(
         bot.engine,
         bot.blueprint,
@@ -130,18 +134,13 @@ def _tabulate(
 
 
 def _named(engine: Engine, found: list[Finding]) -> list[dict[str, Any]]:
+    """What #核查 finds, with each person named (the table is read by people, not scripts)."""
     with engine.connect() as conn:
         names = person_names(conn, (f.person for f in found if f.person is not None))
     return [
         {**f.to_json(), "person": names.get(f.person, "") if f.person else f.contact or ""}
         for f in found
     ]
-
-
-async def _audit_records(call: Call) -> list[dict[str, Any]]:
-    """What #核查 finds, with each person named (the table is read by people, not scripts)."""
-    found = await findings_for(call)
-    return await call.bot.offload(_named, call.bot.engine, found)
 
 
 def _ask_again(call: Call, table: str) -> str:
