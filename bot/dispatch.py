@@ -2,7 +2,8 @@
 
 One ``Bot`` serves any number of accounts (``Platform`` objects); adapters hand it messages and
 room events through ``on_message`` / ``on_room_event``. It ignores its own messages (and its
-other accounts'), answers each message once even when several accounts hear it, and replies:
+other accounts'), answers each message once even when several accounts hear it (in this
+process or in others on the same database: ``matrix.claims``), and replies:
 
 - usage errors say what was wrong and show the correct form;
 - refusals say why (not on the roster, not an office, outside your subtree);
@@ -41,7 +42,7 @@ import gc
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,7 +64,7 @@ from bot.relay_runner import Relay
 from bot.render import render
 from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, UNIT
-from matrix import audit_log
+from matrix import audit_log, claims
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.join_review import TimeoutPolicy
@@ -235,6 +236,11 @@ class CollectorPause:
 _PAUSE = CollectorPause()  # the collector is one per process, and so is its pause
 
 
+def _said(msg: IncomingMessage) -> tuple[str, ...]:
+    """What every account hears alike of a message (ids differ between accounts)."""
+    return ("m", msg.room_id, msg.contact_id, msg.text)
+
+
 class RoomTurns:
     """One turn at a time per room, first come first served: a command's handling and its reply
     finish before the next command or event of that room starts (rooms do not wait for each
@@ -311,7 +317,6 @@ class Bot:
         self.stats = Stats()
         self.outbox = Outbox(clock, self.stats)
         self.relay = Relay(relay if relay is not None else RelayEnv(engine, blueprint))
-        self._recent: OrderedDict[Any, tuple[float, str]] = OrderedDict()
         self.turns = RoomTurns()
         self.admission = asyncio.Lock()  # #确认: checking for a running apply and starting one
         self._heavy = ThreadPoolExecutor(HEAVY_WORKERS, thread_name_prefix="qunmatrix-heavy")
@@ -414,6 +419,8 @@ class Bot:
             try:
                 await self.refresh_units()
                 forget_old_plans(self)
+                stale = self.now().timestamp() - claims.WINDOW
+                await self.offload_quick(claims.prune, self.engine, stale)
                 await joins.timeouts(self)
             except Exception as exc:
                 self._apology(exc, during="tick")
@@ -495,15 +502,14 @@ class Bot:
         invocation = parse(msg.text)
         if invocation is None:
             # plain chat waits for nobody: it gets no reply whose order could matter
-            if watched(self, msg.text) and not self._seen(
-                ("m", msg.message_id), platform.account_id
-            ):
+            if watched(self, msg.text) and await self._claim(platform, *_said(msg)):
                 await watch(self, msg)
             return
-        if self._seen(("m", msg.message_id), platform.account_id):
-            return
-        self.stats.commands += 1
         async with self.turns.of(msg.room_id):
+            # claimed in turn: the room's order holds for whichever account answers
+            if not await self._claim(platform, *_said(msg)):
+                return
+            self.stats.commands += 1
             try:
                 reply = await self._run(platform, msg, invocation)
                 if reply is None:
@@ -602,31 +608,33 @@ class Bot:
         logger.opt(exception=exc).error("bot failed, ref {}: {}", ref, context)
         return render("replies/internal_error.j2", ref=ref).strip()
 
-    def _seen(self, key: Any, account_id: str) -> bool:
-        """Whether another account just handled this message or event: several accounts in one
-        room each hear it. The same account hearing it again is a new occurrence (a rejoin)."""
-        now = self.clock()
-        while self._recent and (
-            len(self._recent) > 4096 or next(iter(self._recent.values()))[0] < now - 10
-        ):
-            self._recent.popitem(last=False)
-        found = self._recent.get(key)
-        if found is not None and found[1] != account_id:
+    async def _claim(self, platform: Platform, *key: str) -> bool:
+        """Whether this account answers what ``key`` describes (the others that heard it stay
+        silent); when the claim cannot be asked for (the database is down), it answers, and
+        the handling reports the trouble."""
+        try:
+            return await self.offload_quick(
+                claims.claim,
+                self.engine,
+                claims.fingerprint(*key),
+                platform.account_id,
+                self.now().timestamp(),
+            )
+        except Exception as exc:
+            logger.opt(exception=exc).warning("认领消息失败，照常回复：{}", key[:3])
             return True
-        self._recent[key] = (now, account_id)
-        self._recent.move_to_end(key)
-        return False
 
     # --- room events --------------------------------------------------------------------------
 
     async def on_room_event(self, platform: Platform, event: RoomEvent) -> None:
         """Handle a join, leave or topic change; never raises."""
-        key = ("e", event.kind, event.room_id, event.contact_ids, event.topic)
-        if self._seen(key, platform.account_id):
-            return
         self._heard_in[event.room_id] = platform.account_id
-        self.stats.events += 1
         async with self.turns.of(event.room_id):
+            # a rejoin is a new event: the account holding the claim takes it again
+            key = ("e", event.kind.value, event.room_id, *event.contact_ids, event.topic)
+            if not await self._claim(platform, *key):
+                return
+            self.stats.events += 1
             try:
                 reply = await self._event(platform, event)
                 if reply is None:

@@ -471,12 +471,19 @@ class WechatyPlatform:
             for room in list(bot.Room._pool.values()):
                 _forget(room)
             rooms = await bot.Room.find_all()
-        return [Room(r.room_id, r.payload.topic, len(r.payload.member_ids)) for r in rooms]
+        payloads = [await _payload(r) for r in rooms]
+        return [
+            Room(r.room_id, p.topic, len(p.member_ids))
+            for r, p in zip(rooms, payloads, strict=True)
+        ]
 
     async def list_members(self, room_id: str) -> list[Member]:
         bot = self.bot
         with _translate("读取群成员"):
             room = await _fresh(bot.Room.load(room_id))
+            # rooms are shared objects and events are handled concurrently: another task may
+            # drop the cached payload while this one awaits the members
+            payload = room.payload
             contacts = await room.member_list()
             gate = asyncio.Semaphore(20)
 
@@ -488,8 +495,8 @@ class WechatyPlatform:
                         return ""
 
             nicknames = await asyncio.gather(*(nickname(c) for c in contacts))
-        admins = set(room.payload.admin_ids or ())
-        owner = room.payload.owner_id
+        admins = set(payload.admin_ids or ())
+        owner = payload.owner_id
         return [
             Member(c.contact_id, c.name, nick, c.contact_id in admins, c.contact_id == owner)
             for c, nick in zip(contacts, nicknames, strict=True)
@@ -546,7 +553,7 @@ class WechatyPlatform:
                 if (await _fresh(room)).payload.topic == topic:
                     return
         raise NotSupported(
-            f"微信服务没有执行改群名（仍是“{room.payload.topic}”）："
+            f"微信服务没有执行改群名（仍是“{(await _payload(room)).topic}”）："
             f"请群主在手机微信里把群名改为“{topic}”"
         )
 
@@ -605,6 +612,13 @@ def without_leading_mentions(text: str) -> str:
 def _forget(room: WechatyRoom) -> None:
     """Drop the room's cached payload so the next read asks the puppet (see module doc)."""
     room._payload = None
+
+
+async def _payload(room: WechatyRoom) -> Any:
+    """The room's payload, loaded again if another task dropped it meanwhile."""
+    while room._payload is None:
+        await room.ready()
+    return room._payload
 
 
 async def _fresh(room: WechatyRoom) -> WechatyRoom:
