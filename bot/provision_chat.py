@@ -279,7 +279,18 @@ def audit_under(
 ) -> list[Finding]:
     """What is wrong in ``unit``'s subtree by the stored rooms (blocking: in a worker thread)."""
     with engine.connect() as conn:
-        return audit(conn, survey(conn, blueprint, unit, bots=bots))
+        found = survey(conn, blueprint, unit, bots=bots)
+        findings = audit(conn, found)
+    for big in (found.targets, found.expectations, found.shortfalls):
+        let_go(big)
+    return findings
+
+
+def let_go(items: list[Any]) -> None:
+    """Empty a large list this thread built, one item at a time: freed all at once, a national
+    survey holds the GIL (and so the event loop) for a tenth of a second."""
+    while items:
+        items.pop()
 
 
 def _audit_totals(
@@ -288,7 +299,9 @@ def _audit_totals(
     # only the totals go back to the loop: a national audit's findings are many objects,
     # built and freed in the worker thread
     findings = audit_under(engine, blueprint, unit, bots)
-    return len(findings), code_totals(findings)
+    totals = len(findings), code_totals(findings)
+    let_go(findings)
+    return totals
 
 
 async def refresh_under(call: Call) -> None:
