@@ -4,7 +4,7 @@
 
 The account hears every line of ``--script`` (room, sender, text), each under a message id of
 its own as real WeChat accounts do, in order with a little jitter, and writes every reply it
-sends as a JSON line to the shared ``--log``. With ``--barrier`` it says ready-<account> in
+sends as a JSON line to the shared ``--log`` (``tests.relay_worker_proc``'s platform). With ``--barrier`` it says ready-<account> in
 that folder and waits for its go file, so that the processes hear the lines at the same time.
 """
 
@@ -21,21 +21,20 @@ from typing import Any
 from bot.dispatch import Bot
 from matrix.blueprint import load_blueprint
 from matrix.db import make_engine
-from matrix.platform import IncomingMessage, NotSupported
+from matrix.platform import IncomingMessage
+from tests.relay_worker_proc import FilePlatform
 
 
-class LogPlatform:
-    """A bot account that hears what it is told and writes what it says to a log."""
+class LogPlatform(FilePlatform):
+    """The relay workers' file platform, hearing what it is told (its echoes go nowhere)."""
 
     def __init__(self, account: str, log: Path) -> None:
-        self._account = account
-        self.log = log
-        self.sent = 0
+        super().__init__(account, [], log, 0.0)
         self.hear: Callable[[IncomingMessage], Awaitable[None]] | None = None
+        self.echo = self._no_echo
 
-    @property
-    def account_id(self) -> str:
-        return self._account
+    async def _no_echo(self, msg: IncomingMessage) -> None:
+        pass
 
     def on_message(self, handler: Callable[[IncomingMessage], Awaitable[None]]) -> None:
         self.hear = handler
@@ -45,21 +44,6 @@ class LogPlatform:
 
     def on_echo(self, handler: Any) -> None:
         pass
-
-    async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
-        self.sent += 1
-        line = json.dumps(
-            {"room": room_id, "account": self._account, "text": text}, ensure_ascii=False
-        )
-        with self.log.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-        return f"{self._account}-out-{self.sent}"
-
-    def __getattr__(self, name: str) -> Any:
-        async def unsupported(*args: Any, **kwargs: Any) -> Any:
-            raise NotSupported(name)
-
-        return unsupported
 
 
 async def main() -> None:
