@@ -1,12 +1,15 @@
 """``qunmatrix run``: serve one WeChat account through a Wechaty puppet service, with the
 dispatcher (commands, join review) and the relay (notice copies, reminders, escalation, reports;
 the service's echoes confirm the copies) over the configured database. Several processes, one
-per account, may share one PostgreSQL database: the relay's rows are locked per account."""
+per account, may share one PostgreSQL database: the relay's rows are locked per account, and
+a command heard by several accounts is answered by one (``matrix.claims``). With
+``--health-port`` the process also serves ``/healthz`` (``bot.health``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,9 +20,11 @@ from loguru import logger
 from bot.cli_app import Context, app, ctx_of, friendly
 from bot.config import load_settings
 from bot.dispatch import Bot
+from bot.health import Checks, HealthServer, logged_in
 from bot.logs import setup_logging
 from bot.relay_runner import PromptClock, relay_env
 from bot.summary_chat import SummaryOptions
+from matrix.errors import MatrixError
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
     from bot.wechaty_adapter import WechatyPlatform
@@ -107,6 +112,15 @@ def run(
     config: Annotated[
         Path | None, typer.Option("--config", help="配置文件 config.toml（同 qunmatrix --config）")
     ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            "--health-port",
+            min=0,
+            max=65535,
+            help="在此端口提供 GET /healthz 健康检查（JSON），默认见 [health] port；0 关闭",
+        ),
+    ] = None,
 ) -> None:
     """连接 Wechaty 服务、登录微信账号并处理群里的命令；断线自动重连，Ctrl-C 停止。"""
     from bot.wechaty_adapter import WechatyPlatform
@@ -120,5 +134,30 @@ def run(
     s = c.settings.wechaty
     platform = WechatyPlatform.for_service(s.endpoint, s.token, port=s.port)
     bot = dispatcher(c, platform)
+    health = start_health(c, platform, health_port)
     logger.info("连接 Wechaty 服务 {}", s.endpoint)
-    asyncio.run(serve(platform, bot))
+    try:
+        asyncio.run(serve(platform, bot))
+    finally:
+        if health is not None:
+            health.close()
+        bot.close()
+
+
+def start_health(c: Context, platform: WechatyPlatform, port: int | None) -> HealthServer | None:
+    """/healthz on ``port`` (default: ``[health] port``; 0: none), serving from its thread."""
+    settings = c.settings.health
+    port = settings.port if port is None else port
+    if not port:
+        return None
+    checks = Checks(
+        c.ready_engine(), functools.partial(logged_in, platform), settings.max_pending_seconds
+    )
+    try:
+        return HealthServer(checks, port, settings.host).start()
+    except OSError as exc:
+        raise MatrixError(
+            f"健康检查端口 {settings.host}:{port} 无法使用（{exc.strerror or exc}）",
+            where="--health-port / config.toml [health] port",
+            fix="换一个空闲端口，或先停止占用它的程序",
+        ) from exc

@@ -38,6 +38,24 @@ class WechatySettings(BaseModel):
     )
 
 
+class HealthSettings(BaseModel):
+    """``/healthz`` of ``qunmatrix run`` (off unless a port is given)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
+
+    host: str = Field(
+        default="127.0.0.1", description="address to listen on; 127.0.0.1 = this machine only"
+    )
+    port: int = Field(
+        default=0, ge=0, le=65535, description="port of /healthz, e.g. 8790; 0 = no health check"
+    )
+    max_pending_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="unhealthy once a relay message is this many seconds past its planned time",
+    )
+
+
 class SimulatedSettings(BaseModel):
     """What only the in-process simulated WeChat needs (its accounts are ``[[accounts]]``)."""
 
@@ -135,6 +153,7 @@ class Settings(BaseSettings):
     )
     platform: str = Field(default="simulated", description="simulated | wechaty")
     wechaty: WechatySettings = Field(default_factory=WechatySettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     simulated: SimulatedSettings = Field(default_factory=SimulatedSettings)
 
     accounts: list[AccountSettings] = Field(

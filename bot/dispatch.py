@@ -2,7 +2,8 @@
 
 One ``Bot`` serves any number of accounts (``Platform`` objects); adapters hand it messages and
 room events through ``on_message`` / ``on_room_event``. It ignores its own messages (and its
-other accounts'), answers each message once even when several accounts hear it, and replies:
+other accounts'), answers each message once even when several accounts hear it (in this
+process or in others on the same database: ``matrix.claims``), and replies:
 
 - usage errors say what was wrong and show the correct form;
 - refusals say why (not on the roster, not an office, outside your subtree);
@@ -20,6 +21,15 @@ reply's files (a summary table) follow its text through ``send_file``.
 Work that takes long (carrying out a plan after #确认) runs as a background job (``spawn``)
 that reports to its room when done. ``tick`` does what is due by the clock (held joiners whose
 time ran out); real mode calls it every second or so, the stage when its clock is moved.
+
+Concurrency: the bot never freezes. Handlers run their blocking database and CPU work
+(planning, auditing, summaries, the relay engine's calls) in worker threads through
+``offload``, each call with a database connection of its own, so that the event loop keeps
+serving chat, sends and keepalives meanwhile. Messages of different rooms are handled
+concurrently; within one room commands and room events take turns (``RoomTurns``), so a
+later command's reply never overtakes an earlier one's. Shared state (``plans``,
+``applying``, the unit tree) is only changed on the event loop; #确认's check-and-start of an
+apply holds ``admission``.
 """
 
 from __future__ import annotations
@@ -27,14 +37,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import functools
+import gc
+import sys
+import threading
 import time
 import uuid
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from loguru import logger
 from sqlalchemy import Connection, Engine, func, select
@@ -50,7 +65,7 @@ from bot.relay_runner import Relay
 from bot.render import render
 from bot.summary_chat import SummaryOptions
 from bot.tables import GROUP, UNIT
-from matrix import audit_log
+from matrix import audit_log, claims
 from matrix.bind_claims import BindLimits
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
@@ -71,6 +86,12 @@ from matrix.tree import UnitTree
 Clock = Callable[[], float]  # time.monotonic, or the stage's virtual clock
 Sleep = Callable[[float], Awaitable[None]]
 TICK_EVERY = 60.0  # seconds of the bot's clock between two looks at what is due
+# worker threads for blocking work: two for the national-scale kind (a plan, an audit, a
+# summary; each holds much memory), four for the relay engine's short calls, so that a
+# national #建群 never makes a 收到 wait for a thread
+HEAVY_WORKERS, QUICK_WORKERS = 2, 4
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass
@@ -180,6 +201,85 @@ class Outbox:
             queue.popleft()
 
 
+class CollectorPause:
+    """Python's cyclic garbage collector, paused while national-scale work runs in a worker
+    thread. A full collection walks every live object with the GIL held: while a national
+    plan was being built (millions of objects) each one froze the event loop for 0.5–2.4 s
+    (bench_responsiveness). When the last such work ends and it left many objects behind
+    (a kept plan), they are frozen: moved out of the collector's sight for good, so that later
+    collections stay short; reference counting still frees them once dropped (only cyclic
+    garbage made meanwhile stays). After small work collection simply resumes.
+
+    Meanwhile the GIL changes hands every ``SWITCH`` seconds instead of Python's 5 ms: the
+    event loop and the short calls of other threads wait for it at every database call, and
+    with 5 ms a #帮助 took 100–300 ms behind a national plan."""
+
+    FREEZE_ABOVE = 100_000  # objects left since the last collection
+    SWITCH = 0.0005
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._was_enabled = True
+        self._switch = sys.getswitchinterval()
+
+    def run(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            if self._running == 0:
+                self._was_enabled = gc.isenabled()
+                self._switch = sys.getswitchinterval()
+                gc.disable()
+                sys.setswitchinterval(min(self._switch, self.SWITCH))
+            self._running += 1
+        try:
+            return fn()
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    if gc.get_count()[0] > self.FREEZE_ABOVE:
+                        gc.freeze()
+                    if self._was_enabled:
+                        gc.enable()
+                    sys.setswitchinterval(self._switch)
+
+
+_PAUSE = CollectorPause()  # the collector is one per process, and so is its pause
+
+
+def _said(msg: IncomingMessage) -> tuple[str, ...]:
+    """What every account hears alike of a message (ids differ between accounts)."""
+    return ("m", msg.room_id, msg.contact_id, msg.text)
+
+
+class RoomTurns:
+    """One turn at a time per room, first come first served: a command's handling and its reply
+    finish before the next command or event of that room starts (rooms do not wait for each
+    other). Locks of idle rooms are dropped, so a national matrix costs nothing at rest."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def of(self, room_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(room_id, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[room_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[room_id]
+            if users <= 1:
+                del self._locks[room_id]
+            else:
+                self._locks[room_id] = (lock, users - 1)
+
+
 class Bot:
     """The chat layer over one database and blueprint, for any number of accounts."""
 
@@ -230,8 +330,30 @@ class Bot:
         self.stats = Stats()
         self.outbox = Outbox(clock, self.stats)
         self.relay = Relay(relay if relay is not None else RelayEnv(engine, blueprint))
-        self._recent: OrderedDict[Any, tuple[float, str]] = OrderedDict()
-        self._lock = asyncio.Lock()
+        self.turns = RoomTurns()
+        self.admission = asyncio.Lock()  # #确认: checking for a running apply and starting one
+        self._heavy = ThreadPoolExecutor(HEAVY_WORKERS, thread_name_prefix="qunmatrix-heavy")
+        self._quick = ThreadPoolExecutor(QUICK_WORKERS, thread_name_prefix="qunmatrix-quick")
+
+    def close(self) -> None:
+        """Let the worker threads go (work already handed to them finishes first)."""
+        self._heavy.shutdown(wait=True)
+        self._quick.shutdown(wait=True)
+
+    async def offload(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` in a worker thread for national-scale work (a plan, an audit,
+        a summary), while the event loop serves everyone else. ``fn`` opens its own database
+        connection (connections are not thread-safe; the engine is) and changes no shared
+        state of the bot: the caller does that with the result, back on the loop."""
+        loop = asyncio.get_running_loop()
+        work = functools.partial(fn, *args, **kwargs)
+        return await loop.run_in_executor(self._heavy, _PAUSE.run, work)
+
+    async def offload_quick(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """As ``offload``, for short blocking calls (the relay engine's) that must not queue
+        behind a national plan."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._quick, functools.partial(fn, *args, **kwargs))
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -308,8 +430,10 @@ class Bot:
         if self.clock() >= self._next_tick:
             self._next_tick = self.clock() + TICK_EVERY
             try:
-                self.reload_units()
+                await self.refresh_units()
                 forget_old_plans(self)
+                stale = self.now().timestamp() - claims.WINDOW
+                await self.offload_quick(claims.prune, self.engine, stale)
                 await joins.timeouts(self)
             except Exception as exc:
                 self._apology(exc, during="tick")
@@ -335,11 +459,24 @@ class Bot:
         mark = self._units_mark()
         if mark == self._roster_mark:
             return False
-        self.tree = UnitTree.load(self.engine, self.blueprint.level_keys)
-        self.permissions = Permissions(self.blueprint, self.tree)
+        self._use_tree(UnitTree.load(self.engine, self.blueprint.level_keys), mark)
+        return True
+
+    async def refresh_units(self) -> bool:
+        """``reload_units`` with the reading done in a worker thread (a national tree takes
+        seconds to load); the new tree replaces the old one on the loop."""
+        mark = await self.offload(self._units_mark)
+        if mark == self._roster_mark:
+            return False
+        tree = await self.offload(UnitTree.load, self.engine, self.blueprint.level_keys)
+        self._use_tree(tree, mark)
+        return True
+
+    def _use_tree(self, tree: UnitTree, mark: tuple[Any, ...]) -> None:
+        self.tree = tree
+        self.permissions = Permissions(self.blueprint, tree)
         self.__dict__.pop("_unit_names", None)
         self._roster_mark = mark
-        return True
 
     @cached_property
     def _unit_names(self) -> dict[str, list[str]]:
@@ -377,26 +514,26 @@ class Bot:
         self.stats.messages += 1
         invocation = parse(msg.text)
         if invocation is None:
-            if watched(self, msg.text) and not self._seen(
-                ("m", msg.message_id), platform.account_id
-            ):
-                watch(self, msg)
+            # plain chat waits for nobody: it gets no reply whose order could matter
+            if watched(self, msg.text) and await self._claim(platform, *_said(msg)):
+                await watch(self, msg)
             return
-        if self._seen(("m", msg.message_id), platform.account_id):
-            return
-        self.stats.commands += 1
-        try:
-            async with self._lock:
-                reply = await self._run(platform, msg, invocation)
-            if reply is None:
+        async with self.turns.of(msg.room_id):
+            # claimed in turn: the room's order holds for whichever account answers
+            if not await self._claim(platform, *_said(msg)):
                 return
-            text = self._render(reply)
-        except Exception as exc:
-            text = self._apology(exc, room=msg.room_id, contact=msg.contact_id, text=msg.text)
-            reply = Reply("internal_error.j2")
-        await self.outbox.send(platform, msg.room_id, text, reply.mentions)
-        for path in reply.files:
-            await self.outbox.send(platform, msg.room_id, "", file=path)
+            self.stats.commands += 1
+            try:
+                reply = await self._run(platform, msg, invocation)
+                if reply is None:
+                    return
+                text = self._render(reply)
+            except Exception as exc:
+                text = self._apology(exc, room=msg.room_id, contact=msg.contact_id, text=msg.text)
+                reply = Reply("internal_error.j2")
+            await self.outbox.send(platform, msg.room_id, text, reply.mentions)
+            for path in reply.files:
+                await self.outbox.send(platform, msg.room_id, "", file=path)
 
     async def _run(self, platform: Platform, msg: IncomingMessage, inv: Invocation) -> Reply | None:
         """The reply to one command; None to stay silent: a '#word' that looks like no command
@@ -484,40 +621,42 @@ class Bot:
         logger.opt(exception=exc).error("bot failed, ref {}: {}", ref, context)
         return render("replies/internal_error.j2", ref=ref).strip()
 
-    def _seen(self, key: Any, account_id: str) -> bool:
-        """Whether another account just handled this message or event: several accounts in one
-        room each hear it. The same account hearing it again is a new occurrence (a rejoin)."""
-        now = self.clock()
-        while self._recent and (
-            len(self._recent) > 4096 or next(iter(self._recent.values()))[0] < now - 10
-        ):
-            self._recent.popitem(last=False)
-        found = self._recent.get(key)
-        if found is not None and found[1] != account_id:
+    async def _claim(self, platform: Platform, *key: str) -> bool:
+        """Whether this account answers what ``key`` describes (the others that heard it stay
+        silent); when the claim cannot be asked for (the database is down), it answers, and
+        the handling reports the trouble."""
+        try:
+            return await self.offload_quick(
+                claims.claim,
+                self.engine,
+                claims.fingerprint(*key),
+                platform.account_id,
+                self.now().timestamp(),
+            )
+        except Exception as exc:
+            logger.opt(exception=exc).warning("认领消息失败，照常回复：{}", key[:3])
             return True
-        self._recent[key] = (now, account_id)
-        self._recent.move_to_end(key)
-        return False
 
     # --- room events --------------------------------------------------------------------------
 
     async def on_room_event(self, platform: Platform, event: RoomEvent) -> None:
         """Handle a join, leave or topic change; never raises."""
-        key = ("e", event.kind, event.room_id, event.contact_ids, event.topic)
-        if self._seen(key, platform.account_id):
-            return
         self._heard_in[event.room_id] = platform.account_id
-        self.stats.events += 1
-        try:
-            async with self._lock:
-                reply = await self._event(platform, event)
-            if reply is None:
+        async with self.turns.of(event.room_id):
+            # a rejoin is a new event: the account holding the claim takes it again
+            key = ("e", event.kind.value, event.room_id, *event.contact_ids, event.topic)
+            if not await self._claim(platform, *key):
                 return
-            text = self._render(reply)
-        except Exception as exc:
-            text = self._apology(exc, room=event.room_id, event=event.kind.value)
-            reply = Reply("internal_error.j2")
-        await self.outbox.send(platform, event.room_id, text, reply.mentions)
+            self.stats.events += 1
+            try:
+                reply = await self._event(platform, event)
+                if reply is None:
+                    return
+                text = self._render(reply)
+            except Exception as exc:
+                text = self._apology(exc, room=event.room_id, event=event.kind.value)
+                reply = Reply("internal_error.j2")
+            await self.outbox.send(platform, event.room_id, text, reply.mentions)
 
     async def _event(self, platform: Platform, event: RoomEvent) -> Reply | None:
         with self.engine.connect() as conn:

@@ -9,13 +9,17 @@ in the room when the apply stops — finished, waiting for tomorrow's quotas, or
 
 ``#核查 [单位]`` reads the rooms of the unit's subtree from the platform, audits them against
 the roster (``matrix.findings``) and answers with the findings counted by code;
-``#汇总 核查`` tabulates the same findings (``findings_for``).
+``#汇总 核查`` tabulates the same findings (``refresh_under``, then ``audit_under``).
+
+A national plan or audit takes seconds: surveying, planning, starting a run and auditing run in
+a worker thread (``Bot.offload``) with a connection of their own; the handlers keep the plans
+and the running applies (shared state) on the event loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select
 
@@ -25,12 +29,14 @@ from bot.render import render
 from bot.tables import GROUP, UNIT
 from matrix import apply
 from matrix.actual import refresh_rooms
+from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.findings import Finding, audit
 from matrix.membership import survey
 from matrix.models import ProvisionRun, ProvisionStep
 from matrix.plan import ACTION_LABELS, Plan, build_plan
 from matrix.platform import Platform
+from matrix.schedule import AccountQuota
 from matrix.tables import table_of
 from matrix.tree import within_path
 
@@ -62,20 +68,42 @@ class NothingToConfirm(MatrixError):
     """#确认 without a plan shown (or shown too long ago) and no interrupted apply."""
 
 
+class _Planned(NamedTuple):
+    plan: Plan
+    counts: dict[str, int]
+    unreachable: int  # people the plan cannot reach (no 微信号)
+    resumable: bool  # an interrupted apply of the same scope waits for #确认
+    units: list[dict[str, Any]]
+    hidden: int
+
+
+def _plan(
+    engine: Engine,
+    blueprint: Blueprint,
+    unit: str,
+    bots: frozenset[str],
+    accounts: list[AccountQuota],
+) -> _Planned:
+    """#建群's work, in a worker thread."""
+    with engine.connect() as conn:
+        plan = build_plan(survey(conn, blueprint, unit, bots=bots), accounts)
+        resumable = apply.open_run(conn, plan.scope) is not None
+        units, hidden = plan_units(plan, conn, UNITS_SHOWN)
+    unreachable = sum(len(g.unreachable) for g in plan.groups)
+    return _Planned(plan, plan.counts(), unreachable, resumable, units, hidden)
+
+
 async def provision(call: Call) -> Reply:
     """#建群 [单位]: the plan for the unit's subtree, kept for the asker's #确认."""
     bot = call.bot
     assert call.unit is not None  # an office command always acts on a unit
-    found = survey(call.conn, bot.blueprint, call.unit, bots=bot.accounts)
-    plan = build_plan(found, bot.account_quotas)
-    resumable = apply.open_run(call.conn, plan.scope) is not None
-    units, hidden = plan_units(plan, call.conn, UNITS_SHOWN)
-    unreachable = sum(len(g.unreachable) for g in plan.groups)
+    plan, counts, unreachable, resumable, units, hidden = await bot.offload(
+        _plan, bot.engine, bot.blueprint, call.unit, frozenset(bot.accounts), bot.account_quotas
+    )
     if not plan.empty or resumable:
         bot.plans[(call.message.room_id, call.asker.contact_id)] = ShownPlan(
             plan, call.unit, bot.clock()
         )
-    counts = plan.counts()
     return Reply(
         "plan.j2",
         {
@@ -95,6 +123,12 @@ async def provision(call: Call) -> Reply:
 
 async def confirm(call: Call) -> Reply:
     """#确认: carry out the asker's last plan in this room (or resume its interrupted apply)."""
+    # two #确认 in different rooms must not both find no apply running and both start one
+    async with call.bot.admission:
+        return await _confirm(call)
+
+
+async def _confirm(call: Call) -> Reply:
     bot = call.bot
     key = (call.message.room_id, call.asker.contact_id)
     shown = bot.plans.get(key)
@@ -117,8 +151,10 @@ async def confirm(call: Call) -> Reply:
                 f"{bot.tree.name(other)}的建群计划还没有执行完，与本计划涉及相同的群",
                 fix=f"请先在{bot.tree.name(other)}的群里发送 #确认 把它执行完，再重新发送 #建群",
             )
-        run_id, resumed = apply.start_run(bot.engine, shown.plan, call.asker.contact_id)
-        del bot.plans[key]
+        run_id, resumed = await bot.offload(
+            apply.start_run, bot.engine, shown.plan, call.asker.contact_id
+        )
+        bot.plans.pop(key, None)
     else:
         found = apply.open_run(call.conn, scope)
         if found is None:
@@ -127,7 +163,7 @@ async def confirm(call: Call) -> Reply:
                 fix=f"请先发送 #建群 查看计划（{int(PLAN_TTL // 60)} 分钟内发送 #确认 执行）",
             )
         run_id, resumed = found, True
-    left = _steps_left(bot.engine, run_id)
+    left = await bot.offload(_steps_left, bot.engine, run_id)
     bot.applying[scope] = bot.spawn(
         _carry_out(call, run_id, scope), run=run_id, room=call.message.room_id
     )
@@ -223,14 +259,11 @@ def _accounts_left(engine: Engine, run_id: int) -> set[str]:
         }
 
 
-async def findings_for(call: Call) -> list[Finding]:
-    """The audit of the unit acted on, after reading its rooms afresh from the platform."""
-    bot = call.bot
-    assert call.unit is not None
-    # read the platform first: nothing may wait on the network inside a write
-    with bot.engine.connect() as conn:
-        path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == call.unit)).scalar_one()
-        rooms = conn.execute(
+def _rooms_under(engine: Engine, unit: str) -> list[tuple[int, str | None]]:
+    """The built groups of ``unit``'s subtree and their owner accounts."""
+    with engine.connect() as conn:
+        path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == unit)).scalar_one()
+        rows = conn.execute(
             select(GROUP.c.id, GROUP.c.owner_account)
             .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
             .where(
@@ -238,6 +271,45 @@ async def findings_for(call: Call) -> list[Finding]:
                 within_path(UNIT.c.path, path, conn.dialect.name),
             )
         ).all()
+    return [(int(gid), owner) for gid, owner in rows]
+
+
+def audit_under(
+    engine: Engine, blueprint: Blueprint, unit: str, bots: frozenset[str]
+) -> list[Finding]:
+    """What is wrong in ``unit``'s subtree by the stored rooms (blocking: in a worker thread)."""
+    with engine.connect() as conn:
+        found = survey(conn, blueprint, unit, bots=bots)
+        findings = audit(conn, found)
+    for big in (found.targets, found.expectations, found.shortfalls):
+        let_go(big)
+    return findings
+
+
+def let_go(items: list[Any]) -> None:
+    """Empty a large list this thread built, one item at a time: freed all at once, a national
+    survey holds the GIL (and so the event loop) for a tenth of a second."""
+    while items:
+        items.pop()
+
+
+def _audit_totals(
+    engine: Engine, blueprint: Blueprint, unit: str, bots: frozenset[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    # only the totals go back to the loop: a national audit's findings are many objects,
+    # built and freed in the worker thread
+    findings = audit_under(engine, blueprint, unit, bots)
+    totals = len(findings), code_totals(findings)
+    let_go(findings)
+    return totals
+
+
+async def refresh_under(call: Call) -> None:
+    """Read the rooms of the unit acted on afresh from the platform, as #核查 needs them."""
+    bot = call.bot
+    assert call.unit is not None
+    # read the platform first: nothing may wait on the network inside a write
+    rooms = await bot.offload(_rooms_under, bot.engine, call.unit)
     # each room is read by the account that owns it; one whose owner is not ours, by every
     # account (whichever is in it)
     by_account: dict[str, set[int]] = {}
@@ -246,20 +318,23 @@ async def findings_for(call: Call) -> list[Finding]:
             by_account.setdefault(account, set()).add(int(gid))
     for account, groups in by_account.items():
         await refresh_rooms(bot.platforms[account], bot.engine, bots=bot.accounts, only=groups)
-    return audit(call.conn, survey(call.conn, bot.blueprint, call.unit, bots=bot.accounts))
 
 
 async def audit_(call: Call) -> Reply:
     """#核查 [单位]: what is wrong in the unit's subtree, counted by finding code."""
-    findings = await findings_for(call)
+    bot = call.bot
     assert call.unit is not None
+    await refresh_under(call)
+    total, codes = await bot.offload(
+        _audit_totals, bot.engine, bot.blueprint, call.unit, frozenset(bot.accounts)
+    )
     return Reply(
         "audit.j2",
         {
-            "unit": call.bot.tree.name(call.unit),
-            "word": call.bot.unit_word(call.unit) if call.args["unit"] else "",
-            "total": len(findings),
-            "codes": code_totals(findings),
+            "unit": bot.tree.name(call.unit),
+            "word": bot.unit_word(call.unit) if call.args["unit"] else "",
+            "total": total,
+            "codes": codes,
         },
-        audit={"findings": len(findings)},
+        audit={"findings": total},
     )

@@ -5,7 +5,9 @@ The dispatcher has already checked the command table's rule (an office on its ow
 roster member); the relay engine then applies its own, finer ones (only the office of the unit
 that leads this group may notify from it, only a child unit's person acknowledges, …) and its
 content guard, and raises a ``RelayError`` with a Chinese reason when it refuses. What it queues
-(copies, reports, alerts) the process's ``Relay`` sends; handlers only poke it.
+(copies, reports, alerts) the process's ``Relay`` sends; handlers only poke it. The engine's
+calls block (a national notice plans thousands of copies): they run in a worker thread
+(``Bot.offload_quick``), the poke back on the event loop.
 
 A bare ``收到`` (typed without #) answers only when it records something: people say 收到 all
 day, and the group must not fill with the bot's answers.
@@ -21,6 +23,8 @@ from bot.calls import Call, Reply
 from matrix.platform import IncomingMessage
 from matrix.relay import (
     AckRequest,
+    Progress,
+    RelayEnv,
     acknowledge,
     forward_report,
     issue_notice,
@@ -42,7 +46,9 @@ TEMPLATE = "relay.j2"
 async def notice(call: Call) -> Reply:
     """#通知 <正文>: plan and queue the copies; tell the issuer how many groups and by when."""
     relay = call.bot.relay
-    plan = issue_notice(relay.env, call.message.room_id, call.asker.contact_id, call.args["text"])
+    plan = await call.bot.offload_quick(
+        issue_notice, relay.env, call.message.room_id, call.asker.contact_id, call.args["text"]
+    )
     relay.poke()
     return Reply(
         TEMPLATE, {"template": "relay/notice_plan.j2", "plan": plan}, audit={"notice": plan.code}
@@ -51,7 +57,8 @@ async def notice(call: Call) -> Reply:
 
 async def ack(call: Call) -> Reply | None:
     """收到 [编号]: the asker's unit acknowledges the notice (the latest one in this group)."""
-    result = acknowledge(
+    result = await call.bot.offload_quick(
+        acknowledge,
         call.bot.relay.env,
         call.message.room_id,
         call.asker.contact_id,
@@ -65,16 +72,22 @@ async def ack(call: Call) -> Reply | None:
 async def status(call: Call) -> Reply:
     """#进度 [编号]: delivery and receipts per level, and who is missing, as the asker may see."""
     env = call.bot.relay.env
-    notice_id = call.args["notice"] or latest_notice_in_room(env, call.message.room_id)
-    progress = notice_progress(env, notice_id, asker=call.asker.contact_id)
+    progress = await call.bot.offload_quick(
+        _progress, env, call.message.room_id, call.args["notice"], call.asker.contact_id
+    )
     return Reply(TEMPLATE, {"template": "relay/progress.j2", "p": progress, "final": False})
+
+
+def _progress(env: RelayEnv, room_id: str, notice: int | None, asker: str) -> Progress:
+    notice_id = notice or latest_notice_in_room(env, room_id)
+    return notice_progress(env, notice_id, asker=asker)
 
 
 async def report(call: Call) -> Reply:
     """#上报 <内容>: to the office of the unit that leads this group."""
     relay = call.bot.relay
-    receipt = submit_report(
-        relay.env, call.message.room_id, call.asker.contact_id, call.args["text"]
+    receipt = await call.bot.offload_quick(
+        submit_report, relay.env, call.message.room_id, call.asker.contact_id, call.args["text"]
     )
     relay.poke()
     return Reply(TEMPLATE, {"template": "relay/report_receipt.j2", "r": receipt})
@@ -83,7 +96,9 @@ async def report(call: Call) -> Reply:
 async def forward(call: Call) -> Reply:
     """#转报 <编号>: the office holding a report passes it one level up."""
     relay = call.bot.relay
-    receipt = forward_report(relay.env, call.asker.contact_id, report_code(call.args["report"]))
+    receipt = await call.bot.offload_quick(
+        forward_report, relay.env, call.asker.contact_id, report_code(call.args["report"])
+    )
     relay.poke()
     return Reply(
         TEMPLATE,
@@ -99,11 +114,13 @@ def watched(bot: Bot, text: str) -> bool:
     return bool(options.watch_words) and watch_match(options, text) is not None
 
 
-def watch(bot: Bot, msg: IncomingMessage) -> None:
+async def watch(bot: Bot, msg: IncomingMessage) -> None:
     """Flag a watched message to the group's admins (rate-limited by the engine); never
     raises: a failure here must not cost the message its place in the chat."""
     try:
-        if watch_message(bot.relay.env, msg.room_id, msg.contact_id, msg.text) is not None:
+        env = bot.relay.env
+        alert = await bot.offload_quick(watch_message, env, msg.room_id, msg.contact_id, msg.text)
+        if alert is not None:
             bot.relay.poke()
     except Exception as exc:
         logger.opt(exception=exc).error(

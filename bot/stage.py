@@ -119,6 +119,7 @@ class Stage:
 
     def close(self) -> None:
         self._runner.close()
+        self.bot.close()
 
     def __enter__(self) -> Stage:
         return self

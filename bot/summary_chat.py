@@ -9,6 +9,9 @@ summary engines resolve the unit through, with that office as the requester.
 
 ``#登记 [单位] <类型> <名称或网址>`` records one media account for a city or county unit, in the
 command's own transaction; ``#登记 无 公众号`` records that there is none.
+
+A national table takes a while to compute and render: that work runs in a worker thread
+(``Bot.offload``), with its own connections.
 """
 
 from __future__ import annotations
@@ -17,16 +20,21 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
 
 from bot.calls import Call, Reply
 from bot.commands import SUMMARY_FORMATS, SUMMARY_TABLES
 from bot.config import Settings
-from bot.provision_chat import findings_for
+from bot.provision_chat import audit_under, refresh_under
 from bot.summary_render import chat_text, file_name, make_summary, render_file
-from matrix.findings import person_names
+from matrix.findings import Finding, person_names
 from matrix.media import parse_registration, record_media
+
+if TYPE_CHECKING:
+    from bot.dispatch import Bot
 
 
 @dataclass(frozen=True)
@@ -67,38 +75,68 @@ async def summary(call: Call) -> Reply:
     """#汇总 [单位] [表名] [格式]: the chat text, and the file when a format is asked for."""
     table = SUMMARY_TABLES[call.args["table"] or "建群"]
     fmt = SUMMARY_FORMATS[call.args["format"] or "文本"]
-    # the audit table tabulates what #核查 finds, read afresh from the rooms
-    findings = await _audit_records(call) if table == "audit" else None
+    if table == "audit":  # it tabulates what #核查 finds, read afresh from the rooms
+        await refresh_under(call)
     options = call.bot.summaries
-    data = make_summary(
-        call.bot.engine,
-        call.bot.blueprint,
+    attached = fmt != "text"
+    text, path = await call.bot.offload(
+        _tabulate,
+        call.bot,
         table,
+        fmt,
         requester=requester_for(call),
         target=call.unit,
         as_of=options.today(call.bot.now()),  # on a stage, the stage's day
-        deadline=options.deadline,
-        relay=call.bot.relay.env,
-        findings=findings,
+        bots=frozenset(call.bot.accounts),
     )
-    attached = fmt != "text"
-    context = {
-        "text": chat_text(data, attached=attached),
-        "attached": attached,
-        "again": _ask_again(call, table),
-    }
-    if not attached:
+    context = {"text": text, "attached": attached, "again": _ask_again(call, table)}
+    if path is None:
         return Reply("summary.j2", context, audit={"table": table, "format": fmt})
-    path = options.new_folder() / file_name(data, fmt)
-    path.write_bytes(render_file(data, fmt))
     audit = {"table": table, "format": fmt, "file": str(path)}
     return Reply("summary.j2", context, audit=audit, files=(str(path),))
 
 
-async def _audit_records(call: Call) -> list[dict[str, Any]]:
+def _tabulate(
+    bot: Bot,
+    table: str,
+    fmt: str,
+    *,
+    requester: str,
+    target: str | None,
+    as_of: date,
+    bots: frozenset[str],
+) -> tuple[str, Path | None]:
+    """#汇总's work, in a worker thread: the chat text, and the file written when ``fmt`` is
+    one (its path). Reads only settings of the bot, which never change."""
+    options = bot.summaries
+    findings = None
+    if table == "audit":
+        assert target is not None
+        findings = _named(bot.engine, audit_under(bot.engine, bot.blueprint, target, bots))
+    data = make_summary(
+        bot.engine,
+        bot.blueprint,
+        table,
+        requester=requester,
+        target=target,
+        as_of=as_of,
+        deadline=options.deadline,
+        relay=bot.relay.env,
+        findings=findings,
+    )
+    attached = fmt != "text"
+    text = chat_text(data, attached=attached)
+    if not attached:
+        return text, None
+    path = options.new_folder() / file_name(data, fmt)
+    path.write_bytes(render_file(data, fmt))
+    return text, path
+
+
+def _named(engine: Engine, found: list[Finding]) -> list[dict[str, Any]]:
     """What #核查 finds, with each person named (the table is read by people, not scripts)."""
-    found = await findings_for(call)
-    names = person_names(call.conn, (f.person for f in found if f.person is not None))
+    with engine.connect() as conn:
+        names = person_names(conn, (f.person for f in found if f.person is not None))
     return [
         {**f.to_json(), "person": names.get(f.person, "") if f.person else f.contact or ""}
         for f in found

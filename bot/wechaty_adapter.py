@@ -7,8 +7,8 @@ builds a fresh bot and reconnects, waiting longer after each failure (exponentia
 jitter, reset by a successful login).
 
 Incoming texts in rooms and room events (join, leave, topic) reach the callbacks registered with
-``on_message`` / ``on_room_event`` (the same API as ``bot.simulated.SimulatedAccount``), one at a
-time in arrival order. The account's own messages, which the service echoes back, go only to
+``on_message`` / ``on_room_event`` (the same API as ``bot.simulated.SimulatedAccount``) in
+arrival order, each in a task of its own so that one slow command holds up no other. The account's own messages, which the service echoes back, go only to
 ``on_echo`` callbacks (the relay confirms its sends by them), with ``is_self`` set.
 
 What python-wechaty 0.10.7 gets wrong and this works around:
@@ -136,6 +136,7 @@ class WechatyPlatform:
         self._logged_in = asyncio.Event()
         self._stopping = asyncio.Event()
         self._inbox: asyncio.Queue[IncomingMessage | RoomEvent | Chore] = asyncio.Queue()
+        self._handling: set[asyncio.Task[None]] = set()  # events being handled right now
         self._last_send = 0.0
         self._send_lock = asyncio.Lock()
         self.connections = 0  # how many times a bot logged in (1 + reconnects)
@@ -222,6 +223,10 @@ class WechatyPlatform:
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            for task in list(self._handling):
+                task.cancel()
+            if self._handling:
+                await asyncio.gather(*self._handling, return_exceptions=True)
 
     async def stop(self) -> None:
         """Stop serving; ``run()`` returns once the current connection is closed."""
@@ -408,7 +413,11 @@ class WechatyPlatform:
         self._inbox.put_nowait(event)
 
     async def _deliver(self) -> None:
-        """Hand events to the callbacks one at a time, in arrival order."""
+        """Hand events on in arrival order without waiting for one to be handled before the
+        next: each message or room event gets a task of its own (the dispatcher keeps the
+        order within a room, and a national #建群 holds up nobody else). Echoes are handed on
+        inline, in order (they only confirm sends, quickly). ``task_done`` marks an event
+        handled only once its callbacks returned, so ``drained()`` waits for them."""
         while True:
             item = await self._inbox.get()
             calls: list[Chore]
@@ -419,6 +428,15 @@ class WechatyPlatform:
                 calls = [functools.partial(h, item) for h in self._event_handlers]
             else:
                 calls = [item]
+            if isinstance(item, IncomingMessage) and item.is_self:
+                await self._hand_on(item, calls)
+                continue
+            task = asyncio.create_task(self._hand_on(item, calls), name="wechaty-event")
+            self._handling.add(task)
+            task.add_done_callback(self._handling.discard)
+
+    async def _hand_on(self, item: object, calls: list[Chore]) -> None:
+        try:
             for call in calls:
                 try:
                     await call()
@@ -426,11 +444,13 @@ class WechatyPlatform:
                     logger.opt(exception=exc).error("处理 {} 失败", item)
                     if self._on_error:
                         self._on_error(exc)
+        finally:
             self._inbox.task_done()
 
     def in_turn(self, chore: Chore) -> None:
-        """Run ``chore()`` after the events received so far, never while a callback runs (e.g.
-        the dispatcher's outbox flush, which must not overlap a reply being sent)."""
+        """Run ``chore()`` once the events received so far have been handed on (e.g. the
+        dispatcher's tick; it may run while they are still being handled: the outbox never
+        sends one reply twice)."""
         self._inbox.put_nowait(chore)
 
     async def drained(self) -> None:
@@ -451,12 +471,19 @@ class WechatyPlatform:
             for room in list(bot.Room._pool.values()):
                 _forget(room)
             rooms = await bot.Room.find_all()
-        return [Room(r.room_id, r.payload.topic, len(r.payload.member_ids)) for r in rooms]
+        payloads = [await _payload(r) for r in rooms]
+        return [
+            Room(r.room_id, p.topic, len(p.member_ids))
+            for r, p in zip(rooms, payloads, strict=True)
+        ]
 
     async def list_members(self, room_id: str) -> list[Member]:
         bot = self.bot
         with _translate("读取群成员"):
             room = await _fresh(bot.Room.load(room_id))
+            # rooms are shared objects and events are handled concurrently: another task may
+            # drop the cached payload while this one awaits the members
+            payload = room.payload
             contacts = await room.member_list()
             gate = asyncio.Semaphore(20)
 
@@ -468,8 +495,8 @@ class WechatyPlatform:
                         return ""
 
             nicknames = await asyncio.gather(*(nickname(c) for c in contacts))
-        admins = set(room.payload.admin_ids or ())
-        owner = room.payload.owner_id
+        admins = set(payload.admin_ids or ())
+        owner = payload.owner_id
         return [
             Member(c.contact_id, c.name, nick, c.contact_id in admins, c.contact_id == owner)
             for c, nick in zip(contacts, nicknames, strict=True)
@@ -526,7 +553,7 @@ class WechatyPlatform:
                 if (await _fresh(room)).payload.topic == topic:
                     return
         raise NotSupported(
-            f"微信服务没有执行改群名（仍是“{room.payload.topic}”）："
+            f"微信服务没有执行改群名（仍是“{(await _payload(room)).topic}”）："
             f"请群主在手机微信里把群名改为“{topic}”"
         )
 
@@ -585,6 +612,13 @@ def without_leading_mentions(text: str) -> str:
 def _forget(room: WechatyRoom) -> None:
     """Drop the room's cached payload so the next read asks the puppet (see module doc)."""
     room._payload = None
+
+
+async def _payload(room: WechatyRoom) -> Any:
+    """The room's payload, loaded again if another task dropped it meanwhile."""
+    while room._payload is None:
+        await room.ready()
+    return room._payload
 
 
 async def _fresh(room: WechatyRoom) -> WechatyRoom:

@@ -195,17 +195,13 @@ async def run_steps(
     quotas = {a.id: a for a in accounts}
     pace = {a.id: 1.0 / a.ops_per_second for a in accounts if a.ops_per_second > 0}
     moment = now or utcnow()
-    used = _used_since(engine, moment.replace(hour=0, minute=0, second=0, microsecond=0))
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    # a national run has hundreds of thousands of steps: read them off the event loop
+    used = await asyncio.to_thread(_used_since, engine, midnight)
+    steps, known = await asyncio.to_thread(_steps_to_do, engine, run_id)
     report = ApplyReport(run_id)
     waiting_groups: set[int] = set()
     failed_groups: set[int] = set()
-    with engine.connect() as conn:
-        steps = conn.execute(
-            select(_step)
-            .where(_step.c.run_id == run_id, _step.c.status.in_(("pending", "started")))
-            .order_by(_step.c.day, _step.c.seq)
-        ).all()
-        known = _Known.load(conn, steps)
     # one connection, one short transaction per write: no transaction stays open across a
     # platform call (a call can take seconds; others must be able to write meanwhile)
     with engine.connect() as db:
@@ -271,6 +267,16 @@ async def run_steps(
             if step.account in pace:
                 await pause(pace[step.account])
         return _close(db, report, actor)
+
+
+def _steps_to_do(engine: Engine, run_id: int) -> tuple[Sequence[Any], _Known]:
+    with engine.connect() as conn:
+        steps = conn.execute(
+            select(_step)
+            .where(_step.c.run_id == run_id, _step.c.status.in_(("pending", "started")))
+            .order_by(_step.c.day, _step.c.seq)
+        ).all()
+        return steps, _Known.load(conn, steps)
 
 
 @dataclass

@@ -394,3 +394,17 @@ class WatchFlag(SQLModel, table=True):
     excerpt: str = Field(max_length=200)
     notified: bool = True
     at: datetime = Field(default_factory=utcnow)
+
+
+class CommandClaim(SQLModel, table=True):
+    """Which bot account answers a message several accounts heard (in one process or in
+    several on one database): one row per message fingerprint (room, sender, text; or a room
+    event), held by the account that answered the last such message. Another account takes
+    it over only once it is older than the claim window; rows older than that are pruned."""
+
+    __tablename__ = "command_claim"
+    __table_args__ = (Index("ix_command_claim_at", "at"),)
+
+    fingerprint: str = Field(primary_key=True, max_length=40)
+    account: str = Field(max_length=128)
+    at: float  # when it was heard, seconds since the epoch (compared across processes)

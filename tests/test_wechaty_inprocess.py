@@ -456,9 +456,12 @@ def test_an_office_plans_and_confirms_and_the_bot_builds_through_wechaty(
             await world.say(room, COUNTY_OFFICE, "#确认")
             said = await bot_replies(world, room, mark, count=5)  # started, 3 welcomes, result
             assert said[0].startswith("开始执行乙1县的建群计划，共 3 步")
+            # the last welcome and the result race (the join event of the last invitation
+            # comes back through Wechaty while the apply reports), so only their set is fixed
+            assert sum(s.startswith("欢迎 ") for s in said[1:]) == 3
             assert (
-                said[-1]
-                == "@K1office_staff 乙1县的建群计划已执行完毕：完成 3 步。受邀的人接受邀请后即入群。"
+                "@K1office_staff 乙1县的建群计划已执行完毕：完成 3 步。受邀的人接受邀请后即入群。"
+                in said[1:]
             )
             assert {"wxK1S3n018", "wxK1S3n019", "wxK1S3n020"} <= set(world.room(room).members)
 
