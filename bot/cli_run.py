@@ -1,7 +1,14 @@
 """``qunmatrix run``: serve one WeChat account through a Wechaty puppet service, with the
 dispatcher (commands, join review) and the relay (notice copies, reminders, escalation, reports;
 the service's echoes confirm the copies) over the configured database. Several processes, one
-per account, may share one PostgreSQL database: the relay's rows are locked per account."""
+per account, may share one PostgreSQL database: the relay's rows are locked per account.
+
+Login and presence: a ``scan`` event shows the QR code in the terminal, writes it as a PNG
+(``[wechaty] qr_file``) and logs the login link; logins and logouts are logged in Chinese. A
+logout, an account lost (its groups handed to other accounts, see ``matrix.relay.handover``) and
+another process taking the session are told to the operator (``bot.operator_alerts``: the log,
+and the optional ``[wechaty] webhook``). Another process on the same service stops this one with
+a clear error (``SessionTaken``) instead of a fight over the session."""
 
 from __future__ import annotations
 
@@ -15,11 +22,15 @@ import typer
 from loguru import logger
 
 from bot.cli_app import Context, app, ctx_of, friendly
-from bot.config import load_settings
+from bot.config import WechatySettings, load_settings
 from bot.dispatch import Bot
 from bot.logs import setup_logging
+from bot.operator_alerts import Operator
 from bot.relay_runner import PromptClock, relay_env
+from bot.render import render
 from bot.summary_chat import SummaryOptions
+from matrix.platform import Presence
+from matrix.relay.handover import HandOver
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
     from bot.wechaty_adapter import WechatyPlatform
@@ -65,7 +76,53 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
     return bot
 
 
-async def serve(platform: WechatyPlatform, bot: Bot) -> None:
+def watch_presence(platform: WechatyPlatform, bot: Bot, settings: WechatySettings) -> Operator:
+    """Show the login QR code when the account must scan, and tell the operator when the
+    account logs out or is lost."""
+    from bot.login_qr import login_screen, login_url
+    from bot.wechaty_compat import ScanStatus
+
+    operator = Operator(settings.webhook, settings.webhook_timeout)
+    png = Path(settings.qr_file).expanduser().resolve()
+
+    async def on_scan(qr: str, status: ScanStatus) -> None:
+        if status is ScanStatus.Waiting and qr:
+            typer.echo(login_screen(qr, png))
+            logger.info("请扫码登录微信账号：二维码图片 {}，登录链接 {}", png, login_url(qr))
+        elif status is ScanStatus.Scanned:
+            logger.info("已扫码，请在手机微信上确认登录")
+        elif status is ScanStatus.Confirmed:
+            logger.info("已在手机上确认登录，正在登录")
+        elif status in (ScanStatus.Timeout, ScanStatus.Cancel):
+            logger.info("登录二维码已失效，等待新的二维码")
+
+    async def on_presence(presence: Presence) -> None:
+        if presence is Presence.LOGGED_OUT:
+            account = platform.last_account_id
+            operator.tell(
+                "logout",
+                account,
+                render("cli/operator_event.txt.j2", event="logout", account=account),
+            )
+
+    def on_lost(result: HandOver) -> None:
+        text = render(
+            "cli/operator_event.txt.j2",
+            event="lost",
+            account=result.account,
+            reason=result.reason,
+            moved=sum(result.moved.values()),
+            unserved=list(result.unserved.values()),
+        )
+        operator.tell("lost", result.account, text)
+
+    platform.on_scan(on_scan)
+    platform.on_presence(on_presence)
+    bot.relay.on_lost(on_lost)
+    return operator
+
+
+async def serve(platform: WechatyPlatform, bot: Bot, operator: Operator | None = None) -> None:
     """Run ``platform`` until SIGINT or SIGTERM, then close the connection cleanly. Every
     ``FLUSH_EVERY`` seconds the bot's tick runs in turn with the incoming events: held joiners
     whose time ran out are dealt with, and replies the outbox held back (pacing, a dropped
@@ -87,10 +144,18 @@ async def serve(platform: WechatyPlatform, bot: Bot) -> None:
             await asyncio.sleep(FLUSH_EVERY)
             platform.in_turn(tick)
 
+    from bot.wechaty_adapter import SessionTaken
+
     tasks = [asyncio.create_task(flusher()), asyncio.create_task(bot.relay.serve())]
     try:
         await platform.run()
+    except SessionTaken as exc:
+        if operator is not None:
+            await operator.post("session_taken", platform.last_account_id, str(exc))
+        raise
     finally:
+        if operator is not None:
+            await operator.drained()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -119,5 +184,6 @@ def run(
     s = c.settings.wechaty
     platform = WechatyPlatform.for_service(s.endpoint, s.token, port=s.port)
     bot = dispatcher(c, platform)
+    operator = watch_presence(platform, bot, s)
     logger.info("连接 Wechaty 服务 {}", s.endpoint)
-    asyncio.run(serve(platform, bot))
+    asyncio.run(serve(platform, bot, operator))

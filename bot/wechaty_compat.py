@@ -10,6 +10,9 @@ Why a shim: wechaty 0.10.7 (the newest release) targets Python 3.7-3.9.
   scheduler would keep ``job.db`` there: without ``CACHE_DIR`` every working directory the bot or
   the tests run in gets a stray ``.wechaty/``. We point it at a temporary directory and give every
   bot an in-memory scheduler (``new_scheduler``), so nothing is written at all.
+- On a ``scan`` event Wechaty prints its own QR code to stdout and logs a URL in English; the
+  adapter shows the code itself (``bot.login_qr``: terminal, PNG, URL, in Chinese), so Wechaty's
+  ``qr_terminal`` is silenced.
 - Every wechaty logger gets its own stderr handler and ``propagate=False``; ``quiet_loggers``
   sends them to the root logger instead, which ``bot.logs`` forwards to loguru, at WARNING (at
   INFO wechaty logs the text of every message).
@@ -36,6 +39,7 @@ with warnings.catch_warnings():
     # wechaty.plugin imports telnetlib (deprecated in 3.11) to probe ports; nothing we can change
     warnings.simplefilter("ignore", DeprecationWarning)
 
+    import wechaty.wechaty as _wechaty_module
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from grpclib.exceptions import GRPCError, StreamTerminatedError
     from pyee import AsyncIOEventEmitter
@@ -59,7 +63,10 @@ with warnings.catch_warnings():
         RoomQueryFilter,
     )
     from wechaty_puppet.exceptions import WechatyPuppetError
+    from wechaty_puppet.schemas.event import ScanStatus
     from wechaty_puppet_service import PuppetService
+
+_wechaty_module.qr_terminal = lambda *args, **kwargs: None
 
 __all__ = [
     "AsyncIOEventEmitter",
@@ -86,6 +93,7 @@ __all__ = [
     "RoomMemberPayload",
     "RoomPayload",
     "RoomQueryFilter",
+    "ScanStatus",
     "StreamTerminatedError",
     "Wechaty",
     "WechatyError",
