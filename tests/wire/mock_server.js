@@ -16,6 +16,7 @@
 //   POST /join  {"room", "contact", "inviter"}                someone is added by someone
 //   POST /leave {"room", "contact", "remover"}
 //   POST /topic {"room", "topic", "changer"}
+//   POST /scan  {"qrcode", "status"}                          the service asks for a QR scan
 //   GET  /sent                                                 what the bot sent, in order
 //   GET  /rooms/ROOM_ID                                        {id, topic, owner, members}
 'use strict'
@@ -159,6 +160,11 @@ function control (puppet) {
     },
     'POST /topic': b => {
       puppet.room(b.room).topic(b.topic).by(contact(b.changer || world.self.id))
+      return { ok: true }
+    },
+    'POST /scan': b => {
+      // the login QR code a real account must scan (status 2: waiting for a scan)
+      mocker.scan(b.qrcode, b.status === undefined ? 2 : b.status)
       return { ok: true }
     },
     'GET /sent': () => sent,
