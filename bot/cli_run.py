@@ -29,7 +29,7 @@ from bot.operator_alerts import Operator
 from bot.relay_runner import PromptClock, relay_env
 from bot.render import render
 from bot.summary_chat import SummaryOptions
-from matrix.platform import Presence
+from matrix.platform import PlatformError, Presence
 from matrix.relay.handover import HandOver
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
@@ -57,7 +57,13 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
 
     async def start_relay() -> None:
         await platform.wait_logged_in()
-        await bot.relay.start()
+        try:
+            await bot.relay.start()
+        except PlatformError as exc:
+            # the connection dropped during the start: the next login starts the relay again
+            logger.warning("通知下发未能启动（{}），重新登录后再试", exc)
+            return
+        logger.info("通知下发已启动：账号 {}", platform.last_account_id)
 
     async def on_login(account_id: str) -> None:
         if not bot.accounts:
@@ -173,7 +179,7 @@ def run(
     ] = None,
 ) -> None:
     """连接 Wechaty 服务、登录微信账号并处理群里的命令；断线自动重连，Ctrl-C 停止。"""
-    from bot.wechaty_adapter import WechatyPlatform
+    from bot.wechaty_adapter import Backoff, WechatyPlatform
 
     c = ctx_of(ctx)
     if config is not None:
@@ -182,7 +188,9 @@ def run(
         c.__dict__.pop("engine", None)
         c.__dict__.pop("blueprint", None)
     s = c.settings.wechaty
-    platform = WechatyPlatform.for_service(s.endpoint, s.token, port=s.port)
+    platform = WechatyPlatform.for_service(
+        s.endpoint, s.token, port=s.port, backoff=Backoff(maximum=s.reconnect_max_seconds)
+    )
     bot = dispatcher(c, platform)
     operator = watch_presence(platform, bot, s)
     logger.info("连接 Wechaty 服务 {}", s.endpoint)

@@ -201,6 +201,7 @@ class DeliveryWorker:
         # service (a ``handover.REASONS``), failed sends in a row on a connected platform
         self.away = False  # the last wait was for the platform to come back
         self._away_since: float | None = None
+        self._away_told = False  # the log said this outage holds messages back
         self._hint_until = float("-inf")  # a call said Disconnected before presence did
         self.lost: str | None = None
         self._rest_until = float("-inf")
@@ -248,6 +249,7 @@ class DeliveryWorker:
                 self._lose("logged_out")
             return
         away, self._away_since = self._away_since, None
+        self._away_told = False
         self._hint_until = float("-inf")
         self._strikes = 0
         now = self.env.clock.now()
@@ -275,6 +277,8 @@ class DeliveryWorker:
         if self.lost is not None:
             return False, None
         away_for = mono - self._away_since
+        if not self._away_told:
+            self._tell_waiting()
         if self.platform.presence is Presence.LOGGED_OUT:
             self._lose("logged_out", away_for)
             return True, None
@@ -284,6 +288,19 @@ class DeliveryWorker:
             return True, None
         hint = self._hint_until - mono
         return False, min(limit - away_for, hint) if hint > 0 else limit - away_for
+
+    def _tell_waiting(self) -> None:
+        with self.env.engine.connect() as conn:
+            waiting = conn.execute(
+                select(func.count()).where(D.c.account_id == self.account, D.c.state == "pending")
+            ).scalar_one()
+        if waiting:
+            self._away_told = True
+            logger.info(
+                "机器人账号 {} 未连接：{} 条消息等连接恢复后发送（不计为发送失败）",
+                self.account,
+                waiting,
+            )
 
     def _lose(self, reason: str, away_for: float = 0.0) -> None:
         self.lost = reason

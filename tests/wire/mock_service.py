@@ -89,6 +89,11 @@ class MockService:
         result: list[dict[str, Any]] = await self._request("GET", "/sent")
         return result
 
+    def logged_sends(self) -> list[dict[str, Any]]:
+        """What the bot sent, read from the service's log: also after the service was killed."""
+        lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(x[5:]) for x in lines if x.startswith("SENT {")]
+
     async def room(self, room_id: str) -> dict[str, Any]:
         """The mock's own view of a room: {id, topic, owner, members}."""
         result: dict[str, Any] = await self._request("GET", f"/rooms/{room_id}")
