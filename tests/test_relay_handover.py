@@ -16,11 +16,10 @@ import pytest
 from loguru import logger
 from sqlalchemy import Engine, select
 
-from bot.render import render
 from matrix.blueprint import Blueprint
 from matrix.models import Delivery, RelayAccount
 from matrix.platform import PlatformError
-from matrix.relay import RelayOptions, issue_notice, notice_progress
+from matrix.relay import RelayOptions, issue_notice
 from tests.relay_kit import RelayWorld
 
 D = Delivery.__table__  # type: ignore[attr-defined]
@@ -61,7 +60,8 @@ def said(relay: RelayWorld, room: str, start: str) -> list[str]:
 
 
 def progress(relay: RelayWorld) -> str:
-    return str(render("relay/progress.j2", p=notice_progress(relay.env, 1), final=False))
+    """What the province office reads when it asks ``#进度 T1`` in its group."""
+    return relay.say(relay.contact("P", "office_staff"), relay.room("P"), "#进度 T1")
 
 
 def test_an_account_that_logs_out_hands_its_copies_over_at_once(

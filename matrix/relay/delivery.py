@@ -733,9 +733,11 @@ class Outbox:
         mentions: Sequence[str] = (),
         notice_id: int | None = None,
         times: Sequence[str] = (),
+        rank: int = 0,
     ) -> None:
         """Queue one message; ``context`` must be JSON, keys in ``times`` hold ISO datetimes
-        (``a.b`` for nested ones) that reach the template as local datetimes."""
+        (``a.b`` for nested ones) that reach the template as local datetimes. ``rank`` orders
+        it among what its account owes (0: first; notice copies rank by level depth)."""
         rates, owed = self.rates, self.owed
         account = min(
             self.holders(group.id),
@@ -752,7 +754,7 @@ class Outbox:
                 "kind": kind,
                 "notice_id": notice_id,
                 "group_id": group.id,
-                "rank": 0,
+                "rank": rank,
                 "account_id": account,
                 "state": "pending",
                 "attempts": 0,

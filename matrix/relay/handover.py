@@ -9,7 +9,8 @@ everyone who must act is told:
 - the issuing group of each notice still owed: how many groups changed hands and which groups
   no other account is in (those stay with the lost account, which sends them if it comes back),
   with what to do (``relay/account_lost.j2``);
-- every group the account served in which another account is seated, through that account
+- every group the account served in which another account is seated, through that account,
+  after every copy still owed
   (``relay/account_lost_group.j2``);
 - the log, as a WARNING.
 
@@ -42,6 +43,9 @@ from matrix.tables import table_of
 D = table_of(Delivery)
 N = table_of(Notice)
 REASONS = ("logged_out", "offline", "restricted")
+# the groups' own notes go after every copy still owed: at national scale an account serves
+# thousands of groups, and telling them must not delay the notices themselves
+LAST = 1000
 
 
 @dataclass
@@ -178,6 +182,7 @@ def _tell(conn: Connection, env: RelayEnv, result: HandOver, offline_for: float)
                 group=GroupRef(row.id, row.unit_code, row.kind, row.shard, row.name, row.room_id),
                 template="relay/account_lost_group.j2",
                 context=base,
+                rank=LAST,
             )
     return outbox.flush()
 
