@@ -22,15 +22,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from loguru import logger
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from matrix.models import Delivery, Notice
 from matrix.relay.accounts import (
     ACCOUNT_SEAT,
     accounts_in_groups,
-    backlog,
     mark_lost,
     serving_rates,
 )
@@ -84,45 +84,50 @@ def hand_over(env: RelayEnv, account: str, reason: str, *, offline_for: float = 
 
 
 def _move(conn: Connection, account: str, now: datetime, result: HandOver) -> None:
+    """Plan every pending message again over the accounts that remain: the lost account's go
+    to whoever is in their groups, and the others' are rebalanced so that those who can take
+    more do (the lost account's groups are shared with only some of them)."""
+    rates = serving_rates(conn)
+    rates.pop(account, None)
     rows = conn.execute(
-        select(D.c.id, D.c.group_id, D.c.notice_id, D.c.tried)
-        .where(D.c.account_id == account, D.c.state == "pending")
+        select(D.c.id, D.c.group_id, D.c.notice_id, D.c.tried, D.c.account_id, D.c.next_at)
+        .where(D.c.state == "pending", D.c.account_id.in_([account, *rates]))
         .order_by(D.c.rank, D.c.id)
         .with_for_update(skip_locked=True)
     ).all()
-    if not rows:
+    if not any(r.account_id == account for r in rows):
         return
-    rates = serving_rates(conn)
-    rates.pop(account, None)
     holders = accounts_in_groups(conn, rates, {r.group_id for r in rows})
-    owed = backlog(conn)
-    plan = assign([holders.get(r.group_id, []) for r in rows], rates, owed)
+    # only what is on the wire right now stays where it is
+    busy: dict[str, int] = dict(
+        conn.execute(
+            select(D.c.account_id, func.count())
+            .where(D.c.state == "sending", D.c.account_id.in_(list(rates)))
+            .group_by(D.c.account_id)
+        ).all()
+    )
+    plan = assign([holders.get(r.group_id, []) for r in rows], rates, busy)
     position: Counter[str] = Counter()
     moves = []
     unserved_ids: set[int] = set()
     for row, to in zip(rows, plan.account_of, strict=True):
-        if row.notice_id is not None and row.notice_id not in result.notices:
-            result.notices.append(row.notice_id)
-        if to is None:
-            unserved_ids.add(row.group_id)
-            if row.notice_id is not None:
-                result.unserved_of.setdefault(row.notice_id, []).append(row.group_id)
+        if to is None:  # only the lost account is in this group
+            _unserved(row, result, unserved_ids)
             continue
-        if row.notice_id is not None:
-            result.moved_of[row.notice_id] += 1
-        ahead = owed.get(to, 0) + position[to]
+        ahead = busy.get(to, 0) + position[to]
         position[to] += 1
-        rate = rates[to]
-        tried = ",".join([a for a in row.tried.split(",") if a] + [account])[:500]
-        moves.append(
-            {
-                "_id": row.id,
-                "v_account": to,
-                "v_tried": tried,
-                "v_planned": now + timedelta(seconds=ahead / rate if rate > 0 else 0.0),
-            }
-        )
-        result.moved[to] += 1
+        planned = now + timedelta(seconds=ahead / rates[to] if rates[to] > 0 else 0.0)
+        move = {"_id": row.id, "v_account": to, "v_planned": planned}
+        if row.account_id == account:
+            if row.notice_id is not None:
+                result.moved_of[row.notice_id] += 1
+                _concerns(row.notice_id, result)
+            result.moved[to] += 1
+            tried = [a for a in row.tried.split(",") if a] + [account]
+            move.update(v_tried=",".join(tried)[:500], v_next=now)
+        else:  # rebalanced between accounts that serve: nothing to tell, backoff kept
+            move.update(v_tried=row.tried, v_next=row.next_at)
+        moves.append(move)
     if moves:
         conn.execute(
             update(D)
@@ -131,7 +136,7 @@ def _move(conn: Connection, account: str, now: datetime, result: HandOver) -> No
                 account_id=bindparam("v_account"),
                 tried=bindparam("v_tried"),
                 planned_at=bindparam("v_planned"),
-                next_at=now,
+                next_at=bindparam("v_next"),
             ),
             moves,
         )
@@ -141,6 +146,18 @@ def _move(conn: Connection, account: str, now: datetime, result: HandOver) -> No
                 select(G.c.id, G.c.name).where(G.c.id.in_(unserved_ids)).order_by(G.c.id)
             ).all()
         )
+
+
+def _concerns(notice_id: int, result: HandOver) -> None:
+    if notice_id not in result.notices:
+        result.notices.append(notice_id)
+
+
+def _unserved(row: Any, result: HandOver, unserved_ids: set[int]) -> None:
+    unserved_ids.add(row.group_id)
+    if row.notice_id is not None:
+        _concerns(row.notice_id, result)
+        result.unserved_of.setdefault(row.notice_id, []).append(row.group_id)
 
 
 def _tell(conn: Connection, env: RelayEnv, result: HandOver, offline_for: float) -> int:
