@@ -20,7 +20,7 @@ from matrix.blueprint import Blueprint
 from matrix.models import Delivery, RelayAccount
 from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice
-from tests.relay_kit import RelayWorld
+from tests.relay_kit import RelayWorld, Wrapping
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 RA = RelayAccount.__table__  # type: ignore[attr-defined]
@@ -142,14 +142,8 @@ def test_an_outage_shorter_than_the_hand_over_time_keeps_the_plan(
 
 
 def test_a_restricted_account_hands_over_and_rests(province_db: Engine, bp: Blueprint):
-    class Restricted:
+    class Restricted(Wrapping):
         """WeChat refuses every send of this account, on a connection that is up."""
-
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.inner, name)
 
         async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
             if self.inner.account_id == "bot1":

@@ -13,7 +13,7 @@ from matrix.blueprint import Blueprint
 from matrix.models import Delivery
 from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice
-from tests.relay_kit import RelayWorld
+from tests.relay_kit import RelayWorld, Wrapping
 
 D = Delivery.__table__  # type: ignore[attr-defined]
 # three tries 5 s and 10 s apart: the whole schedule is over in 15 s
@@ -65,14 +65,8 @@ def test_a_copy_backing_off_goes_out_at_once_on_reconnect(province_db: Engine, b
     options = RelayOptions(rate=1.0, jitter=0.0, retry_base_seconds=600)
     cut: dict[str, bool] = {"armed": True}
 
-    class DropsOnce:
+    class DropsOnce(Wrapping):
         """An account whose first send to K1 errors (the call started: fate unknown)."""
-
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.inner, name)
 
         async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
             if room_id == relay.room("K1") and cut["armed"]:
@@ -98,14 +92,8 @@ def test_a_copy_backing_off_goes_out_at_once_on_reconnect(province_db: Engine, b
 def test_a_send_cut_by_the_outage_is_the_only_resend(province_db: Engine, bp: Blueprint):
     sends = {"n": 0}
 
-    class CutOnSecond:
+    class CutOnSecond(Wrapping):
         """The connection drops during the second send: the call errors, the account is away."""
-
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.inner, name)
 
         async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
             sends["n"] += 1
@@ -130,17 +118,11 @@ def test_a_send_cut_by_the_outage_is_the_only_resend(province_db: Engine, bp: Bl
 def test_an_account_whose_calls_say_disconnected_before_its_presence_does_waits(
     province_db: Engine, bp: Blueprint
 ):
-    class Lagging:
+    class Lagging(Wrapping):
         """The platform's presence still says online, but every call finds it disconnected
         (the adapter has not noticed yet)."""
 
         down = True
-
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.inner, name)
 
         async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
             if Lagging.down:
