@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 
 from matrix.blueprint import Blueprint
 from matrix.models import Delivery
-from matrix.platform import PlatformError
+from matrix.platform import Disconnected, PlatformError
 from matrix.relay import RelayOptions, issue_notice
 from tests.relay_kit import RelayWorld, Wrapping
 
@@ -126,8 +126,6 @@ def test_an_account_whose_calls_say_disconnected_before_its_presence_does_waits(
 
         async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
             if Lagging.down:
-                from matrix.platform import Disconnected
-
                 raise Disconnected()
             return str(await self.inner.send_text(room_id, text, mentions))
 
@@ -144,7 +142,7 @@ def test_an_account_whose_calls_say_disconnected_before_its_presence_does_waits(
 
 def test_the_simulated_world_refuses_calls_while_an_account_is_away():
     from bot.simulated import ManualClock, SimulatedWeChat
-    from matrix.platform import Disconnected, Presence
+    from matrix.platform import Presence
 
     world = SimulatedWeChat(clock=ManualClock())
     bot = world.account("bot1")
