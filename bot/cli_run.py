@@ -3,7 +3,14 @@ dispatcher (commands, join review) and the relay (notice copies, reminders, esca
 the service's echoes confirm the copies) over the configured database. Several processes, one
 per account, may share one PostgreSQL database: the relay's rows are locked per account, and
 a command heard by several accounts is answered by one (``matrix.claims``). With
-``--health-port`` the process also serves ``/healthz`` (``bot.health``)."""
+``--health-port`` the process also serves ``/healthz`` (``bot.health``).
+
+Login and presence: a ``scan`` event shows the QR code in the terminal, writes it as a PNG
+(``[wechaty] qr_file``) and logs the login link; logins and logouts are logged in Chinese. A
+logout, an account lost (its groups handed to other accounts, see ``matrix.relay.handover``) and
+another process taking the session are told to the operator (``bot.operator_alerts``: the log,
+and the optional ``[wechaty] webhook``). Another process on the same service stops this one with
+a clear error (``SessionTaken``) instead of a fight over the session."""
 
 from __future__ import annotations
 
@@ -18,13 +25,17 @@ import typer
 from loguru import logger
 
 from bot.cli_app import Context, app, ctx_of, friendly
-from bot.config import load_settings
+from bot.config import WechatySettings, load_settings
 from bot.dispatch import Bot
 from bot.health import Checks, HealthServer, logged_in
 from bot.logs import setup_logging
+from bot.operator_alerts import Operator
 from bot.relay_runner import PromptClock, relay_env
+from bot.render import render
 from bot.summary_chat import SummaryOptions
 from matrix.errors import MatrixError
+from matrix.platform import PlatformError, Presence
+from matrix.relay.handover import HandOver
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
     from bot.wechaty_adapter import WechatyPlatform
@@ -52,7 +63,13 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
 
     async def start_relay() -> None:
         await platform.wait_logged_in()
-        await bot.relay.start()
+        try:
+            await bot.relay.start()
+        except PlatformError as exc:
+            # the connection dropped during the start: the next login starts the relay again
+            logger.warning("通知下发未能启动（{}），重新登录后再试", exc)
+            return
+        logger.info("通知下发已启动：账号 {}", platform.last_account_id)
 
     async def on_login(account_id: str) -> None:
         if not bot.accounts:
@@ -71,7 +88,53 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
     return bot
 
 
-async def serve(platform: WechatyPlatform, bot: Bot) -> None:
+def watch_presence(platform: WechatyPlatform, bot: Bot, settings: WechatySettings) -> Operator:
+    """Show the login QR code when the account must scan, and tell the operator when the
+    account logs out or is lost."""
+    from bot.login_qr import login_screen, login_url
+    from bot.wechaty_compat import ScanStatus
+
+    operator = Operator(settings.webhook, settings.webhook_timeout)
+    png = Path(settings.qr_file).expanduser().resolve()
+
+    async def on_scan(qr: str, status: ScanStatus) -> None:
+        if status is ScanStatus.Waiting and qr:
+            typer.echo(login_screen(qr, png))
+            logger.info("请扫码登录微信账号：二维码图片 {}，登录链接 {}", png, login_url(qr))
+        elif status is ScanStatus.Scanned:
+            logger.info("已扫码，请在手机微信上确认登录")
+        elif status is ScanStatus.Confirmed:
+            logger.info("已在手机上确认登录，正在登录")
+        elif status in (ScanStatus.Timeout, ScanStatus.Cancel):
+            logger.info("登录二维码已失效，等待新的二维码")
+
+    async def on_presence(presence: Presence) -> None:
+        if presence is Presence.LOGGED_OUT:
+            account = platform.last_account_id
+            operator.tell(
+                "logout",
+                account,
+                render("cli/operator_event.txt.j2", event="logout", account=account),
+            )
+
+    def on_lost(result: HandOver) -> None:
+        text = render(
+            "cli/operator_event.txt.j2",
+            event="lost",
+            account=result.account,
+            reason=result.reason,
+            moved=sum(result.moved.values()),
+            unserved=list(result.unserved.values()),
+        )
+        operator.tell("lost", result.account, text)
+
+    platform.on_scan(on_scan)
+    platform.on_presence(on_presence)
+    bot.relay.on_lost(on_lost)
+    return operator
+
+
+async def serve(platform: WechatyPlatform, bot: Bot, operator: Operator | None = None) -> None:
     """Run ``platform`` until SIGINT or SIGTERM, then close the connection cleanly. Every
     ``FLUSH_EVERY`` seconds the bot's tick runs in turn with the incoming events: held joiners
     whose time ran out are dealt with, and replies the outbox held back (pacing, a dropped
@@ -93,10 +156,18 @@ async def serve(platform: WechatyPlatform, bot: Bot) -> None:
             await asyncio.sleep(FLUSH_EVERY)
             platform.in_turn(tick)
 
+    from bot.wechaty_adapter import SessionTaken
+
     tasks = [asyncio.create_task(flusher()), asyncio.create_task(bot.relay.serve())]
     try:
         await platform.run()
+    except SessionTaken as exc:
+        if operator is not None:
+            await operator.post("session_taken", platform.last_account_id, str(exc))
+        raise
     finally:
+        if operator is not None:
+            await operator.drained()
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -123,7 +194,7 @@ def run(
     ] = None,
 ) -> None:
     """连接 Wechaty 服务、登录微信账号并处理群里的命令；断线自动重连，Ctrl-C 停止。"""
-    from bot.wechaty_adapter import WechatyPlatform
+    from bot.wechaty_adapter import Backoff, WechatyPlatform
 
     c = ctx_of(ctx)
     if config is not None:
@@ -132,12 +203,15 @@ def run(
         c.__dict__.pop("engine", None)
         c.__dict__.pop("blueprint", None)
     s = c.settings.wechaty
-    platform = WechatyPlatform.for_service(s.endpoint, s.token, port=s.port)
+    platform = WechatyPlatform.for_service(
+        s.endpoint, s.token, port=s.port, backoff=Backoff(maximum=s.reconnect_max_seconds)
+    )
     bot = dispatcher(c, platform)
+    operator = watch_presence(platform, bot, s)
     health = start_health(c, platform, health_port)
     logger.info("连接 Wechaty 服务 {}", s.endpoint)
     try:
-        asyncio.run(serve(platform, bot))
+        asyncio.run(serve(platform, bot, operator))
     finally:
         if health is not None:
             health.close()

@@ -36,6 +36,23 @@ class WechatySettings(BaseModel):
     port: int = Field(
         default=0, description="local port Wechaty probes at login; 0 picks a free one"
     )
+    reconnect_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="longest wait between two reconnection attempts (the wait doubles from 1 s)",
+    )
+    qr_file: str = Field(
+        default="qunmatrix-login.png",
+        description="where the login QR code is written as a PNG when the account must scan",
+    )
+    webhook: str = Field(
+        default="",
+        description="URL told (HTTP POST, JSON) when the account logs out, is lost or another "
+        "process takes its session; empty: only the log",
+    )
+    webhook_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="seconds a webhook call may take"
+    )
 
 
 class HealthSettings(BaseModel):

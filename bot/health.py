@@ -30,6 +30,7 @@ from sqlalchemy import Engine, func, select, text
 
 from bot.render import render
 from matrix.models import Delivery, utcnow
+from matrix.platform import Presence
 from matrix.tables import table_of
 
 D = table_of(Delivery)
@@ -37,8 +38,9 @@ OWED = ("pending", "sending")
 
 
 def logged_in(platform: Any) -> bool:
-    """Whether ``platform``'s account is logged in: the one place /healthz asks."""
-    return bool(platform.connected)
+    """Whether ``platform``'s account is logged in and its service reachable (the port's
+    ``presence``): the one place /healthz asks."""
+    return getattr(platform, "presence", None) is Presence.ONLINE
 
 
 @dataclass(frozen=True)

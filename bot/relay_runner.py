@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.render import render
 from matrix.blueprint import Blueprint
-from matrix.platform import IncomingMessage, Platform
+from matrix.platform import IncomingMessage, Platform, Presence
 from matrix.relay import (
     Clock,
     DeliveryWorker,
@@ -33,6 +33,7 @@ from matrix.relay import (
     run_due_jobs,
 )
 from matrix.relay.accounts import register_account
+from matrix.relay.handover import HandOver
 
 RESTART_AFTER = 5.0  # seconds before the loop starts again after an unexpected error
 
@@ -84,14 +85,27 @@ class Relay:
         self._started: set[str] = set()
         self._ready = asyncio.Event()
         self.due = False  # work was queued since the last catch_up (the stage runs it then)
+        self._lost_hooks: list[Callable[[HandOver], None]] = []
+
+    def on_lost(self, hook: Callable[[HandOver], None]) -> None:
+        """Call ``hook`` whenever one of this process's accounts hands its groups over."""
+        self._lost_hooks.append(hook)
+        for worker in self.workers.values():
+            worker.on_lost.append(hook)
 
     def add_account(self, account: EchoingAccount) -> None:
         """Send through ``account`` too; its echoes confirm its copies."""
         if account.account_id in self.workers:
             return
         worker = DeliveryWorker(self.env, account, compose)
+        worker.on_lost.extend(self._lost_hooks)
         account.on_echo(worker.observe)
+        account.on_presence(self._presence_changed)
         self.workers[account.account_id] = worker
+
+    async def _presence_changed(self, presence: Presence) -> None:
+        if presence is Presence.ONLINE:
+            self.poke()  # waiting copies go out now, not at the next idle poll
 
     async def start(self) -> None:
         """Register each account's rooms and take back what a previous run of it left

@@ -17,7 +17,10 @@ that matter to qunmatrix (see WECHATY_NOTES.md):
 Tests can also break it on purpose: ``world.fail("add_member", error, at=3)`` makes an account's
 third ``add_member`` from now raise ``error`` (with ``after=True``, once the call took effect:
 a process dying during the call). ``world.calls`` logs every operation the accounts made (an
-operation the pacing refused was not made).
+operation the pacing refused was not made). ``await world.go_offline("bot1")`` is an outage of
+that account's connection (every call raises ``Disconnected``, nothing said in its rooms reaches
+it) until ``await world.go_online("bot1")``; ``await world.log_out("bot1")`` is the account
+logged out on the phone. Each change reaches the account's ``on_presence`` callbacks.
 
 Two kinds of API, kept apart on purpose:
 
@@ -61,10 +64,13 @@ from typing import Any, Protocol
 
 from matrix.platform import (
     AddOutcome,
+    Disconnected,
     IncomingMessage,
     Member,
     NotSupported,
     PlatformError,
+    Presence,
+    PresenceHandler,
     RateLimited,
     Room,
     RoomEvent,
@@ -282,6 +288,19 @@ class SimulatedWeChat:
             found = self.accounts[contact_id] = SimulatedAccount(self, contact_id, rate, burst)
         return found
 
+    async def go_offline(self, account_id: str) -> None:
+        """The account's connection drops (the puppet service is down, the network is)."""
+        await self.accounts[account_id]._set_presence(Presence.OFFLINE)
+
+    async def go_online(self, account_id: str) -> None:
+        """The account is connected and logged in again."""
+        await self.accounts[account_id]._set_presence(Presence.ONLINE)
+
+    async def log_out(self, account_id: str) -> None:
+        """The account is logged out (on the phone, or WeChat kicked it): a person must log it
+        in again."""
+        await self.accounts[account_id]._set_presence(Presence.LOGGED_OUT)
+
     def rename(self, contact_id: str, name: str) -> None:
         """A person changes their WeChat name (anyone may pick any name)."""
         self._contact(contact_id).name = name
@@ -440,7 +459,12 @@ class SimulatedWeChat:
         room.admins.discard(contact_id)
 
     def _accounts_in(self, room: SimRoom) -> list[SimulatedAccount]:
-        return [a for cid, a in self.accounts.items() if cid in room.members]
+        # an account that is away hears nothing of what is said meanwhile
+        return [
+            a
+            for cid, a in self.accounts.items()
+            if cid in room.members and a.presence is Presence.ONLINE
+        ]
 
     async def _post(
         self, room: SimRoom, contact_id: str, text: str, mentions: tuple[str, ...], file: str = ""
@@ -494,10 +518,32 @@ class SimulatedAccount:
         self.pacer = _Pacer(world.clock, rate, burst)
         self.message_handlers: list[MessageHandler] = []
         self.event_handlers: list[EventHandler] = []
+        self.presence_handlers: list[PresenceHandler] = []
+        self._presence = Presence.ONLINE
 
     @property
     def account_id(self) -> str:
         return self._account_id
+
+    @property
+    def presence(self) -> Presence:
+        return self._presence
+
+    def on_presence(self, handler: PresenceHandler) -> None:
+        """Call ``handler`` with every change of ``presence``."""
+        self.presence_handlers.append(handler)
+
+    async def _set_presence(self, presence: Presence) -> None:
+        if presence is self._presence:
+            return
+        self._presence = presence
+        for handler in self.presence_handlers:
+            self.world._queue.append((handler, presence))
+        await self.world._drain()
+
+    def _connected(self) -> None:
+        if self._presence is not Presence.ONLINE:
+            raise Disconnected()
 
     def on_message(self, handler: MessageHandler) -> None:
         """Call ``handler`` for every message in a room this account is in (its own too)."""
@@ -527,6 +573,7 @@ class SimulatedAccount:
         return self._account_id == room.owner_id or self._account_id in room.admins
 
     async def list_rooms(self) -> list[Room]:
+        self._connected()
         return [
             Room(r.room_id, r.topic, len(r.members))
             for r in self.world.rooms.values()
@@ -534,6 +581,7 @@ class SimulatedAccount:
         ]
 
     async def list_members(self, room_id: str) -> list[Member]:
+        self._connected()
         room = self._room_as_member(room_id)
         contacts = self.world.contacts
         return [
@@ -549,6 +597,7 @@ class SimulatedAccount:
         ]
 
     async def create_room(self, topic: str, contact_ids: list[str]) -> str:
+        self._connected()
         self.pacer.take("create", self._account_id)
         late = self.world._operation("create_room", topic)
         room_id = self.world.create_room(self._account_id, topic, contact_ids)
@@ -561,6 +610,7 @@ class SimulatedAccount:
         return room_id
 
     async def add_member(self, room_id: str, contact_id: str) -> AddOutcome:
+        self._connected()
         room = self._room_as_member(room_id)
         self.world._contact(contact_id)
         if contact_id in room.members:
@@ -579,6 +629,7 @@ class SimulatedAccount:
         return AddOutcome.ADDED
 
     async def remove_member(self, room_id: str, contact_id: str) -> None:
+        self._connected()
         late = self.world._operation("remove_member", room_id, contact_id)
         room = self._room_as_member(room_id)
         if not self._may_manage(room):
@@ -594,6 +645,7 @@ class SimulatedAccount:
         _raise(late)
 
     async def set_admin(self, room_id: str, contact_id: str) -> None:
+        self._connected()
         late = self.world._operation("set_admin", room_id, contact_id)
         room = self._room_as_member(room_id)
         if self._account_id != room.owner_id:
@@ -606,6 +658,7 @@ class SimulatedAccount:
         _raise(late)
 
     async def set_topic(self, room_id: str, topic: str) -> None:
+        self._connected()
         late = self.world._operation("set_topic", room_id, topic)
         room = self._room_as_member(room_id)
         room.topic = topic
@@ -615,6 +668,7 @@ class SimulatedAccount:
         _raise(late)
 
     async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        self._connected()
         room = self._room_as_member(room_id)
         self.pacer.take("send", self._account_id)
         late = self.world._operation("send_text", room_id, text)
@@ -623,6 +677,7 @@ class SimulatedAccount:
         return message_id
 
     async def send_file(self, room_id: str, path: str) -> str:
+        self._connected()
         room = self._room_as_member(room_id)
         self.pacer.take("send", self._account_id)
         late = self.world._operation("send_file", room_id, path)

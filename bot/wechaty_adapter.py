@@ -6,6 +6,16 @@ tests. ``run()`` connects, logs in and serves until ``stop()``; when the connect
 builds a fresh bot and reconnects, waiting longer after each failure (exponential backoff with
 jitter, reset by a successful login).
 
+Presence (``matrix.platform.Presence``): OFFLINE until the first login and whenever the
+connection is down, ONLINE once logged in, LOGGED_OUT when the service says the account itself
+left (not when we stop); every change reaches ``on_presence`` callbacks, and while not ONLINE
+every call raises ``Disconnected`` (nothing was tried). ``scan`` events (a QR code a person must
+scan to log in) reach ``on_scan`` callbacks. Two clients on one puppet service take the session
+from each other every few seconds; ``run()`` recognises that pattern (sessions ended by the
+service shortly after each login, again and again) and stops with ``SessionTaken`` instead of
+fighting: a newcomer after ``TAKEN_NEWCOMER`` such sessions, a process that had served steadily
+before after ``TAKEN_INCUMBENT`` (by then the newcomer has usually given up).
+
 Incoming texts in rooms and room events (join, leave, topic) reach the callbacks registered with
 ``on_message`` / ``on_room_event`` (the same API as ``bot.simulated.SimulatedAccount``) in
 arrival order, each in a task of its own so that one slow command holds up no other. The account's own messages, which the service echoes back, go only to
@@ -47,6 +57,7 @@ from bot.wechaty_compat import (
     Puppet,
     PuppetOptions,
     PuppetService,
+    ScanStatus,
     StreamTerminatedError,
     Wechaty,
     WechatyError,
@@ -57,10 +68,13 @@ from bot.wechaty_compat import Room as WechatyRoom
 from matrix.errors import MatrixError
 from matrix.platform import (
     AddOutcome,
+    Disconnected,
     IncomingMessage,
     Member,
     NotSupported,
     PlatformError,
+    Presence,
+    PresenceHandler,
     Room,
     RoomEvent,
     RoomEventKind,
@@ -69,15 +83,32 @@ from matrix.platform import (
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
 EventHandler = Callable[[RoomEvent], Awaitable[None]]
 LoginHandler = Callable[[str], Awaitable[None]]
+ScanHandler = Callable[[str, ScanStatus], Awaitable[None]]
 Chore = Callable[[], Awaitable[Any]]
 PuppetFactory = Callable[[], Puppet]
 
 # gRPC statuses worth retrying later (grpclib.const.Status values)
 _RETRYABLE_GRPC = {4, 8, 14}  # DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE
+# A session the service ends this soon after its login was taken by another client
+TAKEN_WITHIN = 10.0
+TAKEN_NEWCOMER = 3  # such sessions in a row make a process that never served steadily stop
+TAKEN_INCUMBENT = 8  # … and one that did
 
 
 class WechatyConfigError(MatrixError):
     """The puppet service settings are missing or malformed."""
+
+
+class SessionTaken(MatrixError):
+    """Another client uses the same puppet service (or the same WeChat account)."""
+
+    def __init__(self, endpoint: str, sessions: int) -> None:
+        super().__init__(
+            f"另一个程序正在使用同一个 Wechaty 服务{f'（{endpoint}）' if endpoint else ''}"
+            f"或同一个微信账号：连续 {sessions} 次登录后几秒内就被挤下线，两边在互相抢登录",
+            fix="同一个服务、同一个账号只能运行一个 qunmatrix run：请停掉另一个进程"
+            "（或给它配置自己的服务和账号）后再启动本进程",
+        )
 
 
 @dataclass(frozen=True)
@@ -131,6 +162,12 @@ class WechatyPlatform:
         self._event_handlers: list[EventHandler] = []
         self._echo_handlers: list[MessageHandler] = []
         self._login_handlers: list[LoginHandler] = []
+        self._presence_handlers: list[PresenceHandler] = []
+        self._scan_handlers: list[ScanHandler] = []
+        self._presence = Presence.OFFLINE
+        self._login_at: float | None = None  # monotonic time of this connection's login
+        self._steady = False  # a session of this process lasted beyond TAKEN_WITHIN
+        self.endpoint = ""  # for messages only
         self._bot: Wechaty | None = None
         self._account_id = ""
         self._logged_in = asyncio.Event()
@@ -164,7 +201,9 @@ class WechatyPlatform:
             puppet_options.token = token
             return PuppetService(puppet_options)
 
-        return cls(puppet, **options)
+        platform = cls(puppet, **options)
+        platform.endpoint = endpoint
+        return platform
 
     # --- subscriptions (same API as SimulatedAccount) ------------------------------------------
 
@@ -186,12 +225,37 @@ class WechatyPlatform:
         reconnect), before any message of that connection is handed on."""
         self._login_handlers.append(handler)
 
+    def on_presence(self, handler: PresenceHandler) -> None:
+        """Call ``handler`` with every change of ``presence``."""
+        self._presence_handlers.append(handler)
+
+    def on_scan(self, handler: ScanHandler) -> None:
+        """Call ``handler`` with the QR code text and status of every ``scan`` event: the
+        account must be logged in by a person scanning it with WeChat on their phone."""
+        self._scan_handlers.append(handler)
+
+    @property
+    def presence(self) -> Presence:
+        return self._presence
+
+    async def _set_presence(self, presence: Presence) -> None:
+        if presence is self._presence:
+            return
+        self._presence = presence
+        for handler in self._presence_handlers:
+            await self._guard("presence", handler, presence)
+
     # --- running ------------------------------------------------------------------------------
 
     @property
     def account_id(self) -> str:
         if not self._account_id:
             raise PlatformError("微信账号尚未登录", retryable=True)
+        return self._account_id
+
+    @property
+    def last_account_id(self) -> str:
+        """The account id of the last login ("" before the first), also while logged out."""
         return self._account_id
 
     @property
@@ -204,16 +268,23 @@ class WechatyPlatform:
         return self._account_id
 
     async def run(self) -> None:
-        """Connect, serve and reconnect until ``stop()``."""
+        """Connect, serve and reconnect until ``stop()``; raise ``SessionTaken`` when another
+        client keeps taking the session."""
         self._stopping.clear()
         worker = asyncio.create_task(self._deliver(), name="wechaty-deliver")
         failures = 0
+        taken = 0
         try:
             while not self._stopping.is_set():
                 logins_before = self.connections
-                reason = await self._serve_once()
+                reason, lasted = await self._serve_once()
                 if self._stopping.is_set():
                     break
+                taken = taken + 1 if lasted is not None and lasted < TAKEN_WITHIN else 0
+                if lasted is not None and lasted >= TAKEN_WITHIN:
+                    self._steady = True
+                if taken >= (TAKEN_INCUMBENT if self._steady else TAKEN_NEWCOMER):
+                    raise SessionTaken(self.endpoint, taken)
                 failures = 0 if self.connections > logins_before else failures + 1
                 delay = self.backoff.delay(failures)
                 logger.warning("Wechaty 连接断开（{}），{:.1f} 秒后重连", reason, delay)
@@ -249,17 +320,19 @@ class WechatyPlatform:
             await self.stop()
             await task
 
-    async def _serve_once(self) -> str:
+    async def _serve_once(self) -> tuple[str, float | None]:
         """One connection: build a bot, start its puppet, serve until the event stream ends, the
-        keepalive probe fails or ``stop()``; return why it ended."""
+        keepalive probe fails or ``stop()``; return why it ended and, when the service itself
+        ended a logged-in session, how long that session lasted (seconds)."""
         bot = new_bot(self._puppet_factory(), name=self._name, port=self._port)
         self._wire(bot)
+        self._login_at = None
         try:
             await bot.init_puppet()
             await bot.init_puppet_event_bridge(bot.puppet)
         except Exception as exc:
             await self._close(bot)
-            return f"{type(exc).__name__}: {exc}"
+            return f"{type(exc).__name__}: {exc}", None
         self._bot = bot
         serving = asyncio.create_task(bot.puppet.start(), name="wechaty-puppet")
         probing = asyncio.create_task(self._probe(bot), name="wechaty-keepalive")
@@ -270,13 +343,18 @@ class WechatyPlatform:
             )
             if serving in done:
                 failure = serving.exception()
-                return f"{type(failure).__name__}: {failure}" if failure else "事件流结束"
+                if failure:
+                    return f"{type(failure).__name__}: {failure}", None
+                lasted = None if self._login_at is None else time.monotonic() - self._login_at
+                return "事件流结束", lasted
             if probing in done:
-                return "心跳无响应"
-            return "已停止"
+                return "心跳无响应", None
+            return "已停止", None
         finally:
             self._bot = None
             self._logged_in.clear()
+            if self._presence is Presence.ONLINE:
+                await self._set_presence(Presence.OFFLINE)
             for task in (probing, stopping):
                 task.cancel()
             await self._close(bot)
@@ -317,15 +395,26 @@ class WechatyPlatform:
         async def on_login(contact: Contact) -> None:
             self._account_id = contact.contact_id
             self.connections += 1
+            self._login_at = time.monotonic()
             for handler in self._login_handlers:
                 await self._guard("login", handler, contact.contact_id)
             self._logged_in.set()
             logger.info("微信账号已登录：{}（{}）", contact.name, contact.contact_id)
+            await self._set_presence(Presence.ONLINE)
 
-        async def on_logout(contact: Contact) -> None:
+        async def on_logout(contact: Contact, *_: Any) -> None:
             self._logged_in.clear()
-            level = "INFO" if self._stopping.is_set() else "WARNING"
-            logger.log(level, "微信账号已登出：{}", contact.contact_id)
+            self._login_at = None  # a logout is no session taken by another client
+            if self._stopping.is_set():
+                logger.info("微信账号已退出登录：{}（本程序停止）", contact.contact_id)
+                await self._set_presence(Presence.OFFLINE)
+            else:
+                logger.info("微信账号已退出登录：{}，需要重新扫码登录", contact.contact_id)
+                await self._set_presence(Presence.LOGGED_OUT)
+
+        async def on_scan(qr_code: str, status: ScanStatus, data: str | None = None) -> None:
+            for handler in self._scan_handlers:
+                await self._guard("scan", handler, qr_code, status)
 
         async def on_message(msg: Message) -> None:
             await self._guard("message", self._on_wechaty_message, msg)
@@ -366,6 +455,7 @@ class WechatyPlatform:
 
         bot.on("login", on_login)
         bot.on("logout", on_logout)
+        bot.on("scan", on_scan)
         bot.on("message", on_message)
         bot.on("room-join", on_join)
         bot.on("room-leave", on_leave)
@@ -462,7 +552,7 @@ class WechatyPlatform:
     @property
     def bot(self) -> Wechaty:
         if self._bot is None or not self._logged_in.is_set():
-            raise PlatformError("与微信服务的连接已断开，正在重连，请稍后再试", retryable=True)
+            raise Disconnected()
         return self._bot
 
     async def list_rooms(self) -> list[Room]:
@@ -634,6 +724,9 @@ def _translate(what: str) -> Iterator[None]:
         yield
     except PlatformError:
         raise
+    except ConnectionRefusedError as exc:
+        # the service is not there: the call never reached it, so nothing can have happened
+        raise Disconnected(f"{what}失败：连不上微信服务，正在重连") from exc
     except (TimeoutError, StreamTerminatedError, ConnectionError, OSError) as exc:
         raise PlatformError(f"{what}失败：与微信服务的连接中断", retryable=True) from exc
     except GRPCError as exc:

@@ -10,6 +10,11 @@ Why a shim: wechaty 0.10.7 (the newest release) targets Python 3.7-3.9.
   scheduler would keep ``job.db`` there: without ``CACHE_DIR`` every working directory the bot or
   the tests run in gets a stray ``.wechaty/``. We point it at a temporary directory and give every
   bot an in-memory scheduler (``new_scheduler``), so nothing is written at all.
+- On a ``scan`` event Wechaty prints its own QR code to stdout and logs a URL in English; the
+  adapter shows the code itself (``bot.login_qr``: terminal, PNG, URL, in Chinese), so Wechaty's
+  ``qr_terminal`` is silenced. Wechaty then hands the event to its plugin manager, which asserts
+  that the status is a ``str`` (it is always a ``ScanStatus``) and so fails every scan with an
+  "internal error"; qunmatrix uses no plugins, so the plugin manager skips ``scan``.
 - Every wechaty logger gets its own stderr handler and ``propagate=False``; ``quiet_loggers``
   sends them to the root logger instead, which ``bot.logs`` forwards to loguru, at WARNING (at
   INFO wechaty logs the text of every message).
@@ -36,11 +41,13 @@ with warnings.catch_warnings():
     # wechaty.plugin imports telnetlib (deprecated in 3.11) to probe ports; nothing we can change
     warnings.simplefilter("ignore", DeprecationWarning)
 
+    import wechaty.wechaty as _wechaty_module
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from grpclib.exceptions import GRPCError, StreamTerminatedError
     from pyee import AsyncIOEventEmitter
     from wechaty import Contact, Message, Room, Wechaty, WechatyOptions
     from wechaty.exceptions import WechatyError
+    from wechaty.plugin import WechatyPluginManager
     from wechaty_puppet import (
         ContactPayload,
         ContactType,
@@ -59,7 +66,21 @@ with warnings.catch_warnings():
         RoomQueryFilter,
     )
     from wechaty_puppet.exceptions import WechatyPuppetError
+    from wechaty_puppet.schemas.event import ScanStatus
     from wechaty_puppet_service import PuppetService
+
+_wechaty_module.qr_terminal = lambda *args, **kwargs: None
+_emit_plugin_events = WechatyPluginManager.emit_events
+
+
+async def _emit_plugin_events_but_scan(
+    self: WechatyPluginManager, event_name: str, *args: object, **kwargs: object
+) -> None:
+    if event_name != "scan":
+        await _emit_plugin_events(self, event_name, *args, **kwargs)
+
+
+WechatyPluginManager.emit_events = _emit_plugin_events_but_scan
 
 __all__ = [
     "AsyncIOEventEmitter",
@@ -86,6 +107,7 @@ __all__ = [
     "RoomMemberPayload",
     "RoomPayload",
     "RoomQueryFilter",
+    "ScanStatus",
     "StreamTerminatedError",
     "Wechaty",
     "WechatyError",

@@ -378,6 +378,12 @@ class RelayAccount(SQLModel, table=True):
     account_id: str = Field(primary_key=True, max_length=128)
     rate: float = Field(description="messages per second")
     seen_at: datetime = Field(default_factory=utcnow)
+    lost_at: datetime | None = Field(
+        default=None, description="when it handed its messages over; None while it serves"
+    )
+    lost_reason: str | None = Field(
+        default=None, max_length=16, description="logged_out | offline | restricted"
+    )
 
 
 class WatchFlag(SQLModel, table=True):

@@ -8,6 +8,7 @@ trying again later can help.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
@@ -28,6 +29,26 @@ class RateLimited(PlatformError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message, retryable=True)
         self.retry_after = retry_after
+
+
+class Disconnected(PlatformError):
+    """The account's platform is not connected: nothing was attempted, so nothing can have
+    reached the room. Not a failure of the call: wait for ``Presence.ONLINE`` and try again."""
+
+    def __init__(self, message: str = "与微信服务的连接已断开，正在重连，请稍后再试") -> None:
+        super().__init__(message, retryable=True)
+
+
+class Presence(Enum):
+    """Whether an account can act right now."""
+
+    ONLINE = "online"  # connected and logged in
+    OFFLINE = "offline"  # the connection dropped; the adapter is reconnecting by itself
+    LOGGED_OUT = "logged_out"  # the account itself left (logged out on the phone, kicked): a
+    # person must log it in again (scan the QR code)
+
+
+PresenceHandler = Callable[[Presence], Awaitable[None]]
 
 
 class NotSupported(PlatformError):
@@ -95,6 +116,16 @@ class Platform(Protocol):
     @property
     def account_id(self) -> str:
         """The bot account's own stable contact id."""
+        ...
+
+    @property
+    def presence(self) -> Presence:
+        """Whether the account can act now; while it is not ``ONLINE`` every call raises
+        ``Disconnected``."""
+        ...
+
+    def on_presence(self, handler: PresenceHandler) -> None:
+        """Call ``handler`` with every change of ``presence``."""
         ...
 
     async def list_rooms(self) -> list[Room]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from matrix.blueprint import load_blueprint
 from matrix.db import make_engine
-from matrix.platform import IncomingMessage, NotSupported, Room
+from matrix.platform import IncomingMessage, NotSupported, Presence, Room
 from matrix.relay import DeliveryWorker, RelayEnv, RelayOptions, drive
 from tests.relay_kit import compose
 
@@ -36,6 +36,13 @@ class FilePlatform:
     @property
     def account_id(self) -> str:
         return self._account
+
+    @property
+    def presence(self) -> Presence:
+        return Presence.ONLINE  # a file is always there
+
+    def on_presence(self, handler: Any) -> None:
+        pass
 
     async def list_rooms(self) -> list[Room]:
         return [Room(r, r) for r in self.rooms]

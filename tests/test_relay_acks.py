@@ -79,11 +79,21 @@ def test_an_id_the_group_never_got_is_refused(relay: RelayWorld):
     assert reply == "本群没有收到过通知 T9。请核对通知编号，或直接回复“收到”确认最新一条通知"
 
 
-def test_before_the_notice_arrives_there_is_nothing_to_acknowledge(
+def test_a_receipt_before_the_copy_arrives_counts_and_says_the_copy_is_coming(
     province_db: Engine, bp: Blueprint
 ):
     relay = RelayWorld(province_db, bp)
     relay.say(relay.contact("P", "office_staff"), relay.room("P"), NOTICE)  # not delivered yet
+    reply = relay.say(relay.contact("K1S1", "brigade_counselor"), relay.room("K1"), "收到")
+    # they heard of it elsewhere (a higher group, a colleague): their 收到 is their answer
+    assert reply == (
+        "已记录 乙1县第1小学 收到通知 T1。\n"
+        "本群的通知还没发到（机器人账号离线或在排队），稍后会自动发到本群。"
+    )
+
+
+def test_before_any_notice_there_is_nothing_to_acknowledge(province_db: Engine, bp: Blueprint):
+    relay = RelayWorld(province_db, bp)
     reply = relay.say(relay.contact("K1S1", "brigade_counselor"), relay.room("K1"), "收到")
     assert reply.startswith("本群还没有需要回执的通知")
 

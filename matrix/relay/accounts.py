@@ -30,7 +30,10 @@ def register_account(
     memberships of rooms it has left are dropped. Returns how many matrix groups it is in."""
     if (
         conn.execute(
-            update(A).where(A.c.account_id == account_id).values(rate=rate, seen_at=now)
+            update(A)
+            .where(A.c.account_id == account_id)
+            # a login (or a restart) puts a lost account back into service
+            .values(rate=rate, seen_at=now, lost_at=None, lost_reason=None)
         ).rowcount
         == 0
     ):
@@ -71,6 +74,35 @@ def register_account(
 def account_rates(conn: Connection) -> dict[str, float]:
     """Every registered account and its messages per second."""
     return {r.account_id: r.rate for r in conn.execute(select(A.c.account_id, A.c.rate))}
+
+
+def serving_rates(conn: Connection) -> dict[str, float]:
+    """The accounts that serve now (not lost: logged out, offline too long, restricted) and
+    their messages per second: the ones a plan may give messages to."""
+    rows = conn.execute(select(A.c.account_id, A.c.rate).where(A.c.lost_at.is_(None)))
+    return {r.account_id: r.rate for r in rows}
+
+
+def mark_lost(conn: Connection, account_id: str, reason: str, now: datetime) -> bool:
+    """Take an account out of service; False if it already was."""
+    return bool(
+        conn.execute(
+            update(A)
+            .where(A.c.account_id == account_id, A.c.lost_at.is_(None))
+            .values(lost_at=now, lost_reason=reason)
+        ).rowcount
+    )
+
+
+def restore(conn: Connection, account_id: str) -> bool:
+    """Put a lost account back into service; False if it was serving."""
+    return bool(
+        conn.execute(
+            update(A)
+            .where(A.c.account_id == account_id, A.c.lost_at.is_not(None))
+            .values(lost_at=None, lost_reason=None)
+        ).rowcount
+    )
 
 
 def accounts_in_groups(

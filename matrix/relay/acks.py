@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, exists, func, insert, select
 
-from matrix.models import Acknowledgement, Delivery, Notice, Report
+from matrix.models import Acknowledgement, Delivery, Notice, RelayAccount, Report
 from matrix.relay.codes import notice_code, report_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotAllowed, UnknownCode
@@ -36,6 +36,7 @@ from matrix.relay.people import (
 from matrix.tables import table_of
 
 A = table_of(Acknowledgement)
+RA = table_of(RelayAccount)
 D = table_of(Delivery)
 N = table_of(Notice)
 R = table_of(Report)
@@ -57,6 +58,7 @@ class AckResult:
     units: list[str]
     already: list[str]
     late: bool
+    copy_pending: bool = False  # the group's own copy has not arrived yet (an outage)
 
 
 def parse_ack(text: str) -> AckRequest | None:
@@ -84,22 +86,25 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
                 f"只有{leader.name}下属单位的人员回复“收到”才计为回执",
                 fix="请由本单位在群里的负责同志回复",
             )
-        delivered = select(D.c.notice_id).where(
-            D.c.kind == "notice", D.c.group_id == group.id, D.c.state == "sent"
+        # a copy held up by an outage still counts: the unit heard of the notice (from a
+        # higher group, a colleague), and what it says here is its answer
+        owed = select(D.c.notice_id, D.c.state).where(
+            D.c.kind == "notice", D.c.group_id == group.id
         )
         if request.notice_id is not None:
-            found = conn.execute(
-                delivered.where(D.c.notice_id == request.notice_id)
-            ).scalar_one_or_none()
-            if found is None:
+            hit = conn.execute(owed.where(D.c.notice_id == request.notice_id)).first()
+            if hit is None:
                 raise UnknownCode(
                     f"本群没有收到过通知 {notice_code(request.notice_id)}",
                     fix="请核对通知编号，或直接回复“收到”确认最新一条通知",
                 )
         else:
-            found = conn.execute(delivered.order_by(D.c.notice_id.desc()).limit(1)).scalar()
-            if found is None:
+            newest = owed.order_by(D.c.notice_id.desc()).limit(1)
+            hit = conn.execute(newest.where(D.c.state == "sent")).first()
+            hit = hit or conn.execute(newest).first()
+            if hit is None:
                 raise UnknownCode("本群还没有需要回执的通知", fix="收到通知后再回复“收到”")
+        found = hit.notice_id
         deadline = conn.execute(select(N.c.deadline).where(N.c.id == found)).scalar_one()
         have = set(
             conn.execute(
@@ -129,6 +134,7 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
         [u.name for u in new],
         [u.name for u in units if u.code in have],
         now > deadline,
+        hit.state in ("pending", "sending"),
     )
 
 
@@ -159,6 +165,14 @@ class ReportLine:
 
 
 @dataclass(frozen=True)
+class LostAccount:
+    """A bot account out of service that owes or owed this notice copies."""
+
+    account: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Progress:
     """``#进度 T12`` as seen from ``scope_name``'s subtree (rendered by ``relay/progress.j2``)."""
 
@@ -175,6 +189,9 @@ class Progress:
     groups_total: int
     units_acked: int
     units_total: int
+    lost_accounts: list[LostAccount] = field(default_factory=list)
+    moved_groups: int = 0  # copies another account took over (lost account, left group)
+    unserved_groups: list[str] = field(default_factory=list)  # wait for a lost account
 
 
 def notice_leaders(notice_id: int) -> Select[tuple[str]]:
@@ -319,6 +336,7 @@ def _progress(
         ).scalars()
     )
     reports = _reports(conn, notice_id, scope, limit)
+    lost, moved, unserved = _accounts_story(conn, notice_id, in_scope, limit)
     return Progress(
         notice_code(notice_id),
         issuer.name,
@@ -333,7 +351,42 @@ def _progress(
         sum(lv.groups_total for lv in levels),
         sum(lv.units_acked for lv in levels),
         sum(lv.units_total for lv in levels),
+        lost,
+        moved,
+        unserved,
     )
+
+
+def _accounts_story(
+    conn: Connection, notice_id: int, in_scope: Any, limit: int
+) -> tuple[list[LostAccount], int, list[str]]:
+    """Which bot accounts stopped serving this notice, how many of its copies changed hands,
+    and which groups wait for a lost account (no other account is in them)."""
+    mine = (
+        D.join(G, G.c.id == D.c.group_id)
+        .join(U, U.c.code == G.c.unit_code)
+        .outerjoin(RA, RA.c.account_id == D.c.account_id)
+    )
+    where = [D.c.notice_id == notice_id, D.c.kind == "notice", in_scope]
+    rows = conn.execute(
+        select(D.c.account_id, D.c.state, D.c.tried, RA.c.lost_at, G.c.name)
+        .select_from(mine)
+        .where(*where, (D.c.tried != "") | RA.c.lost_at.is_not(None))
+        .order_by(U.c.path)
+    ).all()
+    moved = sum(1 for r in rows if r.tried and r.state != "failed")
+    unserved = [r.name for r in rows if r.state == "pending" and r.lost_at is not None]
+    named = {r.account_id for r in rows if r.lost_at is not None}
+    named |= {a for r in rows for a in r.tried.split(",") if a}
+    lost = [
+        LostAccount(r.account_id, r.lost_reason or "")
+        for r in conn.execute(
+            select(RA.c.account_id, RA.c.lost_reason)
+            .where(RA.c.account_id.in_(named), RA.c.lost_at.is_not(None))
+            .order_by(RA.c.account_id)
+        )
+    ]
+    return lost, moved, unserved[:limit]
 
 
 def _reports(conn: Connection, notice_id: int, scope: UnitRef, limit: int) -> list[ReportLine]:

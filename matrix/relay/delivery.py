@@ -13,10 +13,18 @@ A delivery row moves pending → sending → sent (or failed):
 - **after a crash** a ``sending`` row's fate is unknown: the restarted worker (or any worker, once
   the lease is over) queues it again with ``resend``, and the copy says 补发. Duplicates can only
   happen in that window, and they are marked.
-- **failures**: a rate limit waits and tries again; a retryable error backs off exponentially
-  (the copy may have gone out, so the retry is a 补发 unless the echo arrives first); a permanent
-  error hands the group to another account that is in it, else marks it failed. One bad group
-  never holds up the rest.
+- **disconnected is not failed**: while the account's platform is not connected (its
+  ``presence``, or a call that raised ``Disconnected``) nothing is tried and no attempt is
+  spent; nothing reached the room, so no 补发 either. On reconnect the account's waiting copies
+  go out at once, whatever backoff they were sitting out.
+- **failures** (from a connected platform): a rate limit waits and tries again; a retryable
+  error backs off exponentially (the call started and its fate is unknown, so the retry is a
+  补发 unless the echo arrives first); a permanent error hands the group to another account that
+  is in it, else marks it failed. One bad group never holds up the rest. A copy failed for good
+  is a WARNING in the log and a message to the notice's issuing group.
+- **losing the account**: one that logs out, stays offline ``offline_handover_seconds`` or
+  fails ``restricted_after_failures`` sends in a row hands its pending copies over
+  (``matrix.relay.handover``).
 
 Texts come from templates through ``compose`` (the bot passes its renderer), so the core never
 writes Chinese sentences itself.
@@ -33,20 +41,30 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from loguru import logger
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from matrix.models import Delivery, Notice, Unit
-from matrix.platform import IncomingMessage, Platform, PlatformError, RateLimited
+from matrix.platform import (
+    Disconnected,
+    IncomingMessage,
+    Platform,
+    PlatformError,
+    Presence,
+    RateLimited,
+)
 from matrix.relay.accounts import (
     ACCOUNT_SEAT,
-    account_rates,
     accounts_in_groups,
     backlog,
     register_account,
+    restore,
+    serving_rates,
 )
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
-from matrix.relay.people import G, GroupRef, M
+from matrix.relay.handover import HandOver, hand_over
+from matrix.relay.people import G, GroupRef, M, group
 from matrix.tables import table_of
 
 D = table_of(Delivery)
@@ -176,8 +194,20 @@ class DeliveryWorker:
         self._results: dict[int, dict[str, Any]] = {}
         self._late_echoes: dict[int, dict[str, Any]] = {}
         self._lease_checked = float("-inf")
+        self._gave_up: list[tuple[Claimed, str]] = []
         self.sent = 0
         self.pace_bound = False  # whether the last wait was the pacing's (firm) or the queue's
+        # presence: since when the platform is away (monotonic), why the account is out of
+        # service (a ``handover.REASONS``), failed sends in a row on a connected platform
+        self.away = False  # the last wait was for the platform to come back
+        self._away_since: float | None = None
+        self._away_told = False  # the log said this outage holds messages back
+        self._hint_until = float("-inf")  # a call said Disconnected before presence did
+        self.lost: str | None = None
+        self._rest_until = float("-inf")
+        self._strikes = 0
+        self.on_lost: list[Callable[[HandOver], None]] = []  # hears every hand-over
+        platform.on_presence(self.presence_changed)
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -207,6 +237,79 @@ class DeliveryWorker:
                 ).rowcount
             )
 
+    # --- presence -----------------------------------------------------------------------------
+
+    async def presence_changed(self, presence: Presence) -> None:
+        """The platform's presence changed: back online, the account's waiting copies are due
+        now and a lost account serves again; logged out, it is lost at once."""
+        if presence is not Presence.ONLINE:
+            if self._away_since is None:
+                self._away_since = self.env.clock()
+            if presence is Presence.LOGGED_OUT and self.lost is None:
+                self._lose("logged_out")
+            return
+        away, self._away_since = self._away_since, None
+        self._away_told = False
+        self._hint_until = float("-inf")
+        self._strikes = 0
+        now = self.env.clock.now()
+        with self.env.engine.begin() as conn:
+            back = restore(conn, self.account)
+            # a copy whose backoff began before or during the outage need not sit it out
+            conn.execute(
+                update(D)
+                .where(D.c.account_id == self.account, D.c.state == "pending", D.c.next_at > now)
+                .values(next_at=now)
+            )
+        if back or self.lost:
+            logger.info("机器人账号 {} 恢复服务，继续发送通知", self.account)
+        self.lost = None
+        if away is not None:
+            self.pacer.hold(self.env.clock(), 0.0)  # pacing starts afresh, no stale tokens
+
+    def _while_away(self, mono: float) -> tuple[bool, float | None]:
+        """The platform is not connected: send nothing; once it has been away too long, hand
+        the account's copies over. Returns ``run_once``'s answer."""
+        self.away = True
+        self.pace_bound = False
+        if self._away_since is None:
+            self._away_since = mono
+        if self.lost is not None:
+            return False, None
+        away_for = mono - self._away_since
+        if not self._away_told:
+            self._tell_waiting()
+        if self.platform.presence is Presence.LOGGED_OUT:
+            self._lose("logged_out", away_for)
+            return True, None
+        limit = self.env.options.offline_handover_seconds
+        if away_for + _EPS >= limit:
+            self._lose("offline", away_for)
+            return True, None
+        hint = self._hint_until - mono
+        return False, min(limit - away_for, hint) if hint > 0 else limit - away_for
+
+    def _tell_waiting(self) -> None:
+        with self.env.engine.connect() as conn:
+            waiting = conn.execute(
+                select(func.count()).where(D.c.account_id == self.account, D.c.state == "pending")
+            ).scalar_one()
+        if waiting:
+            self._away_told = True
+            logger.info(
+                "机器人账号 {} 未连接：{} 条消息等连接恢复后发送（不计为发送失败）",
+                self.account,
+                waiting,
+            )
+
+    def _lose(self, reason: str, away_for: float = 0.0) -> None:
+        self.lost = reason
+        if reason == "restricted":
+            self._rest_until = self.env.clock() + self.env.options.restricted_rest_seconds
+        result = hand_over(self.env, self.account, reason, offline_for=away_for)
+        for hook in self.on_lost:
+            hook(result)
+
     # --- echoes -------------------------------------------------------------------------------
 
     async def observe(self, msg: IncomingMessage) -> None:
@@ -230,6 +333,19 @@ class DeliveryWorker:
         this worker should run again (None: nothing left that it knows of)."""
         opts = self.env.options
         mono = self.env.clock()
+        if self.platform.presence is not Presence.ONLINE or mono < self._hint_until:
+            return self._while_away(mono)
+        self.away = False
+        self._away_since = None
+        if self.lost == "restricted":
+            if mono < self._rest_until:
+                self.pace_bound = False
+                return False, self._rest_until - mono
+            with self.env.engine.begin() as conn:
+                restore(conn, self.account)
+            self.lost = None
+            self._strikes = 0
+            logger.info("机器人账号 {} 结束限制休息，继续发送", self.account)
         wait = self.pacer.wait(mono)
         self.pace_bound = True
         if wait > 0:
@@ -244,6 +360,11 @@ class DeliveryWorker:
                 break
         self._flush()
         self.faults("flushed")
+        if self._strikes >= opts.restricted_after_failures and self.lost is None:
+            self._lose("restricted")
+            return True, self._rest_until - self.env.clock()
+        if mono < self._hint_until:  # the platform went away mid-batch
+            return did, self._hint_until - mono
         if len(claimed) == want:
             return did, self.pacer.wait(self.env.clock())
         self.pace_bound = False  # the wait is only a guess from the queue as it stands
@@ -270,11 +391,15 @@ class DeliveryWorker:
         self.faults("before_send")
         try:
             message_id = await self.platform.send_text(row.room_id, text, mentions)
-        except RateLimited as exc:
+        except (RateLimited, Disconnected) as exc:
+            # nothing was sent: the row goes back as it was, no attempt spent, no 补发
             self._results.pop(row.id)
             self._inflight.pop((row.room_id, text), None)
             self._release([row])
-            self.pacer.hold(self.env.clock(), exc.retry_after)
+            if isinstance(exc, RateLimited):
+                self.pacer.hold(self.env.clock(), exc.retry_after)
+            else:
+                self._hint_until = self.env.clock() + self.env.options.idle_poll_seconds
             return False
         except PlatformError as exc:
             self._failed(row, exc, now)
@@ -285,6 +410,7 @@ class DeliveryWorker:
             result.setdefault("message_id", message_id)
             result.update(state="sent", sent_at=now)
             self.sent += 1
+            self._strikes = 0
         self.pacer.take()
         self.faults("after_send")
         return True
@@ -345,8 +471,10 @@ class DeliveryWorker:
             return
         error = str(exc)[:500]
         if exc.retryable:
+            self._strikes += 1
             if row.attempts >= opts.max_attempts:
                 result.update(state="failed", error=error)
+                self._gave_up.append((row, error))
                 return
             delay = min(opts.retry_max_seconds, opts.retry_base_seconds * 2 ** (row.attempts - 1))
             # the copy may have reached the room before the error: a retry is a 补发
@@ -356,7 +484,7 @@ class DeliveryWorker:
             return
         tried = [a for a in row.tried.split(",") if a] + [self.account]
         with self.env.engine.connect() as conn:
-            holders = accounts_in_groups(conn, account_rates(conn), [row.group_id])
+            holders = accounts_in_groups(conn, serving_rates(conn), [row.group_id])
         others = [a for a in holders.get(row.group_id, []) if a not in tried]
         if others:
             result.update(
@@ -364,6 +492,7 @@ class DeliveryWorker:
             )
         else:
             result.update(state="failed", tried=",".join(tried)[:500], error=error)
+            self._gave_up.append((row, error))
 
     # --- the database -------------------------------------------------------------------------
 
@@ -481,9 +610,46 @@ class DeliveryWorker:
                         for k, v in self._late_echoes.items()
                     ],
                 )
+            if self._gave_up:
+                self._report_failures(conn)
             self.faults("flushing")
         self._results.clear()
         self._late_echoes.clear()
+        self._gave_up.clear()
+
+    def _report_failures(self, conn: Connection) -> None:
+        """Nothing fails silently: each copy given up is a WARNING, and a notice's copy is also
+        told to the group the notice was issued in."""
+        outbox = Outbox(conn, self.env)
+        for row, error in self._gave_up:
+            logger.warning(
+                "消息未能送达，已放弃：{} 第 {} 号（{}，群“{}”，已试 {} 次）：{}",
+                row.kind,
+                row.id,
+                notice_code(row.notice_id) if row.notice_id else "-",
+                row.group_name,
+                row.attempts,
+                error,
+            )
+            if row.kind != "notice" or row.notice_id is None:
+                continue
+            issued_in = conn.execute(select(N.c.group_id).where(N.c.id == row.notice_id)).scalar()
+            if issued_in is None:
+                continue
+            outbox.add(
+                key=f"failed:{row.id}",
+                kind="alert",
+                group=group(conn, issued_in),
+                notice_id=row.notice_id,
+                template="relay/copy_failed.j2",
+                context={
+                    "code": notice_code(row.notice_id),
+                    "group": row.group_name,
+                    "attempts": row.attempts,
+                    "error": error,
+                },
+            )
+        outbox.flush()
 
     def _next_due(self) -> float | None:
         """Seconds until this worker has something to send again, None if nothing is queued
@@ -545,7 +711,7 @@ class Outbox:
     def __init__(self, conn: Connection, env: RelayEnv) -> None:
         self.conn = conn
         self.env = env
-        self.rates = account_rates(conn)
+        self.rates = serving_rates(conn)
         self.owed = backlog(conn)
         self._holders: dict[int, list[str]] | None = None
         self._rows: list[dict[str, Any]] = []
@@ -567,9 +733,11 @@ class Outbox:
         mentions: Sequence[str] = (),
         notice_id: int | None = None,
         times: Sequence[str] = (),
+        rank: int = 0,
     ) -> None:
         """Queue one message; ``context`` must be JSON, keys in ``times`` hold ISO datetimes
-        (``a.b`` for nested ones) that reach the template as local datetimes."""
+        (``a.b`` for nested ones) that reach the template as local datetimes. ``rank`` orders
+        it among what its account owes (0: first; notice copies rank by level depth)."""
         rates, owed = self.rates, self.owed
         account = min(
             self.holders(group.id),
@@ -586,7 +754,7 @@ class Outbox:
                 "kind": kind,
                 "notice_id": notice_id,
                 "group_id": group.id,
-                "rank": 0,
+                "rank": rank,
                 "account_id": account,
                 "state": "pending",
                 "attempts": 0,
@@ -658,7 +826,13 @@ async def drive(
                 if not worker.pace_bound:
                     wake[i] = clock()
             continue
-        candidates = [at for at in wake.values() if at is not None]
+        # an account waiting for its platform to come back lets time pass only when the caller
+        # does (``until``, ``forever``): a catch-up does not jump ahead to its hand-over
+        candidates = [
+            at
+            for i, at in wake.items()
+            if at is not None and (until is not None or forever or not workers[i].away)
+        ]
         due = next_job() if next_job is not None else None
         if due is not None:
             candidates.append(clock() + max(0.0, (due - clock.now()).total_seconds()))

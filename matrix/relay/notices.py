@@ -13,7 +13,7 @@ from sqlalchemy import insert
 
 from matrix import audit_log
 from matrix.models import Delivery, Notice, RelayJob
-from matrix.relay.accounts import account_rates, accounts_in_groups, backlog
+from matrix.relay.accounts import accounts_in_groups, backlog, serving_rates
 from matrix.relay.assign import assign
 from matrix.relay.codes import notice_code
 from matrix.relay.drafts import parse_notice
@@ -101,7 +101,7 @@ def issue_notice(
             raise RelayError(
                 f"{leader.name}下属还没有建成的接力群，通知无处可发", fix="请先建群，再下发通知"
             )
-        rates = account_rates(conn)
+        rates = serving_rates(conn)
         holders = accounts_in_groups(conn, rates)
         owed = backlog(conn)
         plan = assign([holders.get(t.group_id, []) for t in targets], rates, owed)

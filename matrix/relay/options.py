@@ -46,6 +46,23 @@ class RelayOptions(BaseModel):
         gt=0,
         description="a claimed message not confirmed this long is presumed lost and re-sent as 补发",
     )
+    offline_handover_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="an account offline this long hands its pending messages to the other "
+        "accounts in those groups (one that logs out hands them over at once)",
+    )
+    restricted_after_failures: int = Field(
+        default=5,
+        ge=1,
+        description="this many failed sends in a row on a connected account mean WeChat "
+        "restricts it: it hands its messages over",
+    )
+    restricted_rest_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="how long a restricted account rests before it takes messages again",
+    )
     idle_poll_seconds: float = Field(
         default=2.0, gt=0, description="how often an idle account looks for new work"
     )

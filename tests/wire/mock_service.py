@@ -1,7 +1,10 @@
 """Start and drive the Node puppet service of the wire test (``mock_server.js``).
 
 The service is wechaty-puppet-service's PuppetServer hosting wechaty-puppet-mock, on 127.0.0.1,
-TLS off. Its HTTP control endpoint makes mock people speak and shows what the bot did.
+TLS off. Its HTTP control endpoint makes mock people speak and shows what the bot did. Two
+protocol lines (``LINES``): the 0.x one that python-wechaty's gRPC matches fully
+(``mock_server.js``, ``node_modules`` beside it) and the 1.x one (``v1/``, its own
+``node_modules``).
 """
 
 from __future__ import annotations
@@ -26,20 +29,21 @@ import pytest
 
 WIRE = Path(__file__).resolve().parent
 TOKEN = "insecure_qunmatrix_wire"
-# another server script with the same interface (e.g. a port to the puppet-service 1.x line, with
-# its own node_modules beside it) to run the wire tests against
-SERVER = Path(os.environ.get("QUNMATRIX_WIRE_SERVER") or WIRE / "mock_server.js")
+# the service lines, each a server script with its own node_modules beside it
+LINES = {"0.x": WIRE / "mock_server.js", "1.x": WIRE / "v1" / "mock_server.js"}
 
 
-def require_node() -> str:
-    """The node binary, once the pinned npm packages are installed; otherwise skip (fail in CI)
-    saying what to do."""
+def require_node(line: str = "0.x") -> str:
+    """The node binary, once the line's pinned npm packages are installed; otherwise skip (fail
+    in CI) saying what to do."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("the wire test needs Node.js (node not found on PATH)")
-    if not (SERVER.parent / "node_modules" / "wechaty-puppet-service").is_dir():
+    folder = LINES[line].parent
+    if not (folder / "node_modules" / "wechaty-puppet-service").is_dir():
+        where = folder.relative_to(WIRE.parent.parent)
         message = (
-            "tests/wire/node_modules is missing: run `npm ci --prefix tests/wire` "
+            f"{where}/node_modules is missing: run `npm ci --prefix {where}` "
             "(bash .ci/run does when node is installed)"
         )
         if os.environ.get("CI"):
@@ -57,6 +61,7 @@ class MockService:
     http_port: int
     log: Path
     world: dict[str, Any] = field(default_factory=dict)
+    line: str = "0.x"
 
     @property
     def endpoint(self) -> str:
@@ -75,10 +80,19 @@ class MockService:
     async def change_topic(self, room: str, topic: str, changer: str) -> None:
         await self._post("/topic", {"room": room, "topic": topic, "changer": changer})
 
+    async def scan(self, qrcode: str, status: int = 2) -> None:
+        """The service asks for a login: a QR code to scan (status 2: waiting)."""
+        await self._post("/scan", {"qrcode": qrcode, "status": status})
+
     async def sent(self) -> list[dict[str, Any]]:
         """Everything the bot sent, in order: {id, room, type, text | filename, mentions}."""
         result: list[dict[str, Any]] = await self._request("GET", "/sent")
         return result
+
+    def logged_sends(self) -> list[dict[str, Any]]:
+        """What the bot sent, read from the service's log: also after the service was killed."""
+        lines = self.log.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(x[5:]) for x in lines if x.startswith("SENT {")]
 
     async def room(self, room_id: str) -> dict[str, Any]:
         """The mock's own view of a room: {id, topic, owner, members}."""
@@ -119,12 +133,16 @@ class MockService:
                 stream.close()
 
 
-def start_service(world: dict[str, Any], workdir: Path, grpc_port: int = 0) -> MockService:
-    """Start ``mock_server.js`` on ``world`` (see its header) and wait until it listens."""
-    node = require_node()
+def start_service(
+    world: dict[str, Any], workdir: Path, grpc_port: int = 0, line: str = "0.x"
+) -> MockService:
+    """Start the ``line``'s ``mock_server.js`` on ``world`` (see its header) and wait until it
+    listens."""
+    node = require_node(line)
+    server = LINES[line]
     world_file = workdir / "world.json"
     world_file.write_text(json.dumps(world, ensure_ascii=False), encoding="utf-8")
-    log = workdir / f"mock_server.{grpc_port or 'first'}.log"
+    log = workdir / f"mock_server.{line}.{grpc_port or 'first'}.log"
     env = {
         **os.environ,
         "WIRE_GRPC_PORT": str(grpc_port),
@@ -133,8 +151,8 @@ def start_service(world: dict[str, Any], workdir: Path, grpc_port: int = 0) -> M
     }
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [node, str(SERVER), str(world_file)],
-            cwd=SERVER.parent,
+            [node, str(server), str(world_file)],
+            cwd=server.parent,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -144,13 +162,13 @@ def start_service(world: dict[str, Any], workdir: Path, grpc_port: int = 0) -> M
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
         ready = sel.select(timeout=30)
-    line = proc.stdout.readline() if ready else b""
-    if not line:
+    first = proc.stdout.readline() if ready else b""
+    if not first:
         proc.kill()
         proc.wait()
         raise RuntimeError(f"mock_server.js did not start:\n{log.read_text(errors='replace')}")
-    ports = json.loads(line)
-    return MockService(proc, ports["grpc"], ports["http"], log, world)
+    ports = json.loads(first)
+    return MockService(proc, ports["grpc"], ports["http"], log, world, line)
 
 
 @dataclass

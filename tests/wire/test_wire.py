@@ -1,7 +1,8 @@
 """Over the real wire: the bot talks gRPC to a Node puppet service hosting a mock WeChat.
 
-python-wechaty 0.10.7 → grpclib → wechaty-puppet-service 0.25 PuppetServer → wechaty-puppet-mock
-0.28, all on 127.0.0.1. Needs Node.js and ``npm ci --prefix tests/wire``.
+python-wechaty 0.10.7 → grpclib → wechaty-puppet-service PuppetServer → wechaty-puppet-mock, all
+on 127.0.0.1, on both service lines (the ``line`` fixture): 0.25 + mock 0.28, and 1.19 + mock
+1.18. Needs Node.js and ``npm ci --prefix tests/wire`` and ``npm ci --prefix tests/wire/v1``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from tests.wechaty_worlds import (
     provisioned_world,
     room_of,
 )
-from tests.wire.mock_service import TOKEN, BotProcess, MockService, start_service
+from tests.wire.mock_service import LINES, TOKEN, BotProcess, MockService, start_service
 
 pytestmark = pytest.mark.wire
 
@@ -57,9 +58,15 @@ WORLD: dict[str, Any] = {
 }
 
 
+@pytest.fixture(params=sorted(LINES))
+def line(request: pytest.FixtureRequest) -> str:
+    """The Node puppet-service line under test."""
+    return str(request.param)
+
+
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[MockService]:
-    svc = start_service(WORLD, tmp_path)
+def service(tmp_path: Path, line: str) -> Iterator[MockService]:
+    svc = start_service(WORLD, tmp_path, line=line)
     yield svc
     svc.stop()
 
@@ -122,10 +129,14 @@ def test_provisioning_through_the_adapter_changes_the_mock_group(service, errors
             await platform.remove_member(ROOM, "wx_t2")
             assert (await service.room(ROOM))["members"] == [BOT, "wx_office", "wx_t1", "wx_new"]
 
-            await platform.set_topic(ROOM, "示范县少先队大队辅导员一群")
-            assert (await service.room(ROOM))["topic"] == "示范县少先队大队辅导员一群"
-            rooms = await platform.list_rooms()
-            assert rooms[0].topic == "示范县少先队大队辅导员一群"
+            if service.line == "0.x":
+                await platform.set_topic(ROOM, "示范县少先队大队辅导员一群")
+                assert (await service.room(ROOM))["topic"] == "示范县少先队大队辅导员一群"
+                rooms = await platform.list_rooms()
+                assert rooms[0].topic == "示范县少先队大队辅导员一群"
+            else:  # the 1.x service ignores the call: a person is asked to do it
+                with pytest.raises(NotSupported, match="请群主在手机微信里把群名改为"):
+                    await platform.set_topic(ROOM, "示范县少先队大队辅导员一群")
 
             members = await platform.list_members(ROOM)
             assert [(m.contact_id, m.name, m.is_owner) for m in members] == [
@@ -206,7 +217,9 @@ def test_the_bot_reconnects_after_the_service_restarts(service, tmp_path, errors
                 with pytest.raises(PlatformError, match="连接已断开") as lost:
                     await platform.send_text(ROOM, "没有连接时")
                 assert lost.value.retryable
-                restarted = start_service(WORLD, tmp_path, grpc_port=service.grpc_port)
+                restarted = start_service(
+                    WORLD, tmp_path, grpc_port=service.grpc_port, line=service.line
+                )
                 await asyncio.wait_for(platform.wait_logged_in(), timeout=20)
                 assert platform.connections == 2
                 await restarted.say(ROOM, "wx_t1", "断线后还在吗")
@@ -235,12 +248,12 @@ async def bot_sent(svc: MockService, room: str, since: int) -> str:
 
 
 def test_qunmatrix_run_answers_an_admin_and_removes_a_rejected_joiner_over_grpc(
-    province_db, bp, tmp_path
+    province_db, bp, tmp_path, line
 ):
     world = provisioned_world(province_db, bp)
     world.add_contact("wx_stranger", "路人甲")
     room = room_of(world, "乙1县少先队大队辅导员群")
-    svc = start_service(mock_world(world), tmp_path)
+    svc = start_service(mock_world(world), tmp_path, line=line)
     config = tmp_path / "config.toml"
     config.write_text(
         f'db = "{province_db.url.render_as_string(hide_password=False)}"\n'
