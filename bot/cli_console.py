@@ -32,6 +32,7 @@ def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
         join_policy=c.settings.join_policy(),
         relay=c.settings.relay,
         timezone=c.settings.timezone,
+        limits=c.settings.limits,
     )
     stage.mirror()
     return stage

@@ -42,6 +42,7 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
         relay=relay_env(settings, engine, c.blueprint, PromptClock()),
         quotas=settings.account_quotas(),
         join_policy=settings.join_policy(),
+        limits=settings.limits,
     )
 
     async def start_relay() -> None:

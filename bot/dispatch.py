@@ -43,6 +43,7 @@ from bot import joins
 from bot.calls import Call, GroupRef, Handler, Reply, group_of
 from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
 from bot.handlers import HANDLERS
+from bot.limits import Gate, Limiter, LimitOptions, cleaned, cleaned_event
 from bot.permissions import Asker, Denied, Permissions
 from bot.provision_chat import forget_old_plans
 from bot.relay_chat import watch, watched
@@ -196,12 +197,14 @@ class Bot:
         join_policy: TimeoutPolicy | None = None,
         now: Callable[[], datetime] = utcnow,
         sleep: Sleep = asyncio.sleep,
+        limits: LimitOptions | None = None,
     ) -> None:
         """``relay``: the relay's settings and clock (default: as shipped, on the real clock).
         ``quotas`` are the configured bot accounts (the planner schedules over them; an
         account attached without quotas gets the defaults). ``now`` dates what the bot does
         (quotas per day, join timeouts) and ``sleep`` paces an apply: the stage passes its
-        calendar and clock."""
+        calendar and clock. ``limits``: how many commands a contact and a group may send
+        (``bot.limits``), counted on ``clock``."""
         self.engine = engine
         self.blueprint = blueprint
         self.summaries = summaries or SummaryOptions()
@@ -229,6 +232,7 @@ class Bot:
         self.relay = Relay(relay if relay is not None else RelayEnv(engine, blueprint))
         self._recent: OrderedDict[Any, tuple[float, str]] = OrderedDict()
         self._lock = asyncio.Lock()
+        self.gate = Gate(Limiter(limits))
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -370,6 +374,7 @@ class Bot:
         """Handle one message; never raises."""
         if msg.is_self or msg.contact_id in self.accounts:
             return
+        msg = cleaned(msg)
         self._heard_in[msg.room_id] = platform.account_id
         self.stats.messages += 1
         invocation = parse(msg.text)
@@ -382,6 +387,11 @@ class Bot:
         if self._seen(("m", msg.message_id), platform.account_id):
             return
         self.stats.commands += 1
+        stop = self.gate.screen(msg, invocation, self.clock())
+        if stop is not None:
+            if stop.reply is not None:
+                await self.outbox.send(platform, msg.room_id, self._render(stop.reply))
+            return
         try:
             async with self._lock:
                 reply = await self._run(platform, msg, invocation)
@@ -500,6 +510,7 @@ class Bot:
 
     async def on_room_event(self, platform: Platform, event: RoomEvent) -> None:
         """Handle a join, leave or topic change; never raises."""
+        event = cleaned_event(event)
         key = ("e", event.kind, event.room_id, event.contact_ids, event.topic)
         if self._seen(key, platform.account_id):
             return

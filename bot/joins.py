@@ -64,12 +64,16 @@ async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent
             actor=f"bot:{platform.account_id}",
         )
         actual.seat(conn, group.id, members, bots=bot.accounts)
-        held = [d for d in decisions if d.outcome == "hold"]
+        # someone held again on a request already announced (join/leave churn) is not
+        # announced again: one notice, one round of @-mentions, per request
+        held = [d for d in decisions if d.outcome == "hold" and not d.repeat]
         mentions: tuple[str, ...] = ()
         if held:
             mentions = tuple(dict.fromkeys(c for d in held for c in d.notify))
             mentions = mentions or office_contacts(conn, bot, group.unit_code)
     welcomed = [d for d in decisions if d.outcome == "welcome"]
+    if not welcomed and not held:
+        return None
     return Reply(
         "joined.j2",
         {

@@ -32,6 +32,27 @@ def chinese_date(value: date) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
+# the most of anything a person typed (or named themselves) that a reply repeats
+QUOTE_LIMIT = 100
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """Input repeated in a reply, at most ``limit`` characters and then how long it was: a
+    reply never carries back what a sender pasted into it.
+
+    >>> quote("乙1县"), quote("长" * 300)[-12:]
+    ('乙1县', '长长长…（共 300 字）')
+    """
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}…（共 {len(text):,} 字）"
+
+
+def clip(value: Any, limit: int = 4 * QUOTE_LIMIT) -> str:
+    """Our own text that may carry input (an error's message): cut after ``limit``."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _csv_cell(value: Any) -> str:
     """One CSV field: quoted when needed; text that Excel would run as a formula is defused."""
     if value is None:
@@ -65,6 +86,8 @@ def environment() -> Environment:
     env.filters["cndate"] = chinese_date
     env.filters["csv"] = _csv_cell
     env.filters["md"] = _markdown_cell
+    env.filters["quote"] = quote
+    env.filters["clip"] = clip
     return env
 
 
