@@ -18,7 +18,6 @@ it, and carries a one-line summary and an example. ``parse`` finds the command i
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -356,18 +355,19 @@ UnitResolver = Callable[[Command, Param, str], str]
 # the database cannot hold (SQLite fails on 2**63, PostgreSQL on 2**31)
 MAX_NUMBER = 2**31 - 1
 _DIGITS = re.compile(r"[0-9]{1,10}")
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９＃", "0123456789#")
 MAX_TOKEN = 100  # the longest word a parameter other than a text may be
 
 
 def number(token: str) -> int:
-    """A 编号 as typed: ASCII digits (full-width ones read as such), ``#3`` and ``3号`` too,
-    from 1 to ``MAX_NUMBER``; ``ValueError`` otherwise. Other scripts' digits (٣) are refused:
-    a number must read the same to the office and to the bot.
+    """A 编号 as typed: ASCII digits (full-width ones, as Chinese input gives them, read as
+    such), ``#3`` and ``3号`` too, from 1 to ``MAX_NUMBER``; ``ValueError`` otherwise. Other
+    digits (٣, 𝟑, ³) are refused: a number must read the same to the office and to the bot.
 
-    >>> number("3"), number("３号"), number("#12")
+    >>> number("3"), number("３号"), number("＃12")
     (3, 3, 12)
     """
-    digits = unicodedata.normalize("NFKC", token).lstrip("#").removesuffix("号")
+    digits = token.translate(_FULL_WIDTH).lstrip("#").removesuffix("号")
     if not _DIGITS.fullmatch(digits) or not 0 < int(digits) <= MAX_NUMBER:
         raise ValueError(token)
     return int(digits)

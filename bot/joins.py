@@ -18,6 +18,7 @@ from loguru import logger
 from sqlalchemy import Connection, select
 
 from bot.calls import GroupRef, Reply, group_of
+from bot.limits import cleaned_member
 from bot.render import render
 from bot.tables import POSITION
 from matrix import actual, join_review
@@ -50,7 +51,7 @@ async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent
     if not ids:
         return None
     # read the platform before writing: nothing may wait on the network inside a write
-    present = {m.contact_id: m for m in await platform.list_members(event.room_id)}
+    present = {m.contact_id: cleaned_member(m) for m in await platform.list_members(event.room_id)}
     members = [present.get(cid) or Member(cid) for cid in ids]
     policy = bot.join_policy
     with bot.engine.begin() as conn:

@@ -2,7 +2,7 @@
 config.toml, documented in config.example.toml).
 
 - ``clean``: control characters are stripped from every text the platform hands in (messages,
-  display names, topics), once, here. They are invisible in WeChat, so the text people saw is
+  display names, topics, the names of people joining), once, here. They are invisible in WeChat, so the text people saw is
   the text the bot reads; a NUL would otherwise reach the database (PostgreSQL refuses it) and
   a lone surrogate cannot be stored at all. Line breaks and tabs stay (a notice has lines);
   a carriage return becomes a line break.
@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bot.calls import Reply
 from bot.commands import TABLE, Invocation
-from matrix.platform import IncomingMessage, RoomEvent
+from matrix.platform import IncomingMessage, Member, RoomEvent
 
 # C0 and C1 controls but tab and line feed, DEL, and lone surrogates (which no encoding takes)
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -53,6 +53,14 @@ def cleaned(msg: IncomingMessage) -> IncomingMessage:
     if text == msg.text and name == msg.sender_name:
         return msg
     return replace(msg, text=text, sender_name=name)
+
+
+def cleaned_member(member: Member) -> Member:
+    """A room member as the platform reports them, with their names ``clean``."""
+    name, nickname = clean(member.name), clean(member.nickname)
+    if name == member.name and nickname == member.nickname:
+        return member
+    return replace(member, name=name, nickname=nickname)
 
 
 def cleaned_event(event: RoomEvent) -> RoomEvent:
