@@ -3,12 +3,15 @@ that loads them."""
 
 from __future__ import annotations
 
+import html
 from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from matrix.cells import csv_text
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -41,7 +44,7 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
     reply never carries back what a sender pasted into it.
 
     >>> quote("乙1县"), quote("长" * 300)[-12:]
-    ('乙1县', '长长长…（共 300 字）')
+    ('乙1县', '长长…（共 300 字）')
     """
     text = str(value)
     return text if len(text) <= limit else f"{text[:limit]}…（共 {len(text):,} 字）"
@@ -59,16 +62,21 @@ def _csv_cell(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         return str(value)
-    if value[:1] in ("=", "+", "-", "@"):
-        value = "'" + value
+    value = csv_text(value)
     if any(c in value for c in ',"\r\n'):
         return '"' + value.replace('"', '""') + '"'
     return value
 
 
 def _markdown_cell(value: Any) -> str:
-    """Text for a Markdown table cell: a | or a line break would end the cell."""
-    return " ".join(str(value).split()).replace("|", "\\|")
+    """Text for a Markdown line or table cell: a | or a line break would end the cell, HTML
+    would be rendered (<script>, <img onerror=…>) and [..](..) would make a link.
+
+    >>> _markdown_cell('<img src=x onerror=alert(1)> [a](b) | c')
+    '&lt;img src=x onerror=alert(1)&gt; \\\\[a\\\\](b) \\\\| c'
+    """
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
 
 
 @cache
@@ -79,7 +87,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
-        autoescape=False,
+        # HTML exports escape everything they show; chat text and the other formats are
+        # plain text, escaped (or not) by their own filters
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
     )
     env.filters["num"] = _number
     env.filters["pct"] = _percent
