@@ -13,7 +13,6 @@ limit does not silence the fuzzer after twenty messages (tests/chat/test_limits.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -161,22 +160,6 @@ class Fuzzer:
         assert stage.bot.stats.errors == failures
 
 
-@pytest.fixture
-def fuzz_sqlite(engine: Engine, bp: Blueprint, tmp_path: Path) -> Iterator[Fuzzer]:
-    with stage_on(engine, bp, tmp_path) as stage:
-        fuzzer = Fuzzer(stage)
-        yield fuzzer
-        fuzzer.close()
-
-
-@pytest.fixture
-def fuzz_pg(pg_engine: Engine, bp: Blueprint, tmp_path: Path) -> Iterator[Fuzzer]:
-    with stage_on(pg_engine, bp, tmp_path) as stage:
-        fuzzer = Fuzzer(stage)
-        yield fuzzer
-        fuzzer.close()
-
-
 MESSAGES = st.lists(
     st.tuples(st.integers(0, len(SENDERS) - 1), message_text()), min_size=BATCH, max_size=BATCH
 )
@@ -193,22 +176,27 @@ QUICK = dict(
 )
 
 
-def test_ten_thousand_hostile_messages_on_sqlite(fuzz_sqlite: Fuzzer):
-    @settings(max_examples=10_000 // BATCH, **QUICK)
-    @given(MESSAGES)
-    def run(batch: list[tuple[int, str]]) -> None:
-        fuzz_sqlite.play(batch)
+def fuzz(engine: Engine, bp: Blueprint, folder: Path, messages: int) -> None:
+    """Play ``messages`` generated messages on a stage over ``engine``."""
+    with stage_on(engine, bp, folder) as stage:
+        fuzzer = Fuzzer(stage)
 
-    run()
-    assert fuzz_sqlite.sent >= 10_000
+        @settings(max_examples=messages // BATCH, **QUICK)
+        @given(MESSAGES)
+        def run(batch: list[tuple[int, str]]) -> None:
+            fuzzer.play(batch)
+
+        try:
+            run()
+        finally:
+            fuzzer.close()
+        assert fuzzer.sent >= messages
+
+
+def test_ten_thousand_hostile_messages_on_sqlite(engine: Engine, bp: Blueprint, tmp_path: Path):
+    fuzz(engine, bp, tmp_path, 10_000)
 
 
 @pytest.mark.postgres
-def test_hostile_messages_on_postgres(fuzz_pg: Fuzzer):
-    @settings(max_examples=1_000 // BATCH, **QUICK)
-    @given(MESSAGES)
-    def run(batch: list[tuple[int, str]]) -> None:
-        fuzz_pg.play(batch)
-
-    run()
-    assert fuzz_pg.sent >= 1_000
+def test_hostile_messages_on_postgres(pg_engine: Engine, bp: Blueprint, tmp_path: Path):
+    fuzz(pg_engine, bp, tmp_path, 1_000)
