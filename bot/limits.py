@@ -55,9 +55,15 @@ def cleaned(msg: IncomingMessage) -> IncomingMessage:
     return replace(msg, text=text, sender_name=name)
 
 
+# WeChat keeps names far shorter; a longer one comes from a broken or forged client, and the
+# database keeps at most 128 characters of a name
+MAX_NAME = 64
+
+
 def cleaned_member(member: Member) -> Member:
-    """A room member as the platform reports them, with their names ``clean``."""
-    name, nickname = clean(member.name), clean(member.nickname)
+    """A room member as the platform reports them, with their names ``clean`` and at most
+    ``MAX_NAME`` characters long."""
+    name, nickname = clean(member.name)[:MAX_NAME], clean(member.nickname)[:MAX_NAME]
     if name == member.name and nickname == member.nickname:
         return member
     return replace(member, name=name, nickname=nickname)

@@ -104,3 +104,9 @@ def test_a_joiner_whose_name_holds_a_nul_is_held(on: Stage):
     on.world.add_contact("wxid_nul", "坏\x00名字")
     [notice] = on.replies(K1_GROUP, "wxid_nul", "<加入>")
     assert "1号 坏名字（不在名册中）" in notice
+
+
+def test_a_joiner_with_an_endless_name_is_held_under_its_beginning(on: Stage):
+    on.world.add_contact("wxid_long", "长" * 300)
+    [notice] = on.replies(K1_GROUP, "wxid_long", "<加入>")
+    assert "1号 " + "长" * 64 + "（不在名册中）" in notice
