@@ -33,6 +33,7 @@ def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
         bind_limits=c.settings.bind_limits(),
         relay=c.settings.relay,
         timezone=c.settings.timezone,
+        limits=c.settings.limits,
     )
     stage.mirror()
     return stage

@@ -59,6 +59,7 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
         quotas=settings.account_quotas(),
         join_policy=settings.join_policy(),
         bind_limits=settings.bind_limits(),
+        limits=settings.limits,
     )
 
     async def start_relay() -> None:

@@ -368,15 +368,34 @@ def _next_token(text: str) -> tuple[str, str]:
 
 
 UnitResolver = Callable[[Command, Param, str], str]
+# the largest 编号 a command takes: PostgreSQL's integer, so no number typed reaches a query
+# the database cannot hold (SQLite fails on 2**63, PostgreSQL on 2**31)
+MAX_NUMBER = 2**31 - 1
+_DIGITS = re.compile(r"[0-9]{1,10}")
+_FULL_WIDTH = str.maketrans("０１２３４５６７８９＃", "0123456789#")
+MAX_TOKEN = 100  # the longest word a parameter other than a text may be
+
+
+def number(token: str) -> int:
+    """A 编号 as typed: ASCII digits (full-width ones, as Chinese input gives them, read as
+    such), ``#3`` and ``3号`` too, from 1 to ``MAX_NUMBER``; ``ValueError`` otherwise. Other
+    digits (٣, 𝟑, ³) are refused: a number must read the same to the office and to the bot.
+
+    >>> number("3"), number("３号"), number("＃12")
+    (3, 3, 12)
+    """
+    digits = token.translate(_FULL_WIDTH).lstrip("#").removesuffix("号")
+    if not _DIGITS.fullmatch(digits) or not 0 < int(digits) <= MAX_NUMBER:
+        raise ValueError(token)
+    return int(digits)
 
 
 def _convert(command: Command, param: Param, token: str, find_unit: UnitResolver) -> Any:
     """The token as the parameter's type; ValueError when it is not one."""
+    if len(token) > MAX_TOKEN and param.kind is not Kind.TEXT:
+        raise ValueError(token)  # no unit, name, phone or code is this long: look no further
     if param.kind is Kind.NUMBER:
-        number = token.lstrip("#＃").removesuffix("号")
-        if not number.isdigit() or int(number) == 0:
-            raise ValueError(token)
-        return int(number)
+        return number(token)
     if param.kind is Kind.PHONE:
         if not _PHONE.match(token):
             raise ValueError(token)

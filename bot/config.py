@@ -17,6 +17,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.limits import LimitOptions
 from matrix.bind_claims import BindLimits
 from matrix.errors import MatrixError, Problem
 from matrix.join_review import TimeoutPolicy
@@ -186,6 +187,11 @@ class Settings(BaseSettings):
     relay: RelayOptions = Field(
         default_factory=RelayOptions,
         description="notice pacing, retries, reminders, content guard, watch list ([relay])",
+    )
+    limits: LimitOptions = Field(
+        default_factory=LimitOptions,
+        description="commands per contact and per group, #上报 per hour, longest command "
+        "([limits])",
     )
 
     @field_validator("accounts")

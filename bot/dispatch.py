@@ -58,6 +58,7 @@ from bot import joins
 from bot.calls import Call, GroupRef, Handler, Reply, group_of
 from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
 from bot.handlers import HANDLERS
+from bot.limits import Gate, Limiter, LimitOptions, cleaned, cleaned_event
 from bot.permissions import Asker, Denied, Permissions
 from bot.provision_chat import forget_old_plans
 from bot.relay_chat import watch, watched
@@ -298,12 +299,14 @@ class Bot:
         bind_limits: BindLimits | None = None,
         now: Callable[[], datetime] = utcnow,
         sleep: Sleep = asyncio.sleep,
+        limits: LimitOptions | None = None,
     ) -> None:
         """``relay``: the relay's settings and clock (default: as shipped, on the real clock).
         ``quotas`` are the configured bot accounts (the planner schedules over them; an
         account attached without quotas gets the defaults). ``now`` dates what the bot does
         (quotas per day, join timeouts) and ``sleep`` paces an apply: the stage passes its
-        calendar and clock. ``bind_limits``: failed #绑定 attempts allowed."""
+        calendar and clock. ``bind_limits``: failed #绑定 attempts allowed. ``limits``: how many
+        commands a contact and a group may send (``bot.limits``), counted on ``clock``."""
         self.engine = engine
         self.blueprint = blueprint
         self.summaries = summaries or SummaryOptions()
@@ -354,6 +357,7 @@ class Bot:
         behind a national plan."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._quick, functools.partial(fn, *args, **kwargs))
+        self.gate = Gate(Limiter(limits))
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -510,6 +514,7 @@ class Bot:
         """Handle one message; never raises."""
         if msg.is_self or msg.contact_id in self.accounts:
             return
+        msg = cleaned(msg)
         self._heard_in[msg.room_id] = platform.account_id
         self.stats.messages += 1
         invocation = parse(msg.text)
@@ -519,8 +524,14 @@ class Bot:
                 await watch(self, msg)
             return
         async with self.turns.of(msg.room_id):
-            # claimed in turn: the room's order holds for whichever account answers
+            # claimed in turn: the room's order holds for whichever account answers; the gate
+            # counts only what this process answers
             if not await self._claim(platform, *_said(msg)):
+                return
+            stop = self.gate.screen(msg, invocation, self.clock())
+            if stop is not None:
+                if stop.reply is not None:
+                    await self.outbox.send(platform, msg.room_id, self._render(stop.reply))
                 return
             self.stats.commands += 1
             try:
@@ -641,6 +652,7 @@ class Bot:
 
     async def on_room_event(self, platform: Platform, event: RoomEvent) -> None:
         """Handle a join, leave or topic change; never raises."""
+        event = cleaned_event(event)
         self._heard_in[event.room_id] = platform.account_id
         async with self.turns.of(event.room_id):
             # a rejoin is a new event: the account holding the claim takes it again

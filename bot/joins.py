@@ -18,6 +18,7 @@ from loguru import logger
 from sqlalchemy import Connection
 
 from bot.calls import GroupRef, Reply, group_of
+from bot.limits import cleaned_member
 from bot.render import render
 from matrix import actual, bind_claims, join_review
 from matrix.platform import Member, NotSupported, Platform, PlatformError, RoomEvent
@@ -38,7 +39,7 @@ async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent
     if not ids:
         return None
     # read the platform before writing: nothing may wait on the network inside a write
-    present = {m.contact_id: m for m in await platform.list_members(event.room_id)}
+    present = {m.contact_id: cleaned_member(m) for m in await platform.list_members(event.room_id)}
     members = [present.get(cid) or Member(cid) for cid in ids]
     policy = bot.join_policy
     with bot.engine.begin() as conn:
@@ -52,12 +53,16 @@ async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent
             actor=f"bot:{platform.account_id}",
         )
         actual.seat(conn, group.id, members, bots=bot.accounts)
-        held = [d for d in decisions if d.outcome == "hold"]
+        # someone held again on a request already announced (join/leave churn) is not
+        # announced again: one notice, one round of @-mentions, per request
+        held = [d for d in decisions if d.outcome == "hold" and not d.repeat]
         mentions: tuple[str, ...] = ()
         if held:
             mentions = tuple(dict.fromkeys(c for d in held for c in d.notify))
             mentions = mentions or office_contacts(conn, bot, group.unit_code)
     welcomed = [d for d in decisions if d.outcome == "welcome"]
+    if not welcomed and not held:
+        return None
     return Reply(
         "joined.j2",
         {

@@ -3,12 +3,15 @@ that loads them."""
 
 from __future__ import annotations
 
+import html
 from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from matrix.cells import csv_text
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -32,22 +35,48 @@ def chinese_date(value: date) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
+# the most of anything a person typed (or named themselves) that a reply repeats
+QUOTE_LIMIT = 100
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """Input repeated in a reply, at most ``limit`` characters and then how long it was: a
+    reply never carries back what a sender pasted into it.
+
+    >>> quote("乙1县"), quote("长" * 300)[-12:]
+    ('乙1县', '长长…（共 300 字）')
+    """
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}…（共 {len(text):,} 字）"
+
+
+def clip(value: Any, limit: int = 4 * QUOTE_LIMIT) -> str:
+    """Our own text that may carry input (an error's message): cut after ``limit``."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _csv_cell(value: Any) -> str:
     """One CSV field: quoted when needed; text that Excel would run as a formula is defused."""
     if value is None:
         return ""
     if not isinstance(value, str):
         return str(value)
-    if value[:1] in ("=", "+", "-", "@"):
-        value = "'" + value
+    value = csv_text(value)
     if any(c in value for c in ',"\r\n'):
         return '"' + value.replace('"', '""') + '"'
     return value
 
 
 def _markdown_cell(value: Any) -> str:
-    """Text for a Markdown table cell: a | or a line break would end the cell."""
-    return " ".join(str(value).split()).replace("|", "\\|")
+    """Text for a Markdown line or table cell: a | or a line break would end the cell, HTML
+    would be rendered (<script>, <img onerror=…>) and [..](..) would make a link.
+
+    >>> _markdown_cell('<img src=x onerror=alert(1)> [a](b) | c')
+    '&lt;img src=x onerror=alert(1)&gt; \\\\[a\\\\](b) \\\\| c'
+    """
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
 
 
 @cache
@@ -58,13 +87,17 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
-        autoescape=False,
+        # HTML exports escape everything they show; chat text and the other formats are
+        # plain text, escaped (or not) by their own filters
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
     )
     env.filters["num"] = _number
     env.filters["pct"] = _percent
     env.filters["cndate"] = chinese_date
     env.filters["csv"] = _csv_cell
     env.filters["md"] = _markdown_cell
+    env.filters["quote"] = quote
+    env.filters["clip"] = clip
     return env
 
 

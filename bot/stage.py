@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from bot.dispatch import Bot
+from bot.limits import LimitOptions
 from bot.sim_build import BuildReport, build_matrix, mirror_rooms
 from bot.simulated import SimCalendar, SimMessage, SimulatedWeChat
 from bot.summary_chat import SummaryOptions
@@ -78,6 +79,7 @@ class Stage:
         start: datetime | None = None,
         join_policy: TimeoutPolicy | None = None,
         bind_limits: BindLimits | None = None,
+        limits: LimitOptions | None = None,
     ) -> None:
         """``start``: when the rehearsal begins (default: 09:00 today in ``timezone``)."""
         self.engine = engine
@@ -108,6 +110,7 @@ class Stage:
             bind_limits=bind_limits,
             now=self.calendar.now,
             sleep=self._sleep,
+            limits=limits,
         )
         for account in self.accounts:
             self.bot.attach(account)

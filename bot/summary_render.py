@@ -11,6 +11,7 @@ XLSX from ``bot.summary_xlsx``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -155,4 +156,10 @@ def render_file(summary: Summary, fmt: str) -> bytes:
 def file_name(summary: Summary, fmt: str) -> str:
     """A name to save or attach the file under, e.g. 微信群矩阵建设情况汇总表_示范省_20260501.xlsx."""
     ext = "txt" if fmt == "text" else fmt
-    return f"{_TITLES[table_kind(summary)]}_{summary.unit.name}_{summary.as_of:%Y%m%d}.{ext}"
+    unit = _UNSAFE_IN_NAMES.sub("_", summary.unit.name)[:40].strip(". ") or summary.unit.code
+    return f"{_TITLES[table_kind(summary)]}_{unit}_{summary.as_of:%Y%m%d}.{ext}"
+
+
+# a unit name is roster text: in a file name it must not make a path (/, ..), nor hold what
+# Windows refuses in names, nor control characters
+_UNSAFE_IN_NAMES = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')

@@ -20,6 +20,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.render import chinese_date, render
+from matrix.cells import put
 from matrix.media import MEDIA_KINDS, MediaTable
 from matrix.summary import AuditTable, BuildStatus
 from matrix.summary.notice import NoticeLine, NoticeTable
@@ -66,6 +67,10 @@ class FormSheet:
         ws.oddFooter.center.text = "第 &P 页，共 &N 页"
         ws.sheet_view.showGridLines = False
 
+    def _put(self, row: int, col: int, value: Any) -> Any:
+        """Every cell this writes gets its value here: formula-like text stays text."""
+        return put(self.ws.cell(row, col), value)
+
     def _merge(self, row: int, col: int, rows: int = 1, cols: int = 1) -> None:
         if rows > 1 or cols > 1:
             self.ws.merge_cells(
@@ -73,12 +78,12 @@ class FormSheet:
             )
 
     def annex(self, text: str) -> None:
-        cell = self.ws.cell(self.row, 1, text)
+        cell = self._put(self.row, 1, text)
         cell.font = _font(12, title=True)
         self.row += 1
 
     def title(self, text: str) -> None:
-        cell = self.ws.cell(self.row, 1, text)
+        cell = self._put(self.row, 1, text)
         cell.font = _font(18, bold=True, title=True)
         cell.alignment = Alignment(horizontal="center", vertical="center")
         self._merge(self.row, 1, cols=self.cols)
@@ -88,8 +93,8 @@ class FormSheet:
     def meta(self, left: str, right: str) -> None:
         """填报单位 on the left, the date on the right, on one line."""
         split = max(1, self.cols // 2)
-        a = self.ws.cell(self.row, 1, left)
-        b = self.ws.cell(self.row, split + 1, right)
+        a = self._put(self.row, 1, left)
+        b = self._put(self.row, split + 1, right)
         a.font = b.font = _font(11)
         a.alignment = Alignment(horizontal="left", vertical="center")
         b.alignment = Alignment(horizontal="right", vertical="center")
@@ -99,7 +104,7 @@ class FormSheet:
         self.row += 1
 
     def line(self, text: str, *, bold: bool = False, center: bool = False) -> None:
-        cell = self.ws.cell(self.row, 1, text)
+        cell = self._put(self.row, 1, text)
         cell.font = _font(12 if bold else 11, bold=bold)
         cell.alignment = Alignment(
             horizontal="center" if center else "left", vertical="center", wrap_text=True
@@ -120,7 +125,7 @@ class FormSheet:
             for head in heads:
                 while (first + r, col) in taken:
                     col += 1
-                cell = self.ws.cell(first + r, col, head.text)
+                cell = self._put(first + r, col, head.text)
                 self._merge(first + r, col, head.rows, head.cols)
                 for dr in range(head.rows):
                     for dc in range(head.cols):
@@ -154,7 +159,7 @@ class FormSheet:
         colors = colors or {}
         lines = 1
         for col, value in enumerate(values, start=1):
-            cell = self.ws.cell(self.row, col, value)
+            cell = self._put(self.row, col, value)
             cell.border = BORDER
             cell.font = _font(10.5, bold=bold, color=colors.get(col))
             if isinstance(value, float):
@@ -179,12 +184,12 @@ class FormSheet:
         """Merge a block of written cells into one holding ``text`` (if given), centred."""
         self._merge(row, col, rows, cols)
         if text:
-            cell = self.ws.cell(row, col, text)
+            cell = self._put(row, col, text)
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
     def notes(self, lines: Sequence[str]) -> None:
         for text in lines:
-            cell = self.ws.cell(self.row, 1, text)
+            cell = self._put(self.row, 1, text)
             cell.font = _font(10)
             cell.alignment = Alignment(vertical="top", wrap_text=True)
             self._merge(self.row, 1, cols=self.cols)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
 from matrix import audit_log
 from matrix.binding import bind_by_admin, person_of, resolve
@@ -73,6 +73,7 @@ class JoinDecision:
     request_id: int | None = None
     notify: tuple[str, ...] = ()  # admins to tell about a held joiner
     expires_at: datetime | None = None
+    repeat: bool = False  # held again on a request the admins were told of: say nothing new
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,9 @@ def review_joins(
 ) -> list[JoinDecision]:
     """Decide on everyone who joined the room of ``group_id`` at once (WeChat reports a batch
     of accepted invitations as one event); record each decision. Someone who joins again while
-    still held keeps their request and its number."""
+    still held keeps their request and its number; so does someone who left and comes back
+    before that request would have timed out (``repeat``: the admins were told already, and
+    join/leave churn must not make a notice, and @-mention them, every time)."""
     group = conn.execute(
         select(_group.c.unit_code, _group.c.kind, _group.c.name).where(_group.c.id == group_id)
     ).first()
@@ -217,18 +220,7 @@ def review_joins(
             )
         )
     }
-    requests: dict[str, tuple[str, int]] = {}  # contact → (status, request id), newest last
-    for rid, cid, status in conn.execute(
-        select(_join.c.id, _join.c.contact_id, _join.c.status)
-        .where(
-            _join.c.group_id == group_id,
-            _join.c.contact_id.in_([m.contact_id for m in members]),
-            _join.c.status.in_(("approved", "held")),
-            _JOINS,
-        )
-        .order_by(_join.c.id)
-    ):
-        requests[cid] = (status, int(rid))
+    requests = _latest_requests(conn, group_id, [m.contact_id for m in members], now)
     expected: set[int] | None = None
     notify: tuple[str, ...] | None = None
     out = []
@@ -272,15 +264,8 @@ def review_joins(
             continue
         if notify is None:
             notify = _admins(conn, group_id, {m.contact_id for m in members})
-        if status == "held":
-            expires = conn.execute(
-                select(_join.c.expires_at).where(_join.c.id == request_id)
-            ).scalar_one()
-            out.append(
-                JoinDecision(
-                    "hold", reason, **base, request_id=request_id, notify=notify, expires_at=expires
-                )
-            )
+        if status in ("held", "left"):
+            out.append(_held_again(conn, request_id, status, base, reason, notify, actor, now))
             continue
         expires = now + timedelta(hours=policy.hours)
         request_id = inserted_id(
@@ -381,6 +366,69 @@ def hold_claim(
         person=person_id,
     )
     return request_id, True
+
+
+def _latest_requests(
+    conn: Connection, group_id: int, contact_ids: list[str], now: datetime
+) -> dict[str, tuple[str, int]]:
+    """contact → (status, request id) of the newest request that still counts on joining:
+    approved, held, or left before it would have timed out."""
+    requests: dict[str, tuple[str, int]] = {}
+    # compared in the database, as ``expire`` does: the stored times and ``now`` agree there
+    live = or_(_join.c.status != "left", _join.c.expires_at > now).label("live")
+    for rid, cid, status, alive in conn.execute(
+        select(_join.c.id, _join.c.contact_id, _join.c.status, live)
+        .where(
+            _join.c.group_id == group_id,
+            _join.c.contact_id.in_(contact_ids),
+            _join.c.status.in_(("approved", "held", "left")),
+            _JOINS,
+        )
+        .order_by(_join.c.id)
+    ):
+        if alive:
+            requests[cid] = (status, int(rid))
+        else:
+            requests.pop(cid, None)
+    return requests
+
+
+def _held_again(
+    conn: Connection,
+    request_id: int,
+    status: str,
+    base: dict[str, object],
+    reason: Literal["expected", "approved", "unknown", "not_expected", "stale"],
+    notify: tuple[str, ...],
+    actor: str,
+    now: datetime,
+) -> JoinDecision:
+    """The joiner's earlier request holds them again, with its number and its deadline."""
+    if status == "left":
+        conn.execute(
+            update(_join)
+            .where(_join.c.id == request_id)
+            .values(status="held", decided_at=None, decided_by=None)
+        )
+        audit_log.record(
+            conn,
+            actor,
+            "join.rejoin",
+            str(base["unit"]),
+            group=base["group_id"],
+            contact=base["contact_id"],
+            request=request_id,
+        )
+    expires = conn.execute(select(_join.c.expires_at).where(_join.c.id == request_id)).scalar_one()
+    return JoinDecision(
+        "hold",
+        reason,
+        **base,  # type: ignore[arg-type]
+        request_id=request_id,
+        notify=notify,
+        expires_at=expires,
+        repeat=True,
+    )
 
 
 def _expected(conn: Connection, bp: Blueprint, unit: str, kind: str) -> set[int]:

@@ -156,12 +156,15 @@ def write_sheet(
     header = [c.label for c in columns]
     if path.suffix.lower() == ".xlsx":
         from openpyxl import Workbook
+        from openpyxl.cell import WriteOnlyCell
+
+        from matrix.cells import put
 
         book = Workbook(write_only=True)
         sheet = book.create_sheet()
         sheet.append(header)
         for row in rows:
-            sheet.append([row.get(c.field) or "" for c in columns])
+            sheet.append([put(WriteOnlyCell(sheet), row.get(c.field) or "") for c in columns])
         book.save(path)
         return
     with path.open("w", encoding="utf-8-sig", newline="") as fh:

@@ -41,9 +41,9 @@ def k1(province_db, bp):
     return world, survey_targets[0].room.id
 
 
-def joins(engine, bp, group_id, member, policy=None):
+def joins(engine, bp, group_id, member, policy=None, now=NOW):
     with engine.begin() as conn:
-        return review_join(conn, bp, group_id, member, now=NOW, policy=policy or TimeoutPolicy())
+        return review_join(conn, bp, group_id, member, now=now, policy=policy or TimeoutPolicy())
 
 
 def test_a_counselor_of_the_county_is_welcomed_and_asked_for_the_nickname_format(
@@ -174,5 +174,30 @@ def test_a_held_joiner_who_leaves_needs_no_decision(province_db, bp, k1):
         assert withdraw(conn, gid, ["wxid_stranger"], now=NOW) == 1
         assert pending(conn, gid) == []
         assert expire(conn, now=NOW + timedelta(days=2), policy=TimeoutPolicy()) == []
-    rejoined = joins(province_db, bp, gid, Member("wxid_stranger"))
-    assert rejoined.request_id != held.request_id  # a new request, a new number
+    assert not held.repeat
+
+
+def test_a_joiner_back_before_their_request_timed_out_is_held_on_it_again(province_db, bp, k1):
+    _, gid = k1
+    held = joins(province_db, bp, gid, Member("wxid_stranger"))
+    for _ in range(3):  # join/leave churn
+        with province_db.begin() as conn:
+            withdraw(conn, gid, ["wxid_stranger"], now=NOW)
+        again = joins(province_db, bp, gid, Member("wxid_stranger"), now=NOW + timedelta(hours=1))
+        # the number the admins were told still works, and the deadline does not move
+        assert (again.request_id, again.repeat) == (held.request_id, True)
+        assert again.expires_at == held.expires_at
+    with province_db.connect() as conn:
+        assert [r.id for r in pending(conn, gid)] == [held.request_id]
+
+
+def test_a_joiner_back_after_their_request_would_have_timed_out_is_a_new_request(
+    province_db, bp, k1
+):
+    _, gid = k1
+    held = joins(province_db, bp, gid, Member("wxid_stranger"))
+    with province_db.begin() as conn:
+        withdraw(conn, gid, ["wxid_stranger"], now=NOW)
+    later = NOW + timedelta(hours=25)
+    rejoined = joins(province_db, bp, gid, Member("wxid_stranger"), now=later)
+    assert rejoined.request_id != held.request_id and not rejoined.repeat

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_CODE = re.compile(r"^([A-Za-z]?)(\d{1,9})$")
+# ASCII digits only (after NFKC, full-width ones are): \d would take ٣ for 3
+_CODE = re.compile(r"^([A-Za-z]?)([0-9]{1,9})$")
 
 
 def notice_code(notice_id: int) -> str:
