@@ -337,6 +337,7 @@ class Bot:
         self.admission = asyncio.Lock()  # #确认: checking for a running apply and starting one
         self._heavy = ThreadPoolExecutor(HEAVY_WORKERS, thread_name_prefix="qunmatrix-heavy")
         self._quick = ThreadPoolExecutor(QUICK_WORKERS, thread_name_prefix="qunmatrix-quick")
+        self.gate = Gate(Limiter(limits))
 
     def close(self) -> None:
         """Let the worker threads go (work already handed to them finishes first)."""
@@ -357,7 +358,6 @@ class Bot:
         behind a national plan."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._quick, functools.partial(fn, *args, **kwargs))
-        self.gate = Gate(Limiter(limits))
 
     # --- wiring -------------------------------------------------------------------------------
 
