@@ -25,7 +25,6 @@ from bot.commands import SUMMARY_FORMATS, SUMMARY_TABLES
 from bot.config import Settings
 from bot.provision_chat import findings_for
 from bot.summary_render import chat_text, file_name, make_summary, render_file
-from matrix.findings import person_names
 from matrix.media import parse_registration, record_media
 
 
@@ -97,12 +96,7 @@ async def summary(call: Call) -> Reply:
 
 async def _audit_records(call: Call) -> list[dict[str, Any]]:
     """What #核查 finds, with each person named (the table is read by people, not scripts)."""
-    found = await findings_for(call)
-    names = person_names(call.conn, (f.person for f in found if f.person is not None))
-    return [
-        {**f.to_json(), "person": names.get(f.person, "") if f.person else f.contact or ""}
-        for f in found
-    ]
+    return [f.to_json() for f in await findings_for(call)]
 
 
 def _ask_again(call: Call, table: str) -> str:

@@ -175,18 +175,27 @@ class Finding:
     person: int | None
     fix: str
     contact: str | None = None
+    person_name: str = ""
 
     @property
     def title(self) -> str:
         return KINDS[self.code].title
 
+    @property
+    def who(self) -> str:
+        """The person as a reader knows them: the roster name, else the WeChat contact."""
+        return self.person_name or self.contact or ""
+
     def to_json(self) -> dict[str, Any]:
+        """``person`` stays the roster id (scripts join on it); ``person_name`` is for people."""
         return {
             "code": self.code,
             "severity": self.severity,
             "unit": self.unit,
             "group": self.group,
             "person": self.person,
+            "person_name": self.person_name,
+            "contact": self.contact,
             "fix": self.fix,
         }
 
@@ -220,7 +229,9 @@ def audit(conn: Connection, survey: Survey) -> list[Finding]:
             **r.details,
         }
         fix = kind.fix_for(details.pop("variant", None)).format(**details)
-        out.append(Finding(r.code, kind.severity, r.unit, r.group, r.person, fix, r.contact))
+        out.append(
+            Finding(r.code, kind.severity, r.unit, r.group, r.person, fix, r.contact, person)
+        )
     return sorted(out, key=_order(survey))
 
 
