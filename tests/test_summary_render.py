@@ -118,13 +118,13 @@ def test_the_build_csv_opens_as_rows(world, bp):
     raw = render_file(summary(world, bp, "build"), "csv")
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel needs the BOM to read UTF-8
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert ["县级", "3", "4", "2", "50%", "0", "16", "8", "50%", "8"] in rows
+    assert ["县级", "3", "4", "2", "50%", "0", "24", "8", "33.3%", "8"] in rows
     assert ["乙2县", "K2", "县级", "甲市", "中小学少先队大队辅导员群"] in rows
 
 
 def test_markdown_has_a_table_per_section(world, bp):
     text = text_of(summary(world, bp, "build"), "md")
-    assert "| 县级 | 3 | 4 | 2 | 50% | 0 | 16 | 8 | 50% | 8 |" in text
+    assert "| 县级 | 3 | 4 | 2 | 50% | 0 | 24 | 8 | 33.3% | 8 |" in text
     assert "- 省级建群数：2 个，联系人数 7 人。" in text
 
 
@@ -173,7 +173,7 @@ def test_build_xlsx_is_laid_out_like_the_form(world, bp):
     county = [c.value for c in progress[7]]
     assert county[:4] == ["县级", 3, 4, 2]
     assert county[4] == pytest.approx(0.5) and progress.cell(7, 5).number_format == "0.0%"
-    assert county[6:] == [16, 8, 0.5, 8]
+    assert county[6:] == [24, 8, pytest.approx(1 / 3), 8]
 
     unbuilt = book["未建群单位"]
     assert unbuilt["A1"].value == "未建群单位（2 个）"
