@@ -1,6 +1,7 @@
 """The ``qunmatrix`` command line. Each ``bot/cli_*`` module registers its commands on ``app``."""
 
 from bot import (  # noqa: F401  (importing registers the commands)
+    cli_backup,
     cli_console,
     cli_demo,
     cli_provision,
