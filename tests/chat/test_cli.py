@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from matrix.models import Group, Notice
+from matrix.tables import table_of
 
 
 @pytest.fixture
@@ -105,19 +106,19 @@ def test_an_empty_matrix_is_rehearsed_from_build_to_confirm_on_a_copy(run, provi
     saved = file_line.split("（文件已保存：", 1)[1].rstrip("）")
     assert Path(saved).is_file() and saved.endswith(".xlsx")
     with province_db.connect() as conn:  # the real database never saw the rehearsal
-        assert conn.execute(select(func.count()).select_from(Group.__table__)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(table_of(Group))).scalar() == 0
 
 
 def test_a_rehearsed_notice_leaves_no_trace_unless_written(run, province_db, tmp_path):
     notice = script(tmp_path, "K1:county-counselors\twxK1n008\t#通知 请报送建队情况")
     assert run("console", "--script", notice, "--provision").exit_code == 0
     with province_db.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(Notice.__table__)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(table_of(Notice))).scalar() == 0
     written = run("console", "--script", notice, "--provision", "--write")
     assert written.exit_code == 0 and "通知 T1 已受理" in written.stdout
     assert "直接写入数据库" in written.stderr
     with province_db.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(Notice.__table__)).scalar() == 1
+        assert conn.execute(select(func.count()).select_from(table_of(Notice))).scalar() == 1
 
 
 def test_a_malformed_line_is_named_before_anything_runs(run, tmp_path):
