@@ -4,6 +4,7 @@ from bot import (  # noqa: F401  (importing registers the commands)
     cli_backup,
     cli_console,
     cli_demo,
+    cli_doctor,
     cli_provision,
     cli_roster,
     cli_run,
