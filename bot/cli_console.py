@@ -7,8 +7,10 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy import select
@@ -22,9 +24,13 @@ from bot.tables import GROUP, UNIT
 from bot.transcript import Step, format_line, read_steps, read_transcript
 from matrix.backup import backup
 from matrix.errors import MatrixError
+from matrix.membership import survey
+from matrix.plan import build_plan
 
 
-def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
+def open_stage(
+    c: Context, summaries: SummaryOptions | None = None, *, start: datetime | None = None
+) -> Stage:
     """A stage over the configured database, bot accounts and join review policy, with the
     rooms the database already records recreated in the simulated WeChat."""
     stage = Stage(
@@ -36,6 +42,7 @@ def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
         join_policy=c.settings.join_policy(),
         relay=c.settings.relay,
         timezone=c.settings.timezone,
+        start=start,
     )
     stage.mirror()
     return stage
@@ -133,6 +140,17 @@ def interact(stage: Stage) -> None:
             echo(str(exc))
 
 
+def build_start(c: Context) -> datetime:
+    """When a rehearsal with --provision starts: as many days before 09:00 today as building
+    takes, so that the build ends this morning and 截止 17:00 means today, as the office means."""
+    quotas = c.settings.account_quotas()
+    with c.ready_engine().connect() as conn:
+        days = build_plan(survey(conn, c.blueprint, bots=[q.id for q in quotas]), quotas)
+    today = datetime.now(ZoneInfo(c.settings.timezone)).date()
+    morning = datetime.combine(today, time(9), ZoneInfo(c.settings.timezone))
+    return morning - timedelta(days=max(1, days.schedule.days))
+
+
 @contextmanager
 def rehearsal(c: Context, write: bool) -> Iterator[Context]:
     """The context a rehearsal runs in: a copy of the database (a temporary SQLite file made by
@@ -195,7 +213,10 @@ def console(
     ] = False,
 ) -> None:
     """在模拟微信中以任意名册人员的身份在任意群里发言（演练与测试用，默认在数据库副本上）。"""
-    with rehearsal(ctx_of(ctx), write) as c, open_stage(c) as stage:
+    with (
+        rehearsal(ctx_of(ctx), write) as c,
+        open_stage(c, start=build_start(c) if provision else None) as stage,
+    ):
         starter = None
         if provision:
             stage.provision()

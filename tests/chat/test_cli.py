@@ -4,7 +4,9 @@ would: output checked line by line."""
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -204,3 +206,14 @@ def test_the_demo_tells_the_whole_story():
     assert "【微信群矩阵建设情况】" in out and "[文件] 微信群矩阵建设情况汇总表_" in out
     assert "已登记：" in out and "公众号：" in out
     assert "即将开放" not in out.split("== 2.")[1]  # nothing in the story waits for later
+
+
+def test_after_provision_a_deadline_of_17_00_means_today(run, tmp_path):
+    """Building takes simulated days; the rehearsal starts that many days back, so that the
+    office's 截止 17:00 is today's 17:00, as the office means it."""
+    path = script(tmp_path, "K1:county-counselors\twxK1n008\t#通知 截止 17:00 请报送建队情况")
+    result = run("console", "--script", path, "--provision")
+    assert result.exit_code == 0, result.output
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    copy = next(x for x in result.stdout.splitlines() if x.startswith("    截止："))
+    assert copy == f"    截止：{today.month}月{today.day}日 17:00", copy
