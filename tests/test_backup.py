@@ -3,12 +3,10 @@ SQLite and PostgreSQL and across them; a database holding data is never overwrit
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy import Engine, insert, select
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -20,7 +18,6 @@ from matrix.models import AuditEntry, Person, Unit
 from matrix.roster import import_roster, read_roster
 from matrix.tables import table_of
 from tests import worlds
-from tests.conftest import PG_URL
 
 AUDIT = table_of(AuditEntry)
 
@@ -53,29 +50,12 @@ def test_sqlite_round_trip_keeps_every_row_and_the_audit_order(engine, bp, tmp_p
     assert snapshot(fresh) == before
 
 
-@pytest.fixture
-def second_pg() -> Iterator[Engine]:
-    """Another empty PostgreSQL database: a restore goes into a new one."""
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"qm_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    eng = make_engine(PG_URL.rsplit("/", 1)[0] + f"/{name}")
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def test_postgresql_round_trip_and_on_to_sqlite(pg_engine, second_pg, bp, tmp_path):
+def test_postgresql_round_trip_and_on_to_sqlite(pg_engine, other_pg_engine, bp, tmp_path):
     before = snapshot(filled(pg_engine, bp, tmp_path))
     backup(pg_engine, tmp_path / "pg.db")
-    restore(second_pg, tmp_path / "pg.db")
-    assert snapshot(second_pg) == before
-    with second_pg.begin() as conn:  # ids continue after the restored ones
+    restore(other_pg_engine, tmp_path / "pg.db")
+    assert snapshot(other_pg_engine) == before
+    with other_pg_engine.begin() as conn:  # ids continue after the restored ones
         audit_log.record(conn, "cli:test", "after.restore", None)
         last = conn.execute(select(AUDIT.c.id).order_by(AUDIT.c.id.desc())).scalars().first()
     assert last == before["audit"][-1][0] + 1
