@@ -83,6 +83,8 @@ def test_guangongwei_from_its_own_sample_to_receipts_at_every_level(gw_stage: St
     province_group = group_of(PROVINCE, "city-work")
     office = member_of(stage, province_group, PROVINCE)
 
+    # help speaks of this roster's units, not of a test world's
+    assert "例如：#核查 哈尔滨市" in stage.reply(province_group, office, "#帮助 核查")
     said = [x for x in stage.say(province_group, office, NOTICE) if x.by_bot]
     assert "T1" in said[0].text and "139 个群" in said[0].text
 
