@@ -143,6 +143,8 @@ def test_speaking_where_you_are_not_a_member_names_the_line(run, tmp_path):
 def test_an_unknown_group_names_the_accepted_forms(run, tmp_path):
     result = run("console", "--script", script(tmp_path, "K9:nope\twxK1n008\t#帮助"), "--provision")
     assert result.exit_code == 2 and "单位代码:群类型" in result.output
+    # the example is a group of this database, not a test name
+    assert "例如 P:city-youth-heads（即“示范省地市级团委少年部长群”）" in result.output
 
 
 def test_a_gb18030_script_is_read(run, tmp_path):
