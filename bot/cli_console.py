@@ -4,8 +4,13 @@ group, interactively or from a transcript (``--script FILE``, format in ``bot.tr
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy import select
@@ -15,12 +20,17 @@ from bot.joins import office_contacts
 from bot.render import render
 from bot.stage import Line, Stage, StageError
 from bot.summary_chat import SummaryOptions
-from bot.tables import GROUP
+from bot.tables import GROUP, UNIT
 from bot.transcript import Step, format_line, read_steps, read_transcript
+from matrix.backup import backup
 from matrix.errors import MatrixError
+from matrix.membership import survey
+from matrix.plan import build_plan
 
 
-def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
+def open_stage(
+    c: Context, summaries: SummaryOptions | None = None, *, start: datetime | None = None
+) -> Stage:
     """A stage over the configured database, bot accounts and join review policy, with the
     rooms the database already records recreated in the simulated WeChat."""
     stage = Stage(
@@ -34,13 +44,30 @@ def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
         relay=c.settings.relay,
         timezone=c.settings.timezone,
         limits=c.settings.limits,
+        start=start,
     )
     stage.mirror()
     return stage
 
 
-def bot_lines(lines: list[Line]) -> str:
-    return "\n".join(format_line(x.group, x.sender, x.text) for x in lines if x.by_bot)
+def bot_lines(lines: list[Line], stage: Stage) -> str:
+    """The bot's messages as the transcript prints them: with whom they @-mention, as WeChat
+    shows it, and where a sent file was saved."""
+    names = {cid: c.name for cid, c in stage.world.contacts.items()}
+    return "\n".join(
+        format_line(
+            x.group,
+            x.sender,
+            render(
+                "cli/console_text.txt.j2",
+                text=x.text,
+                mentions=[names.get(m, m) for m in x.mentions],
+                file=x.file,
+            ).rstrip("\n"),
+        )
+        for x in lines
+        if x.by_bot
+    )
 
 
 def run_script(stage: Stage, steps: list[Step], source: str) -> None:
@@ -52,7 +79,7 @@ def run_script(stage: Stage, steps: list[Step], source: str) -> None:
             raise MatrixError(
                 exc.message, where=f"{source} 第 {step.line_no} 行", fix=exc.fix
             ) from exc
-        out = bot_lines(said)
+        out = bot_lines(said, stage)
         if out:
             echo(out)
 
@@ -108,11 +135,62 @@ def interact(stage: Stage) -> None:
                 if "\t" in line:
                     step = read_steps([line], "输入")[0]
                     where, who, text = step.group, step.sender, step.text
-                out = bot_lines(stage.say(where, who, text))
+                out = bot_lines(stage.say(where, who, text), stage)
                 if out:
                     echo(out)
         except MatrixError as exc:
             echo(str(exc))
+
+
+def build_start(c: Context) -> datetime:
+    """When a rehearsal with --provision starts: as many days before 09:00 today as building
+    takes, so that the build ends this morning and 截止 17:00 means today, as the office means."""
+    quotas = c.settings.account_quotas()
+    with c.ready_engine().connect() as conn:
+        days = build_plan(survey(conn, c.blueprint, bots=[q.id for q in quotas]), quotas)
+    today = datetime.now(ZoneInfo(c.settings.timezone)).date()
+    morning = datetime.combine(today, time(9), ZoneInfo(c.settings.timezone))
+    return morning - timedelta(days=max(1, days.schedule.days))
+
+
+@contextmanager
+def rehearsal(c: Context, write: bool) -> Iterator[Context]:
+    """The context a rehearsal runs in: a copy of the database (a temporary SQLite file made by
+    ``matrix.backup``), so that notices, receipts and #登记 said on the stage never reach the
+    real one; with ``write``, the database itself."""
+    if write:
+        yield c
+        return
+    with tempfile.TemporaryDirectory(prefix="qunmatrix-rehearsal-") as tmp:
+        path = Path(tmp) / "rehearsal.db"
+        backup(c.ready_engine(), path)
+        copy = Context(c.settings.model_copy(update={"db": f"sqlite:///{path}"}))
+        try:
+            yield copy
+        finally:
+            copy.engine.dispose()
+
+
+def starter_room(stage: Stage) -> tuple[str, str]:
+    """A matrix with no groups yet begins as a real one does: a group of the top unit's office
+    and the bot accounts, where the office sends #建群 and #确认. Returns (group, office)."""
+    with stage.engine.connect() as conn:
+        top = conn.execute(
+            select(UNIT.c.code, UNIT.c.name).where(
+                UNIT.c.parent_code.is_(None), UNIT.c.removed_at.is_(None)
+            )
+        ).first()
+        if top is None:
+            raise MatrixError("数据库里还没有名册", fix="请先导入名册：qunmatrix import")
+        office = next(iter(office_contacts(conn, stage.bot, top.code)), None)
+    if office is None:
+        raise MatrixError(
+            f"{top.name}的办公室人员没有微信号，无法在演练中发送 #建群",
+            fix="请在名册中补录其微信号后重新导入，或加 --provision 直接建好所有群",
+        )
+    topic = render("cli/console_starter_room.txt.j2", unit=top.name).strip()
+    stage.world.create_room(office, topic, [stage.contact(office), *stage.bot.accounts])
+    return topic, office
 
 
 @app.command()
@@ -131,17 +209,22 @@ def console(
             "--provision", help="先按建群计划在模拟微信中建好所有群（同 qunmatrix provision）"
         ),
     ] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="直接写入数据库（默认在数据库的副本上演练，不留痕迹）"),
+    ] = False,
 ) -> None:
-    """在模拟微信中以任意名册人员的身份在任意群里发言（演练与测试用）。"""
-    c = ctx_of(ctx)
-    with open_stage(c) as stage:
+    """在模拟微信中以任意名册人员的身份在任意群里发言（演练与测试用，默认在数据库副本上）。"""
+    with (
+        rehearsal(ctx_of(ctx), write) as c,
+        open_stage(c, start=build_start(c) if provision else None) as stage,
+    ):
+        starter = None
         if provision:
             stage.provision()
         elif not stage.world.rooms:
-            raise MatrixError(
-                "数据库里还没有建好的群",
-                fix="请加 --provision，按蓝图先在模拟微信中建好所有群（或先运行 qunmatrix provision）",
-            )
+            starter = starter_room(stage)
+        typer.echo(render("cli/console_start.txt.j2", write=write, starter=starter), err=True)
         if script is not None:
             run_script(stage, read_transcript(script), str(script))
         elif not sys.stdin.isatty():

@@ -84,6 +84,7 @@ def tree(
 @app.command()
 @friendly
 def sample(
+    ctx: typer.Context,
     scale: Annotated[
         str, typer.Option("--scale", help="county | province | national")
     ] = "province",
@@ -95,9 +96,15 @@ def sample(
     if scale not in ("county", "province", "national"):
         raise MatrixError(f"--scale 不能是 {scale!r}", fix="请用 county、province 或 national")
     scale_: Scale = scale  # type: ignore[assignment]
-    units_path, persons_path = generate(scale_, out, seed=seed, root=root)
+    c = ctx_of(ctx)
+    units_path, persons_path = generate(scale_, out, seed=seed, root=root, blueprint=c.blueprint)
     echo(
-        f"已生成：{units_path}  {persons_path}\n下一步：qunmatrix import {units_path} {persons_path}"
+        render(
+            "cli/sample_written.txt.j2",
+            units=units_path,
+            persons=persons_path,
+            blueprint=c.settings.blueprint,
+        )
     )
 
 

@@ -20,10 +20,11 @@ from bot.summary_render import (
     parse_table,
     render_file,
 )
-from matrix.errors import MatrixError
+from matrix.findings import audit
 from matrix.media import import_media, parse_registration, register_media
+from matrix.membership import survey
 from matrix.summary.audit import read_findings
-from matrix.summary.scope import top_unit
+from matrix.summary.scope import resolve_target, top_unit
 
 media_app = typer.Typer(help="网站及自媒体登记（附表）。", no_args_is_help=True)
 app.add_typer(media_app, name="media")
@@ -61,7 +62,7 @@ def summary(
     findings: Annotated[
         Path | None,
         typer.Option(
-            "--findings", help="审计结果 JSON（qunmatrix audit --json 的输出），用于 audit 表"
+            "--findings", help="审计结果 JSON（qunmatrix audit --json 的输出）；不给则当场审计"
         ),
     ] = None,
     as_unit: Annotated[str | None, AS_UNIT] = None,
@@ -74,12 +75,7 @@ def summary(
     fmt_key = parse_format(fmt)
     records: list[Any] = []
     if table_key == "audit":
-        if findings is None:
-            raise MatrixError(
-                "审计表需要审计结果",
-                fix="请先运行 qunmatrix audit --json > findings.json，再加 --findings findings.json",
-            )
-        records = read_findings(findings)
+        records = read_findings(findings) if findings else _audit_now(c, unit, as_unit)
     data = make_summary(
         c.ready_engine(),
         c.blueprint,
@@ -98,6 +94,15 @@ def summary(
         out = Path(file_name(data, fmt_key))
     out.write_bytes(render_file(data, fmt_key))
     echo(render("summary/written.txt.j2", path=str(out), text=chat_text(data)))
+
+
+def _audit_now(c: Context, unit: str | None, as_unit: str | None) -> list[Any]:
+    """The audit ``qunmatrix audit`` would print, for the table's unit (as chat's #汇总 核查
+    does, without a separate ``audit --json`` step)."""
+    bots = [a.id for a in c.settings.account_quotas()]
+    with c.ready_engine().connect() as conn:
+        scope = resolve_target(conn, _requester(c, as_unit), unit)
+        return [f.to_json() for f in audit(conn, survey(conn, c.blueprint, scope.code, bots=bots))]
 
 
 @media_app.command("import")

@@ -10,10 +10,29 @@ from __future__ import annotations
 
 from bot import provision_chat, review_chat
 from bot.calls import Call, Handler, Reply
-from bot.commands import TABLE
+from bot.commands import TABLE, Command
 from bot.log_chat import log
 from bot.relay_chat import ack, forward, notice, report, status
 from bot.summary_chat import register, summary
+
+# the command table's examples name the test world's units: a unit under the asker's (乙1县)
+# and the asker's own (甲市); #帮助 shows the units of the loaded roster instead
+_BELOW, _OWN = "乙1县", "甲市"
+
+
+def roster_example(call: Call, command: Command) -> str:
+    """``command``'s example with the units of this group: its own unit, its first child.
+
+    An office reads "#核查 道里区第一小学", not the name of a unit it has never heard of."""
+    unit = call.group.unit_code if call.group else None
+    tree = call.bot.tree
+    if unit is None or unit not in tree:
+        return command.example
+    own = tree.name(unit)
+    below = next((tree.name(c) for c in tree.children(unit)), own)
+    if command.key == "register":  # a unit registers its own accounts
+        below = own
+    return command.example.replace(_BELOW, below).replace(_OWN, own)
 
 
 async def help_(call: Call) -> Reply:
@@ -27,6 +46,7 @@ async def help_(call: Call) -> Reply:
             {
                 "command": wanted,
                 "allowed": perms.allows(call.asker, wanted, unit),
+                "example": roster_example(call, wanted),
             },
         )
     allowed = [c for c in TABLE if perms.allows(call.asker, c, unit)]

@@ -24,10 +24,20 @@ def _number(value: int | float) -> str:
 
 
 def _percent(value: float | None) -> str:
-    """0.6667 → '66.7%', 1.0 → '100%', None (nothing expected) → '—'."""
+    """One rounding for every share, so that 94.0% stands next to 93.8% (not "94%"): one
+    decimal, except the exact 0% and 100%; None (nothing expected) → '—'.
+
+    >>> [_percent(v) for v in (0.6667, 0.94, 0.938, 1.0, 0.0, 0.9999, None)]
+    ['66.7%', '94.0%', '93.8%', '100%', '0%', '99.99%', '—']
+    """
     if value is None:
         return "—"
-    return f"{value * 100:.1f}".removesuffix(".0") + "%"
+    if value in (0.0, 1.0):
+        return f"{value:.0%}"
+    text = f"{value * 100:.1f}"
+    if text in ("0.0", "100.0"):  # never round a shortfall to 100% or a start to 0%
+        text = f"{value * 100:.2f}"
+    return text + "%"
 
 
 def chinese_date(value: date) -> str:

@@ -179,10 +179,23 @@ class Stage:
             if room is None:
                 raise StageError(
                     f"找不到群“{group}”",
-                    fix="请写群名称或 单位代码:群类型[:分群号]，例如 K1:county-counselors",
+                    fix="请写群名称或 单位代码:群类型[:分群号]，例如 " + self._example_group(),
                 )
             return room.room_id
         return str(found)
+
+    def _example_group(self) -> str:
+        """A group of this database written both ways, for an error's fix (not a test name)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.name)
+                .where(GROUP.c.room_id.is_not(None))
+                .order_by(GROUP.c.id)
+                .limit(1)
+            ).first()
+        if row is None:
+            return f"单位代码:{self.bp.groups[0].key}"
+        return f"{row.unit_code}:{row.kind}（即“{row.name}”）"
 
     def _on_roster(self, contact_id: str) -> str | None:
         """Everyone on the roster with a 微信号 has WeChat, under their roster name."""

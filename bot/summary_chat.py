@@ -30,7 +30,7 @@ from bot.commands import SUMMARY_FORMATS, SUMMARY_TABLES
 from bot.config import Settings
 from bot.provision_chat import audit_under, refresh_under
 from bot.summary_render import chat_text, file_name, make_summary, render_file
-from matrix.findings import Finding, person_names
+from matrix.findings import Finding
 from matrix.media import parse_registration, record_media
 
 if TYPE_CHECKING:
@@ -135,12 +135,7 @@ def _tabulate(
 
 def _named(engine: Engine, found: list[Finding]) -> list[dict[str, Any]]:
     """What #核查 finds, with each person named (the table is read by people, not scripts)."""
-    with engine.connect() as conn:
-        names = person_names(conn, (f.person for f in found if f.person is not None))
-    return [
-        {**f.to_json(), "person": names.get(f.person, "") if f.person else f.contact or ""}
-        for f in found
-    ]
+    return [f.to_json() for f in found]
 
 
 def _ask_again(call: Call, table: str) -> str:

@@ -381,7 +381,7 @@ def audit_xlsx(a: AuditTable) -> bytes:
     ws = book.create_sheet("按单位")
     form = FormSheet(ws, [16, 12, 24, 9, 22, 14, 32], landscape=True)
     form.title("审计问题明细")
-    form.meta(f"单　位：{a.unit.name}", f"共 {len(a.lines):,} 条，涉及 {a.units:,} 个单位")
+    form.meta(f"单　位：{a.unit.name}", f"共 {a.findings:,} 条，涉及 {a.units:,} 个单位")
     form.header(
         [[Head(h) for h in ("单位", "单位代码", "问题", "严重程度", "群", "人员", "处理建议")]]
     )

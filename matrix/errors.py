@@ -7,6 +7,7 @@ bot print these as they are; anything else is a bug and is logged, never shown r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -71,10 +72,38 @@ class ProblemsError(MatrixError):
         super().__init__(message, fix=fix)
 
     def __str__(self) -> str:
-        shown = [f"  - {p}" for p in self.problems[:200]]
-        if len(self.problems) > 200:
-            shown.append(f"  …… 另有 {len(self.problems) - 200} 处错误未列出")
-        return "\n".join([super().__str__(), *shown])
+        return "\n".join([super().__str__(), *grouped_problems(self.problems)])
+
+
+def grouped_problems(problems: list[Problem], *, limit: int = 200, places: int = 5) -> list[str]:
+    """One line per kind of mistake: a reason that recurs names its first few places and a count,
+    so that 58,683 copies of one mistake read as one line, not as 200 identical ones. Reasons
+    that differ only in a code or number (``单位代码 2301020001 不在单位表中``) are one kind.
+
+    >>> grouped_problems([Problem(f"u.csv 第 {n} 行", "层级不对") for n in (2, 3, 4)], places=2)
+    ['  - 层级不对（共 3 处：u.csv 第 2 行、u.csv 第 3 行 等）']
+    >>> grouped_problems([Problem("p 第 2 行", "单位 1234 缺"), Problem("p 第 3 行", "单位 5678 缺")])
+    ['  - 单位 1234 缺（同类共 2 处：p 第 2 行、p 第 3 行）']
+    """
+    by_kind: dict[str, list[Problem]] = {}
+    for p in problems:
+        by_kind.setdefault(_NUMBERS.sub("#", p.message), []).append(p)
+    lines = []
+    for same in list(by_kind.values())[:limit]:
+        first = same[0]
+        if len(same) == 1:
+            lines.append(f"  - {first}")
+            continue
+        alike = "共" if all(p.message == first.message for p in same) else "同类共"
+        shown = "、".join(p.where for p in same[:places] if p.where)
+        more = " 等" if len(same) > places else ""
+        lines.append(f"  - {first.message}（{alike} {len(same):,} 处：{shown}{more}）")
+    if len(by_kind) > limit:
+        lines.append(f"  …… 另有 {len(by_kind) - limit} 种错误未列出")
+    return lines
+
+
+_NUMBERS = re.compile(r"\d{4,}")
 
 
 class RosterError(ProblemsError):

@@ -77,7 +77,15 @@ KINDS: dict[str, FindingKind] = {
             "无管理员",
             "请群主将规定的管理员（{roles}，最多 {most} 名）设为「{group}」的管理员；"
             "运行 qunmatrix plan 可自动设置",
-            (("none", "名册中没有可担任「{group}」管理员的{roles}，请先补录名册"),),
+            (
+                ("none", "名册中没有可担任「{group}」管理员的{roles}，请先补录名册"),
+                (
+                    "unreachable",
+                    "规定的管理员（{roles}）没有微信号、也未绑定微信，机器人无法邀请其入群或设为"
+                    "管理员：请其扫码入群后在群里发送 #绑定 手机号，或在名册中补录其微信号后"
+                    "重新导入，再由群主将其设为「{group}」的管理员",
+                ),
+            ),
         ),
         FindingKind(
             "OVER_CAPACITY",
@@ -175,18 +183,27 @@ class Finding:
     person: int | None
     fix: str
     contact: str | None = None
+    person_name: str = ""
 
     @property
     def title(self) -> str:
         return KINDS[self.code].title
 
+    @property
+    def who(self) -> str:
+        """The person as a reader knows them: the roster name, else the WeChat contact."""
+        return self.person_name or self.contact or ""
+
     def to_json(self) -> dict[str, Any]:
+        """``person`` stays the roster id (scripts join on it); ``person_name`` is for people."""
         return {
             "code": self.code,
             "severity": self.severity,
             "unit": self.unit,
             "group": self.group,
             "person": self.person,
+            "person_name": self.person_name,
+            "contact": self.contact,
             "fix": self.fix,
         }
 
@@ -220,7 +237,9 @@ def audit(conn: Connection, survey: Survey) -> list[Finding]:
             **r.details,
         }
         fix = kind.fix_for(details.pop("variant", None)).format(**details)
-        out.append(Finding(r.code, kind.severity, r.unit, r.group, r.person, fix, r.contact))
+        out.append(
+            Finding(r.code, kind.severity, r.unit, r.group, r.person, fix, r.contact, person)
+        )
     return sorted(out, key=_order(survey))
 
 
@@ -390,7 +409,7 @@ def _room(
             t.name,
             None,
             None,
-            {"variant": None if t.admins else "none", "roles": admin_roles, "most": MAX_ADMINS},
+            {"variant": _no_admin_variant(t, survey), "roles": admin_roles, "most": MAX_ADMINS},
         )
     invited = actual.invited.get(gid, set())
     unreachable = survey.view.unreachable
@@ -398,6 +417,16 @@ def _room(
         if pid not in here:
             variant = "invited" if pid in invited else "unreachable" if pid in unreachable else None
             yield _Raw("MISSING_MEMBER", t.unit, t.name, pid, None, {"variant": variant})
+
+
+def _no_admin_variant(t: Target, survey: Survey) -> str | None:
+    """Why a room has no admin: nobody on the roster to be one, nobody the bots can reach
+    (no 微信号, no binding: automatic setting cannot help), or simply not yet appointed."""
+    if not t.admins:
+        return "none"
+    if all(pid in survey.view.unreachable for pid in t.admins):
+        return "unreachable"
+    return None
 
 
 def _strays(survey: Survey, strays: list[tuple[Target, int, str | None]]) -> Iterator[_Raw]:

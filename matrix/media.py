@@ -28,8 +28,9 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from matrix import audit_log
 from matrix.blueprint import Blueprint, normalize_label
 from matrix.errors import MatrixError, Problem, ProblemsError, RosterError
+from matrix.media_form import HEADER_SEARCH, read_form
 from matrix.models import MediaAccount, utcnow
-from matrix.sheets import Column, read_sheet
+from matrix.sheets import Column, Sheet, read_sheet
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
 from matrix.tables import table_of
 
@@ -268,6 +269,14 @@ class MediaImportReport:
     examples: list[str] = field(default_factory=list)
 
 
+def _media_sheet(path: Path) -> Sheet:
+    """A CSV with its header in row 1, or the XLSX form as the summary writes it."""
+    sheet = read_sheet(path, MEDIA_COLUMNS)
+    if "code" in sheet.index or "name" in sheet.index or path.suffix.lower() != ".xlsx":
+        return sheet
+    return read_form(path, MEDIA_COLUMNS, {"code", "name"}) or sheet
+
+
 def import_media(
     engine: Engine, bp: Blueprint, path: str | Path, *, requester: str, actor: str
 ) -> MediaImportReport:
@@ -279,12 +288,14 @@ def import_media(
     nothing is written. Otherwise all rows are written in one transaction with one audit entry.
     """
     try:
-        sheet = read_sheet(path, MEDIA_COLUMNS)
+        sheet = _media_sheet(Path(path))
     except RosterError as exc:
         raise MediaImportError(exc.problems) from exc
     head = f"{sheet.path.name} 第 1 行"
     if "code" not in sheet.index and "name" not in sheet.index:
-        raise MediaImportError([Problem(head, "缺少「单位代码」或「单位名称」列")])
+        raise MediaImportError(
+            [Problem(head, f"缺少「单位代码」或「单位名称」列（前 {HEADER_SEARCH} 行都没有找到）")]
+        )
     kinds = [k for k in MEDIA_KINDS if k.key in sheet.index]
     if not kinds:
         raise MediaImportError([Problem(head, f"没有可登记的列，应至少有 {kind_names()} 之一")])
@@ -292,16 +303,17 @@ def import_media(
     with engine.begin() as conn:
         scope = resolve_target(conn, requester)
         units = conn.execute(
-            select(UNIT.c.code, UNIT.c.name).where(
+            select(UNIT.c.code, UNIT.c.name, UNIT.c.parent_code).where(
                 UNIT.c.level.in_(levels),
                 UNIT.c.removed_at.is_(None),
                 under(UNIT.c.path, scope.path),
             )
         ).all()
-        by_code = {code: name for code, name in units}
+        by_code = {code: name for code, name, _ in units}
         by_name: dict[str, list[str]] = {}
-        for code, name in units:
+        for code, name, _ in units:
             by_name.setdefault(name, []).append(code)
+        place = _Place(by_code, by_name, {code: parent for code, _, parent in units}, scope)
 
         problems: list[Problem] = []
         wanted: dict[tuple[str, str], str] = {}
@@ -309,7 +321,7 @@ def import_media(
         report = MediaImportReport()
         for row, rec in sheet.records():
             report.rows += 1
-            code = _unit_of(rec, by_code, by_name, scope, sheet.where(row), problems)
+            code = place.unit_of(rec, sheet.where(row), problems)
             if code is None:
                 continue
             if code in first_row:
@@ -358,34 +370,46 @@ def import_media(
     return report
 
 
-def _unit_of(
-    rec: dict[str, str],
-    by_code: dict[str, str],
-    by_name: dict[str, list[str]],
-    scope: UnitRef,
-    where: str,
-    problems: list[Problem],
-) -> str | None:
-    code = "".join(unicodedata.normalize("NFKC", rec.get("code", "")).split())
-    name = " ".join(rec.get("name", "").split())
-    if code:
-        if code not in by_code:
-            problems.append(Problem(where, f"单位代码 {code} 不是{scope.name}下属的市地或县区单位"))
+@dataclass
+class _Place:
+    """Finds the unit a row means. A name two units share (鹤岗 and 佳木斯 both have a 向阳区)
+    is settled by the rows around it: the form lists each county under its city."""
+
+    by_code: dict[str, str]
+    by_name: dict[str, list[str]]
+    parent: dict[str, str | None]
+    scope: UnitRef
+    last: str | None = None
+
+    def unit_of(self, rec: dict[str, str], where: str, problems: list[Problem]) -> str | None:
+        code = "".join(unicodedata.normalize("NFKC", rec.get("code", "")).split())
+        name = " ".join(rec.get("name", "").split())
+        scope = self.scope
+        if code:
+            if code not in self.by_code:
+                problems.append(
+                    Problem(where, f"单位代码 {code} 不是{scope.name}下属的市地或县区单位")
+                )
+                return None
+            self.last = code
+            return code
+        if not name:
+            problems.append(Problem(where, "单位代码和单位名称都为空"))
             return None
-        return code
-    if not name:
-        problems.append(Problem(where, "单位代码和单位名称都为空"))
+        codes = self.by_name.get(name, [])
+        if len(codes) > 1 and self.last is not None:
+            near = {self.last, self.parent.get(self.last)}
+            codes = [c for c in codes if self.parent.get(c) in near] or codes
+        if len(codes) == 1:
+            self.last = codes[0]
+            return codes[0]
+        if not codes:
+            problems.append(Problem(where, f"{scope.name}下没有叫 {name} 的市地或县区单位"))
+        else:
+            problems.append(
+                Problem(where, f"{scope.name}下有 {len(codes)} 个单位叫 {name}，请填写单位代码")
+            )
         return None
-    codes = by_name.get(name, [])
-    if len(codes) == 1:
-        return codes[0]
-    if not codes:
-        problems.append(Problem(where, f"{scope.name}下没有叫 {name} 的市地或县区单位"))
-    else:
-        problems.append(
-            Problem(where, f"{scope.name}下有 {len(codes)} 个单位叫 {name}，请填写单位代码")
-        )
-    return None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
+from matrix.blueprint import Blueprint, Selector, load_blueprint
 from matrix.errors import MatrixError
 from matrix.numerals import chinese_number
 from matrix.roster import PERSON_COLUMNS, UNIT_COLUMNS
@@ -41,7 +42,7 @@ _SCHOOL_KINDS = (
     "九年一贯制学校",
 )
 # per-unit staff: role -> (min, max) holders
-_OFFICE_STAFF: dict[str, dict[str, tuple[int, int]]] = {
+_YOUNG_PIONEERS_STAFF: dict[str, dict[str, tuple[int, int]]] = {
     "national": {"office_staff": (4, 6), "committee_member": (20, 30), "media_liaison": (2, 3)},
     "province": {
         "office_staff": (2, 4),
@@ -66,6 +67,8 @@ _OFFICE_STAFF: dict[str, dict[str, tuple[int, int]]] = {
         "committee_member": (0, 4),
     },
 }
+GEOGRAPHY = ("national", "province", "city", "county")
+Range = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -136,66 +139,189 @@ def _school_counts(rng: random.Random, counties: int, total: int) -> list[int]:
     return [max(3, min(650, round(r * scale))) for r in raw]
 
 
-def generate(
-    scale: Scale, out_dir: str | Path, *, seed: int = 1, root: str | None = None
-) -> tuple[Path, Path]:
-    """Write ``units.csv`` and ``persons.csv`` for a county, a province or the whole country."""
-    rng = random.Random(seed)
-    divs = divisions()
-    by_code = {d.code: d for d in divs}
-    national = Division(NATIONAL_CODE, "全国", "national", None)
-    if scale == "national":
-        chosen = [national, *divs]
-    else:
-        want = "province" if scale == "province" else "county"
-        if root is None:
-            root = (
-                DEFAULT_PROVINCE
-                if want == "province"
-                else next(
-                    d.code
-                    for d in divs
-                    if d.level == "county" and d.code.startswith(DEFAULT_PROVINCE[:2])
-                )
-            )
-        top = by_code.get(root)
-        if top is None or top.level != want:
-            raise MatrixError(
-                f"{root} 不是{'省' if want == 'province' else '县'}级区划代码", fix="请换一个代码"
-            )
-        prefix = {"province": 2, "county": 6}[want]
-        chosen = [Division(top.code, top.name, top.level, None)]
-        chosen += [d for d in divs if d.code != top.code and d.code[:prefix] == top.code[:prefix]]
+@dataclass(frozen=True)
+class Staffing:
+    """Who the sample puts at each level: role -> (min, max) holders per unit.
 
-    counties = [d for d in chosen if d.level == "county"]
+    ``leaf`` is the blueprint's level below the county (schools), generated per county; the
+    levels above it are the real divisions.
+    """
+
+    levels: tuple[str, ...]
+    offices: dict[str, dict[str, Range]]
+    leaf: str | None
+    leaf_roles: dict[str, Range]
+
+
+def staffing(bp: Blueprint) -> Staffing:
+    """The sample's people, read from the blueprint's group selectors.
+
+    Every role a group selects at a level gets holders at that level, so that a sample of any
+    blueprint fills every group. The shipped Young Pioneers matrix keeps its hand-tuned spread
+    (some schools short of the 2–3 core counselors, principals at one school in ten).
+    """
+    keys = bp.level_keys
+    geo = [k for k in keys if k in GEOGRAPHY]
+    rest = keys[len(geo) :]
+    contiguous = geo == list(GEOGRAPHY[GEOGRAPHY.index(geo[0]) :][: len(geo)]) if geo else False
+    if not contiguous or len(rest) > 1 or (rest and geo[-1] != "county"):
+        raise MatrixError(
+            f"蓝图「{bp.matrix.name}」的层级 {'、'.join(keys)} 无法对应行政区划",
+            fix="示例名册只支持 national、province、city、county 中相连的几级，"
+            "县级之下可再有一级（如 school）",
+        )
+    leaf = rest[0] if rest else None
+    if keys == ["national", "province", "city", "county", "school"] and all(
+        bp.find_role(r) for lv in _YOUNG_PIONEERS_STAFF.values() for r in lv
+    ):
+        leaf_roles = {"brigade_counselor": (1, 1), "core_squadron_counselor": (1, 4)}
+        return Staffing(tuple(keys), _YOUNG_PIONEERS_STAFF, leaf, leaf_roles)
+    wanted: dict[str, dict[str, Range]] = {k: {} for k in keys}
+    for group in bp.groups:
+        depth = keys.index(group.led_by)
+        for sel in group.selectors():
+            for level in _selected_levels(keys, depth, sel):
+                span = _holders(sel)
+                old = wanted[level].get(sel.role, span)
+                wanted[level][sel.role] = (max(old[0], span[0]), max(old[1], span[1]))
+    offices = {k: v for k, v in wanted.items() if k != leaf}
+    return Staffing(tuple(keys), offices, leaf, wanted[leaf] if leaf else {})
+
+
+def _selected_levels(keys: list[str], depth: int, sel: Selector) -> list[str]:
+    match sel.scope:
+        case "self":
+            return [keys[depth]]
+        case "children":
+            return keys[depth + 1 : depth + 2]
+        case "descendants":
+            return keys[depth + 1 :]
+        case _:
+            return keys[max(0, depth - 1) : depth]
+
+
+def _holders(sel: Selector) -> Range:
+    if sel.min is not None:
+        # one short of the quota now and then, so the audit has something to say
+        return (max(1, sel.min - 1), (sel.max or sel.min) + 1)
+    return (1, 3) if sel.role == "office_staff" else (1, 2)
+
+
+def generate(
+    scale: Scale,
+    out_dir: str | Path,
+    *,
+    seed: int = 1,
+    root: str | None = None,
+    blueprint: Blueprint | None = None,
+) -> tuple[Path, Path]:
+    """Write ``units.csv`` and ``persons.csv`` for a county, a province or the whole country.
+
+    Levels and roles are written as the blueprint's Chinese labels, as an office would.
+    """
+    bp = blueprint or load_blueprint("young_pioneers")
+    staff = staffing(bp)
+    if scale not in staff.levels:
+        raise MatrixError(
+            f"蓝图「{bp.matrix.name}」没有{_SCALE_WORDS[scale]}这一层级",
+            fix="可用的 --scale：" + "、".join(s for s in _SCALE_WORDS if s in staff.levels),
+        )
+    rng = random.Random(seed)
+    chosen = _chosen_divisions(scale, root, staff)
+    counties = [d for d in chosen if d.level == "county"] if staff.leaf else []
     share = {"national": 1.0, "province": 1 / 31 * 1.1, "county": 1 / 3000}[scale]
-    per_county = _school_counts(rng, len(counties), max(20, round(NATIONAL_SCHOOLS * share)))
+    per_county = (
+        _school_counts(rng, len(counties), max(20, round(NATIONAL_SCHOOLS * share)))
+        if staff.leaf
+        else []
+    )
+    level_label = {lvl.key: lvl.label for lvl in bp.levels}
+    role_label = {r.key: r.label for r in bp.roles}
     units: list[dict[str, str]] = []
     persons: list[dict[str, str]] = []
     people = _People(rng)
     for d in chosen:
         units.append(
-            {"code": d.code, "name": d.name, "level": d.level, "parent_code": d.parent or ""}
+            {
+                "code": d.code,
+                "name": d.name,
+                "level": level_label[d.level],
+                "parent_code": d.parent or "",
+            }
         )
-        for role, (low, high) in _OFFICE_STAFF[d.level].items():
+        for role, (low, high) in staff.offices[d.level].items():
             persons.extend(people.make(d.code, role) for _ in range(rng.randint(low, high)))
     for county, n in zip(counties, per_county, strict=True):
-        base = county.name.removesuffix("市辖区")
-        for i in range(1, n + 1):
-            code = f"{county.code}{i:04d}"
-            kind = rng.choice(_SCHOOL_KINDS)
-            name = f"{base}第{chinese_number(i)}{kind}"
-            units.append(
-                {"code": code, "name": name, "level": "school", "parent_code": county.code}
-            )
-            persons.append(people.make(code, "brigade_counselor"))
-            cores = rng.choices((1, 2, 3, 4), weights=(10, 35, 40, 15))[0]
-            persons.extend(people.make(code, "core_squadron_counselor") for _ in range(cores))
-            if rng.random() < 0.1:
-                persons.append(people.make(code, "principal"))
+        _leaf_units(rng, people, staff, county, n, level_label, units, persons)
+    for person in persons:
+        person["role"] = role_label[person["role"]]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     units_path, persons_path = out / "units.csv", out / "persons.csv"
     write_sheet(units_path, UNIT_COLUMNS, units)
     write_sheet(persons_path, PERSON_COLUMNS, persons)
     return units_path, persons_path
+
+
+_SCALE_WORDS = {"county": "县级", "province": "省级", "national": "全国"}
+
+
+def _chosen_divisions(scale: Scale, root: str | None, staff: Staffing) -> list[Division]:
+    divs = [d for d in divisions() if d.level in staff.levels]
+    if scale == "national":
+        return [Division(NATIONAL_CODE, "全国", "national", None), *divs]
+    want = "province" if scale == "province" else "county"
+    if root is None:
+        root = (
+            DEFAULT_PROVINCE
+            if want == "province"
+            else next(
+                d.code
+                for d in divs
+                if d.level == "county" and d.code.startswith(DEFAULT_PROVINCE[:2])
+            )
+        )
+    top = next((d for d in divs if d.code == root), None)
+    if top is None or top.level != want:
+        raise MatrixError(
+            f"{root} 不是{'省' if want == 'province' else '县'}级区划代码", fix="请换一个代码"
+        )
+    prefix = {"province": 2, "county": 6}[want]
+    chosen = [Division(top.code, top.name, top.level, None)]
+    chosen += [d for d in divs if d.code != top.code and d.code[:prefix] == top.code[:prefix]]
+    return chosen
+
+
+def _leaf_units(
+    rng: random.Random,
+    people: _People,
+    staff: Staffing,
+    county: Division,
+    n: int,
+    level_label: dict[str, str],
+    units: list[dict[str, str]],
+    persons: list[dict[str, str]],
+) -> None:
+    assert staff.leaf is not None
+    base = county.name.removesuffix("市辖区")
+    for i in range(1, n + 1):
+        code = f"{county.code}{i:04d}"
+        kind = rng.choice(_SCHOOL_KINDS)
+        name = f"{base}第{chinese_number(i)}{kind}"
+        units.append(
+            {
+                "code": code,
+                "name": name,
+                "level": level_label[staff.leaf],
+                "parent_code": county.code,
+            }
+        )
+        if staff.offices is _YOUNG_PIONEERS_STAFF:
+            persons.append(people.make(code, "brigade_counselor"))
+            cores = rng.choices((1, 2, 3, 4), weights=(10, 35, 40, 15))[0]
+            persons.extend(people.make(code, "core_squadron_counselor") for _ in range(cores))
+            if rng.random() < 0.1:
+                persons.append(people.make(code, "principal"))
+            continue
+        for role, (low, high) in staff.leaf_roles.items():
+            persons.extend(people.make(code, role) for _ in range(rng.randint(low, high)))

@@ -137,14 +137,27 @@ def assign_shards(
 
 
 def _fill_fresh(shards: dict[int, list[int]], blocks: list[Block], room: int) -> None:
-    """First assignment: as few shards as the seats allow, evenly filled so that each keeps
-    room to grow, and no unit's block split across shards when it can be helped."""
+    """First assignment: exactly ⌈n/room⌉ shards of near-equal size (no tiny leftover shard),
+    each with room to grow, and no unit's block split across shards when it can be helped.
+
+    Blocks are laid out in order; a block goes to the next shard once most of it would lie past
+    the current shard's fair share of the cumulative count (i·n/k) and the shards left can seat
+    everyone left, so sizes differ by about a block. A block is cut only where a shard is full.
+    """
     total = sum(len(people) for _, people in blocks)
-    target = math.ceil(total / math.ceil(total / room))
-    current = 1
+    count = math.ceil(total / room)
+    current, laid = 1, 0
     shards[current] = []
     for _, people in blocks:
-        if shards[current] and len(shards[current]) + len(people) > target:
+        boundary = current * total / count
+        past = laid + len(people) / 2 > boundary
+        # ... but only while the shards left can still seat everyone left
+        if (
+            past
+            and current < count
+            and shards[current]
+            and total - laid <= (count - current) * room
+        ):
             current += 1
             shards[current] = []
         for pid in people:
@@ -152,6 +165,7 @@ def _fill_fresh(shards: dict[int, list[int]], blocks: list[Block], room: int) ->
                 current += 1
                 shards[current] = []
             shards[current].append(pid)
+        laid += len(people)
 
 
 def _place_block(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,9 @@ def province_db(engine: Engine, bp: Blueprint, tmp_path: Path) -> Engine:
     return engine
 
 
-@pytest.fixture
-def pg_engine() -> Iterator[Engine]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+@contextmanager
+def _fresh_pg() -> Iterator[Engine]:
+    """A fresh, migrated PostgreSQL database, dropped afterwards."""
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -67,6 +68,20 @@ def pg_engine() -> Iterator[Engine]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    with _fresh_pg() as eng:
+        yield eng
+
+
+@pytest.fixture
+def other_pg_engine() -> Iterator[Engine]:
+    """A second fresh PostgreSQL database (a restore target, a second server)."""
+    with _fresh_pg() as eng:
+        yield eng
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ are inserted directly, as provisioning would leave them:
 | K1 | county-counselors shard 1 (一群)    | yes | 5 | 4 |
 | K1 | county-counselors shard 2 (二群)    | yes | 4 | 4 |
 | K2 | county-counselors                   | no  | 7 | 0 |
-| K3 | (nothing)                           |     |   |   |
+| K3 | (nothing: forecast from the roster) |     | 8 |   |
 
 So: province level 1/1 groups built (+1 extension), 7 members of 3 expected; city 1/1, 6 of 8
-(75%); county 2 of 4 expected groups (50%), 8 of 16 members (50%); K2 and K3 have not built.
+(75%); county 2 of 4 expected groups (50%), 8 of 24 members (33.3%: K3's 8 are forecast as the
+planner would shard its roster); K2 and K3 have not built.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from matrix.models import Group, Membership, Person, Position
 EXPECTED = {
     "province": {"units": 1, "expected": 1, "built": 1, "ext": 1, "members": 7, "want": 3},
     "city": {"units": 1, "expected": 1, "built": 1, "ext": 0, "members": 6, "want": 8},
-    "county": {"units": 3, "expected": 4, "built": 2, "ext": 0, "members": 8, "want": 16},
+    "county": {"units": 3, "expected": 4, "built": 2, "ext": 0, "members": 8, "want": 24},
 }
 
 # (unit, kind, shard, name, room id, expected persons, actual persons, unknown contacts)

@@ -76,6 +76,8 @@ def test_broken_roster_exits_non_zero_and_writes_nothing(run, tmp_path: Path) ->
 def test_blueprint_command(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     code, out = run("blueprint")
     assert code == 0 and "★ 中小学少先队大队辅导员群［通知链］" in out
+    # extension groups: optional, and how to turn one on
+    assert "可选，不列入建群计划" in out and "optional = true 改为 false" in out
     assert "各下级单位骨干中队辅导员（每单位2—3名）" in out
     bad = tmp_path / "bad.toml"
     bad.write_text('[matrix]\nname = "x"\nmax_group_size = 900\n', encoding="utf-8")

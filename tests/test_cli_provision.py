@@ -63,7 +63,8 @@ def test_audit_in_chinese_and_as_json(db):
     data = json.loads(run(db, "audit", "--json"))
     assert set(data) == {"findings"}
     assert all(
-        set(f) == {"code", "severity", "unit", "group", "person", "fix"} for f in data["findings"]
+        set(f) == {"code", "severity", "unit", "group", "person", "person_name", "contact", "fix"}
+        for f in data["findings"]
     )
     assert [f["unit"] for f in data["findings"]] == ["P", "C1", "K1", "K2", "K3"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -58,8 +60,6 @@ def test_a_county_may_not_ask_for_its_city(qm):
 
 
 def test_audit_table_from_the_audit_json(qm, tmp_path):
-    code, out = qm("summary", "--table", "audit")
-    assert code == 2 and "qunmatrix audit --json" in out
     findings = {
         "findings": [
             {
@@ -80,6 +80,39 @@ def test_audit_table_from_the_audit_json(qm, tmp_path):
     (tmp_path / "bad.json").write_text("{", encoding="utf-8")
     code, out = qm("summary", "--table", "audit", "--findings", "bad.json")
     assert code == 2 and "bad.json 不是 JSON 文件" in out
+
+
+def test_audit_table_runs_the_audit_and_names_people(qm, tmp_path):
+    """No --findings: the table is the audit of today, and its 人员 column holds names."""
+    code, out = qm("audit", "--json")
+    found = json.loads(out)["findings"]
+    with_person = [f for f in found if f["person"] is not None]
+    assert with_person, found
+    assert all(isinstance(f["person"], int) and f["person_name"] for f in with_person)
+    code, out = qm("summary", "--table", "audit", "-o", "a.csv")
+    assert code == 0, out
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "a.csv").read_text(encoding="utf-8-sig"))))
+    listed = [r for r in rows if r["问题代码"] != "NICKNAME_FORMAT"]  # hints are summarised
+    people = {r["人员"] for r in listed if r["人员"]}
+    wanted = [f for f in with_person if f["code"] != "NICKNAME_FORMAT"]
+    assert people and people == {f["person_name"] or f["contact"] for f in wanted}
+    assert not any(p.isdigit() for p in people)
+
+
+def test_nickname_hints_are_summarised_per_group(qm, tmp_path):
+    hint = {"code": "NICKNAME_FORMAT", "severity": "info", "unit": "K1", "group": "乙1县群"}
+    findings = [
+        {**hint, "person": i, "person_name": f"老师{i}", "fix": f"请老师{i}改群昵称"}
+        for i in range(1, 9)
+    ]
+    findings.append({"code": "NO_ADMIN", "severity": "error", "unit": "K1", "fix": "设管理员"})
+    (tmp_path / "f.json").write_text(json.dumps({"findings": findings}), encoding="utf-8")
+    code, out = qm("summary", "--table", "audit", "--findings", "f.json", "-o", "a.csv")
+    assert code == 0 and "共 9 条问题" in out
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "a.csv").read_text(encoding="utf-8-sig"))))
+    assert [r["问题代码"] for r in rows] == ["NO_ADMIN", "NICKNAME_FORMAT"]
+    assert rows[1]["人员"] == "老师1、老师2、老师3、老师4、老师5 等 8 人"
+    assert rows[1]["处理建议"].startswith("例如：请老师1改群昵称")
 
 
 def test_media_register_and_import(qm, tmp_path):

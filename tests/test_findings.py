@@ -224,3 +224,15 @@ def _blueprint_text() -> str:
     from matrix.blueprint import BUILTIN_DIR
 
     return (BUILTIN_DIR / "young_pioneers.toml").read_text(encoding="utf-8")
+
+
+def test_no_admin_when_the_only_office_staff_has_no_wechat_says_what_to_do(engine, bp, tmp_path):
+    """The plan cannot appoint someone the bots cannot reach: the fix says how to reach them."""
+    units, persons = worlds.province()
+    no_wechat = [(*p[:4], "") if (p[0] == "K1" and p[2] == "office_staff") else p for p in persons]
+    load(engine, bp, tmp_path / "roster", units, no_wechat)
+    built(engine, bp)
+    found = findings(engine, bp, "K1")
+    [no_admin] = [f for f in only(found, "NO_ADMIN") if f.group == K1]
+    assert "qunmatrix plan" not in no_admin.fix
+    assert "没有微信号、也未绑定微信" in no_admin.fix and "#绑定 手机号" in no_admin.fix

@@ -276,3 +276,18 @@ def test_two_processes_confirming_at_once_share_one_open_run(province_db, bp, mo
 
     monkeypatch.setattr(apply_module, "open_run", racing)
     assert apply_module.start_run(province_db, p, "bot-b") == (first, True)
+
+
+def test_an_extension_group_turned_on_in_the_blueprint_is_planned(province_db, bp):
+    """What `qunmatrix blueprint` tells the operator: optional = false puts a 延展群 in the plan."""
+    from matrix.blueprint import BUILTIN_DIR, parse_blueprint
+    from matrix.membership import survey
+
+    text = (BUILTIN_DIR / "young_pioneers.toml").read_text(encoding="utf-8")
+    key = 'key = "county-committee"'
+    head, tail = text.split(key, 1)
+    on = parse_blueprint(head + key + tail.replace("optional = true", "optional = false", 1))
+    with province_db.connect() as conn:
+        before = {t.kind for t in survey(conn, bp).targets}
+        after = {t.kind for t in survey(conn, on).targets}
+    assert "county-committee" not in before and "county-committee" in after

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +111,31 @@ def test_when_seats_shrink_only_the_overflow_moves():
     second = assign_shards([("a", people)], 9, placed, set(first))
     moved = [p for p in people if where(second)[p] != placed[p]]
     assert len(moved) == sum(max(0, len(m) - 9) for m in first.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=400),
+    room=st.integers(min_value=8, max_value=60),
+)
+def test_a_fresh_split_is_the_fewest_shards_of_near_equal_size(sizes, room):
+    """⌈n/room⌉ shards, none a tiny leftover: sizes differ by less than two schools' worth."""
+    blocks, pid = [], 0
+    for i, n in enumerate(sizes):
+        blocks.append((f"s{i}", list(range(pid, pid + n))))
+        pid += n
+    shards = assign_shards(blocks, room)
+    total = sum(sizes)
+    assert len(shards) == max(1, math.ceil(total / room))
+    lengths = [len(m) for m in shards.values()]
+    assert max(lengths) <= room
+    if len(shards) > 1:
+        assert max(lengths) - min(lengths) <= 2 * max(sizes)
+
+
+def test_a_county_of_502_counselors_is_two_rooms_of_about_251():
+    blocks = [(f"s{i}", list(range(i * 2, i * 2 + 2))) for i in range(251)]
+    shards = assign_shards(blocks, room=500)
+    assert sorted(len(m) for m in shards.values()) == [250, 252] or sorted(
+        len(m) for m in shards.values()
+    ) == [251, 251]

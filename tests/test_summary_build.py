@@ -7,8 +7,12 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, update
 
+from bot.stage import Stage
+from matrix.blueprint import BUILTIN_DIR, parse_blueprint
 from matrix.errors import UnknownUnit
 from matrix.models import Group, Unit, utcnow
+from matrix.roster import import_roster, read_roster
+from matrix.sample import generate
 from matrix.summary import OutOfScope, build_status
 from matrix.summary.scope import AmbiguousUnit
 from tests.summary_world import EXPECTED, build_groups
@@ -47,7 +51,7 @@ def test_coverage_counts_only_expected_persons_who_joined(world, bp):
     assert province.group_coverage == 1.0
     assert city.member_coverage == pytest.approx(6 / 8)
     assert county.group_coverage == pytest.approx(2 / 4)
-    assert county.member_coverage == pytest.approx(8 / 16)
+    assert county.member_coverage == pytest.approx(8 / 24)  # K3's 8 forecast
 
 
 def test_the_form_totals_include_extension_groups(world, bp):
@@ -182,3 +186,22 @@ def test_postgresql_gives_the_same_numbers(pg_engine, bp, tmp_path):
     } == {level: (v["expected"], v["built"], v["members"]) for level, v in EXPECTED.items()}
     assert [lv.joined_members for lv in status.levels] == [2, 6, 8]
     assert [u.code for u in status.unbuilt] == ["K2", "K3"]
+
+
+def test_before_building_shards_and_members_are_forecast_and_do_not_jump(engine, tmp_path):
+    """A county whose counselors need several groups: before anything is built the summary
+    already counts every shard and every expected member, the same numbers as after."""
+    text = (BUILTIN_DIR / "young_pioneers.toml").read_text(encoding="utf-8")
+    small = parse_blueprint(text.replace("max_group_size = 500", "max_group_size = 100"))
+    units, persons = generate("county", tmp_path / "s", seed=3)
+    import_roster(engine, read_roster(units, persons, small), small)
+
+    def county() -> tuple[int, int | None]:
+        lv = build_status(engine, small, requester="230102", as_of=MAY_1).own
+        return lv.expected_groups, lv.expected_members
+
+    before = county()
+    assert before[0] >= 3 and before[1] and before[1] > 200  # three shards, every counselor
+    with Stage(engine, small) as stage:
+        stage.provision()
+    assert county() == before

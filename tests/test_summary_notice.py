@@ -105,7 +105,7 @@ def test_the_chat_text_stays_one_message(env):
 @pytest.mark.parametrize("fmt", ["md", "html", "csv"])
 def test_every_file_format_carries_the_notice_numbers(env, fmt):
     body = render_file(table(env), fmt).decode("utf-8-sig")
-    for needle in ("示范省", "T1", "T2", "T3", "乙2县、乙3县", "乙1县第2小学", "50%", "33.3%"):
+    for needle in ("示范省", "T1", "T2", "T3", "乙2县、乙3县", "乙1县第2小学", "50.0%", "33.3%"):
         assert needle in body, needle
     assert "无需回执" in body or fmt == "csv"
 
@@ -119,8 +119,8 @@ def test_the_notice_csv_has_a_row_per_level_and_a_total(env):
         ["省级", "1", "1", "0", "0", "0", "—", ""],
         ["市级", "1", "1", "0", "1", "1", "100%", ""],
         ["县级", "1", "2", "0", "1", "3", "33.3%", "乙2县、乙3县"],
-        ["学校级", "0", "0", "0", "1", "2", "50%", "乙1县第2小学"],
-        ["合计", "3", "4", "0", "3", "6", "50%", "3"],
+        ["学校级", "0", "0", "0", "1", "2", "50.0%", "乙1县第2小学"],
+        ["合计", "3", "4", "0", "3", "6", "50.0%", "3"],
     ]
     assert t1[0][:6] == ["T1", "示范省", "2026-04-30 09:00", "2026-04-30 17:00", "是", "示范省"]
     t3_total = next(r for r in rows if r[:1] == ["T3"] and r[6] == "合计")

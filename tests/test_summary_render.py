@@ -83,8 +83,8 @@ def test_chat_text_of_the_build_table(world, bp):
     assert "省级建群 2 个，联系人 7 人" in text
     assert "市级建群合计 1 个，联系人总计 6 人" in text
     assert "县级建群合计 2 个，联系人总计 8 人" in text
-    assert "县级 2/4（50%）" in text
-    assert "市级 6/8（75%）" in text
+    assert "县级 2/4（50.0%）" in text
+    assert "市级 6/8（75.0%）" in text
     assert "未建群单位 2 个（截止2026年4月15日，已逾期）：乙2县、乙3县" in text
     assert len(text) <= CHAT_LIMIT
 
@@ -108,8 +108,8 @@ def test_every_file_format_carries_the_build_numbers(world, bp, fmt):
         "延展群",
         "乙3县",
         "中小学少先队大队辅导员群",
-        "50%",
-        "75%",
+        "50.0%",
+        "75.0%",
     ):
         assert needle in text, needle
 
@@ -118,13 +118,13 @@ def test_the_build_csv_opens_as_rows(world, bp):
     raw = render_file(summary(world, bp, "build"), "csv")
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel needs the BOM to read UTF-8
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert ["县级", "3", "4", "2", "50%", "0", "16", "8", "50%", "8"] in rows
+    assert ["县级", "3", "4", "2", "50.0%", "0", "24", "8", "33.3%", "8"] in rows
     assert ["乙2县", "K2", "县级", "甲市", "中小学少先队大队辅导员群"] in rows
 
 
 def test_markdown_has_a_table_per_section(world, bp):
     text = text_of(summary(world, bp, "build"), "md")
-    assert "| 县级 | 3 | 4 | 2 | 50% | 0 | 16 | 8 | 50% | 8 |" in text
+    assert "| 县级 | 3 | 4 | 2 | 50.0% | 0 | 24 | 8 | 33.3% | 8 |" in text
     assert "- 省级建群数：2 个，联系人数 7 人。" in text
 
 
@@ -173,7 +173,7 @@ def test_build_xlsx_is_laid_out_like_the_form(world, bp):
     county = [c.value for c in progress[7]]
     assert county[:4] == ["县级", 3, 4, 2]
     assert county[4] == pytest.approx(0.5) and progress.cell(7, 5).number_format == "0.0%"
-    assert county[6:] == [16, 8, 0.5, 8]
+    assert county[6:] == [24, 8, pytest.approx(1 / 3), 8]
 
     unbuilt = book["未建群单位"]
     assert unbuilt["A1"].value == "未建群单位（2 个）"

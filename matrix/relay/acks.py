@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, exists, func, insert, select
+from sqlalchemy import Connection, Select, and_, exists, func, insert, or_, select
 
+from matrix.blueprint import Blueprint
 from matrix.models import Acknowledgement, Delivery, Notice, RelayAccount, Report
 from matrix.relay.codes import notice_code, report_code
 from matrix.relay.env import RelayEnv
@@ -33,6 +34,7 @@ from matrix.relay.people import (
     positions,
     unit,
 )
+from matrix.relay.targets import answers_for_itself, relay_kinds, self_answering_kinds
 from matrix.tables import table_of
 
 A = table_of(Acknowledgement)
@@ -79,11 +81,17 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
         person = person_for_contact(conn, contact_id)
         if person is None or leader is None:
             raise NotAllowed("你不在名册中，回执未记录", fix="请联系管理员把你的微信号登记到名册")
-        units = [u for u, _ in positions(conn, person.id) if u.parent_code == leader.code]
+        itself = answers_for_itself(env.blueprint, group.kind)
+        units = [
+            u
+            for u, _ in positions(conn, person.id)
+            if (u.code if itself else u.parent_code) == leader.code
+        ]
         units = list({u.code: u for u in units}.values())
         if not units:
+            whose = f"{leader.name}本单位" if itself else f"{leader.name}下属单位"
             raise NotAllowed(
-                f"只有{leader.name}下属单位的人员回复“收到”才计为回执",
+                f"只有{whose}的人员回复“收到”才计为回执",
                 fix="请由本单位在群里的负责同志回复",
             )
         # a copy held up by an outage still counts: the unit heard of the notice (from a
@@ -194,20 +202,31 @@ class Progress:
     unserved_groups: list[str] = field(default_factory=list)  # wait for a lost account
 
 
-def notice_leaders(notice_id: int) -> Select[tuple[str]]:
-    """The units that lead the groups a notice was sent to."""
-    return (
+def notice_leaders(notice_id: int, kinds: list[str] | None = None) -> Select[tuple[str]]:
+    """The units that lead the groups a notice was sent to (of ``kinds`` only, if given)."""
+    query = (
         select(G.c.unit_code)
         .join(D, D.c.group_id == G.c.id)
         .where(D.c.notice_id == notice_id, D.c.kind == "notice")
-        .distinct()
     )
+    if kinds is not None:
+        query = query.where(G.c.kind.in_(kinds))
+    return query.distinct()
 
 
-def expected_units(notice_id: int, scope: UnitRef) -> Select[tuple[str]]:
-    """Codes of the units that should acknowledge: children of the leaders, in ``scope``."""
+def expected_units(notice_id: int, scope: UnitRef, bp: Blueprint) -> Select[tuple[str]]:
+    """Codes of the units that should acknowledge, in ``scope``: the children of the units
+    leading the groups the notice reached, and the leaders themselves of groups answered by
+    their own people (``answers_for_itself``); never the issuing unit."""
+    itself = self_answering_kinds(bp)
+    below = [k for k in relay_kinds(bp) if k not in itself]
+    issuer = select(N.c.unit_code).where(N.c.id == notice_id).scalar_subquery()
     return select(U.c.code).where(
-        U.c.parent_code.in_(notice_leaders(notice_id)),
+        or_(
+            U.c.parent_code.in_(notice_leaders(notice_id, below)),
+            U.c.code.in_(notice_leaders(notice_id, itself)),
+        ),
+        U.c.code != issuer,
         U.c.removed_at.is_(None),
         U.c.path.startswith(scope.path, autoescape=True),
     )
@@ -277,7 +296,7 @@ def _progress(
         .group_by(U.c.level, D.c.state)
     ):
         groups.setdefault(level, {})[state] = n
-    expected = expected_units(notice_id, scope)
+    expected = expected_units(notice_id, scope, env.blueprint)
     totals: dict[str, int] = dict(
         conn.execute(
             select(U.c.level, func.count()).where(U.c.code.in_(expected)).group_by(U.c.level)
@@ -449,12 +468,14 @@ class Laggard:
     path: str
 
 
-def unacknowledged(conn: Connection, notice_id: int, scope: UnitRef) -> list[Laggard]:
+def unacknowledged(
+    conn: Connection, notice_id: int, scope: UnitRef, bp: Blueprint
+) -> list[Laggard]:
     """The units in ``scope`` that owe a 收到, in tree order."""
     rows = conn.execute(
         select(U.c.code, U.c.name, U.c.level, U.c.parent_code, U.c.path)
         .where(
-            U.c.code.in_(expected_units(notice_id, scope)),
+            U.c.code.in_(expected_units(notice_id, scope, bp)),
             ~exists().where(and_(A.c.notice_id == notice_id, A.c.unit_code == U.c.code)),
         )
         .order_by(U.c.path)

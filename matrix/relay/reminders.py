@@ -28,6 +28,7 @@ from matrix.relay.codes import notice_code
 from matrix.relay.delivery import Outbox
 from matrix.relay.env import RelayEnv
 from matrix.relay.people import G, GroupRef, UnitRef, child_roles, group, office_group, unit
+from matrix.relay.targets import answers_for_itself
 from matrix.tables import table_of
 
 J = table_of(RelayJob)
@@ -81,7 +82,7 @@ def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int
     issuer = unit(conn, notice.unit_code)
     if issuer is None:
         return 0
-    laggards = unacknowledged(conn, notice_id, issuer)
+    laggards = unacknowledged(conn, notice_id, issuer, env.blueprint)
     if not laggards:
         return 0
     delivered: dict[str, list[GroupRef]] = defaultdict(list)
@@ -96,18 +97,17 @@ def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int
         )
     by_group: dict[int, list[Laggard]] = defaultdict(list)
     groups: dict[int, GroupRef] = {}
-    waiting = [lag for lag in laggards if lag.parent_code in delivered]
-    home = _home_shards(conn, waiting, delivered)
+    # a unit is reminded where it answers: in its parent's group, or in its own group when
+    # that is answered by the unit itself and the parent's group was not reached
+    waiting = [lag for lag in laggards if lag.parent_code in delivered or lag.code in delivered]
+    home = _home_shards(conn, [w for w in waiting if w.parent_code in delivered], delivered)
     for lag in waiting:
-        g = home.get(lag.code) or delivered[lag.parent_code][0]
+        g = home.get(lag.code) or (delivered.get(lag.parent_code) or delivered[lag.code])[0]
         by_group[g.id].append(lag)
         groups[g.id] = g
     minutes = max(0, round((notice.deadline - env.clock.now()).total_seconds() / 60))
     outbox = Outbox(conn, env)
-    # the group's main role for child units (its first children selector) is whom to @
-    main_role = {
-        k: (child_roles(env.blueprint, k) or [""])[0] for k in {g.kind for g in groups.values()}
-    }
+    main_role = {k: _whom_to_mention(env, k) for k in {g.kind for g in groups.values()}}
     responsible = _responsible(conn, issuer, set(main_role.values()) - {""})
     for gid, lags in by_group.items():
         g = groups[gid]
@@ -133,6 +133,15 @@ def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int
             times=["deadline"],
         )
     return outbox.flush()
+
+
+def _whom_to_mention(env: RelayEnv, kind: str) -> str:
+    """The role to @ for a laggard: the group's main role for child units (its first children
+    selector), or, in a group its leading unit answers itself, the person in charge."""
+    if answers_for_itself(env.blueprint, kind):
+        spec = env.blueprint.group(kind)
+        return (spec.responsible or spec.members[0]).role
+    return (child_roles(env.blueprint, kind) or [""])[0]
 
 
 def _home_shards(
@@ -186,7 +195,7 @@ def _escalate(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> i
     if issuer is None:
         return 0
     limit = env.options.list_limit
-    laggards = unacknowledged(conn, notice_id, issuer)
+    laggards = unacknowledged(conn, notice_id, issuer, env.blueprint)
     offices = set(
         conn.execute(
             select(G.c.unit_code)

@@ -34,6 +34,29 @@ def relay_kinds(bp: Blueprint) -> list[str]:
     return [g.key for g in bp.groups if g.relay]
 
 
+def answers_for_itself(bp: Blueprint, kind: str) -> bool:
+    """Whether the leading unit itself answers a notice in a group of this kind.
+
+    A relay group that takes people from the units below (a county's counselor group) is
+    answered by those units; one whose members are all the leading unit's own people (a
+    关工委 county's 关工工作群: its office, director, 五老 and liaisons) has nobody below to
+    answer, so the leading unit answers for itself there.
+
+    >>> from matrix.blueprint import load_blueprint
+    >>> answers_for_itself(load_blueprint("young_pioneers"), "county-counselors")
+    False
+    >>> answers_for_itself(load_blueprint("guangongwei"), "county-base")
+    True
+    """
+    spec = bp.group(kind)
+    return not any(s.scope in ("children", "descendants") for s in spec.members)
+
+
+def self_answering_kinds(bp: Blueprint) -> list[str]:
+    """The relay kinds answered by their leading unit (see ``answers_for_itself``)."""
+    return [k for k in relay_kinds(bp) if answers_for_itself(bp, k)]
+
+
 def relay_targets(conn: Connection, bp: Blueprint, leader: UnitRef) -> list[Target]:
     """The built relay groups in ``leader``'s subtree, parents before children."""
     kinds = relay_kinds(bp)

@@ -2,12 +2,14 @@
 
 The audit engine (provisioning and audit, another module) produces the findings; this module
 only tabulates them. It takes any records with the fields of ``qunmatrix audit --json``
-(``code``, ``severity``, ``unit``, ``group``, ``person``, ``fix``; ``unit`` is a unit code),
+(``code``, ``severity``, ``unit``, ``group``, ``person``, ``person_name``, ``fix``; ``unit`` is
+a unit code),
 as objects or as mappings, so the engine's own finding type plugs in unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -57,7 +59,9 @@ class FindingRecord:
     def of(cls, item: Any) -> FindingRecord:
         """Accept a mapping (parsed JSON) or any object with the same attribute names."""
         get = item.get if isinstance(item, Mapping) else lambda k, d=None: getattr(item, k, d)
-        group, person = get("group"), get("person")
+        # people read this table: the name (or the WeChat contact), never the roster id
+        group = get("group")
+        person = get("person_name") or get("contact") or get("person")
         return cls(
             code=str(get("code")),
             severity=str(get("severity") or "warning"),
@@ -136,6 +140,7 @@ class AuditTable:
     by_code: list[CodeCount]
     lines: list[AuditLine]  # ordered by unit (tree order), then severity, then code
     outside: int  # findings about units not under ``unit`` (or no longer on the roster)
+    findings: int = 0  # how many findings the lines stand for (hints are summarised)
 
     @property
     def units(self) -> int:
@@ -184,7 +189,40 @@ def audit_table(
         for code, n in counts.items()
     ]
     by_code.sort(key=lambda c: (SEVERITY_ORDER.get(c.severity, 3), -c.findings, c.code))
-    return AuditTable(unit, as_of, by_code, lines, outside=len(records) - len(lines))
+    shown = summarise_hints(lines)
+    return AuditTable(unit, as_of, by_code, shown, len(records) - len(lines), len(lines))
+
+
+SUMMARISED = frozenset({"NICKNAME_FORMAT"})  # hints a province has tens of thousands of
+NAMES_SHOWN = 5
+
+
+def summarise_hints(lines: list[AuditLine]) -> list[AuditLine]:
+    """One line per group for the codes in ``SUMMARISED`` (群昵称 hints: 22,608 of a province's
+    25,250 findings), naming the first few people and the count; every other finding keeps its
+    own line, so what needs doing is not buried under what is only untidy."""
+    grouped: dict[tuple[str, str, str], list[AuditLine]] = {}
+    out: list[AuditLine | tuple[str, str, str]] = []
+    for line in lines:
+        if line.code not in SUMMARISED:
+            out.append(line)
+            continue
+        key = (line.unit_code, line.group, line.code)
+        if key not in grouped:
+            grouped[key] = []
+            out.append(key)
+        grouped[key].append(line)
+    return [x if isinstance(x, AuditLine) else _summary_line(grouped[x]) for x in out]
+
+
+def _summary_line(same: list[AuditLine]) -> AuditLine:
+    first = same[0]
+    if len(same) == 1:
+        return first
+    names = "、".join(x.person for x in same[:NAMES_SHOWN] if x.person)
+    more = f" 等 {len(same):,} 人" if len(same) > NAMES_SHOWN else f" 共 {len(same)} 人"
+    fix = f"例如：{first.fix}；其余各人同样处理"
+    return dataclasses.replace(first, person=names + more, fix=fix)
 
 
 def _places(conn: Connection, codes: set[str], within: UnitRef) -> dict[str, tuple[str, str]]:

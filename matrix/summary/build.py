@@ -11,9 +11,11 @@ Definitions (the same on every backend):
   blueprint says it leads, counted as many times as the unit has shard rows of it, at least once;
 - *联系人数* is the number of ``membership`` rows with state ``actual`` (a person in two groups
   counts twice, as the 人数 column of the form adds up, and unknown contacts count too);
-- *expected members* are rows with state ``expected``, known once provisioning has run (``None``
-  before that), and *joined* are those expected persons who are actually in their group, so
-  member coverage (joined / expected) never passes 100% however many strangers join.
+- *expected members* are rows with state ``expected``, written once provisioning has run; for
+  groups not planned into rows yet they are forecast from the roster as the planner shards it
+  (and so are their expected groups, one per shard); *joined* are those expected persons who
+  are actually in their group, so member coverage (joined / expected) never passes 100%
+  however many strangers join.
 
 Everything is counted by aggregate queries over the unit path prefix: the national table reads a
 few thousand aggregate rows, never the 700,000 memberships themselves.
@@ -44,6 +46,7 @@ from sqlalchemy import (
 )
 
 from matrix.blueprint import Blueprint, GroupSpec, LevelSpec
+from matrix.membership import survey
 from matrix.models import Group, Membership
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
 from matrix.tables import table_of
@@ -224,20 +227,33 @@ def _build_status(
     members = _member_counts(
         conn, and_(UNIT.c.level.in_(keys), in_tree), everything=unit.path.count("/") == 2
     )
+    unbuilt_pairs = sum(
+        int(units_at.get(g.led_by, 0)) - by_kind.get((g.led_by, g.key), (0, 0, 0))[2]
+        for g in bp.groups
+        if g.led_by in keys and not g.optional
+    )
+    forecast = _forecast(conn, bp, unit, keys, in_tree) if unbuilt_pairs else {}
+    ahead: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for (level, _, _), (shards, people) in forecast.items():
+        ahead[level][0] += shards
+        ahead[level][1] += people
 
     statuses = []
     for lvl in levels:
         required = {g.key for g in bp.groups_led_by(lvl.key) if not g.optional}
         n_units = int(units_at.get(lvl.key, 0))
-        expected = built_required = extension = 0
+        expected = built_required = extension = without_rows = 0
         for kind in required:
             rows, done, with_rows = by_kind.get((lvl.key, kind), (0, 0, 0))
-            expected += n_units - with_rows + rows
+            expected += rows
+            without_rows += n_units - with_rows
             built_required += done
+        # a group not yet planned into rows counts as the shards the roster will need
+        expected += max(without_rows, ahead[lvl.key][0])
         for (level, kind), (_, done, _) in by_kind.items():
             if level == lvl.key and kind not in required:
                 extension += done
-        want = members.get((lvl.key, "expected"))
+        want = members.get((lvl.key, "expected"), 0) + ahead[lvl.key][1]
         statuses.append(
             LevelStatus(
                 level=lvl.key,
@@ -258,7 +274,7 @@ def _build_status(
         as_of=as_of,
         deadline=deadline,
         levels=statuses,
-        groups=_own_groups(conn, bp, unit),
+        groups=_own_groups(conn, bp, unit, forecast),
         unbuilt=_unbuilt(conn, bp, unit, keys),
     )
 
@@ -320,7 +336,39 @@ def _per_group(groups: Select[Any] | None) -> tuple[Subquery, Subquery]:
     return per_state, joined
 
 
-def _own_groups(conn: Connection, bp: Blueprint, unit: UnitRef) -> list[GroupLine]:
+def _forecast(
+    conn: Connection, bp: Blueprint, unit: UnitRef, keys: list[str], in_tree: ColumnElement[bool]
+) -> dict[tuple[str, str, str], tuple[int, int]]:
+    """(level, unit, kind) → (shards, expected members) of the required groups that have no
+    rows yet, as the planner will shard them: so that 应建 and 应入 are known before anything
+    is built, and do not jump when the plan is carried out. Read from the roster, as
+    ``qunmatrix plan`` reads it; nothing is written."""
+    have = {
+        (str(code), str(kind))
+        for code, kind in conn.execute(
+            select(GROUP.c.unit_code, GROUP.c.kind)
+            .select_from(GROUP.join(UNIT, UNIT.c.code == GROUP.c.unit_code))
+            .where(UNIT.c.level.in_(keys), in_tree)
+            .distinct()
+        )
+    }
+    found = survey(conn, bp, unit.code)
+    out: dict[tuple[str, str, str], tuple[int, int]] = {}
+    for t in found.targets:
+        if not t.required or (t.unit, t.kind) in have:
+            continue
+        key = (found.view.level(t.unit), t.unit, t.kind)
+        shards, people = out.get(key, (0, 0))
+        out[key] = (shards + 1, people + len(set(t.members)))
+    return out
+
+
+def _own_groups(
+    conn: Connection,
+    bp: Blueprint,
+    unit: UnitRef,
+    forecast: dict[tuple[str, str, str], tuple[int, int]],
+) -> list[GroupLine]:
     rows = conn.execute(
         select(GROUP.c.id, GROUP.c.kind, GROUP.c.shard, GROUP.c.name, GROUP.c.room_id).where(
             GROUP.c.unit_code == unit.code
@@ -359,6 +407,7 @@ def _own_groups(conn: Connection, bp: Blueprint, unit: UnitRef) -> list[GroupLin
         )
     for spec in bp.groups_led_by(unit.level):
         if not spec.optional and spec.key not in shards:
+            ahead = forecast.get((unit.level, unit.code, spec.key), (0, 0))[1]
             lines.append(
                 GroupLine(
                     name=group_name(spec, unit.name, unit.code),
@@ -370,8 +419,8 @@ def _own_groups(conn: Connection, bp: Blueprint, unit: UnitRef) -> list[GroupLin
                     shard=0,
                     shards=0,
                     members=0,
-                    expected=None,
-                    missing=None,
+                    expected=ahead or None,
+                    missing=ahead or None,
                 )
             )
     lines.sort(key=lambda g: (order.get(g.kind, len(order)), g.shard))

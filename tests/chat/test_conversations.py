@@ -13,6 +13,7 @@ from matrix.models import JoinRequest
 from matrix.roster import import_roster, read_roster
 from tests.chat.conftest import (
     CITY_GROUP,
+    CITY_OFFICE,
     K1_GROUP,
     K1_OFFICE,
     K2_GROUP,
@@ -488,3 +489,13 @@ def test_the_configured_policy_keeps_or_reminds(province_db, bp, policy, then, s
         assert STRANGER in stage.world.rooms[stage.room_of(K1_GROUP)].members
         if policy == "remind":  # and again after another period
             assert [line.text for line in stage.advance(3 * HOUR)] == [says]
+
+
+def test_help_examples_name_units_of_the_loaded_roster(stage):
+    """Not the test world's 乙1县 everywhere: the asker's own units."""
+    city = stage.reply(CITY_GROUP, CITY_OFFICE, "#帮助 核查")
+    assert "例如：#核查 乙1县" in city  # 甲市's first county, as it happens
+    county = stage.reply(K1_GROUP, K1_OFFICE, "#帮助 核查")
+    assert "例如：#核查 乙1县第1小学" in county
+    assert "例如：#汇总 乙1县 建群 xlsx" in stage.reply(K1_GROUP, K1_OFFICE, "#帮助 汇总")
+    assert "例如：#登记 公众号 乙1县少先队" in stage.reply(K1_GROUP, K1_OFFICE, "#帮助 登记")
