@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
@@ -114,6 +114,24 @@ def append(
     db.execute(_INSERT, [row])
     db.execute(_SETTLE_HEAD, {"digest": digest, "at": at})
     return int(entry_id)
+
+
+def replay(db: Db, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Append entries of another database's chain as they are (a restore), in id order, each
+    through the head as ``append`` does, so the guards accept them and the chain stays the
+    same; how many. A row that does not link to the one before it is refused by the guards."""
+    n = 0
+    for row in rows:
+        entry_id, _, _ = db.execute(_MOVE_HEAD).one()
+        if int(entry_id) != int(row["id"]):
+            raise MatrixError(
+                f"备份中的审计日志在第 {row['id']} 条处不连续（应为第 {entry_id} 条）",
+                fix="用 qunmatrix log verify 检查备份来源的数据库",
+            )
+        db.execute(_INSERT, [dict(row)])
+        db.execute(_SETTLE_HEAD, {"digest": row["hash"], "at": row["at"]})
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)

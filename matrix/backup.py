@@ -27,13 +27,16 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, Table, delete, func, inspect, select, text
 from sqlmodel import SQLModel
 
-from matrix import models  # noqa: F401  (registers every table on SQLModel.metadata)
+from matrix import audit_chain, models  # noqa: F401  (models registers every table)
 from matrix.db import make_engine, migrate, require_schema
 from matrix.errors import MatrixError
 
 CHUNK = 5_000
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SKIPPED = {"alembic_version"}  # written by the migrations, not copied
+# the audit log and its chain head are not copied row by row: the head is the target's own (its
+# guards let it move only by an append), and the entries are appended to it as they are
+CHAIN = {"audit_log", "audit_head"}
 
 
 @dataclass
@@ -49,6 +52,11 @@ class CopyReport:
 
 def _tables() -> list[Table]:
     return list(SQLModel.metadata.sorted_tables)
+
+
+def _plain_tables() -> list[Table]:
+    """The tables copied row by row: all but the audit chain's."""
+    return [t for t in _tables() if t.name not in CHAIN]
 
 
 def _check_complete(conn: Connection) -> None:
@@ -67,15 +75,15 @@ def _audit_table() -> Table:
 
 
 def row_count(conn: Connection) -> int:
-    """How many rows the database holds, over every table of the schema."""
-    return sum(
-        int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for t in _tables()
-    )
+    """How many rows the database holds, over every table of the schema (audit entries
+    included; the chain's one head row, which every database has, not)."""
+    tables = [*_plain_tables(), _audit_table()]
+    return sum(int(conn.execute(select(func.count()).select_from(t)).scalar_one()) for t in tables)
 
 
 def _copy_rows(src: Connection, dst: Connection) -> CopyReport:
     report = CopyReport()
-    for table in _tables():
+    for table in _plain_tables():
         n = 0
         # parents before children where a table refers to itself (unit.parent_code)
         first = [table.c.depth] if "depth" in table.c else []
@@ -84,6 +92,9 @@ def _copy_rows(src: Connection, dst: Connection) -> CopyReport:
             dst.execute(table.insert(), [dict(r) for r in chunk])
             n += len(chunk)
         report.tables[table.name] = n
+    log = _audit_table()
+    entries = src.execution_options(yield_per=CHUNK).execute(select(log).order_by(log.c.id))
+    report.tables[log.name] = audit_chain.replay(dst, (dict(r) for r in entries.mappings()))
     if dst.dialect.name == "postgresql":
         _reset_sequences(dst)
     return report
@@ -183,7 +194,7 @@ def restore(engine: Engine, path: str | Path, *, force: bool = False) -> CopyRep
                         f"目标数据库已有 {held:,} 行数据，恢复会覆盖它们",
                         fix="请恢复到一个新的空数据库，或确认无误后加 --force",
                     )
-                for table in reversed(_tables()):
+                for table in reversed(_plain_tables()):
                     dst.execute(delete(table))
                 return _copy_rows(src, dst)
         finally:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, insert, select
 from typer.testing import CliRunner
 
 from bot.cli import app
-from matrix import audit_log
+from matrix import audit_chain, audit_log
 from matrix.backup import backup, restore, row_count
 from matrix.db import make_engine, migrate
 from matrix.errors import MatrixError
@@ -32,9 +32,12 @@ def filled(engine: Engine, bp, tmp_path: Path) -> Engine:
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple]]:
-    """What must survive: the audit log's rows in order, units and persons with their ids."""
+    """What must survive: the audit log's rows in order with its hash chain intact and the same
+    head, units and persons with their ids."""
     with engine.connect() as conn:
+        assert audit_chain.verify(conn).intact
         return {
+            "anchor": [str(audit_chain.anchor(conn))],
             "audit": [tuple(r) for r in conn.execute(select(AUDIT).order_by(AUDIT.c.id))],
             "units": [tuple(r) for r in conn.execute(select(table_of(Unit)).order_by("code"))],
             "persons": [tuple(r) for r in conn.execute(select(table_of(Person)).order_by("id"))],
