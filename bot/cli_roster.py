@@ -39,12 +39,20 @@ def import_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="只显示将要发生的变化，不写入")
     ] = False,
+    allow_mass_removal: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mass-removal", help="允许一次删除现有单位或人员的一半以上（默认拒绝）"
+        ),
+    ] = False,
 ) -> None:
     """导入名册（全部校验通过才写入；重复导入只应用差异）。"""
     c = ctx_of(ctx)
     engine = c.ready_engine()
-    roster = read_roster(units, persons, c.blueprint)
-    report = import_roster(engine, roster, c.blueprint, dry_run=dry_run)
+    roster = read_roster(units, persons, c.blueprint, c.settings.input.limits())
+    report = import_roster(
+        engine, roster, c.blueprint, dry_run=dry_run, allow_mass_removal=allow_mass_removal
+    )
     if not dry_run:
         with engine.begin() as conn:
             audit_log.record(

@@ -115,7 +115,12 @@ def media_import(
     """导入网站及自媒体登记表（全部校验通过才写入）。"""
     c = ctx_of(ctx)
     report = import_media(
-        c.ready_engine(), c.blueprint, path, requester=_requester(c, as_unit), actor=c.actor
+        c.ready_engine(),
+        c.blueprint,
+        path,
+        requester=_requester(c, as_unit),
+        actor=c.actor,
+        limits=c.settings.input.limits(),
     )
     echo(render("summary/media_import.txt.j2", r=report))
 

@@ -19,6 +19,7 @@ from pydantic_settings import (
 
 from matrix.errors import MatrixError, Problem
 from matrix.join_review import TimeoutPolicy
+from matrix.limits import InputLimits
 from matrix.relay.options import RelayOptions
 from matrix.schedule import AccountQuota
 
@@ -78,6 +79,39 @@ class JoinReviewSettings(BaseModel):
     )
 
 
+class InputSettings(BaseModel):
+    """Bounds on roster and media files, checked before a file is parsed ([input]). The
+    defaults fit a national roster (746,000 persons, 48 MB of CSV) with room to spare."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
+
+    max_file_mb: int = Field(default=100, ge=1, description="largest file, in MB, e.g. 100")
+    max_xlsx_uncompressed_mb: int = Field(
+        default=400,
+        ge=1,
+        description="largest .xlsx once unzipped (all its parts), in MB, e.g. 400",
+    )
+    max_rows: int = Field(
+        default=2_000_000, ge=2, description="most rows in one file, header included"
+    )
+    max_columns: int = Field(
+        default=50, ge=5, description="most columns with content in one row, e.g. 50"
+    )
+    max_cell_chars: int = Field(
+        default=5_000, ge=100, description="most characters in one cell, e.g. 5000"
+    )
+
+    def limits(self) -> InputLimits:
+        """The same bounds as the core takes them."""
+        return InputLimits(
+            self.max_file_mb,
+            self.max_xlsx_uncompressed_mb,
+            self.max_rows,
+            self.max_columns,
+            self.max_cell_chars,
+        )
+
+
 class Settings(BaseSettings):
     """All of qunmatrix's settings."""
 
@@ -121,6 +155,10 @@ class Settings(BaseSettings):
         description="the bot accounts that build and run the groups, with their quotas",
     )
     join_review: JoinReviewSettings = Field(default_factory=JoinReviewSettings)
+    input: InputSettings = Field(
+        default_factory=InputSettings,
+        description="bounds on roster and media files, checked before parsing ([input])",
+    )
     relay: RelayOptions = Field(
         default_factory=RelayOptions,
         description="notice pacing, retries, reminders, content guard, watch list ([relay])",

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from matrix import audit_log
 from matrix.blueprint import Blueprint, normalize_label
 from matrix.errors import MatrixError, Problem, ProblemsError, RosterError
+from matrix.limits import CappedProblems, InputLimits
 from matrix.models import MediaAccount, utcnow
 from matrix.sheets import Column, read_sheet
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
@@ -269,7 +270,13 @@ class MediaImportReport:
 
 
 def import_media(
-    engine: Engine, bp: Blueprint, path: str | Path, *, requester: str, actor: str
+    engine: Engine,
+    bp: Blueprint,
+    path: str | Path,
+    *,
+    requester: str,
+    actor: str,
+    limits: InputLimits | None = None,
 ) -> MediaImportReport:
     """Import registrations from a CSV or XLSX file (header in row 1: 单位代码 or 单位名称, and
     any of 网站网址, 网页链接, 公众号, 视频号, 抖音, 快手 — the media table's CSV export is such
@@ -277,11 +284,24 @@ def import_media(
 
     Every row is checked first; any problem raises ``MediaImportError`` listing each one, and
     nothing is written. Otherwise all rows are written in one transaction with one audit entry.
+    A file past ``limits`` is refused before it is parsed.
     """
     try:
-        sheet = read_sheet(path, MEDIA_COLUMNS)
-    except RosterError as exc:
+        return _import_media(engine, bp, path, requester=requester, actor=actor, limits=limits)
+    except RosterError as exc:  # the file itself: too big, unreadable, a row past the limits
         raise MediaImportError(exc.problems) from exc
+
+
+def _import_media(
+    engine: Engine,
+    bp: Blueprint,
+    path: str | Path,
+    *,
+    requester: str,
+    actor: str,
+    limits: InputLimits | None,
+) -> MediaImportReport:
+    sheet = read_sheet(path, MEDIA_COLUMNS, limits)
     head = f"{sheet.path.name} 第 1 行"
     if "code" not in sheet.index and "name" not in sheet.index:
         raise MediaImportError([Problem(head, "缺少「单位代码」或「单位名称」列")])
@@ -303,7 +323,7 @@ def import_media(
         for code, name in units:
             by_name.setdefault(name, []).append(code)
 
-        problems: list[Problem] = []
+        problems: list[Problem] = CappedProblems(MediaImportError)
         wanted: dict[tuple[str, str], str] = {}
         first_row: dict[str, int] = {}
         report = MediaImportReport()

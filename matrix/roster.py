@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
 
 from matrix.blueprint import Blueprint
-from matrix.errors import Problem, RosterError
+from matrix.errors import MatrixError, Problem, RosterError
+from matrix.limits import CappedProblems, InputLimits
 from matrix.models import Person, Position, Unit, utcnow
 from matrix.sheets import Column, Sheet, read_sheet
 from matrix.tables import table_of
@@ -318,11 +319,17 @@ def _validate_persons(
     return persons, ordered
 
 
-def read_roster(units_path: str | Path, persons_path: str | Path, bp: Blueprint) -> Roster:
-    """Read and validate both files; raise ``RosterError`` with every problem found."""
-    problems: list[Problem] = []
-    unit_sheet = read_sheet(units_path, UNIT_COLUMNS)
-    person_sheet = read_sheet(persons_path, PERSON_COLUMNS)
+def read_roster(
+    units_path: str | Path,
+    persons_path: str | Path,
+    bp: Blueprint,
+    limits: InputLimits | None = None,
+) -> Roster:
+    """Read and validate both files; raise ``RosterError`` with every problem found (the
+    first ``MAX_PROBLEMS`` of them), or naming the first of ``limits`` a file exceeds."""
+    problems: list[Problem] = CappedProblems(RosterError)
+    unit_sheet = read_sheet(units_path, UNIT_COLUMNS, limits)
+    person_sheet = read_sheet(persons_path, PERSON_COLUMNS, limits)
     units, broken_units = _validate_units(unit_sheet, bp, problems)
     if not units and not problems:
         problems.append(Problem(unit_sheet.path.name, "单位表没有数据行"))
@@ -394,10 +401,34 @@ _UNIT_FIELDS = ("code", "name", "level", "depth", "parent_code", "path", "active
 _PERSON_FIELDS = ("id", "key", "name", "phone", "wechat_id", "active")
 
 
+class MassRemoval(MatrixError):
+    """An import that would remove more than half of the stored units or persons."""
+
+
+def _check_removals(units: Change, persons: Change, stored: tuple[int, int]) -> None:
+    """Refuse, before anything is written, an import that removes most of the roster: a
+    persons file cut down to its header would otherwise remove everyone."""
+    for change, count, what in ((units, stored[0], "单位"), (persons, stored[1], "人员")):
+        if change.removed * 2 > count:
+            raise MassRemoval(
+                f"此次导入将删除现有 {count:,} 个{what}中的 {change.removed:,} 个（超过一半），"
+                "未写入任何数据",
+                fix="请核对名册文件是否完整；确需删除请加 --allow-mass-removal 重新导入",
+            )
+
+
 def import_roster(
-    engine: Engine, roster: Roster, bp: Blueprint, *, dry_run: bool = False
+    engine: Engine,
+    roster: Roster,
+    bp: Blueprint,
+    *,
+    dry_run: bool = False,
+    allow_mass_removal: bool = False,
 ) -> ImportReport:
     """Make the database hold exactly ``roster``, in one transaction; report the difference.
+
+    Removing more than half of the stored units or persons raises ``MassRemoval`` unless
+    ``allow_mass_removal``.
 
     Rows are compared and written as tuples, not ORM objects: the national roster is 200,000
     units and 750,000 persons, and this must stay within a minute and a gigabyte or so.
@@ -515,6 +546,15 @@ def import_roster(
                 )
 
         report = ImportReport(units, persons, positions, dry_run)
+        if not allow_mass_removal:
+            _check_removals(
+                units,
+                persons,
+                (
+                    sum(1 for r in old_units.values() if r[-1]),
+                    sum(1 for r in old_persons.values() if r[-1]),
+                ),
+            )
         if dry_run:
             return report
 
