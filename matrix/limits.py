@@ -7,7 +7,7 @@ every refusal names the limit and the setting that raises it.
 >>> InputLimits().max_rows
 2000000
 >>> too_big("u.csv", "文件大小", "120.0 MB", "100 MB", "max_file_mb").message
-'文件大小 120.0 MB 超过上限 100 MB；确需导入请调高配置 [input] max_file_mb'
+'文件大小 120.0 MB，超过上限 100 MB；确需导入请调高配置 [input] max_file_mb'
 """
 
 from __future__ import annotations
@@ -45,12 +45,11 @@ class InputLimits:
         return self.max_columns * (self.max_cell_chars + 3) + 2
 
 
-def too_big(where: str, what: str, found: str, limit: str, setting: str) -> Problem:
-    """The problem of one exceeded limit, naming the setting that raises it."""
-    return Problem(
-        where,
-        f"{what} {found} 超过上限 {limit}；确需导入请调高配置 [input] {setting}",
-    )
+def too_big(where: str, what: str, found: str | None, limit: str, setting: str) -> Problem:
+    """The problem of one exceeded limit, naming the setting that raises it; ``found`` is the
+    size found, when it is known."""
+    size = f"{what} {found}，超过上限" if found else f"{what}超过上限"
+    return Problem(where, f"{size} {limit}；确需导入请调高配置 [input] {setting}")
 
 
 def megabytes(size: int) -> str:

@@ -10,6 +10,7 @@ of rows, the cells in one row and the longest stretch of text. Nothing is kept b
 
 from __future__ import annotations
 
+import operator
 import re
 import struct
 import zipfile
@@ -110,6 +111,8 @@ class _Scan:
         self.max_unit = limits.max_columns * (self.max_run + 512) if unit == b"row" else 0
         self.max_unit = self.max_unit or 2 * self.max_run + 64 * 1024
         self.max_parts = limits.max_columns if unit == b"row" else limits.max_cell_chars
+        self.small_unit = 4 * (self.max_parts + 1)  # '<c/>': no fewer bytes can hold more parts
+        self.row = 0
         self.opening: re.Pattern[bytes] | None = None
         self.part_tags: tuple[bytes, ...] = ()
         self.max_units = limits.max_rows if unit == b"row" else 4 * limits.max_rows
@@ -130,22 +133,33 @@ class _Scan:
         self._check_text(seg)
         assert self.opening is not None
         starts = [m.start() for m in self.opening.finditer(seg)]
-        first = starts[0] if starts else len(seg)
-        self._grow(seg, 0, first)
-        for at, end in zip(starts, [*starts[1:], len(seg)][: len(starts)], strict=True):
-            self.count += 1
-            if self.count > self.max_units:
-                self._fail("行数" if self.unit == b"row" else "字符串数", f"至少 {self.count:,}")
-            self.unit_bytes = self.unit_parts = 0
-            self._grow(seg, at, end)
+        if not starts:
+            self._grow(seg, 0, len(seg))  # the unit in progress goes on
+            return
+        self._grow(seg, 0, starts[0])
+        self.count += len(starts)
+        if self.count > self.max_units:
+            self._fail("行数" if self.unit == b"row" else "共享字符串数", None)
+        ends = [*starts[1:], len(seg)]
+        spans = list(map(operator.sub, ends, starts))
+        small = self.small_unit
+        if max(spans) > small:  # counting cells is only needed in rows long enough to hold many
+            first = self.count - len(starts)
+            for i in (i for i, span in enumerate(spans) if span > small):
+                self.unit_bytes = self.unit_parts = 0
+                self.row = first + i + 1
+                self._grow(seg, starts[i], ends[i])
+        self.unit_bytes = spans[-1]
+        self.unit_parts = self.parts(seg, starts[-1], ends[-1]) if spans[-1] > small else 0
+        self.row = self.count
 
     def _grow(self, seg: bytes, start: int, end: int) -> None:
         self.unit_bytes += end - start
-        if self.unit_bytes > 16 * (self.max_parts + 1):  # cheap rows never need counting
+        if self.unit_bytes > self.small_unit:
             self.unit_parts += self.parts(seg, start, end)
         if self.unit_parts > self.max_parts:
             if self.unit == b"row":
-                self._fail("列数", f"第 {self.count:,} 行超过 {self.max_parts:,} 列")
+                self._fail("列数", None, f"第 {self.row:,} 行（按文件顺序）")
             self._cell_too_long()
         if self.unit_bytes > self.max_unit:
             self._cell_too_long()
@@ -164,20 +178,22 @@ class _Scan:
             [
                 too_big(
                     self.path.name,
-                    "单元格长度",
-                    "（文件中有一处）",
+                    "有一个单元格的长度",
+                    None,
                     f"{self.limits.max_cell_chars:,} 个字符",
                     "max_cell_chars",
                 )
             ]
         )
 
-    def _fail(self, what: str, found: str) -> None:
+    def _fail(self, what: str, found: str | None, where: str = "") -> None:
         if what == "列数":
             limit, setting = f"{self.limits.max_columns:,} 列", "max_columns"
         else:
-            limit, setting = f"{self.limits.max_rows:,}", "max_rows"
-        raise RosterError([too_big(self.path.name, what, found, limit, setting)])
+            limit, setting = f"{self.max_units:,}", "max_rows"
+        raise RosterError(
+            [too_big(f"{self.path.name} {where}".strip(), what, found, limit, setting)]
+        )
 
 
 def _scan(
@@ -194,7 +210,11 @@ def _scan(
     try:
         with book.open(info) as stream:
             _feed_all(stream, scan, carry)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except zipfile.BadZipFile as exc:  # e.g. it inflates past the size its directory declares
+        raise _refuse(
+            path, "无法作为 Excel 文件打开：压缩数据与文件目录记录的大小或校验值不符"
+        ) from exc
+    except (OSError, EOFError) as exc:
         raise _refuse(path, f"无法作为 Excel 文件打开：{str(exc)[:200]}") from exc
 
 
