@@ -5,24 +5,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import select
 
 from bot.cli_app import Context, app, ctx_of, echo, friendly
-from bot.joins import office_contacts
 from bot.render import render
-from bot.stage import Line, Stage, StageError
-from bot.summary_chat import SummaryOptions
-from bot.tables import GROUP
-from bot.transcript import Step, format_line, read_steps, read_transcript
 from matrix.errors import MatrixError
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from bot.stage import Line, Stage
+    from bot.summary_chat import SummaryOptions
+    from bot.transcript import Step
 
 
 def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
     """A stage over the configured database, bot accounts and join review policy, with the
     rooms the database already records recreated in the simulated WeChat."""
+    from bot.stage import Stage
+    from bot.summary_chat import SummaryOptions
+
     stage = Stage(
         c.ready_engine(),
         c.blueprint,
@@ -38,11 +40,15 @@ def open_stage(c: Context, summaries: SummaryOptions | None = None) -> Stage:
 
 
 def bot_lines(lines: list[Line]) -> str:
+    from bot.transcript import format_line
+
     return "\n".join(format_line(x.group, x.sender, x.text) for x in lines if x.by_bot)
 
 
 def run_script(stage: Stage, steps: list[Step], source: str) -> None:
     """Play every step of a transcript, printing each bot message."""
+    from bot.stage import StageError
+
     for step in steps:
         try:
             said = stage.say(step.group, step.sender, step.text)
@@ -56,6 +62,10 @@ def run_script(stage: Stage, steps: list[Step], source: str) -> None:
 
 
 def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from bot.tables import GROUP
+
     with stage.engine.connect() as conn:
         rows = conn.execute(
             select(GROUP.c.name, GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard)
@@ -68,6 +78,12 @@ def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
 
 def interact(stage: Stage) -> None:
     """A line-by-line session; /帮助 lists the console's own commands."""
+    from sqlalchemy import select
+
+    from bot.joins import office_contacts
+    from bot.tables import GROUP
+    from bot.transcript import read_steps
+
     groups = _groups(stage, "")
     group = groups[0][0]
     with stage.engine.connect() as conn:
@@ -131,6 +147,8 @@ def console(
     ] = False,
 ) -> None:
     """在模拟微信中以任意名册人员的身份在任意群里发言（演练与测试用）。"""
+    from bot.transcript import read_steps, read_transcript
+
     c = ctx_of(ctx)
     with open_stage(c) as stage:
         if provision:

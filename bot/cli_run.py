@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from loguru import logger
 
 from bot.cli_app import Context, app, ctx_of, friendly
 from bot.config import load_settings
-from bot.dispatch import Bot
-from bot.logs import setup_logging
-from bot.relay_runner import PromptClock, relay_env
-from bot.summary_chat import SummaryOptions
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from bot.dispatch import Bot
+
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
     from bot.wechaty_adapter import WechatyPlatform
@@ -33,6 +32,12 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
     its own messages, and to pace the account as its ``[[accounts]]`` entry says). At every
     login the relay registers the account's rooms (the first time also taking back what a
     previous run left half-done), after the events received before it."""
+    from loguru import logger
+
+    from bot.dispatch import Bot
+    from bot.relay_runner import PromptClock, relay_env
+    from bot.summary_chat import SummaryOptions
+
     settings = c.settings
     engine = c.ready_engine()
     bot = Bot(
@@ -70,6 +75,8 @@ async def serve(platform: WechatyPlatform, bot: Bot) -> None:
     ``FLUSH_EVERY`` seconds the bot's tick runs in turn with the incoming events: held joiners
     whose time ran out are dealt with, and replies the outbox held back (pacing, a dropped
     connection) are tried again. The relay runs alongside from the first login on."""
+    from loguru import logger
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: loop.create_task(platform.stop()))
@@ -108,6 +115,9 @@ def run(
     ] = None,
 ) -> None:
     """连接 Wechaty 服务、登录微信账号并处理群里的命令；断线自动重连，Ctrl-C 停止。"""
+    from loguru import logger
+
+    from bot.logs import setup_logging
     from bot.wechaty_adapter import WechatyPlatform
 
     c = ctx_of(ctx)

@@ -10,20 +10,8 @@ from zoneinfo import ZoneInfo
 import typer
 
 from bot.cli_app import Context, app, ctx_of, echo, friendly
-from bot.relay_runner import relay_env
 from bot.render import render
-from bot.summary_render import (
-    chat_text,
-    file_name,
-    make_summary,
-    parse_format,
-    parse_table,
-    render_file,
-)
 from matrix.errors import MatrixError
-from matrix.media import import_media, parse_registration, register_media
-from matrix.summary.audit import read_findings
-from matrix.summary.scope import top_unit
 
 media_app = typer.Typer(help="网站及自媒体登记（附表）。", no_args_is_help=True)
 app.add_typer(media_app, name="media")
@@ -34,6 +22,8 @@ def _today(c: Context) -> date:
 
 
 def _requester(c: Context, as_unit: str | None) -> str:
+    from matrix.summary.scope import top_unit
+
     if as_unit:
         return as_unit
     with c.ready_engine().connect() as conn:
@@ -67,6 +57,17 @@ def summary(
     as_unit: Annotated[str | None, AS_UNIT] = None,
 ) -> None:
     """汇总表：建设情况（附件2）、网站及自媒体（附表）、通知回执、审计问题。"""
+    from bot.relay_runner import relay_env
+    from bot.summary_render import (
+        chat_text,
+        file_name,
+        make_summary,
+        parse_format,
+        parse_table,
+        render_file,
+    )
+    from matrix.summary.audit import read_findings
+
     c = ctx_of(ctx)
     table_key = parse_table(table)
     if fmt is None:
@@ -113,6 +114,8 @@ def media_import(
     as_unit: Annotated[str | None, AS_UNIT] = None,
 ) -> None:
     """导入网站及自媒体登记表（全部校验通过才写入）。"""
+    from matrix.media import import_media
+
     c = ctx_of(ctx)
     report = import_media(
         c.ready_engine(),
@@ -135,6 +138,8 @@ def media_register(
     as_unit: Annotated[str | None, AS_UNIT] = None,
 ) -> None:
     """登记一项网站或自媒体（与群里的 #登记 相同）。"""
+    from matrix.media import parse_registration, register_media
+
     c = ctx_of(ctx)
     change = register_media(
         c.ready_engine(),

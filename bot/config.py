@@ -7,7 +7,7 @@ import os
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -18,10 +18,12 @@ from pydantic_settings import (
 )
 
 from matrix.errors import MatrixError, Problem
-from matrix.join_review import TimeoutPolicy
 from matrix.limits import InputLimits
 from matrix.relay.options import RelayOptions
 from matrix.schedule import AccountQuota
+
+if TYPE_CHECKING:  # join review loads SQLAlchemy: only the commands that review joins need it
+    from matrix.join_review import TimeoutPolicy
 
 
 class WechatySettings(BaseModel):
@@ -182,6 +184,8 @@ class Settings(BaseSettings):
 
     def join_policy(self) -> TimeoutPolicy:
         """What happens to a held joiner nobody decides on."""
+        from matrix.join_review import TimeoutPolicy
+
         return TimeoutPolicy(self.join_review.timeout_hours, self.join_review.on_timeout)
 
     @classmethod

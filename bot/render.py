@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -52,6 +53,9 @@ def _markdown_cell(value: Any) -> str:
 
 @cache
 def environment() -> Environment:
+    # jinja2 loads with the first text rendered, not with the command line (`--help` is quick)
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,  # a misspelt field fails the test instead of printing nothing
