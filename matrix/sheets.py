@@ -46,14 +46,19 @@ class Sheet:
 
     def records(self) -> Iterator[tuple[int, dict[str, str]]]:
         width = max(self.index.values()) + 1
+        fields = tuple(self.index)
+        positions = tuple(self.index.values())
+        texts = self.path.suffix.lower() not in (".xlsx", ".xlsm")  # CSV cells are text already
         for number, cells in enumerate(self.raw, start=2):
-            if not any(cells) and 0 not in cells:  # blank, and cheap to tell (Excel pads gaps)
-                continue
+            if not texts and not any(cells) and 0 not in cells:
+                continue  # blank, and cheap to tell (Excel pads the gaps between rows)
             if len(cells) < width:
                 cells = [*cells, *[""] * (width - len(cells))]
-            record = {f: _cell_text(cells[i]) for f, i in self.index.items()}
-            if any(v.strip() for v in record.values()):
-                yield number, record
+            values = [cells[i] for i in positions]
+            if not texts:
+                values = [_cell_text(v) for v in values]
+            if "".join(values).strip():
+                yield number, dict(zip(fields, values, strict=True))
 
     def where(self, row: int, field: str | None = None) -> str:
         place = f"{self.path.name} 第 {row} 行"
