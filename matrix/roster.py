@@ -8,21 +8,21 @@ writing. Removed units and persons are only marked ``removed_at`` (see ``matrix.
 
 from __future__ import annotations
 
-import gc
 import re
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
 from matrix.blueprint import Blueprint
+from matrix.bulk import no_gc
 from matrix.db import raw_rows
 from matrix.errors import MatrixError, Problem, RosterError
 from matrix.limits import CappedProblems, InputLimits
@@ -318,6 +318,7 @@ def _validate_persons(
         if not ok or role is None:
             continue
         unit_code = sys.intern(unit_code)  # a few hundred schools' codes repeat on every row
+        name = sys.intern(name)  # and names repeat too: 315,000 distinct among 746,000 persons
         key = person_key(name, unit_code, phone, wechat_id)
         known = persons.get(key)
         if known is not None and known.phone and phone and known.phone != phone:
@@ -346,20 +347,6 @@ def _validate_persons(
     return persons, ordered
 
 
-@contextmanager
-def _bulk() -> Iterator[None]:
-    """No cyclic garbage collection while a roster is read or written: it makes millions of
-    tuples and dicts, none in a cycle, and each collection of the older generations walks all
-    of them again (a third of the time of a national import)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def read_roster(
     units_path: str | Path,
     persons_path: str | Path,
@@ -371,7 +358,7 @@ def read_roster(
     problems: list[Problem] = CappedProblems(RosterError)
     unit_sheet = read_sheet(units_path, UNIT_COLUMNS, limits)
     person_sheet = read_sheet(persons_path, PERSON_COLUMNS, limits)
-    with _bulk():
+    with no_gc():
         units, broken_units = _validate_units(unit_sheet, bp, problems)
         if not units and not problems:
             problems.append(Problem(unit_sheet.path.name, "单位表没有数据行"))
@@ -478,7 +465,7 @@ def import_roster(
     """
     now = utcnow()
     unit_t, person_t, pos_t = table_of(Unit), table_of(Person), table_of(Position)
-    with _bulk(), engine.begin() as conn:
+    with no_gc(), engine.begin() as conn:
         old = _Stored.read(conn)
         units, unit_inserts, unit_updates, unit_removals = _diff_units(roster, bp, old)
         persons, id_of, person_inserts, person_updates, person_removals = _diff_persons(roster, old)
@@ -548,7 +535,26 @@ class _Stored:
         return sum(1 for r in self.persons.values() if r[-1])
 
 
-def _tally(change: Change, kind: str, rows: list[Any], label: Callable[[Any], str]) -> None:
+@dataclass
+class _NewRows:
+    """Rows to insert, made again from the roster when written instead of held: 750,000 of
+    them would add a hundred megabytes to the import's peak."""
+
+    count: int
+    first: list[tuple[Any, ...]]  # the first EXAMPLES, for the report
+    make: Callable[[], Iterator[tuple[Any, ...]]]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, part: slice) -> list[tuple[Any, ...]]:
+        return self.first[part]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return self.make()
+
+
+def _tally(change: Change, kind: str, rows: Any, label: Callable[[Any], str]) -> None:
     """Count ``rows`` as ``kind`` and label the first few (a call per row would cost seconds)."""
     setattr(change, kind, getattr(change, kind) + len(rows))
     shown = change.examples[kind]
@@ -580,7 +586,7 @@ def _diff_units(
 
 def _diff_persons(
     roster: Roster, old: _Stored
-) -> tuple[Change, dict[str, int], list[tuple[Any, ...]], list[tuple[Any, ...]], list[int]]:
+) -> tuple[Change, dict[str, int], _NewRows, list[tuple[Any, ...]], list[int]]:
     stored = old.persons
     index: list[dict[Any, tuple[Any, ...]]] = []  # built at the first person not found by key
 
@@ -591,10 +597,11 @@ def _diff_persons(
             index.append({(r[2], r[3]): r for r in stored.values() if r[3]})
         return index[0].get(person.wechat_id) or index[1].get((person.name, person.phone))
 
-    next_id = max((r[0] for r in stored.values()), default=0) + 1
+    first_new = next_id = max((r[0] for r in stored.values()), default=0) + 1
     id_of: dict[str, int] = {}
     claimed: set[int] = set()
-    inserts, updates = [], []
+    first: list[tuple[Any, ...]] = []
+    updates = []
     for key, person in roster.persons.items():
         prev = stored.get(key)
         if prev is None or prev[0] in claimed:
@@ -603,7 +610,8 @@ def _diff_persons(
                 prev = None
         if prev is None:
             id_of[key] = next_id
-            inserts.append((next_id, key, person.name, person.phone, person.wechat_id, True))
+            if len(first) < EXAMPLES:
+                first.append((next_id, key, person.name, person.phone, person.wechat_id))
             next_id += 1
             continue
         row = (prev[0], key, person.name, person.phone, person.wechat_id, True)
@@ -612,6 +620,13 @@ def _diff_persons(
         if prev != row:
             updates.append(row)
     gone = [r for r in stored.values() if r[0] not in claimed and r[-1]]
+
+    def make() -> Iterator[tuple[Any, ...]]:
+        for key, person in roster.persons.items():
+            if (pid := id_of[key]) >= first_new:  # new ones are numbered from first_new on
+                yield (pid, key, person.name, person.phone, person.wechat_id)
+
+    inserts = _NewRows(next_id - first_new, first, make)
     persons = Change()
     _tally(persons, "added", inserts, lambda r: r[2])
     _tally(persons, "changed", updates, lambda r: r[2])
@@ -621,22 +636,34 @@ def _diff_persons(
 
 def _diff_positions(
     roster: Roster, bp: Blueprint, old: _Stored, id_of: dict[str, int]
-) -> tuple[Change, list[tuple[Any, ...]], list[tuple[int, int]], list[int]]:
+) -> tuple[Change, _NewRows, list[tuple[int, int]], list[int]]:
     stored = old.positions
-    inserts, updates = [], []
+    count = 0
+    first: list[tuple[Any, ...]] = []
+    updates = []
     added_keys: list[str] = []
-    seen: set[tuple[int, str, str]] = set()
+    # what is left once every wanted position is struck off is what goes: cheaper than a set
+    # of 750,000 wanted ones
+    left = dict(stored)
     for key, unit_code, role, seq in roster.positions:
         ident = (id_of[key], unit_code, role)
-        seen.add(ident)
-        found = stored.get(ident)
+        found = left.pop(ident, None)
         if found is None:
-            inserts.append((*ident, seq))
+            count += 1
             if len(added_keys) < EXAMPLES:
+                first.append((*ident, seq))
                 added_keys.append(key)
         elif found[1] != seq:
             updates.append((found[0], seq))
-    gone = [ident for ident in stored if ident not in seen]
+    gone = list(left)
+
+    def make() -> Iterator[tuple[Any, ...]]:
+        for key, unit_code, role, seq in roster.positions:
+            ident = (id_of[key], unit_code, role)
+            if ident not in stored:
+                yield (*ident, seq)
+
+    inserts = _NewRows(count, first, make)
     unit_name = {c: u.name for c, u in roster.units.items()}
     role_label = {r.key: r.label for r in bp.roles}
     positions = Change()
@@ -659,13 +686,11 @@ def _insert(
     conn: Connection,
     table: Table,
     fields: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
+    rows: Iterable[tuple[Any, ...]],
     **extra: Any,
 ) -> None:
     """Insert ``rows`` (tuples in ``fields`` order) with the driver's own executemany: they are
     plain ints and strings, which need none of SQLAlchemy's per-row parameter processing."""
-    if not rows:
-        return
     names = _columns(fields)
     width = len(names)
     # a None extra is what the column holds anyway (NULL), so it need not travel per row
@@ -678,8 +703,8 @@ def _insert(
         f"VALUES ({', '.join([mark] * (width + len(added)))})"
     )
     tail = tuple(added.values())
-    for i in range(0, len(rows), 50_000):  # the driver copies each chunk once more
-        chunk = rows[i : i + 50_000]
+    source = iter(rows)
+    while chunk := list(islice(source, 50_000)):  # one chunk at a time in memory
         if tail or len(chunk[0]) != width:
             chunk = [(*r[:width], *tail) for r in chunk]
         conn.exec_driver_sql(sql, chunk)
