@@ -1,6 +1,8 @@
 """qunmatrix's domain core: units, roster, blueprint, tree, storage. Knows nothing of WeChat."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from matrix.lazy import exports
 
 if TYPE_CHECKING:  # the names for type checkers; at run time they load on first use
     from matrix.blueprint import Blueprint, GroupSpec, Selector, load_blueprint
@@ -30,13 +32,7 @@ _HOME = {
     "UnitTree": "matrix.tree",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        import importlib
-
-        return getattr(importlib.import_module(_HOME[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = exports(__name__, _HOME)
 
 
 __all__ = [

@@ -604,7 +604,7 @@ def _diff_persons(
     updates = []
     for key, person in roster.persons.items():
         prev = stored.get(key)
-        if prev is None or prev[0] in claimed:
+        if stored and (prev is None or prev[0] in claimed):
             prev = moved(person)
             if prev is not None and (prev[0] in claimed or prev[1] in roster.persons):
                 prev = None

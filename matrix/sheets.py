@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,14 @@ class Sheet:
         width = max(self.index.values()) + 1
         fields = tuple(self.index)
         positions = tuple(self.index.values())
+        pick = itemgetter(*positions) if len(positions) > 1 else lambda c: (c[positions[0]],)
         texts = self.path.suffix.lower() not in (".xlsx", ".xlsm")  # CSV cells are text already
         for number, cells in enumerate(self.raw, start=2):
             if not texts and not any(cells) and 0 not in cells:
                 continue  # blank, and cheap to tell (Excel pads the gaps between rows)
             if len(cells) < width:
                 cells = [*cells, *[""] * (width - len(cells))]
-            values = [cells[i] for i in positions]
+            values = pick(cells)
             if not texts:
                 values = [_cell_text(v) for v in values]
             if "".join(values).strip():

@@ -24,7 +24,9 @@ with the ``compose`` function the bot hands it. Wiring, per bot process::
                 next_job=lambda: next_job_at(env), forever=True)
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from matrix.lazy import exports
 
 if TYPE_CHECKING:  # the names for type checkers; at run time each loads on first use
     from matrix.relay.acks import (
@@ -88,13 +90,7 @@ _HOME = {
     "watch_message": "matrix.relay.watch",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        import importlib
-
-        return getattr(importlib.import_module(_HOME[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = exports(__name__, _HOME)
 
 
 __all__ = [
