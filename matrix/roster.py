@@ -551,7 +551,7 @@ class _NewRows:
         return self.first[part]
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return self.make()
+        return self.make() if self.count else iter(())  # an unchanged re-import makes none
 
 
 def _tally(change: Change, kind: str, rows: Any, label: Callable[[Any], str]) -> None:
@@ -704,10 +704,23 @@ def _insert(
     )
     tail = tuple(added.values())
     source = iter(rows)
+    if conn.dialect.name == "postgresql":
+        _copy(conn, f"COPY {quote(table.name)} ({columns}) FROM STDIN", source, width, tail)
+        return
     while chunk := list(islice(source, 50_000)):  # one chunk at a time in memory
         if tail or len(chunk[0]) != width:
             chunk = [(*r[:width], *tail) for r in chunk]
         conn.exec_driver_sql(sql, chunk)
+
+
+def _copy(
+    conn: Connection, sql: str, rows: Iterator[tuple[Any, ...]], width: int, tail: tuple[Any, ...]
+) -> None:
+    """PostgreSQL: COPY, in the transaction of ``conn``; a third of the time of executemany."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(sql) as copy:
+        for r in rows:
+            copy.write_row((*r[:width], *tail) if tail or len(r) != width else r)
 
 
 def _update(

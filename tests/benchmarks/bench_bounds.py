@@ -244,7 +244,66 @@ def summary(db: Path) -> dict[str, Any]:
     return figures
 
 
-def step(name: str, folder: Path, db: Path) -> dict[str, Any]:
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+def pg_drop(name: str, *, create: bool = False) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_SERVER.replace("postgresql:", "postgresql+psycopg:") + "/test")
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        if create:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+
+
+def pg_fresh(name: str) -> str:
+    """A new, migrated PostgreSQL database ``name`` (dropped first if it exists)."""
+    from matrix.db import make_engine, migrate
+
+    pg_drop(name, create=True)
+    engine = make_engine(f"{PG_SERVER}/{name}")
+    migrate(engine)
+    engine.dispose()
+    return f"{PG_SERVER}/{name}"
+
+
+def pg_project_import(folder: Path, url: str) -> dict[str, Any]:
+    from matrix.blueprint import load_blueprint
+    from matrix.db import make_engine
+    from matrix.roster import import_roster, read_roster
+
+    bp = load_blueprint("young_pioneers")
+    engine = make_engine(url)
+    start = time.perf_counter()
+    import_roster(engine, read_roster(folder / "units.csv", folder / "persons.csv", bp), bp)
+    return {"seconds": time.perf_counter() - start}
+
+
+def pg_bound_import(folder: Path, url: str) -> dict[str, Any]:
+    """The same derived rows written to CSV and loaded by `psql \\copy`, in one transaction."""
+    start, (units, persons, positions) = _read_both(folder)
+    parts = {
+        "unit (code, name, level, depth, parent_code, path)": units,
+        "person (id, key, name, phone, wechat_id)": persons,
+        "position (person_id, unit_code, role, seq)": positions,
+    }
+    script = ["BEGIN;"]
+    for i, (target, rows) in enumerate(parts.items()):
+        path = folder / f"bound-{i}.csv"
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows(rows)
+        script.append(f"\\copy {target} FROM '{path}' WITH (FORMAT csv)")
+    script.append("COMMIT;")
+    subprocess.run(
+        ["psql", "-q", "-v", "ON_ERROR_STOP=1", url], input="\n".join(script), text=True, check=True
+    )
+    return {"seconds": time.perf_counter() - start}
+
+
+def step(name: str, folder: Path, url: str) -> dict[str, Any]:
+    db = Path(url)
     done = {
         "project-import": lambda: project_import(folder, db),
         "bound-import": lambda: bound_import(folder, db),
@@ -253,12 +312,14 @@ def step(name: str, folder: Path, db: Path) -> dict[str, Any]:
         "project-tree": lambda: project_tree(db),
         "bound-tree": lambda: bound_tree(db),
         "summary": lambda: summary(db),
+        "pg-project-import": lambda: pg_project_import(folder, url),
+        "pg-bound-import": lambda: pg_bound_import(folder, url),
     }[name]()
     done["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return done
 
 
-def run(name: str, folder: Path, db: Path) -> dict[str, Any]:
+def run(name: str, folder: Path, db: Path | str) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--step", name, "--out", str(folder), "--db", str(db)],
         check=True,
@@ -292,9 +353,10 @@ def show(work: str, project: dict[str, Any], bound: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("/tmp/qunmatrix-bench-national"))
-    parser.add_argument("--db", type=Path, default=None)
+    parser.add_argument("--db", default="")  # a file, or a PostgreSQL URL (no Path: it folds //)
     parser.add_argument("--step", default="")
     parser.add_argument("--no-summary", action="store_true")
+    parser.add_argument("--pg", action="store_true", help="also import on PostgreSQL (COPY)")
     parser.add_argument(
         "--repeat", type=int, default=1, help="run each side N times, alternating; keep the best"
     )
@@ -335,6 +397,16 @@ def main() -> None:
             lambda: run("bound-tree", args.out, project_db),
         ),
     )
+    if args.pg:
+        show(
+            "import, PostgreSQL",
+            *best(
+                lambda: run("pg-project-import", args.out, pg_fresh("qm_bench_project")),
+                lambda: run("pg-bound-import", args.out, pg_fresh("qm_bench_bound")),
+            ),
+        )
+        pg_drop("qm_bench_project")
+        pg_drop("qm_bench_bound")
     if not args.no_summary:
         figures = run("summary", args.out, project_db)
         show(
