@@ -466,13 +466,13 @@ def import_roster(
     now = utcnow()
     unit_t, person_t, pos_t = table_of(Unit), table_of(Person), table_of(Position)
     with no_gc(), engine.begin() as conn:
-        old = _Stored.read(conn)
+        old = _Stored.read(conn, roster)
         units, unit_inserts, unit_updates, unit_removals = _diff_units(roster, bp, old)
         persons, id_of, person_inserts, person_updates, person_removals = _diff_persons(roster, old)
         positions, pos_inserts, pos_updates, pos_deletes = _diff_positions(roster, bp, old, id_of)
         report = ImportReport(units, persons, positions, dry_run)
         if not allow_mass_removal:
-            _check_removals(units, persons, (old.active_units(), old.active_persons()))
+            _check_removals(units, persons, (old.active_units(), old.active_persons))
         if dry_run:
             return report
 
@@ -504,14 +504,21 @@ def import_roster(
 
 @dataclass
 class _Stored:
-    """What the database holds, as tuples: (*fields, active) per unit and person."""
+    """What the database holds. Persons whose key the roster still has are kept as their id
+    and whether their row differs, not as rows: on an unchanged national re-import that is
+    nearly all 746,000 of them, and their rows would double the roster in memory. Only rows
+    of keys the roster no longer has (moved to a new key, or gone) are kept whole."""
 
-    units: dict[str, tuple[Any, ...]]
-    persons: dict[str, tuple[Any, ...]]  # by key
+    units: dict[str, tuple[Any, ...]]  # (*fields, active) by code
+    person_ids: dict[str, int]  # roster key → stored id
+    changed: set[str]  # roster keys whose stored row differs from the roster's
+    others: dict[str, tuple[Any, ...]]  # (*fields, active) of keys not in the roster
+    max_person_id: int
+    active_persons: int
     positions: dict[tuple[int, str, str], tuple[int, int]]  # (person, unit, role) → (id, seq)
 
     @classmethod
-    def read(cls, conn: Connection) -> _Stored:
+    def read(cls, conn: Connection, roster: Roster) -> _Stored:
         unit_t, person_t, pos_t = table_of(Unit), table_of(Person), table_of(Position)
         units = select(*(unit_t.c[f] for f in _UNIT_FIELDS[:-1]), unit_t.c.removed_at.is_(None))
         persons = select(
@@ -522,17 +529,26 @@ class _Stored:
         )
         # "active" comes back as 1/0 from SQLite, True/False elsewhere: both compare equal to
         # the True of a wanted row
-        return cls(
-            {r[0]: r for r in raw_rows(conn, units)},
-            {r[1]: r for r in raw_rows(conn, persons)},
-            {(r[0], r[1], r[2]): (r[3], r[4]) for r in raw_rows(conn, positions)},
-        )
+        stored = cls({r[0]: r for r in raw_rows(conn, units)}, {}, set(), {}, 0, 0, {})
+        wanted = roster.persons
+        for r in raw_rows(conn, persons):
+            stored.max_person_id = max(stored.max_person_id, r[0])
+            stored.active_persons += bool(r[-1])
+            person = wanted.get(r[1])
+            if person is None:
+                stored.others[r[1]] = r
+                continue
+            stored.person_ids[person.key] = r[0]  # the roster's own key string, not a copy
+            if r != (r[0], person.key, person.name, person.phone, person.wechat_id, True):
+                stored.changed.add(person.key)
+        intern = sys.intern  # unit codes and roles repeat 750,000 times
+        stored.positions = {
+            (r[0], intern(r[1]), intern(r[2])): (r[3], r[4]) for r in raw_rows(conn, positions)
+        }
+        return stored
 
     def active_units(self) -> int:
         return sum(1 for r in self.units.values() if r[-1])
-
-    def active_persons(self) -> int:
-        return sum(1 for r in self.persons.values() if r[-1])
 
 
 @dataclass
@@ -587,27 +603,32 @@ def _diff_units(
 def _diff_persons(
     roster: Roster, old: _Stored
 ) -> tuple[Change, dict[str, int], _NewRows, list[tuple[Any, ...]], list[int]]:
-    stored = old.persons
+    others = old.others
     index: list[dict[Any, tuple[Any, ...]]] = []  # built at the first person not found by key
 
     def moved(person: PersonRecord) -> tuple[Any, ...] | None:
-        # the same person may come back under a new key (a WeChat id added later)
+        # the same person may come back under a new key (a WeChat id added later); a stored
+        # row whose key the roster still has is that key's, so only the others can have moved
         if not index:
-            index.append({r[4]: r for r in stored.values() if r[4]})
-            index.append({(r[2], r[3]): r for r in stored.values() if r[3]})
+            index.append({r[4]: r for r in others.values() if r[4]})
+            index.append({(r[2], r[3]): r for r in others.values() if r[3]})
         return index[0].get(person.wechat_id) or index[1].get((person.name, person.phone))
 
-    first_new = next_id = max((r[0] for r in stored.values()), default=0) + 1
+    first_new = next_id = old.max_person_id + 1
     id_of: dict[str, int] = {}
-    claimed: set[int] = set()
+    claimed: set[int] = set()  # ids of moved rows taken (a row found by its key is its own)
     first: list[tuple[Any, ...]] = []
     updates = []
     for key, person in roster.persons.items():
-        prev = stored.get(key)
-        if stored and (prev is None or prev[0] in claimed):
-            prev = moved(person)
-            if prev is not None and (prev[0] in claimed or prev[1] in roster.persons):
-                prev = None
+        pid = old.person_ids.get(key)
+        if pid is not None:
+            id_of[key] = pid
+            if key in old.changed:
+                updates.append((pid, key, person.name, person.phone, person.wechat_id, True))
+            continue
+        prev = moved(person) if others else None
+        if prev is not None and (prev[0] in claimed or prev[1] in roster.persons):
+            prev = None
         if prev is None:
             id_of[key] = next_id
             if len(first) < EXAMPLES:
@@ -619,7 +640,7 @@ def _diff_persons(
         claimed.add(prev[0])
         if prev != row:
             updates.append(row)
-    gone = [r for r in stored.values() if r[0] not in claimed and r[-1]]
+    gone = [r for r in others.values() if r[0] not in claimed and r[-1]]
 
     def make() -> Iterator[tuple[Any, ...]]:
         for key, person in roster.persons.items():
