@@ -8,19 +8,19 @@ import uuid
 from collections.abc import Callable
 from functools import cached_property, wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from loguru import logger
-from sqlalchemy import Engine
 
 from bot.config import Settings, load_settings
-from bot.logs import setup_logging
-from bot.render import render
 from matrix.blueprint import Blueprint, load_blueprint
-from matrix.db import make_engine, require_schema
 from matrix.errors import MatrixError
-from matrix.tree import UnitTree
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from sqlalchemy import Engine
+
+    from matrix.tree import UnitTree
+
 
 app = typer.Typer(
     name="qunmatrix",
@@ -41,6 +41,8 @@ class Context:
 
     @cached_property
     def engine(self) -> Engine:
+        from matrix.db import make_engine
+
         return make_engine(self.settings.db)
 
     @cached_property
@@ -48,10 +50,14 @@ class Context:
         return load_blueprint(self.settings.blueprint)
 
     def ready_engine(self) -> Engine:
+        from matrix.db import require_schema
+
         require_schema(self.engine)
         return self.engine
 
     def tree(self) -> UnitTree:
+        from matrix.tree import UnitTree
+
         return UnitTree.load(self.ready_engine(), self.blueprint.level_keys)
 
     @property
@@ -76,6 +82,10 @@ def friendly(func: F) -> F:
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:
+            from loguru import logger
+
+            from bot.render import render
+
             ref = uuid.uuid4().hex[:8]
             logger.opt(exception=exc).error("command {} failed, ref {}", func.__name__, ref)
             typer.echo(render("cli/error.txt.j2", ref=ref), err=True)
@@ -108,5 +118,7 @@ def main(
     except MatrixError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+    from bot.logs import setup_logging
+
     setup_logging(settings.log_level, settings.log_file)
     ctx.obj = Context(settings)

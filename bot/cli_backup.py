@@ -9,8 +9,6 @@ import typer
 
 from bot.cli_app import app, ctx_of, echo, friendly
 from bot.render import render
-from matrix import audit_log
-from matrix.backup import backup, restore
 
 Force = Annotated[bool, typer.Option("--force", help="覆盖已有的文件或数据")]
 
@@ -23,6 +21,8 @@ def backup_cmd(
     force: Force = False,
 ) -> None:
     """备份整个数据库到一个文件（SQLite 和 PostgreSQL 都写成同一种文件，可恢复到任一种）。"""
+    from matrix.backup import backup
+
     c = ctx_of(ctx)
     report = backup(c.engine, file, force=force)
     echo(render("cli/backup_done.txt.j2", kind="backup", file=str(file), report=report))
@@ -36,6 +36,9 @@ def restore_cmd(
     force: Force = False,
 ) -> None:
     """从备份文件恢复数据库（目标库已有数据时需加 --force，原有数据将被替换）。"""
+    from matrix import audit_log
+    from matrix.backup import restore
+
     c = ctx_of(ctx)
     report = restore(c.engine, file, force=force)
     with c.engine.begin() as conn:

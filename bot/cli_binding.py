@@ -7,19 +7,18 @@ office is told even when the operator revokes with no bot attached.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Connection, select
 
 from bot.cli_app import Context, app, ctx_of, echo, friendly
-from bot.relay_runner import relay_env
 from bot.render import render
-from bot.review_chat import find_person
-from bot.tables import UNIT
-from matrix import bind_claims, binding
 from matrix.errors import MatrixError
-from matrix.summary.scope import top_unit
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from sqlalchemy import Connection
+
+    from matrix import binding
 
 binding_app = typer.Typer(help="微信绑定：查看、解除名册人员与微信的绑定。", no_args_is_help=True)
 app.add_typer(binding_app, name="binding")
@@ -29,6 +28,10 @@ PHONE_DIGITS = 11
 
 def _unit(conn: Connection, text: str) -> tuple[str, str]:
     """(code, path) of a unit written as its code or its unique name."""
+    from sqlalchemy import select
+
+    from bot.tables import UNIT
+
     rows = conn.execute(
         select(UNIT.c.code, UNIT.c.path).where(
             (UNIT.c.code == text) | (UNIT.c.name == text), UNIT.c.removed_at.is_(None)
@@ -58,6 +61,10 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", min=1, help="最多列出几条")] = 200,
 ) -> None:
     """列出微信绑定：编号、微信、名册人员、单位、方式、状态。"""
+    from bot.review_chat import find_person
+    from matrix import binding
+    from matrix.summary.scope import top_unit
+
     c = ctx_of(ctx)
     with c.ready_engine().connect() as conn:
         code, path = _unit(conn, unit) if unit else (None, None)
@@ -88,6 +95,9 @@ def revoke(
     ],
 ) -> None:
     """解除绑定：该微信立即失去此人的身份和权限；其单位办公室会在本单位群里收到通知。"""
+    from bot.relay_runner import relay_env
+    from matrix import bind_claims
+
     c = ctx_of(ctx)
     engine = c.ready_engine()
     env = relay_env(c.settings, engine, c.blueprint)
@@ -111,6 +121,10 @@ def revoke(
 
 
 def _revoke(conn: Connection, c: Context, target: str) -> list[binding.Binding]:
+    from bot.review_chat import find_person
+    from matrix import binding
+    from matrix.summary.scope import top_unit
+
     # a phone number is digits too, but never as short as a binding number
     if target.isascii() and target.isdigit() and len(target) < PHONE_DIGITS:
         return [binding.revoke(conn, int(target), c.actor)]

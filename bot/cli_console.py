@@ -9,23 +9,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy import select
 
 from bot.cli_app import Context, app, ctx_of, echo, friendly
-from bot.joins import office_contacts
 from bot.render import render
-from bot.stage import Line, Stage, StageError
-from bot.summary_chat import SummaryOptions
-from bot.tables import GROUP, UNIT
-from bot.transcript import Step, format_line, read_steps, read_transcript
-from matrix.backup import backup
 from matrix.errors import MatrixError
-from matrix.membership import survey
-from matrix.plan import build_plan
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from bot.stage import Line, Stage
+    from bot.summary_chat import SummaryOptions
+    from bot.transcript import Step
 
 
 def open_stage(
@@ -33,6 +29,9 @@ def open_stage(
 ) -> Stage:
     """A stage over the configured database, bot accounts and join review policy, with the
     rooms the database already records recreated in the simulated WeChat."""
+    from bot.stage import Stage
+    from bot.summary_chat import SummaryOptions
+
     stage = Stage(
         c.ready_engine(),
         c.blueprint,
@@ -53,6 +52,8 @@ def open_stage(
 def bot_lines(lines: list[Line], stage: Stage) -> str:
     """The bot's messages as the transcript prints them: with whom they @-mention, as WeChat
     shows it, and where a sent file was saved."""
+    from bot.transcript import format_line
+
     names = {cid: c.name for cid, c in stage.world.contacts.items()}
     return "\n".join(
         format_line(
@@ -72,6 +73,8 @@ def bot_lines(lines: list[Line], stage: Stage) -> str:
 
 def run_script(stage: Stage, steps: list[Step], source: str) -> None:
     """Play every step of a transcript, printing each bot message."""
+    from bot.stage import StageError
+
     for step in steps:
         try:
             said = stage.say(step.group, step.sender, step.text)
@@ -85,6 +88,10 @@ def run_script(stage: Stage, steps: list[Step], source: str) -> None:
 
 
 def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from bot.tables import GROUP
+
     with stage.engine.connect() as conn:
         rows = conn.execute(
             select(GROUP.c.name, GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard)
@@ -97,6 +104,12 @@ def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
 
 def interact(stage: Stage) -> None:
     """A line-by-line session; /帮助 lists the console's own commands."""
+    from sqlalchemy import select
+
+    from bot.joins import office_contacts
+    from bot.tables import GROUP
+    from bot.transcript import read_steps
+
     groups = _groups(stage, "")
     group = groups[0][0]
     with stage.engine.connect() as conn:
@@ -145,6 +158,9 @@ def interact(stage: Stage) -> None:
 def build_start(c: Context) -> datetime:
     """When a rehearsal with --provision starts: as many days before 09:00 today as building
     takes, so that the build ends this morning and 截止 17:00 means today, as the office means."""
+    from matrix.membership import survey
+    from matrix.plan import build_plan
+
     quotas = c.settings.account_quotas()
     with c.ready_engine().connect() as conn:
         days = build_plan(survey(conn, c.blueprint, bots=[q.id for q in quotas]), quotas)
@@ -158,6 +174,8 @@ def rehearsal(c: Context, write: bool) -> Iterator[Context]:
     """The context a rehearsal runs in: a copy of the database (a temporary SQLite file made by
     ``matrix.backup``), so that notices, receipts and #登记 said on the stage never reach the
     real one; with ``write``, the database itself."""
+    from matrix.backup import backup
+
     if write:
         yield c
         return
@@ -174,6 +192,11 @@ def rehearsal(c: Context, write: bool) -> Iterator[Context]:
 def starter_room(stage: Stage) -> tuple[str, str]:
     """A matrix with no groups yet begins as a real one does: a group of the top unit's office
     and the bot accounts, where the office sends #建群 and #确认. Returns (group, office)."""
+    from sqlalchemy import select
+
+    from bot.joins import office_contacts
+    from bot.tables import UNIT
+
     with stage.engine.connect() as conn:
         top = conn.execute(
             select(UNIT.c.code, UNIT.c.name).where(
@@ -215,6 +238,8 @@ def console(
     ] = False,
 ) -> None:
     """在模拟微信中以任意名册人员的身份在任意群里发言（演练与测试用，默认在数据库副本上）。"""
+    from bot.transcript import read_steps, read_transcript
+
     with (
         rehearsal(ctx_of(ctx), write) as c,
         open_stage(c, start=build_start(c) if provision else None) as stage,

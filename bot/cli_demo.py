@@ -10,22 +10,16 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy import select
 
 from bot.cli_app import app, ctx_of, echo, friendly
-from bot.cli_console import open_stage
-from bot.cli_roster import tree
-from bot.joins import office_contacts
-from bot.provision_view import applied_text
 from bot.render import render
-from bot.stage import JOIN, Line, Stage
-from bot.summary_chat import SummaryOptions
-from bot.tables import GROUP, PERSON, POSITION, UNIT
-from matrix.db import migrate
-from matrix.roster import import_roster, read_roster
-from matrix.sample import generate
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from bot.stage import Line, Stage
+
 
 VISITOR, INTRUDER = "wxid_visitor01", "wxid_visitor02"
 UNNAMED_EVERY = 25  # one member in this many has not yet set the 群昵称 the welcome asked for
@@ -51,6 +45,11 @@ class Cast:
 
 
 def _cast(stage: Stage, unreachable: set[int]) -> Cast:
+    from sqlalchemy import select
+
+    from bot.joins import office_contacts
+    from bot.tables import GROUP, PERSON, POSITION, UNIT
+
     bot, tree_ = stage.bot, stage.bot.tree
     with stage.engine.connect() as conn:
         rooms = {
@@ -113,6 +112,10 @@ def _cast(stage: Stage, unreachable: set[int]) -> Cast:
 
 def _set_nicknames(stage: Stage) -> None:
     """Most members do as the welcome asked and set their 群昵称 to 单位-姓名."""
+    from sqlalchemy import select
+
+    from bot.tables import PERSON, POSITION, UNIT
+
     with stage.engine.connect() as conn:
         units = dict(
             conn.execute(
@@ -147,6 +150,15 @@ def _play(stage: Stage, chapter: str, steps: list[tuple[str, str, str]], **extra
 @friendly
 def demo(ctx: typer.Context) -> None:
     """演示：示例省份建库，按建群计划在模拟微信中建群，管理员审核陌生人入群、核查、下发通知并查看回执、汇总、登记公众号。"""
+    from bot.cli_console import open_stage
+    from bot.cli_roster import tree
+    from bot.provision_view import applied_text
+    from bot.stage import JOIN
+    from bot.summary_chat import SummaryOptions
+    from matrix.db import migrate
+    from matrix.roster import import_roster, read_roster
+    from matrix.sample import generate
+
     c = ctx_of(ctx)
     with tempfile.TemporaryDirectory(prefix="qunmatrix-demo-") as tmp:
         c.settings.db = f"sqlite:///{tmp}/demo.db"

@@ -8,16 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from loguru import logger
-from sqlalchemy import func, select
 
 from bot.cli_app import Context, app, ctx_of, echo
 from bot.render import render
-from matrix.blueprint import load_blueprint
-from matrix.db import make_engine, schema_is_current
 from matrix.errors import MatrixError
-from matrix.models import Person, Unit
-from matrix.tables import table_of
 
 CONNECT_TIMEOUT = 3.0  # seconds: a puppet service on the LAN answers at once or not at all
 
@@ -40,6 +34,10 @@ def _config(ctx: typer.Context) -> Check:
 
 
 def _database(c: Context) -> Check:
+    from loguru import logger
+
+    from matrix.db import make_engine, schema_is_current
+
     url = c.settings.db
     try:
         engine = make_engine(url)
@@ -55,6 +53,8 @@ def _database(c: Context) -> Check:
 
 
 def _blueprint(c: Context) -> Check:
+    from matrix.blueprint import load_blueprint
+
     try:
         bp = load_blueprint(c.settings.blueprint)
     except MatrixError as exc:
@@ -63,6 +63,12 @@ def _blueprint(c: Context) -> Check:
 
 
 def _roster(c: Context, database: Check) -> Check:
+    from sqlalchemy import func, select
+
+    from matrix.db import make_engine
+    from matrix.models import Person, Unit
+    from matrix.tables import table_of
+
     if not database.ok:
         return Check("roster", True, skipped=True)  # the database line already failed
     with make_engine(c.settings.db).connect() as conn:

@@ -8,15 +8,10 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy import select
 
 from bot.cli_app import app, ctx_of, echo, friendly
-from bot.log_view import log_lines
 from bot.render import render
-from matrix import audit_chain, audit_log
 from matrix.errors import MatrixError, UnknownUnit
-from matrix.models import Unit
-from matrix.tables import table_of
 
 log_app = typer.Typer(help="审计日志：核对完整性、打印链头锚点、查看记录。", no_args_is_help=True)
 app.add_typer(log_app, name="log")
@@ -35,6 +30,8 @@ def verify(
     ] = None,
 ) -> None:
     """重算整条哈希链：完整则退出码 0，否则指出第一条被改、缺失、插入或调换顺序的记录。"""
+    from matrix import audit_chain
+
     kept = audit_chain.Anchor.parse(anchor) if anchor is not None else None
     with ctx_of(ctx).ready_engine().connect() as conn:
         verdict = audit_chain.verify(conn, kept)
@@ -47,6 +44,8 @@ def verify(
 @friendly
 def anchor(ctx: typer.Context) -> None:
     """打印链头（最新一条的编号和哈希），请保存在数据库以外，日后用 verify --anchor 核对。"""
+    from matrix import audit_chain
+
     with ctx_of(ctx).ready_engine().connect() as conn:
         head = audit_chain.anchor(conn)
     echo(render("log/anchor.txt.j2", head=head).strip())
@@ -68,6 +67,13 @@ def show(
     limit: Annotated[int, typer.Option("--limit", "-n", help="最多显示几条（1—1000）")] = 20,
 ) -> None:
     """查看审计日志，最新的在前。"""
+    from sqlalchemy import select
+
+    from bot.log_view import log_lines
+    from matrix import audit_log
+    from matrix.models import Unit
+    from matrix.tables import table_of
+
     c = ctx_of(ctx)
     if not 1 <= limit <= MAX_LIMIT:
         raise MatrixError(f"--limit 应在 1 到 {MAX_LIMIT} 之间", fix="请改小一些，或加 --since")

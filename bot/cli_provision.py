@@ -6,20 +6,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Connection
 
 from bot.cli_app import app, ctx_of, echo, friendly
-from bot.cli_console import open_stage
-from bot.provision_view import applied_text, audit_units, code_totals, plan_units
 from bot.render import render
 from matrix.errors import MatrixError
-from matrix.findings import audit
-from matrix.membership import Survey, survey
-from matrix.plan import ACTION_LABELS, build_plan
 from matrix.schedule import AccountQuota
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from sqlalchemy import Connection
+
+    from matrix.membership import Survey
+
 
 Unit = Annotated[
     str | None, typer.Option("--unit", "-u", help="只看这个单位及其下属单位（单位代码）")
@@ -33,6 +33,8 @@ def _surveyed(
     ctx: typer.Context, unit: str | None
 ) -> Iterator[tuple[Connection, Survey, list[AccountQuota]]]:
     """The scope read once, with the configured bot accounts (left out of member lists)."""
+    from matrix.membership import survey
+
     c = ctx_of(ctx)
     accounts = c.settings.account_quotas()
     with c.ready_engine().connect() as conn:
@@ -45,6 +47,9 @@ def plan_cmd(
     ctx: typer.Context, unit: Unit = None, as_json: AsJson = False, limit: Limit = 30
 ) -> None:
     """建群计划（只预览，不执行）：要建哪些群、邀请和移出谁、由哪个账号在第几天完成。"""
+    from bot.provision_view import plan_units
+    from matrix.plan import ACTION_LABELS, build_plan
+
     with _surveyed(ctx, unit) as (conn, found, accounts):
         plan = build_plan(found, accounts)
         if as_json:
@@ -72,6 +77,9 @@ def audit_cmd(
     ctx: typer.Context, unit: Unit = None, as_json: AsJson = False, limit: Limit = 30
 ) -> None:
     """检查群矩阵：未建的群、缺少或多出的成员、管理员、名额和群昵称问题，并给出处理办法。"""
+    from bot.provision_view import audit_units, code_totals
+    from matrix.findings import audit
+
     with _surveyed(ctx, unit) as (conn, found, _):
         findings = audit(conn, found)
     if as_json:
@@ -98,6 +106,9 @@ def audit_cmd(
 def provision_cmd(ctx: typer.Context, unit: Unit = None) -> None:
     """按建群计划执行：在模拟微信中（嵌入模式）按各账号每天的配额逐日建群、邀请、设管理员，
     邀请被接受后同步群成员。真实微信下由运行中的机器人执行（群里发送 #建群、#确认）。"""
+    from bot.cli_console import open_stage
+    from bot.provision_view import applied_text
+
     c = ctx_of(ctx)
     if c.settings.platform != "simulated":
         raise MatrixError(

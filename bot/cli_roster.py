@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli_app import app, ctx_of, echo, friendly
 from bot.render import render
-from matrix import audit_log
 from matrix.blueprint import load_blueprint
-from matrix.db import migrate
 from matrix.errors import MatrixError
-from matrix.roster import import_roster, read_roster
-from matrix.sample import Scale, generate
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from matrix.sample import Scale
 
 
 @app.command()
 @friendly
 def init(ctx: typer.Context) -> None:
     """创建或升级数据库（执行全部迁移）。"""
+    from matrix.db import migrate
+
     c = ctx_of(ctx)
     migrate(c.engine)
     echo(f"数据库已就绪：{c.engine.url.render_as_string(hide_password=True)}")
@@ -39,12 +40,23 @@ def import_(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="只显示将要发生的变化，不写入")
     ] = False,
+    allow_mass_removal: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mass-removal", help="允许一次删除现有单位或人员的一半以上（默认拒绝）"
+        ),
+    ] = False,
 ) -> None:
     """导入名册（全部校验通过才写入；重复导入只应用差异）。"""
+    from matrix import audit_log
+    from matrix.roster import import_roster, read_roster
+
     c = ctx_of(ctx)
     engine = c.ready_engine()
-    roster = read_roster(units, persons, c.blueprint)
-    report = import_roster(engine, roster, c.blueprint, dry_run=dry_run)
+    roster = read_roster(units, persons, c.blueprint, c.settings.input.limits())
+    report = import_roster(
+        engine, roster, c.blueprint, dry_run=dry_run, allow_mass_removal=allow_mass_removal
+    )
     if not dry_run:
         with engine.begin() as conn:
             audit_log.record(
@@ -93,6 +105,8 @@ def sample(
     root: Annotated[str | None, typer.Option("--root", help="省或县的区划代码，如 230000")] = None,
 ) -> None:
     """生成示例名册（真实省市县名称 + 生成的学校和人员）。"""
+    from matrix.sample import generate
+
     if scale not in ("county", "province", "national"):
         raise MatrixError(f"--scale 不能是 {scale!r}", fix="请用 county、province 或 national")
     scale_: Scale = scale  # type: ignore[assignment]

@@ -10,21 +10,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from bot.cli_app import Context, app, ctx_of, echo, friendly
-from bot.relay_runner import relay_env
 from bot.render import render
-from bot.summary_render import (
-    chat_text,
-    file_name,
-    make_summary,
-    parse_format,
-    parse_table,
-    render_file,
-)
-from matrix.findings import audit
-from matrix.media import import_media, parse_registration, register_media
-from matrix.membership import survey
-from matrix.summary.audit import read_findings
-from matrix.summary.scope import resolve_target, top_unit
 
 media_app = typer.Typer(help="网站及自媒体登记（附表）。", no_args_is_help=True)
 app.add_typer(media_app, name="media")
@@ -35,6 +21,8 @@ def _today(c: Context) -> date:
 
 
 def _requester(c: Context, as_unit: str | None) -> str:
+    from matrix.summary.scope import top_unit
+
     if as_unit:
         return as_unit
     with c.ready_engine().connect() as conn:
@@ -68,6 +56,17 @@ def summary(
     as_unit: Annotated[str | None, AS_UNIT] = None,
 ) -> None:
     """汇总表：建设情况（附件2）、网站及自媒体（附表）、通知回执、审计问题。"""
+    from bot.relay_runner import relay_env
+    from bot.summary_render import (
+        chat_text,
+        file_name,
+        make_summary,
+        parse_format,
+        parse_table,
+        render_file,
+    )
+    from matrix.summary.audit import read_findings
+
     c = ctx_of(ctx)
     table_key = parse_table(table)
     if fmt is None:
@@ -99,6 +98,10 @@ def summary(
 def _audit_now(c: Context, unit: str | None, as_unit: str | None) -> list[Any]:
     """The audit ``qunmatrix audit`` would print, for the table's unit (as chat's #汇总 核查
     does, without a separate ``audit --json`` step)."""
+    from matrix.findings import audit
+    from matrix.membership import survey
+    from matrix.summary.scope import resolve_target
+
     bots = [a.id for a in c.settings.account_quotas()]
     with c.ready_engine().connect() as conn:
         scope = resolve_target(conn, _requester(c, as_unit), unit)
@@ -118,9 +121,16 @@ def media_import(
     as_unit: Annotated[str | None, AS_UNIT] = None,
 ) -> None:
     """导入网站及自媒体登记表（全部校验通过才写入）。"""
+    from matrix.media import import_media
+
     c = ctx_of(ctx)
     report = import_media(
-        c.ready_engine(), c.blueprint, path, requester=_requester(c, as_unit), actor=c.actor
+        c.ready_engine(),
+        c.blueprint,
+        path,
+        requester=_requester(c, as_unit),
+        actor=c.actor,
+        limits=c.settings.input.limits(),
     )
     echo(render("summary/media_import.txt.j2", r=report))
 
@@ -135,6 +145,8 @@ def media_register(
     as_unit: Annotated[str | None, AS_UNIT] = None,
 ) -> None:
     """登记一项网站或自媒体（与群里的 #登记 相同）。"""
+    from matrix.media import parse_registration, register_media
+
     c = ctx_of(ctx)
     change = register_media(
         c.ready_engine(),

@@ -7,7 +7,7 @@ import os
 from contextvars import ContextVar
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -17,12 +17,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bot.limits import LimitOptions
-from matrix.bind_claims import BindLimits
 from matrix.errors import MatrixError, Problem
-from matrix.join_review import TimeoutPolicy
+from matrix.limits import InputLimits
 from matrix.relay.options import RelayOptions
 from matrix.schedule import AccountQuota
+
+if TYPE_CHECKING:  # join review loads SQLAlchemy: only the commands that review joins need it
+    from matrix.bind_claims import BindLimits
+    from matrix.join_review import TimeoutPolicy
 
 
 class WechatySettings(BaseModel):
@@ -115,6 +117,35 @@ class JoinReviewSettings(BaseModel):
     )
 
 
+class LimitOptions(BaseModel):
+    """Per-sender and per-group limits on commands, and the longest command accepted."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
+
+    window_seconds: float = Field(
+        default=60.0, gt=0, description="the window commands are counted in, e.g. 60 seconds"
+    )
+    per_contact: int = Field(
+        default=20, ge=1, description="commands one contact may send in the window, e.g. 20"
+    )
+    per_group: int = Field(
+        default=60, ge=1, description="commands all of one group may send in the window, e.g. 60"
+    )
+    cooldown_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="after going over a limit: how long that contact (or group) is ignored",
+    )
+    reports_per_hour: int = Field(
+        default=10, ge=1, description="#上报 one contact may send in an hour, e.g. 10"
+    )
+    max_command_chars: int = Field(
+        default=4000,
+        ge=100,
+        description="longest command message, in characters (a #通知 text included), e.g. 4000",
+    )
+
+
 class BindingSettings(BaseModel):
     """Limits on ``#绑定`` by phone, so that nobody finds a roster person by guessing numbers.
     A failed attempt is one that bound nobody (no such phone, someone else's, another unit's,
@@ -137,6 +168,39 @@ class BindingSettings(BaseModel):
     window_hours: float = Field(
         default=24.0, gt=0, description="the window the attempts are counted in, e.g. 24"
     )
+
+
+class InputSettings(BaseModel):
+    """Bounds on roster and media files, checked before a file is parsed ([input]). The
+    defaults fit a national roster (746,000 persons, 48 MB of CSV) with room to spare."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
+
+    max_file_mb: int = Field(default=100, ge=1, description="largest file, in MB, e.g. 100")
+    max_xlsx_uncompressed_mb: int = Field(
+        default=400,
+        ge=1,
+        description="largest .xlsx once unzipped (all its parts), in MB, e.g. 400",
+    )
+    max_rows: int = Field(
+        default=2_000_000, ge=2, description="most rows in one file, header included"
+    )
+    max_columns: int = Field(
+        default=50, ge=5, description="most columns with content in one row, e.g. 50"
+    )
+    max_cell_chars: int = Field(
+        default=5_000, ge=100, description="most characters in one cell, e.g. 5000"
+    )
+
+    def limits(self) -> InputLimits:
+        """The same bounds as the core takes them."""
+        return InputLimits(
+            self.max_file_mb,
+            self.max_xlsx_uncompressed_mb,
+            self.max_rows,
+            self.max_columns,
+            self.max_cell_chars,
+        )
 
 
 class Settings(BaseSettings):
@@ -184,6 +248,10 @@ class Settings(BaseSettings):
     )
     join_review: JoinReviewSettings = Field(default_factory=JoinReviewSettings)
     binding: BindingSettings = Field(default_factory=BindingSettings)
+    input: InputSettings = Field(
+        default_factory=InputSettings,
+        description="bounds on roster and media files, checked before parsing ([input])",
+    )
     relay: RelayOptions = Field(
         default_factory=RelayOptions,
         description="notice pacing, retries, reminders, content guard, watch list ([relay])",
@@ -212,10 +280,14 @@ class Settings(BaseSettings):
 
     def join_policy(self) -> TimeoutPolicy:
         """What happens to a held joiner nobody decides on."""
+        from matrix.join_review import TimeoutPolicy
+
         return TimeoutPolicy(self.join_review.timeout_hours, self.join_review.on_timeout)
 
     def bind_limits(self) -> BindLimits:
         """How many failed #绑定 attempts are allowed, per contact and per target person."""
+        from matrix.bind_claims import BindLimits
+
         b = self.binding
         return BindLimits(b.failures_per_contact, b.failures_per_person, b.window_hours)
 

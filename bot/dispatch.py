@@ -57,8 +57,9 @@ from sqlalchemy import Connection, Engine, func, select
 from bot import joins
 from bot.calls import Call, GroupRef, Handler, Reply, group_of
 from bot.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
+from bot.config import LimitOptions
 from bot.handlers import HANDLERS
-from bot.limits import Gate, Limiter, LimitOptions, cleaned, cleaned_event
+from bot.limits import Gate, Limiter, cleaned, cleaned_event
 from bot.permissions import Asker, Denied, Permissions
 from bot.provision_chat import forget_old_plans
 from bot.relay_chat import watch, watched

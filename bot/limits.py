@@ -25,10 +25,9 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from bot.calls import Reply
 from bot.commands import TABLE, Invocation
+from bot.config import LimitOptions
 from matrix.platform import IncomingMessage, Member, RoomEvent
 
 # C0 and C1 controls but tab and line feed, DEL, and lone surrogates (which no encoding takes)
@@ -73,35 +72,6 @@ def cleaned_event(event: RoomEvent) -> RoomEvent:
     """The room event with its topic ``clean``."""
     topic = clean(event.topic)
     return event if topic == event.topic else replace(event, topic=topic)
-
-
-class LimitOptions(BaseModel):
-    """Per-sender and per-group limits on commands, and the longest command accepted."""
-
-    model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
-
-    window_seconds: float = Field(
-        default=60.0, gt=0, description="the window commands are counted in, e.g. 60 seconds"
-    )
-    per_contact: int = Field(
-        default=20, ge=1, description="commands one contact may send in the window, e.g. 20"
-    )
-    per_group: int = Field(
-        default=60, ge=1, description="commands all of one group may send in the window, e.g. 60"
-    )
-    cooldown_seconds: float = Field(
-        default=300.0,
-        ge=0,
-        description="after going over a limit: how long that contact (or group) is ignored",
-    )
-    reports_per_hour: int = Field(
-        default=10, ge=1, description="#上报 one contact may send in an hour, e.g. 10"
-    )
-    max_command_chars: int = Field(
-        default=4000,
-        ge=100,
-        description="longest command message, in characters (a #通知 text included), e.g. 4000",
-    )
 
 
 class Verdict(Enum):

@@ -7,11 +7,12 @@ import html
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from typing import TYPE_CHECKING, Any
 
 from matrix.cells import csv_text
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -91,6 +92,9 @@ def _markdown_cell(value: Any) -> str:
 
 @cache
 def environment() -> Environment:
+    # jinja2 loads with the first text rendered, not with the command line (`--help` is quick)
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         undefined=StrictUndefined,  # a misspelt field fails the test instead of printing nothing

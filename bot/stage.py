@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
+from bot.config import LimitOptions
 from bot.dispatch import Bot
-from bot.limits import LimitOptions
 from bot.sim_build import BuildReport, build_matrix, mirror_rooms
 from bot.simulated import SimCalendar, SimMessage, SimulatedWeChat
 from bot.summary_chat import SummaryOptions

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from matrix import audit_log
 from matrix.blueprint import Blueprint, normalize_label
 from matrix.errors import MatrixError, Problem, ProblemsError, RosterError
+from matrix.limits import CappedProblems, InputLimits
 from matrix.media_form import HEADER_SEARCH, read_form
 from matrix.models import MediaAccount, utcnow
 from matrix.sheets import Column, Sheet, read_sheet
@@ -269,16 +270,23 @@ class MediaImportReport:
     examples: list[str] = field(default_factory=list)
 
 
-def _media_sheet(path: Path) -> Sheet:
-    """A CSV with its header in row 1, or the XLSX form as the summary writes it."""
-    sheet = read_sheet(path, MEDIA_COLUMNS)
+def _media_sheet(path: Path, limits: InputLimits | None) -> Sheet:
+    """A CSV with its header in row 1, or the XLSX form as the summary writes it (the file
+    is checked against ``limits`` by ``read_sheet`` before either is parsed)."""
+    sheet = read_sheet(path, MEDIA_COLUMNS, limits)
     if "code" in sheet.index or "name" in sheet.index or path.suffix.lower() != ".xlsx":
         return sheet
     return read_form(path, MEDIA_COLUMNS, {"code", "name"}) or sheet
 
 
 def import_media(
-    engine: Engine, bp: Blueprint, path: str | Path, *, requester: str, actor: str
+    engine: Engine,
+    bp: Blueprint,
+    path: str | Path,
+    *,
+    requester: str,
+    actor: str,
+    limits: InputLimits | None = None,
 ) -> MediaImportReport:
     """Import registrations from a CSV or XLSX file (header in row 1: 单位代码 or 单位名称, and
     any of 网站网址, 网页链接, 公众号, 视频号, 抖音, 快手 — the media table's CSV export is such
@@ -286,11 +294,24 @@ def import_media(
 
     Every row is checked first; any problem raises ``MediaImportError`` listing each one, and
     nothing is written. Otherwise all rows are written in one transaction with one audit entry.
+    A file past ``limits`` is refused before it is parsed.
     """
     try:
-        sheet = _media_sheet(Path(path))
-    except RosterError as exc:
+        return _import_media(engine, bp, path, requester=requester, actor=actor, limits=limits)
+    except RosterError as exc:  # the file itself: too big, unreadable, a row past the limits
         raise MediaImportError(exc.problems) from exc
+
+
+def _import_media(
+    engine: Engine,
+    bp: Blueprint,
+    path: str | Path,
+    *,
+    requester: str,
+    actor: str,
+    limits: InputLimits | None,
+) -> MediaImportReport:
+    sheet = _media_sheet(Path(path), limits)
     head = f"{sheet.path.name} 第 1 行"
     if "code" not in sheet.index and "name" not in sheet.index:
         raise MediaImportError(
@@ -315,7 +336,7 @@ def import_media(
             by_name.setdefault(name, []).append(code)
         place = _Place(by_code, by_name, {code: parent for code, _, parent in units}, scope)
 
-        problems: list[Problem] = []
+        problems: list[Problem] = CappedProblems(MediaImportError)
         wanted: dict[tuple[str, str], str] = {}
         first_row: dict[str, int] = {}
         report = MediaImportReport()

@@ -12,16 +12,20 @@ import re
 import sys
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
 from matrix.blueprint import Blueprint
-from matrix.errors import Problem, RosterError
+from matrix.bulk import no_gc
+from matrix.db import raw_rows
+from matrix.errors import MatrixError, Problem, RosterError
+from matrix.limits import CappedProblems, InputLimits
 from matrix.models import Person, Position, Unit, utcnow
 from matrix.sheets import Column, Sheet, read_sheet
 from matrix.tables import table_of
@@ -44,6 +48,7 @@ _MOBILE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$")
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 _WECHAT_ID = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$|^wxid_[A-Za-z0-9_]{4,40}$")
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_PHONE_NOISE = re.compile(r"[\s()（）-]")
 
 
 def clean_code(text: str) -> str:
@@ -52,7 +57,10 @@ def clean_code(text: str) -> str:
     >>> clean_code(" ２３０１ 02\u3000")
     '230102'
     """
-    if not text.isascii():
+    if text.isascii():
+        if text.isalnum():
+            return text  # the common case: nothing to fold, no space to drop
+    else:
         text = unicodedata.normalize("NFKC", text)
     return "".join(text.split())
 
@@ -73,22 +81,25 @@ def clean_phone(text: str) -> str | None:
     >>> clean_phone("+86 138-0013-8000"), clean_phone("(0451)53603185"), clean_phone("12345")
     ('13800138000', '045153603185', None)
     """
-    digits = re.sub(r"[\s()（）-]", "", unicodedata.normalize("NFKC", text))
+    if text.isascii() and text.isdigit():
+        digits = text  # nothing to fold or strip
+    else:
+        digits = _PHONE_NOISE.sub("", unicodedata.normalize("NFKC", text))
     if m := _MOBILE.match(digits):
         return m.group(1)
     return digits if _LANDLINE.match(digits) else None
 
 
-@dataclass(frozen=True, slots=True)
-class UnitRecord:
+class UnitRecord(NamedTuple):
+    # tuples, not frozen dataclasses: built 200,000 times, and a frozen dataclass's __init__
+    # costs a microsecond per field
     code: str
     name: str
     level: str
     parent_code: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class PersonRecord:
+class PersonRecord(NamedTuple):
     key: str
     name: str
     phone: str | None
@@ -113,6 +124,21 @@ def person_key(name: str, unit_code: str, phone: str | None, wechat_id: str | No
     return f"unit:{unit_code}:{name}"
 
 
+def _cached(find: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``find`` remembered per text: a national roster writes the same few levels and roles
+    750,000 times."""
+    seen: dict[str, Any] = {}
+
+    def lookup(text: str) -> Any:
+        try:
+            return seen[text]
+        except KeyError:
+            found = seen[text] = find(text)
+            return found
+
+    return lookup
+
+
 def _validate_units(
     sheet: Sheet, bp: Blueprint, problems: list[Problem]
 ) -> tuple[dict[str, UnitRecord], set[str]]:
@@ -121,6 +147,7 @@ def _validate_units(
     units: dict[str, UnitRecord] = {}
     broken: set[str] = set()
     first_row: dict[str, int] = {}
+    find_level = _cached(bp.find_level)
     for row, rec in sheet.records():
         code, name = clean_code(rec["code"]), clean_name(rec["name"])
         parent = clean_code(rec["parent_code"]) or None
@@ -143,7 +170,7 @@ def _validate_units(
         if not name:
             problems.append(Problem(sheet.where(row, "name"), "单位名称为空"))
             ok = False
-        level = bp.find_level(rec["level"])
+        level = find_level(rec["level"])
         if level is None:
             problems.append(
                 Problem(
@@ -223,6 +250,7 @@ def _validate_persons(
     persons: dict[str, PersonRecord] = {}
     positions: dict[tuple[str, str, str], int] = {}
     wechat_owner: dict[str, tuple[str, int]] = {}
+    find_role = _cached(bp.find_role)
     for row, rec in sheet.records():
         unit_code = clean_code(rec["unit_code"])
         name = clean_name(rec["name"])
@@ -239,7 +267,7 @@ def _validate_persons(
         if not name:
             problems.append(Problem(sheet.where(row, "name"), "姓名为空"))
             ok = False
-        role = bp.find_role(rec["role"])
+        role = find_role(rec["role"])
         if role is None:
             problems.append(
                 Problem(
@@ -290,6 +318,7 @@ def _validate_persons(
         if not ok or role is None:
             continue
         unit_code = sys.intern(unit_code)  # a few hundred schools' codes repeat on every row
+        name = sys.intern(name)  # and names repeat too: 315,000 distinct among 746,000 persons
         key = person_key(name, unit_code, phone, wechat_id)
         known = persons.get(key)
         if known is not None and known.phone and phone and known.phone != phone:
@@ -318,15 +347,22 @@ def _validate_persons(
     return persons, ordered
 
 
-def read_roster(units_path: str | Path, persons_path: str | Path, bp: Blueprint) -> Roster:
-    """Read and validate both files; raise ``RosterError`` with every problem found."""
-    problems: list[Problem] = []
-    unit_sheet = read_sheet(units_path, UNIT_COLUMNS)
-    person_sheet = read_sheet(persons_path, PERSON_COLUMNS)
-    units, broken_units = _validate_units(unit_sheet, bp, problems)
-    if not units and not problems:
-        problems.append(Problem(unit_sheet.path.name, "单位表没有数据行"))
-    persons, positions = _validate_persons(person_sheet, bp, units, broken_units, problems)
+def read_roster(
+    units_path: str | Path,
+    persons_path: str | Path,
+    bp: Blueprint,
+    limits: InputLimits | None = None,
+) -> Roster:
+    """Read and validate both files; raise ``RosterError`` with every problem found (the
+    first ``MAX_PROBLEMS`` of them), or naming the first of ``limits`` a file exceeds."""
+    problems: list[Problem] = CappedProblems(RosterError)
+    unit_sheet = read_sheet(units_path, UNIT_COLUMNS, limits)
+    person_sheet = read_sheet(persons_path, PERSON_COLUMNS, limits)
+    with no_gc():
+        units, broken_units = _validate_units(unit_sheet, bp, problems)
+        if not units and not problems:
+            problems.append(Problem(unit_sheet.path.name, "单位表没有数据行"))
+        persons, positions = _validate_persons(person_sheet, bp, units, broken_units, problems)
     if problems:
         raise RosterError(problems)
     return Roster(units, persons, positions)
@@ -394,127 +430,49 @@ _UNIT_FIELDS = ("code", "name", "level", "depth", "parent_code", "path", "active
 _PERSON_FIELDS = ("id", "key", "name", "phone", "wechat_id", "active")
 
 
+class MassRemoval(MatrixError):
+    """An import that would remove more than half of the stored units or persons."""
+
+
+def _check_removals(units: Change, persons: Change, stored: tuple[int, int]) -> None:
+    """Refuse, before anything is written, an import that removes most of the roster: a
+    persons file cut down to its header would otherwise remove everyone."""
+    for change, count, what in ((units, stored[0], "单位"), (persons, stored[1], "人员")):
+        if change.removed * 2 > count:
+            raise MassRemoval(
+                f"此次导入将删除现有 {count:,} 个{what}中的 {change.removed:,} 个（超过一半），"
+                "未写入任何数据",
+                fix="请核对名册文件是否完整；确需删除请加 --allow-mass-removal 重新导入",
+            )
+
+
 def import_roster(
-    engine: Engine, roster: Roster, bp: Blueprint, *, dry_run: bool = False
+    engine: Engine,
+    roster: Roster,
+    bp: Blueprint,
+    *,
+    dry_run: bool = False,
+    allow_mass_removal: bool = False,
 ) -> ImportReport:
     """Make the database hold exactly ``roster``, in one transaction; report the difference.
 
-    Rows are compared and written as tuples, not ORM objects: the national roster is 200,000
-    units and 750,000 persons, and this must stay within a minute and a gigabyte or so.
+    Removing more than half of the stored units or persons raises ``MassRemoval`` unless
+    ``allow_mass_removal``.
+
+    Rows are read, compared and written as plain tuples on the driver's own cursor, not ORM
+    objects nor Core rows: the national roster is 200,000 units and 750,000 persons, and per
+    row SQLAlchemy's parameter and result processing cost as much as SQLite's own work.
     """
     now = utcnow()
-    paths = _paths(roster.units)
     unit_t, person_t, pos_t = table_of(Unit), table_of(Person), table_of(Position)
-    with engine.begin() as conn:
-        old_units = {
-            r[0]: tuple(r)
-            for r in conn.execute(
-                select(*(unit_t.c[f] for f in _UNIT_FIELDS[:-1]), unit_t.c.removed_at.is_(None))
-            )
-        }
-        old_persons = {
-            r[1]: tuple(r)
-            for r in conn.execute(
-                select(
-                    *(person_t.c[f] for f in _PERSON_FIELDS[:-1]), person_t.c.removed_at.is_(None)
-                )
-            )
-        }
-        old_positions = {
-            (r[1], r[2], r[3]): (r[0], r[4])
-            for r in conn.execute(
-                select(pos_t.c.id, pos_t.c.person_id, pos_t.c.unit_code, pos_t.c.role, pos_t.c.seq)
-            )
-        }
-
-        units = Change()
-        unit_inserts, unit_updates = [], []
-        for code in sorted(roster.units, key=lambda c: bp.depth(roster.units[c].level)):
-            rec = roster.units[code]
-            row = (
-                code,
-                rec.name,
-                rec.level,
-                bp.depth(rec.level),
-                rec.parent_code,
-                paths[code],
-                True,
-            )
-            old = old_units.get(code)
-            if old is None:
-                unit_inserts.append(row)
-                units.note("added", lambda r=rec: f"{r.name}（{r.code}）")  # type: ignore[misc]
-            elif old != row:
-                unit_updates.append(row)
-                units.note("changed", lambda r=rec: f"{r.name}（{r.code}）")  # type: ignore[misc]
-        unit_removals = [
-            code for code, old in old_units.items() if code not in roster.units and old[-1]
-        ]
-        for code in unit_removals:
-            units.note("removed", f"{old_units[code][1]}（{code}）")
-
-        persons = Change()
-        by_wechat = {r[4]: r for r in old_persons.values() if r[4]}
-        by_name_phone = {(r[2], r[3]): r for r in old_persons.values() if r[3]}
-        next_id = max((r[0] for r in old_persons.values()), default=0) + 1
-        id_of: dict[str, int] = {}
-        claimed: set[int] = set()
-        person_inserts, person_updates = [], []
-        for key, person in roster.persons.items():
-            prev = old_persons.get(key)
-            if prev is None or prev[0] in claimed:
-                # the same person may come back under a new key (a WeChat id added later)
-                prev = by_wechat.get(person.wechat_id) or by_name_phone.get(
-                    (person.name, person.phone)
-                )
-                if prev is not None and (prev[0] in claimed or prev[1] in roster.persons):
-                    prev = None
-            if prev is None:
-                id_of[key] = next_id
-                person_inserts.append(
-                    (next_id, key, person.name, person.phone, person.wechat_id, True)
-                )
-                next_id += 1
-                persons.note("added", person.name)
-                continue
-            person_row = (prev[0], key, person.name, person.phone, person.wechat_id, True)
-            id_of[key] = prev[0]
-            claimed.add(prev[0])
-            if prev != person_row:
-                person_updates.append(person_row)
-                persons.note("changed", person.name)
-        person_removals = [r[0] for r in old_persons.values() if r[0] not in claimed and r[-1]]
-        for r in old_persons.values():
-            if r[0] not in claimed and r[-1]:
-                persons.note("removed", r[2])
-
-        positions = Change()
-        unit_name = {c: u.name for c, u in roster.units.items()}
-        role_label = {r.key: r.label for r in bp.roles}
-        pos_inserts, pos_updates = [], []
-        seen: set[tuple[int, str, str]] = set()
-        for key, unit_code, role, seq in roster.positions:
-            ident = (id_of[key], unit_code, role)
-            seen.add(ident)
-            found = old_positions.get(ident)
-            if found is None:
-                pos_inserts.append((*ident, seq))
-                positions.note(
-                    "added",
-                    lambda k=key, u=unit_code, r=role: (
-                        f"{roster.persons[k].name}@{unit_name[u]}:{role_label[r]}"
-                    ),  # type: ignore[misc]
-                )
-            elif found[1] != seq:
-                pos_updates.append((found[0], seq))
-        pos_deletes = [pid for ident, (pid, _) in old_positions.items() if ident not in seen]
-        for ident in old_positions:
-            if ident not in seen:
-                positions.note(
-                    "removed", f"{ident[0]}@{ident[1]}:{role_label.get(ident[2], ident[2])}"
-                )
-
+    with no_gc(), engine.begin() as conn:
+        old = _Stored.read(conn, roster)
+        units, unit_inserts, unit_updates, unit_removals = _diff_units(roster, bp, old)
+        persons, id_of, person_inserts, person_updates, person_removals = _diff_persons(roster, old)
+        positions, pos_inserts, pos_updates, pos_deletes = _diff_positions(roster, bp, old, id_of)
         report = ImportReport(units, persons, positions, dry_run)
+        if not allow_mass_removal:
+            _check_removals(units, persons, (old.active_units(), old.active_persons))
         if dry_run:
             return report
 
@@ -544,6 +502,203 @@ def import_roster(
     return report
 
 
+@dataclass
+class _Stored:
+    """What the database holds. Persons whose key the roster still has are kept as their id
+    and whether their row differs, not as rows: on an unchanged national re-import that is
+    nearly all 746,000 of them, and their rows would double the roster in memory. Only rows
+    of keys the roster no longer has (moved to a new key, or gone) are kept whole."""
+
+    units: dict[str, tuple[Any, ...]]  # (*fields, active) by code
+    person_ids: dict[str, int]  # roster key → stored id
+    changed: set[str]  # roster keys whose stored row differs from the roster's
+    others: dict[str, tuple[Any, ...]]  # (*fields, active) of keys not in the roster
+    max_person_id: int
+    active_persons: int
+    positions: dict[tuple[int, str, str], tuple[int, int]]  # (person, unit, role) → (id, seq)
+
+    @classmethod
+    def read(cls, conn: Connection, roster: Roster) -> _Stored:
+        unit_t, person_t, pos_t = table_of(Unit), table_of(Person), table_of(Position)
+        units = select(*(unit_t.c[f] for f in _UNIT_FIELDS[:-1]), unit_t.c.removed_at.is_(None))
+        persons = select(
+            *(person_t.c[f] for f in _PERSON_FIELDS[:-1]), person_t.c.removed_at.is_(None)
+        )
+        positions = select(
+            pos_t.c.person_id, pos_t.c.unit_code, pos_t.c.role, pos_t.c.id, pos_t.c.seq
+        )
+        # "active" comes back as 1/0 from SQLite, True/False elsewhere: both compare equal to
+        # the True of a wanted row
+        stored = cls({r[0]: r for r in raw_rows(conn, units)}, {}, set(), {}, 0, 0, {})
+        wanted = roster.persons
+        for r in raw_rows(conn, persons):
+            stored.max_person_id = max(stored.max_person_id, r[0])
+            stored.active_persons += bool(r[-1])
+            person = wanted.get(r[1])
+            if person is None:
+                stored.others[r[1]] = r
+                continue
+            stored.person_ids[person.key] = r[0]  # the roster's own key string, not a copy
+            if r != (r[0], person.key, person.name, person.phone, person.wechat_id, True):
+                stored.changed.add(person.key)
+        intern = sys.intern  # unit codes and roles repeat 750,000 times
+        stored.positions = {
+            (r[0], intern(r[1]), intern(r[2])): (r[3], r[4]) for r in raw_rows(conn, positions)
+        }
+        return stored
+
+    def active_units(self) -> int:
+        return sum(1 for r in self.units.values() if r[-1])
+
+
+@dataclass
+class _NewRows:
+    """Rows to insert, made again from the roster when written instead of held: 750,000 of
+    them would add a hundred megabytes to the import's peak."""
+
+    count: int
+    first: list[tuple[Any, ...]]  # the first EXAMPLES, for the report
+    make: Callable[[], Iterator[tuple[Any, ...]]]
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, part: slice) -> list[tuple[Any, ...]]:
+        return self.first[part]
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return self.make() if self.count else iter(())  # an unchanged re-import makes none
+
+
+def _tally(change: Change, kind: str, rows: Any, label: Callable[[Any], str]) -> None:
+    """Count ``rows`` as ``kind`` and label the first few (a call per row would cost seconds)."""
+    setattr(change, kind, getattr(change, kind) + len(rows))
+    shown = change.examples[kind]
+    shown.extend(label(r) for r in rows[: max(0, EXAMPLES - len(shown))])
+
+
+def _diff_units(
+    roster: Roster, bp: Blueprint, old: _Stored
+) -> tuple[Change, list[tuple[Any, ...]], list[tuple[Any, ...]], list[str]]:
+    paths = _paths(roster.units)
+    depth = {lvl.key: i for i, lvl in enumerate(bp.levels)}
+    inserts, updates = [], []
+    stored = old.units
+    for code in sorted(roster.units, key=lambda c: depth[roster.units[c].level]):
+        rec = roster.units[code]
+        row = (code, rec.name, rec.level, depth[rec.level], rec.parent_code, paths[code], True)
+        before = stored.get(code)
+        if before is None:
+            inserts.append(row)
+        elif before != row:
+            updates.append(row)
+    removals = [code for code, r in stored.items() if code not in roster.units and r[-1]]
+    units = Change()
+    _tally(units, "added", inserts, lambda r: f"{r[1]}（{r[0]}）")
+    _tally(units, "changed", updates, lambda r: f"{r[1]}（{r[0]}）")
+    _tally(units, "removed", removals, lambda code: f"{stored[code][1]}（{code}）")
+    return units, inserts, updates, removals
+
+
+def _diff_persons(
+    roster: Roster, old: _Stored
+) -> tuple[Change, dict[str, int], _NewRows, list[tuple[Any, ...]], list[int]]:
+    others = old.others
+    index: list[dict[Any, tuple[Any, ...]]] = []  # built at the first person not found by key
+
+    def moved(person: PersonRecord) -> tuple[Any, ...] | None:
+        # the same person may come back under a new key (a WeChat id added later); a stored
+        # row whose key the roster still has is that key's, so only the others can have moved
+        if not index:
+            index.append({r[4]: r for r in others.values() if r[4]})
+            index.append({(r[2], r[3]): r for r in others.values() if r[3]})
+        return index[0].get(person.wechat_id) or index[1].get((person.name, person.phone))
+
+    first_new = next_id = old.max_person_id + 1
+    id_of: dict[str, int] = {}
+    claimed: set[int] = set()  # ids of moved rows taken (a row found by its key is its own)
+    first: list[tuple[Any, ...]] = []
+    updates = []
+    for key, person in roster.persons.items():
+        pid = old.person_ids.get(key)
+        if pid is not None:
+            id_of[key] = pid
+            if key in old.changed:
+                updates.append((pid, key, person.name, person.phone, person.wechat_id, True))
+            continue
+        prev = moved(person) if others else None
+        if prev is not None and (prev[0] in claimed or prev[1] in roster.persons):
+            prev = None
+        if prev is None:
+            id_of[key] = next_id
+            if len(first) < EXAMPLES:
+                first.append((next_id, key, person.name, person.phone, person.wechat_id))
+            next_id += 1
+            continue
+        row = (prev[0], key, person.name, person.phone, person.wechat_id, True)
+        id_of[key] = prev[0]
+        claimed.add(prev[0])
+        if prev != row:
+            updates.append(row)
+    gone = [r for r in others.values() if r[0] not in claimed and r[-1]]
+
+    def make() -> Iterator[tuple[Any, ...]]:
+        for key, person in roster.persons.items():
+            if (pid := id_of[key]) >= first_new:  # new ones are numbered from first_new on
+                yield (pid, key, person.name, person.phone, person.wechat_id)
+
+    inserts = _NewRows(next_id - first_new, first, make)
+    persons = Change()
+    _tally(persons, "added", inserts, lambda r: r[2])
+    _tally(persons, "changed", updates, lambda r: r[2])
+    _tally(persons, "removed", gone, lambda r: r[2])
+    return persons, id_of, inserts, updates, [r[0] for r in gone]
+
+
+def _diff_positions(
+    roster: Roster, bp: Blueprint, old: _Stored, id_of: dict[str, int]
+) -> tuple[Change, _NewRows, list[tuple[int, int]], list[int]]:
+    stored = old.positions
+    count = 0
+    first: list[tuple[Any, ...]] = []
+    updates = []
+    added_keys: list[str] = []
+    # what is left once every wanted position is struck off is what goes: cheaper than a set
+    # of 750,000 wanted ones
+    left = dict(stored)
+    for key, unit_code, role, seq in roster.positions:
+        ident = (id_of[key], unit_code, role)
+        found = left.pop(ident, None)
+        if found is None:
+            count += 1
+            if len(added_keys) < EXAMPLES:
+                first.append((*ident, seq))
+                added_keys.append(key)
+        elif found[1] != seq:
+            updates.append((found[0], seq))
+    gone = list(left)
+
+    def make() -> Iterator[tuple[Any, ...]]:
+        for key, unit_code, role, seq in roster.positions:
+            ident = (id_of[key], unit_code, role)
+            if ident not in stored:
+                yield (*ident, seq)
+
+    inserts = _NewRows(count, first, make)
+    unit_name = {c: u.name for c, u in roster.units.items()}
+    role_label = {r.key: r.label for r in bp.roles}
+    positions = Change()
+    labels = iter(added_keys)
+    _tally(
+        positions,
+        "added",
+        inserts,
+        lambda r: f"{roster.persons[next(labels)].name}@{unit_name[r[1]]}:{role_label[r[2]]}",
+    )
+    _tally(positions, "removed", gone, lambda i: f"{i[0]}@{i[1]}:{role_label.get(i[2], i[2])}")
+    return positions, inserts, updates, [stored[i][0] for i in gone]
+
+
 def _columns(fields: tuple[str, ...]) -> list[str]:
     return [f for f in fields if f != "active"]  # "active" stands for removed_at IS NULL
 
@@ -552,15 +707,41 @@ def _insert(
     conn: Connection,
     table: Table,
     fields: tuple[str, ...],
-    rows: list[tuple[Any, ...]],
+    rows: Iterable[tuple[Any, ...]],
     **extra: Any,
 ) -> None:
+    """Insert ``rows`` (tuples in ``fields`` order) with the driver's own executemany: they are
+    plain ints and strings, which need none of SQLAlchemy's per-row parameter processing."""
     names = _columns(fields)
-    for i in range(0, len(rows), 20_000):  # dicts only for one chunk at a time
-        conn.execute(
-            insert(table),
-            [{**dict(zip(names, r, strict=False)), **extra} for r in rows[i : i + 20_000]],
-        )
+    width = len(names)
+    # a None extra is what the column holds anyway (NULL), so it need not travel per row
+    added = {k: v for k, v in extra.items() if v is not None}
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(quote(n) for n in [*names, *added])
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({columns}) "
+        f"VALUES ({', '.join([mark] * (width + len(added)))})"
+    )
+    tail = tuple(added.values())
+    source = iter(rows)
+    if conn.dialect.name == "postgresql":
+        _copy(conn, f"COPY {quote(table.name)} ({columns}) FROM STDIN", source, width, tail)
+        return
+    while chunk := list(islice(source, 50_000)):  # one chunk at a time in memory
+        if tail or len(chunk[0]) != width:
+            chunk = [(*r[:width], *tail) for r in chunk]
+        conn.exec_driver_sql(sql, chunk)
+
+
+def _copy(
+    conn: Connection, sql: str, rows: Iterator[tuple[Any, ...]], width: int, tail: tuple[Any, ...]
+) -> None:
+    """PostgreSQL: COPY, in the transaction of ``conn``; a third of the time of executemany."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(sql) as copy:
+        for r in rows:
+            copy.write_row((*r[:width], *tail) if tail or len(r) != width else r)
 
 
 def _update(

@@ -7,16 +7,21 @@ Rows keep their number as a spreadsheet shows it (the header is row 1), so every
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from matrix.errors import Problem, RosterError
+from matrix.limits import MB, InputLimits, megabytes, too_big
+from matrix.xlsx_guard import check_xlsx
+
+CHUNK = 4 * MB
 
 
 @dataclass(frozen=True)
@@ -42,12 +47,20 @@ class Sheet:
 
     def records(self) -> Iterator[tuple[int, dict[str, str]]]:
         width = max(self.index.values()) + 1
+        fields = tuple(self.index)
+        positions = tuple(self.index.values())
+        pick = itemgetter(*positions) if len(positions) > 1 else lambda c: (c[positions[0]],)
+        texts = self.path.suffix.lower() not in (".xlsx", ".xlsm")  # CSV cells are text already
         for number, cells in enumerate(self.raw, start=2):
+            if not texts and not any(cells) and 0 not in cells:
+                continue  # blank, and cheap to tell (Excel pads the gaps between rows)
             if len(cells) < width:
                 cells = [*cells, *[""] * (width - len(cells))]
-            record = {f: _cell_text(cells[i]) for f, i in self.index.items()}
-            if any(v.strip() for v in record.values()):
-                yield number, record
+            values = pick(cells)
+            if not texts:
+                values = [_cell_text(v) for v in values]
+            if "".join(values).strip():
+                yield number, dict(zip(fields, values, strict=True))
 
     def where(self, row: int, field: str | None = None) -> str:
         place = f"{self.path.name} 第 {row} 行"
@@ -70,56 +83,274 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _decode(data: bytes, path: Path) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise RosterError(
-            [
-                Problem(
-                    path.name,
-                    "无法识别文件编码（支持 UTF-8 和 GB18030/GBK）；请在 Excel 中另存为 CSV UTF-8",
-                )
-            ]
-        ) from exc
+@dataclass(frozen=True)
+class _Survey:
+    """What one cheap pass over a CSV file's bytes tells before it is parsed."""
+
+    encoding: str
+    lines: int
+    long_cells: bool  # a line longer than a cell may be: only then are cells measured
+    too_long: bool  # a line longer than a whole record may be
+    quotes: bool  # a quoted field may hold line breaks: then records and lines differ
+    nul: bool
 
 
-def _raw_rows(path: Path) -> Iterator[Sequence[Any]]:
-    """The file's rows, streamed: a national roster should not be held twice in memory."""
+class _Lines:
+    """Whether any line is longer than ``threshold`` bytes, chunk after chunk."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.longer = re.compile(rb"\n[^\n]{%d}" % (threshold + 1))  # starts with a literal
+        self.run = 0  # bytes since the last line break
+        self.found = False
+
+    def feed(self, chunk: bytes) -> None:
+        first = chunk.find(b"\n")
+        head = len(chunk) if first < 0 else first
+        if self.run + head > self.threshold or self.longer.search(chunk):
+            self.found = True
+        self.run = self.run + len(chunk) if first < 0 else len(chunk) - chunk.rfind(b"\n") - 1
+
+
+def _survey(path: Path, limits: InputLimits) -> _Survey:
+    """Decode the whole file in chunks (UTF-8, with or without BOM, else GB18030: a wrong guess
+    would only show up halfway through a 750,000-row file) and measure its lines, all at C
+    speed and in constant memory."""
+    with path.open("rb") as fh:
+        bom = fh.read(3) == b"\xef\xbb\xbf"
+        for encoding in ("utf-8-sig",) if bom else ("utf-8", "gb18030"):
+            fh.seek(0)
+            decoder = codecs.getincrementaldecoder(encoding)()
+            # utf-8 and gb18030 take at most 4 bytes a character
+            cells, records = _Lines(limits.max_cell_chars), _Lines(4 * limits.max_record_chars)
+            lines, last = 0, b""
+            quotes = nul = False
+            try:
+                while chunk := fh.read(CHUNK):
+                    decoder.decode(chunk)
+                    lines += chunk.count(b"\n")
+                    cells.feed(chunk)
+                    records.feed(chunk)
+                    quotes = quotes or b'"' in chunk
+                    nul = nul or b"\x00" in chunk
+                    last = chunk[-1:]
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                continue
+            lines += last not in (b"", b"\n")
+            return _Survey(encoding, lines, cells.found, records.found, quotes, nul)
+    raise RosterError(
+        [
+            Problem(
+                path.name,
+                "无法识别文件编码（支持 UTF-8 和 GB18030/GBK）；请在 Excel 中另存为 CSV UTF-8",
+            )
+        ]
+    )
+
+
+def _raw_rows(path: Path, limits: InputLimits) -> Iterator[Sequence[Any]]:
+    """The file's rows, streamed and bounded by ``limits``: a national roster should not be held
+    twice in memory, and a hostile file is refused before it is parsed into memory at all."""
     if not path.is_file():
         raise RosterError([Problem(str(path), "文件不存在")])
     suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".xlsm", ".csv", ".txt", ""):
+        raise RosterError([Problem(path.name, "只支持 .csv 和 .xlsx 文件")])
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise RosterError(
+            [
+                too_big(
+                    path.name,
+                    "文件大小",
+                    megabytes(size),
+                    f"{limits.max_file_mb} MB",
+                    "max_file_mb",
+                )
+            ]
+        )
     if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook  # only when needed: it is slow to import
-
-        try:
-            book = load_workbook(path, read_only=True, data_only=True)
-        except Exception as exc:  # openpyxl raises many kinds for a broken file
-            raise RosterError([Problem(path.name, f"无法作为 Excel 文件打开：{exc}")]) from exc
-        return _close_after(book, book.worksheets[0].iter_rows(values_only=True))
-    if suffix in (".csv", ".txt", ""):
-        text = _decode(path.read_bytes(), path)
-        return csv.reader(io.StringIO(text, newline=""))
-    raise RosterError([Problem(path.name, "只支持 .csv 和 .xlsx 文件")])
+        return _xlsx_rows(path, limits)
+    return _csv_rows(path, _survey(path, limits), limits)
 
 
-def _close_after(book: Any, rows: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+def _xlsx_rows(path: Path, limits: InputLimits) -> Iterator[Sequence[Any]]:
+    check_xlsx(path, limits)
+    from openpyxl import load_workbook  # only when needed: it is slow to import
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise RosterError([Problem(path.name, f"无法作为 Excel 文件打开：{exc}")]) from exc
+    # explicit bounds: the sheet's own <dimension> could claim 16,384 columns for every row
+    rows = sheet.iter_rows(
+        min_row=1,
+        max_row=limits.max_rows + 1,
+        min_col=1,
+        max_col=limits.max_columns + 1,
+        values_only=True,
+    )
+    return _checked_cells(path, _close_after(path, book, rows), limits)
+
+
+def _close_after(path: Path, book: Any, rows: Iterator[Sequence[Any]]) -> Iterator[Sequence[Any]]:
     try:
         yield from rows
+    except Exception as exc:  # a part that inflates wrong, XML that does not parse …
+        raise RosterError([Problem(path.name, f"无法读取 Excel 文件：{str(exc)[:200]}")]) from exc
     finally:
         book.close()
 
 
-def read_sheet(path: str | Path, columns: Sequence[Column]) -> Sheet:
-    """Read ``path`` and map its headers onto ``columns``; unknown extra columns are ignored."""
+def _checked_cells(
+    path: Path, rows: Iterator[Sequence[Any]], limits: InputLimits
+) -> Iterator[Sequence[Any]]:
+    """Rows of any cell type, refused past the row, column and cell-length limits."""
+    for number, cells in enumerate(rows, start=1):
+        if number > limits.max_rows:
+            raise _too_many_rows(path, limits)
+        if not any(cells):
+            yield cells
+            continue
+        if len(cells) > limits.max_columns:
+            if any(c is not None and c != "" for c in cells[limits.max_columns :]):
+                raise _too_many_columns(path, number, len(cells), limits)
+            cells = cells[: limits.max_columns]
+        for column, cell in enumerate(cells, start=1):
+            if isinstance(cell, str) and (len(cell) > limits.max_cell_chars or "\x00" in cell):
+                raise _bad_cell(path, number, column, cell, limits)
+        yield cells
+
+
+class _Record:
+    """Characters read since the last complete CSV record (a quoted field may span lines)."""
+
+    chars = 0
+
+
+def _record_lines(fh: Any, record: _Record, path: Path, limits: InputLimits) -> Iterator[str]:
+    limit = limits.max_record_chars
+    for line in iter(lambda: fh.readline(limit + 1), ""):
+        record.chars += len(line)
+        if record.chars > limit:
+            raise _line_too_long(path, limits)
+        yield line
+
+
+def _line_too_long(path: Path, limits: InputLimits) -> RosterError:
+    limit = f"{limits.max_record_chars:,} 个字符（max_columns × max_cell_chars）"
+    return RosterError(
+        [too_big(path.name, "一行的长度", None, limit, "max_cell_chars 或 max_columns")]
+    )
+
+
+def _csv_rows(path: Path, survey: _Survey, limits: InputLimits) -> Iterator[Sequence[Any]]:
+    # refused before parsing: whatever can be told from the survey
+    if survey.too_long:
+        raise _line_too_long(path, limits)
+    if survey.lines > limits.max_rows and not survey.quotes:
+        raise _too_many_rows(path, limits)
+    # csv refuses a field over its limit (131,072 by default) with an error of its own
+    if csv.field_size_limit() <= limits.max_cell_chars:
+        csv.field_size_limit(limits.max_cell_chars + 1)
+    return _csv_records(path, survey, limits)
+
+
+def _csv_records(path: Path, survey: _Survey, limits: InputLimits) -> Iterator[Sequence[Any]]:
+    record = _Record()
+    max_rows, max_columns, max_cell = limits.max_rows, limits.max_columns, limits.max_cell_chars
+    # the checks a row costs are skipped where the survey proves them needless: the national
+    # roster has no quotes, no NUL and no line near max_cell_chars
+    long_cells = survey.long_cells
+    with path.open(encoding=survey.encoding, newline="") as fh:
+        lines = _record_lines(fh, record, path, limits) if survey.quotes else fh
+        reader = csv.reader(lines)
+        number = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise _csv_error(path, number + 1, exc, limits) from exc
+            number += 1
+            record.chars = 0
+            if number > max_rows:
+                raise _too_many_rows(path, limits)
+            if len(cells) > max_columns:
+                if any(cells[max_columns:]):
+                    raise _too_many_columns(path, number, len(cells), limits)
+                cells = cells[:max_columns]
+            if long_cells and cells and max(map(len, cells)) > max_cell:
+                column, cell = max(enumerate(cells, start=1), key=lambda c: len(c[1]))
+                raise _bad_cell(path, number, column, cell, limits)
+            if survey.nul and "\x00" in "".join(cells):
+                column = next(i for i, c in enumerate(cells, start=1) if "\x00" in c)
+                raise _bad_cell(path, number, column, cells[column - 1], limits)
+            yield cells
+
+
+def _too_many_rows(path: Path, limits: InputLimits) -> RosterError:
+    return RosterError([too_big(path.name, "行数", None, f"{limits.max_rows:,} 行", "max_rows")])
+
+
+def _too_many_columns(path: Path, row: int, found: int, limits: InputLimits) -> RosterError:
+    return RosterError(
+        [
+            too_big(
+                f"{path.name} 第 {row} 行",
+                "列数",
+                f"{found:,}",
+                f"{limits.max_columns:,} 列",
+                "max_columns",
+            )
+        ]
+    )
+
+
+def _bad_cell(path: Path, row: int, column: int, cell: str, limits: InputLimits) -> RosterError:
+    where = f"{path.name} 第 {row} 行第 {column} 列"
+    if len(cell) <= limits.max_cell_chars:
+        return RosterError([Problem(where, "含有空字符（NUL），请删除后重新导入")])
+    return RosterError(
+        [
+            too_big(
+                where,
+                "单元格长度",
+                f"{len(cell):,} 个字符",
+                f"{limits.max_cell_chars:,} 个字符",
+                "max_cell_chars",
+            )
+        ]
+    )
+
+
+def _csv_error(path: Path, row: int, exc: csv.Error, limits: InputLimits) -> RosterError:
+    where = f"{path.name} 第 {row} 行"
+    if "field larger than field limit" in str(exc):
+        return RosterError(
+            [
+                too_big(
+                    where,
+                    "单元格长度",
+                    None,
+                    f"{limits.max_cell_chars:,} 个字符",
+                    "max_cell_chars",
+                )
+            ]
+        )
+    return RosterError([Problem(where, "无法按 CSV 格式读取这一行，请在 Excel 中另存为 CSV UTF-8")])
+
+
+def read_sheet(
+    path: str | Path, columns: Sequence[Column], limits: InputLimits | None = None
+) -> Sheet:
+    """Read ``path`` and map its headers onto ``columns``; unknown extra columns are ignored.
+    ``limits`` bound the file (see ``matrix.limits``); past one, ``RosterError`` names it."""
     path = Path(path)
-    raw = iter(_raw_rows(path))
+    raw = iter(_raw_rows(path, limits or InputLimits()))
     first = next(raw, None)
     if first is None:
         raise RosterError([Problem(path.name, "文件是空的，第 1 行应为表头")])

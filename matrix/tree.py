@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import networkx as nx
 from sqlalchemy import ColumnElement, Engine, and_, select
 
+from matrix.bulk import no_gc
+from matrix.db import raw_rows
 from matrix.errors import TreeError, UnknownUnit
 from matrix.models import Unit
 
@@ -49,7 +51,7 @@ class TreeLine:
 class UnitTree:
     """Units as a DiGraph with ``name`` and ``level`` node attributes."""
 
-    def __init__(self, graph: nx.DiGraph, levels: list[str]) -> None:
+    def __init__(self, graph: nx.DiGraph, levels: list[str], root: str | None = None) -> None:
         if graph.number_of_nodes() == 0:
             raise TreeError("名册中还没有任何单位", fix="请先用 `qunmatrix import` 导入名册")
         if not nx.is_arborescence(graph):
@@ -60,18 +62,20 @@ class UnitTree:
             )
         self.graph = graph
         self.levels = levels
-        self.root: str = next(n for n, d in graph.in_degree() if d == 0)
+        # an arborescence has one root: the caller may know it already, saving a pass
+        self.root: str = (
+            root if root is not None else next(n for n, d in graph.in_degree() if d == 0)
+        )
 
     @classmethod
     def from_rows(cls, rows: Iterable[UnitRow], levels: list[str]) -> UnitTree:
+        rows = rows if isinstance(rows, list) else list(rows)
         graph: nx.DiGraph = nx.DiGraph()
-        edges = []
-        for code, name, level, parent in rows:
-            graph.add_node(code, name=name, level=level)
-            if parent is not None:
-                edges.append((parent, code))
-        graph.add_edges_from(edges)
-        return cls(graph, levels)
+        with no_gc():
+            graph.add_nodes_from((c, {"name": n, "level": lv}) for c, n, lv, _ in rows)
+            graph.add_edges_from((p, c) for c, _, _, p in rows if p is not None)
+        roots = [c for c, _, _, p in rows if p is None]
+        return cls(graph, levels, roots[0] if len(roots) == 1 else None)
 
     @classmethod
     def load(cls, engine: Engine, levels: list[str]) -> UnitTree:
@@ -80,8 +84,8 @@ class UnitTree:
             Unit.removed_at.is_(None)  # type: ignore[union-attr]
         )
         with engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return cls.from_rows(((r[0], r[1], r[2], r[3]) for r in rows), levels)
+            rows = raw_rows(conn, query).fetchall()  # plain tuples: no Row object per unit
+        return cls.from_rows(rows, levels)
 
     def __contains__(self, code: object) -> bool:
         return code in self.graph

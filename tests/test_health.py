@@ -113,8 +113,8 @@ def test_qunmatrix_run_serves_healthz_on_its_port_and_says_when_the_port_is_take
     engine: Engine,
 ):
     from bot.cli_app import Context
-    from bot.cli_run import start_health
     from bot.config import Settings
+    from bot.service import start_health
     from bot.wechaty_adapter import WechatyPlatform
     from matrix.errors import MatrixError
 

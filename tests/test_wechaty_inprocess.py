@@ -388,8 +388,8 @@ def test_qunmatrix_run_relays_a_notice_and_the_echo_confirms_the_copy(province_d
     from sqlalchemy import select
 
     from bot.cli_app import Context
-    from bot.cli_run import dispatcher, serve
     from bot.config import Settings
+    from bot.service import dispatcher, serve
     from matrix.models import Delivery
 
     world = provisioned_world(province_db, bp)
@@ -437,7 +437,8 @@ def test_an_office_plans_and_confirms_and_the_bot_builds_through_wechaty(
     real event loop, its invitations go through the puppet, and the result comes back."""
     world = provisioned_world(province_db, bp)
     units, persons = worlds.write_roster(tmp_path, *worlds.province(schools=3))
-    import_roster(province_db, read_roster(units, persons, bp), bp)
+    # worlds number persons across the whole province, so most get new keys: allowed here
+    import_roster(province_db, read_roster(units, persons, bp), bp, allow_mass_removal=True)
     populate(province_db, world)  # the new school's counselors have WeChat
     room = room_of(world, "乙1县少先队大队辅导员群")
 
@@ -470,8 +471,8 @@ def test_an_office_plans_and_confirms_and_the_bot_builds_through_wechaty(
 
 def test_qunmatrix_run_paces_the_account_as_its_accounts_entry_says(province_db, bp, errors):
     from bot.cli_app import Context
-    from bot.cli_run import dispatcher
     from bot.config import AccountSettings, Settings
+    from bot.service import dispatcher
 
     world = provisioned_world(province_db, bp)
     settings = Settings(

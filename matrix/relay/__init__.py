@@ -24,31 +24,74 @@ with the ``compose`` function the bot hands it. Wiring, per bot process::
                 next_job=lambda: next_job_at(env), forever=True)
 """
 
-from matrix.relay.acks import (
-    AckRequest,
-    AckResult,
-    Progress,
-    acknowledge,
-    notice_progress,
-    parse_ack,
-)
-from matrix.relay.clock import Clock, SystemClock, VirtualClock
-from matrix.relay.delivery import Compose, DeliveryWorker, drive
-from matrix.relay.env import RelayEnv
-from matrix.relay.errors import (
-    BadCommand,
-    ContentBlocked,
-    NotAllowed,
-    NotInMatrix,
-    RelayError,
-    UnknownCode,
-)
-from matrix.relay.guard import check_content
-from matrix.relay.notices import NoticePlan, issue_notice
-from matrix.relay.options import RelayOptions
-from matrix.relay.reminders import next_job_at, run_due_jobs
-from matrix.relay.reports import ReportReceipt, forward_report, submit_report
-from matrix.relay.watch import WatchAlert, watch_message
+from typing import TYPE_CHECKING
+
+from matrix.lazy import exports
+
+if TYPE_CHECKING:  # the names for type checkers; at run time each loads on first use
+    from matrix.relay.acks import (
+        AckRequest,
+        AckResult,
+        Progress,
+        acknowledge,
+        notice_progress,
+        parse_ack,
+    )
+    from matrix.relay.clock import Clock, SystemClock, VirtualClock
+    from matrix.relay.delivery import Compose, DeliveryWorker, drive
+    from matrix.relay.env import RelayEnv
+    from matrix.relay.errors import (
+        BadCommand,
+        ContentBlocked,
+        NotAllowed,
+        NotInMatrix,
+        RelayError,
+        UnknownCode,
+    )
+    from matrix.relay.guard import check_content
+    from matrix.relay.notices import NoticePlan, issue_notice
+    from matrix.relay.options import RelayOptions
+    from matrix.relay.reminders import next_job_at, run_due_jobs
+    from matrix.relay.reports import ReportReceipt, forward_report, submit_report
+    from matrix.relay.watch import WatchAlert, watch_message
+
+# importing the package must stay cheap: the settings need only RelayOptions, and
+# `qunmatrix --help` would otherwise load the whole engine (and SQLAlchemy) first
+_HOME = {
+    "AckRequest": "matrix.relay.acks",
+    "AckResult": "matrix.relay.acks",
+    "Progress": "matrix.relay.acks",
+    "acknowledge": "matrix.relay.acks",
+    "notice_progress": "matrix.relay.acks",
+    "parse_ack": "matrix.relay.acks",
+    "Clock": "matrix.relay.clock",
+    "SystemClock": "matrix.relay.clock",
+    "VirtualClock": "matrix.relay.clock",
+    "Compose": "matrix.relay.delivery",
+    "DeliveryWorker": "matrix.relay.delivery",
+    "drive": "matrix.relay.delivery",
+    "RelayEnv": "matrix.relay.env",
+    "BadCommand": "matrix.relay.errors",
+    "ContentBlocked": "matrix.relay.errors",
+    "NotAllowed": "matrix.relay.errors",
+    "NotInMatrix": "matrix.relay.errors",
+    "RelayError": "matrix.relay.errors",
+    "UnknownCode": "matrix.relay.errors",
+    "check_content": "matrix.relay.guard",
+    "NoticePlan": "matrix.relay.notices",
+    "issue_notice": "matrix.relay.notices",
+    "RelayOptions": "matrix.relay.options",
+    "next_job_at": "matrix.relay.reminders",
+    "run_due_jobs": "matrix.relay.reminders",
+    "ReportReceipt": "matrix.relay.reports",
+    "forward_report": "matrix.relay.reports",
+    "submit_report": "matrix.relay.reports",
+    "WatchAlert": "matrix.relay.watch",
+    "watch_message": "matrix.relay.watch",
+}
+
+__getattr__ = exports(__name__, _HOME)
+
 
 __all__ = [
     "AckRequest",

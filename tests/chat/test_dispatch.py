@@ -124,7 +124,7 @@ def test_every_command_has_a_handler(stage: Stage):
 def test_the_bots_own_words_never_read_as_a_command(stage: Stage):
     # another bot process (one per account) hears them as a contact's: no ping-pong
     from bot.commands import TABLE, parse
-    from bot.limits import LimitOptions
+    from bot.config import LimitOptions
 
     # a burst on purpose, far above what people type: the flood limits would silence it
     stage.bot.gate.limiter.options = LimitOptions(per_contact=1000, per_group=1000)

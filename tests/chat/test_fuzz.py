@@ -22,7 +22,7 @@ from loguru import logger
 from sqlalchemy import Engine
 
 from bot.commands import TABLE
-from bot.limits import LimitOptions
+from bot.config import LimitOptions
 from bot.stage import Stage
 from bot.summary_chat import SummaryOptions
 from matrix.blueprint import Blueprint

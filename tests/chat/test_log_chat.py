@@ -8,7 +8,8 @@ import json
 
 from sqlalchemy import func, select
 
-from bot.limits import Gate, Limiter, LimitOptions
+from bot.config import LimitOptions
+from bot.limits import Gate, Limiter
 from bot.log_chat import CHAT_LINES
 from bot.stage import Stage
 from matrix import audit_log

@@ -31,7 +31,9 @@ def roster_grows(stage: Stage, folder: Path, **world: int) -> None:
     """The roster is imported again, larger: ``worlds.province(**world)``."""
     folder.mkdir(exist_ok=True)
     units, persons = worlds.write_roster(folder, *worlds.province(**world))
-    import_roster(stage.engine, read_roster(units, persons, stage.bp), stage.bp)
+    # worlds number persons across the whole province, so most get new keys: allowed here
+    bp = stage.bp
+    import_roster(stage.engine, read_roster(units, persons, bp), bp, allow_mass_removal=True)
 
 
 def nicknames_set(stage: Stage) -> None:
