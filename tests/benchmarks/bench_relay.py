@@ -375,6 +375,9 @@ def main() -> None:
     parser.add_argument("--pg", default=PG_ADMIN, help="PostgreSQL server (admin database)")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--layouts", default="overlapping,sparse", help="account membership")
+    parser.add_argument(
+        "--throughput-only", action="store_true", help="skip the paced runs (last layout only)"
+    )
     args = parser.parse_args()
     bp = load_blueprint("young_pioneers")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -387,6 +390,8 @@ def main() -> None:
         engine = make_engine(f"sqlite:///{ready}")
         build_groups(engine, bp, accounts, layout)
         engine.dispose()  # the last connection closing folds the WAL into the file
+        if args.throughput_only:
+            continue
         print(f"\n== paced relay on the virtual clock (SQLite), {layout} membership")
         fresh_copy(ready, work)
         paced_run(work, bp, accounts, args.rate)
