@@ -16,6 +16,7 @@ from matrix.models import Delivery, Notice, RelayJob
 from matrix.relay.accounts import accounts_in_groups, backlog, serving_rates
 from matrix.relay.assign import assign
 from matrix.relay.codes import notice_code
+from matrix.relay.delivery import refresh_queue_stats
 from matrix.relay.drafts import parse_notice
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotAllowed, RelayError
@@ -178,6 +179,7 @@ def issue_notice(
             chars=len(draft.body),
         )
         unbuilt = unbuilt_count(conn, bp, leader)
+    refresh_queue_stats(env.engine, len(rows))
 
     per_level = Counter(t.level for t in targets)
     by_level = [
