@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from bot.cli_text import ChineseGroup
 from bot.config import Settings, load_settings
 from matrix.blueprint import Blueprint, load_blueprint
 from matrix.errors import MatrixError
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # at run time each command imports what it uses: start-up sta
 
 app = typer.Typer(
     name="qunmatrix",
+    cls=ChineseGroup,
     help="群矩阵：分层建设和管理微信工作群。",
     no_args_is_help=True,
     add_completion=False,
