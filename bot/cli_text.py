@@ -50,6 +50,10 @@ _VALUE_REASONS = (
     (re.compile(r"is a file"), "这是文件，需要文件夹"),
     (re.compile(r"not readable"), "没有读取权限"),
     (re.compile(r"not writable"), "没有写入权限"),
+    (re.compile(r"greater than or equal to (?P<n>[-\d.]+)"), r"应不小于 \g<n>"),
+    (re.compile(r"greater than (?P<n>[-\d.]+)"), r"应大于 \g<n>"),
+    (re.compile(r"less than or equal to (?P<n>[-\d.]+)"), r"应不大于 \g<n>"),
+    (re.compile(r"less than (?P<n>[-\d.]+)"), r"应小于 \g<n>"),
     (re.compile(r"is not one of|Input should be"), "不是可选的值"),
 )
 _EXTRA_ARGS = re.compile(r"unexpected extra argument\(s\)\s*\((?P<args>.*)\)", re.S)
@@ -173,7 +177,8 @@ def _translate(exc: click_errors.ClickException) -> str:
         close = sorted(exc.possibilities or [])[:3]
         return _usage_text("no_option", word=exc.option_name, close=close)
     if isinstance(exc, click_errors.BadParameter):
-        reason = next((zh for pat, zh in _VALUE_REASONS if pat.search(message)), "取值无效")
+        found = ((m, zh) for pat, zh in _VALUE_REASONS if (m := pat.search(message)))
+        reason = next((m.expand(zh) for m, zh in found), "取值无效")
         return _usage_text("bad_value", word=_param_name(exc), reason=reason)
     if match := _EXTRA_ARGS.search(message):
         return _usage_text("extra", args=match["args"][:80])

@@ -191,6 +191,12 @@ def test_a_bad_option_value_says_what_is_expected(tmp_path: Path) -> None:
     assert "--depth / -d 的值无效：应为整数" in out and "qunmatrix tree --help" in out
 
 
+def test_a_number_out_of_range_names_the_limit(run) -> None:  # type: ignore[no-untyped-def]
+    code, out = run("tree", "--depth", "-5")
+    assert_chinese_failure(code, out)
+    assert "--depth / -d 的值无效：应不小于 0" in out
+
+
 def test_a_missing_argument_is_named(run) -> None:  # type: ignore[no-untyped-def]
     code, out = run("import")
     assert_chinese_failure(code, out)
