@@ -13,5 +13,8 @@ from bot import (  # noqa: F401  (importing registers the commands)
     cli_summary,
 )
 from bot.cli_app import app
+from bot.cli_text import install
+
+install(app)
 
 __all__ = ["app"]

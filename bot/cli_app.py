@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer._click.globals import get_current_context
 
+from bot.cli_text import ChineseGroup
 from bot.config import Settings, load_settings
 from matrix.blueprint import Blueprint, load_blueprint
 from matrix.errors import MatrixError
@@ -24,6 +26,7 @@ if TYPE_CHECKING:  # at run time each command imports what it uses: start-up sta
 
 app = typer.Typer(
     name="qunmatrix",
+    cls=ChineseGroup,
     help="群矩阵：分层建设和管理微信工作群。",
     no_args_is_help=True,
     add_completion=False,
@@ -38,6 +41,7 @@ class Context:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.error_log = ""  # where tracebacks go, once logging is set up
 
     @cached_property
     def engine(self) -> Engine:
@@ -87,8 +91,13 @@ def friendly(func: F) -> F:
             from bot.render import render
 
             ref = uuid.uuid4().hex[:8]
-            logger.opt(exception=exc).error("command {} failed, ref {}", func.__name__, ref)
-            typer.echo(render("cli/error.txt.j2", ref=ref), err=True)
+            logger.bind(file_only=True).opt(exception=exc).error(
+                "command {} failed, ref {}", func.__name__, ref
+            )
+            root = get_current_context(silent=True)
+            obj = root.find_root().obj if root is not None else None
+            log = obj.error_log if isinstance(obj, Context) else ""
+            typer.echo(render("cli/error.txt.j2", ref=ref, log=log), err=True)
             raise typer.Exit(1) from exc
 
     return wrapper  # type: ignore[return-value]
@@ -120,5 +129,5 @@ def main(
         raise typer.Exit(2) from exc
     from bot.logs import setup_logging
 
-    setup_logging(settings.log_level, settings.log_file)
     ctx.obj = Context(settings)
+    ctx.obj.error_log = setup_logging(settings.log_level, settings.log_file)

@@ -36,18 +36,20 @@ def _config(ctx: typer.Context) -> Check:
 def _database(c: Context) -> Check:
     from loguru import logger
 
-    from matrix.db import make_engine, schema_is_current
+    from matrix.db import make_engine, reach, schema_is_current
 
     url = c.settings.db
     try:
         engine = make_engine(url)
-        with engine.connect():
+        with reach(engine):
             pass
         current = schema_is_current(engine)
-    except Exception as exc:  # any driver, any failure: say which, log the rest
-        # the terminal gets the cause in one line; the traceback would only repeat it
-        logger.debug("doctor: database {} unreachable: {!r}", url, exc)
-        return Check("database", False, f"{type(exc).__name__}：{str(exc).splitlines()[0][:200]}")
+    except MatrixError as exc:  # unreachable or unreadable: its Chinese cause, the fix below
+        logger.debug("doctor: database {} unreachable: {!r}", url, exc.__cause__)
+        return Check("database", False, exc.message)
+    except Exception as exc:  # any other driver failure: the driver's English goes to the log
+        logger.opt(exception=exc).warning("doctor: database {} failed", url)
+        return Check("database", False, "无法连接（原因已写入日志）")
     shown = engine.url.render_as_string(hide_password=True)
     return Check("database", current, shown, "" if current else "init")
 

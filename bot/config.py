@@ -4,10 +4,12 @@ variables (the environment wins). ``config.example.toml`` documents every field.
 from __future__ import annotations
 
 import os
+import tomllib
 from contextvars import ContextVar
 from datetime import date
+from difflib import get_close_matches
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -21,6 +23,7 @@ from matrix.errors import MatrixError, Problem
 from matrix.limits import InputLimits
 from matrix.relay.options import RelayOptions
 from matrix.schedule import AccountQuota
+from matrix.toml_errors import toml_error_text
 
 if TYPE_CHECKING:  # join review loads SQLAlchemy: only the commands that review joins need it
     from matrix.bind_claims import BindLimits
@@ -323,6 +326,12 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     token = _CONFIG_FILE.set(str(config) if config is not None else None)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except tomllib.TOMLDecodeError as exc:
+        source = _CONFIG_FILE.get() or os.environ.get("QUNMATRIX_CONFIG", "config.toml")
+        raise MatrixError(
+            "配置文件语法错误：" + toml_error_text(exc, source),
+            fix="请改正该行后重试（可对照 config.example.toml）",
+        ) from exc
     except ValidationError as exc:
         problems = [
             Problem(".".join(str(p) for p in err["loc"]), _reason(err)) for err in exc.errors()
@@ -336,9 +345,47 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
 
 
 def _reason(err: Any) -> str:
-    if err["type"] == "value_error":  # our own validators' words, without pydantic's prefix
+    kind = err["type"]
+    if kind == "value_error":  # our own validators' words, without pydantic's prefix
         return str(err["ctx"]["error"])
-    return str(_REASONS.get(err["type"], err["msg"]))
+    if kind == "extra_forbidden":
+        close = get_close_matches(str(err["loc"][-1]), _known_keys(err["loc"][:-1]), n=1)
+        return f"不认识的设置项（是不是想写 {close[0]}）" if close else "不认识的设置项"
+    if kind in ("literal_error", "enum"):
+        expected = err["ctx"]["expected"].replace(" or ", "、").replace(", ", "、")
+        return f"应为 {expected} 之一"
+    if kind in _LIMITS:
+        return f"{_LIMITS[kind]} {err['ctx'][next(iter(err['ctx']))]}"
+    return str(_REASONS.get(kind, "取值不符合要求，请对照 config.example.toml 中的说明"))
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The setting names allowed where ``loc`` points (a section, an ``[[accounts]]`` entry)."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = next(
+            (t for t in (field.annotation, *get_args(field.annotation)) if _is_model(t)), None
+        )
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+_LIMITS = {
+    "greater_than_equal": "应不小于",
+    "greater_than": "应大于",
+    "less_than_equal": "应不大于",
+    "less_than": "应小于",
+}
 
 
 _REASONS = {
@@ -347,7 +394,13 @@ _REASONS = {
     "int_parsing": "应为整数",
     "bool_parsing": "应为 true 或 false",
     "float_parsing": "应为数字",
-    "greater_than_equal": "数值太小",
-    "greater_than": "数值太小",
-    "less_than": "数值太大",
+    "missing": "缺少此项，请补上",
+    "float_type": "应为数字",
+    "int_type": "应为整数",
+    "bool_type": "应为 true 或 false",
+    "list_type": "应为列表，如 [[accounts]]",
+    "dict_type": "应为一节，如 [wechaty]",
+    "model_type": "应为一节，如 [wechaty]",
+    "date_from_datetime_parsing": "应为日期，如 2026-12-01",
+    "date_parsing": "应为日期，如 2026-12-01",
 }

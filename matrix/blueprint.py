@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from matrix.errors import BlueprintError, MatrixError, Problem
+from matrix.toml_errors import toml_error_text
 
 BUILTIN_DIR = Path(__file__).parent / "blueprints"
 Scope = Literal["self", "children", "descendants", "parent"]
@@ -368,7 +369,8 @@ def parse_blueprint(text: str, *, source: str = "") -> Blueprint:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise BlueprintError([Problem("", f"TOML 语法错误：{exc}")], source=source) from exc
+        where = toml_error_text(exc, source or "蓝图")
+        raise BlueprintError([Problem("", f"TOML 语法错误：{where}")], source=source) from exc
     try:
         bp = Blueprint.model_validate(data)
     except ValidationError as exc:

@@ -35,5 +35,5 @@ def test_relay_settings_come_from_the_file_and_the_environment(
 def test_a_bad_relay_setting_is_refused_in_chinese(tmp_path: Path):
     config = tmp_path / "config.toml"
     config.write_text("[relay]\nrate = -1\n", encoding="utf-8")
-    with pytest.raises(MatrixError, match=r"relay\.rate：数值太小"):
+    with pytest.raises(MatrixError, match=r"relay\.rate：应不小于 0"):
         load_settings(config)
