@@ -173,26 +173,33 @@ class BindingSettings(BaseModel):
     )
 
 
+_INPUT = InputLimits()  # the core's defaults: one place for the numbers
+
+
 class InputSettings(BaseModel):
     """Bounds on roster and media files, checked before a file is parsed ([input]). The
     defaults fit a national roster (746,000 persons, 48 MB of CSV) with room to spare."""
 
     model_config = ConfigDict(extra="forbid")  # a misspelt or retired setting is named
 
-    max_file_mb: int = Field(default=100, ge=1, description="largest file, in MB, e.g. 100")
+    max_file_mb: int = Field(
+        default=_INPUT.max_file_mb, ge=1, description="largest file, in MB, e.g. 100"
+    )
     max_xlsx_uncompressed_mb: int = Field(
-        default=400,
+        default=_INPUT.max_xlsx_uncompressed_mb,
         ge=1,
         description="largest .xlsx once unzipped (all its parts), in MB, e.g. 400",
     )
     max_rows: int = Field(
-        default=2_000_000, ge=2, description="most rows in one file, header included"
+        default=_INPUT.max_rows, ge=2, description="most rows in one file, header included"
     )
     max_columns: int = Field(
-        default=50, ge=5, description="most columns with content in one row, e.g. 50"
+        default=_INPUT.max_columns,
+        ge=5,
+        description="most columns with content in one row, e.g. 50",
     )
     max_cell_chars: int = Field(
-        default=5_000, ge=100, description="most characters in one cell, e.g. 5000"
+        default=_INPUT.max_cell_chars, ge=100, description="most characters in one cell, e.g. 5000"
     )
 
     def limits(self) -> InputLimits:
