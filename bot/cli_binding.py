@@ -30,7 +30,7 @@ def _unit(conn: Connection, text: str) -> tuple[str, str]:
     """(code, path) of a unit written as its code or its unique name."""
     from sqlalchemy import select
 
-    from bot.tables import UNIT
+    from matrix.tables import UNIT
 
     rows = conn.execute(
         select(UNIT.c.code, UNIT.c.path).where(

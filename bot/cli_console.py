@@ -90,7 +90,7 @@ def run_script(stage: Stage, steps: list[Step], source: str) -> None:
 def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
     from sqlalchemy import select
 
-    from bot.tables import GROUP
+    from matrix.tables import GROUP
 
     with stage.engine.connect() as conn:
         rows = conn.execute(
@@ -107,8 +107,8 @@ def interact(stage: Stage) -> None:
     from sqlalchemy import select
 
     from bot.joins import office_contacts
-    from bot.tables import GROUP
     from bot.transcript import read_steps
+    from matrix.tables import GROUP
 
     groups = _groups(stage, "")
     group = groups[0][0]
@@ -195,7 +195,7 @@ def starter_room(stage: Stage) -> tuple[str, str]:
     from sqlalchemy import select
 
     from bot.joins import office_contacts
-    from bot.tables import UNIT
+    from matrix.tables import UNIT
 
     with stage.engine.connect() as conn:
         top = conn.execute(

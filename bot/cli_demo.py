@@ -48,7 +48,7 @@ def _cast(stage: Stage, unreachable: set[int]) -> Cast:
     from sqlalchemy import select
 
     from bot.joins import office_contacts
-    from bot.tables import GROUP, PERSON, POSITION, UNIT
+    from matrix.tables import GROUP, PERSON, POSITION, UNIT
 
     bot, tree_ = stage.bot, stage.bot.tree
     with stage.engine.connect() as conn:
@@ -114,7 +114,7 @@ def _set_nicknames(stage: Stage) -> None:
     """Most members do as the welcome asked and set their 群昵称 to 单位-姓名."""
     from sqlalchemy import select
 
-    from bot.tables import PERSON, POSITION, UNIT
+    from matrix.tables import PERSON, POSITION, UNIT
 
     with stage.engine.connect() as conn:
         units = dict(

@@ -68,14 +68,13 @@ def _roster(c: Context, database: Check) -> Check:
     from sqlalchemy import func, select
 
     from matrix.db import make_engine
-    from matrix.models import Person, Unit
-    from matrix.tables import table_of
+    from matrix.tables import PERSON, UNIT
 
     if not database.ok:
         return Check("roster", True, skipped=True)  # the database line already failed
     with make_engine(c.settings.db).connect() as conn:
-        units = conn.execute(select(func.count()).select_from(table_of(Unit))).scalar_one()
-        persons = conn.execute(select(func.count()).select_from(table_of(Person))).scalar_one()
+        units = conn.execute(select(func.count()).select_from(UNIT)).scalar_one()
+        persons = conn.execute(select(func.count()).select_from(PERSON)).scalar_one()
     return Check("roster", bool(units), f"单位 {units:,} 个、人员 {persons:,} 人")
 
 

@@ -71,8 +71,7 @@ def show(
 
     from bot.log_view import log_lines
     from matrix import audit_log
-    from matrix.models import Unit
-    from matrix.tables import table_of
+    from matrix.tables import UNIT
 
     c = ctx_of(ctx)
     if not 1 <= limit <= MAX_LIMIT:
@@ -81,8 +80,7 @@ def show(
     with c.ready_engine().connect() as conn:
         name = None
         if unit is not None:
-            found = table_of(Unit)
-            name = conn.execute(select(found.c.name).where(found.c.code == unit)).scalar()
+            name = conn.execute(select(UNIT.c.name).where(UNIT.c.code == unit)).scalar()
             if name is None:
                 raise UnknownUnit(unit)
         page = audit_log.search(conn, unit_code=unit, since=start, actor=actor, limit=limit)

@@ -66,7 +66,6 @@ from bot.relay_chat import watch, watched
 from bot.relay_runner import Relay
 from bot.render import render
 from bot.summary_chat import SummaryOptions
-from bot.tables import GROUP, UNIT
 from matrix import audit_log, claims
 from matrix.bind_claims import BindLimits
 from matrix.blueprint import Blueprint
@@ -83,6 +82,7 @@ from matrix.platform import (
 )
 from matrix.relay import RelayEnv
 from matrix.schedule import AccountQuota
+from matrix.tables import GROUP, UNIT
 from matrix.tree import UnitTree
 
 Clock = Callable[[], float]  # time.monotonic, or the stage's virtual clock

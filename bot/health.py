@@ -29,11 +29,10 @@ from loguru import logger
 from sqlalchemy import Engine, func, select, text
 
 from bot.render import render
-from matrix.models import Delivery, utcnow
+from matrix.models import utcnow
 from matrix.platform import Presence
-from matrix.tables import table_of
+from matrix.tables import DELIVERY
 
-D = table_of(Delivery)
 OWED = ("pending", "sending")
 
 
@@ -83,7 +82,9 @@ class Checks:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
             count, first = conn.execute(
-                select(func.count(), func.min(D.c.planned_at)).where(D.c.state.in_(OWED))
+                select(func.count(), func.min(DELIVERY.c.planned_at)).where(
+                    DELIVERY.c.state.in_(OWED)
+                )
             ).one()
         if first is None:
             return int(count), None

@@ -16,12 +16,7 @@ from sqlalchemy import Connection, select
 
 from bot.render import TEMPLATES
 from matrix.audit_log import Page
-from matrix.models import ContactBinding, Person, Unit
-from matrix.tables import table_of
-
-_unit = table_of(Unit)
-_binding = table_of(ContactBinding)
-_person = table_of(Person)
+from matrix.tables import CONTACT_BINDING, PERSON, UNIT
 
 
 @cache
@@ -91,7 +86,7 @@ def detail_text(detail: str, width: int) -> str:
 
 def log_lines(conn: Connection, page: Page, timezone: str, width: int) -> list[LogLine]:
     """The page's entries as lines, newest first; each field bounded."""
-    units = _names(conn, _unit.c.code, _unit.c.name, {e.unit_code for e in page.entries})
+    units = _names(conn, UNIT.c.code, UNIT.c.name, {e.unit_code for e in page.entries})
     people = _bound_names(conn, {e.actor for e in page.entries})
     zone = ZoneInfo(timezone)
     labels = action_labels()
@@ -122,9 +117,9 @@ def _bound_names(conn: Connection, contacts: set[str]) -> dict[str, str]:
     if not contacts:
         return {}
     rows = conn.execute(
-        select(_binding.c.contact_id, _person.c.name)
-        .join(_person, _person.c.id == _binding.c.person_id)
-        .where(_binding.c.contact_id.in_(contacts))
-        .order_by(_binding.c.id)
+        select(CONTACT_BINDING.c.contact_id, PERSON.c.name)
+        .join(PERSON, PERSON.c.id == CONTACT_BINDING.c.person_id)
+        .where(CONTACT_BINDING.c.contact_id.in_(contacts))
+        .order_by(CONTACT_BINDING.c.id)
     )
     return {str(c): str(n) for c, n in rows}

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select
 
 from bot.commands import Command, Who
-from bot.tables import PERSON, POSITION, UNIT
 from matrix.binding import lookup
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.relay.people import office_roles
+from matrix.tables import PERSON, POSITION, UNIT
 from matrix.tree import UnitTree
 
 

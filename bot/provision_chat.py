@@ -26,25 +26,21 @@ from sqlalchemy import Engine, func, select
 from bot.calls import Call, Reply
 from bot.provision_view import code_totals, plan_units
 from bot.render import render
-from bot.tables import GROUP, UNIT
 from matrix import apply
 from matrix.actual import refresh_rooms
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.findings import Finding, audit
 from matrix.membership import survey
-from matrix.models import ProvisionRun, ProvisionStep
 from matrix.plan import ACTION_LABELS, Plan, build_plan
 from matrix.platform import Platform
 from matrix.schedule import AccountQuota
-from matrix.tables import table_of
+from matrix.tables import GROUP, PROVISION_RUN, PROVISION_STEP, UNIT
 from matrix.tree import within_path
 
 PLAN_TTL = 3600.0  # seconds (bot clock) during which #确认 may carry out a shown plan
 UNITS_SHOWN = 5  # units whose groups #建群 lists; the rest are counted
 PROGRESS_EVERY = 1000  # steps between two progress messages of a long apply
-_STEP = table_of(ProvisionStep)
-_RUN = table_of(ProvisionRun)
 
 
 @dataclass(frozen=True)
@@ -232,7 +228,7 @@ def _overlap(tree: Any, a: str, b: str) -> bool:
 
 
 def _open_scopes(conn: Any) -> list[str]:
-    query = select(_RUN.c.scope).where(_RUN.c.status == "open")
+    query = select(PROVISION_RUN.c.scope).where(PROVISION_RUN.c.status == "open")
     return [str(s) for s in conn.execute(query).scalars()]
 
 
@@ -241,7 +237,8 @@ def _steps_left(engine: Engine, run_id: int) -> int:
         return int(
             conn.execute(
                 select(func.count()).where(
-                    _STEP.c.run_id == run_id, _STEP.c.status.in_(("pending", "started"))
+                    PROVISION_STEP.c.run_id == run_id,
+                    PROVISION_STEP.c.status.in_(("pending", "started")),
                 )
             ).scalar_one()
         )
@@ -252,8 +249,11 @@ def _accounts_left(engine: Engine, run_id: int) -> set[str]:
         return {
             str(r[0])
             for r in conn.execute(
-                select(_STEP.c.account)
-                .where(_STEP.c.run_id == run_id, _STEP.c.status.in_(("pending", "started")))
+                select(PROVISION_STEP.c.account)
+                .where(
+                    PROVISION_STEP.c.run_id == run_id,
+                    PROVISION_STEP.c.status.in_(("pending", "started")),
+                )
                 .distinct()
             )
         }

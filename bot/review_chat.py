@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, select
 
 from bot.calls import Call, Reply
-from bot.tables import PERSON, POSITION, UNIT
 from matrix import bind_claims, binding, join_review
 from matrix.errors import MatrixError
 from matrix.platform import NotSupported
 from matrix.roster import clean_phone
+from matrix.tables import PERSON, POSITION, UNIT
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 
 from bot.simulated import SimCalendar, SimulatedAccount, SimulatedWeChat
-from bot.tables import GROUP, MEMBERSHIP, PERSON
 from matrix.actual import refresh_rooms
 from matrix.apply import ApplyReport, apply_plan
 from matrix.blueprint import Blueprint
 from matrix.membership import survey
 from matrix.plan import Plan, build_plan
 from matrix.schedule import AccountQuota
+from matrix.tables import GROUP, MEMBERSHIP, PERSON
 
 Sleep = Callable[[float], Awaitable[None]]
 

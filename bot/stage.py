@@ -30,13 +30,13 @@ from bot.dispatch import Bot
 from bot.sim_build import BuildReport, build_matrix, mirror_rooms
 from bot.simulated import SimCalendar, SimMessage, SimulatedWeChat
 from bot.summary_chat import SummaryOptions
-from bot.tables import GROUP, PERSON
 from matrix.bind_claims import BindLimits
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.join_review import TimeoutPolicy
 from matrix.relay import RelayEnv, RelayOptions, VirtualClock
 from matrix.schedule import AccountQuota
+from matrix.tables import GROUP, PERSON
 from matrix.tree import UnitTree
 
 T = TypeVar("T")

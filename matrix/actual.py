@@ -16,16 +16,11 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from matrix.binding import resolve
 from matrix.db import raw_rows
-from matrix.models import Group, JoinRequest, Membership, Person, Unit, utcnow
+from matrix.models import utcnow
 from matrix.platform import Member, Platform
-from matrix.tables import table_of
+from matrix.tables import GROUP, JOIN_REQUEST, MEMBERSHIP, PERSON, UNIT
 from matrix.tree import within_path
 
-_group = table_of(Group)
-_member = table_of(Membership)
-_unit = table_of(Unit)
-_person = table_of(Person)
-_join = table_of(JoinRequest)
 Seat = tuple[int | None, str | None, bool, str | None]  # person, contact, is admin, 群昵称
 CHUNK = 500  # ids per IN (...) list
 
@@ -75,31 +70,31 @@ class ActualState:
         head = None
         if scope is not None:
             head = conn.execute(
-                select(_unit.c.path, _unit.c.parent_code).where(_unit.c.code == scope)
+                select(UNIT.c.path, UNIT.c.parent_code).where(UNIT.c.code == scope)
             ).first()
         rooms_q = select(
-            _group.c.id,
-            _group.c.unit_code,
-            _group.c.kind,
-            _group.c.shard,
-            _group.c.name,
-            _group.c.room_id,
-            _group.c.owner_account,
-        ).order_by(_group.c.unit_code, _group.c.kind, _group.c.shard)
+            GROUP.c.id,
+            GROUP.c.unit_code,
+            GROUP.c.kind,
+            GROUP.c.shard,
+            GROUP.c.name,
+            GROUP.c.room_id,
+            GROUP.c.owner_account,
+        ).order_by(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard)
         seats_q = select(
-            _member.c.group_id,
-            _member.c.state,
-            _member.c.person_id,
-            _member.c.contact_id,
-            _member.c.is_admin,
-            _member.c.nickname,
-        ).where(_member.c.state.in_(("actual", "invited")))
-        join_q = select(_join.c.group_id, _join.c.contact_id, _join.c.status).where(
-            _join.c.status.in_(("approved", "held"))
-        )
+            MEMBERSHIP.c.group_id,
+            MEMBERSHIP.c.state,
+            MEMBERSHIP.c.person_id,
+            MEMBERSHIP.c.contact_id,
+            MEMBERSHIP.c.is_admin,
+            MEMBERSHIP.c.nickname,
+        ).where(MEMBERSHIP.c.state.in_(("actual", "invited")))
+        join_q = select(
+            JOIN_REQUEST.c.group_id, JOIN_REQUEST.c.contact_id, JOIN_REQUEST.c.status
+        ).where(JOIN_REQUEST.c.status.in_(("approved", "held")))
         if head is not None and head.parent_code is not None:
-            rooms_q = rooms_q.join(_unit, _unit.c.code == _group.c.unit_code).where(
-                within_path(_unit.c.path, head.path, conn.dialect.name)
+            rooms_q = rooms_q.join(UNIT, UNIT.c.code == GROUP.c.unit_code).where(
+                within_path(UNIT.c.path, head.path, conn.dialect.name)
             )
         for gid, unit, kind, shard, name, room_id, owner in conn.execute(rooms_q):
             state.rooms.setdefault((unit, kind), []).append(
@@ -115,8 +110,8 @@ class ActualState:
         else:  # by group id: a join on the unit path lets SQLite scan every membership row
             ids = sorted(r.id for rooms in state.rooms.values() for r in rooms)
             parts = [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
-            chunks = [seats_q.where(_member.c.group_id.in_(p)) for p in parts]
-            joins = [join_q.where(_join.c.group_id.in_(p)) for p in parts]
+            chunks = [seats_q.where(MEMBERSHIP.c.group_id.in_(p)) for p in parts]
+            joins = [join_q.where(JOIN_REQUEST.c.group_id.in_(p)) for p in parts]
         seated: set[int] = set()
         for query in chunks:
             for gid, st, pid, cid, admin, nick in raw_rows(conn, query):
@@ -142,8 +137,8 @@ def _removed(conn: Connection, persons: set[int]) -> set[int]:
         out.update(
             int(r[0])
             for r in conn.execute(
-                select(_person.c.id).where(
-                    _person.c.id.in_(ids[i : i + CHUNK]), _person.c.removed_at.is_not(None)
+                select(PERSON.c.id).where(
+                    PERSON.c.id.in_(ids[i : i + CHUNK]), PERSON.c.removed_at.is_not(None)
                 )
             )
         )
@@ -175,12 +170,14 @@ def sync_members(
     before = {
         r[0]
         for r in conn.execute(
-            select(_member.c.contact_id).where(
-                _member.c.group_id == group_id, _member.c.state == "actual"
+            select(MEMBERSHIP.c.contact_id).where(
+                MEMBERSHIP.c.group_id == group_id, MEMBERSHIP.c.state == "actual"
             )
         )
     }
-    conn.execute(delete(_member).where(_member.c.group_id == group_id, _member.c.state == "actual"))
+    conn.execute(
+        delete(MEMBERSHIP).where(MEMBERSHIP.c.group_id == group_id, MEMBERSHIP.c.state == "actual")
+    )
     _store_seats(conn, group_id, people, known)
     now_in = {m.contact_id for m in people}
     return SyncResult(
@@ -207,10 +204,10 @@ def seat(
     seated = {
         r[0]
         for r in conn.execute(
-            select(_member.c.contact_id).where(
-                _member.c.group_id == group_id,
-                _member.c.state == "actual",
-                _member.c.contact_id.in_([m.contact_id for m in people]),
+            select(MEMBERSHIP.c.contact_id).where(
+                MEMBERSHIP.c.group_id == group_id,
+                MEMBERSHIP.c.state == "actual",
+                MEMBERSHIP.c.contact_id.in_([m.contact_id for m in people]),
             )
         )
     }
@@ -226,7 +223,7 @@ def _store_seats(
     now = utcnow()
     if members:
         conn.execute(
-            insert(_member),
+            insert(MEMBERSHIP),
             [
                 {
                     "group_id": group_id,
@@ -244,10 +241,10 @@ def _store_seats(
     persons = [known[m.contact_id] for m in members if m.contact_id in known]
     for i in range(0, len(persons), CHUNK):
         conn.execute(
-            delete(_member).where(
-                _member.c.group_id == group_id,
-                _member.c.state == "invited",
-                _member.c.person_id.in_(persons[i : i + CHUNK]),
+            delete(MEMBERSHIP).where(
+                MEMBERSHIP.c.group_id == group_id,
+                MEMBERSHIP.c.state == "invited",
+                MEMBERSHIP.c.person_id.in_(persons[i : i + CHUNK]),
             )
         )
 
@@ -256,10 +253,10 @@ def unseat(conn: Connection, group_id: int, contact_ids: Collection[str]) -> Non
     """Someone left a room (or was removed): drop them from its stored actual members."""
     if contact_ids:
         conn.execute(
-            delete(_member).where(
-                _member.c.group_id == group_id,
-                _member.c.state == "actual",
-                _member.c.contact_id.in_(sorted(contact_ids)),
+            delete(MEMBERSHIP).where(
+                MEMBERSHIP.c.group_id == group_id,
+                MEMBERSHIP.c.state == "actual",
+                MEMBERSHIP.c.contact_id.in_(sorted(contact_ids)),
             )
         )
 
@@ -274,7 +271,7 @@ async def refresh_rooms(
     """Read every room this account is in that the matrix knows (or only the groups ``only``),
     and store its topic and members (one transaction per room)."""
     bots = {*bots, platform.account_id}
-    query = select(_group.c.id, _group.c.room_id).where(_group.c.room_id.is_not(None))
+    query = select(GROUP.c.id, GROUP.c.room_id).where(GROUP.c.room_id.is_not(None))
     with engine.connect() as conn:
         known = {r.room_id: r.id for r in conn.execute(query)}
     out: dict[int, SyncResult] = {}
@@ -284,6 +281,6 @@ async def refresh_rooms(
             continue
         members = await platform.list_members(room.room_id)
         with engine.begin() as conn:
-            conn.execute(update(_group).where(_group.c.id == gid).values(name=room.topic))
+            conn.execute(update(GROUP).where(GROUP.c.id == gid).values(name=room.topic))
             out[gid] = sync_members(conn, gid, members, bots=bots)
     return out

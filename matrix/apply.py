@@ -32,17 +32,12 @@ from matrix import audit_log
 from matrix.binding import contacts_of
 from matrix.db import inserted_id
 from matrix.membership import record_expected
-from matrix.models import Group, Membership, Person, ProvisionRun, ProvisionStep, utcnow
+from matrix.models import utcnow
 from matrix.plan import Plan
 from matrix.platform import AddOutcome, Platform, PlatformError, RateLimited
 from matrix.schedule import AccountQuota
-from matrix.tables import table_of
+from matrix.tables import GROUP, MEMBERSHIP, PROVISION_RUN, PROVISION_STEP
 
-_run = table_of(ProvisionRun)
-_step = table_of(ProvisionStep)
-_group = table_of(Group)
-_member = table_of(Membership)
-_person = table_of(Person)
 CHUNK = 20_000  # step rows per insert
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -66,7 +61,9 @@ class ApplyReport:
 def open_run(conn: Connection, scope: str) -> int | None:
     """The open (interrupted or not yet finished) run of ``scope``, if any."""
     found = conn.execute(
-        select(_run.c.id).where(_run.c.scope == scope, _run.c.status == "open")
+        select(PROVISION_RUN.c.id).where(
+            PROVISION_RUN.c.scope == scope, PROVISION_RUN.c.status == "open"
+        )
     ).scalar()
     return None if found is None else int(found)
 
@@ -92,7 +89,7 @@ def _start_run(engine: Engine, plan: Plan, actor: str) -> tuple[int, bool]:
         now = utcnow()
         run_id = inserted_id(
             conn.execute(
-                insert(_run).values(
+                insert(PROVISION_RUN).values(
                     scope=plan.scope,
                     actor=actor,
                     status="open",
@@ -127,10 +124,10 @@ def _start_run(engine: Engine, plan: Plan, actor: str) -> tuple[int, bool]:
                 }
             )
             if len(rows) >= CHUNK:
-                conn.execute(insert(_step), rows)
+                conn.execute(insert(PROVISION_STEP), rows)
                 rows = []
         if rows:
-            conn.execute(insert(_step), rows)
+            conn.execute(insert(PROVISION_STEP), rows)
         audit_log.record(
             conn,
             actor,
@@ -153,12 +150,12 @@ def _group_rows(conn: Connection, plan: Plan) -> dict[tuple[str, str, int], int]
             continue
         if t.room is not None:
             if t.room.shard != t.shard:
-                conn.execute(update(_group).where(_group.c.id == t.room.id).values(shard=t.shard))
+                conn.execute(update(GROUP).where(GROUP.c.id == t.room.id).values(shard=t.shard))
             ids[(t.unit, t.kind, t.shard)] = t.room.id
             continue
         ids[(t.unit, t.kind, t.shard)] = inserted_id(
             conn.execute(
-                insert(_group).values(
+                insert(GROUP).values(
                     unit_code=t.unit,
                     kind=t.kind,
                     shard=t.shard,
@@ -234,7 +231,11 @@ async def run_steps(
                     report.confirmed += 1
                     continue
             with db.begin():
-                db.execute(update(_step).where(_step.c.id == step.id).values(status="started"))
+                db.execute(
+                    update(PROVISION_STEP)
+                    .where(PROVISION_STEP.c.id == step.id)
+                    .values(status="started")
+                )
             attempt = 0
             while True:
                 try:
@@ -272,9 +273,12 @@ async def run_steps(
 def _steps_to_do(engine: Engine, run_id: int) -> tuple[Sequence[Any], _Known]:
     with engine.connect() as conn:
         steps = conn.execute(
-            select(_step)
-            .where(_step.c.run_id == run_id, _step.c.status.in_(("pending", "started")))
-            .order_by(_step.c.day, _step.c.seq)
+            select(PROVISION_STEP)
+            .where(
+                PROVISION_STEP.c.run_id == run_id,
+                PROVISION_STEP.c.status.in_(("pending", "started")),
+            )
+            .order_by(PROVISION_STEP.c.day, PROVISION_STEP.c.seq)
         ).all()
         return steps, _Known.load(conn, steps)
 
@@ -295,9 +299,7 @@ class _Known:
             rooms.update(
                 (int(gid), room)
                 for gid, room in conn.execute(
-                    select(_group.c.id, _group.c.room_id).where(
-                        _group.c.id.in_(groups[i : i + 500])
-                    )
+                    select(GROUP.c.id, GROUP.c.room_id).where(GROUP.c.id.in_(groups[i : i + 500]))
                 )
             )
         persons = {s.person_id for s in steps if s.person_id is not None}
@@ -318,9 +320,9 @@ def _used_since(engine: Engine, start: datetime) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     with engine.connect() as conn:
         for account, action, n in conn.execute(
-            select(_step.c.account, _step.c.action, func.count())
-            .where(_step.c.status == "done", _step.c.done_at >= start)
-            .group_by(_step.c.account, _step.c.action)
+            select(PROVISION_STEP.c.account, PROVISION_STEP.c.action, func.count())
+            .where(PROVISION_STEP.c.status == "done", PROVISION_STEP.c.done_at >= start)
+            .group_by(PROVISION_STEP.c.account, PROVISION_STEP.c.action)
         ):
             made, ops = out.get(account, (0, 0))
             out[account] = (made + (n if action == "create" else 0), ops + n)
@@ -356,14 +358,15 @@ async def apply_plan(
 def _close(db: Connection, report: ApplyReport, actor: str) -> ApplyReport:
     with db.begin():
         left = db.execute(
-            select(_step.c.id).where(
-                _step.c.run_id == report.run_id, _step.c.status.in_(("pending", "started"))
+            select(PROVISION_STEP.c.id).where(
+                PROVISION_STEP.c.run_id == report.run_id,
+                PROVISION_STEP.c.status.in_(("pending", "started")),
             )
         ).first()
         if left is None:
             db.execute(
-                update(_run)
-                .where(_run.c.id == report.run_id)
+                update(PROVISION_RUN)
+                .where(PROVISION_RUN.c.id == report.run_id)
                 .values(status="finished", finished_at=utcnow())
             )
             report.finished = True
@@ -384,7 +387,9 @@ def _close(db: Connection, report: ApplyReport, actor: str) -> ApplyReport:
 def _reset(db: Connection, step: Any) -> None:
     # the call certainly did not happen: plain pending, no check needed on resume
     with db.begin():
-        db.execute(update(_step).where(_step.c.id == step.id).values(status="pending"))
+        db.execute(
+            update(PROVISION_STEP).where(PROVISION_STEP.c.id == step.id).values(status="pending")
+        )
 
 
 def _detail(step: Any) -> dict[str, Any]:
@@ -425,7 +430,7 @@ async def _happened(
     room_id, contact = known.whom(step)
     if step.action == "create":
         with engine.connect() as conn:
-            taken = {r[0] for r in conn.execute(select(_group.c.room_id)) if r[0]}
+            taken = {r[0] for r in conn.execute(select(GROUP.c.room_id)) if r[0]}
         for room in await platform.list_rooms():
             if room.topic == detail["name"] and room.room_id not in taken:
                 present = await platform.list_members(room.room_id)
@@ -471,8 +476,8 @@ def _finish(
             if known is not None and step.action == "create":
                 known.rooms[step.group_id] = effect["room_id"]
         db.execute(
-            update(_step)
-            .where(_step.c.id == step.id)
+            update(PROVISION_STEP)
+            .where(PROVISION_STEP.c.id == step.id)
             .values(status=status, error=error, done_at=now)
         )
 
@@ -496,43 +501,45 @@ def _record(conn: Connection, step: Any, effect: dict[str, Any], now: datetime) 
     gid = step.group_id
     if step.action == "create":
         conn.execute(
-            update(_group)
-            .where(_group.c.id == gid)
+            update(GROUP)
+            .where(GROUP.c.id == gid)
             .values(room_id=effect["room_id"], owner_account=step.account)
         )
         if effect["members"]:
             conn.execute(
-                insert(_member), [_seat(gid, p, c, "actual", now) for p, c in effect["members"]]
+                insert(MEMBERSHIP), [_seat(gid, p, c, "actual", now) for p, c in effect["members"]]
             )
     elif step.action == "invite":
         state = "actual" if effect["outcome"] == AddOutcome.ADDED.value else "invited"
         if state == "actual":
             # the join may already be stored (the bot heard the room's join event in the call)
             conn.execute(
-                delete(_member).where(
-                    _member.c.group_id == gid,
-                    _member.c.state.in_(("actual", "invited")),
-                    _member.c.contact_id == effect["contact"],
+                delete(MEMBERSHIP).where(
+                    MEMBERSHIP.c.group_id == gid,
+                    MEMBERSHIP.c.state.in_(("actual", "invited")),
+                    MEMBERSHIP.c.contact_id == effect["contact"],
                 )
             )
-        conn.execute(insert(_member), [_seat(gid, step.person_id, effect["contact"], state, now)])
+        conn.execute(
+            insert(MEMBERSHIP), [_seat(gid, step.person_id, effect["contact"], state, now)]
+        )
     elif step.action == "remove":
         conn.execute(
-            delete(_member).where(
-                _member.c.group_id == gid,
-                _member.c.state == "actual",
-                _member.c.contact_id == effect["contact"],
+            delete(MEMBERSHIP).where(
+                MEMBERSHIP.c.group_id == gid,
+                MEMBERSHIP.c.state == "actual",
+                MEMBERSHIP.c.contact_id == effect["contact"],
             )
         )
     elif step.action == "set_admin":
         conn.execute(
-            update(_member)
+            update(MEMBERSHIP)
             .where(
-                _member.c.group_id == gid,
-                _member.c.state == "actual",
-                _member.c.contact_id == effect["contact"],
+                MEMBERSHIP.c.group_id == gid,
+                MEMBERSHIP.c.state == "actual",
+                MEMBERSHIP.c.contact_id == effect["contact"],
             )
             .values(is_admin=True, updated_at=now)
         )
     else:
-        conn.execute(update(_group).where(_group.c.id == gid).values(name=_detail(step)["name"]))
+        conn.execute(update(GROUP).where(GROUP.c.id == gid).values(name=_detail(step)["name"]))

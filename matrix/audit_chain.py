@@ -26,23 +26,21 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlmodel import Session
 
 from matrix.errors import MatrixError
-from matrix.models import AuditEntry, AuditHead, utcnow
-from matrix.tables import table_of
+from matrix.models import utcnow
+from matrix.tables import AUDIT_ENTRY, AUDIT_HEAD
 
 GENESIS = "0" * 64  # the "previous hash" of the first entry
 # one encoder for every hash: json.dumps with options builds a new one per call
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_log = table_of(AuditEntry)
-_head = table_of(AuditHead)
 _COLUMNS = (
-    _log.c.id,
-    _log.c.at,
-    _log.c.actor,
-    _log.c.action,
-    _log.c.unit_code,
-    _log.c.detail,
-    _log.c.prev_hash,
-    _log.c.hash,
+    AUDIT_ENTRY.c.id,
+    AUDIT_ENTRY.c.at,
+    AUDIT_ENTRY.c.actor,
+    AUDIT_ENTRY.c.action,
+    AUDIT_ENTRY.c.unit_code,
+    AUDIT_ENTRY.c.detail,
+    AUDIT_ENTRY.c.prev_hash,
+    AUDIT_ENTRY.c.hash,
 )
 
 Db = Connection | Session
@@ -79,16 +77,16 @@ def at_text(at: datetime) -> str:
 
 # built once: an append runs on every command, and building a statement costs more than running it
 _MOVE_HEAD = (
-    update(_head)
-    .where(_head.c.id == 1)
-    .values(last_id=_head.c.last_id + 1)
-    .returning(_head.c.last_id, _head.c.last_hash, _head.c.last_at)
+    update(AUDIT_HEAD)
+    .where(AUDIT_HEAD.c.id == 1)
+    .values(last_id=AUDIT_HEAD.c.last_id + 1)
+    .returning(AUDIT_HEAD.c.last_id, AUDIT_HEAD.c.last_hash, AUDIT_HEAD.c.last_at)
 )
-_INSERT = insert(_log)
+_INSERT = insert(AUDIT_ENTRY)
 _SETTLE_HEAD = (
-    update(_head)
-    .where(_head.c.id == 1)
-    .values(last_hash=bindparam("digest"), last_at=bindparam("at", type_=_head.c.last_at.type))
+    update(AUDIT_HEAD)
+    .where(AUDIT_HEAD.c.id == 1)
+    .values(last_hash=bindparam("digest"), last_at=bindparam("at", type_=AUDIT_HEAD.c.last_at.type))
 )
 
 
@@ -165,7 +163,7 @@ class Anchor:
 
 def anchor(db: Db) -> Anchor:
     """The head now: the newest entry's id and hash (0 and 64 zeros while the log is empty)."""
-    found = db.execute(select(_head.c.last_id, _head.c.last_hash)).one_or_none()
+    found = db.execute(select(AUDIT_HEAD.c.last_id, AUDIT_HEAD.c.last_hash)).one_or_none()
     if found is None:
         raise MatrixError(
             "审计日志的链头记录（audit_head）不见了，数据库被改动过",
@@ -222,7 +220,9 @@ class _Row(NamedTuple):
 
 
 def _rows(db: Db) -> Iterator[_Row]:
-    result = db.execute(select(*_COLUMNS).order_by(_log.c.id).execution_options(yield_per=5000))
+    result = db.execute(
+        select(*_COLUMNS).order_by(AUDIT_ENTRY.c.id).execution_options(yield_per=5000)
+    )
     for row in result:
         yield _Row._make(row)
 
@@ -234,10 +234,10 @@ def verify(db: Db, anchor: Anchor | None = None) -> Verdict:
     does it look further, to tell a reordering from a change.
     """
     found = db.execute(
-        select(_head.c.last_id, _head.c.last_hash, _head.c.migrated_id)
+        select(AUDIT_HEAD.c.last_id, AUDIT_HEAD.c.last_hash, AUDIT_HEAD.c.migrated_id)
     ).one_or_none()
     if found is None:  # only someone switching the guards off can delete it
-        count = db.execute(select(func.count()).select_from(_log)).scalar_one()
+        count = db.execute(select(func.count()).select_from(AUDIT_ENTRY)).scalar_one()
         return Verdict(count, Anchor(0, GENESIS), Problem("missing", 0, reason="no_head"), anchor)
     last_id, last_hash, migrated_id = found
     head = Anchor(int(last_id), str(last_hash))
@@ -287,7 +287,9 @@ def _check(
 
 def _owner_of_hash(db: Db, digest: str) -> int | None:
     """The id of the entry whose hash this is, wherever it stands."""
-    found = db.execute(select(_log.c.id).where(_log.c.hash == digest).limit(1)).scalar()
+    found = db.execute(
+        select(AUDIT_ENTRY.c.id).where(AUDIT_ENTRY.c.hash == digest).limit(1)
+    ).scalar()
     return None if found is None else int(found)
 
 

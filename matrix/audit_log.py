@@ -19,13 +19,11 @@ from sqlalchemy import ColumnElement, Connection, func, select
 from sqlmodel import Session
 
 from matrix.audit_chain import append
-from matrix.models import AuditEntry, Unit
-from matrix.tables import table_of
+from matrix.models import AuditEntry
+from matrix.tables import AUDIT_ENTRY, UNIT
 from matrix.tree import within_path
 
 TEXT_LIMIT = 200  # characters of a string kept in an entry; the rest is its length and hash
-_log = table_of(AuditEntry)
-_unit = table_of(Unit)
 
 
 def record(
@@ -60,9 +58,9 @@ def entries(
     db: Connection | Session, *, action: str | None = None, limit: int = 100
 ) -> list[AuditEntry]:
     """The newest entries first."""
-    query = select(_log).order_by(_log.c.id.desc()).limit(limit)
+    query = select(AUDIT_ENTRY).order_by(AUDIT_ENTRY.c.id.desc()).limit(limit)
     if action is not None:
-        query = query.where(_log.c.action == action)
+        query = query.where(AUDIT_ENTRY.c.action == action)
     return [AuditEntry(**row._mapping) for row in db.execute(query)]
 
 
@@ -86,13 +84,15 @@ def search(
     when None), at or after ``since``, by ``actor``; newest first."""
     conditions: list[ColumnElement[bool]] = []
     if unit_code is not None:
-        prefix = db.execute(select(_unit.c.path).where(_unit.c.code == unit_code)).scalar_one()
-        codes = select(_unit.c.code).where(within_path(_unit.c.path, prefix, db.dialect.name))
-        conditions.append(_log.c.unit_code.in_(codes))
+        prefix = db.execute(select(UNIT.c.path).where(UNIT.c.code == unit_code)).scalar_one()
+        codes = select(UNIT.c.code).where(within_path(UNIT.c.path, prefix, db.dialect.name))
+        conditions.append(AUDIT_ENTRY.c.unit_code.in_(codes))
     if since is not None:
-        conditions.append(_log.c.at >= since)
+        conditions.append(AUDIT_ENTRY.c.at >= since)
     if actor is not None:
-        conditions.append(_log.c.actor == actor)
-    query = select(_log).where(*conditions).order_by(_log.c.id.desc()).limit(limit)
-    total = db.execute(select(func.count()).select_from(_log).where(*conditions)).scalar_one()
+        conditions.append(AUDIT_ENTRY.c.actor == actor)
+    query = select(AUDIT_ENTRY).where(*conditions).order_by(AUDIT_ENTRY.c.id.desc()).limit(limit)
+    total = db.execute(
+        select(func.count()).select_from(AUDIT_ENTRY).where(*conditions)
+    ).scalar_one()
     return Page([AuditEntry(**row._mapping) for row in db.execute(query)], int(total))

@@ -29,25 +29,13 @@ from typing import Any, Literal
 from sqlalchemy import Connection, func, insert, select
 
 from matrix import audit_log, binding, join_review
-from matrix.models import BindAttempt, Membership
 from matrix.relay.delivery import enqueue
 from matrix.relay.env import RelayEnv
-from matrix.relay.people import (
-    POS,
-    GroupRef,
-    P,
-    office_groups,
-    office_roles,
-    offices_held,
-    positions,
-    unit,
-)
+from matrix.relay.people import GroupRef, office_groups, office_roles, offices_held, positions, unit
 from matrix.relay.people import group as group_by_id
 from matrix.roster import clean_phone
-from matrix.tables import table_of
+from matrix.tables import BIND_ATTEMPT, MEMBERSHIP, PERSON, POSITION
 
-_attempt = table_of(BindAttempt)
-_member = table_of(Membership)
 Reply = Literal["bound", "already", "received", "wait"]
 # attempts that count against the limits: they did not bind anyone
 _FAILED = ("pending", "refused", "limited")
@@ -113,7 +101,7 @@ def claim_by_phone(conn: Connection, env: RelayEnv, ask: PhoneClaim) -> Claim:
     masked = mask_phone(ask.phone)
     if binding.lookup(conn, ask.contact_id) is not None:
         claim = Claim("already", "already", "already_bound")
-    elif _failures(conn, _attempt.c.contact_id == ask.contact_id, ask.since) >= (
+    elif _failures(conn, BIND_ATTEMPT.c.contact_id == ask.contact_id, ask.since) >= (
         ask.limits.per_contact
     ):
         claim = Claim("wait", "limited", "contact_limit")
@@ -121,7 +109,7 @@ def claim_by_phone(conn: Connection, env: RelayEnv, ask: PhoneClaim) -> Claim:
         claim = _judge(conn, env, ask)
     _record(conn, ask, claim, masked)
     if claim.outcome in ("pending", "refused") and claim.person_id is not None:
-        failed = _failures(conn, _attempt.c.person_id == claim.person_id, ask.since)
+        failed = _failures(conn, BIND_ATTEMPT.c.person_id == claim.person_id, ask.since)
         if failed == ask.limits.per_person:
             tell_office(
                 conn,
@@ -144,7 +132,7 @@ def _judge(conn: Connection, env: RelayEnv, ask: PhoneClaim) -> Claim:
     if len(holders) != 1:
         return Claim("received", "refused", "many" if holders else "none")
     person = holders[0]
-    if _failures(conn, _attempt.c.person_id == person, ask.since) >= ask.limits.per_person:
+    if _failures(conn, BIND_ATTEMPT.c.person_id == person, ask.since) >= ask.limits.per_person:
         return Claim("received", "limited", "target_limit", person)
     refused = _refusal(conn, env, ask.contact_id, person, ask.group)
     if refused:
@@ -300,7 +288,7 @@ def _queue(
     **context: Any,
 ) -> None:
     places = positions(conn, person_id)
-    name = conn.execute(select(P.c.name).where(P.c.id == person_id)).scalar() or ""
+    name = conn.execute(select(PERSON.c.name).where(PERSON.c.id == person_id)).scalar() or ""
     unit_name = places[0][0].name if places else ""
     enqueue(
         conn,
@@ -324,9 +312,9 @@ def office_contacts(conn: Connection, env: RelayEnv, unit_code: str) -> tuple[st
     persons = [
         int(r[0])
         for r in conn.execute(
-            select(POS.c.person_id)
-            .where(POS.c.unit_code == unit_code, POS.c.role.in_(sorted(roles)))
-            .order_by(POS.c.seq, POS.c.person_id)
+            select(POSITION.c.person_id)
+            .where(POSITION.c.unit_code == unit_code, POSITION.c.role.in_(sorted(roles)))
+            .order_by(POSITION.c.seq, POSITION.c.person_id)
         )
     ]
     reach = binding.contacts_of(conn, persons)
@@ -335,10 +323,10 @@ def office_contacts(conn: Connection, env: RelayEnv, unit_code: str) -> tuple[st
 
 def _seated(conn: Connection, group_id: int, contact_id: str) -> bool:
     found = conn.execute(
-        select(_member.c.id).where(
-            _member.c.group_id == group_id,
-            _member.c.contact_id == contact_id,
-            _member.c.state == "actual",
+        select(MEMBERSHIP.c.id).where(
+            MEMBERSHIP.c.group_id == group_id,
+            MEMBERSHIP.c.contact_id == contact_id,
+            MEMBERSHIP.c.state == "actual",
         )
     ).first()
     return found is not None
@@ -351,14 +339,16 @@ def _room_ids(group: GroupRef | None) -> tuple[str, ...]:
 def _failures(conn: Connection, who: Any, since: datetime) -> int:
     return int(
         conn.execute(
-            select(func.count()).where(who, _attempt.c.at >= since, _attempt.c.outcome.in_(_FAILED))
+            select(func.count()).where(
+                who, BIND_ATTEMPT.c.at >= since, BIND_ATTEMPT.c.outcome.in_(_FAILED)
+            )
         ).scalar_one()
     )
 
 
 def _record(conn: Connection, ask: PhoneClaim, claim: Claim, masked: str) -> None:
     row = {"at": ask.now, "contact_id": ask.contact_id, "person_id": claim.person_id}
-    conn.execute(insert(_attempt), [{**row, "outcome": claim.outcome}])
+    conn.execute(insert(BIND_ATTEMPT), [{**row, "outcome": claim.outcome}])
     group = ask.group
     audit_log.record(
         conn,

@@ -24,20 +24,15 @@ from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
 
 from matrix import audit_log
 from matrix.errors import MatrixError
-from matrix.models import ContactBinding, Membership, Person, Position, Unit, utcnow
+from matrix.models import utcnow
 from matrix.platform import Member
 from matrix.roster import clean_phone
-from matrix.tables import table_of
+from matrix.tables import CONTACT_BINDING, MEMBERSHIP, PERSON, POSITION, UNIT
 
 METHODS = ("wechat_id", "phone", "admin")
-_binding = table_of(ContactBinding)
-_person = table_of(Person)
-_member = table_of(Membership)
-_position = table_of(Position)
-_unit = table_of(Unit)
 # a binding that says who the contact is: not replaced by a newer one, not ended by an office
 ACTIVE: ColumnElement[bool] = and_(
-    _binding.c.superseded_at.is_(None), _binding.c.revoked_at.is_(None)
+    CONTACT_BINDING.c.superseded_at.is_(None), CONTACT_BINDING.c.revoked_at.is_(None)
 )
 PATHS = {"wechat_id": "名册微信号", "phone": "手机号", "admin": "办公室核实"}
 
@@ -49,7 +44,9 @@ class BindingError(MatrixError):
 def person_of(conn: Connection, contact_id: str) -> int | None:
     """The roster person ``contact_id`` is actively bound to, or None."""
     found = conn.execute(
-        select(_binding.c.person_id).where(_binding.c.contact_id == contact_id, ACTIVE)
+        select(CONTACT_BINDING.c.person_id).where(
+            CONTACT_BINDING.c.contact_id == contact_id, ACTIVE
+        )
     ).scalar()
     return None if found is None else int(found)
 
@@ -60,15 +57,15 @@ def lookup(conn: Connection, contact_id: str) -> int | None:
     is. The bot asks this for every command, so a roster re-import that rewrites 微信号 never
     undoes a binding made in chat, and a replaced or revoked contact has no authority left."""
     row = conn.execute(
-        select(_binding.c.person_id, ACTIVE.label("active")).where(
-            _binding.c.contact_id == contact_id
+        select(CONTACT_BINDING.c.person_id, ACTIVE.label("active")).where(
+            CONTACT_BINDING.c.contact_id == contact_id
         )
     ).first()
     if row is not None:
         return int(row.person_id) if row.active else None
     found = conn.execute(
-        select(_person.c.id)
-        .where(_person.c.wechat_id == contact_id, _person.c.removed_at.is_(None))
+        select(PERSON.c.id)
+        .where(PERSON.c.wechat_id == contact_id, PERSON.c.removed_at.is_(None))
         .limit(1)
     ).scalar()
     return None if found is None else int(found)
@@ -77,7 +74,7 @@ def lookup(conn: Connection, contact_id: str) -> int | None:
 def has_history(conn: Connection, contact_id: str) -> bool:
     """Whether ``contact_id`` was bound once and no longer is (superseded or revoked)."""
     found = conn.execute(
-        select(_binding.c.id).where(_binding.c.contact_id == contact_id, ~ACTIVE)
+        select(CONTACT_BINDING.c.id).where(CONTACT_BINDING.c.contact_id == contact_id, ~ACTIVE)
     ).first()
     return found is not None
 
@@ -90,21 +87,24 @@ def contacts_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, str]:
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         revoked = (
-            select(_binding.c.id)
-            .where(_binding.c.contact_id == _person.c.wechat_id, _binding.c.revoked_at.is_not(None))
+            select(CONTACT_BINDING.c.id)
+            .where(
+                CONTACT_BINDING.c.contact_id == PERSON.c.wechat_id,
+                CONTACT_BINDING.c.revoked_at.is_not(None),
+            )
             .exists()
         )
         for pid, wx in conn.execute(
-            select(_person.c.id, _person.c.wechat_id).where(
-                _person.c.id.in_(chunk), _person.c.wechat_id.is_not(None), ~revoked
+            select(PERSON.c.id, PERSON.c.wechat_id).where(
+                PERSON.c.id.in_(chunk), PERSON.c.wechat_id.is_not(None), ~revoked
             )
         ):
             out[int(pid)] = str(wx)
         # the newest live binding wins over the roster's 微信号
         for pid, cid in conn.execute(
-            select(_binding.c.person_id, _binding.c.contact_id)
-            .where(_binding.c.person_id.in_(chunk), ACTIVE)
-            .order_by(_binding.c.id)
+            select(CONTACT_BINDING.c.person_id, CONTACT_BINDING.c.contact_id)
+            .where(CONTACT_BINDING.c.person_id.in_(chunk), ACTIVE)
+            .order_by(CONTACT_BINDING.c.id)
         ):
             out[int(pid)] = str(cid)
     return out
@@ -113,9 +113,9 @@ def contacts_of(conn: Connection, person_ids: Iterable[int]) -> dict[int, str]:
 def contact_of(conn: Connection, person_id: int) -> str | None:
     """The person's current contact id (the newest active binding)."""
     found = conn.execute(
-        select(_binding.c.contact_id)
-        .where(_binding.c.person_id == person_id, ACTIVE)
-        .order_by(_binding.c.id.desc())
+        select(CONTACT_BINDING.c.contact_id)
+        .where(CONTACT_BINDING.c.person_id == person_id, ACTIVE)
+        .order_by(CONTACT_BINDING.c.id.desc())
     ).scalar()
     return None if found is None else str(found)
 
@@ -126,37 +126,43 @@ def bind(conn: Connection, contact_id: str, person_id: int, method: str, actor: 
     binding of this contact is replaced (an office decided again)."""
     if method not in METHODS:
         raise ValueError(method)
-    exists = conn.execute(select(_person.c.id).where(_person.c.id == person_id)).scalar()
+    exists = conn.execute(select(PERSON.c.id).where(PERSON.c.id == person_id)).scalar()
     if exists is None:
         raise BindingError(f"名册中没有编号为 {person_id} 的人员", fix="请核对人员编号")
     now = utcnow()
     current = conn.execute(
-        select(_binding.c.id, _binding.c.person_id, ACTIVE.label("active")).where(
-            _binding.c.contact_id == contact_id
+        select(CONTACT_BINDING.c.id, CONTACT_BINDING.c.person_id, ACTIVE.label("active")).where(
+            CONTACT_BINDING.c.contact_id == contact_id
         )
     ).first()
     if current is not None and current.person_id == person_id and current.active:
         return False
     conn.execute(
-        update(_binding)
-        .where(_binding.c.person_id == person_id, _binding.c.contact_id != contact_id, ACTIVE)
+        update(CONTACT_BINDING)
+        .where(
+            CONTACT_BINDING.c.person_id == person_id,
+            CONTACT_BINDING.c.contact_id != contact_id,
+            ACTIVE,
+        )
         .values(superseded_at=now)
     )
     _supersede_roster_wechat(conn, person_id, contact_id, now)
     row = {"person_id": person_id, "method": method, "actor": actor, "bound_at": now}
     if current is None:
-        conn.execute(insert(_binding), [{"contact_id": contact_id, **row}])
+        conn.execute(insert(CONTACT_BINDING), [{"contact_id": contact_id, **row}])
     else:
         conn.execute(
-            update(_binding)
-            .where(_binding.c.id == current.id)
+            update(CONTACT_BINDING)
+            .where(CONTACT_BINDING.c.id == current.id)
             .values(**row, superseded_at=None, revoked_at=None, revoked_by=None)
         )
     if method != "wechat_id":
         # rooms already seat this contact (as an unknown member, or as whom it was bound to
         # before): it is this person now
         conn.execute(
-            update(_member).where(_member.c.contact_id == contact_id).values(person_id=person_id)
+            update(MEMBERSHIP)
+            .where(MEMBERSHIP.c.contact_id == contact_id)
+            .values(person_id=person_id)
         )
         audit_log.record(
             conn,
@@ -183,10 +189,12 @@ def _supersede_roster_wechat(
 
 def _unrecorded_wechat(conn: Connection, person_id: int) -> str | None:
     """The person's roster 微信号 when no binding row holds it yet."""
-    wechat = conn.execute(select(_person.c.wechat_id).where(_person.c.id == person_id)).scalar()
+    wechat = conn.execute(select(PERSON.c.wechat_id).where(PERSON.c.id == person_id)).scalar()
     if wechat is None:
         return None
-    if conn.execute(select(_binding.c.id).where(_binding.c.contact_id == wechat)).first():
+    if conn.execute(
+        select(CONTACT_BINDING.c.id).where(CONTACT_BINDING.c.contact_id == wechat)
+    ).first():
         return None
     return str(wechat)
 
@@ -195,7 +203,7 @@ def _record_wechat(
     conn: Connection, person_id: int, wechat: str, now: datetime, **state: datetime
 ) -> None:
     row = {"contact_id": wechat, "person_id": person_id, "method": "wechat_id", "actor": "roster"}
-    conn.execute(insert(_binding), [{**row, "bound_at": now, **state}])
+    conn.execute(insert(CONTACT_BINDING), [{**row, "bound_at": now, **state}])
 
 
 def bind_by_phone(conn: Connection, contact_id: str, phone: str, actor: str) -> int:
@@ -219,8 +227,8 @@ def bind_by_phone(conn: Connection, contact_id: str, phone: str, actor: str) -> 
 
 def phone_holders(conn: Connection, phone: str) -> list[int]:
     """The roster persons (not removed) registered with ``phone`` (already cleaned)."""
-    query = select(_person.c.id).where(_person.c.phone == phone, _person.c.removed_at.is_(None))
-    return [int(r[0]) for r in conn.execute(query.order_by(_person.c.id))]
+    query = select(PERSON.c.id).where(PERSON.c.phone == phone, PERSON.c.removed_at.is_(None))
+    return [int(r[0]) for r in conn.execute(query.order_by(PERSON.c.id))]
 
 
 def bind_by_admin(conn: Connection, contact_id: str, person_id: int, actor: str) -> int:
@@ -249,11 +257,11 @@ def resolve(
     for chunk in _chunks(ids):
         for cid, pid, is_active, revoked in conn.execute(
             select(
-                _binding.c.contact_id,
-                _binding.c.person_id,
+                CONTACT_BINDING.c.contact_id,
+                CONTACT_BINDING.c.person_id,
                 ACTIVE.label("active"),
-                _binding.c.revoked_at.is_not(None).label("revoked"),
-            ).where(_binding.c.contact_id.in_(chunk))
+                CONTACT_BINDING.c.revoked_at.is_not(None).label("revoked"),
+            ).where(CONTACT_BINDING.c.contact_id.in_(chunk))
         ):
             if is_active or (superseded and not revoked):
                 known[cid] = int(pid)
@@ -270,8 +278,8 @@ def resolve(
     matches: dict[str, int] = {}
     for chunk in _chunks(list(handles)):
         for pid, wx in conn.execute(
-            select(_person.c.id, _person.c.wechat_id).where(
-                _person.c.removed_at.is_(None), _person.c.wechat_id.in_(chunk)
+            select(PERSON.c.id, PERSON.c.wechat_id).where(
+                PERSON.c.removed_at.is_(None), PERSON.c.wechat_id.in_(chunk)
             )
         ):
             matches.setdefault(handles[wx], int(pid))
@@ -294,13 +302,13 @@ def _bind_by_wechat_id(conn: Connection, matches: dict[str, int], actor: str) ->
     persons = sorted(first)
     for i in range(0, len(persons), 500):
         conn.execute(
-            update(_binding)
-            .where(_binding.c.person_id.in_(persons[i : i + 500]), ACTIVE)
+            update(CONTACT_BINDING)
+            .where(CONTACT_BINDING.c.person_id.in_(persons[i : i + 500]), ACTIVE)
             .values(superseded_at=now)
         )
     if first:
         conn.execute(
-            insert(_binding),
+            insert(CONTACT_BINDING),
             [
                 {
                     "contact_id": cid,
@@ -368,24 +376,26 @@ def bindings(
     """Bindings, newest first: of persons with a position under the unit whose path is
     ``under_path``, of ``person_ids``, exactly ``binding_ids``, or of ``contact_id``; active
     ones only unless ``history``."""
-    query = select(_binding, _person.c.name).join(_person, _person.c.id == _binding.c.person_id)
+    query = select(CONTACT_BINDING, PERSON.c.name).join(
+        PERSON, PERSON.c.id == CONTACT_BINDING.c.person_id
+    )
     if under_path is not None:
         placed = (
-            select(_position.c.id)
-            .join(_unit, _unit.c.code == _position.c.unit_code)
-            .where(_position.c.person_id == _person.c.id, _unit.c.path.startswith(under_path))
+            select(POSITION.c.id)
+            .join(UNIT, UNIT.c.code == POSITION.c.unit_code)
+            .where(POSITION.c.person_id == PERSON.c.id, UNIT.c.path.startswith(under_path))
             .exists()
         )
         query = query.where(placed)
     if person_ids is not None:
-        query = query.where(_binding.c.person_id.in_(sorted(set(person_ids))))
+        query = query.where(CONTACT_BINDING.c.person_id.in_(sorted(set(person_ids))))
     if binding_ids is not None:
-        query = query.where(_binding.c.id.in_(sorted(set(binding_ids))))
+        query = query.where(CONTACT_BINDING.c.id.in_(sorted(set(binding_ids))))
     if contact_id is not None:
-        query = query.where(_binding.c.contact_id == contact_id)
+        query = query.where(CONTACT_BINDING.c.contact_id == contact_id)
     if not history:
         query = query.where(ACTIVE)
-    rows = conn.execute(query.order_by(_binding.c.id.desc()).limit(limit)).all()
+    rows = conn.execute(query.order_by(CONTACT_BINDING.c.id.desc()).limit(limit)).all()
     homes = _home_units(conn, {int(r.person_id) for r in rows})
     return [
         Binding(
@@ -411,10 +421,10 @@ def _home_units(conn: Connection, person_ids: set[int]) -> dict[int, tuple[str, 
     ids = sorted(person_ids)
     for i in range(0, len(ids), 500):
         for pid, code, name in conn.execute(
-            select(_position.c.person_id, _unit.c.code, _unit.c.name)
-            .join(_unit, _unit.c.code == _position.c.unit_code)
-            .where(_position.c.person_id.in_(ids[i : i + 500]))
-            .order_by(_unit.c.depth.desc(), _unit.c.code.desc())
+            select(POSITION.c.person_id, UNIT.c.code, UNIT.c.name)
+            .join(UNIT, UNIT.c.code == POSITION.c.unit_code)
+            .where(POSITION.c.person_id.in_(ids[i : i + 500]))
+            .order_by(UNIT.c.depth.desc(), UNIT.c.code.desc())
         ):
             out[int(pid)] = (code, name)  # the highest unit comes last and wins
     return out
@@ -433,10 +443,14 @@ def revoke(conn: Connection, binding_id: int, actor: str) -> Binding:
         )
     now = utcnow()
     conn.execute(
-        update(_binding).where(_binding.c.id == binding_id).values(revoked_at=now, revoked_by=actor)
+        update(CONTACT_BINDING)
+        .where(CONTACT_BINDING.c.id == binding_id)
+        .values(revoked_at=now, revoked_by=actor)
     )
     conn.execute(
-        update(_member).where(_member.c.contact_id == current.contact_id).values(person_id=None)
+        update(MEMBERSHIP)
+        .where(MEMBERSHIP.c.contact_id == current.contact_id)
+        .values(person_id=None)
     )
     audit_log.record(
         conn,

@@ -26,10 +26,8 @@ from typing import Any
 from sqlalchemy import Engine, delete, or_
 from sqlalchemy.dialects import postgresql, sqlite
 
-from matrix.models import CommandClaim
-from matrix.tables import table_of
+from matrix.tables import COMMAND_CLAIM
 
-CLAIM = table_of(CommandClaim)
 WINDOW = 60.0  # seconds: longer than two accounts hearing one message can be apart
 _INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -45,17 +43,17 @@ def claim(engine: Engine, key: str, account: str, at: float, window: float = WIN
     insert = _INSERTS.get(engine.dialect.name)
     if insert is None:
         raise NotImplementedError(f"claims need PostgreSQL or SQLite, not {engine.dialect.name}")
-    stmt = insert(CLAIM).values(fingerprint=key, account=account, at=at)
+    stmt = insert(COMMAND_CLAIM).values(fingerprint=key, account=account, at=at)
     mine = or_(
-        CLAIM.c.account == stmt.excluded.account,
-        CLAIM.c.at < stmt.excluded.at - window,
-        CLAIM.c.at > stmt.excluded.at + window,
+        COMMAND_CLAIM.c.account == stmt.excluded.account,
+        COMMAND_CLAIM.c.at < stmt.excluded.at - window,
+        COMMAND_CLAIM.c.at > stmt.excluded.at + window,
     )
     stmt = stmt.on_conflict_do_update(
-        index_elements=[CLAIM.c.fingerprint],
+        index_elements=[COMMAND_CLAIM.c.fingerprint],
         set_={"account": stmt.excluded.account, "at": stmt.excluded.at},
         where=mine,
-    ).returning(CLAIM.c.account)
+    ).returning(COMMAND_CLAIM.c.account)
     with engine.begin() as conn:
         return conn.execute(stmt).first() is not None
 
@@ -63,4 +61,4 @@ def claim(engine: Engine, key: str, account: str, at: float, window: float = WIN
 def prune(engine: Engine, before: float) -> int:
     """Drop the claims last used before ``before``; how many."""
     with engine.begin() as conn:
-        return int(conn.execute(delete(CLAIM).where(CLAIM.c.at < before)).rowcount)
+        return int(conn.execute(delete(COMMAND_CLAIM).where(COMMAND_CLAIM.c.at < before)).rowcount)

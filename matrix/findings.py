@@ -33,9 +33,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from matrix.membership import MAX_ADMINS, OWNER_SEATS, Survey, Target
-from matrix.models import Person
 from matrix.sharding import group_name
-from matrix.tables import table_of
+from matrix.tables import PERSON
 
 SEVERITIES = ("error", "warning", "info")
 SEVERITY_LABELS = {"error": "严重", "warning": "警告", "info": "提示"}
@@ -245,14 +244,13 @@ def audit(conn: Connection, survey: Survey) -> list[Finding]:
 
 def person_names(conn: Connection, ids: Iterable[int]) -> dict[int, str]:
     """Roster names of the persons ``ids`` (a finding or a plan names only a few)."""
-    person = table_of(Person)
     out: dict[int, str] = {}
     ordered = sorted(set(ids))
     for i in range(0, len(ordered), 500):
         out.update(
             (int(p), str(n))
             for p, n in conn.execute(
-                select(person.c.id, person.c.name).where(person.c.id.in_(ordered[i : i + 500]))
+                select(PERSON.c.id, PERSON.c.name).where(PERSON.c.id.in_(ordered[i : i + 500]))
             )
         )
     return out

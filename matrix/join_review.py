@@ -32,17 +32,12 @@ from matrix.blueprint import Blueprint
 from matrix.db import inserted_id
 from matrix.errors import MatrixError
 from matrix.membership import RosterView, expect
-from matrix.models import Group, JoinRequest, Membership, Person
 from matrix.platform import Member
-from matrix.tables import table_of
+from matrix.tables import GROUP, JOIN_REQUEST, MEMBERSHIP, PERSON
 
-_group = table_of(Group)
-_join = table_of(JoinRequest)
-_member = table_of(Membership)
-_person = table_of(Person)
 OnTimeout = Literal["remove", "keep", "remind"]
 CLAIM = "claim"  # the reason of a held claim to an office person's identity
-_JOINS = _join.c.reason != CLAIM
+_JOINS = JOIN_REQUEST.c.reason != CLAIM
 
 
 class JoinReviewError(MatrixError):
@@ -128,27 +123,29 @@ class NotWaiting(JoinReviewError):
 
 
 _REQUEST = (
-    _join.c.id,
-    _join.c.group_id,
-    _join.c.contact_id,
-    _join.c.name,
-    _join.c.person_id,
-    _join.c.reason,
-    _join.c.status,
-    _join.c.from_group_id,
+    JOIN_REQUEST.c.id,
+    JOIN_REQUEST.c.group_id,
+    JOIN_REQUEST.c.contact_id,
+    JOIN_REQUEST.c.name,
+    JOIN_REQUEST.c.person_id,
+    JOIN_REQUEST.c.reason,
+    JOIN_REQUEST.c.status,
+    JOIN_REQUEST.c.from_group_id,
 )
 
 
 def pending(conn: Connection, group_id: int) -> list[Request]:
     """The requests still held in this group, oldest first."""
-    query = select(*_REQUEST).where(_join.c.group_id == group_id, _join.c.status == "held")
-    return [Request(*r) for r in conn.execute(query.order_by(_join.c.id))]
+    query = select(*_REQUEST).where(
+        JOIN_REQUEST.c.group_id == group_id, JOIN_REQUEST.c.status == "held"
+    )
+    return [Request(*r) for r in conn.execute(query.order_by(JOIN_REQUEST.c.id))]
 
 
 def request_in(conn: Connection, group_id: int, number: int) -> Request:
     """The held request ``number`` of this group; ``NotWaiting`` (listing who is) otherwise."""
     found = conn.execute(
-        select(*_REQUEST).where(_join.c.id == number, _join.c.group_id == group_id)
+        select(*_REQUEST).where(JOIN_REQUEST.c.id == number, JOIN_REQUEST.c.group_id == group_id)
     ).first()
     if found is None or found.status != "held":
         raise NotWaiting(number, pending(conn, group_id))
@@ -162,11 +159,11 @@ def withdraw(
     if not contact_ids:
         return 0
     result = conn.execute(
-        update(_join)
+        update(JOIN_REQUEST)
         .where(
-            _join.c.group_id == group_id,
-            _join.c.contact_id.in_(sorted(contact_ids)),
-            _join.c.status == "held",
+            JOIN_REQUEST.c.group_id == group_id,
+            JOIN_REQUEST.c.contact_id.in_(sorted(contact_ids)),
+            JOIN_REQUEST.c.status == "held",
             _JOINS,
         )
         .values(status="left", decided_at=now)
@@ -205,7 +202,7 @@ def review_joins(
     before that request would have timed out (``repeat``: the admins were told already, and
     join/leave churn must not make a notice, and @-mention them, every time)."""
     group = conn.execute(
-        select(_group.c.unit_code, _group.c.kind, _group.c.name).where(_group.c.id == group_id)
+        select(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.name).where(GROUP.c.id == group_id)
     ).first()
     if group is None:
         raise JoinReviewError(f"找不到群 {group_id}", fix="请先同步群列表")
@@ -215,8 +212,8 @@ def review_joins(
     persons = {
         int(pid): (pname, removed is not None)
         for pid, pname, removed in conn.execute(
-            select(_person.c.id, _person.c.name, _person.c.removed_at).where(
-                _person.c.id.in_(sorted(set(known.values())))
+            select(PERSON.c.id, PERSON.c.name, PERSON.c.removed_at).where(
+                PERSON.c.id.in_(sorted(set(known.values())))
             )
         )
     }
@@ -270,7 +267,7 @@ def review_joins(
         expires = now + timedelta(hours=policy.hours)
         request_id = inserted_id(
             conn.execute(
-                insert(_join).values(
+                insert(JOIN_REQUEST).values(
                     group_id=group_id,
                     contact_id=member.contact_id,
                     name=member.name or member.nickname,
@@ -305,7 +302,7 @@ def review_joins(
 def is_expected(conn: Connection, bp: Blueprint, group_id: int, person_id: int) -> bool:
     """Whether the rules put ``person_id`` in the group ``group_id`` (any shard of it)."""
     group = conn.execute(
-        select(_group.c.unit_code, _group.c.kind).where(_group.c.id == group_id)
+        select(GROUP.c.unit_code, GROUP.c.kind).where(GROUP.c.id == group_id)
     ).first()
     if group is None or group.kind not in bp.group_keys():
         return False
@@ -328,19 +325,19 @@ def hold_claim(
     ``group_id``: (request number, whether it is new). The same claim made again keeps its
     number, so the office is asked once."""
     held = conn.execute(
-        select(_join.c.id).where(
-            _join.c.group_id == group_id,
-            _join.c.contact_id == contact_id,
-            _join.c.person_id == person_id,
-            _join.c.reason == CLAIM,
-            _join.c.status == "held",
+        select(JOIN_REQUEST.c.id).where(
+            JOIN_REQUEST.c.group_id == group_id,
+            JOIN_REQUEST.c.contact_id == contact_id,
+            JOIN_REQUEST.c.person_id == person_id,
+            JOIN_REQUEST.c.reason == CLAIM,
+            JOIN_REQUEST.c.status == "held",
         )
     ).scalar()
     if held is not None:
         return int(held), False
     request_id = inserted_id(
         conn.execute(
-            insert(_join).values(
+            insert(JOIN_REQUEST).values(
                 group_id=group_id,
                 contact_id=contact_id,
                 name=name,
@@ -375,16 +372,16 @@ def _latest_requests(
     approved, held, or left before it would have timed out."""
     requests: dict[str, tuple[str, int]] = {}
     # compared in the database, as ``expire`` does: the stored times and ``now`` agree there
-    live = or_(_join.c.status != "left", _join.c.expires_at > now).label("live")
+    live = or_(JOIN_REQUEST.c.status != "left", JOIN_REQUEST.c.expires_at > now).label("live")
     for rid, cid, status, alive in conn.execute(
-        select(_join.c.id, _join.c.contact_id, _join.c.status, live)
+        select(JOIN_REQUEST.c.id, JOIN_REQUEST.c.contact_id, JOIN_REQUEST.c.status, live)
         .where(
-            _join.c.group_id == group_id,
-            _join.c.contact_id.in_(contact_ids),
-            _join.c.status.in_(("approved", "held", "left")),
+            JOIN_REQUEST.c.group_id == group_id,
+            JOIN_REQUEST.c.contact_id.in_(contact_ids),
+            JOIN_REQUEST.c.status.in_(("approved", "held", "left")),
             _JOINS,
         )
-        .order_by(_join.c.id)
+        .order_by(JOIN_REQUEST.c.id)
     ):
         if alive:
             requests[cid] = (status, int(rid))
@@ -406,8 +403,8 @@ def _held_again(
     """The joiner's earlier request holds them again, with its number and its deadline."""
     if status == "left":
         conn.execute(
-            update(_join)
-            .where(_join.c.id == request_id)
+            update(JOIN_REQUEST)
+            .where(JOIN_REQUEST.c.id == request_id)
             .values(status="held", decided_at=None, decided_by=None)
         )
         audit_log.record(
@@ -419,7 +416,9 @@ def _held_again(
             contact=base["contact_id"],
             request=request_id,
         )
-    expires = conn.execute(select(_join.c.expires_at).where(_join.c.id == request_id)).scalar_one()
+    expires = conn.execute(
+        select(JOIN_REQUEST.c.expires_at).where(JOIN_REQUEST.c.id == request_id)
+    ).scalar_one()
     return JoinDecision(
         "hold",
         reason,
@@ -444,29 +443,29 @@ def _expected(conn: Connection, bp: Blueprint, unit: str, kind: str) -> set[int]
 
 def _admins(conn: Connection, group_id: int, besides: Collection[str]) -> tuple[str, ...]:
     found = conn.execute(
-        select(_member.c.contact_id)
+        select(MEMBERSHIP.c.contact_id)
         .where(
-            _member.c.group_id == group_id,
-            _member.c.state == "actual",
-            _member.c.is_admin.is_(True),
+            MEMBERSHIP.c.group_id == group_id,
+            MEMBERSHIP.c.state == "actual",
+            MEMBERSHIP.c.is_admin.is_(True),
         )
-        .order_by(_member.c.id)
+        .order_by(MEMBERSHIP.c.id)
     )
     return tuple(dict.fromkeys(str(r[0]) for r in found if r[0] not in besides))
 
 
 def _held(conn: Connection, request_id: int) -> tuple[int, str, str | None, str]:
     row = conn.execute(
-        select(_join.c.group_id, _join.c.contact_id, _join.c.status).where(_join.c.id == request_id)
+        select(JOIN_REQUEST.c.group_id, JOIN_REQUEST.c.contact_id, JOIN_REQUEST.c.status).where(
+            JOIN_REQUEST.c.id == request_id
+        )
     ).first()
     if row is None:
         raise JoinReviewError(f"没有编号为 {request_id} 的入群申请", fix="请核对编号")
     if row.status != "held":
         raise JoinReviewError(f"入群申请 {request_id} 已处理（{row.status}）", fix="无需再次处理")
     room = conn.execute(
-        select(_group.c.room_id, _group.c.name, _group.c.unit_code).where(
-            _group.c.id == row.group_id
-        )
+        select(GROUP.c.room_id, GROUP.c.name, GROUP.c.unit_code).where(GROUP.c.id == row.group_id)
     ).first()
     assert room is not None
     return row.group_id, row.contact_id, room.room_id, room.name
@@ -479,7 +478,9 @@ def approve(
     For a claim, the office confirms that the claimant is the person claimed."""
     group_id, contact_id, _, _ = _held(conn, request_id)
     claimed = conn.execute(
-        select(_join.c.person_id).where(_join.c.id == request_id, _join.c.reason == CLAIM)
+        select(JOIN_REQUEST.c.person_id).where(
+            JOIN_REQUEST.c.id == request_id, JOIN_REQUEST.c.reason == CLAIM
+        )
     ).first()
     if claimed is not None:
         if person_id is not None and person_id != claimed.person_id:
@@ -506,8 +507,8 @@ def _approved(
     **detail: object,
 ) -> None:
     conn.execute(
-        update(_join)
-        .where(_join.c.id == request_id)
+        update(JOIN_REQUEST)
+        .where(JOIN_REQUEST.c.id == request_id)
         .values(status="approved", person_id=person_id, decided_at=now, decided_by=actor)
     )
     audit_log.record(
@@ -533,10 +534,10 @@ def admit_bound(
     if person_id is None:
         return []
     rows = conn.execute(
-        select(_join.c.id, _join.c.group_id, _group.c.unit_code, _group.c.kind)
-        .join(_group, _group.c.id == _join.c.group_id)
-        .where(_join.c.contact_id == contact_id, _join.c.status == "held", _JOINS)
-        .order_by(_join.c.id)
+        select(JOIN_REQUEST.c.id, JOIN_REQUEST.c.group_id, GROUP.c.unit_code, GROUP.c.kind)
+        .join(GROUP, GROUP.c.id == JOIN_REQUEST.c.group_id)
+        .where(JOIN_REQUEST.c.contact_id == contact_id, JOIN_REQUEST.c.status == "held", _JOINS)
+        .order_by(JOIN_REQUEST.c.id)
     ).all()
     approved = []
     for rid, gid, unit, kind in rows:
@@ -553,8 +554,8 @@ def reject(conn: Connection, request_id: int, actor: str, *, now: datetime) -> R
     """An admin turns the held joiner away; the bot must remove them (the returned Removal)."""
     group_id, contact_id, room_id, name = _held(conn, request_id)
     conn.execute(
-        update(_join)
-        .where(_join.c.id == request_id)
+        update(JOIN_REQUEST)
+        .where(JOIN_REQUEST.c.id == request_id)
         .values(status="rejected", decided_at=now, decided_by=actor)
     )
     audit_log.record(
@@ -569,16 +570,16 @@ def expire(
     """Apply ``policy`` to every held request whose time is up; record each."""
     rows = conn.execute(
         select(
-            _join.c.id,
-            _join.c.group_id,
-            _join.c.contact_id,
-            _join.c.name,
-            _group.c.room_id,
-            _group.c.name,
+            JOIN_REQUEST.c.id,
+            JOIN_REQUEST.c.group_id,
+            JOIN_REQUEST.c.contact_id,
+            JOIN_REQUEST.c.name,
+            GROUP.c.room_id,
+            GROUP.c.name,
         )
-        .join(_group, _group.c.id == _join.c.group_id)
-        .where(_join.c.status == "held", _join.c.expires_at <= now, _JOINS)
-        .order_by(_join.c.id)
+        .join(GROUP, GROUP.c.id == JOIN_REQUEST.c.group_id)
+        .where(JOIN_REQUEST.c.status == "held", JOIN_REQUEST.c.expires_at <= now, _JOINS)
+        .order_by(JOIN_REQUEST.c.id)
     ).all()
     _lapse_claims(conn, now=now, actor=actor)
     out = []
@@ -591,9 +592,9 @@ def expire(
         else:
             values = {
                 "expires_at": now + timedelta(hours=policy.hours),
-                "reminders": _join.c.reminders + 1,
+                "reminders": JOIN_REQUEST.c.reminders + 1,
             }
-        conn.execute(update(_join).where(_join.c.id == rid).values(**values))
+        conn.execute(update(JOIN_REQUEST).where(JOIN_REQUEST.c.id == rid).values(**values))
         audit_log.record(
             conn,
             actor,
@@ -622,14 +623,16 @@ def expire(
 def _lapse_claims(conn: Connection, *, now: datetime, actor: str) -> None:
     """Claims nobody decided on in time lapse: the claimant may ask again (within the limits)."""
     due = conn.execute(
-        select(_join.c.id, _join.c.contact_id, _join.c.person_id).where(
-            _join.c.status == "held", _join.c.expires_at <= now, _join.c.reason == CLAIM
+        select(JOIN_REQUEST.c.id, JOIN_REQUEST.c.contact_id, JOIN_REQUEST.c.person_id).where(
+            JOIN_REQUEST.c.status == "held",
+            JOIN_REQUEST.c.expires_at <= now,
+            JOIN_REQUEST.c.reason == CLAIM,
         )
     ).all()
     for rid, contact, person in due:
         conn.execute(
-            update(_join)
-            .where(_join.c.id == rid)
+            update(JOIN_REQUEST)
+            .where(JOIN_REQUEST.c.id == rid)
             .values(status="timed_out", decided_at=now, decided_by=actor)
         )
         audit_log.record(

@@ -30,12 +30,10 @@ from matrix.blueprint import Blueprint, normalize_label
 from matrix.errors import MatrixError, Problem, ProblemsError, RosterError
 from matrix.limits import CappedProblems, InputLimits
 from matrix.media_form import HEADER_SEARCH, read_form
-from matrix.models import MediaAccount, utcnow
+from matrix.models import utcnow
 from matrix.sheets import Column, Sheet, read_sheet
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
-from matrix.tables import table_of
-
-MEDIA = table_of(MediaAccount)
+from matrix.tables import MEDIA_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -226,9 +224,12 @@ def _existing(conn: Connection, codes: list[str]) -> dict[tuple[str, str], tuple
     found: dict[tuple[str, str], tuple[int, str]] = {}
     for i in range(0, len(codes), 500):
         for rid, code, kind, value in conn.execute(
-            select(MEDIA.c.id, MEDIA.c.unit_code, MEDIA.c.kind, MEDIA.c.value).where(
-                MEDIA.c.unit_code.in_(codes[i : i + 500])
-            )
+            select(
+                MEDIA_ACCOUNT.c.id,
+                MEDIA_ACCOUNT.c.unit_code,
+                MEDIA_ACCOUNT.c.kind,
+                MEDIA_ACCOUNT.c.value,
+            ).where(MEDIA_ACCOUNT.c.unit_code.in_(codes[i : i + 500]))
         ):
             found[(code, kind)] = (rid, value)
     return found
@@ -240,13 +241,13 @@ def _write(
     now = utcnow()
     if old is None:
         conn.execute(
-            insert(MEDIA),
+            insert(MEDIA_ACCOUNT),
             [{"unit_code": code, "kind": kind, "value": value, "actor": actor, "updated_at": now}],
         )
     elif old[1] != value:
         conn.execute(
-            update(MEDIA)
-            .where(MEDIA.c.id == old[0])
+            update(MEDIA_ACCOUNT)
+            .where(MEDIA_ACCOUNT.c.id == old[0])
             .values(value=value, actor=actor, updated_at=now)
         )
 
@@ -486,12 +487,12 @@ def media_table(
                 UNIT.c.level,
                 UNIT.c.path,
                 parent.c.name,
-                MEDIA.c.kind,
-                MEDIA.c.value,
+                MEDIA_ACCOUNT.c.kind,
+                MEDIA_ACCOUNT.c.value,
             )
             .select_from(
                 UNIT.outerjoin(parent, parent.c.code == UNIT.c.parent_code).outerjoin(
-                    MEDIA, MEDIA.c.unit_code == UNIT.c.code
+                    MEDIA_ACCOUNT, MEDIA_ACCOUNT.c.unit_code == UNIT.c.code
                 )
             )
             .where(

@@ -23,9 +23,9 @@ from matrix.actual import ActualState, Room
 from matrix.blueprint import Blueprint, GroupSpec, Selector
 from matrix.db import raw_rows
 from matrix.errors import MatrixError, UnknownUnit
-from matrix.models import ContactBinding, Membership, Person, Position, Unit, utcnow
+from matrix.models import utcnow
 from matrix.sharding import assign_shards, group_name, split_number
-from matrix.tables import table_of
+from matrix.tables import CONTACT_BINDING, MEMBERSHIP, PERSON, POSITION, UNIT
 from matrix.tree import within_path
 
 MAX_ADMINS = 3  # WeChat lets an owner appoint three admins
@@ -33,11 +33,6 @@ CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 OWNER_SEATS = 1  # the bot account that owns the room takes a seat in it
 
 UnitInfo = tuple[str, str, str | None, int]  # name, level, parent code, depth
-_unit = table_of(Unit)
-_pos = table_of(Position)
-_person = table_of(Person)
-_binding = table_of(ContactBinding)
-_member = table_of(Membership)
 
 
 @dataclass
@@ -64,35 +59,33 @@ class RosterView:
         dialect = conn.dialect.name
         if scope is None:
             root = conn.execute(
-                select(_unit.c.code).where(
-                    _unit.c.parent_code.is_(None), _unit.c.removed_at.is_(None)
-                )
+                select(UNIT.c.code).where(UNIT.c.parent_code.is_(None), UNIT.c.removed_at.is_(None))
             ).scalar()
             if root is None:
                 raise MatrixError("名册中还没有任何单位", fix="请先用 `qunmatrix import` 导入名册")
             scope = str(root)
         head = conn.execute(
-            select(_unit.c.path, _unit.c.parent_code, _unit.c.depth).where(
-                _unit.c.code == scope, _unit.c.removed_at.is_(None)
+            select(UNIT.c.path, UNIT.c.parent_code, UNIT.c.depth).where(
+                UNIT.c.code == scope, UNIT.c.removed_at.is_(None)
             )
         ).first()
         if head is None:
             raise UnknownUnit(scope)
         path, parent, depth = head
         whole = parent is None and below is None
-        cond: list[ColumnElement[bool]] = [_unit.c.removed_at.is_(None)]
+        cond: list[ColumnElement[bool]] = [UNIT.c.removed_at.is_(None)]
         if parent is not None:
-            cond.append(within_path(_unit.c.path, path, dialect))
+            cond.append(within_path(UNIT.c.path, path, dialect))
         if below is not None:
-            cond.append(_unit.c.depth <= depth + below)
+            cond.append(UNIT.c.depth <= depth + below)
         wanted = and_(*cond)
         units: dict[str, UnitInfo] = {}
         children: dict[str, list[str]] = {}
         for code, name, level, up, d in raw_rows(
             conn,
-            select(_unit.c.code, _unit.c.name, _unit.c.level, _unit.c.parent_code, _unit.c.depth)
+            select(UNIT.c.code, UNIT.c.name, UNIT.c.level, UNIT.c.parent_code, UNIT.c.depth)
             .where(wanted)
-            .order_by(_unit.c.code),
+            .order_by(UNIT.c.code),
         ):
             units[code] = (name, level, up, d)
             if up is not None:
@@ -104,9 +97,9 @@ class RosterView:
                 holders[role] = _by_unit(
                     raw_rows(
                         conn,
-                        select(_pos.c.unit_code, _pos.c.person_id)
-                        .where(_pos.c.role == role)
-                        .order_by(_pos.c.unit_code, _pos.c.seq),
+                        select(POSITION.c.unit_code, POSITION.c.person_id)
+                        .where(POSITION.c.role == role)
+                        .order_by(POSITION.c.unit_code, POSITION.c.seq),
                     )
                 )
         else:
@@ -114,17 +107,17 @@ class RosterView:
             codes = list(units)
             for i in range(0, len(codes), CHUNK):
                 query = (
-                    select(_pos.c.role, _pos.c.unit_code, _pos.c.person_id)
-                    .where(_pos.c.unit_code.in_(codes[i : i + CHUNK]))
-                    .order_by(_pos.c.role, _pos.c.unit_code, _pos.c.seq)
+                    select(POSITION.c.role, POSITION.c.unit_code, POSITION.c.person_id)
+                    .where(POSITION.c.unit_code.in_(codes[i : i + CHUNK]))
+                    .order_by(POSITION.c.role, POSITION.c.unit_code, POSITION.c.seq)
                 )
                 if roles is not None:
-                    query = query.where(_pos.c.role.in_(sorted(roles)))
+                    query = query.where(POSITION.c.role.in_(sorted(roles)))
                 _add_holders(holders, raw_rows(conn, query))
         if parent is not None:
             up_row = conn.execute(
-                select(_unit.c.name, _unit.c.level, _unit.c.parent_code, _unit.c.depth).where(
-                    _unit.c.code == parent
+                select(UNIT.c.name, UNIT.c.level, UNIT.c.parent_code, UNIT.c.depth).where(
+                    UNIT.c.code == parent
                 )
             ).first()
             if up_row is not None:
@@ -132,9 +125,9 @@ class RosterView:
                 _add_holders(
                     holders,
                     conn.execute(
-                        select(_pos.c.role, _pos.c.unit_code, _pos.c.person_id)
-                        .where(_pos.c.unit_code == parent)
-                        .order_by(_pos.c.role, _pos.c.seq)
+                        select(POSITION.c.role, POSITION.c.unit_code, POSITION.c.person_id)
+                        .where(POSITION.c.unit_code == parent)
+                        .order_by(POSITION.c.role, POSITION.c.seq)
                     ),
                 )
         view = cls(scope, units, children, holders, set())
@@ -174,7 +167,7 @@ class RosterView:
 
 
 def _all_roles(conn: Connection) -> list[str]:
-    return sorted(str(r[0]) for r in conn.execute(select(_pos.c.role).distinct()))
+    return sorted(str(r[0]) for r in conn.execute(select(POSITION.c.role).distinct()))
 
 
 def _by_unit(rows: Iterable[Any]) -> dict[str, list[int]]:
@@ -194,13 +187,13 @@ def _add_holders(holders: dict[str, dict[str, list[int]]], rows: Iterable[Any]) 
 
 
 def _unreachable(conn: Connection, persons: Collection[int] | None) -> set[int]:
-    bound = select(_binding.c.person_id).where(
-        _binding.c.person_id == _person.c.id,
-        _binding.c.superseded_at.is_(None),
-        _binding.c.revoked_at.is_(None),
+    bound = select(CONTACT_BINDING.c.person_id).where(
+        CONTACT_BINDING.c.person_id == PERSON.c.id,
+        CONTACT_BINDING.c.superseded_at.is_(None),
+        CONTACT_BINDING.c.revoked_at.is_(None),
     )
-    query = select(_person.c.id).where(
-        _person.c.removed_at.is_(None), _person.c.wechat_id.is_(None), ~bound.exists()
+    query = select(PERSON.c.id).where(
+        PERSON.c.removed_at.is_(None), PERSON.c.wechat_id.is_(None), ~bound.exists()
     )
     if persons is None:
         return {int(r[0]) for r in raw_rows(conn, query)}
@@ -208,7 +201,7 @@ def _unreachable(conn: Connection, persons: Collection[int] | None) -> set[int]:
     out: set[int] = set()
     for i in range(0, len(ids), CHUNK):
         out.update(
-            int(r[0]) for r in raw_rows(conn, query.where(_person.c.id.in_(ids[i : i + CHUNK])))
+            int(r[0]) for r in raw_rows(conn, query.where(PERSON.c.id.in_(ids[i : i + CHUNK])))
         )
     return out
 
@@ -461,10 +454,10 @@ def record_expected(
         )
     for i in range(0, len(gids), CHUNK):
         conn.execute(
-            delete(_member).where(
-                _member.c.group_id.in_(gids[i : i + CHUNK]), _member.c.state == "expected"
+            delete(MEMBERSHIP).where(
+                MEMBERSHIP.c.group_id.in_(gids[i : i + CHUNK]), MEMBERSHIP.c.state == "expected"
             )
         )
     for i in range(0, len(rows), 20_000):
-        conn.execute(insert(_member), rows[i : i + 20_000])
+        conn.execute(insert(MEMBERSHIP), rows[i : i + 20_000])
     return len(rows)

@@ -26,9 +26,9 @@ from matrix.bulk import no_gc
 from matrix.db import raw_rows
 from matrix.errors import MatrixError, Problem, RosterError
 from matrix.limits import CappedProblems, InputLimits
-from matrix.models import Person, Position, Unit, utcnow
+from matrix.models import utcnow
 from matrix.sheets import Column, Sheet, read_sheet
-from matrix.tables import table_of
+from matrix.tables import PERSON, POSITION, UNIT
 
 UNIT_COLUMNS = (
     Column("code", ("code", "单位代码", "代码")),
@@ -464,7 +464,6 @@ def import_roster(
     row SQLAlchemy's parameter and result processing cost as much as SQLite's own work.
     """
     now = utcnow()
-    unit_t, person_t, pos_t = table_of(Unit), table_of(Person), table_of(Position)
     with no_gc(), engine.begin() as conn:
         old = _Stored.read(conn, roster)
         units, unit_inserts, unit_updates, unit_removals = _diff_units(roster, bp, old)
@@ -479,24 +478,26 @@ def import_roster(
         if person_updates:
             # free unique WeChat ids first, so that two persons trading ids do not collide
             conn.execute(
-                update(person_t).where(person_t.c.id == bindparam("b_id")).values(wechat_id=None),
+                update(PERSON).where(PERSON.c.id == bindparam("b_id")).values(wechat_id=None),
                 [{"b_id": r[0]} for r in person_updates],
             )
         if pos_deletes:
             conn.execute(
-                pos_t.delete().where(pos_t.c.id == bindparam("b_id")),
+                POSITION.delete().where(POSITION.c.id == bindparam("b_id")),
                 [{"b_id": i} for i in pos_deletes],
             )
-        _insert(conn, unit_t, _UNIT_FIELDS, unit_inserts, removed_at=None)
-        _update(conn, unit_t, "code", _UNIT_FIELDS, unit_updates, removed_at=None)
-        _retire(conn, unit_t, "code", unit_removals, now)
-        _insert(conn, person_t, _PERSON_FIELDS, person_inserts, removed_at=None)
-        _update(conn, person_t, "id", _PERSON_FIELDS, person_updates, removed_at=None)
-        _retire(conn, person_t, "id", person_removals, now)
-        _insert(conn, pos_t, ("person_id", "unit_code", "role", "seq"), pos_inserts)
+        _insert(conn, UNIT, _UNIT_FIELDS, unit_inserts, removed_at=None)
+        _update(conn, UNIT, "code", _UNIT_FIELDS, unit_updates, removed_at=None)
+        _retire(conn, UNIT, "code", unit_removals, now)
+        _insert(conn, PERSON, _PERSON_FIELDS, person_inserts, removed_at=None)
+        _update(conn, PERSON, "id", _PERSON_FIELDS, person_updates, removed_at=None)
+        _retire(conn, PERSON, "id", person_removals, now)
+        _insert(conn, POSITION, ("person_id", "unit_code", "role", "seq"), pos_inserts)
         if pos_updates:
             conn.execute(
-                update(pos_t).where(pos_t.c.id == bindparam("b_id")).values(seq=bindparam("seq")),
+                update(POSITION)
+                .where(POSITION.c.id == bindparam("b_id"))
+                .values(seq=bindparam("seq")),
                 [{"b_id": i, "seq": seq} for i, seq in pos_updates],
             )
     return report
@@ -519,13 +520,14 @@ class _Stored:
 
     @classmethod
     def read(cls, conn: Connection, roster: Roster) -> _Stored:
-        unit_t, person_t, pos_t = table_of(Unit), table_of(Person), table_of(Position)
-        units = select(*(unit_t.c[f] for f in _UNIT_FIELDS[:-1]), unit_t.c.removed_at.is_(None))
-        persons = select(
-            *(person_t.c[f] for f in _PERSON_FIELDS[:-1]), person_t.c.removed_at.is_(None)
-        )
+        units = select(*(UNIT.c[f] for f in _UNIT_FIELDS[:-1]), UNIT.c.removed_at.is_(None))
+        persons = select(*(PERSON.c[f] for f in _PERSON_FIELDS[:-1]), PERSON.c.removed_at.is_(None))
         positions = select(
-            pos_t.c.person_id, pos_t.c.unit_code, pos_t.c.role, pos_t.c.id, pos_t.c.seq
+            POSITION.c.person_id,
+            POSITION.c.unit_code,
+            POSITION.c.role,
+            POSITION.c.id,
+            POSITION.c.seq,
         )
         # "active" comes back as 1/0 from SQLite, True/False elsewhere: both compare equal to
         # the True of a wanted row

@@ -8,6 +8,8 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from matrix import models
+
 
 def table_of(model: Any) -> Table:
     """``Unit`` → the ``unit`` Table.
@@ -19,3 +21,27 @@ def table_of(model: Any) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+# every table once, by its domain name
+ACKNOWLEDGEMENT = table_of(models.Acknowledgement)
+AUDIT_ENTRY = table_of(models.AuditEntry)
+AUDIT_HEAD = table_of(models.AuditHead)
+BIND_ATTEMPT = table_of(models.BindAttempt)
+COMMAND_CLAIM = table_of(models.CommandClaim)
+CONTACT_BINDING = table_of(models.ContactBinding)
+DELIVERY = table_of(models.Delivery)
+GROUP = table_of(models.Group)
+JOIN_REQUEST = table_of(models.JoinRequest)
+MEDIA_ACCOUNT = table_of(models.MediaAccount)
+MEMBERSHIP = table_of(models.Membership)
+NOTICE = table_of(models.Notice)
+PERSON = table_of(models.Person)
+POSITION = table_of(models.Position)
+PROVISION_RUN = table_of(models.ProvisionRun)
+PROVISION_STEP = table_of(models.ProvisionStep)
+RELAY_ACCOUNT = table_of(models.RelayAccount)
+RELAY_JOB = table_of(models.RelayJob)
+REPORT = table_of(models.Report)
+UNIT = table_of(models.Unit)
+WATCH_FLAG = table_of(models.WatchFlag)

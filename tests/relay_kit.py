@@ -23,7 +23,6 @@ from bot.render import render
 from bot.simulated import SimMessage, SimulatedAccount, SimulatedWeChat
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
-from matrix.models import Group, Membership, Person, Position, Unit
 from matrix.platform import IncomingMessage, Presence
 from matrix.relay import (
     DeliveryWorker,
@@ -42,15 +41,10 @@ from matrix.relay import (
     watch_message,
 )
 from matrix.relay.codes import parse_code
+from matrix.tables import GROUP, MEMBERSHIP, PERSON, POSITION, UNIT
 
 TZ = ZoneInfo("Asia/Shanghai")
 MORNING = datetime(2026, 11, 24, 9, 0, tzinfo=TZ)
-
-G = Group.__table__  # type: ignore[attr-defined]
-M = Membership.__table__  # type: ignore[attr-defined]
-P = Person.__table__  # type: ignore[attr-defined]
-POS = Position.__table__  # type: ignore[attr-defined]
-U = Unit.__table__  # type: ignore[attr-defined]
 
 
 class Wrapping:
@@ -85,13 +79,21 @@ def build_matrix(
     missing = set(unbuilt)
     with engine.connect() as conn:
         units = conn.execute(
-            select(U.c.code, U.c.name, U.c.level, U.c.parent_code).where(U.c.removed_at.is_(None))
+            select(UNIT.c.code, UNIT.c.name, UNIT.c.level, UNIT.c.parent_code).where(
+                UNIT.c.removed_at.is_(None)
+            )
         ).all()
         staff: dict[tuple[str, str], list[tuple[int, str, str | None]]] = defaultdict(list)
         for r in conn.execute(
-            select(POS.c.unit_code, POS.c.role, P.c.id, P.c.name, P.c.wechat_id)
-            .join(P, P.c.id == POS.c.person_id)
-            .order_by(POS.c.unit_code, POS.c.seq)
+            select(
+                POSITION.c.unit_code,
+                POSITION.c.role,
+                PERSON.c.id,
+                PERSON.c.name,
+                PERSON.c.wechat_id,
+            )
+            .join(PERSON, PERSON.c.id == POSITION.c.person_id)
+            .order_by(POSITION.c.unit_code, POSITION.c.seq)
         ):
             staff[(r.unit_code, r.role)].append((r.id, r.name, r.wechat_id))
     children: dict[str, list[str]] = defaultdict(list)
@@ -131,7 +133,7 @@ def build_matrix(
                     else:
                         room_id = f"room-{u.code}-{spec.key}-{shard}"
                     gid = conn.execute(
-                        insert(G).values(
+                        insert(GROUP).values(
                             unit_code=u.code, kind=spec.key, shard=shard, name=name, room_id=room_id
                         )
                     ).inserted_primary_key[0]  # type: ignore[index]
@@ -149,7 +151,7 @@ def build_matrix(
                         if state == "expected" or wx
                     ]
                     if rows:
-                        conn.execute(insert(M), rows)
+                        conn.execute(insert(MEMBERSHIP), rows)
                     rooms[(u.code, spec.key, shard)] = room_id
     return rooms
 
@@ -322,10 +324,10 @@ class RelayWorld:
         with self.engine.connect() as conn:
             ids = (
                 conn.execute(
-                    select(P.c.wechat_id)
-                    .join(POS, POS.c.person_id == P.c.id)
-                    .where(POS.c.unit_code == unit_code, POS.c.role == role)
-                    .order_by(POS.c.seq)
+                    select(PERSON.c.wechat_id)
+                    .join(POSITION, POSITION.c.person_id == PERSON.c.id)
+                    .where(POSITION.c.unit_code == unit_code, POSITION.c.role == role)
+                    .order_by(POSITION.c.seq)
                 )
                 .scalars()
                 .all()

@@ -14,12 +14,10 @@ from matrix import audit_chain, audit_log
 from matrix.backup import backup, restore, row_count
 from matrix.db import make_engine, migrate
 from matrix.errors import MatrixError
-from matrix.models import AuditEntry, Person, Unit
+from matrix.models import Person, Unit
 from matrix.roster import import_roster, read_roster
-from matrix.tables import table_of
+from matrix.tables import AUDIT_ENTRY, table_of
 from tests import worlds
-
-AUDIT = table_of(AuditEntry)
 
 
 def filled(engine: Engine, bp, tmp_path: Path) -> Engine:
@@ -38,7 +36,9 @@ def snapshot(engine: Engine) -> dict[str, list[tuple]]:
         assert audit_chain.verify(conn).intact
         return {
             "anchor": [str(audit_chain.anchor(conn))],
-            "audit": [tuple(r) for r in conn.execute(select(AUDIT).order_by(AUDIT.c.id))],
+            "audit": [
+                tuple(r) for r in conn.execute(select(AUDIT_ENTRY).order_by(AUDIT_ENTRY.c.id))
+            ],
             "units": [tuple(r) for r in conn.execute(select(table_of(Unit)).order_by("code"))],
             "persons": [tuple(r) for r in conn.execute(select(table_of(Person)).order_by("id"))],
         }
@@ -60,7 +60,11 @@ def test_postgresql_round_trip_and_on_to_sqlite(pg_engine, other_pg_engine, bp, 
     assert snapshot(other_pg_engine) == before
     with other_pg_engine.begin() as conn:  # ids continue after the restored ones
         audit_log.record(conn, "cli:test", "after.restore", None)
-        last = conn.execute(select(AUDIT.c.id).order_by(AUDIT.c.id.desc())).scalars().first()
+        last = (
+            conn.execute(select(AUDIT_ENTRY.c.id).order_by(AUDIT_ENTRY.c.id.desc()))
+            .scalars()
+            .first()
+        )
     assert last == before["audit"][-1][0] + 1
     on_sqlite = make_engine(f"sqlite:///{tmp_path / 'moved.db'}")
     restore(on_sqlite, tmp_path / "pg.db")

@@ -19,13 +19,11 @@ from sqlalchemy import Engine, update
 from bot.health import Checks, HealthServer
 from matrix.blueprint import Blueprint
 from matrix.db import make_engine
-from matrix.models import Delivery, utcnow
+from matrix.models import utcnow
 from matrix.relay import RelayEnv, RelayOptions, issue_notice
-from matrix.tables import table_of
+from matrix.tables import DELIVERY
 from tests import worlds
 from tests.relay_kit import build_matrix
-
-D = table_of(Delivery)
 
 
 class Account:
@@ -100,7 +98,7 @@ def test_a_relay_message_stuck_past_its_time_makes_the_bot_unhealthy(
     owed = body["backlog"]
     assert status == 200 and owed > 0 and body["oldest_pending_seconds"] < 600
     with province_db.begin() as conn:
-        conn.execute(update(D).values(planned_at=utcnow() - timedelta(minutes=15)))
+        conn.execute(update(DELIVERY).values(planned_at=utcnow() - timedelta(minutes=15)))
     status, body = get(server)
     assert status == 503 and body["backlog"] == owed
     assert 900 <= body["oldest_pending_seconds"] < 1000

@@ -12,13 +12,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from matrix.blueprint import Blueprint
-from matrix.models import Delivery
 from matrix.relay import RelayOptions, issue_notice
 from matrix.roster import import_roster, read_roster
+from matrix.tables import DELIVERY
 from tests import worlds
 from tests.relay_kit import RelayWorld
-
-D = Delivery.__table__  # type: ignore[attr-defined]
 
 
 class Crash(BaseException):
@@ -80,5 +78,7 @@ def test_a_bot_killed_at_any_moment_finishes_the_relay_and_marks_every_duplicate
         assert copies, f"{room} never got the notice (crashes at {crashes})"
         assert all(c.startswith("【补发】【通知 T1】") for c in copies[1:]), crashes
     with ten_counties.connect() as conn:
-        states = conn.execute(select(D.c.state, D.c.claimed_by).where(D.c.kind == "notice")).all()
+        states = conn.execute(
+            select(DELIVERY.c.state, DELIVERY.c.claimed_by).where(DELIVERY.c.kind == "notice")
+        ).all()
     assert states == [("sent", None)] * len(relay.rooms)

@@ -11,14 +11,11 @@ from sqlalchemy import Engine, select
 
 from bot.render import render
 from matrix.blueprint import Blueprint
-from matrix.models import Delivery, Group
 from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice, notice_progress, people
 from matrix.relay.delivery import enqueue
+from matrix.tables import DELIVERY, GROUP
 from tests.relay_kit import RelayWorld
-
-D = Delivery.__table__  # type: ignore[attr-defined]
-G = Group.__table__  # type: ignore[attr-defined]
 
 
 class Flaky:
@@ -52,7 +49,11 @@ def notice(relay: RelayWorld, text: str = "截止 17:00 请报送名单") -> Non
 
 def rows(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
-        return list(conn.execute(select(D).where(D.c.kind == "notice").order_by(D.c.id)))
+        return list(
+            conn.execute(
+                select(DELIVERY).where(DELIVERY.c.kind == "notice").order_by(DELIVERY.c.id)
+            )
+        )
 
 
 def test_every_copy_is_confirmed_by_the_platforms_echo(province_db: Engine, bp: Blueprint):
@@ -61,7 +62,7 @@ def test_every_copy_is_confirmed_by_the_platforms_echo(province_db: Engine, bp: 
     relay.deliver()
     by_room = {m.room_id: m.message_id for m in relay.bot_messages() if "【通知 T1】" in m.text}
     with province_db.connect() as conn:
-        room_of = dict(conn.execute(select(G.c.id, G.c.room_id)).all())
+        room_of = dict(conn.execute(select(GROUP.c.id, GROUP.c.room_id)).all())
     assert len(by_room) == 5
     for row in rows(province_db):
         assert row.state == "sent" and row.confirmed_at is not None and row.claimed_by is None
@@ -197,6 +198,10 @@ def test_a_message_that_cannot_be_rendered_fails_alone(province_db: Engine, bp: 
         )
     relay.deliver(until=relay.clock.now().replace(minute=5))
     with province_db.connect() as conn:
-        states = dict(conn.execute(select(D.c.kind, D.c.state).where(D.c.kind == "flag")).all())
+        states = dict(
+            conn.execute(
+                select(DELIVERY.c.kind, DELIVERY.c.state).where(DELIVERY.c.kind == "flag")
+            ).all()
+        )
     assert states == {"flag": "failed"}
     assert len([m for m in relay.bot_messages() if "【通知 T1】" in m.text]) == 5

@@ -17,13 +17,11 @@ from loguru import logger
 from sqlalchemy import Engine, select
 
 from matrix.blueprint import Blueprint
-from matrix.models import Delivery, RelayAccount
 from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice
+from matrix.tables import DELIVERY, RELAY_ACCOUNT
 from tests.relay_kit import RelayWorld, Wrapping
 
-D = Delivery.__table__  # type: ignore[attr-defined]
-RA = RelayAccount.__table__  # type: ignore[attr-defined]
 K3_GROUP = "乙3县少先队大队辅导员群"
 
 
@@ -93,9 +91,9 @@ def test_an_account_that_logs_out_hands_its_copies_over_at_once(
     assert f"无机器人账号可发：{K3_GROUP}（请让停止服务的账号重新登录" in text
     # planned elsewhere as well: a new notice leaves bot1 out
     with province_db.connect() as conn:
-        assert conn.execute(select(RA.c.lost_reason).where(RA.c.account_id == "bot1")).scalar() == (
-            "logged_out"
-        )
+        assert conn.execute(
+            select(RELAY_ACCOUNT.c.lost_reason).where(RELAY_ACCOUNT.c.account_id == "bot1")
+        ).scalar() == ("logged_out")
 
 
 def test_an_account_offline_too_long_hands_over_and_sends_the_rest_when_back(
@@ -120,7 +118,12 @@ def test_an_account_offline_too_long_hands_over_and_sends_the_rest_when_back(
     assert account == "bot1" and not text.startswith("【补发】")
     assert "无机器人账号可发" not in progress(relay)
     with province_db.connect() as conn:
-        assert conn.execute(select(RA.c.lost_at).where(RA.c.account_id == "bot1")).scalar() is None
+        assert (
+            conn.execute(
+                select(RELAY_ACCOUNT.c.lost_at).where(RELAY_ACCOUNT.c.account_id == "bot1")
+            ).scalar()
+            is None
+        )
 
 
 def test_an_outage_shorter_than_the_hand_over_time_keeps_the_plan(
@@ -134,7 +137,9 @@ def test_an_outage_shorter_than_the_hand_over_time_keeps_the_plan(
     relay.deliver(until=relay.clock.now() + timedelta(seconds=10))
     with province_db.connect() as conn:
         senders = conn.execute(
-            select(D.c.account_id, D.c.claimed_by, D.c.state).where(D.c.kind == "notice")
+            select(DELIVERY.c.account_id, DELIVERY.c.claimed_by, DELIVERY.c.state).where(
+                DELIVERY.c.kind == "notice"
+            )
         ).all()
     assert [s.state for s in senders] == ["sent"] * 5
     assert [a for c in copies(relay).values() for a, _ in c].count("bot1") == 3  # as planned

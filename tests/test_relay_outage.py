@@ -10,12 +10,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from matrix.blueprint import Blueprint
-from matrix.models import Delivery
 from matrix.platform import Disconnected, PlatformError
 from matrix.relay import RelayOptions, issue_notice
+from matrix.tables import DELIVERY
 from tests.relay_kit import RelayWorld, Wrapping
 
-D = Delivery.__table__  # type: ignore[attr-defined]
 # three tries 5 s and 10 s apart: the whole schedule is over in 15 s
 SHORT_RETRIES = RelayOptions(rate=1.0, jitter=0.0, retry_base_seconds=5, max_attempts=3)
 
@@ -26,7 +25,11 @@ def notice(relay: RelayWorld) -> None:
 
 def rows(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
-        return list(conn.execute(select(D).where(D.c.kind == "notice").order_by(D.c.id)))
+        return list(
+            conn.execute(
+                select(DELIVERY).where(DELIVERY.c.kind == "notice").order_by(DELIVERY.c.id)
+            )
+        )
 
 
 def outage(relay: RelayWorld, *, online: bool) -> None:

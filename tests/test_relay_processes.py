@@ -18,15 +18,14 @@ import pytest
 from sqlalchemy import Engine, select
 
 from matrix.blueprint import Blueprint
-from matrix.models import Delivery
 from matrix.relay import RelayEnv, RelayOptions, issue_notice
 from matrix.relay.accounts import register_account
 from matrix.roster import import_roster, read_roster
+from matrix.tables import DELIVERY
 from tests import worlds
 from tests.relay_kit import build_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
-D = Delivery.__table__  # type: ignore[attr-defined]
 
 
 def relay_world(engine: Engine, bp: Blueprint, tmp_path: Path, accounts: list[str]) -> list[str]:
@@ -92,7 +91,7 @@ def test_three_worker_processes_on_postgresql_send_each_group_exactly_one_copy(
     assert not any("补发" in c["text"] for c in copies)
     assert {c["account"] for c in copies} == set(accounts)  # the work was shared
     with pg_engine.connect() as conn:
-        assert set(conn.execute(select(D.c.state)).scalars()) == {"sent"}
+        assert set(conn.execute(select(DELIVERY.c.state)).scalars()) == {"sent"}
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -7,12 +7,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from matrix.blueprint import Blueprint
-from matrix.models import Delivery, RelayJob
+from matrix.tables import RELAY_JOB
 from tests.relay_kit import RelayWorld
 
 NOTICE = "#通知 截止 17:00 请各地于今日报送辅导员名单"
-D = Delivery.__table__  # type: ignore[attr-defined]
-J = RelayJob.__table__  # type: ignore[attr-defined]
 
 
 def beijing(relay: RelayWorld, hour: int, minute: int = 0):  # type: ignore[no-untyped-def]
@@ -93,7 +91,7 @@ def test_scheduled_work_survives_a_restart_and_runs_once(relay: RelayWorld):
     assert len(reminders(relay, relay.room("K2"))) == 2
     assert len([m for m in relay.bot_messages() if "【截止通报】" in m.text]) == 5
     with relay.engine.connect() as conn:
-        assert conn.execute(select(J.c.state)).scalars().all() == ["done"] * 3
+        assert conn.execute(select(RELAY_JOB.c.state)).scalars().all() == ["done"] * 3
 
 
 def test_a_notice_without_receipts_schedules_nothing(province_db: Engine, bp: Blueprint):
@@ -102,7 +100,7 @@ def test_a_notice_without_receipts_schedules_nothing(province_db: Engine, bp: Bl
     relay.deliver()
     assert not any("【提醒】" in m.text or "【截止" in m.text for m in relay.bot_messages())
     with province_db.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(J)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(RELAY_JOB)).scalar_one() == 0
 
 
 def test_a_sharded_group_reminds_each_school_in_its_own_shard(province_db: Engine, bp: Blueprint):

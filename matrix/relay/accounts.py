@@ -10,12 +10,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from matrix.models import Delivery, RelayAccount
-from matrix.relay.people import G, M
-from matrix.tables import table_of
+from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, RELAY_ACCOUNT
 
-A = table_of(RelayAccount)
-D = table_of(Delivery)
 OPEN_STATES = ("pending", "sending")
 # A bot account's own seat in a group is a membership row of its own state, not "actual":
 # people's actual memberships are rewritten by every sync of a room (which leaves the bots
@@ -30,30 +26,38 @@ def register_account(
     memberships of rooms it has left are dropped. Returns how many matrix groups it is in."""
     if (
         conn.execute(
-            update(A)
-            .where(A.c.account_id == account_id)
+            update(RELAY_ACCOUNT)
+            .where(RELAY_ACCOUNT.c.account_id == account_id)
             # a login (or a restart) puts a lost account back into service
             .values(rate=rate, seen_at=now, lost_at=None, lost_reason=None)
         ).rowcount
         == 0
     ):
-        conn.execute(insert(A).values(account_id=account_id, rate=rate, seen_at=now))
+        conn.execute(insert(RELAY_ACCOUNT).values(account_id=account_id, rate=rate, seen_at=now))
     rooms = set(room_ids)
     groups = {
         r.id
-        for r in conn.execute(select(G.c.id, G.c.room_id).where(G.c.room_id.is_not(None)))
+        for r in conn.execute(
+            select(GROUP.c.id, GROUP.c.room_id).where(GROUP.c.room_id.is_not(None))
+        )
         if r.room_id in rooms
     }
-    mine = M.c.contact_id == account_id
+    mine = MEMBERSHIP.c.contact_id == account_id
     have = {
         r.group_id
-        for r in conn.execute(select(M.c.group_id).where(mine, M.c.state == ACCOUNT_SEAT))
+        for r in conn.execute(
+            select(MEMBERSHIP.c.group_id).where(mine, MEMBERSHIP.c.state == ACCOUNT_SEAT)
+        )
     }
     if gone := have - groups:
-        conn.execute(delete(M).where(mine, M.c.state == ACCOUNT_SEAT, M.c.group_id.in_(gone)))
+        conn.execute(
+            delete(MEMBERSHIP).where(
+                mine, MEMBERSHIP.c.state == ACCOUNT_SEAT, MEMBERSHIP.c.group_id.in_(gone)
+            )
+        )
     if new := groups - have:
         conn.execute(
-            insert(M),
+            insert(MEMBERSHIP),
             [
                 {
                     "group_id": g,
@@ -73,13 +77,20 @@ def register_account(
 
 def account_rates(conn: Connection) -> dict[str, float]:
     """Every registered account and its messages per second."""
-    return {r.account_id: r.rate for r in conn.execute(select(A.c.account_id, A.c.rate))}
+    return {
+        r.account_id: r.rate
+        for r in conn.execute(select(RELAY_ACCOUNT.c.account_id, RELAY_ACCOUNT.c.rate))
+    }
 
 
 def serving_rates(conn: Connection) -> dict[str, float]:
     """The accounts that serve now (not lost: logged out, offline too long, restricted) and
     their messages per second: the ones a plan may give messages to."""
-    rows = conn.execute(select(A.c.account_id, A.c.rate).where(A.c.lost_at.is_(None)))
+    rows = conn.execute(
+        select(RELAY_ACCOUNT.c.account_id, RELAY_ACCOUNT.c.rate).where(
+            RELAY_ACCOUNT.c.lost_at.is_(None)
+        )
+    )
     return {r.account_id: r.rate for r in rows}
 
 
@@ -87,8 +98,8 @@ def mark_lost(conn: Connection, account_id: str, reason: str, now: datetime) -> 
     """Take an account out of service; False if it already was."""
     return bool(
         conn.execute(
-            update(A)
-            .where(A.c.account_id == account_id, A.c.lost_at.is_(None))
+            update(RELAY_ACCOUNT)
+            .where(RELAY_ACCOUNT.c.account_id == account_id, RELAY_ACCOUNT.c.lost_at.is_(None))
             .values(lost_at=now, lost_reason=reason)
         ).rowcount
     )
@@ -98,8 +109,8 @@ def restore(conn: Connection, account_id: str) -> bool:
     """Put a lost account back into service; False if it was serving."""
     return bool(
         conn.execute(
-            update(A)
-            .where(A.c.account_id == account_id, A.c.lost_at.is_not(None))
+            update(RELAY_ACCOUNT)
+            .where(RELAY_ACCOUNT.c.account_id == account_id, RELAY_ACCOUNT.c.lost_at.is_not(None))
             .values(lost_at=None, lost_reason=None)
         ).rowcount
     )
@@ -109,13 +120,13 @@ def accounts_in_groups(
     conn: Connection, accounts: Iterable[str], group_ids: Iterable[int] | None = None
 ) -> dict[int, list[str]]:
     """Per group, the registered accounts that are in it."""
-    query = select(M.c.group_id, M.c.contact_id).where(
-        M.c.state == ACCOUNT_SEAT, M.c.contact_id.in_(list(accounts))
+    query = select(MEMBERSHIP.c.group_id, MEMBERSHIP.c.contact_id).where(
+        MEMBERSHIP.c.state == ACCOUNT_SEAT, MEMBERSHIP.c.contact_id.in_(list(accounts))
     )
     if group_ids is not None:
-        query = query.where(M.c.group_id.in_(list(group_ids)))
+        query = query.where(MEMBERSHIP.c.group_id.in_(list(group_ids)))
     found: dict[int, list[str]] = defaultdict(list)
-    for r in conn.execute(query.order_by(M.c.contact_id)):
+    for r in conn.execute(query.order_by(MEMBERSHIP.c.contact_id)):
         found[r.group_id].append(r.contact_id)
     return found
 
@@ -123,8 +134,8 @@ def accounts_in_groups(
 def backlog(conn: Connection) -> dict[str, int]:
     """Messages each account still owes."""
     rows = conn.execute(
-        select(D.c.account_id, func.count())
-        .where(D.c.state.in_(OPEN_STATES), D.c.account_id.is_not(None))
-        .group_by(D.c.account_id)
+        select(DELIVERY.c.account_id, func.count())
+        .where(DELIVERY.c.state.in_(OPEN_STATES), DELIVERY.c.account_id.is_not(None))
+        .group_by(DELIVERY.c.account_id)
     )
     return {r[0]: r[1] for r in rows}

@@ -20,13 +20,10 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, exists, func, insert, or_, select
 
 from matrix.blueprint import Blueprint
-from matrix.models import Acknowledgement, Delivery, Notice, RelayAccount, Report
 from matrix.relay.codes import notice_code, report_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotAllowed, UnknownCode
 from matrix.relay.people import (
-    G,
-    U,
     UnitRef,
     group_for_room,
     offices_held,
@@ -35,13 +32,8 @@ from matrix.relay.people import (
     unit,
 )
 from matrix.relay.targets import answers_for_itself, relay_kinds, self_answering_kinds
-from matrix.tables import table_of
+from matrix.tables import ACKNOWLEDGEMENT, DELIVERY, GROUP, NOTICE, RELAY_ACCOUNT, REPORT, UNIT
 
-A = table_of(Acknowledgement)
-RA = table_of(RelayAccount)
-D = table_of(Delivery)
-N = table_of(Notice)
-R = table_of(Report)
 _ACK = re.compile(r"^收到\s*(?:([Tt]?\d{1,9})\s*)?[。.!！~～]*$")
 
 
@@ -96,35 +88,36 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
             )
         # a copy held up by an outage still counts: the unit heard of the notice (from a
         # higher group, a colleague), and what it says here is its answer
-        owed = select(D.c.notice_id, D.c.state).where(
-            D.c.kind == "notice", D.c.group_id == group.id
+        owed = select(DELIVERY.c.notice_id, DELIVERY.c.state).where(
+            DELIVERY.c.kind == "notice", DELIVERY.c.group_id == group.id
         )
         if request.notice_id is not None:
-            hit = conn.execute(owed.where(D.c.notice_id == request.notice_id)).first()
+            hit = conn.execute(owed.where(DELIVERY.c.notice_id == request.notice_id)).first()
             if hit is None:
                 raise UnknownCode(
                     f"本群没有收到过通知 {notice_code(request.notice_id)}",
                     fix="请核对通知编号，或直接回复“收到”确认最新一条通知",
                 )
         else:
-            newest = owed.order_by(D.c.notice_id.desc()).limit(1)
-            hit = conn.execute(newest.where(D.c.state == "sent")).first()
+            newest = owed.order_by(DELIVERY.c.notice_id.desc()).limit(1)
+            hit = conn.execute(newest.where(DELIVERY.c.state == "sent")).first()
             hit = hit or conn.execute(newest).first()
             if hit is None:
                 raise UnknownCode("本群还没有需要回执的通知", fix="收到通知后再回复“收到”")
         found = hit.notice_id
-        deadline = conn.execute(select(N.c.deadline).where(N.c.id == found)).scalar_one()
+        deadline = conn.execute(select(NOTICE.c.deadline).where(NOTICE.c.id == found)).scalar_one()
         have = set(
             conn.execute(
-                select(A.c.unit_code).where(
-                    A.c.notice_id == found, A.c.unit_code.in_([u.code for u in units])
+                select(ACKNOWLEDGEMENT.c.unit_code).where(
+                    ACKNOWLEDGEMENT.c.notice_id == found,
+                    ACKNOWLEDGEMENT.c.unit_code.in_([u.code for u in units]),
                 )
             ).scalars()
         )
         new = [u for u in units if u.code not in have]
         if new:
             conn.execute(
-                insert(A),
+                insert(ACKNOWLEDGEMENT),
                 [
                     {
                         "notice_id": found,
@@ -205,12 +198,12 @@ class Progress:
 def notice_leaders(notice_id: int, kinds: list[str] | None = None) -> Select[tuple[str]]:
     """The units that lead the groups a notice was sent to (of ``kinds`` only, if given)."""
     query = (
-        select(G.c.unit_code)
-        .join(D, D.c.group_id == G.c.id)
-        .where(D.c.notice_id == notice_id, D.c.kind == "notice")
+        select(GROUP.c.unit_code)
+        .join(DELIVERY, DELIVERY.c.group_id == GROUP.c.id)
+        .where(DELIVERY.c.notice_id == notice_id, DELIVERY.c.kind == "notice")
     )
     if kinds is not None:
-        query = query.where(G.c.kind.in_(kinds))
+        query = query.where(GROUP.c.kind.in_(kinds))
     return query.distinct()
 
 
@@ -220,15 +213,15 @@ def expected_units(notice_id: int, scope: UnitRef, bp: Blueprint) -> Select[tupl
     their own people (``answers_for_itself``); never the issuing unit."""
     itself = self_answering_kinds(bp)
     below = [k for k in relay_kinds(bp) if k not in itself]
-    issuer = select(N.c.unit_code).where(N.c.id == notice_id).scalar_subquery()
-    return select(U.c.code).where(
+    issuer = select(NOTICE.c.unit_code).where(NOTICE.c.id == notice_id).scalar_subquery()
+    return select(UNIT.c.code).where(
         or_(
-            U.c.parent_code.in_(notice_leaders(notice_id, below)),
-            U.c.code.in_(notice_leaders(notice_id, itself)),
+            UNIT.c.parent_code.in_(notice_leaders(notice_id, below)),
+            UNIT.c.code.in_(notice_leaders(notice_id, itself)),
         ),
-        U.c.code != issuer,
-        U.c.removed_at.is_(None),
-        U.c.path.startswith(scope.path, autoescape=True),
+        UNIT.c.code != issuer,
+        UNIT.c.removed_at.is_(None),
+        UNIT.c.path.startswith(scope.path, autoescape=True),
     )
 
 
@@ -273,7 +266,7 @@ def progress_within(conn: Connection, env: RelayEnv, notice_id: int, within: Uni
 
 
 def _notice_and_issuer(conn: Connection, notice_id: int) -> tuple[Any, UnitRef]:
-    notice = conn.execute(select(N).where(N.c.id == notice_id)).first()
+    notice = conn.execute(select(NOTICE).where(NOTICE.c.id == notice_id)).first()
     issuer = unit(conn, notice.unit_code) if notice is not None else None
     if notice is None or issuer is None:
         raise UnknownCode(
@@ -287,27 +280,33 @@ def _progress(
 ) -> Progress:
     limit = env.options.list_limit
     notice_id = notice.id
-    in_scope = U.c.path.startswith(scope.path, autoescape=True)
+    in_scope = UNIT.c.path.startswith(scope.path, autoescape=True)
     groups: dict[str, dict[str, int]] = {}
     for level, state, n in conn.execute(
-        select(U.c.level, D.c.state, func.count())
-        .select_from(D.join(G, G.c.id == D.c.group_id).join(U, U.c.code == G.c.unit_code))
-        .where(D.c.notice_id == notice_id, D.c.kind == "notice", in_scope)
-        .group_by(U.c.level, D.c.state)
+        select(UNIT.c.level, DELIVERY.c.state, func.count())
+        .select_from(
+            DELIVERY.join(GROUP, GROUP.c.id == DELIVERY.c.group_id).join(
+                UNIT, UNIT.c.code == GROUP.c.unit_code
+            )
+        )
+        .where(DELIVERY.c.notice_id == notice_id, DELIVERY.c.kind == "notice", in_scope)
+        .group_by(UNIT.c.level, DELIVERY.c.state)
     ):
         groups.setdefault(level, {})[state] = n
     expected = expected_units(notice_id, scope, env.blueprint)
     totals: dict[str, int] = dict(
         conn.execute(
-            select(U.c.level, func.count()).where(U.c.code.in_(expected)).group_by(U.c.level)
+            select(UNIT.c.level, func.count())
+            .where(UNIT.c.code.in_(expected))
+            .group_by(UNIT.c.level)
         ).all()
     )
     acked: dict[str, int] = dict(
         conn.execute(
-            select(U.c.level, func.count())
-            .select_from(A.join(U, U.c.code == A.c.unit_code))
-            .where(A.c.notice_id == notice_id, U.c.code.in_(expected))
-            .group_by(U.c.level)
+            select(UNIT.c.level, func.count())
+            .select_from(ACKNOWLEDGEMENT.join(UNIT, UNIT.c.code == ACKNOWLEDGEMENT.c.unit_code))
+            .where(ACKNOWLEDGEMENT.c.notice_id == notice_id, UNIT.c.code.in_(expected))
+            .group_by(UNIT.c.level)
         ).all()
     )
     levels = []
@@ -319,15 +318,18 @@ def _progress(
         if notice.require_ack and totals.get(lvl.key, 0) > acked.get(lvl.key, 0):
             missing = list(
                 conn.execute(
-                    select(U.c.name)
+                    select(UNIT.c.name)
                     .where(
-                        U.c.code.in_(expected),
-                        U.c.level == lvl.key,
+                        UNIT.c.code.in_(expected),
+                        UNIT.c.level == lvl.key,
                         ~exists().where(
-                            and_(A.c.notice_id == notice_id, A.c.unit_code == U.c.code)
+                            and_(
+                                ACKNOWLEDGEMENT.c.notice_id == notice_id,
+                                ACKNOWLEDGEMENT.c.unit_code == UNIT.c.code,
+                            )
                         ),
                     )
-                    .order_by(U.c.path)
+                    .order_by(UNIT.c.path)
                     .limit(limit)
                 ).scalars()
             )
@@ -346,11 +348,19 @@ def _progress(
         )
     failed = list(
         conn.execute(
-            select(G.c.name)
-            .select_from(D.join(G, G.c.id == D.c.group_id).join(U, U.c.code == G.c.unit_code))
-            .where(D.c.notice_id == notice_id, D.c.kind == "notice", D.c.state == "failed")
+            select(GROUP.c.name)
+            .select_from(
+                DELIVERY.join(GROUP, GROUP.c.id == DELIVERY.c.group_id).join(
+                    UNIT, UNIT.c.code == GROUP.c.unit_code
+                )
+            )
+            .where(
+                DELIVERY.c.notice_id == notice_id,
+                DELIVERY.c.kind == "notice",
+                DELIVERY.c.state == "failed",
+            )
             .where(in_scope)
-            .order_by(U.c.path)
+            .order_by(UNIT.c.path)
             .limit(limit)
         ).scalars()
     )
@@ -382,16 +392,22 @@ def _accounts_story(
     """Which bot accounts stopped serving this notice, how many of its copies changed hands,
     and which groups wait for a lost account (no other account is in them)."""
     mine = (
-        D.join(G, G.c.id == D.c.group_id)
-        .join(U, U.c.code == G.c.unit_code)
-        .outerjoin(RA, RA.c.account_id == D.c.account_id)
+        DELIVERY.join(GROUP, GROUP.c.id == DELIVERY.c.group_id)
+        .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
+        .outerjoin(RELAY_ACCOUNT, RELAY_ACCOUNT.c.account_id == DELIVERY.c.account_id)
     )
-    where = [D.c.notice_id == notice_id, D.c.kind == "notice", in_scope]
+    where = [DELIVERY.c.notice_id == notice_id, DELIVERY.c.kind == "notice", in_scope]
     rows = conn.execute(
-        select(D.c.account_id, D.c.state, D.c.tried, RA.c.lost_at, G.c.name)
+        select(
+            DELIVERY.c.account_id,
+            DELIVERY.c.state,
+            DELIVERY.c.tried,
+            RELAY_ACCOUNT.c.lost_at,
+            GROUP.c.name,
+        )
         .select_from(mine)
-        .where(*where, (D.c.tried != "") | RA.c.lost_at.is_not(None))
-        .order_by(U.c.path)
+        .where(*where, (DELIVERY.c.tried != "") | RELAY_ACCOUNT.c.lost_at.is_not(None))
+        .order_by(UNIT.c.path)
     ).all()
     moved = sum(1 for r in rows if r.tried and r.state != "failed")
     unserved = [r.name for r in rows if r.state == "pending" and r.lost_at is not None]
@@ -400,22 +416,28 @@ def _accounts_story(
     lost = [
         LostAccount(r.account_id, r.lost_reason or "")
         for r in conn.execute(
-            select(RA.c.account_id, RA.c.lost_reason)
-            .where(RA.c.account_id.in_(named), RA.c.lost_at.is_not(None))
-            .order_by(RA.c.account_id)
+            select(RELAY_ACCOUNT.c.account_id, RELAY_ACCOUNT.c.lost_reason)
+            .where(RELAY_ACCOUNT.c.account_id.in_(named), RELAY_ACCOUNT.c.lost_at.is_not(None))
+            .order_by(RELAY_ACCOUNT.c.account_id)
         )
     ]
     return lost, moved, unserved[:limit]
 
 
 def _reports(conn: Connection, notice_id: int, scope: UnitRef, limit: int) -> list[ReportLine]:
-    holder = U.alias("holder")
+    holder = UNIT.alias("holder")
     rows = conn.execute(
-        select(R.c.id, U.c.name, R.c.sender_name, R.c.body, holder.c.name.label("holder_name"))
-        .join(U, U.c.code == R.c.unit_code)
-        .join(holder, holder.c.code == R.c.holder_unit)
-        .where(R.c.notice_id == notice_id, U.c.path.startswith(scope.path, autoescape=True))
-        .order_by(R.c.id)
+        select(
+            REPORT.c.id,
+            UNIT.c.name,
+            REPORT.c.sender_name,
+            REPORT.c.body,
+            holder.c.name.label("holder_name"),
+        )
+        .join(UNIT, UNIT.c.code == REPORT.c.unit_code)
+        .join(holder, holder.c.code == REPORT.c.holder_unit)
+        .where(REPORT.c.notice_id == notice_id, UNIT.c.path.startswith(scope.path, autoescape=True))
+        .order_by(REPORT.c.id)
         .limit(limit)
     )
     return [
@@ -428,9 +450,9 @@ def latest_notice_in_room(env: RelayEnv, room_id: str) -> int:
     delivered to it."""
     with env.engine.connect() as conn:
         group = group_for_room(conn, room_id)
-        issued = select(N.c.id.label("id")).where(N.c.group_id == group.id)
-        delivered = select(D.c.notice_id.label("id")).where(
-            D.c.group_id == group.id, D.c.kind == "notice"
+        issued = select(NOTICE.c.id.label("id")).where(NOTICE.c.group_id == group.id)
+        delivered = select(DELIVERY.c.notice_id.label("id")).where(
+            DELIVERY.c.group_id == group.id, DELIVERY.c.kind == "notice"
         )
         both = issued.union(delivered).subquery()
         found = conn.execute(select(func.max(both.c.id))).scalar()
@@ -444,15 +466,15 @@ def latest_notice_in_room(env: RelayEnv, room_id: str) -> int:
 def latest_notice_for(conn: Connection, group_id: int, now: datetime) -> int | None:
     """The newest notice delivered to a group whose deadline has not passed."""
     return conn.execute(
-        select(D.c.notice_id)
-        .join(N, N.c.id == D.c.notice_id)
+        select(DELIVERY.c.notice_id)
+        .join(NOTICE, NOTICE.c.id == DELIVERY.c.notice_id)
         .where(
-            D.c.kind == "notice",
-            D.c.group_id == group_id,
-            D.c.state == "sent",
-            N.c.deadline >= now.astimezone(UTC),
+            DELIVERY.c.kind == "notice",
+            DELIVERY.c.group_id == group_id,
+            DELIVERY.c.state == "sent",
+            NOTICE.c.deadline >= now.astimezone(UTC),
         )
-        .order_by(D.c.notice_id.desc())
+        .order_by(DELIVERY.c.notice_id.desc())
         .limit(1)
     ).scalar()
 
@@ -473,11 +495,16 @@ def unacknowledged(
 ) -> list[Laggard]:
     """The units in ``scope`` that owe a 收到, in tree order."""
     rows = conn.execute(
-        select(U.c.code, U.c.name, U.c.level, U.c.parent_code, U.c.path)
+        select(UNIT.c.code, UNIT.c.name, UNIT.c.level, UNIT.c.parent_code, UNIT.c.path)
         .where(
-            U.c.code.in_(expected_units(notice_id, scope, bp)),
-            ~exists().where(and_(A.c.notice_id == notice_id, A.c.unit_code == U.c.code)),
+            UNIT.c.code.in_(expected_units(notice_id, scope, bp)),
+            ~exists().where(
+                and_(
+                    ACKNOWLEDGEMENT.c.notice_id == notice_id,
+                    ACKNOWLEDGEMENT.c.unit_code == UNIT.c.code,
+                )
+            ),
         )
-        .order_by(U.c.path)
+        .order_by(UNIT.c.path)
     )
     return [Laggard(*r) for r in rows]

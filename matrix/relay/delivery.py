@@ -44,7 +44,6 @@ from typing import Any
 from loguru import logger
 from sqlalchemy import Connection, Engine, bindparam, func, insert, or_, select, text, update
 
-from matrix.models import Delivery, Notice, Unit
 from matrix.platform import (
     Disconnected,
     IncomingMessage,
@@ -64,12 +63,9 @@ from matrix.relay.accounts import (
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
-from matrix.relay.people import G, GroupRef, M, group
-from matrix.tables import table_of
+from matrix.relay.people import GroupRef, group
+from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, UNIT
 
-D = table_of(Delivery)
-N = table_of(Notice)
-U = table_of(Unit)
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
 Faults = Callable[[str], None]  # called at named points; tests raise there to simulate a crash
 NOTICE_TEMPLATE = "relay/notice.j2"
@@ -232,8 +228,8 @@ class DeliveryWorker:
         with self.env.engine.begin() as conn:
             return int(
                 conn.execute(
-                    update(D)
-                    .where(D.c.state == "sending", D.c.claimed_by == self.account)
+                    update(DELIVERY)
+                    .where(DELIVERY.c.state == "sending", DELIVERY.c.claimed_by == self.account)
                     .values(state="pending", resend=True, claimed_by=None)
                 ).rowcount
             )
@@ -258,8 +254,12 @@ class DeliveryWorker:
             back = restore(conn, self.account)
             # a copy whose backoff began before or during the outage need not sit it out
             conn.execute(
-                update(D)
-                .where(D.c.account_id == self.account, D.c.state == "pending", D.c.next_at > now)
+                update(DELIVERY)
+                .where(
+                    DELIVERY.c.account_id == self.account,
+                    DELIVERY.c.state == "pending",
+                    DELIVERY.c.next_at > now,
+                )
                 .values(next_at=now)
             )
         if back or self.lost:
@@ -293,7 +293,9 @@ class DeliveryWorker:
     def _tell_waiting(self) -> None:
         with self.env.engine.connect() as conn:
             waiting = conn.execute(
-                select(func.count()).where(D.c.account_id == self.account, D.c.state == "pending")
+                select(func.count()).where(
+                    DELIVERY.c.account_id == self.account, DELIVERY.c.state == "pending"
+                )
             ).scalar_one()
         if waiting:
             self._away_told = True
@@ -449,9 +451,9 @@ class DeliveryWorker:
         if card is None:
             with self.env.engine.connect() as conn:
                 r = conn.execute(
-                    select(N, U.c.name.label("unit_name"))
-                    .join(U, U.c.code == N.c.unit_code)
-                    .where(N.c.id == notice_id)
+                    select(NOTICE, UNIT.c.name.label("unit_name"))
+                    .join(UNIT, UNIT.c.code == NOTICE.c.unit_code)
+                    .where(NOTICE.c.id == notice_id)
                 ).one()
             card = NoticeCard(
                 notice_code(r.id),
@@ -505,58 +507,58 @@ class DeliveryWorker:
             if mono - self._lease_checked >= opts.lease_seconds / 4:
                 self._lease_checked = mono
                 expire_leases(conn, now - timedelta(seconds=opts.lease_seconds))
-            ids = self._pick(conn, D.c.account_id == self.account, want, now)
+            ids = self._pick(conn, DELIVERY.c.account_id == self.account, want, now)
             if len(ids) < want:
-                mine = select(M.c.group_id).where(
-                    M.c.state == ACCOUNT_SEAT, M.c.contact_id == self.account
+                mine = select(MEMBERSHIP.c.group_id).where(
+                    MEMBERSHIP.c.state == ACCOUNT_SEAT, MEMBERSHIP.c.contact_id == self.account
                 )
                 late = now - timedelta(seconds=opts.steal_after_seconds)
                 others = or_(
-                    D.c.account_id.is_(None),
-                    (D.c.account_id != self.account) & (D.c.planned_at <= late),
-                ) & D.c.group_id.in_(mine)
+                    DELIVERY.c.account_id.is_(None),
+                    (DELIVERY.c.account_id != self.account) & (DELIVERY.c.planned_at <= late),
+                ) & DELIVERY.c.group_id.in_(mine)
                 ids += self._pick(conn, others, want - len(ids), now)
             if not ids:
                 return []
             taken = [
                 r.id
                 for r in conn.execute(
-                    update(D)
-                    .where(D.c.id.in_(ids), D.c.state == "pending")
+                    update(DELIVERY)
+                    .where(DELIVERY.c.id.in_(ids), DELIVERY.c.state == "pending")
                     .values(
                         state="sending",
                         claimed_by=self.account,
                         claimed_at=now,
-                        attempts=D.c.attempts + 1,
+                        attempts=DELIVERY.c.attempts + 1,
                     )
-                    .returning(D.c.id)
+                    .returning(DELIVERY.c.id)
                 )
             ]
             rows = conn.execute(
                 select(
-                    D.c.id,
-                    D.c.kind,
-                    D.c.notice_id,
-                    D.c.group_id,
-                    G.c.room_id,
-                    G.c.name.label("group_name"),
-                    D.c.resend,
-                    D.c.attempts,
-                    D.c.tried,
-                    D.c.payload,
+                    DELIVERY.c.id,
+                    DELIVERY.c.kind,
+                    DELIVERY.c.notice_id,
+                    DELIVERY.c.group_id,
+                    GROUP.c.room_id,
+                    GROUP.c.name.label("group_name"),
+                    DELIVERY.c.resend,
+                    DELIVERY.c.attempts,
+                    DELIVERY.c.tried,
+                    DELIVERY.c.payload,
                 )
-                .join(G, G.c.id == D.c.group_id)
-                .where(D.c.id.in_(taken))
-                .order_by(D.c.rank, D.c.id)
+                .join(GROUP, GROUP.c.id == DELIVERY.c.group_id)
+                .where(DELIVERY.c.id.in_(taken))
+                .order_by(DELIVERY.c.rank, DELIVERY.c.id)
             ).all()
         return [Claimed(**r._mapping) for r in rows]
 
     @staticmethod
     def _pick(conn: Connection, which: Any, limit: int, now: datetime) -> list[int]:
         query = (
-            select(D.c.id)
-            .where(which, D.c.state == "pending", D.c.next_at <= now)
-            .order_by(D.c.rank, D.c.id)
+            select(DELIVERY.c.id)
+            .where(which, DELIVERY.c.state == "pending", DELIVERY.c.next_at <= now)
+            .order_by(DELIVERY.c.rank, DELIVERY.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -586,20 +588,22 @@ class DeliveryWorker:
                 values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in shape}
                 values["claimed_by"] = None
                 conn.execute(
-                    update(D)
-                    .where(D.c.id == bindparam("_id"), D.c.claimed_by == self.account)
+                    update(DELIVERY)
+                    .where(DELIVERY.c.id == bindparam("_id"), DELIVERY.c.claimed_by == self.account)
                     .values(values),
                     params,
                 )
             if self._late_echoes:
                 conn.execute(
-                    update(D)
-                    .where(D.c.id == bindparam("_id"), D.c.state.in_(("pending", "sent")))
+                    update(DELIVERY)
+                    .where(
+                        DELIVERY.c.id == bindparam("_id"), DELIVERY.c.state.in_(("pending", "sent"))
+                    )
                     .values(
                         state="sent",
                         claimed_by=None,
-                        message_id=func.coalesce(D.c.message_id, bindparam("v_message_id")),
-                        sent_at=func.coalesce(D.c.sent_at, bindparam("v_confirmed_at")),
+                        message_id=func.coalesce(DELIVERY.c.message_id, bindparam("v_message_id")),
+                        sent_at=func.coalesce(DELIVERY.c.sent_at, bindparam("v_confirmed_at")),
                         confirmed_at=bindparam("v_confirmed_at"),
                     ),
                     [
@@ -634,7 +638,9 @@ class DeliveryWorker:
             )
             if row.kind != "notice" or row.notice_id is None:
                 continue
-            issued_in = conn.execute(select(N.c.group_id).where(N.c.id == row.notice_id)).scalar()
+            issued_in = conn.execute(
+                select(NOTICE.c.group_id).where(NOTICE.c.id == row.notice_id)
+            ).scalar()
             if issued_in is None:
                 continue
             outbox.add(
@@ -657,28 +663,30 @@ class DeliveryWorker:
         that it could send."""
         opts = self.env.options
         with self.env.engine.connect() as conn:
-            mine = select(M.c.group_id).where(
-                M.c.state == ACCOUNT_SEAT, M.c.contact_id == self.account
+            mine = select(MEMBERSHIP.c.group_id).where(
+                MEMBERSHIP.c.state == ACCOUNT_SEAT, MEMBERSHIP.c.contact_id == self.account
             )
             own = conn.execute(
-                select(func.min(D.c.next_at)).where(
-                    D.c.state == "pending", D.c.account_id == self.account
+                select(func.min(DELIVERY.c.next_at)).where(
+                    DELIVERY.c.state == "pending", DELIVERY.c.account_id == self.account
                 )
             ).scalar()
             shared = conn.execute(
-                select(func.min(D.c.next_at)).where(
-                    D.c.state == "pending", D.c.account_id.is_(None), D.c.group_id.in_(mine)
+                select(func.min(DELIVERY.c.next_at)).where(
+                    DELIVERY.c.state == "pending",
+                    DELIVERY.c.account_id.is_(None),
+                    DELIVERY.c.group_id.in_(mine),
                 )
             ).scalar()
             stealable = conn.execute(
-                select(func.min(D.c.planned_at)).where(
-                    D.c.state == "pending",
-                    D.c.account_id != self.account,
-                    D.c.group_id.in_(mine),
+                select(func.min(DELIVERY.c.planned_at)).where(
+                    DELIVERY.c.state == "pending",
+                    DELIVERY.c.account_id != self.account,
+                    DELIVERY.c.group_id.in_(mine),
                 )
             ).scalar()
             orphan = conn.execute(
-                select(func.min(D.c.claimed_at)).where(D.c.state == "sending")
+                select(func.min(DELIVERY.c.claimed_at)).where(DELIVERY.c.state == "sending")
             ).scalar()
         if stealable is not None:
             stealable += timedelta(seconds=opts.steal_after_seconds)
@@ -699,7 +707,7 @@ def refresh_queue_stats(engine: Engine, added: int) -> None:
     if added < QUEUE_BURST or engine.dialect.name != "postgresql":
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f"ANALYZE {D.name}"))
+        conn.execute(text(f"ANALYZE {DELIVERY.name}"))
 
 
 def expire_leases(conn: Connection, before: datetime) -> int:
@@ -707,8 +715,8 @@ def expire_leases(conn: Connection, before: datetime) -> int:
     anyone may send them again, marked 补发."""
     return int(
         conn.execute(
-            update(D)
-            .where(D.c.state == "sending", D.c.claimed_at <= before)
+            update(DELIVERY)
+            .where(DELIVERY.c.state == "sending", DELIVERY.c.claimed_at <= before)
             .values(state="pending", resend=True, claimed_by=None)
         ).rowcount
     )
@@ -786,11 +794,13 @@ class Outbox:
         seen: set[str] = set()
         for i in range(0, len(keys), 500):
             seen.update(
-                self.conn.execute(select(D.c.key).where(D.c.key.in_(keys[i : i + 500]))).scalars()
+                self.conn.execute(
+                    select(DELIVERY.c.key).where(DELIVERY.c.key.in_(keys[i : i + 500]))
+                ).scalars()
             )
         fresh = [r for r in rows if r["key"] not in seen]
         if fresh:
-            self.conn.execute(insert(D), fresh)
+            self.conn.execute(insert(DELIVERY), fresh)
         return len(fresh)
 
 

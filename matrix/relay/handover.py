@@ -27,7 +27,6 @@ from typing import Any
 from loguru import logger
 from sqlalchemy import Connection, bindparam, func, select, update
 
-from matrix.models import Delivery, Notice
 from matrix.relay.accounts import (
     ACCOUNT_SEAT,
     accounts_in_groups,
@@ -37,11 +36,9 @@ from matrix.relay.accounts import (
 from matrix.relay.assign import assign
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
-from matrix.relay.people import G, GroupRef, M, group
-from matrix.tables import table_of
+from matrix.relay.people import GroupRef, group
+from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE
 
-D = table_of(Delivery)
-N = table_of(Notice)
 REASONS = ("logged_out", "offline", "restricted")
 # the groups' own notes go after every copy still owed: at national scale an account serves
 # thousands of groups, and telling them must not delay the notices themselves
@@ -90,9 +87,16 @@ def _move(conn: Connection, account: str, now: datetime, result: HandOver) -> No
     rates = serving_rates(conn)
     rates.pop(account, None)
     rows = conn.execute(
-        select(D.c.id, D.c.group_id, D.c.notice_id, D.c.tried, D.c.account_id, D.c.next_at)
-        .where(D.c.state == "pending", D.c.account_id.in_([account, *rates]))
-        .order_by(D.c.rank, D.c.id)
+        select(
+            DELIVERY.c.id,
+            DELIVERY.c.group_id,
+            DELIVERY.c.notice_id,
+            DELIVERY.c.tried,
+            DELIVERY.c.account_id,
+            DELIVERY.c.next_at,
+        )
+        .where(DELIVERY.c.state == "pending", DELIVERY.c.account_id.in_([account, *rates]))
+        .order_by(DELIVERY.c.rank, DELIVERY.c.id)
         .with_for_update(skip_locked=True)
     ).all()
     if not any(r.account_id == account for r in rows):
@@ -101,9 +105,9 @@ def _move(conn: Connection, account: str, now: datetime, result: HandOver) -> No
     # only what is on the wire right now stays where it is
     busy: dict[str, int] = dict(
         conn.execute(
-            select(D.c.account_id, func.count())
-            .where(D.c.state == "sending", D.c.account_id.in_(list(rates)))
-            .group_by(D.c.account_id)
+            select(DELIVERY.c.account_id, func.count())
+            .where(DELIVERY.c.state == "sending", DELIVERY.c.account_id.in_(list(rates)))
+            .group_by(DELIVERY.c.account_id)
         ).all()
     )
     plan = assign([holders.get(r.group_id, []) for r in rows], rates, busy)
@@ -130,8 +134,8 @@ def _move(conn: Connection, account: str, now: datetime, result: HandOver) -> No
         moves.append(move)
     if moves:
         conn.execute(
-            update(D)
-            .where(D.c.id == bindparam("_id"), D.c.state == "pending")
+            update(DELIVERY)
+            .where(DELIVERY.c.id == bindparam("_id"), DELIVERY.c.state == "pending")
             .values(
                 account_id=bindparam("v_account"),
                 tried=bindparam("v_tried"),
@@ -143,7 +147,9 @@ def _move(conn: Connection, account: str, now: datetime, result: HandOver) -> No
     if unserved_ids:
         result.unserved = dict(
             conn.execute(
-                select(G.c.id, G.c.name).where(G.c.id.in_(unserved_ids)).order_by(G.c.id)
+                select(GROUP.c.id, GROUP.c.name)
+                .where(GROUP.c.id.in_(unserved_ids))
+                .order_by(GROUP.c.id)
             ).all()
         )
 
@@ -172,7 +178,7 @@ def _tell(conn: Connection, env: RelayEnv, result: HandOver, offline_for: float)
     }
     limit = env.options.list_limit
     for notice_id in result.notices:
-        issued_in = conn.execute(select(N.c.group_id).where(N.c.id == notice_id)).scalar()
+        issued_in = conn.execute(select(NOTICE.c.group_id).where(NOTICE.c.id == notice_id)).scalar()
         if issued_in is None:
             continue
         names = [result.unserved[g] for g in result.unserved_of.get(notice_id, [])]
@@ -190,8 +196,10 @@ def _tell(conn: Connection, env: RelayEnv, result: HandOver, offline_for: float)
                 "unserved_more": max(0, len(names) - limit),
             },
         )
-    seats = select(M.c.group_id).where(M.c.state == ACCOUNT_SEAT, M.c.contact_id == result.account)
-    for row in conn.execute(select(G).where(G.c.id.in_(seats)).order_by(G.c.id)):
+    seats = select(MEMBERSHIP.c.group_id).where(
+        MEMBERSHIP.c.state == ACCOUNT_SEAT, MEMBERSHIP.c.contact_id == result.account
+    )
+    for row in conn.execute(select(GROUP).where(GROUP.c.id.in_(seats)).order_by(GROUP.c.id)):
         if outbox.holders(row.id):  # someone else is there to say it
             outbox.add(
                 key=f"lost:{result.account}:{stamp}:g{row.id}"[:96],

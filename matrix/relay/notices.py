@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 
 from matrix import audit_log
-from matrix.models import Delivery, Notice, RelayJob
 from matrix.relay.accounts import accounts_in_groups, backlog, serving_rates
 from matrix.relay.assign import assign
 from matrix.relay.codes import notice_code
@@ -29,11 +28,7 @@ from matrix.relay.people import (
     unit,
 )
 from matrix.relay.targets import relay_targets, unbuilt_count
-from matrix.tables import table_of
-
-N = table_of(Notice)
-D = table_of(Delivery)
-J = table_of(RelayJob)
+from matrix.tables import DELIVERY, NOTICE, RELAY_JOB
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,7 @@ def issue_notice(
 
         now_utc = now.astimezone(UTC)
         inserted = conn.execute(
-            insert(N).values(
+            insert(NOTICE).values(
                 unit_code=leader.code,
                 group_id=group.id,
                 issuer_contact=contact_id,
@@ -151,7 +146,7 @@ def issue_notice(
                     "payload": "{}",
                 }
             )
-        conn.execute(insert(D), rows)
+        conn.execute(insert(DELIVERY), rows)
         reminders = []
         if draft.require_ack:
             dues = [
@@ -163,7 +158,8 @@ def issue_notice(
                 jobs.append({"kind": "escalate", "due_at": draft.deadline})
             if jobs:
                 conn.execute(
-                    insert(J), [{"notice_id": notice_id, "state": "pending", **j} for j in jobs]
+                    insert(RELAY_JOB),
+                    [{"notice_id": notice_id, "state": "pending", **j} for j in jobs],
                 )
         code = notice_code(notice_id)
         audit_log.record(

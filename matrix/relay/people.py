@@ -15,16 +15,9 @@ from sqlalchemy import Connection, and_, select
 
 from matrix.binding import resolve
 from matrix.blueprint import Blueprint
-from matrix.models import Group, Membership, Person, Position, Unit
 from matrix.platform import Member
 from matrix.relay.errors import NotInMatrix
-from matrix.tables import table_of
-
-P = table_of(Person)
-POS = table_of(Position)
-U = table_of(Unit)
-G = table_of(Group)
-M = table_of(Membership)
+from matrix.tables import GROUP, PERSON, POSITION, UNIT
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,9 @@ def person_for_contact(conn: Connection, contact_id: str) -> PersonRef | None:
     if person_id is None:
         return None
     row = conn.execute(
-        select(P.c.id, P.c.name).where(P.c.id == person_id, P.c.removed_at.is_(None))
+        select(PERSON.c.id, PERSON.c.name).where(
+            PERSON.c.id == person_id, PERSON.c.removed_at.is_(None)
+        )
     ).first()
     return None if row is None else PersonRef(row.id, row.name)
 
@@ -78,17 +73,17 @@ def person_for_contact(conn: Connection, contact_id: str) -> PersonRef | None:
 def positions(conn: Connection, person_id: int) -> list[tuple[UnitRef, str]]:
     """The person's (unit, role) pairs at current units."""
     rows = conn.execute(
-        select(U, POS.c.role)
-        .join(POS, POS.c.unit_code == U.c.code)
-        .where(POS.c.person_id == person_id, U.c.removed_at.is_(None))
-        .order_by(U.c.depth, U.c.code, POS.c.seq)
+        select(UNIT, POSITION.c.role)
+        .join(POSITION, POSITION.c.unit_code == UNIT.c.code)
+        .where(POSITION.c.person_id == person_id, UNIT.c.removed_at.is_(None))
+        .order_by(UNIT.c.depth, UNIT.c.code, POSITION.c.seq)
     )
     return [(_unit(r), r.role) for r in rows]
 
 
 def unit(conn: Connection, code: str) -> UnitRef | None:
     """A current unit by code, or None."""
-    row = conn.execute(select(U).where(U.c.code == code, U.c.removed_at.is_(None))).first()
+    row = conn.execute(select(UNIT).where(UNIT.c.code == code, UNIT.c.removed_at.is_(None))).first()
     return None if row is None else _unit(row)
 
 
@@ -99,7 +94,7 @@ def _unit(row: object) -> UnitRef:
 
 def group_for_room(conn: Connection, room_id: str) -> GroupRef:
     """The matrix group of a room; ``NotInMatrix`` if the room is not one."""
-    row = conn.execute(select(G).where(G.c.room_id == room_id)).first()
+    row = conn.execute(select(GROUP).where(GROUP.c.room_id == room_id)).first()
     if row is None:
         raise NotInMatrix()
     return _group(row)
@@ -107,7 +102,7 @@ def group_for_room(conn: Connection, room_id: str) -> GroupRef:
 
 def group(conn: Connection, group_id: int) -> GroupRef:
     """A group by id."""
-    return _group(conn.execute(select(G).where(G.c.id == group_id)).one())
+    return _group(conn.execute(select(GROUP).where(GROUP.c.id == group_id)).one())
 
 
 def _group(row: object) -> GroupRef:
@@ -169,7 +164,7 @@ def office_groups(conn: Connection, bp: Blueprint, unit_code: str) -> list[Group
     rows = [
         _group(r)
         for r in conn.execute(
-            select(G).where(and_(G.c.unit_code == unit_code, G.c.room_id.is_not(None)))
+            select(GROUP).where(and_(GROUP.c.unit_code == unit_code, GROUP.c.room_id.is_not(None)))
         )
     ]
     rows = [g for g in rows if g.kind in known]

@@ -22,22 +22,14 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from matrix.models import Delivery, Membership, Notice, Person, Position, RelayJob, Unit
 from matrix.relay.acks import Laggard, progress_in, unacknowledged
 from matrix.relay.codes import notice_code
 from matrix.relay.delivery import Outbox
 from matrix.relay.env import RelayEnv
-from matrix.relay.people import G, GroupRef, UnitRef, child_roles, group, office_group, unit
+from matrix.relay.people import GroupRef, UnitRef, child_roles, group, office_group, unit
 from matrix.relay.targets import answers_for_itself
-from matrix.tables import table_of
+from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, PERSON, POSITION, RELAY_JOB, UNIT
 
-J = table_of(RelayJob)
-N = table_of(Notice)
-D = table_of(Delivery)
-M = table_of(Membership)
-P = table_of(Person)
-POS = table_of(Position)
-U = table_of(Unit)
 MAX_MENTIONS = 50  # WeChat shows a wall of @s badly; the names are listed anyway
 
 
@@ -45,7 +37,7 @@ def next_job_at(env: RelayEnv) -> datetime | None:
     """When the next scheduled job falls due."""
     with env.engine.connect() as conn:
         due: datetime | None = conn.execute(
-            select(func.min(J.c.due_at)).where(J.c.state == "pending")
+            select(func.min(RELAY_JOB.c.due_at)).where(RELAY_JOB.c.state == "pending")
         ).scalar()
     return due
 
@@ -56,9 +48,9 @@ def run_due_jobs(env: RelayEnv) -> int:
     while True:
         with env.engine.begin() as conn:
             job = conn.execute(
-                select(J)
-                .where(J.c.state == "pending", J.c.due_at <= env.clock.now())
-                .order_by(J.c.due_at, J.c.id)
+                select(RELAY_JOB)
+                .where(RELAY_JOB.c.state == "pending", RELAY_JOB.c.due_at <= env.clock.now())
+                .order_by(RELAY_JOB.c.due_at, RELAY_JOB.c.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             ).first()
@@ -69,12 +61,14 @@ def run_due_jobs(env: RelayEnv) -> int:
             else:
                 queued += _escalate(conn, env, job.id, job.notice_id)
             conn.execute(
-                update(J).where(J.c.id == job.id).values(state="done", done_at=env.clock.now())
+                update(RELAY_JOB)
+                .where(RELAY_JOB.c.id == job.id)
+                .values(state="done", done_at=env.clock.now())
             )
 
 
 def _notice(conn: Connection, notice_id: int) -> Any:
-    return conn.execute(select(N).where(N.c.id == notice_id)).one()
+    return conn.execute(select(NOTICE).where(NOTICE.c.id == notice_id)).one()
 
 
 def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int:
@@ -87,10 +81,14 @@ def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int
         return 0
     delivered: dict[str, list[GroupRef]] = defaultdict(list)
     for r in conn.execute(
-        select(G)
-        .join(D, D.c.group_id == G.c.id)
-        .where(D.c.notice_id == notice_id, D.c.kind == "notice", D.c.state == "sent")
-        .order_by(G.c.shard, G.c.id)
+        select(GROUP)
+        .join(DELIVERY, DELIVERY.c.group_id == GROUP.c.id)
+        .where(
+            DELIVERY.c.notice_id == notice_id,
+            DELIVERY.c.kind == "notice",
+            DELIVERY.c.state == "sent",
+        )
+        .order_by(GROUP.c.shard, GROUP.c.id)
     ):
         delivered[r.unit_code].append(
             GroupRef(r.id, r.unit_code, r.kind, r.shard, r.name, r.room_id)
@@ -153,10 +151,10 @@ def _home_shards(
         return {}
     shard_of = {g.id: g for gs in delivered.values() if len(gs) > 1 for g in gs}
     rows = conn.execute(
-        select(POS.c.unit_code, M.c.group_id)
-        .join(M, M.c.person_id == POS.c.person_id)
-        .where(POS.c.unit_code.in_(split), M.c.group_id.in_(list(shard_of)))
-        .order_by(M.c.group_id)
+        select(POSITION.c.unit_code, MEMBERSHIP.c.group_id)
+        .join(MEMBERSHIP, MEMBERSHIP.c.person_id == POSITION.c.person_id)
+        .where(POSITION.c.unit_code.in_(split), MEMBERSHIP.c.group_id.in_(list(shard_of)))
+        .order_by(MEMBERSHIP.c.group_id)
     )
     home: dict[str, GroupRef] = {}
     for code, gid in rows:
@@ -173,16 +171,16 @@ def _responsible(
     if not roles:
         return found
     rows = conn.execute(
-        select(POS.c.unit_code, POS.c.role, P.c.wechat_id)
-        .join(P, P.c.id == POS.c.person_id)
-        .join(U, U.c.code == POS.c.unit_code)
+        select(POSITION.c.unit_code, POSITION.c.role, PERSON.c.wechat_id)
+        .join(PERSON, PERSON.c.id == POSITION.c.person_id)
+        .join(UNIT, UNIT.c.code == POSITION.c.unit_code)
         .where(
-            U.c.path.startswith(scope.path, autoescape=True),
-            POS.c.role.in_(sorted(roles)),
-            P.c.removed_at.is_(None),
-            P.c.wechat_id.is_not(None),
+            UNIT.c.path.startswith(scope.path, autoescape=True),
+            POSITION.c.role.in_(sorted(roles)),
+            PERSON.c.removed_at.is_(None),
+            PERSON.c.wechat_id.is_not(None),
         )
-        .order_by(POS.c.unit_code, POS.c.seq)
+        .order_by(POSITION.c.unit_code, POSITION.c.seq)
     )
     for unit_code, role, contact in rows:
         found[(unit_code, role)].append(contact)
@@ -198,9 +196,9 @@ def _escalate(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> i
     laggards = unacknowledged(conn, notice_id, issuer, env.blueprint)
     offices = set(
         conn.execute(
-            select(G.c.unit_code)
-            .join(D, D.c.group_id == G.c.id)
-            .where(D.c.notice_id == notice_id, D.c.kind == "notice")
+            select(GROUP.c.unit_code)
+            .join(DELIVERY, DELIVERY.c.group_id == GROUP.c.id)
+            .where(DELIVERY.c.notice_id == notice_id, DELIVERY.c.kind == "notice")
             .distinct()
         ).scalars()
     )

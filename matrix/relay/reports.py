@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from matrix import audit_log
-from matrix.models import Delivery, Report
 from matrix.relay.acks import latest_notice_for
 from matrix.relay.codes import notice_code, parse_code, report_code
 from matrix.relay.delivery import enqueue
@@ -26,10 +25,7 @@ from matrix.relay.people import (
     positions,
     unit,
 )
-from matrix.tables import table_of
-
-R = table_of(Report)
-D = table_of(Delivery)
+from matrix.tables import DELIVERY, REPORT
 
 
 @dataclass(frozen=True)
@@ -72,8 +68,10 @@ def submit_report(
         sender_unit = ranked[0]
         if named is not None:
             sent_here = conn.execute(
-                select(D.c.id).where(
-                    D.c.notice_id == named, D.c.group_id == group.id, D.c.kind == "notice"
+                select(DELIVERY.c.id).where(
+                    DELIVERY.c.notice_id == named,
+                    DELIVERY.c.group_id == group.id,
+                    DELIVERY.c.kind == "notice",
                 )
             ).first()
             if sent_here is None:
@@ -84,7 +82,7 @@ def submit_report(
         notice_id = named if named is not None else latest_notice_for(conn, group.id, now)
         target = office_group(conn, env.blueprint, leader.code) or group
         inserted = conn.execute(
-            insert(R).values(
+            insert(REPORT).values(
                 group_id=group.id,
                 unit_code=sender_unit.code,
                 person_id=person.id,
@@ -131,7 +129,7 @@ def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
     if report_id is None:
         raise BadCommand("看不懂要转报的编号", fix="请这样发送：#转报 R5（编号见上报消息）")
     with env.engine.begin() as conn:
-        report = conn.execute(select(R).where(R.c.id == report_id)).first()
+        report = conn.execute(select(REPORT).where(REPORT.c.id == report_id)).first()
         if report is None:
             raise UnknownCode(f"没有编号为 {report_code(report_id)} 的上报", fix="请核对编号")
         holder = unit(conn, report.holder_unit)
@@ -152,7 +150,9 @@ def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
         sender_unit = unit(conn, report.unit_code)
         hops = report.hops + 1
         conn.execute(
-            update(R).where(R.c.id == report_id).values(holder_unit=parent.code, hops=hops)
+            update(REPORT)
+            .where(REPORT.c.id == report_id)
+            .values(holder_unit=parent.code, hops=hops)
         )
         code = report_code(report_id)
         ncode = notice_code(report.notice_id) if report.notice_id is not None else None

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, func, select
 
 from matrix.blueprint import Blueprint
-from matrix.relay.people import G, U, UnitRef
+from matrix.relay.people import UnitRef
+from matrix.tables import GROUP, UNIT
 
 
 @dataclass(frozen=True)
@@ -62,15 +63,23 @@ def relay_targets(conn: Connection, bp: Blueprint, leader: UnitRef) -> list[Targ
     kinds = relay_kinds(bp)
     order = {k: i for i, k in enumerate(kinds)}
     rows = conn.execute(
-        select(G.c.id, G.c.unit_code, U.c.depth, U.c.level, G.c.kind, G.c.shard, G.c.room_id)
-        .join(U, U.c.code == G.c.unit_code)
-        .where(
-            U.c.path.startswith(leader.path, autoescape=True),
-            U.c.removed_at.is_(None),
-            G.c.kind.in_(kinds),
-            G.c.room_id.is_not(None),
+        select(
+            GROUP.c.id,
+            GROUP.c.unit_code,
+            UNIT.c.depth,
+            UNIT.c.level,
+            GROUP.c.kind,
+            GROUP.c.shard,
+            GROUP.c.room_id,
         )
-        .order_by(U.c.depth, U.c.path, G.c.shard)
+        .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
+        .where(
+            UNIT.c.path.startswith(leader.path, autoescape=True),
+            UNIT.c.removed_at.is_(None),
+            GROUP.c.kind.in_(kinds),
+            GROUP.c.room_id.is_not(None),
+        )
+        .order_by(UNIT.c.depth, UNIT.c.path, GROUP.c.shard)
     ).all()
     targets = [Target(*r) for r in rows]
     targets.sort(key=lambda t: (t.depth, order[t.kind]))  # stable: keeps path order inside
@@ -84,15 +93,15 @@ def unbuilt_count(conn: Connection, bp: Blueprint, leader: UnitRef) -> int:
         if not spec.relay:
             continue
         in_scope = and_(
-            U.c.path.startswith(leader.path, autoescape=True),
-            U.c.removed_at.is_(None),
-            U.c.level == spec.led_by,
+            UNIT.c.path.startswith(leader.path, autoescape=True),
+            UNIT.c.removed_at.is_(None),
+            UNIT.c.level == spec.led_by,
         )
-        units = conn.execute(select(func.count()).select_from(U).where(in_scope)).scalar_one()
+        units = conn.execute(select(func.count()).select_from(UNIT).where(in_scope)).scalar_one()
         built = conn.execute(
-            select(func.count(func.distinct(G.c.unit_code)))
-            .select_from(G.join(U, U.c.code == G.c.unit_code))
-            .where(in_scope, G.c.kind == spec.key, G.c.room_id.is_not(None))
+            select(func.count(func.distinct(GROUP.c.unit_code)))
+            .select_from(GROUP.join(UNIT, UNIT.c.code == GROUP.c.unit_code))
+            .where(in_scope, GROUP.c.kind == spec.key, GROUP.c.room_id.is_not(None))
         ).scalar_one()
         missing += units - built
     return missing

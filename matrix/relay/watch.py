@@ -9,19 +9,14 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
-from matrix.models import Membership, Person, Position, WatchFlag
 from matrix.relay.accounts import account_rates
 from matrix.relay.delivery import enqueue
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotInMatrix
 from matrix.relay.guard import watch_match
 from matrix.relay.people import group_for_room, office_group, office_roles, person_for_contact, unit
-from matrix.tables import table_of
+from matrix.tables import MEMBERSHIP, PERSON, POSITION, WATCH_FLAG
 
-W = table_of(WatchFlag)
-M = table_of(Membership)
-P = table_of(Person)
-POS = table_of(Position)
 EXCERPT = 60
 
 
@@ -47,12 +42,14 @@ def watch_message(env: RelayEnv, room_id: str, contact_id: str, text: str) -> Wa
             return None
         since = now - timedelta(minutes=env.options.watch_window_minutes)
         recent = conn.execute(
-            select(func.count()).where(W.c.group_id == group.id, W.c.notified, W.c.at >= since)
+            select(func.count()).where(
+                WATCH_FLAG.c.group_id == group.id, WATCH_FLAG.c.notified, WATCH_FLAG.c.at >= since
+            )
         ).scalar_one()
         notify = recent < env.options.watch_limit
         excerpt = text.strip()[:EXCERPT]
         inserted = conn.execute(
-            insert(W).values(
+            insert(WATCH_FLAG).values(
                 group_id=group.id,
                 contact_id=contact_id,
                 word=word,
@@ -68,8 +65,10 @@ def watch_message(env: RelayEnv, room_id: str, contact_id: str, text: str) -> Wa
             admins = [
                 c
                 for c in conn.execute(
-                    select(M.c.contact_id).where(
-                        M.c.group_id == group.id, M.c.state == "actual", M.c.is_admin
+                    select(MEMBERSHIP.c.contact_id).where(
+                        MEMBERSHIP.c.group_id == group.id,
+                        MEMBERSHIP.c.state == "actual",
+                        MEMBERSHIP.c.is_admin,
                     )
                 ).scalars()
                 if c and c not in bots
@@ -78,13 +77,13 @@ def watch_message(env: RelayEnv, room_id: str, contact_id: str, text: str) -> Wa
             roles = office_roles(env.blueprint).get(leader.level, frozenset()) if leader else ()
             admins += (
                 conn.execute(
-                    select(P.c.wechat_id)
-                    .join(POS, POS.c.person_id == P.c.id)
+                    select(PERSON.c.wechat_id)
+                    .join(POSITION, POSITION.c.person_id == PERSON.c.id)
                     .where(
-                        POS.c.unit_code == group.unit_code,
-                        POS.c.role.in_(list(roles)),
-                        P.c.wechat_id.is_not(None),
-                        P.c.removed_at.is_(None),
+                        POSITION.c.unit_code == group.unit_code,
+                        POSITION.c.role.in_(list(roles)),
+                        PERSON.c.wechat_id.is_not(None),
+                        PERSON.c.removed_at.is_(None),
                     )
                 )
                 .scalars()

@@ -47,12 +47,8 @@ from sqlalchemy import (
 
 from matrix.blueprint import Blueprint, GroupSpec, LevelSpec
 from matrix.membership import survey
-from matrix.models import Group, Membership
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
-from matrix.tables import table_of
-
-GROUP = table_of(Group)
-MEMBER = table_of(Membership)
+from matrix.tables import GROUP, MEMBERSHIP
 
 
 def coverage(done: int, wanted: int | None) -> float | None:
@@ -314,23 +310,23 @@ def _per_group(groups: Select[Any] | None) -> tuple[Subquery, Subquery]:
     per level by the caller: joining every membership row to its unit would cost a lookup per
     row, which at national scale is most of a second.
     """
-    chosen = true() if groups is None else MEMBER.c.group_id.in_(groups)
+    chosen = true() if groups is None else MEMBERSHIP.c.group_id.in_(groups)
     per_state = (
-        select(MEMBER.c.group_id, MEMBER.c.state, func.count().label("n"))
+        select(MEMBERSHIP.c.group_id, MEMBERSHIP.c.state, func.count().label("n"))
         .where(chosen)
-        .group_by(MEMBER.c.group_id, MEMBER.c.state)
+        .group_by(MEMBERSHIP.c.group_id, MEMBERSHIP.c.state)
         .subquery()
     )
-    actual = MEMBER.alias("actual")
+    actual = MEMBERSHIP.alias("actual")
     present = exists().where(
-        actual.c.group_id == MEMBER.c.group_id,
+        actual.c.group_id == MEMBERSHIP.c.group_id,
         actual.c.state == "actual",
-        actual.c.person_id == MEMBER.c.person_id,
+        actual.c.person_id == MEMBERSHIP.c.person_id,
     )
     joined = (
-        select(MEMBER.c.group_id, literal("joined").label("state"), func.count().label("n"))
-        .where(chosen, MEMBER.c.state == "expected", present)
-        .group_by(MEMBER.c.group_id)
+        select(MEMBERSHIP.c.group_id, literal("joined").label("state"), func.count().label("n"))
+        .where(chosen, MEMBERSHIP.c.state == "expected", present)
+        .group_by(MEMBERSHIP.c.group_id)
         .subquery()
     )
     return per_state, joined

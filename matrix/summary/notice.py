@@ -15,16 +15,12 @@ from datetime import date, datetime
 
 from sqlalchemy import func, or_, select
 
-from matrix.models import Delivery, Group, Notice
 from matrix.relay.acks import Progress, progress_within
 from matrix.relay.env import RelayEnv
 from matrix.relay.people import unit as relay_unit
 from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
-from matrix.tables import table_of
+from matrix.tables import DELIVERY, GROUP, NOTICE
 
-D = table_of(Delivery)
-G = table_of(Group)
-N = table_of(Notice)
 RECENT = 10  # notices listed; a table is about what is going on now, not an archive
 
 
@@ -76,21 +72,21 @@ def notice_table(
         unit = resolve_target(conn, requester, target)
         within = relay_unit(conn, unit.code)
         assert within is not None  # resolve_target found it current
-        led = G.join(UNIT, UNIT.c.code == G.c.unit_code)
+        led = GROUP.join(UNIT, UNIT.c.code == GROUP.c.unit_code)
         reached_groups = under(UNIT.c.path, unit.path)
         if within.parent_code is not None:
-            reached_groups = or_(reached_groups, G.c.unit_code == within.parent_code)
+            reached_groups = or_(reached_groups, GROUP.c.unit_code == within.parent_code)
         reached = (
-            select(D.c.notice_id)
-            .select_from(D.join(led, G.c.id == D.c.group_id))
-            .where(D.c.kind == "notice", reached_groups)
+            select(DELIVERY.c.notice_id)
+            .select_from(DELIVERY.join(led, GROUP.c.id == DELIVERY.c.group_id))
+            .where(DELIVERY.c.kind == "notice", reached_groups)
             .distinct()
         )
-        total = conn.execute(select(func.count()).where(N.c.id.in_(reached))).scalar_one()
+        total = conn.execute(select(func.count()).where(NOTICE.c.id.in_(reached))).scalar_one()
         rows = conn.execute(
-            select(N.c.id, N.c.created_at, N.c.body)
-            .where(N.c.id.in_(reached))
-            .order_by(N.c.id.desc())
+            select(NOTICE.c.id, NOTICE.c.created_at, NOTICE.c.body)
+            .where(NOTICE.c.id.in_(reached))
+            .order_by(NOTICE.c.id.desc())
             .limit(limit)
         ).all()
         now = env.now()

@@ -3,9 +3,9 @@
 Units are found by their materialized path ("/100000/230000/230100/"), so "under" is a prefix
 test in SQL and no tree has to be loaded to answer it.
 
->>> str(under(Unit.__table__.c.path, "/P/C1/"))
+>>> str(under(UNIT.c.path, "/P/C1/"))
 'substr(unit.path, :substr_1, :substr_2) = :substr_3'
->>> str(under(Unit.__table__.c.path, "/P/"))
+>>> str(under(UNIT.c.path, "/P/"))
 'true'
 """
 
@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, func, select, true
 
 from matrix.errors import MatrixError, TreeError, UnknownUnit
-from matrix.models import Unit
-from matrix.tables import table_of
-
-UNIT = table_of(Unit)
+from matrix.tables import UNIT
 
 
 @dataclass(frozen=True)

@@ -46,23 +46,17 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text
 from bot.simulated import SimulatedWeChat
 from matrix.blueprint import Blueprint, load_blueprint
 from matrix.db import make_engine, migrate
-from matrix.models import Delivery, Group, Membership, Person, Position, Unit
 from matrix.relay import DeliveryWorker, RelayEnv, RelayOptions, SystemClock, VirtualClock, drive
 from matrix.relay.accounts import ACCOUNT_SEAT, accounts_in_groups
 from matrix.relay.assign import lower_bound
 from matrix.relay.notices import issue_notice
 from matrix.relay.reminders import run_due_jobs
+from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, PERSON, POSITION, UNIT
 from tests.relay_kit import compose
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 24, 8, 0, tzinfo=TZ)
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-D = Delivery.__table__  # type: ignore[attr-defined]
-G = Group.__table__  # type: ignore[attr-defined]
-M = Membership.__table__  # type: ignore[attr-defined]
-U = Unit.__table__  # type: ignore[attr-defined]
-P = Person.__table__  # type: ignore[attr-defined]
-POS = Position.__table__  # type: ignore[attr-defined]
 
 
 def base_database(out: Path, bp: Blueprint) -> Path:
@@ -93,13 +87,13 @@ def build_groups(
     biggest provinces' accounts bind the makespan, not the total)."""
     per_unit: Counter[str] = Counter()
     with engine.connect() as conn:
-        units = conn.execute(select(U.c.code, U.c.name, U.c.level, U.c.path)).all()
+        units = conn.execute(select(UNIT.c.code, UNIT.c.name, UNIT.c.level, UNIT.c.path)).all()
         # members a county counselor group would hold: brigade + up to 3 core counselors a school
         for parent, n in conn.execute(
-            select(U.c.parent_code, func.count())
-            .join(POS, POS.c.unit_code == U.c.code)
-            .where(POS.c.role.in_(("brigade_counselor", "core_squadron_counselor")))
-            .group_by(U.c.parent_code)
+            select(UNIT.c.parent_code, func.count())
+            .join(POSITION, POSITION.c.unit_code == UNIT.c.code)
+            .where(POSITION.c.role.in_(("brigade_counselor", "core_squadron_counselor")))
+            .group_by(UNIT.c.parent_code)
         ):
             per_unit[parent] = n
     provinces = sorted(u.code for u in units if u.level == "province")
@@ -137,10 +131,10 @@ def build_groups(
                 )
                 holders[groups[-1]["room_id"]] = sorted(set(who))
     with engine.begin() as conn:
-        conn.execute(insert(G), groups)
-        ids = dict(conn.execute(select(G.c.room_id, G.c.id)).all())
+        conn.execute(insert(GROUP), groups)
+        ids = dict(conn.execute(select(GROUP.c.room_id, GROUP.c.id)).all())
         conn.execute(
-            insert(M),
+            insert(MEMBERSHIP),
             [
                 {"group_id": ids[room], "state": ACCOUNT_SEAT, "contact_id": a, "is_admin": False}
                 | {"source": "platform", "person_id": None, "updated_at": START}
@@ -158,10 +152,12 @@ def world_for(engine: Engine, accounts: list[str], clock: Any, rate: float) -> S
         # WeChat's own limit sits just above the engine's pace, so the engine is what paces
         world.account(a, rate=rate * 1.5 if rate else 1e9, burst=5 if rate else 10**9)
     with engine.connect() as conn:
-        rooms = conn.execute(select(G.c.room_id, G.c.name)).all()
+        rooms = conn.execute(select(GROUP.c.room_id, GROUP.c.name)).all()
         members: dict[str, list[str]] = defaultdict(list)
         for room, contact in conn.execute(
-            select(G.c.room_id, M.c.contact_id).join(M, M.c.group_id == G.c.id)
+            select(GROUP.c.room_id, MEMBERSHIP.c.contact_id).join(
+                MEMBERSHIP, MEMBERSHIP.c.group_id == GROUP.c.id
+            )
         ):
             members[room].append(contact)
     for room, name in rooms:
@@ -176,18 +172,20 @@ def national_office(engine: Engine) -> tuple[str, str]:
     """The national main group's room and an office person to send from."""
     with engine.begin() as conn:
         room = conn.execute(
-            select(G.c.room_id).where(G.c.kind == "province-youth-heads").limit(1)
+            select(GROUP.c.room_id).where(GROUP.c.kind == "province-youth-heads").limit(1)
         ).scalar_one()
         person = conn.execute(
-            select(P.c.id, P.c.wechat_id)
-            .join(POS, POS.c.person_id == P.c.id)
-            .join(U, U.c.code == POS.c.unit_code)
-            .where(U.c.level == "national", POS.c.role == "office_staff")
-            .order_by(P.c.id)
+            select(PERSON.c.id, PERSON.c.wechat_id)
+            .join(POSITION, POSITION.c.person_id == PERSON.c.id)
+            .join(UNIT, UNIT.c.code == POSITION.c.unit_code)
+            .where(UNIT.c.level == "national", POSITION.c.role == "office_staff")
+            .order_by(PERSON.c.id)
             .limit(1)
         ).one()
         if person.wechat_id is None:
-            conn.execute(P.update().where(P.c.id == person.id).values(wechat_id="wxbenchoffice"))
+            conn.execute(
+                PERSON.update().where(PERSON.c.id == person.id).values(wechat_id="wxbenchoffice")
+            )
             return room, "wxbenchoffice"
         return room, str(person.wechat_id)
 
@@ -277,8 +275,8 @@ def loss_run(db: Path, bp: Blueprint, accounts: list[str], rate: float, lost: st
     remaining = [a for a in accounts if a != lost]
     with engine.connect() as conn:
         owed = conn.execute(
-            select(D.c.group_id, D.c.account_id).where(
-                D.c.kind == "notice", D.c.state.in_(("pending", "sending"))
+            select(DELIVERY.c.group_id, DELIVERY.c.account_id).where(
+                DELIVERY.c.kind == "notice", DELIVERY.c.state.in_(("pending", "sending"))
             )
         ).all()
     left = [[a for a in holders.get(g, []) if a != lost] for g, _ in owed]
@@ -342,13 +340,13 @@ def copy_to_postgres(sqlite_db: Path, admin_url: str) -> tuple[str, str]:
     source, target = make_engine(f"sqlite:///{sqlite_db}"), make_engine(url)
     migrate(target)
     with source.connect() as src, target.begin() as dst:
-        for table in (U, P, POS, G, M):
+        for table in (UNIT, PERSON, POSITION, GROUP, MEMBERSHIP):
             rows = [dict(r._mapping) for r in src.execute(select(table))]
-            if table is U:  # parents before children
+            if table is UNIT:  # parents before children
                 rows.sort(key=lambda r: r["depth"])
             for i in range(0, len(rows), 20_000):
                 dst.execute(insert(table), rows[i : i + 20_000])
-        for table in (P, POS, G, M):
+        for table in (PERSON, POSITION, GROUP, MEMBERSHIP):
             dst.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "

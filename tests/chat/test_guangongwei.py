@@ -13,13 +13,13 @@ import pytest
 from sqlalchemy import Engine, select
 
 from bot.stage import Stage
-from bot.tables import PERSON, POSITION, UNIT
 from matrix.blueprint import Blueprint, load_blueprint
 from matrix.membership import survey
 from matrix.plan import build_plan
 from matrix.roster import import_roster, read_roster
 from matrix.sample import generate
 from matrix.schedule import AccountQuota
+from matrix.tables import PERSON, POSITION, UNIT
 
 PROVINCE = "230000"
 HARBIN = "230100"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.stage import Stage
 from bot.summary_chat import SummaryOptions
-from matrix.models import MediaAccount
+from matrix.tables import MEDIA_ACCOUNT
 from tests.chat.conftest import (
     CITY_GROUP,
     CITY_OFFICE,
@@ -25,12 +25,12 @@ from tests.chat.conftest import (
     audit,
 )
 
-MEDIA = MediaAccount.__table__  # type: ignore[attr-defined]
-
 
 def media(stage: Stage) -> set[tuple[str, str, str]]:
     with stage.engine.connect() as conn:
-        rows = conn.execute(select(MEDIA.c.unit_code, MEDIA.c.kind, MEDIA.c.value))
+        rows = conn.execute(
+            select(MEDIA_ACCOUNT.c.unit_code, MEDIA_ACCOUNT.c.kind, MEDIA_ACCOUNT.c.value)
+        )
         return {tuple(r) for r in rows}
 
 

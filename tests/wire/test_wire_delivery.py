@@ -18,14 +18,13 @@ from sqlalchemy import Engine, select
 
 from bot.login_qr import SCALE, qr_modules, read_png
 from matrix.blueprint import Blueprint
-from matrix.models import Delivery
 from matrix.relay import RelayEnv, RelayOptions, SystemClock, issue_notice
+from matrix.tables import DELIVERY
 from tests.wechaty_worlds import ACCOUNT, mock_world, provisioned_world, room_of
 from tests.wire.mock_service import LINES, TOKEN, BotProcess, MockService, start_service
 
 pytestmark = pytest.mark.wire
 
-D = Delivery.__table__  # type: ignore[attr-defined]
 PROVINCE_OFFICE = "wxPn001"
 PROVINCE_GROUP = "示范省地市级团委少年部长群"
 HEADER = "【通知 T1】"
@@ -91,13 +90,19 @@ class Scene:
 
             g = Group.__table__  # type: ignore[attr-defined]
             rows = conn.execute(
-                select(g.c.room_id).join(D, D.c.group_id == g.c.id).where(D.c.kind == "notice")
+                select(g.c.room_id)
+                .join(DELIVERY, DELIVERY.c.group_id == g.c.id)
+                .where(DELIVERY.c.kind == "notice")
             )
             return {r.room_id for r in rows}
 
     def rows(self) -> list[Any]:
         with self.engine.connect() as conn:
-            return list(conn.execute(select(D).where(D.c.kind == "notice").order_by(D.c.id)))
+            return list(
+                conn.execute(
+                    select(DELIVERY).where(DELIVERY.c.kind == "notice").order_by(DELIVERY.c.id)
+                )
+            )
 
     def close(self) -> list[int]:
         codes = [b.stop() for b in self.bots]
