@@ -21,13 +21,13 @@ from pydantic_settings import (
 
 from matrix.errors import MatrixError, Problem
 from matrix.limits import InputLimits
+from matrix.provisioning.schedule import AccountQuota
 from matrix.relay.options import RelayOptions
-from matrix.schedule import AccountQuota
 from matrix.toml_errors import toml_error_text
 
 if TYPE_CHECKING:  # join review loads SQLAlchemy: only the commands that review joins need it
-    from matrix.bind_claims import BindLimits
-    from matrix.join_review import TimeoutPolicy
+    from matrix.provisioning.bind_claims import BindLimits
+    from matrix.provisioning.join_review import TimeoutPolicy
 
 
 class WechatySettings(BaseModel):
@@ -290,13 +290,13 @@ class Settings(BaseSettings):
 
     def join_policy(self) -> TimeoutPolicy:
         """What happens to a held joiner nobody decides on."""
-        from matrix.join_review import TimeoutPolicy
+        from matrix.provisioning.join_review import TimeoutPolicy
 
         return TimeoutPolicy(self.join_review.timeout_hours, self.join_review.on_timeout)
 
     def bind_limits(self) -> BindLimits:
         """How many failed #绑定 attempts are allowed, per contact and per target person."""
-        from matrix.bind_claims import BindLimits
+        from matrix.provisioning.bind_claims import BindLimits
 
         b = self.binding
         return BindLimits(b.failures_per_contact, b.failures_per_person, b.window_hours)

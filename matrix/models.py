@@ -158,7 +158,7 @@ class AuditHead(SQLModel, table=True):
 
 
 class ContactBinding(SQLModel, table=True):
-    """A WeChat contact id bound to a roster person (see ``matrix.binding``). A contact id that
+    """A WeChat contact id bound to a roster person (see ``matrix.provisioning.binding``). A contact id that
     stops being used (the account reconnected under a new id) is kept, marked ``superseded_at``;
     one an office or the operator ended is kept, marked ``revoked_at``. Only a binding with
     neither carries authority."""

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bot.dispatch import Bot
+from bot.chat.dispatch import Bot
 from matrix.blueprint import load_blueprint
 from matrix.db import make_engine
 from matrix.platform import IncomingMessage

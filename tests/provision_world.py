@@ -10,18 +10,18 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from bot.sim_build import populate
-from bot.simulated import ManualClock, SimulatedWeChat
-from matrix.actual import refresh_rooms
-from matrix.apply import ApplyReport, apply_plan
+from bot.platforms.simulated import ManualClock, SimulatedWeChat
+from bot.rehearsal.sim_build import populate
 from matrix.blueprint import Blueprint
-from matrix.findings import Finding, audit
-from matrix.membership import Survey, survey
 from matrix.models import Person
-from matrix.plan import Plan, build_plan
 from matrix.platform import Platform
+from matrix.provisioning.actual import refresh_rooms
+from matrix.provisioning.apply import ApplyReport, apply_plan
+from matrix.provisioning.findings import Finding, audit
+from matrix.provisioning.membership import Survey, survey
+from matrix.provisioning.plan import Plan, build_plan
+from matrix.provisioning.schedule import AccountQuota
 from matrix.roster import import_roster, read_roster
-from matrix.schedule import AccountQuota
 from tests import worlds
 
 BOT = "wxid_bot"

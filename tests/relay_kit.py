@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, insert, select
 
-from bot.relay_runner import compose
-from bot.render import render
-from bot.simulated import SimMessage, SimulatedAccount, SimulatedWeChat
+from bot.chat.relay_runner import compose
+from bot.platforms.simulated import SimMessage, SimulatedAccount, SimulatedWeChat
+from bot.render.templates import render
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.platform import IncomingMessage, Presence

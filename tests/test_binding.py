@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import func, select
 
 from matrix import audit_log
-from matrix.binding import (
+from matrix.models import ContactBinding, Person
+from matrix.platform import Member
+from matrix.provisioning.binding import (
     BindingError,
     bind_by_admin,
     bind_by_phone,
@@ -19,8 +21,6 @@ from matrix.binding import (
     revoke,
     revoke_person,
 )
-from matrix.models import ContactBinding, Person
-from matrix.platform import Member
 from tests import worlds
 from tests.provision_world import (
     built,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.dispatch import Bot
+from bot.chat.dispatch import Bot
 from matrix import claims
 from matrix.blueprint import Blueprint
 from matrix.models import CommandClaim

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from matrix.binding import bind_by_admin
 from matrix.blueprint import parse_blueprint
-from matrix.findings import KINDS
 from matrix.platform import NotSupported
+from matrix.provisioning.binding import bind_by_admin
+from matrix.provisioning.findings import KINDS
 from tests import worlds
 from tests.provision_world import (
     accept,

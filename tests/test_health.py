@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, update
 
-from bot.health import Checks, HealthServer
+from bot.service.health import Checks, HealthServer
 from matrix.blueprint import Blueprint
 from matrix.db import make_engine
 from matrix.models import utcnow
@@ -110,10 +110,10 @@ def test_a_relay_message_stuck_past_its_time_makes_the_bot_unhealthy(
 def test_qunmatrix_run_serves_healthz_on_its_port_and_says_when_the_port_is_taken(
     engine: Engine,
 ):
-    from bot.cli_app import Context
+    from bot.cli.app import Context
     from bot.config import Settings
-    from bot.service import start_health
-    from bot.wechaty_adapter import WechatyPlatform
+    from bot.platforms.wechaty_adapter import WechatyPlatform
+    from bot.service.process import start_health
     from matrix.errors import MatrixError
 
     context = Context(Settings(db=engine.url.render_as_string(hide_password=False)))

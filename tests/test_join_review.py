@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from matrix import audit_log
-from matrix.binding import person_of
-from matrix.join_review import (
+from matrix.models import JoinRequest
+from matrix.platform import Member
+from matrix.provisioning.binding import person_of
+from matrix.provisioning.join_review import (
     JoinReviewError,
     NotWaiting,
     TimeoutPolicy,
@@ -24,8 +26,6 @@ from matrix.join_review import (
     review_joins,
     withdraw,
 )
-from matrix.models import JoinRequest
-from matrix.platform import Member
 from tests.provision_world import built, findings, join, person_id, plan, room_of, sync
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

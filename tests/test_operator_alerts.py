@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from bot.operator_alerts import Operator
-from bot.render import render
+from bot.render.templates import render
+from bot.service.operator_alerts import Operator
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.sim_build import populate
-from bot.simulated import SimulatedWeChat
+from bot.platforms.simulated import SimulatedWeChat
+from bot.rehearsal.sim_build import populate
 from matrix import audit_log
-from matrix.apply import ApplyReport, apply_plan
 from matrix.models import ProvisionStep
 from matrix.platform import NotSupported, PlatformError, RateLimited
-from matrix.schedule import AccountQuota
+from matrix.provisioning.apply import ApplyReport, apply_plan
+from matrix.provisioning.schedule import AccountQuota
 from tests import worlds
 from tests.provision_world import (
     BOT,
@@ -262,7 +262,7 @@ def test_two_accounts_share_the_work_and_keep_their_rooms(province_db, bp):
 
 
 def test_two_processes_confirming_at_once_share_one_open_run(province_db, bp, monkeypatch):
-    from matrix import apply as apply_module
+    from matrix.provisioning import apply as apply_module
 
     p = plan(province_db, bp)
     first, resumed = apply_module.start_run(province_db, p, "bot-a")
@@ -281,7 +281,7 @@ def test_two_processes_confirming_at_once_share_one_open_run(province_db, bp, mo
 def test_an_extension_group_turned_on_in_the_blueprint_is_planned(province_db, bp):
     """What `qunmatrix blueprint` tells the operator: optional = false puts a 延展群 in the plan."""
     from matrix.blueprint import BUILTIN_DIR, parse_blueprint
-    from matrix.membership import survey
+    from matrix.provisioning.membership import survey
 
     text = (BUILTIN_DIR / "young_pioneers.toml").read_text(encoding="utf-8")
     key = 'key = "county-committee"'

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.render import render
+from bot.render.templates import render
 from matrix.blueprint import Blueprint
 from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice, notice_progress, people

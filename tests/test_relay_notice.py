@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import Engine
 
-from bot.render import render
+from bot.render.templates import render
 from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.models import Delivery, Notice

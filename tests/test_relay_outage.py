@@ -144,7 +144,7 @@ def test_an_account_whose_calls_say_disconnected_before_its_presence_does_waits(
 
 
 def test_the_simulated_world_refuses_calls_while_an_account_is_away():
-    from bot.simulated import ManualClock, SimulatedWeChat
+    from bot.platforms.simulated import ManualClock, SimulatedWeChat
     from matrix.platform import Presence
 
     world = SimulatedWeChat(clock=ManualClock())

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import pytest
 
-from matrix.schedule import (
+from matrix.provisioning.schedule import (
     AccountQuota,
     Job,
     Schedule,

@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matrix.sharding import assign_shards, group_name, shard_label
+from matrix.provisioning.sharding import assign_shards, group_name, shard_label
 
 
 def blocks_of(schools: dict[str, list[int]]) -> list[tuple[str, list[int]]]:

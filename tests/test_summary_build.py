@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, update
 
-from bot.stage import Stage
+from bot.rehearsal.stage import Stage
 from matrix.blueprint import BUILTIN_DIR, parse_blueprint
 from matrix.errors import UnknownUnit
 from matrix.models import Group, Unit, utcnow

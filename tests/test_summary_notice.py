@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from openpyxl import load_workbook
 
-from bot.summary_render import CHAT_LIMIT, chat_text, file_name, make_summary, render_file
+from bot.render.summary import CHAT_LIMIT, chat_text, file_name, make_summary, render_file
 from matrix.relay import RelayEnv, VirtualClock
 from matrix.summary import OutOfScope
 from matrix.summary.notice import notice_table

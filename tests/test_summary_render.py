@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from openpyxl import load_workbook
 
-from bot.summary_render import (
+from bot.render.summary import (
     CHAT_LIMIT,
     SummaryRequestError,
     chat_text,

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.dispatch import Bot
-from bot.inprocess_puppet import InProcessPuppet
-from bot.sim_build import populate
-from bot.simulated import ManualClock, SimulatedWeChat
-from bot.wechaty_adapter import Backoff, WechatyPlatform
+from bot.chat.dispatch import Bot
+from bot.platforms.inprocess_puppet import InProcessPuppet
+from bot.platforms.simulated import ManualClock, SimulatedWeChat
+from bot.platforms.wechaty_adapter import Backoff, WechatyPlatform
+from bot.rehearsal.sim_build import populate
 from matrix.platform import (
     AddOutcome,
     IncomingMessage,
@@ -24,8 +24,8 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
+from matrix.provisioning.schedule import AccountQuota
 from matrix.roster import import_roster, read_roster
-from matrix.schedule import AccountQuota
 from tests import worlds
 from tests.wechaty_worlds import (
     ACCOUNT,
@@ -387,9 +387,9 @@ def test_a_topic_change_the_service_ignores_is_not_reported_as_done(errors):
 def test_qunmatrix_run_relays_a_notice_and_the_echo_confirms_the_copy(province_db, bp, errors):
     from sqlalchemy import select
 
-    from bot.cli_app import Context
+    from bot.cli.app import Context
     from bot.config import Settings
-    from bot.service import dispatcher, serve
+    from bot.service.process import dispatcher, serve
     from matrix.models import Delivery
 
     world = provisioned_world(province_db, bp)
@@ -470,9 +470,9 @@ def test_an_office_plans_and_confirms_and_the_bot_builds_through_wechaty(
 
 
 def test_qunmatrix_run_paces_the_account_as_its_accounts_entry_says(province_db, bp, errors):
-    from bot.cli_app import Context
+    from bot.cli.app import Context
     from bot.config import AccountSettings, Settings
-    from bot.service import dispatcher
+    from bot.service.process import dispatcher
 
     world = provisioned_world(province_db, bp)
     settings = Settings(

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.sim_build import build_matrix
-from bot.simulated import ManualClock, SimCalendar, SimulatedWeChat
+from bot.platforms.simulated import ManualClock, SimCalendar, SimulatedWeChat
+from bot.rehearsal.sim_build import build_matrix
 from matrix.blueprint import Blueprint
-from matrix.schedule import AccountQuota
+from matrix.provisioning.schedule import AccountQuota
 
 ACCOUNT = "qunmatrix-bot"
 COUNTY_OFFICE = "wxK1n008"  # K1's office staff: administers K1's counselor group

@@ -1,7 +1,7 @@
 """Who is speaking, where, and on whose behalf: contact ids to roster persons, rooms to groups,
 units to their offices and office groups.
 
-Identity is the stable contact id, resolved through ``matrix.binding`` (a contact actively bound
+Identity is the stable contact id, resolved through ``matrix.provisioning.binding`` (a contact actively bound
 by 微信号, phone or an office's decision; a contact id that is itself a roster 微信号 is bound on
 first use).
 Display names never decide anything.
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, select
 
-from matrix.binding import resolve
 from matrix.blueprint import Blueprint
 from matrix.platform import Member
+from matrix.provisioning.binding import resolve
 from matrix.relay.errors import NotInMatrix
 from matrix.tables import GROUP, PERSON, POSITION, UNIT
 

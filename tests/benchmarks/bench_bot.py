@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.stage import Stage
+from bot.rehearsal.stage import Stage
 from matrix.blueprint import load_blueprint
 from matrix.db import make_engine, migrate, normalize_url
 from matrix.relay import RelayOptions

@@ -75,7 +75,7 @@ def build(path: Path) -> None:
     """Write rooms and actual members as a sync would have, with drift (child process)."""
     from matrix.blueprint import load_blueprint
     from matrix.db import make_engine
-    from matrix.membership import survey
+    from matrix.provisioning.membership import survey
 
     rng = random.Random(2017)
     bp = load_blueprint("young_pioneers")
@@ -121,10 +121,10 @@ def measure(path: Path) -> dict[str, object]:
     """Time one state in this (fresh) process and report the peak memory."""
     from matrix.blueprint import load_blueprint
     from matrix.db import make_engine
-    from matrix.findings import audit
-    from matrix.membership import survey
-    from matrix.plan import build_plan
-    from matrix.schedule import AccountQuota
+    from matrix.provisioning.findings import audit
+    from matrix.provisioning.membership import survey
+    from matrix.provisioning.plan import build_plan
+    from matrix.provisioning.schedule import AccountQuota
 
     bp = load_blueprint("young_pioneers")
     engine = make_engine(f"sqlite:///{path}")

@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, create_engine, func, insert, select, text
 
-from bot.simulated import SimulatedWeChat
+from bot.platforms.simulated import SimulatedWeChat
 from matrix.blueprint import Blueprint, load_blueprint
 from matrix.db import make_engine, migrate
 from matrix.relay import DeliveryWorker, RelayEnv, RelayOptions, SystemClock, VirtualClock, drive

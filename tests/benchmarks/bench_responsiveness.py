@@ -90,14 +90,14 @@ def office_of(engine: Any, gid: int) -> str:
 
 
 async def scenario(engine: Any, bp: Any, exports: Path) -> dict[str, Any]:
-    from bot.dispatch import Bot
-    from bot.inprocess_puppet import InProcessPuppet
-    from bot.relay_runner import PromptClock
-    from bot.simulated import SimulatedWeChat
-    from bot.summary_chat import SummaryOptions
-    from bot.wechaty_adapter import WechatyPlatform
+    from bot.chat.dispatch import Bot
+    from bot.chat.relay_runner import PromptClock
+    from bot.chat.summary import SummaryOptions
+    from bot.platforms.inprocess_puppet import InProcessPuppet
+    from bot.platforms.simulated import SimulatedWeChat
+    from bot.platforms.wechaty_adapter import WechatyPlatform
+    from matrix.provisioning.schedule import AccountQuota
     from matrix.relay import RelayEnv, RelayOptions
-    from matrix.schedule import AccountQuota
 
     account = "bot"  # the owner the national database records for every room
     world = SimulatedWeChat(max_room_size=bp.matrix.max_group_size)

@@ -20,11 +20,11 @@ from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.dispatch import Bot
-from bot.inprocess_puppet import InProcessPuppet
+from bot.chat.dispatch import Bot
 from bot.logs import setup_logging
-from bot.simulated import SimulatedWeChat
-from bot.wechaty_adapter import WechatyPlatform
+from bot.platforms.inprocess_puppet import InProcessPuppet
+from bot.platforms.simulated import SimulatedWeChat
+from bot.platforms.wechaty_adapter import WechatyPlatform
 from matrix.blueprint import Blueprint, load_blueprint
 from matrix.db import make_engine, migrate
 from matrix.platform import IncomingMessage

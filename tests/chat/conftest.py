@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from bot.stage import Stage
-from bot.summary_chat import SummaryOptions
+from bot.chat.summary import SummaryOptions
+from bot.rehearsal.stage import Stage
 from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.roster import import_roster, read_roster

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy import text as sql
 
-from bot.stage import Line, Stage
-from matrix import audit_log, binding
-from matrix.bind_claims import BindLimits
+from bot.rehearsal.stage import Line, Stage
+from matrix import audit_log
 from matrix.blueprint import Blueprint
-from matrix.join_review import TimeoutPolicy
 from matrix.models import JoinRequest
+from matrix.provisioning import binding
+from matrix.provisioning.bind_claims import BindLimits
+from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.relay.errors import NotAllowed
 from matrix.relay.people import person_for_contact
 from matrix.relay.reports import submit_report

@@ -160,8 +160,8 @@ def test_a_script_piped_on_stdin_runs_too(run):
 
 
 def test_the_interactive_console_switches_group_and_sender(province_db, bp, monkeypatch, capsys):
-    from bot.cli_console import interact
-    from bot.stage import Stage
+    from bot.cli.console import interact
+    from bot.rehearsal.stage import Stage
 
     typed = iter(
         [

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.stage import Stage
+from bot.rehearsal.stage import Stage
 from tests.chat.conftest import K1_GROUP, TEACHER, TEACHER_PHONE, audit
 
 HEADER = "编号  微信联系人  名册人员（单位）  方式  状态  绑定时间  操作人"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import COMMANDS, TABLE, Command, Param, UsageError, Who, bind, parse
+from bot.chat.commands import COMMANDS, TABLE, Command, Param, UsageError, Who, bind, parse
 
 
 def units(command: Command, param: Param, text: str) -> str:
@@ -133,6 +133,6 @@ def test_office_commands_are_recorded_and_bind_records_itself():
     recorded = {c.key for c in TABLE if c.recorded}
     assert {c.key for c in TABLE if c.who is Who.OFFICE} <= recorded
     assert "unbind" in recorded and "help" not in recorded
-    # #绑定 writes its own audit entry for every attempt (matrix.bind_claims), with the phone
+    # #绑定 writes its own audit entry for every attempt (matrix.provisioning.bind_claims), with the phone
     # masked: the dispatcher's record would keep the typed number in clear
     assert "bind" not in recorded

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.stage import Stage
-from matrix.binding import lookup
-from matrix.join_review import TimeoutPolicy, pending
+from bot.rehearsal.stage import Stage
 from matrix.models import JoinRequest
+from matrix.provisioning.binding import lookup
+from matrix.provisioning.join_review import TimeoutPolicy, pending
 from matrix.roster import import_roster, read_roster
 from tests.chat.conftest import (
     CITY_GROUP,

@@ -6,10 +6,10 @@ import asyncio
 
 from loguru import logger
 
-from bot.calls import Call, Reply
-from bot.stage import Stage
+from bot.chat.calls import Call, Reply
+from bot.rehearsal.stage import Stage
 from matrix.platform import PlatformError
-from matrix.schedule import AccountQuota
+from matrix.provisioning.schedule import AccountQuota
 from tests.chat.conftest import K1_GROUP, K1_OFFICE, TEACHER
 
 
@@ -116,14 +116,14 @@ def test_a_retryable_failure_is_tried_again(stage: Stage):
 
 
 def test_every_command_has_a_handler(stage: Stage):
-    from bot.commands import TABLE
+    from bot.chat.commands import TABLE
 
     assert {c.key for c in TABLE} <= set(stage.bot.handlers)
 
 
 def test_the_bots_own_words_never_read_as_a_command(stage: Stage):
     # another bot process (one per account) hears them as a contact's: no ping-pong
-    from bot.commands import TABLE, parse
+    from bot.chat.commands import TABLE, parse
     from bot.config import LimitOptions
 
     # a burst on purpose, far above what people type: the flood limits would silence it
@@ -143,8 +143,8 @@ def test_keep_sending_delivers_paced_replies_on_a_real_clock(province_db, bp):
     import asyncio
     import time
 
-    from bot.dispatch import Bot
-    from bot.simulated import SimulatedWeChat
+    from bot.chat.dispatch import Bot
+    from bot.platforms.simulated import SimulatedWeChat
 
     async def scenario() -> list[str]:
         world = SimulatedWeChat(clock=time.monotonic)
@@ -171,7 +171,7 @@ def test_keep_sending_delivers_paced_replies_on_a_real_clock(province_db, bp):
 def test_a_flush_while_a_send_is_on_the_wire_does_not_send_it_twice():
     """Real adapters await the network inside send_text; the keep_sending task must not pick
     up the same head of the queue meanwhile."""
-    from bot.dispatch import Outbox, Stats
+    from bot.chat.dispatch import Outbox, Stats
 
     sent: list[str] = []
 

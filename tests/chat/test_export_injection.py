@@ -16,7 +16,7 @@ from sqlalchemy import update
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.stage import Stage
+from bot.rehearsal.stage import Stage
 from matrix.cells import formula_like
 from matrix.models import Group, Unit
 from matrix.tables import table_of

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from loguru import logger
 from sqlalchemy import Engine
 
-from bot.commands import TABLE
+from bot.chat.commands import TABLE
+from bot.chat.summary import SummaryOptions
 from bot.config import LimitOptions
-from bot.stage import Stage
-from bot.summary_chat import SummaryOptions
+from bot.rehearsal.stage import Stage
 from matrix.blueprint import Blueprint
 from matrix.platform import IncomingMessage
 from matrix.roster import import_roster, read_roster

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.stage import Stage
+from bot.rehearsal.stage import Stage
 from matrix.blueprint import Blueprint, load_blueprint
-from matrix.membership import survey
-from matrix.plan import build_plan
+from matrix.provisioning.membership import survey
+from matrix.provisioning.plan import build_plan
+from matrix.provisioning.schedule import AccountQuota
 from matrix.roster import import_roster, read_roster
 from matrix.sample import generate
-from matrix.schedule import AccountQuota
 from matrix.tables import PERSON, POSITION, UNIT
 
 PROVINCE = "230000"

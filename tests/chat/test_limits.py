@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.config import LimitOptions
-from bot.stage import Stage
+from bot.rehearsal.stage import Stage
 from matrix.models import JoinRequest
 from tests.chat.conftest import K1_GROUP, K1_OFFICE, STRANGER, TEACHER
 

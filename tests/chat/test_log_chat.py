@@ -8,10 +8,10 @@ import json
 
 from sqlalchemy import func, select
 
+from bot.chat.limits import Gate, Limiter
+from bot.chat.log import CHAT_LINES
 from bot.config import LimitOptions
-from bot.limits import Gate, Limiter
-from bot.log_chat import CHAT_LINES
-from bot.stage import Stage
+from bot.rehearsal.stage import Stage
 from matrix import audit_log
 from matrix.audit_chain import verify
 from matrix.models import AuditEntry
@@ -83,7 +83,7 @@ def test_the_answer_is_the_newest_few_short_lines(stage: Stage) -> None:
 
 def test_a_flood_of_huge_refused_commands_stores_only_bounded_entries(stage: Stage) -> None:
     """Issue 9 point 5: 200 × #通知 <100 KB> from a stranger grew the database by 61 MB. The
-    flood limits would stop most of them before any database work (``bot.limits``): lifted
+    flood limits would stop most of them before any database work (``bot.chat.limits``): lifted
     here, so every refusal reaches the audit log and its bound is what is tested."""
     stage.bot.gate = Gate(
         Limiter(LimitOptions(per_contact=10_000, per_group=10_000, max_command_chars=200_000))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from bot.commands import COMMANDS
-from bot.permissions import Denied, Permissions
-from matrix.binding import bind_by_admin, lookup
+from bot.chat.commands import COMMANDS
+from bot.chat.permissions import Denied, Permissions
 from matrix.models import Person, utcnow
+from matrix.provisioning.binding import bind_by_admin, lookup
 from matrix.tree import UnitTree
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.stage import Stage
+from bot.rehearsal.stage import Stage
 from matrix.platform import PlatformError
+from matrix.provisioning.schedule import AccountQuota
 from matrix.roster import import_roster, read_roster
-from matrix.schedule import AccountQuota
 from tests import worlds
 from tests.chat.conftest import (
     CITY_GROUP,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.stage import Line, Stage, StageError
+from bot.rehearsal.stage import Line, Stage, StageError
 from matrix.models import Delivery, Notice
 from matrix.relay import RelayOptions
 from tests.chat.conftest import (

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from bot import provision_chat
-from bot.dispatch import Bot
-from bot.stage import Stage
+from bot.chat import provision as provision_chat
+from bot.chat.dispatch import Bot
+from bot.rehearsal.stage import Stage
 from matrix.platform import IncomingMessage
 from tests.chat.conftest import (
     K1_GROUP,

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.simulated import ManualClock, SimulatedWeChat
+from bot.platforms.simulated import ManualClock, SimulatedWeChat
 from matrix.platform import (
     AddOutcome,
     IncomingMessage,

@@ -9,8 +9,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from bot.stage import Stage
-from bot.summary_chat import SummaryOptions
+from bot.chat.summary import SummaryOptions
+from bot.rehearsal.stage import Stage
 from matrix.tables import MEDIA_ACCOUNT
 from tests.chat.conftest import (
     CITY_GROUP,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.wechaty_adapter import Backoff, WechatyPlatform
+from bot.platforms.wechaty_adapter import Backoff, WechatyPlatform
 from matrix.models import Delivery
 from matrix.platform import (
     AddOutcome,

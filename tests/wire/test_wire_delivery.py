@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from bot.login_qr import SCALE, qr_modules, read_png
+from bot.platforms.login_qr import SCALE, qr_modules, read_png
 from matrix.blueprint import Blueprint
 from matrix.relay import RelayEnv, RelayOptions, SystemClock, issue_notice
 from matrix.tables import DELIVERY

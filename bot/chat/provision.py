@@ -1,0 +1,340 @@
+"""#建群, #确认 and #核查 in chat: the planner, the apply and the auditor behind three handlers.
+
+``#建群 [单位]`` plans the groups of a unit in the asker's subtree (``matrix.provisioning.plan``) and shows
+it briefly: the groups, the steps, how many days the accounts' quotas need. The plan is kept for
+the asker in that room. ``#确认`` carries the asker's last plan there out through the bot
+accounts (``matrix.provisioning.apply``) in the background: the bot says it started, and reports the result
+in the room when the apply stops — finished, waiting for tomorrow's quotas, or interrupted
+(then ``#确认`` again resumes the recorded run without repeating a step).
+
+``#核查 [单位]`` reads the rooms of the unit's subtree from the platform, audits them against
+the roster (``matrix.provisioning.findings``) and answers with the findings counted by code;
+``#汇总 核查`` tabulates the same findings (``refresh_under``, then ``audit_under``).
+
+A national plan or audit takes seconds: surveying, planning, starting a run and auditing run in
+a worker thread (``Bot.offload``) with a connection of their own; the handlers keep the plans
+and the running applies (shared state) on the event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import Engine, func, select
+
+from bot.chat.calls import Call, Reply
+from bot.render.provision import code_totals, plan_units
+from bot.render.templates import render
+from matrix.blueprint import Blueprint
+from matrix.errors import MatrixError
+from matrix.platform import Platform
+from matrix.provisioning import apply
+from matrix.provisioning.actual import refresh_rooms
+from matrix.provisioning.findings import Finding, audit
+from matrix.provisioning.membership import survey
+from matrix.provisioning.plan import ACTION_LABELS, Plan, build_plan
+from matrix.provisioning.schedule import AccountQuota
+from matrix.tables import GROUP, PROVISION_RUN, PROVISION_STEP, UNIT
+from matrix.tree import within_path
+
+PLAN_TTL = 3600.0  # seconds (bot clock) during which #确认 may carry out a shown plan
+UNITS_SHOWN = 5  # units whose groups #建群 lists; the rest are counted
+PROGRESS_EVERY = 1000  # steps between two progress messages of a long apply
+
+
+@dataclass(frozen=True)
+class ShownPlan:
+    """A plan #建群 showed someone in a room, waiting for their #确认."""
+
+    plan: Plan
+    unit: str
+    shown_at: float
+
+
+def forget_old_plans(bot: Any) -> int:
+    """Drop the plans shown longer than ``PLAN_TTL`` ago (a national plan is large); how many."""
+    old = [k for k, shown in bot.plans.items() if bot.clock() - shown.shown_at > PLAN_TTL]
+    for key in old:
+        del bot.plans[key]
+    return len(old)
+
+
+class NothingToConfirm(MatrixError):
+    """#确认 without a plan shown (or shown too long ago) and no interrupted apply."""
+
+
+class _Planned(NamedTuple):
+    plan: Plan
+    counts: dict[str, int]
+    unreachable: int  # people the plan cannot reach (no 微信号)
+    resumable: bool  # an interrupted apply of the same scope waits for #确认
+    units: list[dict[str, Any]]
+    hidden: int
+
+
+def _plan(
+    engine: Engine,
+    blueprint: Blueprint,
+    unit: str,
+    bots: frozenset[str],
+    accounts: list[AccountQuota],
+) -> _Planned:
+    """#建群's work, in a worker thread."""
+    with engine.connect() as conn:
+        plan = build_plan(survey(conn, blueprint, unit, bots=bots), accounts)
+        resumable = apply.open_run(conn, plan.scope) is not None
+        units, hidden = plan_units(plan, conn, UNITS_SHOWN)
+    unreachable = sum(len(g.unreachable) for g in plan.groups)
+    return _Planned(plan, plan.counts(), unreachable, resumable, units, hidden)
+
+
+async def provision(call: Call) -> Reply:
+    """#建群 [单位]: the plan for the unit's subtree, kept for the asker's #确认."""
+    bot = call.bot
+    assert call.unit is not None  # an office command always acts on a unit
+    plan, counts, unreachable, resumable, units, hidden = await bot.offload(
+        _plan, bot.engine, bot.blueprint, call.unit, frozenset(bot.accounts), bot.account_quotas
+    )
+    if not plan.empty or resumable:
+        bot.plans[(call.message.room_id, call.asker.contact_id)] = ShownPlan(
+            plan, call.unit, bot.clock()
+        )
+    return Reply(
+        "plan.j2",
+        {
+            "unit": bot.tree.name(call.unit),
+            "code": call.unit,
+            "plan": plan,
+            "counts": counts,
+            "labels": ACTION_LABELS,
+            "units": units,
+            "hidden": hidden,
+            "unreachable": unreachable,
+            "resumable": resumable,
+        },
+        audit={"steps": counts, "days": plan.schedule.days},
+    )
+
+
+async def confirm(call: Call) -> Reply:
+    """#确认: carry out the asker's last plan in this room (or resume its interrupted apply)."""
+    # two #确认 in different rooms must not both find no apply running and both start one
+    async with call.bot.admission:
+        return await _confirm(call)
+
+
+async def _confirm(call: Call) -> Reply:
+    bot = call.bot
+    key = (call.message.room_id, call.asker.contact_id)
+    shown = bot.plans.get(key)
+    if shown is not None and bot.clock() - shown.shown_at > PLAN_TTL:
+        del bot.plans[key]
+        shown = None
+    scope = shown.plan.scope if shown is not None else call.unit
+    assert scope is not None
+    busy = next((s for s in bot.applying if _overlap(bot.tree, s, scope)), None)
+    if busy is not None:
+        return Reply("apply_started.j2", {"already": True, "unit": bot.tree.name(busy)})
+    if shown is not None:
+        other = next(
+            (s for s in _open_scopes(call.conn) if s != scope and _overlap(bot.tree, s, scope)),
+            None,
+        )
+        if other is not None:
+            # two runs over the same rooms would both do what the first leaves undone
+            raise NothingToConfirm(
+                f"{bot.tree.name(other)}的建群计划还没有执行完，与本计划涉及相同的群",
+                fix=f"请先在{bot.tree.name(other)}的群里发送 #确认 把它执行完，再重新发送 #建群",
+            )
+        run_id, resumed = await bot.offload(
+            apply.start_run, bot.engine, shown.plan, call.asker.contact_id
+        )
+        bot.plans.pop(key, None)
+    else:
+        found = apply.open_run(call.conn, scope)
+        if found is None:
+            raise NothingToConfirm(
+                "没有待确认的建群计划",
+                fix=f"请先发送 #建群 查看计划（{int(PLAN_TTL // 60)} 分钟内发送 #确认 执行）",
+            )
+        run_id, resumed = found, True
+    left = await bot.offload(_steps_left, bot.engine, run_id)
+    bot.applying[scope] = bot.spawn(
+        _carry_out(call, run_id, scope), run=run_id, room=call.message.room_id
+    )
+    return Reply(
+        "apply_started.j2",
+        {"already": False, "unit": bot.tree.name(scope), "resumed": resumed, "left": left},
+        audit={"run": run_id, "resumed": resumed, "steps": left},
+    )
+
+
+async def _carry_out(call: Call, run_id: int, scope: str) -> None:
+    """The apply itself, in the background; progress and the result go to the room."""
+    bot = call.bot
+    platform, room = call.platform, call.message.room_id
+    asker = call.asker.contact_id
+
+    async def progress(report: apply.ApplyReport) -> None:
+        done = report.done + report.failed
+        if done and done % PROGRESS_EVERY == 0:
+            await _say(bot.outbox, platform, room, "apply_progress.j2", report=report)
+
+    try:
+        report = await apply.run_steps(
+            bot.engine,
+            run_id,
+            bot.platforms,
+            accounts=bot.account_quotas,
+            actor=asker,
+            now=bot.now(),
+            sleep=bot.sleep,
+            progress=progress,
+        )
+        left = _steps_left(bot.engine, run_id)
+        absent = sorted(_accounts_left(bot.engine, run_id) - set(bot.platforms))
+        await _say(
+            bot.outbox,
+            platform,
+            room,
+            "apply_result.j2",
+            mentions=(asker,),
+            report=report,
+            left=left,
+            absent=absent,
+            unit=bot.tree.name(scope),
+        )
+    finally:
+        bot.applying.pop(scope, None)
+
+
+async def _say(
+    outbox: Any,
+    platform: Platform,
+    room: str,
+    template: str,
+    mentions: tuple[str, ...] = (),
+    **data: Any,
+) -> None:
+    await outbox.send(platform, room, render(f"replies/{template}", **data).strip(), mentions)
+
+
+def _overlap(tree: Any, a: str, b: str) -> bool:
+    """Whether the subtrees of units ``a`` and ``b`` share a unit."""
+    if a not in tree or b not in tree:
+        return a == b
+    return bool(tree.is_within(a, b) or tree.is_within(b, a))
+
+
+def _open_scopes(conn: Any) -> list[str]:
+    query = select(PROVISION_RUN.c.scope).where(PROVISION_RUN.c.status == "open")
+    return [str(s) for s in conn.execute(query).scalars()]
+
+
+def _steps_left(engine: Engine, run_id: int) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    PROVISION_STEP.c.run_id == run_id,
+                    PROVISION_STEP.c.status.in_(("pending", "started")),
+                )
+            ).scalar_one()
+        )
+
+
+def _accounts_left(engine: Engine, run_id: int) -> set[str]:
+    with engine.connect() as conn:
+        return {
+            str(r[0])
+            for r in conn.execute(
+                select(PROVISION_STEP.c.account)
+                .where(
+                    PROVISION_STEP.c.run_id == run_id,
+                    PROVISION_STEP.c.status.in_(("pending", "started")),
+                )
+                .distinct()
+            )
+        }
+
+
+def _rooms_under(engine: Engine, unit: str) -> list[tuple[int, str | None]]:
+    """The built groups of ``unit``'s subtree and their owner accounts."""
+    with engine.connect() as conn:
+        path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == unit)).scalar_one()
+        rows = conn.execute(
+            select(GROUP.c.id, GROUP.c.owner_account)
+            .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
+            .where(
+                GROUP.c.room_id.is_not(None),
+                within_path(UNIT.c.path, path, conn.dialect.name),
+            )
+        ).all()
+    return [(int(gid), owner) for gid, owner in rows]
+
+
+def audit_under(
+    engine: Engine, blueprint: Blueprint, unit: str, bots: frozenset[str]
+) -> list[Finding]:
+    """What is wrong in ``unit``'s subtree by the stored rooms (blocking: in a worker thread)."""
+    with engine.connect() as conn:
+        found = survey(conn, blueprint, unit, bots=bots)
+        findings = audit(conn, found)
+    for big in (found.targets, found.expectations, found.shortfalls):
+        let_go(big)
+    return findings
+
+
+def let_go(items: list[Any]) -> None:
+    """Empty a large list this thread built, one item at a time: freed all at once, a national
+    survey holds the GIL (and so the event loop) for a tenth of a second."""
+    while items:
+        items.pop()
+
+
+def _audit_totals(
+    engine: Engine, blueprint: Blueprint, unit: str, bots: frozenset[str]
+) -> tuple[int, list[dict[str, Any]]]:
+    # only the totals go back to the loop: a national audit's findings are many objects,
+    # built and freed in the worker thread
+    findings = audit_under(engine, blueprint, unit, bots)
+    totals = len(findings), code_totals(findings)
+    let_go(findings)
+    return totals
+
+
+async def refresh_under(call: Call) -> None:
+    """Read the rooms of the unit acted on afresh from the platform, as #核查 needs them."""
+    bot = call.bot
+    assert call.unit is not None
+    # read the platform first: nothing may wait on the network inside a write
+    rooms = await bot.offload(_rooms_under, bot.engine, call.unit)
+    # each room is read by the account that owns it; one whose owner is not ours, by every
+    # account (whichever is in it)
+    by_account: dict[str, set[int]] = {}
+    for gid, owner in rooms:
+        for account in [owner] if owner in bot.platforms else list(bot.platforms):
+            by_account.setdefault(account, set()).add(int(gid))
+    for account, groups in by_account.items():
+        await refresh_rooms(bot.platforms[account], bot.engine, bots=bot.accounts, only=groups)
+
+
+async def audit_(call: Call) -> Reply:
+    """#核查 [单位]: what is wrong in the unit's subtree, counted by finding code."""
+    bot = call.bot
+    assert call.unit is not None
+    await refresh_under(call)
+    total, codes = await bot.offload(
+        _audit_totals, bot.engine, bot.blueprint, call.unit, frozenset(bot.accounts)
+    )
+    return Reply(
+        "audit.j2",
+        {
+            "unit": bot.tree.name(call.unit),
+            "word": bot.unit_word(call.unit) if call.args["unit"] else "",
+            "total": total,
+            "codes": codes,
+        },
+        audit={"findings": total},
+    )

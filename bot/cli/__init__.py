@@ -1,0 +1,22 @@
+"""The ``qunmatrix`` command line: one module per group of commands, each registering its
+commands on ``bot.cli.app.app``. May import ``bot.render``, ``bot.rehearsal``, ``bot.service``
+(inside the commands that need them, so start-up stays light) and ``matrix``."""
+
+from bot.cli import (  # noqa: F401  (importing registers the commands)
+    backup,
+    binding,
+    console,
+    demo,
+    doctor,
+    log,
+    provision,
+    roster,
+    run,
+    summary,
+)
+from bot.cli.app import app
+from bot.cli.text import install
+
+install(app)
+
+__all__ = ["app"]

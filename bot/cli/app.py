@@ -1,0 +1,133 @@
+"""The ``qunmatrix`` Typer app and what every command shares: settings, engine, blueprint,
+and turning errors into Chinese messages. Commands live in the ``bot/cli/*.py`` modules."""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from collections.abc import Callable
+from functools import cached_property, wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from typer._click.globals import get_current_context
+
+from bot.cli.text import ChineseGroup
+from bot.config import Settings, load_settings
+from matrix.blueprint import Blueprint, load_blueprint
+from matrix.errors import MatrixError
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from sqlalchemy import Engine
+
+    from matrix.tree import UnitTree
+
+
+app = typer.Typer(
+    name="qunmatrix",
+    cls=ChineseGroup,
+    help="群矩阵：分层建设和管理微信工作群。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """What a command needs, built lazily from the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.error_log = ""  # where tracebacks go, once logging is set up
+
+    @cached_property
+    def engine(self) -> Engine:
+        from matrix.db import make_engine
+
+        return make_engine(self.settings.db)
+
+    @cached_property
+    def blueprint(self) -> Blueprint:
+        return load_blueprint(self.settings.blueprint)
+
+    def ready_engine(self) -> Engine:
+        from matrix.db import require_schema
+
+        require_schema(self.engine)
+        return self.engine
+
+    def tree(self) -> UnitTree:
+        from matrix.tree import UnitTree
+
+        return UnitTree.load(self.ready_engine(), self.blueprint.level_keys)
+
+    @property
+    def actor(self) -> str:
+        return f"cli:{getpass.getuser()}"
+
+
+def echo(text: str) -> None:
+    typer.echo(text)
+
+
+def friendly(func: F) -> F:
+    """Show a MatrixError as its Chinese message (exit 2); log anything else with a reference."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MatrixError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from exc
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            from loguru import logger
+
+            from bot.render.templates import render
+
+            ref = uuid.uuid4().hex[:8]
+            logger.bind(file_only=True).opt(exception=exc).error(
+                "command {} failed, ref {}", func.__name__, ref
+            )
+            root = get_current_context(silent=True)
+            obj = root.find_root().obj if root is not None else None
+            log = obj.error_log if isinstance(obj, Context) else ""
+            typer.echo(render("cli/error.txt.j2", ref=ref, log=log), err=True)
+            raise typer.Exit(1) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def ctx_of(ctx: typer.Context) -> Context:
+    obj = ctx.find_root().obj
+    assert isinstance(obj, Context)
+    return obj
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None, typer.Option("--db", help="数据库 URL，默认 sqlite:///qunmatrix.db")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="配置文件 config.toml")] = None,
+    blueprint: Annotated[
+        str | None,
+        typer.Option("--blueprint", help="蓝图：young_pioneers、guangongwei 或 .toml 文件"),
+    ] = None,
+) -> None:
+    """群矩阵 qunmatrix"""
+    try:
+        settings = load_settings(config, db=db, blueprint=blueprint)
+    except MatrixError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    from bot.logs import setup_logging
+
+    ctx.obj = Context(settings)
+    ctx.obj.error_log = setup_logging(settings.log_level, settings.log_file)

@@ -1,0 +1,258 @@
+"""``qunmatrix console``: talk to the bot on the simulated WeChat as any roster person, in any
+group, interactively or from a transcript (``--script FILE``, format in ``bot.rehearsal.transcript``)."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from bot.cli.app import Context, app, ctx_of, echo, friendly
+from bot.render.templates import render
+from matrix.errors import MatrixError
+
+if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
+    from bot.chat.summary import SummaryOptions
+    from bot.rehearsal.stage import Line, Stage
+    from bot.rehearsal.transcript import Step
+
+
+def open_stage(
+    c: Context, summaries: SummaryOptions | None = None, *, start: datetime | None = None
+) -> Stage:
+    """A stage over the configured database, bot accounts and join review policy, with the
+    rooms the database already records recreated in the simulated WeChat."""
+    from bot.chat.summary import SummaryOptions
+    from bot.rehearsal.stage import Stage
+
+    stage = Stage(
+        c.ready_engine(),
+        c.blueprint,
+        accounts=c.settings.account_quotas(),
+        burst=c.settings.simulated.burst,
+        summaries=summaries or SummaryOptions.of(c.settings),
+        join_policy=c.settings.join_policy(),
+        bind_limits=c.settings.bind_limits(),
+        relay=c.settings.relay,
+        timezone=c.settings.timezone,
+        limits=c.settings.limits,
+        start=start,
+    )
+    stage.mirror()
+    return stage
+
+
+def bot_lines(lines: list[Line], stage: Stage) -> str:
+    """The bot's messages as the transcript prints them: with whom they @-mention, as WeChat
+    shows it, and where a sent file was saved."""
+    from bot.rehearsal.transcript import format_line
+
+    names = {cid: c.name for cid, c in stage.world.contacts.items()}
+    return "\n".join(
+        format_line(
+            x.group,
+            x.sender,
+            render(
+                "cli/console_text.txt.j2",
+                text=x.text,
+                mentions=[names.get(m, m) for m in x.mentions],
+                file=x.file,
+            ).rstrip("\n"),
+        )
+        for x in lines
+        if x.by_bot
+    )
+
+
+def run_script(stage: Stage, steps: list[Step], source: str) -> None:
+    """Play every step of a transcript, printing each bot message."""
+    from bot.rehearsal.stage import StageError
+
+    for step in steps:
+        try:
+            said = stage.say(step.group, step.sender, step.text)
+        except StageError as exc:
+            raise MatrixError(
+                exc.message, where=f"{source} 第 {step.line_no} 行", fix=exc.fix
+            ) from exc
+        out = bot_lines(said, stage)
+        if out:
+            echo(out)
+
+
+def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from matrix.tables import GROUP
+
+    with stage.engine.connect() as conn:
+        rows = conn.execute(
+            select(GROUP.c.name, GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard)
+            .where(GROUP.c.room_id.is_not(None), GROUP.c.name.contains(keyword))
+            .order_by(GROUP.c.id)
+            .limit(30)
+        ).all()
+    return [(r[0], f"{r[1]}:{r[2]}" + (f":{r[3]}" if r[3] else "")) for r in rows]
+
+
+def interact(stage: Stage) -> None:
+    """A line-by-line session; /帮助 lists the console's own commands."""
+    from sqlalchemy import select
+
+    from bot.chat.joins import office_contacts
+    from bot.rehearsal.transcript import read_steps
+    from matrix.tables import GROUP
+
+    groups = _groups(stage, "")
+    group = groups[0][0]
+    with stage.engine.connect() as conn:
+        unit = conn.execute(select(GROUP.c.unit_code).where(GROUP.c.name == group)).scalar_one()
+        sender = next(iter(office_contacts(conn, stage.bot, unit)), "")
+    echo(render("cli/console_help.txt.j2", group=group, sender=sender))
+    while True:
+        try:
+            line = input(render("cli/console_prompt.txt.j2", group=group, sender=sender))
+        except (EOFError, KeyboardInterrupt):
+            echo("")
+            return
+        line = line.strip()
+        if not line:
+            continue
+        word, _, rest = line.partition(" ")
+        rest = rest.strip()
+        try:
+            if word in ("/退出", "/quit"):
+                return
+            if word in ("/帮助", "/help"):
+                echo(render("cli/console_help.txt.j2", group=group, sender=sender))
+            elif word in ("/群", "/group"):
+                stage.room_of(rest)
+                group = rest
+            elif word in ("/人", "/as"):
+                sender = stage.contact(rest) if rest else sender
+            elif word in ("/群列表", "/groups"):
+                echo(render("cli/console_groups.txt.j2", groups=_groups(stage, rest)))
+            elif word in ("/成员", "/members"):
+                room = stage.world.rooms[stage.room_of(group)]
+                names = {c: stage.world.contacts[c].name for c in room.members}
+                echo(render("cli/console_members.txt.j2", members=names))
+            else:
+                where, who, text = (group, sender, line)
+                if "\t" in line:
+                    step = read_steps([line], "输入")[0]
+                    where, who, text = step.group, step.sender, step.text
+                out = bot_lines(stage.say(where, who, text), stage)
+                if out:
+                    echo(out)
+        except MatrixError as exc:
+            echo(str(exc))
+
+
+def build_start(c: Context) -> datetime:
+    """When a rehearsal with --provision starts: as many days before 09:00 today as building
+    takes, so that the build ends this morning and 截止 17:00 means today, as the office means."""
+    from matrix.provisioning.membership import survey
+    from matrix.provisioning.plan import build_plan
+
+    quotas = c.settings.account_quotas()
+    with c.ready_engine().connect() as conn:
+        days = build_plan(survey(conn, c.blueprint, bots=[q.id for q in quotas]), quotas)
+    today = datetime.now(ZoneInfo(c.settings.timezone)).date()
+    morning = datetime.combine(today, time(9), ZoneInfo(c.settings.timezone))
+    return morning - timedelta(days=max(1, days.schedule.days))
+
+
+@contextmanager
+def rehearsal(c: Context, write: bool) -> Iterator[Context]:
+    """The context a rehearsal runs in: a copy of the database (a temporary SQLite file made by
+    ``matrix.backup``), so that notices, receipts and #登记 said on the stage never reach the
+    real one; with ``write``, the database itself."""
+    from matrix.backup import backup
+
+    if write:
+        yield c
+        return
+    with tempfile.TemporaryDirectory(prefix="qunmatrix-rehearsal-") as tmp:
+        path = Path(tmp) / "rehearsal.db"
+        backup(c.ready_engine(), path)
+        copy = Context(c.settings.model_copy(update={"db": f"sqlite:///{path}"}))
+        try:
+            yield copy
+        finally:
+            copy.engine.dispose()
+
+
+def starter_room(stage: Stage) -> tuple[str, str]:
+    """A matrix with no groups yet begins as a real one does: a group of the top unit's office
+    and the bot accounts, where the office sends #建群 and #确认. Returns (group, office)."""
+    from sqlalchemy import select
+
+    from bot.chat.joins import office_contacts
+    from matrix.tables import UNIT
+
+    with stage.engine.connect() as conn:
+        top = conn.execute(
+            select(UNIT.c.code, UNIT.c.name).where(
+                UNIT.c.parent_code.is_(None), UNIT.c.removed_at.is_(None)
+            )
+        ).first()
+        if top is None:
+            raise MatrixError("数据库里还没有名册", fix="请先导入名册：qunmatrix import")
+        office = next(iter(office_contacts(conn, stage.bot, top.code)), None)
+    if office is None:
+        raise MatrixError(
+            f"{top.name}的办公室人员没有微信号，无法在演练中发送 #建群",
+            fix="请在名册中补录其微信号后重新导入，或加 --provision 直接建好所有群",
+        )
+    topic = render("cli/console_starter_room.txt.j2", unit=top.name).strip()
+    stage.world.create_room(office, topic, [stage.contact(office), *stage.bot.accounts])
+    return topic, office
+
+
+@app.command()
+@friendly
+def console(
+    ctx: typer.Context,
+    script: Annotated[
+        Path | None,
+        typer.Option(
+            "--script", help="按脚本逐行执行：群<TAB>发送人<TAB>内容，打印机器人的每条回复"
+        ),
+    ] = None,
+    provision: Annotated[
+        bool,
+        typer.Option(
+            "--provision", help="先按建群计划在模拟微信中建好所有群（同 qunmatrix provision）"
+        ),
+    ] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="直接写入数据库（默认在数据库的副本上演练，不留痕迹）"),
+    ] = False,
+) -> None:
+    """在模拟微信中以任意名册人员的身份在任意群里发言（演练与测试用，默认在数据库副本上）。"""
+    from bot.rehearsal.transcript import read_steps, read_transcript
+
+    with (
+        rehearsal(ctx_of(ctx), write) as c,
+        open_stage(c, start=build_start(c) if provision else None) as stage,
+    ):
+        starter = None
+        if provision:
+            stage.provision()
+        elif not stage.world.rooms:
+            starter = starter_room(stage)
+        typer.echo(render("cli/console_start.txt.j2", write=write, starter=starter), err=True)
+        if script is not None:
+            run_script(stage, read_transcript(script), str(script))
+        elif not sys.stdin.isatty():
+            run_script(stage, read_steps(sys.stdin, "标准输入"), "标准输入")
+        else:
+            interact(stage)

@@ -1,0 +1,120 @@
+"""Every text a person reads is a jinja2 template in ``templates/``; this is the one place
+that loads them."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from matrix.cells import csv_text
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+
+def _number(value: int | float) -> str:
+    """12345 → '12,345'; a whole float reads as a whole number (24.0 hours → '24')."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{value:,}"
+
+
+def _percent(value: float | None) -> str:
+    """One rounding for every share, so that 94.0% stands next to 93.8% (not "94%"): one
+    decimal, except the exact 0% and 100%; None (nothing expected) → '—'.
+
+    >>> [_percent(v) for v in (0.6667, 0.94, 0.938, 1.0, 0.0, 0.9999, None)]
+    ['66.7%', '94.0%', '93.8%', '100%', '0%', '99.99%', '—']
+    """
+    if value is None:
+        return "—"
+    if value in (0.0, 1.0):
+        return f"{value:.0%}"
+    text = f"{value * 100:.1f}"
+    if text in ("0.0", "100.0"):  # never round a shortfall to 100% or a start to 0%
+        text = f"{value * 100:.2f}"
+    return text + "%"
+
+
+def chinese_date(value: date) -> str:
+    """2026-05-01 → 2026年5月1日, as forms write dates."""
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+# the most of anything a person typed (or named themselves) that a reply repeats
+QUOTE_LIMIT = 100
+
+
+def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """Input repeated in a reply, at most ``limit`` characters and then how long it was: a
+    reply never carries back what a sender pasted into it.
+
+    >>> quote("乙1县"), quote("长" * 300)[-12:]
+    ('乙1县', '长长…（共 300 字）')
+    """
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}…（共 {len(text):,} 字）"
+
+
+def clip(value: Any, limit: int = 4 * QUOTE_LIMIT) -> str:
+    """Our own text that may carry input (an error's message): cut after ``limit``."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _csv_cell(value: Any) -> str:
+    """One CSV field: quoted when needed; text that Excel would run as a formula is defused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return str(value)
+    value = csv_text(value)
+    if any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def _markdown_cell(value: Any) -> str:
+    """Text for a Markdown line or table cell: a | or a line break would end the cell, HTML
+    would be rendered (<script>, <img onerror=…>) and [..](..) would make a link.
+
+    >>> _markdown_cell('<img src=x onerror=alert(1)> [a](b) | c')
+    '&lt;img src=x onerror=alert(1)&gt; \\\\[a\\\\](b) \\\\| c'
+    """
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+
+
+@cache
+def environment() -> Environment:
+    # jinja2 loads with the first text rendered, not with the command line (`--help` is quick)
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        undefined=StrictUndefined,  # a misspelt field fails the test instead of printing nothing
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        # HTML exports escape everything they show; chat text and the other formats are
+        # plain text, escaped (or not) by their own filters
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+    )
+    env.filters["num"] = _number
+    env.filters["pct"] = _percent
+    env.filters["cndate"] = chinese_date
+    env.filters["csv"] = _csv_cell
+    env.filters["md"] = _markdown_cell
+    env.filters["quote"] = quote
+    env.filters["clip"] = clip
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    """Render ``templates/<name>`` with ``context``."""
+    return environment().get_template(name).render(**context)
