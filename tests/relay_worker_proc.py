@@ -19,7 +19,7 @@ from matrix.blueprint import load_blueprint
 from matrix.db import make_engine
 from matrix.platform import IncomingMessage, NotSupported, Presence, Room
 from matrix.relay import DeliveryWorker, RelayEnv, RelayOptions, drive
-from tests.relay_kit import compose
+from tests.worlds import compose
 
 
 class FilePlatform:

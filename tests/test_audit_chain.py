@@ -405,11 +405,11 @@ def test_long_text_is_kept_as_its_start_its_length_and_its_hash(engine: Engine) 
 
 
 def test_the_migration_hashes_the_entries_already_there(engine: Engine) -> None:
-    """History from before migration 0006 (ids with gaps, times not in order) joins the chain."""
+    """History from before migration 0005 (ids with gaps, times not in order) joins the chain."""
     cfg = _alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0005")
+        command.downgrade(cfg, "0004")
     base = datetime(2026, 11, 24, 9, tzinfo=UTC)
     for entry_id, minutes in ((1, 0), (2, 5), (5, 3)):
         tamper(

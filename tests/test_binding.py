@@ -22,7 +22,7 @@ from matrix.provisioning.binding import (
     revoke_person,
 )
 from tests import worlds
-from tests.provision_world import (
+from tests.worlds import (
     built,
     findings,
     join,

@@ -12,7 +12,7 @@ from bot.cli import app
 from matrix import audit_log
 from matrix.db import make_engine
 from tests import worlds
-from tests.test_cli import run  # noqa: F401  (the fixture: the CLI on a fresh SQLite file)
+from tests.test_cli_operator_commands import run  # noqa: F401  (the fixture: the CLI on a fresh SQLite file)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from bot.cli import app
-from tests.summary_world import build_groups
+from tests.worlds import build_groups
 
 
 @pytest.fixture

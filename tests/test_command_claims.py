@@ -22,9 +22,8 @@ from matrix.blueprint import Blueprint
 from matrix.models import CommandClaim
 from matrix.roster import import_roster, read_roster
 from tests import worlds
-from tests.relay_kit import build_matrix
 from tests.test_wechaty_inprocess import wechaty_bot
-from tests.wechaty_worlds import ACCOUNT, provisioned_world, room_of
+from tests.worlds import ACCOUNT, build_matrix, provisioned_world, room_of
 
 ROOT = Path(__file__).resolve().parent.parent
 K1_OFFICE, TEACHER = "wxK1n008", "wxK1S1n012"

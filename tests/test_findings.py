@@ -7,7 +7,7 @@ from matrix.platform import NotSupported
 from matrix.provisioning.binding import bind_by_admin
 from matrix.provisioning.findings import KINDS
 from tests import worlds
-from tests.provision_world import (
+from tests.worlds import (
     accept,
     apply,
     built,

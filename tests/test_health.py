@@ -23,7 +23,7 @@ from matrix.models import utcnow
 from matrix.relay import RelayEnv, RelayOptions, issue_notice
 from matrix.tables import DELIVERY
 from tests import worlds
-from tests.relay_kit import build_matrix
+from tests.worlds import build_matrix
 
 
 class Account:

@@ -26,7 +26,7 @@ from matrix.provisioning.join_review import (
     review_joins,
     withdraw,
 )
-from tests.provision_world import built, findings, join, person_id, plan, room_of, sync
+from tests.worlds import built, findings, join, person_id, plan, room_of, sync
 
 NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 K1 = "乙1县少先队大队辅导员群"

@@ -9,7 +9,7 @@ from matrix.blueprint import BUILTIN_DIR, parse_blueprint
 from matrix.errors import UnknownUnit
 from matrix.models import Group, utcnow
 from tests import worlds
-from tests.provision_world import load, looked, person_id
+from tests.worlds import load, looked, person_id
 
 
 def target(survey, unit, kind):

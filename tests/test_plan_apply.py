@@ -18,7 +18,7 @@ from matrix.platform import NotSupported, PlatformError, RateLimited
 from matrix.provisioning.apply import ApplyReport, apply_plan
 from matrix.provisioning.schedule import AccountQuota
 from tests import worlds
-from tests.provision_world import (
+from tests.worlds import (
     BOT,
     accept,
     apply,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests import worlds
-from tests.provision_world import built, codes, findings, join, load, new_world, plan, room_of, sync
+from tests.worlds import built, codes, findings, join, load, new_world, plan, room_of, sync
 
 pytestmark = pytest.mark.postgres
 

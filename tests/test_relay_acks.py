@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 
 from matrix.blueprint import Blueprint
 from matrix.relay import AckRequest, parse_ack
-from tests.relay_kit import RelayWorld
+from tests.worlds import RelayWorld
 
 NOTICE = "#通知 截止 17:00 请各地于今日报送辅导员名单"
 

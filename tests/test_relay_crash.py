@@ -16,7 +16,7 @@ from matrix.relay import RelayOptions, issue_notice
 from matrix.roster import import_roster, read_roster
 from matrix.tables import DELIVERY
 from tests import worlds
-from tests.relay_kit import RelayWorld
+from tests.worlds import RelayWorld
 
 
 class Crash(BaseException):

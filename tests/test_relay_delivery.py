@@ -15,7 +15,7 @@ from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice, notice_progress, people
 from matrix.relay.delivery import enqueue
 from matrix.tables import DELIVERY, GROUP
-from tests.relay_kit import RelayWorld
+from tests.worlds import RelayWorld
 
 
 class Flaky:

@@ -13,7 +13,7 @@ from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.models import Delivery, Notice, Report, WatchFlag
 from matrix.relay import ContentBlocked, RelayOptions, check_content, issue_notice, submit_report
-from tests.relay_kit import RelayWorld, count
+from tests.worlds import RelayWorld, count
 
 RELAY_AND_OFFICE = [
     "city-youth-heads",

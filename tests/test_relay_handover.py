@@ -20,7 +20,7 @@ from matrix.blueprint import Blueprint
 from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice
 from matrix.tables import DELIVERY, RELAY_ACCOUNT
-from tests.relay_kit import RelayWorld, Wrapping
+from tests.worlds import RelayWorld, Wrapping
 
 K3_GROUP = "乙3县少先队大队辅导员群"
 

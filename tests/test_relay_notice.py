@@ -18,7 +18,7 @@ from matrix.blueprint import Blueprint
 from matrix.models import Delivery, Notice
 from matrix.relay import BadCommand, RelayOptions, issue_notice
 from matrix.relay.drafts import parse_notice
-from tests.relay_kit import MORNING, TZ, RelayWorld, count
+from tests.worlds import MORNING, TZ, RelayWorld, count
 
 NOTICE = "#通知 截止 17:00 请各地于今日报送辅导员名单"
 

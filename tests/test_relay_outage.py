@@ -13,7 +13,7 @@ from matrix.blueprint import Blueprint
 from matrix.platform import Disconnected, PlatformError
 from matrix.relay import RelayOptions, issue_notice
 from matrix.tables import DELIVERY
-from tests.relay_kit import RelayWorld, Wrapping
+from tests.worlds import RelayWorld, Wrapping
 
 # three tries 5 s and 10 s apart: the whole schedule is over in 15 s
 SHORT_RETRIES = RelayOptions(rate=1.0, jitter=0.0, retry_base_seconds=5, max_attempts=3)

@@ -23,7 +23,7 @@ from matrix.relay.accounts import register_account
 from matrix.roster import import_roster, read_roster
 from matrix.tables import DELIVERY
 from tests import worlds
-from tests.relay_kit import build_matrix
+from tests.worlds import build_matrix
 
 ROOT = Path(__file__).resolve().parent.parent
 

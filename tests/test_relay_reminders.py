@@ -8,7 +8,7 @@ from sqlalchemy import Engine, func, select
 
 from matrix.blueprint import Blueprint
 from matrix.tables import RELAY_JOB
-from tests.relay_kit import RelayWorld
+from tests.worlds import RelayWorld
 
 NOTICE = "#通知 截止 17:00 请各地于今日报送辅导员名单"
 

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from matrix import audit_log
 from matrix.blueprint import Blueprint
-from tests.relay_kit import RelayWorld
+from tests.worlds import RelayWorld
 
 RELAY_AND_OFFICE = [
     "city-youth-heads",

@@ -1,4 +1,4 @@
-"""The build-status summary (附件2) against the hand-built world in ``tests.summary_world``."""
+"""The build-status summary (附件2) against the hand-built world in ``tests.worlds``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from sqlalchemy import insert, update
 from bot.rehearsal.stage import Stage
 from matrix.blueprint import BUILTIN_DIR, parse_blueprint
 from matrix.errors import UnknownUnit
-from matrix.models import Group, Unit, utcnow
+from matrix.models import utcnow
 from matrix.roster import import_roster, read_roster
 from matrix.sample import generate
 from matrix.summary import OutOfScope, build_status
 from matrix.summary.scope import AmbiguousUnit
-from tests.summary_world import EXPECTED, build_groups
+from matrix.tables import GROUP, UNIT
+from tests.worlds import EXPECTED, build_groups
 
 MAY_1 = date(2026, 5, 1)
 
@@ -97,12 +98,9 @@ def test_units_that_have_not_built_are_listed_with_their_parent(world, bp):
 
 
 def test_an_unbuilt_shard_makes_the_unit_unfinished(world, bp):
-    group_t = Group.__table__  # type: ignore[attr-defined]
     with world.begin() as conn:
         conn.execute(
-            update(group_t)
-            .where(group_t.c.unit_code == "K1", group_t.c.shard == 2)
-            .values(room_id=None)
+            update(GROUP).where(GROUP.c.unit_code == "K1", GROUP.c.shard == 2).values(room_id=None)
         )
     status = build_status(world, bp, requester="C1", as_of=MAY_1)
     assert [u.code for u in status.unbuilt] == ["K1", "K2", "K3"]
@@ -111,18 +109,16 @@ def test_an_unbuilt_shard_makes_the_unit_unfinished(world, bp):
 
 
 def test_removed_units_are_not_counted(world, bp):
-    unit_t = Unit.__table__  # type: ignore[attr-defined]
     with world.begin() as conn:
-        conn.execute(update(unit_t).where(unit_t.c.code == "K3").values(removed_at=utcnow()))
+        conn.execute(update(UNIT).where(UNIT.c.code == "K3").values(removed_at=utcnow()))
     county = build_status(world, bp, requester="P", as_of=MAY_1).levels[2]
     assert (county.units, county.expected_groups) == (2, 3)
 
 
 def test_before_provisioning_expected_members_are_unknown(province_db, bp):
-    group_t = Group.__table__  # type: ignore[attr-defined]
     with province_db.begin() as conn:
         conn.execute(
-            insert(group_t).values(
+            insert(GROUP).values(
                 unit_code="C1", kind="county-league-leaders", shard=0, name="甲市群", room_id="r1"
             )
         )
@@ -133,10 +129,9 @@ def test_before_provisioning_expected_members_are_unknown(province_db, bp):
 
 def test_a_subtree_prefix_does_not_match_a_sibling_with_a_longer_code(world, bp, tmp_path):
     # "/P/C1/" must not take in "/P/C10/": the path filter is a prefix of whole segments
-    unit_t = Unit.__table__  # type: ignore[attr-defined]
     with world.begin() as conn:
         conn.execute(
-            insert(unit_t).values(
+            insert(UNIT).values(
                 code="C10", name="丙市", level="city", depth=2, parent_code="P", path="/P/C10/"
             )
         )
@@ -165,9 +160,8 @@ def test_a_unit_may_not_see_its_parent_or_a_sibling(world, bp):
 
 
 def test_a_name_shared_by_two_units_asks_for_a_code(world, bp):
-    unit_t = Unit.__table__  # type: ignore[attr-defined]
     with world.begin() as conn:
-        conn.execute(update(unit_t).where(unit_t.c.code == "K2").values(name="乙1县"))
+        conn.execute(update(UNIT).where(UNIT.c.code == "K2").values(name="乙1县"))
     with pytest.raises(AmbiguousUnit, match="K1、K2"):
         build_status(world, bp, requester="P", target="乙1县", as_of=MAY_1)
 

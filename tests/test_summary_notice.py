@@ -1,5 +1,5 @@
 """The notice status table (通知回执情况): numbers from the relay's progress on a hand-built
-history (``tests/notice_world.py``), scope, and every format carrying them."""
+history (``tests.worlds.build_notices``), scope, and every format carrying them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from bot.render.summary import CHAT_LIMIT, chat_text, file_name, make_summary, r
 from matrix.relay import RelayEnv, VirtualClock
 from matrix.summary import OutOfScope
 from matrix.summary.notice import notice_table
-from tests.notice_world import NOW, TZ, build_notices
+from tests.worlds import NOW, TZ, build_notices
 
 MAY_1 = date(2026, 5, 1)
 

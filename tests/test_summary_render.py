@@ -22,7 +22,7 @@ from bot.render.summary import (
 )
 from matrix.media import parse_registration, register_media
 from matrix.summary import UnbuiltUnit
-from tests.summary_world import build_groups
+from tests.worlds import build_groups
 
 MAY_1 = date(2026, 5, 1)
 FINDINGS = [
@@ -131,11 +131,10 @@ def test_markdown_has_a_table_per_section(world, bp):
 def test_html_is_printable_and_escapes_names(world, bp):
     from sqlalchemy import update
 
-    from matrix.models import Unit
+    from matrix.tables import UNIT
 
-    unit_t = Unit.__table__  # type: ignore[attr-defined]
     with world.begin() as conn:
-        conn.execute(update(unit_t).where(unit_t.c.code == "K3").values(name="<b>乙3县</b>"))
+        conn.execute(update(UNIT).where(UNIT.c.code == "K3").values(name="<b>乙3县</b>"))
     html = text_of(summary(world, bp, "build"), "html")
     assert "@page { size: A4" in html
     assert "&lt;b&gt;乙3县&lt;/b&gt;" in html and "<b>乙3县</b>" not in html

@@ -27,7 +27,7 @@ from matrix.platform import (
 from matrix.provisioning.schedule import AccountQuota
 from matrix.roster import import_roster, read_roster
 from tests import worlds
-from tests.wechaty_worlds import (
+from tests.worlds import (
     ACCOUNT,
     COUNTY_OFFICE,
     SCHOOL_COUNSELOR,

@@ -52,7 +52,7 @@ from matrix.relay.assign import lower_bound
 from matrix.relay.notices import issue_notice
 from matrix.relay.reminders import run_due_jobs
 from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, PERSON, POSITION, UNIT
-from tests.relay_kit import compose
+from tests.worlds import compose
 
 TZ = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 24, 8, 0, tzinfo=TZ)

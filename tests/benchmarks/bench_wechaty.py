@@ -30,7 +30,7 @@ from matrix.db import make_engine, migrate
 from matrix.platform import IncomingMessage
 from matrix.roster import import_roster, read_roster
 from tests import worlds
-from tests.wechaty_worlds import ACCOUNT, provisioned_world
+from tests.worlds import ACCOUNT, provisioned_world
 
 
 def built(folder: Path) -> tuple[Engine, Blueprint, SimulatedWeChat]:

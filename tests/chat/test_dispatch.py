@@ -139,33 +139,49 @@ def test_the_bots_own_words_never_read_as_a_command(stage: Stage):
     assert [t for t in said if parse(t) is not None] == []
 
 
-def test_keep_sending_delivers_paced_replies_on_a_real_clock(province_db, bp):
-    import asyncio
-    import time
-
+def test_keep_sending_delivers_paced_replies_as_they_fall_due(province_db, bp):
+    """The real-mode task (not the stage's manual flush) sends queued replies as they fall due.
+    The clock is a manual one the test moves, so the pacing cannot depend on the machine's load;
+    the event loop and ``keep_sending``'s own waits are real."""
     from bot.chat.dispatch import Bot
-    from bot.platforms.simulated import SimulatedWeChat
+    from bot.platforms.simulated import ManualClock, SimulatedWeChat
 
-    async def scenario() -> list[str]:
-        world = SimulatedWeChat(clock=time.monotonic)
+    async def scenario() -> list[tuple[str, float]]:
+        clock = ManualClock()
+        world = SimulatedWeChat(clock=clock)
         account = world.account("bot-1", rate=20.0, burst=1)
-        bot = Bot(province_db, bp, clock=time.monotonic)
+        bot = Bot(province_db, bp, clock=clock)
         bot.attach(account)
+        delivered = asyncio.Event()
+
+        async def heard(message) -> None:
+            if message.contact_id == "bot-1":
+                delivered.set()
+
+        account.on_message(heard)
         for who in (K1_OFFICE, TEACHER):
             world.add_contact(who)
         bot_room = world.create_room("bot-1", "闲聊群", [K1_OFFICE, TEACHER])
         for _ in range(3):
             await world.say(bot_room, TEACHER, "#帮助")
-        assert len(bot.outbox) == 2
+        assert len(bot.outbox) == 2  # one sent at once (burst 1), two wait for the pacer
         stop = asyncio.Event()
         sender = asyncio.create_task(bot.keep_sending(stop))
-        while len(bot.outbox):
-            await asyncio.sleep(0.01)
+        for waiting in (1, 0):
+            delivered.clear()
+            await asyncio.sleep(0)  # keep_sending flushes: nothing is due yet
+            assert len(bot.outbox) == waiting + 1
+            clock.advance(1 / 20)  # one reply falls due at 20 per second
+            await asyncio.wait_for(delivered.wait(), timeout=30)  # a hang fails, not a race
+            assert len(bot.outbox) == waiting
         stop.set()
         await sender
-        return [m.text for m in world.messages(bot_room) if m.contact_id == "bot-1"]
+        return [(m.text, m.at) for m in world.messages(bot_room) if m.contact_id == "bot-1"]
 
-    assert len(asyncio.run(scenario())) == 3
+    replies = asyncio.run(scenario())
+    assert len(replies) == 3
+    assert len({text for text, _ in replies}) == 1  # three answers to the same #帮助
+    assert [at for _, at in replies] == [0.0, 0.05, 0.1]  # one each 1/20 s, none early
 
 
 def test_a_flush_while_a_send_is_on_the_wire_does_not_send_it_twice():

@@ -28,7 +28,7 @@ from tests.chat.conftest import (
     TEACHER,
 )
 from tests.test_wechaty_inprocess import bot_replies, wechaty_bot
-from tests.wechaty_worlds import ACCOUNT, provisioned_world, room_of
+from tests.worlds import ACCOUNT, provisioned_world, room_of
 
 HOLD = 10.0  # seconds a held plan waits at most: the test fails, it does not hang
 _ids = itertools.count(1)

@@ -25,7 +25,8 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
-from tests.wechaty_worlds import (
+from tests.wire.mock_service import LINES, TOKEN, BotProcess, MockService, start_service
+from tests.worlds import (
     ACCOUNT,
     COUNTY_OFFICE,
     SCHOOL_COUNSELOR,
@@ -33,7 +34,6 @@ from tests.wechaty_worlds import (
     provisioned_world,
     room_of,
 )
-from tests.wire.mock_service import LINES, TOKEN, BotProcess, MockService, start_service
 
 pytestmark = pytest.mark.wire
 

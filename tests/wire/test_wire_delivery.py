@@ -20,8 +20,8 @@ from bot.platforms.login_qr import SCALE, qr_modules, read_png
 from matrix.blueprint import Blueprint
 from matrix.relay import RelayEnv, RelayOptions, SystemClock, issue_notice
 from matrix.tables import DELIVERY
-from tests.wechaty_worlds import ACCOUNT, mock_world, provisioned_world, room_of
 from tests.wire.mock_service import LINES, TOKEN, BotProcess, MockService, start_service
+from tests.worlds import ACCOUNT, mock_world, provisioned_world, room_of
 
 pytestmark = pytest.mark.wire
 

@@ -1,7 +1,7 @@
 """binding trust: revoked bindings, office-decided claims, #绑定 attempts
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01
 
 A binding an office or the operator ended keeps its row (``revoked_at``) as history; a claim to
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,7 @@ every reply stays short whatever was typed.
 
 Messages go to ``Bot.on_message`` in batches (then the stage settles: replies go out, the relay
 sends), which keeps a run within a few tens of seconds; limits are raised so that the flood
-limit does not silence the fuzzer after twenty messages (tests/chat/test_limits.py has them).
+limit does not silence the fuzzer after twenty messages (tests/chat/test_flood_limits.py has them).
 """
 
 from __future__ import annotations

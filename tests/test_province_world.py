@@ -1,3 +1,5 @@
+"""The province of ``tests.worlds.province()``, imported: the tree the other tests stand on."""
+
 from matrix.tree import UnitTree
 
 

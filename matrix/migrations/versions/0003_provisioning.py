@@ -1,7 +1,7 @@
 """provisioning: contact bindings, join review, recorded plan applies, group owner account
 
-Revision ID: 0002
-Revises: 0003
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-24
 
 Adds what the provisioning planner and auditor keep: which roster person a WeChat contact id is
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0002'
-down_revision = '0003'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 

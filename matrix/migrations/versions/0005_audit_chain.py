@@ -1,7 +1,7 @@
 """audit chain: each entry hashed with the one before it, one chain head, guards in the database
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 
 Entries already in the log are hashed here, in id order, as they are (their ids may have gaps
@@ -25,8 +25,8 @@ import sqlmodel
 from matrix.audit_chain import GENESIS, hash_existing
 
 
-revision = '0006'
-down_revision = '0005'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

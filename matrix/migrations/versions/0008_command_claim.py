@@ -1,7 +1,7 @@
 """command claims: one reply per command when several bot accounts hear it
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 
 One row per message fingerprint, taken with INSERT … ON CONFLICT DO UPDATE … WHERE: the
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0009'
-down_revision = '0008'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,5 +1,5 @@
 """The command line as an operator uses it: init, import, tree, sample, blueprint (the demo is
-run in tests/chat/test_cli.py)."""
+run in tests/chat/test_console_and_demo.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """relay: notices, their deliveries, acknowledgements, scheduled jobs, reports, watch flags
 
-Revision ID: 0005
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-24
 
 Delivery rows are the relay's crash-safe queue: claimed with FOR UPDATE SKIP LOCKED on
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0005'
-down_revision = '0002'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

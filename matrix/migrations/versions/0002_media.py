@@ -1,6 +1,6 @@
 """media accounts and summary indexes
 
-Revision ID: 0003
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-24
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0003'
+revision = '0002'
 down_revision = '0001'
 branch_labels = None
 depends_on = None
