@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from bot.rehearsal.sim_build import BuildReport
+from bot.render.findings import fix_text, severity_label, title
 from bot.render.templates import render
-from matrix.provisioning.findings import KINDS, SEVERITY_LABELS, Finding, person_names
+from matrix.provisioning.findings import KINDS, SEVERITIES, Finding, person_names
 from matrix.provisioning.plan import ACTION_LABELS, Plan
 
 NAMES_SHOWN = 5  # names listed per group and kind of step; the rest are counted
@@ -82,10 +83,10 @@ def audit_units(
             }
         entry["findings"].append(
             {
-                "severity": SEVERITY_LABELS[f.severity],
-                "title": f.title,
+                "severity": severity_label(f.severity),
+                "title": title(f.code),
                 "group": f.group,
-                "fix": f.fix,
+                "fix": fix_text(f),
             }
         )
     return list(units.values()), hidden
@@ -102,10 +103,10 @@ def code_totals(findings: list[Finding]) -> list[dict[str, Any]]:
     return [
         {
             "code": code,
-            "title": k.title,
-            "severity": SEVERITY_LABELS[k.severity],
+            "title": title(code),
+            "severity": severity_label(k.severity),
             "n": counts[code],
-            "example": first[code].fix,
+            "example": fix_text(first[code]),
         }
         for code, k in sorted(KINDS.items(), key=lambda kv: _rank(kv[1].severity))
         if code in counts
@@ -113,7 +114,7 @@ def code_totals(findings: list[Finding]) -> list[dict[str, Any]]:
 
 
 def _rank(severity: str) -> int:
-    return list(SEVERITY_LABELS).index(severity)
+    return SEVERITIES.index(severity)
 
 
 def applied_text(report: BuildReport) -> str:
