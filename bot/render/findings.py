@@ -5,38 +5,17 @@ codes and the data each advice needs (``Finding.details``); every place that sho
 
 from __future__ import annotations
 
-import tomllib
-from functools import cache
 from typing import Any
 
-from bot.render.templates import TEMPLATES, render
+from bot.render.templates import finding_label, finding_title, render, severity_label
 from matrix.provisioning.findings import Finding
 
-
-@cache
-def _codes() -> dict[str, Any]:
-    with (TEMPLATES / "findings" / "codes.toml").open("rb") as f:
-        return tomllib.load(f)
+__all__ = ["finding_json", "finding_label", "finding_title", "fix_text", "severity_label"]
 
 
 def fix_text(finding: Finding) -> str:
     """The finding's fix advice, as one line."""
     return render(f"findings/{finding.code}.j2", **finding.details).strip()
-
-
-def title(code: str) -> str:
-    """The code's short name (#核查, ``qunmatrix audit``); an unknown code as it is."""
-    return str(_codes()["code"].get(code, {}).get("title", code))
-
-
-def label(code: str) -> str:
-    """The code's name in the summary tables; an unknown code as it is."""
-    return str(_codes()["code"].get(code, {}).get("label", code))
-
-
-def severity_label(severity: str) -> str:
-    """严重 / 警告 / 提示, or the engine's own word for a severity we do not know."""
-    return str(_codes()["severity"].get(severity, severity))
 
 
 def finding_json(finding: Finding) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from bot.rehearsal.sim_build import BuildReport
-from bot.render.findings import fix_text, severity_label, title
+from bot.render.findings import finding_title, fix_text, severity_label
 from bot.render.templates import render
 from matrix.provisioning.findings import KINDS, SEVERITIES, Finding, person_names
 from matrix.provisioning.plan import ACTION_LABELS, Plan
@@ -84,7 +84,7 @@ def audit_units(
         entry["findings"].append(
             {
                 "severity": severity_label(f.severity),
-                "title": title(f.code),
+                "title": finding_title(f.code),
                 "group": f.group,
                 "fix": fix_text(f),
             }
@@ -103,7 +103,7 @@ def code_totals(findings: list[Finding]) -> list[dict[str, Any]]:
     return [
         {
             "code": code,
-            "title": title(code),
+            "title": finding_title(code),
             "severity": severity_label(k.severity),
             "n": counts[code],
             "example": fix_text(first[code]),

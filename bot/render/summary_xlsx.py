@@ -19,7 +19,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.render.templates import chinese_date, render
+from bot.render.templates import chinese_date, finding_label, render, severity_label
 from matrix.cells import put
 from matrix.media import MEDIA_KINDS, MediaTable
 from matrix.summary import AuditTable, BuildStatus
@@ -374,7 +374,10 @@ def audit_xlsx(a: AuditTable) -> bytes:
     form.meta(f"单　位：{a.unit.name}", f"截至{chinese_date(a.as_of)}")
     form.header([[Head("问题"), Head("代码"), Head("严重程度"), Head("条数"), Head("单位数")]])
     for c in a.by_code:
-        form.data([c.label, c.code, c.severity_label, c.findings, c.units], center=(2, 3))
+        form.data(
+            [finding_label(c.code), c.code, severity_label(c.severity), c.findings, c.units],
+            center=(2, 3),
+        )
     if not a.by_code:
         form.data(["未发现问题", "", "", "", ""])
 
@@ -390,8 +393,8 @@ def audit_xlsx(a: AuditTable) -> bytes:
             [
                 x.unit_name,
                 x.unit_code,
-                f"{x.label}\n{x.code}",
-                x.severity_label,
+                f"{finding_label(x.code)}\n{x.code}",
+                severity_label(x.severity),
                 x.group,
                 x.person,
                 x.fix,

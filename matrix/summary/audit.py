@@ -23,25 +23,9 @@ from sqlalchemy import Connection, Engine, select
 from matrix.errors import MatrixError
 from matrix.summary.scope import UNIT, UnitRef, resolve_target
 
+# what people read for a code or a severity (问题 / 严重程度 columns) is in
+# templates/findings/codes.toml; an unknown code or severity is shown as it is
 SEVERITY_ORDER = {"error": 0, "critical": 0, "warning": 1, "info": 2}
-SEVERITY_LABELS = {"error": "严重", "critical": "严重", "warning": "警告", "info": "提示"}
-
-# 审计问题代码 → 中文说明 (codes of the audit issue); an unknown code is shown as it is
-FINDING_LABELS = {
-    "UNKNOWN_MEMBER": "群内有名册外人员",
-    "MISSING_MEMBER": "应入群人员未入群",
-    "WRONG_GROUP": "人员入错群",
-    "DUPLICATE_MEMBER": "重复入群",
-    "NO_ADMIN": "未设管理员",
-    "WRONG_ADMIN": "管理员不符",
-    "OVER_CAPACITY": "群人数超限",
-    "QUOTA_SHORT": "人数不足名额",
-    "NICKNAME_FORMAT": "群昵称不规范",
-    "GROUP_MISSING": "应建群未建",
-    "STALE_MEMBER": "已离开名册仍在群",
-    "NO_RESPONSIBLE_PERSON": "未落实专人负责",
-    "EXTRA_MEMBER": "名册内非本群人员",
-}
 
 
 @dataclass(frozen=True)
@@ -99,23 +83,13 @@ def read_findings(path: str | Path) -> list[FindingRecord]:
     return records
 
 
-class _Graded:
-    severity: str
-
-    @property
-    def severity_label(self) -> str:
-        """严重 / 警告 / 提示, or the engine's own word for a severity we do not know."""
-        return SEVERITY_LABELS.get(self.severity, self.severity)
-
-
 @dataclass(frozen=True)
-class AuditLine(_Graded):
+class AuditLine:
     """One finding placed in the tree."""
 
     unit_code: str
     unit_name: str
     code: str
-    label: str
     severity: str
     group: str
     person: str
@@ -123,11 +97,10 @@ class AuditLine(_Graded):
 
 
 @dataclass(frozen=True)
-class CodeCount(_Graded):
+class CodeCount:
     """How often one code occurs and in how many units."""
 
     code: str
-    label: str
     severity: str
     findings: int
     units: int
@@ -170,7 +143,6 @@ def audit_table(
                 unit_code=r.unit,
                 unit_name=place[0],
                 code=r.code,
-                label=FINDING_LABELS.get(r.code, r.code),
                 severity=r.severity,
                 group=r.group or "",
                 person=r.person or "",
@@ -185,8 +157,7 @@ def audit_table(
         units_of.setdefault(line.code, set()).add(line.unit_code)
         severity_of.setdefault(line.code, line.severity)
     by_code = [
-        CodeCount(code, FINDING_LABELS.get(code, code), severity_of[code], n, len(units_of[code]))
-        for code, n in counts.items()
+        CodeCount(code, severity_of[code], n, len(units_of[code])) for code, n in counts.items()
     ]
     by_code.sort(key=lambda c: (SEVERITY_ORDER.get(c.severity, 3), -c.findings, c.code))
     shown = summarise_hints(lines)
