@@ -21,7 +21,14 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.render.templates import finding_label, label, render, severity_label
+from bot.render.templates import (
+    audit_advice,
+    audit_people,
+    finding_label,
+    label,
+    render,
+    severity_label,
+)
 from matrix.cells import put
 from matrix.media import MEDIA_KINDS, MediaTable
 from matrix.summary import AuditTable, BuildStatus
@@ -366,8 +373,8 @@ def audit_xlsx(a: AuditTable) -> bytes:
                 f"{finding_label(x.code)}\n{x.code}",
                 severity_label(x.severity),
                 x.group,
-                x.person,
-                x.fix,
+                audit_people(x),
+                audit_advice(x),
             ],
             colors={4: RED} if x.severity in ("error", "critical") else None,
             center=(2, 4),

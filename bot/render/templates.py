@@ -130,6 +130,24 @@ def label(key: str, /, **context: Any) -> Any:
     return value
 
 
+def macro(template: str, name: str, *args: Any) -> str:
+    """Call the macro ``name`` of ``templates/<template>`` from Python: plain text, which the
+    caller's format escapes (HTML ``| e``, Markdown ``| md``, CSV ``| csv``) or writes into a cell.
+    (Called inside an HTML template, a plain-text macro's output would count as safe markup.)"""
+    module: Any = environment().get_template(template).module
+    return str.__str__(getattr(module, name)(*args))
+
+
+def audit_people(line: Any) -> str:
+    """The 人员 cell of an audit line (``templates/summary/_audit.j2``)."""
+    return macro("summary/_audit.j2", "people", line)
+
+
+def audit_advice(line: Any) -> str:
+    """The 处理建议 cell of an audit line (``templates/summary/_audit.j2``)."""
+    return macro("summary/_audit.j2", "advice", line)
+
+
 @cache
 def _compiled(text: str) -> Any:
     return environment().from_string(text)
@@ -159,6 +177,8 @@ def environment() -> Environment:
     env.filters["clip"] = clip
     env.filters["finding_label"] = finding_label
     env.filters["severity_label"] = severity_label
+    env.filters["audit_people"] = audit_people
+    env.filters["audit_advice"] = audit_advice
     env.globals["label"] = label
     return env
 

@@ -94,6 +94,15 @@ class AuditLine:
     group: str
     person: str
     fix: str
+    # a line that stands for several findings of one group (see ``summarise_hints``): how many,
+    # and the first few people's names; ``person`` and ``fix`` are then the first finding's
+    count: int = 1
+    names: tuple[str, ...] = ()
+
+    @property
+    def cut(self) -> bool:
+        """More people than ``names`` shows: the count says how many."""
+        return self.count > NAMES_SHOWN
 
 
 @dataclass(frozen=True)
@@ -170,8 +179,9 @@ NAMES_SHOWN = 5
 
 def summarise_hints(lines: list[AuditLine]) -> list[AuditLine]:
     """One line per group for the codes in ``SUMMARISED`` (群昵称 hints: 22,608 of a province's
-    25,250 findings), naming the first few people and the count; every other finding keeps its
-    own line, so what needs doing is not buried under what is only untidy."""
+    25,250 findings), naming the first few people and the count (the templates' ``people`` and
+    ``advice`` macros word it); every other finding keeps its own line, so what needs doing is
+    not buried under what is only untidy."""
     grouped: dict[tuple[str, str, str], list[AuditLine]] = {}
     out: list[AuditLine | tuple[str, str, str]] = []
     for line in lines:
@@ -190,10 +200,8 @@ def _summary_line(same: list[AuditLine]) -> AuditLine:
     first = same[0]
     if len(same) == 1:
         return first
-    names = "、".join(x.person for x in same[:NAMES_SHOWN] if x.person)
-    more = f" 等 {len(same):,} 人" if len(same) > NAMES_SHOWN else f" 共 {len(same)} 人"
-    fix = f"例如：{first.fix}；其余各人同样处理"
-    return dataclasses.replace(first, person=names + more, fix=fix)
+    names = tuple(x.person for x in same[:NAMES_SHOWN] if x.person)
+    return dataclasses.replace(first, count=len(same), names=names)
 
 
 def _places(conn: Connection, codes: set[str], within: UnitRef) -> dict[str, tuple[str, str]]:
