@@ -207,7 +207,7 @@ def _collect(survey: Survey) -> Iterator[_Raw]:
                 {"role": role_label[s.role], "have": s.have, "need": s.need},
             )
         seen_in: dict[int, str] = {}
-        admin_roles = "、".join(dict.fromkeys(role_label[sel.role] for sel in exp.spec.admins))
+        admin_roles = list(dict.fromkeys(role_label[sel.role] for sel in exp.spec.admins))
         everywhere = set(exp.pinned)  # expected in every shard: not a duplicate there
         for t in targets.get(key, []):
             if t.built:
@@ -223,7 +223,7 @@ def _room(
     seen_in: dict[int, str],
     everywhere: set[int],
     strays: list[tuple[Target, int, str | None]],
-    admin_roles: str,
+    admin_roles: list[str],
 ) -> Iterator[_Raw]:
     """Findings about one room that exists."""
     assert t.room is not None
