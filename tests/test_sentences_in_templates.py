@@ -51,6 +51,7 @@ def chinese_literals(relative: str) -> list[str]:
     [
         "bot/render/summary_xlsx.py",
         "bot/render/findings.py",
+        "bot/render/provision.py",
         "matrix/provisioning/findings.py",
         "matrix/summary/audit.py",
     ],

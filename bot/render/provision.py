@@ -47,8 +47,13 @@ def plan_units(plan: Plan, conn: Connection, limit: int) -> tuple[list[dict[str,
                 "invites": len(g.invites),
                 "invitations": sum(1 for _, asks in g.invites if asks),
                 "removals": len(g.removals),
+                # a removal is a roster person (named) or a contact bound to nobody
                 "removal_names": [
-                    names.get(p, str(p)) if p is not None else f"未知联系人 {c}"
+                    {
+                        "known": p is not None,
+                        "name": "" if p is None else names.get(p, str(p)),
+                        "contact": c,
+                    }
                     for p, c in g.removals[:NAMES_SHOWN]
                 ],
                 "admins": len(g.admins),
