@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.render.findings import fix_text
+from bot.render.templates import TEMPLATES
 from matrix.blueprint import parse_blueprint
 from matrix.platform import NotSupported
 from matrix.provisioning.binding import bind_by_admin
@@ -47,7 +49,7 @@ def test_group_missing_before_anything_is_built(province_db, bp):
         ("P", "示范省地市级团委少年部长群"),
         ("C1", "甲市县级少工委负责同志群"),
     ]
-    assert missing[0].severity == "error" and "示范省牵头建立" in missing[0].fix
+    assert missing[0].severity == "error" and "示范省牵头建立" in fix_text(missing[0])
 
 
 def test_unknown_member(province_db, bp):
@@ -62,7 +64,7 @@ def test_unknown_member(province_db, bp):
         None,
         "wxid_stranger",
     )
-    assert "路人甲" in f.fix and "批准" in f.fix
+    assert "路人甲" in fix_text(f) and "批准" in fix_text(f)
 
 
 def test_missing_member(province_db, bp):
@@ -71,7 +73,7 @@ def test_missing_member(province_db, bp):
     sync(province_db, world)
     [f] = findings(province_db, bp)
     assert (f.code, f.person) == ("MISSING_MEMBER", person_id(province_db, "wxK1S1n012"))
-    assert "请邀请K1S1大辅加入" in f.fix
+    assert "请邀请K1S1大辅加入" in fix_text(f)
 
 
 def test_missing_member_without_a_wechat_id_is_for_a_person_to_invite(engine, bp, tmp_path):
@@ -81,7 +83,7 @@ def test_missing_member_without_a_wechat_id_is_for_a_person_to_invite(engine, bp
     built(engine, bp)
     [f] = findings(engine, bp)
     assert f.code == "MISSING_MEMBER"
-    assert f.fix.startswith("K1S1大辅没有微信号，也未绑定微信，机器人无法邀请")
+    assert fix_text(f).startswith("K1S1大辅没有微信号，也未绑定微信，机器人无法邀请")
     assert not plan(engine, bp).counts()["invite"]  # listed for people, not for the bot
     assert plan(engine, bp).groups[-1].unreachable == [f.person]
 
@@ -93,7 +95,7 @@ def test_wrong_group(province_db, bp):
     sync(province_db, world)
     [f] = findings(province_db, bp)
     assert (f.code, f.unit, f.person) == ("WRONG_GROUP", "K1", person_id(province_db, k2_counselor))
-    assert "乙2县少先队大队辅导员群" in f.fix
+    assert "乙2县少先队大队辅导员群" in fix_text(f)
 
 
 def test_duplicate_member_with_two_accounts(province_db, bp):
@@ -116,7 +118,7 @@ def test_duplicate_member_in_two_shards(engine, bp, tmp_path):
     sync(engine, world)
     found = findings(engine, bp)
     assert codes(found) == {"DUPLICATE_MEMBER", "WRONG_GROUP"}
-    assert "同时在" in only(found, "DUPLICATE_MEMBER")[0].fix
+    assert "同时在" in fix_text(only(found, "DUPLICATE_MEMBER")[0])
 
 
 def test_no_admin_and_wrong_admin(province_db, bp):
@@ -147,7 +149,7 @@ def test_over_capacity_when_a_room_holds_more_than_the_cap(engine, tmp_path):
         join(world, room, f"wxid_extra{i}", nickname="单位-外人")
     sync(engine, world)
     found = only(findings(engine, small), "OVER_CAPACITY")
-    assert len(found) == 1 and "15 人，超过 12 人上限" in found[0].fix
+    assert len(found) == 1 and "15 人，超过 12 人上限" in fix_text(found[0])
 
 
 def test_over_capacity_when_the_pinned_alone_fill_a_room(engine, tmp_path):
@@ -155,14 +157,17 @@ def test_over_capacity_when_the_pinned_alone_fill_a_room(engine, tmp_path):
     load(engine, tiny, tmp_path, *worlds.province(counties=1, schools=2, cores=2))
     found = only(findings(engine, tiny), "OVER_CAPACITY")
     assert {f.unit for f in found} == {"P", "C1", "K1"}
-    assert "无法分群" in found[0].fix
+    assert "无法分群" in fix_text(found[0])
 
 
 def test_quota_short_names_the_school(engine, bp, tmp_path):
     load(engine, bp, tmp_path, *worlds.province(counties=1, schools=2, cores=1))
     found = only(findings(engine, bp), "QUOTA_SHORT")
     assert [(f.unit, f.group) for f in found] == [("K1S1", K1), ("K1S2", K1)]
-    assert found[0].fix == "乙1县第1小学的骨干中队辅导员只有 1 名，规定每单位至少 2 名，请补录名册"
+    assert (
+        fix_text(found[0])
+        == "乙1县第1小学的骨干中队辅导员只有 1 名，规定每单位至少 2 名，请补录名册"
+    )
 
 
 def test_nickname_format(province_db, bp):
@@ -171,7 +176,7 @@ def test_nickname_format(province_db, bp):
     sync(province_db, world)
     [f] = findings(province_db, bp)
     assert (f.code, f.severity) == ("NICKNAME_FORMAT", "info")
-    assert "单位-姓名" in f.fix and "老王" in f.fix
+    assert "单位-姓名" in fix_text(f) and "老王" in fix_text(f)
 
 
 def test_stale_member_after_they_leave_the_roster(province_db, bp, tmp_path):
@@ -195,8 +200,8 @@ def test_no_responsible_person_and_no_admin_without_office_staff(province_db, bp
     found = findings(province_db, bp, "K1")
     assert {"NO_RESPONSIBLE_PERSON", "NO_ADMIN", "STALE_MEMBER"} <= codes(found)
     responsible = only(found, "NO_RESPONSIBLE_PERSON")[0]
-    assert responsible.fix == f"名册中乙1县没有办公室同志，请补录名册后由其负责「{K1}」"
-    assert "没有可担任" in only(found, "NO_ADMIN")[0].fix
+    assert fix_text(responsible) == f"名册中乙1县没有办公室同志，请补录名册后由其负责「{K1}」"
+    assert "没有可担任" in fix_text(only(found, "NO_ADMIN")[0])
 
 
 def test_extra_member_on_the_roster_but_in_no_group_of_theirs(province_db, bp, tmp_path):
@@ -217,7 +222,8 @@ def test_every_code_has_a_severity_and_a_chinese_fix():
     assert len(KINDS) == 13
     for kind in KINDS.values():
         assert kind.severity in ("error", "warning", "info")
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in kind.fix)
+        fix = (TEMPLATES / "findings" / f"{kind.code}.j2").read_text(encoding="utf-8")
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in fix)
 
 
 def _blueprint_text() -> str:
@@ -234,5 +240,5 @@ def test_no_admin_when_the_only_office_staff_has_no_wechat_says_what_to_do(engin
     built(engine, bp)
     found = findings(engine, bp, "K1")
     [no_admin] = [f for f in only(found, "NO_ADMIN") if f.group == K1]
-    assert "qunmatrix plan" not in no_admin.fix
-    assert "没有微信号、也未绑定微信" in no_admin.fix and "#绑定 手机号" in no_admin.fix
+    assert "qunmatrix plan" not in fix_text(no_admin)
+    assert "没有微信号、也未绑定微信" in fix_text(no_admin) and "#绑定 手机号" in fix_text(no_admin)

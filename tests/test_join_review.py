@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from bot.render.findings import fix_text
 from matrix import audit_log
 from matrix.models import JoinRequest
 from matrix.platform import Member
@@ -67,7 +68,7 @@ def test_a_stranger_is_held_and_the_admins_are_told(province_db, bp, k1):
     join(world, room_of(world, K1), "wxid_stranger", nickname="陌生人")
     sync(province_db, world)
     assert plan(province_db, bp).empty  # held, not removed behind the admins' backs
-    assert "正在等待入群审核" in findings(province_db, bp)[0].fix
+    assert "正在等待入群审核" in fix_text(findings(province_db, bp)[0])
 
 
 def test_someone_on_the_roster_but_not_for_this_group_is_held(province_db, bp, k1):

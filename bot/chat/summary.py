@@ -29,6 +29,7 @@ from bot.chat.calls import Call, Reply
 from bot.chat.commands import SUMMARY_FORMATS, SUMMARY_TABLES
 from bot.chat.provision import audit_under, refresh_under
 from bot.config import Settings
+from bot.render.findings import finding_json
 from bot.render.summary import chat_text, file_name, make_summary, render_file
 from matrix.media import parse_registration, record_media
 from matrix.provisioning.findings import Finding
@@ -135,7 +136,7 @@ def _tabulate(
 
 def _named(engine: Engine, found: list[Finding]) -> list[dict[str, Any]]:
     """What #核查 finds, with each person named (the table is read by people, not scripts)."""
-    return [f.to_json() for f in found]
+    return [finding_json(f) for f in found]
 
 
 def _ask_again(call: Call, table: str) -> str:

@@ -77,13 +77,14 @@ def audit_cmd(
     ctx: typer.Context, unit: Unit = None, as_json: AsJson = False, limit: Limit = 30
 ) -> None:
     """检查群矩阵：未建的群、缺少或多出的成员、管理员、名额和群昵称问题，并给出处理办法。"""
+    from bot.render.findings import finding_json
     from bot.render.provision import audit_units, code_totals
     from matrix.provisioning.findings import audit
 
     with _surveyed(ctx, unit) as (conn, found, _):
         findings = audit(conn, found)
     if as_json:
-        echo(json.dumps({"findings": [f.to_json() for f in findings]}, ensure_ascii=False))
+        echo(json.dumps({"findings": [finding_json(f) for f in findings]}, ensure_ascii=False))
         return
     view = found.view
     names = {code: info[0] for code, info in view.units.items()}

@@ -98,6 +98,7 @@ def summary(
 def _audit_now(c: Context, unit: str | None, as_unit: str | None) -> list[Any]:
     """The audit ``qunmatrix audit`` would print, for the table's unit (as chat's #汇总 核查
     does, without a separate ``audit --json`` step)."""
+    from bot.render.findings import finding_json
     from matrix.provisioning.findings import audit
     from matrix.provisioning.membership import survey
     from matrix.summary.scope import resolve_target
@@ -105,7 +106,8 @@ def _audit_now(c: Context, unit: str | None, as_unit: str | None) -> list[Any]:
     bots = [a.id for a in c.settings.account_quotas()]
     with c.ready_engine().connect() as conn:
         scope = resolve_target(conn, _requester(c, as_unit), unit)
-        return [f.to_json() for f in audit(conn, survey(conn, c.blueprint, scope.code, bots=bots))]
+        found = audit(conn, survey(conn, c.blueprint, scope.code, bots=bots))
+        return [finding_json(f) for f in found]
 
 
 @media_app.command("import")

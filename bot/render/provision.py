@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from bot.rehearsal.sim_build import BuildReport
+from bot.render.findings import finding_title, fix_text, severity_label
 from bot.render.templates import render
-from matrix.provisioning.findings import KINDS, SEVERITY_LABELS, Finding, person_names
+from matrix.provisioning.findings import KINDS, SEVERITIES, Finding, person_names
 from matrix.provisioning.plan import ACTION_LABELS, Plan
 
 NAMES_SHOWN = 5  # names listed per group and kind of step; the rest are counted
@@ -46,8 +47,13 @@ def plan_units(plan: Plan, conn: Connection, limit: int) -> tuple[list[dict[str,
                 "invites": len(g.invites),
                 "invitations": sum(1 for _, asks in g.invites if asks),
                 "removals": len(g.removals),
+                # a removal is a roster person (named) or a contact bound to nobody
                 "removal_names": [
-                    names.get(p, str(p)) if p is not None else f"未知联系人 {c}"
+                    {
+                        "known": p is not None,
+                        "name": "" if p is None else names.get(p, str(p)),
+                        "contact": c,
+                    }
                     for p, c in g.removals[:NAMES_SHOWN]
                 ],
                 "admins": len(g.admins),
@@ -82,10 +88,10 @@ def audit_units(
             }
         entry["findings"].append(
             {
-                "severity": SEVERITY_LABELS[f.severity],
-                "title": f.title,
+                "severity": severity_label(f.severity),
+                "title": finding_title(f.code),
                 "group": f.group,
-                "fix": f.fix,
+                "fix": fix_text(f),
             }
         )
     return list(units.values()), hidden
@@ -102,10 +108,10 @@ def code_totals(findings: list[Finding]) -> list[dict[str, Any]]:
     return [
         {
             "code": code,
-            "title": k.title,
-            "severity": SEVERITY_LABELS[k.severity],
+            "title": finding_title(code),
+            "severity": severity_label(k.severity),
             "n": counts[code],
-            "example": first[code].fix,
+            "example": fix_text(first[code]),
         }
         for code, k in sorted(KINDS.items(), key=lambda kv: _rank(kv[1].severity))
         if code in counts
@@ -113,7 +119,7 @@ def code_totals(findings: list[Finding]) -> list[dict[str, Any]]:
 
 
 def _rank(severity: str) -> int:
-    return list(SEVERITY_LABELS).index(severity)
+    return SEVERITIES.index(severity)
 
 
 def applied_text(report: BuildReport) -> str:

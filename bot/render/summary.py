@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.render import summary_xlsx
-from bot.render.templates import render
+from bot.render.templates import label, render
 from matrix.blueprint import Blueprint, normalize_label
 from matrix.errors import MatrixError
 from matrix.media import MEDIA_KINDS, MediaTable, media_table
@@ -47,9 +47,6 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "html": ("html", "网页", "打印"),
 }
 _CONTEXT = {"build": "s", "media": "t", "audit": "a", "notice": "n"}
-_TITLES = {"build": "微信群矩阵建设情况汇总表", "media": "网站及自媒体建设情况统计表"}
-_TITLES["audit"] = "微信群审计问题汇总表"
-_TITLES["notice"] = "通知回执情况表"
 
 
 class SummaryRequestError(MatrixError):
@@ -157,7 +154,7 @@ def file_name(summary: Summary, fmt: str) -> str:
     """A name to save or attach the file under, e.g. 微信群矩阵建设情况汇总表_示范省_20260501.xlsx."""
     ext = "txt" if fmt == "text" else fmt
     unit = _UNSAFE_IN_NAMES.sub("_", summary.unit.name)[:40].strip(". ") or summary.unit.code
-    return f"{_TITLES[table_kind(summary)]}_{unit}_{summary.as_of:%Y%m%d}.{ext}"
+    return f"{label('files.' + table_kind(summary))}_{unit}_{summary.as_of:%Y%m%d}.{ext}"
 
 
 # a unit name is roster text: in a file name it must not make a path (/, ..), nor hold what

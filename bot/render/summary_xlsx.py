@@ -3,6 +3,8 @@
 and A4 print settings (fit to page width, header rows repeated on every printed page).
 
 The one place summaries are rendered without a template: openpyxl builds the sheet cell by cell.
+Its words (titles, headers, notes, the texts in cells) come from ``templates/summary/labels.toml``,
+which the HTML / Markdown / text templates read too; the layout (widths, merges, colours) is here.
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from bot.render.templates import chinese_date, render
+from bot.render.templates import (
+    audit_advice,
+    audit_people,
+    finding_label,
+    label,
+    render,
+    severity_label,
+)
 from matrix.cells import put
 from matrix.media import MEDIA_KINDS, MediaTable
 from matrix.summary import AuditTable, BuildStatus
 from matrix.summary.notice import NoticeLine, NoticeTable
 
-BODY_FONT = "宋体"  # what Chinese offices print forms in; LibreOffice falls back to Noto CJK
-TITLE_FONT = "黑体"
 THIN = Side(style="thin", color="000000")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 HEAD_FILL = PatternFill("solid", fgColor="E8ECF2")
@@ -44,7 +51,17 @@ class Head:
 
 
 def _font(size: float = 11, bold: bool = False, color: str | None = None, title: bool = False):
-    return Font(name=TITLE_FONT if title else BODY_FONT, size=size, bold=bold, color=color)
+    name = label("form.title_font") if title else label("form.body_font")
+    return Font(name=name, size=size, bold=bold, color=color)
+
+
+def _heads(rows: Sequence[Any]) -> list[list[Head]]:
+    """Header rows from labels.toml: a text, or {text, rows, cols} for a merged cell."""
+    return [[Head(h) if isinstance(h, str) else Head(**h) for h in row] for row in rows]
+
+
+def _level(name: str) -> str:
+    return str(label("form.level", label=name))
 
 
 class FormSheet:
@@ -64,7 +81,7 @@ class FormSheet:
         ws.print_options.horizontalCentered = True
         ws.page_margins.left = ws.page_margins.right = 0.5
         ws.page_margins.top, ws.page_margins.bottom = 0.6, 0.7
-        ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+        ws.oddFooter.center.text = label("form.footer")
         ws.sheet_view.showGridLines = False
 
     def _put(self, row: int, col: int, value: Any) -> Any:
@@ -227,174 +244,137 @@ def build_xlsx(s: BuildStatus) -> bytes:
     """附件2 on the first sheet as the form has it; progress per level and the units that have
     not built on two more sheets."""
     book, ws = _book()
-    ws.title = "汇总表"
+    ws.title = label("build.sheet")
     form = FormSheet(ws, [30, 38, 8, 22])
-    form.annex("附件2")
-    form.title("微信群矩阵建设情况信息汇总表")
-    form.meta(f"单　位：{s.unit.name}", f"填报日期：{chinese_date(s.as_of)}")
+    form.annex(label("build.annex"))
+    form.title(label("build.title"))
+    form.meta(label("form.unit", name=s.unit.name), label("form.filled", day=s.as_of))
     for i, lv in enumerate(s.levels):
-        if i == 0:
-            form.line(f"{lv.label}级建群数：{lv.groups:,} 个，联系人数 {lv.members:,} 人。")
-        else:
-            form.line(
-                f"{lv.label}级建群数：合计 {lv.groups:,} 个，总计联系人数 {lv.members:,} 人。"
-            )
+        form.line(label("build.first_level" if i == 0 else "build.other_level", lv=lv))
     form.gap()
-    form.line(f"{s.unit_level_label}级建群情况一览", bold=True, center=True)
-    form.header([[Head("群名称"), Head("人员构成"), Head("人数"), Head("备注")]])
+    form.line(label("build.groups_heading", level=s.unit_level_label), bold=True, center=True)
+    form.header(_heads([label("build.groups_heads")]))
+    empty = label("form.empty")
     for g in s.groups:
         form.data(
-            [g.name, g.composition, g.members if g.built else "—", _remark(g)],
+            [g.name, g.composition, g.members if g.built else empty, _remark(g)],
             colors={4: RED} if not g.built or g.missing else None,
             center=(3,),
         )
     if not s.groups:
-        form.data(["本级不牵头建群", "", "", ""])
+        form.data([label("build.no_groups"), "", "", ""])
 
-    ws = book.create_sheet("建设进度")
+    ws = book.create_sheet(label("build.progress_sheet"))
     form = FormSheet(ws, [10, 10, 10, 10, 10, 10, 12, 12, 10, 12], landscape=True)
-    form.title("各级建设进度")
-    form.meta(f"单　位：{s.unit.name}", f"截至{chinese_date(s.as_of)}")
-    form.header(
-        [
-            [
-                Head("层级", rows=2),
-                Head("单位数", rows=2),
-                Head("群", cols=4),
-                Head("应入群人员", cols=3),
-                Head("联系人数", rows=2),
-            ],
-            [Head(h) for h in ("应建", "已建", "建群率", "延展群", "应入", "已入", "入群率")],
-        ]
-    )
+    form.title(label("build.progress_title"))
+    form.meta(label("form.unit", name=s.unit.name), label("form.as_of", day=s.as_of))
+    form.header(_heads(label("build.progress_heads")))
     for lv in s.levels:
         form.data(
             [
-                f"{lv.label}级",
+                _level(lv.label),
                 lv.units,
                 lv.expected_groups,
                 lv.built_groups,
-                lv.group_coverage if lv.group_coverage is not None else "—",
+                lv.group_coverage if lv.group_coverage is not None else empty,
                 lv.extension_groups,
-                lv.expected_members if lv.expected_members else "—",
-                lv.joined_members if lv.expected_members else "—",
-                lv.member_coverage if lv.member_coverage is not None else "—",
+                lv.expected_members if lv.expected_members else empty,
+                lv.joined_members if lv.expected_members else empty,
+                lv.member_coverage if lv.member_coverage is not None else empty,
                 lv.members,
             ],
             center=(1, 5, 7, 8, 9),
         )
-    form.notes(
-        [
-            "说明：建群数含延展群；联系人数为各群实际人数之和；应建群按蓝图规定的必建群计"
-            "（分群按实际分群数计）；已入为应入人员中已在群内者。"
-        ]
-    )
+    form.notes([label("build.note")])
 
-    ws = book.create_sheet("未建群单位")
+    ws = book.create_sheet(label("build.unbuilt_sheet"))
     form = FormSheet(ws, [22, 11, 7, 18, 34])
     deadline = ""
     if s.deadline:
-        deadline = f"建设截止：{chinese_date(s.deadline)}"
-        deadline += "（已逾期）" if s.overdue else ""
-    form.title(f"未建群单位（{len(s.unbuilt):,} 个）")
-    form.meta(f"单　位：{s.unit.name}", deadline)
-    form.header(
-        [[Head("单位"), Head("单位代码"), Head("层级"), Head("上级单位"), Head("未建的群")]]
-    )
+        deadline = label("build.deadline", day=s.deadline, overdue=s.overdue)
+    form.title(label("build.unbuilt_title", n=len(s.unbuilt)))
+    form.meta(label("form.unit", name=s.unit.name), deadline)
+    form.header(_heads([label("build.unbuilt_heads")]))
+    sep = label("form.sep")
     for u in s.unbuilt:
         form.data(
-            [u.name, u.code, f"{u.level_label}级", u.parent_name, "、".join(u.missing)],
+            [u.name, u.code, _level(u.level_label), u.parent_name, sep.join(u.missing)],
             colors={5: RED},
             center=(2, 3),
         )
     if not s.unbuilt:
-        form.data(["应建群已全部建成", "", "", "", ""])
+        form.data([label("build.all_built"), "", "", "", ""])
     return _save(book)
 
 
 def media_xlsx(t: MediaTable) -> bytes:
     """附表 of seed 000, the self-media column split under a merged header."""
     book, ws = _book()
-    ws.title = "统计表"
+    ws.title = label("media.sheet")
     form = FormSheet(ws, [20, 24, 24, 15, 15, 15, 15, 9], landscape=True)
-    form.annex("附表")
-    form.title("各市（地）、系统网站（网页）及自媒体建设情况统计表")
+    form.annex(label("media.annex"))
+    form.title(label("media.title"))
     form.meta(
-        f"填报单位：{t.unit.name}",
-        f"填报日期：{chinese_date(t.as_of)}　已填报 {t.reported}/{len(t.rows)}",
+        label("media.unit", name=t.unit.name),
+        label("media.filled", day=t.as_of, reported=t.reported, total=len(t.rows)),
     )
-    form.header(
-        [
-            [
-                Head("单位名称\n（市、县、区）", rows=2),
-                Head("网站网址", rows=2),
-                Head("网页链接", rows=2),
-                Head("微信公众号、视频号、抖音、快手等自媒体名称", cols=4),
-                Head("备注", rows=2),
-            ],
-            [
-                Head(k.label)
-                for k in MEDIA_KINDS
-                if k.key in ("mp", "channels", "douyin", "kuaishou")
-            ],
-        ]
-    )
+    self_media = [k.label for k in MEDIA_KINDS if k.key in ("mp", "channels", "douyin", "kuaishou")]
+    form.header(_heads([label("media.heads"), self_media]))
     top = t.rows[0].level if t.rows else ""
     keys = [k.key for k in MEDIA_KINDS]
+    none, unreported = label("media.none"), label("media.unreported")
     for r in t.rows:
-        cells = ["无" if r.values[k] == "" else (r.values[k] or "") for k in keys]
+        cells = [none if r.values[k] == "" else (r.values[k] or "") for k in keys]
         colors = {i + 2: GREY for i, k in enumerate(keys) if r.values[k] == ""}
         if not r.reported:
             colors[8] = RED
         form.data(
-            [r.name, *cells, "" if r.reported else "未填报"],
+            [r.name, *cells, "" if r.reported else unreported],
             colors=colors,
             center=[i + 2 for i, k in enumerate(keys) if r.values[k] == ""] + [8],
             indent=0 if r.level == top else 2,
             bold=r.level == top,
         )
     if not t.rows:
-        form.data([f"{t.unit.name}及下级没有市地、县区单位", "", "", "", "", "", "", ""])
-    form.notes(
-        [
-            "备注：1. 本表只统计到市地系统和县区。",
-            "2. 自媒体只统计公众号、抖音、快手和视频号。",
-            "3. “无”为单位登记没有该项，“未填报”为单位尚未登记任何一项。",
-        ]
-    )
+        form.data([label("media.no_units", name=t.unit.name), "", "", "", "", "", "", ""])
+    form.notes(label("media.notes"))
     return _save(book)
 
 
 def audit_xlsx(a: AuditTable) -> bytes:
     """Findings counted by code on the first sheet, listed by unit on the second."""
     book, ws = _book()
-    ws.title = "按问题类型"
+    ws.title = label("audit.sheet")
     form = FormSheet(ws, [24, 24, 10, 10, 10])
-    form.title("微信群审计问题汇总表")
-    form.meta(f"单　位：{a.unit.name}", f"截至{chinese_date(a.as_of)}")
-    form.header([[Head("问题"), Head("代码"), Head("严重程度"), Head("条数"), Head("单位数")]])
+    form.title(label("audit.title"))
+    form.meta(label("form.unit", name=a.unit.name), label("form.as_of", day=a.as_of))
+    form.header(_heads([label("audit.heads")]))
     for c in a.by_code:
-        form.data([c.label, c.code, c.severity_label, c.findings, c.units], center=(2, 3))
+        form.data(
+            [finding_label(c.code), c.code, severity_label(c.severity), c.findings, c.units],
+            center=(2, 3),
+        )
     if not a.by_code:
-        form.data(["未发现问题", "", "", "", ""])
+        form.data([label("audit.none"), "", "", "", ""])
 
-    ws = book.create_sheet("按单位")
+    ws = book.create_sheet(label("audit.lines_sheet"))
     form = FormSheet(ws, [16, 12, 24, 9, 22, 14, 32], landscape=True)
-    form.title("审计问题明细")
-    form.meta(f"单　位：{a.unit.name}", f"共 {a.findings:,} 条，涉及 {a.units:,} 个单位")
-    form.header(
-        [[Head(h) for h in ("单位", "单位代码", "问题", "严重程度", "群", "人员", "处理建议")]]
+    form.title(label("audit.lines_title"))
+    form.meta(
+        label("form.unit", name=a.unit.name),
+        label("audit.lines_meta", findings=a.findings, units=a.units),
     )
+    form.header(_heads([label("audit.lines_heads")]))
     for x in a.lines:
         form.data(
             [
                 x.unit_name,
                 x.unit_code,
-                f"{x.label}\n{x.code}",
-                x.severity_label,
+                f"{finding_label(x.code)}\n{x.code}",
+                severity_label(x.severity),
                 x.group,
-                x.person,
-                x.fix,
+                audit_people(x),
+                audit_advice(x),
             ],
             colors={4: RED} if x.severity in ("error", "critical") else None,
             center=(2, 4),
@@ -403,11 +383,11 @@ def audit_xlsx(a: AuditTable) -> bytes:
 
 
 def _when(value: Any) -> str:
-    return f"{value.month}月{value.day}日 {value.hour:02d}:{value.minute:02d}"
+    return str(label("notice.when", t=value))
 
 
 def _rate(acked: int, total: int) -> float | str:
-    return acked / total if total else "—"
+    return acked / total if total else str(label("form.empty"))
 
 
 def _notice_block(form: FormSheet, x: NoticeLine) -> None:
@@ -419,17 +399,19 @@ def _notice_block(form: FormSheet, x: NoticeLine) -> None:
     def row(
         level: str, groups: tuple[int, ...], acked: int, total: int, last: str, **style: Any
     ) -> None:
-        acks = [acked, total, _rate(acked, total)] if p.require_ack else ["无需回执", "", ""]
+        no_ack = label("notice.no_ack")
+        acks = [acked, total, _rate(acked, total)] if p.require_ack else [no_ack, "", ""]
         form.data(["", level, *groups, *acks, last], center=(2, 8), **style)
         if not p.require_ack:
-            form.span(form.row - 1, 6, cols=3, text="无需回执")
+            form.span(form.row - 1, 6, cols=3, text=no_ack)
 
     for lv in p.levels:
-        missing = "、".join(lv.missing) + (" 等" if lv.missing and lv.missing_more else "")
+        missing = label("form.sep").join(lv.missing)
+        missing += label("form.more") if lv.missing and lv.missing_more else ""
         groups = (lv.groups_sent, lv.groups_total, lv.groups_failed)
         colors = {5: RED} if lv.groups_failed else {}
         row(
-            f"{lv.label}级",
+            _level(lv.label),
             groups,
             lv.units_acked,
             lv.units_total,
@@ -437,47 +419,33 @@ def _notice_block(form: FormSheet, x: NoticeLine) -> None:
             colors=colors | ({9: RED} if missing else {}),
         )
     groups = (p.groups_sent, p.groups_total, sum(lv.groups_failed for lv in p.levels))
-    last = f"{x.laggards} 个单位未回执" if x.laggards else ""
+    last = label("notice.laggards", n=x.laggards) if x.laggards else ""
     lagging = {9: RED} if x.laggards else None
-    row("合计", groups, p.units_acked, p.units_total, last, bold=True, colors=lagging)
-    late = "（已截止）" if x.overdue else ""
-    label = f"{p.code} {p.unit_name}\n截止 {_when(p.deadline)}{late}"
+    total = label("notice.total")
+    row(total, groups, p.units_acked, p.units_total, last, bold=True, colors=lagging)
+    name = label(
+        "notice.block", code=p.code, unit=p.unit_name, when=_when(p.deadline), overdue=x.overdue
+    )
     if p.scope_name != p.unit_name:
-        label += f"\n{p.scope_name}范围"
-    form.span(first, 1, rows=form.row - first, text=label)
+        name += label("notice.scope", scope=p.scope_name)
+    form.span(first, 1, rows=form.row - first, text=name)
 
 
 def notice_xlsx(n: NoticeTable) -> bytes:
     """One block per notice: its number and deadline in a merged first column, a row per
     level, then the notice's total in bold; laggards named in the last column."""
     book, ws = _book()
-    ws.title = "通知回执"
+    ws.title = label("notice.sheet")
     form = FormSheet(ws, [22, 9, 9, 9, 9, 11, 11, 10, 40], landscape=True)
-    form.title("通知回执情况表")
+    form.title(label("notice.title"))
     form.meta(
-        f"单　位：{n.unit.name}",
-        f"截至{chinese_date(n.as_of)}　近期通知 {len(n.notices)} 条",
+        label("form.unit", name=n.unit.name),
+        label("notice.meta", day=n.as_of, n=len(n.notices)),
     )
-    form.header(
-        [
-            [
-                Head("通知", rows=2),
-                Head("层级", rows=2),
-                Head("群", cols=3),
-                Head("单位回执", cols=3),
-                Head("未回执单位", rows=2),
-            ],
-            [Head(h) for h in ("已送达", "总数", "发送失败", "已回执", "应回执", "回执率")],
-        ]
-    )
+    form.header(_heads(label("notice.heads")))
     for x in n.notices:
         _notice_block(form, x)
     if not n.notices:
-        form.data([f"近期没有发到{n.unit.name}及下级的通知", *[""] * 8])
-    form.notes(
-        [
-            "说明：1. “群”按牵头单位的层级统计，“单位回执”按回执单位的层级统计。",
-            "2. 统计范围为本单位及下级；上级下发的通知只统计本单位范围内的群和单位。",
-        ]
-    )
+        form.data([label("notice.none", name=n.unit.name), *[""] * 8])
+    form.notes(label("notice.notes"))
     return _save(book)

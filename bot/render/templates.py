@@ -1,9 +1,11 @@
-"""Every text a person reads is a jinja2 template in ``templates/``; this is the one place
-that loads them."""
+"""Every text a person reads is a jinja2 template in ``templates/`` (or an entry of one of its
+TOML data files, for the words that Python code places itself: the XLSX forms' cells, a finding
+code's name); this is the one place that loads them."""
 
 from __future__ import annotations
 
 import html
+import tomllib
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -91,6 +93,67 @@ def _markdown_cell(value: Any) -> str:
 
 
 @cache
+def data(name: str) -> dict[str, Any]:
+    """``templates/<name>``, a TOML data file, as a dict."""
+    with (TEMPLATES / name).open("rb") as f:
+        return tomllib.load(f)
+
+
+def finding_title(code: str) -> str:
+    """An audit finding code's short name (#核查, ``qunmatrix audit``); unknown: the code."""
+    return str(data("findings/codes.toml")["code"].get(code, {}).get("title", code))
+
+
+def finding_label(code: str) -> str:
+    """An audit finding code's name in the summary tables; unknown: the code."""
+    return str(data("findings/codes.toml")["code"].get(code, {}).get("label", code))
+
+
+def severity_label(severity: str) -> str:
+    """严重 / 警告 / 提示, or the engine's own word for a severity we do not know."""
+    return str(data("findings/codes.toml")["severity"].get(severity, severity))
+
+
+LABELS = "summary/labels.toml"
+
+
+def label(key: str, /, **context: Any) -> Any:
+    """An entry of ``templates/summary/labels.toml`` by its dotted key ("build.title"): the
+    words of the summary forms that every format shares (the XLSX writer places them cell by
+    cell, the text templates call ``label(...)``). A text entry is a jinja2 template rendered
+    with ``context``; a list of texts comes back as it is."""
+    value: Any = data(LABELS)
+    for part in key.split("."):
+        value = value[part]
+    if isinstance(value, str):
+        return _compiled(value).render(**context)
+    return value
+
+
+def macro(template: str, name: str, *args: Any) -> str:
+    """Call the macro ``name`` of ``templates/<template>`` from Python: plain text, which the
+    caller's format escapes (HTML ``| e``, Markdown ``| md``, CSV ``| csv``) or writes into a cell.
+    (Called inside an HTML template, a plain-text macro's output would count as safe markup.)"""
+    module: Any = environment().get_template(template).module
+    return str.__str__(getattr(module, name)(*args))
+
+
+def audit_people(line: Any) -> str:
+    """The 人员 cell of an audit line (``templates/summary/_audit.j2``)."""
+    return macro("summary/_audit.j2", "people", line)
+
+
+def audit_advice(line: Any) -> str:
+    """The 处理建议 cell of an audit line (``templates/summary/_audit.j2``)."""
+    return macro("summary/_audit.j2", "advice", line)
+
+
+@cache
+def _compiled(text: str) -> Any:
+    return environment().from_string(text)
+
+
+@cache
 def environment() -> Environment:
     # jinja2 loads with the first text rendered, not with the command line (`--help` is quick)
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -112,6 +175,11 @@ def environment() -> Environment:
     env.filters["md"] = _markdown_cell
     env.filters["quote"] = quote
     env.filters["clip"] = clip
+    env.filters["finding_label"] = finding_label
+    env.filters["severity_label"] = severity_label
+    env.filters["audit_people"] = audit_people
+    env.filters["audit_advice"] = audit_advice
+    env.globals["label"] = label
     return env
 
 

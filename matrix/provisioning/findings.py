@@ -1,8 +1,10 @@
 """The audit: what is wrong with the matrix today, as findings with a stable code.
 
 Each finding names the unit (its code), the group (its room name), the person (roster id) where
-one is concerned, a severity, and a fix in Chinese. Codes are stable: scripts and summaries
-count them. The catalogue ``KINDS`` lists every code with its severity and its fix.
+one is concerned, a severity, and the details its fix advice needs; the advice itself, in
+Chinese, is a template per code (``templates/findings/<CODE>.j2``, rendered by
+``bot.render.findings``). Codes are stable: scripts and summaries count them. The catalogue
+``KINDS`` lists every code with its severity.
 
 =====================  ========  ===========================================================
 code                   severity  meaning
@@ -26,8 +28,8 @@ EXTRA_MEMBER           info      on the roster, but not expected in this group a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -37,174 +39,59 @@ from matrix.provisioning.sharding import group_name
 from matrix.tables import PERSON
 
 SEVERITIES = ("error", "warning", "info")
-SEVERITY_LABELS = {"error": "严重", "warning": "警告", "info": "提示"}
 
 
 @dataclass(frozen=True)
 class FindingKind:
-    """One code of the catalogue: its severity, a short Chinese title, and the fix as
-    ``str.format`` templates over the finding's details (a few codes have variants)."""
+    """One code of the catalogue and its severity. What people read about it (its title, its
+    fix advice over the finding's ``details``) is in ``templates/findings/``."""
 
     code: str
     severity: str
-    title: str
-    fix: str
-    variants: tuple[tuple[str, str], ...] = ()
-
-    def fix_for(self, variant: str | None) -> str:
-        return dict(self.variants).get(variant or "", self.fix)
 
 
 KINDS: dict[str, FindingKind] = {
     k.code: k
     for k in (
-        FindingKind(
-            "GROUP_MISSING",
-            "error",
-            "未建群",
-            "请{unit}牵头建立「{group}」；运行 qunmatrix plan --unit {unit_code} 查看建群步骤",
-        ),
-        FindingKind(
-            "NO_RESPONSIBLE_PERSON",
-            "error",
-            "无专人负责",
-            "名册中{unit}没有{role}，请补录名册后由其负责「{group}」",
-        ),
-        FindingKind(
-            "NO_ADMIN",
-            "error",
-            "无管理员",
-            "请群主将规定的管理员（{roles}，最多 {most} 名）设为「{group}」的管理员；"
-            "运行 qunmatrix plan 可自动设置",
-            (
-                ("none", "名册中没有可担任「{group}」管理员的{roles}，请先补录名册"),
-                (
-                    "unreachable",
-                    "规定的管理员（{roles}）没有微信号、也未绑定微信，机器人无法邀请其入群或设为"
-                    "管理员：请其扫码入群后在群里发送 #绑定 手机号，或在名册中补录其微信号后"
-                    "重新导入，再由群主将其设为「{group}」的管理员",
-                ),
-            ),
-        ),
-        FindingKind(
-            "OVER_CAPACITY",
-            "error",
-            "超出人数上限",
-            "「{group}」有 {count} 人，超过 {cap} 人上限，请按 qunmatrix plan 分群",
-            (
-                (
-                    "pinned",
-                    "每个分群都要包含的本级人员已有 {count} 人，超过 {cap} 人上限，"
-                    "无法分群，请精简管理员或本级人员",
-                ),
-            ),
-        ),
-        FindingKind(
-            "UNKNOWN_MEMBER",
-            "warning",
-            "名册外人员",
-            "联系人 {contact}（群昵称「{nickname}」）不在名册中：请管理员核实身份，"
-            "批准并绑定到名册人员，或将其移出「{group}」",
-            (
-                (
-                    "held",
-                    "联系人 {contact}（群昵称「{nickname}」）正在等待入群审核，请管理员批准或拒绝",
-                ),
-            ),
-        ),
-        FindingKind(
-            "STALE_MEMBER", "warning", "已不在名册", "{person}已不在名册中，请将其移出「{group}」"
-        ),
-        FindingKind(
-            "WRONG_GROUP",
-            "warning",
-            "进错群",
-            "{person}应在「{home}」，请将其移出「{group}」并邀请到该群",
-        ),
-        FindingKind(
-            "DUPLICATE_MEMBER",
-            "warning",
-            "重复入群",
-            "{person}在「{group}」中有两个微信账号，请保留当前绑定的账号，移出另一个",
-            (("shards", "{person}同时在「{other}」和「{group}」，请只保留在一个分群"),),
-        ),
-        FindingKind(
-            "MISSING_MEMBER",
-            "warning",
-            "未入群",
-            "请邀请{person}加入「{group}」；运行 qunmatrix plan 可自动邀请",
-            (
-                ("invited", "已邀请{person}加入「{group}」，请提醒其接受邀请"),
-                (
-                    "unreachable",
-                    "{person}没有微信号，也未绑定微信，机器人无法邀请：请人工邀请其加入「{group}」，"
-                    "或在名册中补录微信号",
-                ),
-            ),
-        ),
-        FindingKind(
-            "WRONG_ADMIN",
-            "warning",
-            "管理员不符",
-            "{who}不是「{group}」规定的管理员，请群主取消其管理员身份，或核实名册",
-        ),
-        FindingKind(
-            "QUOTA_SHORT",
-            "warning",
-            "名额不足",
-            "{unit}的{role}只有 {have} 名，规定每单位至少 {need} 名，请补录名册",
-        ),
-        FindingKind(
-            "NICKNAME_FORMAT",
-            "info",
-            "群昵称不规范",
-            "请{person}把在「{group}」的群昵称改为「{hint}」格式（现为「{nickname}」）",
-            (("unset", "请{person}在「{group}」设置群昵称，格式为「{hint}」（现在没有群昵称）"),),
-        ),
-        FindingKind(
-            "EXTRA_MEMBER",
-            "info",
-            "非本群成员",
-            "{person}在名册上，但按规则不属于「{group}」，请核实后移出",
-        ),
+        FindingKind("GROUP_MISSING", "error"),
+        FindingKind("NO_RESPONSIBLE_PERSON", "error"),
+        FindingKind("NO_ADMIN", "error"),
+        FindingKind("OVER_CAPACITY", "error"),
+        FindingKind("UNKNOWN_MEMBER", "warning"),
+        FindingKind("STALE_MEMBER", "warning"),
+        FindingKind("WRONG_GROUP", "warning"),
+        FindingKind("DUPLICATE_MEMBER", "warning"),
+        FindingKind("MISSING_MEMBER", "warning"),
+        FindingKind("WRONG_ADMIN", "warning"),
+        FindingKind("QUOTA_SHORT", "warning"),
+        FindingKind("NICKNAME_FORMAT", "info"),
+        FindingKind("EXTRA_MEMBER", "info"),
     )
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One thing wrong. ``unit`` is a unit code, ``group`` a room name, ``person`` a roster id."""
+    """One thing wrong. ``unit`` is a unit code, ``group`` a room name, ``person`` a roster id.
+
+    ``details`` is what the fix advice needs: the unit's name (``unit``) and code
+    (``unit_code``), ``group``, the person's name (``person``, "" for none), ``contact``, the
+    advice's ``variant`` (None for the plain one) and the code's own facts (counts, roles, the
+    other room). The renderer (``bot.render.findings``) turns it into words."""
 
     code: str
     severity: str
     unit: str
     group: str | None
     person: int | None
-    fix: str
     contact: str | None = None
     person_name: str = ""
-
-    @property
-    def title(self) -> str:
-        return KINDS[self.code].title
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def who(self) -> str:
         """The person as a reader knows them: the roster name, else the WeChat contact."""
         return self.person_name or self.contact or ""
-
-    def to_json(self) -> dict[str, Any]:
-        """``person`` stays the roster id (scripts join on it); ``person_name`` is for people."""
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "unit": self.unit,
-            "group": self.group,
-            "person": self.person,
-            "person_name": self.person_name,
-            "contact": self.contact,
-            "fix": self.fix,
-        }
 
 
 @dataclass(slots=True)
@@ -224,7 +111,6 @@ def audit(conn: Connection, survey: Survey) -> list[Finding]:
     view = survey.view
     out = []
     for r in raws:
-        kind = KINDS[r.code]
         person = names.get(r.person, f"人员{r.person}") if r.person is not None else ""
         details = {
             "unit": view.name(r.unit) if r.unit in view.units else r.unit,
@@ -232,12 +118,20 @@ def audit(conn: Connection, survey: Survey) -> list[Finding]:
             "group": r.group or "",
             "person": person,
             "contact": r.contact or "",
-            "who": person or f"联系人 {r.contact}",
+            "variant": None,
             **r.details,
         }
-        fix = kind.fix_for(details.pop("variant", None)).format(**details)
         out.append(
-            Finding(r.code, kind.severity, r.unit, r.group, r.person, fix, r.contact, person)
+            Finding(
+                r.code,
+                KINDS[r.code].severity,
+                r.unit,
+                r.group,
+                r.person,
+                contact=r.contact,
+                person_name=person,
+                details=details,
+            )
         )
     return sorted(out, key=_order(survey))
 
@@ -313,7 +207,7 @@ def _collect(survey: Survey) -> Iterator[_Raw]:
                 {"role": role_label[s.role], "have": s.have, "need": s.need},
             )
         seen_in: dict[int, str] = {}
-        admin_roles = "、".join(dict.fromkeys(role_label[sel.role] for sel in exp.spec.admins))
+        admin_roles = list(dict.fromkeys(role_label[sel.role] for sel in exp.spec.admins))
         everywhere = set(exp.pinned)  # expected in every shard: not a duplicate there
         for t in targets.get(key, []):
             if t.built:
@@ -329,7 +223,7 @@ def _room(
     seen_in: dict[int, str],
     everywhere: set[int],
     strays: list[tuple[Target, int, str | None]],
-    admin_roles: str,
+    admin_roles: list[str],
 ) -> Iterator[_Raw]:
     """Findings about one room that exists."""
     assert t.room is not None

@@ -23,25 +23,9 @@ from sqlalchemy import Connection, Engine, select
 from matrix.errors import MatrixError
 from matrix.summary.scope import UNIT, UnitRef, resolve_target
 
+# what people read for a code or a severity (问题 / 严重程度 columns) is in
+# templates/findings/codes.toml; an unknown code or severity is shown as it is
 SEVERITY_ORDER = {"error": 0, "critical": 0, "warning": 1, "info": 2}
-SEVERITY_LABELS = {"error": "严重", "critical": "严重", "warning": "警告", "info": "提示"}
-
-# 审计问题代码 → 中文说明 (codes of the audit issue); an unknown code is shown as it is
-FINDING_LABELS = {
-    "UNKNOWN_MEMBER": "群内有名册外人员",
-    "MISSING_MEMBER": "应入群人员未入群",
-    "WRONG_GROUP": "人员入错群",
-    "DUPLICATE_MEMBER": "重复入群",
-    "NO_ADMIN": "未设管理员",
-    "WRONG_ADMIN": "管理员不符",
-    "OVER_CAPACITY": "群人数超限",
-    "QUOTA_SHORT": "人数不足名额",
-    "NICKNAME_FORMAT": "群昵称不规范",
-    "GROUP_MISSING": "应建群未建",
-    "STALE_MEMBER": "已离开名册仍在群",
-    "NO_RESPONSIBLE_PERSON": "未落实专人负责",
-    "EXTRA_MEMBER": "名册内非本群人员",
-}
 
 
 @dataclass(frozen=True)
@@ -99,35 +83,33 @@ def read_findings(path: str | Path) -> list[FindingRecord]:
     return records
 
 
-class _Graded:
-    severity: str
-
-    @property
-    def severity_label(self) -> str:
-        """严重 / 警告 / 提示, or the engine's own word for a severity we do not know."""
-        return SEVERITY_LABELS.get(self.severity, self.severity)
-
-
 @dataclass(frozen=True)
-class AuditLine(_Graded):
+class AuditLine:
     """One finding placed in the tree."""
 
     unit_code: str
     unit_name: str
     code: str
-    label: str
     severity: str
     group: str
     person: str
     fix: str
+    # a line that stands for several findings of one group (see ``summarise_hints``): how many,
+    # and the first few people's names; ``person`` and ``fix`` are then the first finding's
+    count: int = 1
+    names: tuple[str, ...] = ()
+
+    @property
+    def cut(self) -> bool:
+        """More people than ``names`` shows: the count says how many."""
+        return self.count > NAMES_SHOWN
 
 
 @dataclass(frozen=True)
-class CodeCount(_Graded):
+class CodeCount:
     """How often one code occurs and in how many units."""
 
     code: str
-    label: str
     severity: str
     findings: int
     units: int
@@ -170,7 +152,6 @@ def audit_table(
                 unit_code=r.unit,
                 unit_name=place[0],
                 code=r.code,
-                label=FINDING_LABELS.get(r.code, r.code),
                 severity=r.severity,
                 group=r.group or "",
                 person=r.person or "",
@@ -185,8 +166,7 @@ def audit_table(
         units_of.setdefault(line.code, set()).add(line.unit_code)
         severity_of.setdefault(line.code, line.severity)
     by_code = [
-        CodeCount(code, FINDING_LABELS.get(code, code), severity_of[code], n, len(units_of[code]))
-        for code, n in counts.items()
+        CodeCount(code, severity_of[code], n, len(units_of[code])) for code, n in counts.items()
     ]
     by_code.sort(key=lambda c: (SEVERITY_ORDER.get(c.severity, 3), -c.findings, c.code))
     shown = summarise_hints(lines)
@@ -199,8 +179,9 @@ NAMES_SHOWN = 5
 
 def summarise_hints(lines: list[AuditLine]) -> list[AuditLine]:
     """One line per group for the codes in ``SUMMARISED`` (群昵称 hints: 22,608 of a province's
-    25,250 findings), naming the first few people and the count; every other finding keeps its
-    own line, so what needs doing is not buried under what is only untidy."""
+    25,250 findings), naming the first few people and the count (the templates' ``people`` and
+    ``advice`` macros word it); every other finding keeps its own line, so what needs doing is
+    not buried under what is only untidy."""
     grouped: dict[tuple[str, str, str], list[AuditLine]] = {}
     out: list[AuditLine | tuple[str, str, str]] = []
     for line in lines:
@@ -219,10 +200,8 @@ def _summary_line(same: list[AuditLine]) -> AuditLine:
     first = same[0]
     if len(same) == 1:
         return first
-    names = "、".join(x.person for x in same[:NAMES_SHOWN] if x.person)
-    more = f" 等 {len(same):,} 人" if len(same) > NAMES_SHOWN else f" 共 {len(same)} 人"
-    fix = f"例如：{first.fix}；其余各人同样处理"
-    return dataclasses.replace(first, person=names + more, fix=fix)
+    names = tuple(x.person for x in same[:NAMES_SHOWN] if x.person)
+    return dataclasses.replace(first, count=len(same), names=names)
 
 
 def _places(conn: Connection, codes: set[str], within: UnitRef) -> dict[str, tuple[str, str]]:
