@@ -72,6 +72,8 @@ def clean_name(text: str) -> str:
     >>> clean_name("\\u3000张　三  ")
     '张 三'
     """
+    if text.isprintable() and " " not in text:
+        return text  # the common case: every other whitespace character is unprintable
     cleaned = " ".join(text.replace("\u3000", " ").split())
     return text if cleaned == text else cleaned  # keep one string object per name
 
@@ -285,16 +287,21 @@ def _validate_persons(
     return persons, _numbered(positions)
 
 
-def _numbered(
-    positions: Iterable[tuple[str, str, str]],
-) -> list[tuple[str, str, str, int]]:
+def _numbered(positions: dict[tuple[str, str, str], int]) -> list[tuple[str, str, str, int]]:
     """(person key, unit code, role, seq): the persons of one role in one unit numbered 1, 2 …
-    in the order of the file."""
+    in the order of the file. Empties ``positions`` (position → row)."""
+    # numbered from the last back, each position's key let go as its numbered tuple is made:
+    # holding both, 750,000 of each, would set the import's peak memory
+    left: dict[tuple[str, str], int] = defaultdict(int)
+    for _key, unit_code, role_key in positions:
+        left[(unit_code, role_key)] += 1
     ordered: list[tuple[str, str, str, int]] = []
-    counter: dict[tuple[str, str], int] = defaultdict(int)
-    for key, unit_code, role_key in positions:
-        counter[(unit_code, role_key)] += 1
-        ordered.append((key, unit_code, role_key, counter[(unit_code, role_key)]))
+    while positions:
+        key, unit_code, role_key = positions.popitem()[0]
+        seq = left[(unit_code, role_key)]
+        left[(unit_code, role_key)] = seq - 1
+        ordered.append((key, unit_code, role_key, seq))
+    ordered.reverse()
     return ordered
 
 
