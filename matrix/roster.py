@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
-from matrix.blueprint import Blueprint
+from matrix.blueprint import Blueprint, RoleSpec
 from matrix.bulk import no_gc
 from matrix.db import raw_rows
 from matrix.errors import MatrixError, Problem, RosterError
@@ -29,6 +29,7 @@ from matrix.limits import CappedProblems, InputLimits
 from matrix.models import utcnow
 from matrix.sheets import Column, Sheet, read_sheet
 from matrix.tables import PERSON, POSITION, UNIT
+from matrix.tree import tree_faults
 
 UNIT_COLUMNS = (
     Column("code", ("code", "单位代码", "代码")),
@@ -71,6 +72,8 @@ def clean_name(text: str) -> str:
     >>> clean_name("\\u3000张　三  ")
     '张 三'
     """
+    if text.isprintable() and " " not in text:
+        return text  # the common case: every other whitespace character is unprintable
     cleaned = " ".join(text.replace("\u3000", " ").split())
     return text if cleaned == text else cleaned  # keep one string object per name
 
@@ -104,6 +107,10 @@ class PersonRecord(NamedTuple):
     name: str
     phone: str | None
     wechat_id: str | None
+
+
+# a NamedTuple's own __new__ is a Python call, a microsecond for each of 750,000 persons
+_record = tuple.__new__
 
 
 @dataclass
@@ -144,6 +151,16 @@ def _validate_units(
 ) -> tuple[dict[str, UnitRecord], set[str]]:
     """The valid units, and the codes of rows that were broken (so that their persons are not
     reported a second time as "unit not in the table")."""
+    units, first_row, broken = _unit_rows(sheet, bp, problems)
+    _check_tree(units, sheet, bp, first_row, problems)
+    return units, broken - units.keys()
+
+
+def _unit_rows(
+    sheet: Sheet, bp: Blueprint, problems: list[Problem]
+) -> tuple[dict[str, UnitRecord], dict[str, int], set[str]]:
+    """Each row checked on its own: the valid units, the row each came from, and the codes of
+    the broken rows."""
     units: dict[str, UnitRecord] = {}
     broken: set[str] = set()
     first_row: dict[str, int] = {}
@@ -187,18 +204,33 @@ def _validate_units(
             units[code] = UnitRecord(code, name, level.key, parent)
         elif code:
             broken.add(code)
-    roots = []
+    return units, first_row, broken
+
+
+def _check_tree(
+    units: dict[str, UnitRecord],
+    sheet: Sheet,
+    bp: Blueprint,
+    first_row: dict[str, int],
+    problems: list[Problem],
+) -> None:
+    """The units as one tree (``tree_faults``, which the tree load uses too), each level under
+    the one the blueprint puts above it."""
+    faults = tree_faults({code: unit.parent_code for code, unit in units.items()})
+    for code in faults.orphans:
+        problems.append(
+            Problem(
+                sheet.where(first_row[code], "parent_code"),
+                f"上级代码 {units[code].parent_code} 不在单位表中",
+            )
+        )
     for code, unit in units.items():
-        where = sheet.where(first_row[code], "parent_code")
-        if unit.parent_code is None:
-            roots.append(code)
-            continue
-        above = units.get(unit.parent_code)
+        above = units.get(unit.parent_code) if unit.parent_code is not None else None
         if above is None:
-            problems.append(Problem(where, f"上级代码 {unit.parent_code} 不在单位表中"))
-            continue
+            continue  # the top, or an orphan (above)
         want = bp.depth(unit.level) - 1
         if bp.depth(above.level) != want:
+            where = sheet.where(first_row[code], "parent_code")
             need = bp.levels[want].label if want >= 0 else "（无，应为顶层单位）"
             problems.append(
                 Problem(
@@ -207,6 +239,7 @@ def _validate_units(
                     f"但 {above.name}（{above.code}）是{bp.level(above.level).label}级",
                 )
             )
+    roots = faults.roots
     if units and len(roots) > 1:
         for code in roots[1:]:
             problems.append(
@@ -215,29 +248,11 @@ def _validate_units(
                     f"上级代码为空，但 {roots[0]} 已是顶层单位；名册只能有一个顶层单位",
                 )
             )
-    _find_cycles(units, sheet, first_row, problems)
-    return units, broken - units.keys()
-
-
-def _find_cycles(
-    units: dict[str, UnitRecord], sheet: Sheet, rows_of: dict[str, int], problems: list[Problem]
-) -> None:
-    state: dict[str, int] = {}  # 1 = on the current walk, 2 = known to reach a root
-    for start in units:
-        walk: list[str] = []
-        node: str | None = start
-        while node is not None and node in units and state.get(node) is None:
-            state[node] = 1
-            walk.append(node)
-            node = units[node].parent_code
-        if node is not None and state.get(node) == 1:
-            loop = walk[walk.index(node) :]
-            chain = " → ".join([*loop, node])
-            problems.append(
-                Problem(sheet.where(rows_of[node], "parent_code"), f"上级关系成环：{chain}")
-            )
-        for n in walk:
-            state[n] = 2
+    for loop in faults.cycles:
+        chain = " → ".join([*loop, loop[0]])
+        problems.append(
+            Problem(sheet.where(first_row[loop[0]], "parent_code"), f"上级关系成环：{chain}")
+        )
 
 
 def _validate_persons(
@@ -247,8 +262,60 @@ def _validate_persons(
     broken_units: set[str],
     problems: list[Problem],
 ) -> tuple[dict[str, PersonRecord], list[tuple[str, str, str, int]]]:
+    """The valid persons by key, and their positions numbered within each unit and role."""
     persons: dict[str, PersonRecord] = {}
     positions: dict[tuple[str, str, str], int] = {}
+    for row, unit_code, name, role, phone, wechat_id in _person_rows(sheet, bp, units, problems):
+        unit_code = sys.intern(unit_code)  # a few hundred schools' codes repeat on every row
+        name = sys.intern(name)  # and names repeat too: 315,000 distinct among 746,000 persons
+        key = person_key(name, unit_code, phone, wechat_id)
+        known = persons.get(key)
+        if known is not None and known.phone and phone and known.phone != phone:
+            problems.append(
+                Problem(
+                    sheet.where(row, "phone"), f"{name} 的手机号与前面行（{known.phone}）不一致"
+                )
+            )
+            continue
+        persons[key] = _record(
+            PersonRecord, (key, name, phone or (known.phone if known else None), wechat_id)
+        )
+        pos = (key, unit_code, role.key)
+        if pos in positions:
+            problems.append(
+                Problem(
+                    sheet.where(row),
+                    f"与第 {positions[pos]} 行重复：{name} 在该单位已任 {role.label}",
+                )
+            )
+            continue
+        positions[pos] = row
+    return persons, _numbered(positions)
+
+
+def _numbered(positions: dict[tuple[str, str, str], int]) -> list[tuple[str, str, str, int]]:
+    """(person key, unit code, role, seq): the persons of one role in one unit numbered 1, 2 …
+    in the order of the file. Empties ``positions`` (position → row)."""
+    # numbered from the last back, each position's key let go as its numbered tuple is made:
+    # holding both, 750,000 of each, would set the import's peak memory
+    left: dict[tuple[str, str], int] = defaultdict(int)
+    for _key, unit_code, role_key in positions:
+        left[(unit_code, role_key)] += 1
+    ordered: list[tuple[str, str, str, int]] = []
+    while positions:
+        key, unit_code, role_key = positions.popitem()[0]
+        seq = left[(unit_code, role_key)]
+        left[(unit_code, role_key)] = seq - 1
+        ordered.append((key, unit_code, role_key, seq))
+    ordered.reverse()
+    return ordered
+
+
+def _person_rows(
+    sheet: Sheet, bp: Blueprint, units: dict[str, UnitRecord], problems: list[Problem]
+) -> Iterator[tuple[int, str, str, RoleSpec, str | None, str | None]]:
+    """Each row checked on its own: (row, unit code, name, role, phone, WeChat id) of the
+    valid ones, cleaned."""
     wechat_owner: dict[str, tuple[str, int]] = {}
     find_role = _cached(bp.find_role)
     for row, rec in sheet.records():
@@ -315,36 +382,8 @@ def _validate_persons(
                     )
                 )
                 ok = False
-        if not ok or role is None:
-            continue
-        unit_code = sys.intern(unit_code)  # a few hundred schools' codes repeat on every row
-        name = sys.intern(name)  # and names repeat too: 315,000 distinct among 746,000 persons
-        key = person_key(name, unit_code, phone, wechat_id)
-        known = persons.get(key)
-        if known is not None and known.phone and phone and known.phone != phone:
-            problems.append(
-                Problem(
-                    sheet.where(row, "phone"), f"{name} 的手机号与前面行（{known.phone}）不一致"
-                )
-            )
-            continue
-        persons[key] = PersonRecord(key, name, phone or (known.phone if known else None), wechat_id)
-        pos = (key, unit_code, role.key)
-        if pos in positions:
-            problems.append(
-                Problem(
-                    sheet.where(row),
-                    f"与第 {positions[pos]} 行重复：{name} 在该单位已任 {role.label}",
-                )
-            )
-            continue
-        positions[pos] = row
-    ordered: list[tuple[str, str, str, int]] = []
-    counter: dict[tuple[str, str], int] = defaultdict(int)
-    for key, unit_code, role_key in positions:
-        counter[(unit_code, role_key)] += 1
-        ordered.append((key, unit_code, role_key, counter[(unit_code, role_key)]))
-    return persons, ordered
+        if ok and role is not None:
+            yield row, unit_code, name, role, phone, wechat_id
 
 
 def read_roster(
@@ -533,16 +572,21 @@ class _Stored:
         # the True of a wanted row
         stored = cls({r[0]: r for r in raw_rows(conn, units)}, {}, set(), {}, 0, 0, {})
         wanted = roster.persons
+        person_ids, changed, others = stored.person_ids, stored.changed, stored.others
+        max_id = active = 0  # locals, not attributes: 746,000 rows
         for r in raw_rows(conn, persons):
-            stored.max_person_id = max(stored.max_person_id, r[0])
-            stored.active_persons += bool(r[-1])
+            if r[0] > max_id:
+                max_id = r[0]
+            if r[-1]:
+                active += 1
             person = wanted.get(r[1])
             if person is None:
-                stored.others[r[1]] = r
+                others[r[1]] = r
                 continue
-            stored.person_ids[person.key] = r[0]  # the roster's own key string, not a copy
+            person_ids[person.key] = r[0]  # the roster's own key string, not a copy
             if r != (r[0], person.key, person.name, person.phone, person.wechat_id, True):
-                stored.changed.add(person.key)
+                changed.add(person.key)
+        stored.max_person_id, stored.active_persons = max_id, active
         intern = sys.intern  # unit codes and roles repeat 750,000 times
         stored.positions = {
             (r[0], intern(r[1]), intern(r[2])): (r[3], r[4]) for r in raw_rows(conn, positions)

@@ -1,5 +1,9 @@
 """The tree of units as a networkx DiGraph (parent → child), checked to be an arborescence.
 
+``tree_faults`` is the one check that units form a tree (one root, every parent present, no
+loop of parents): the roster import reports its faults by file and row, ``UnitTree`` refuses
+to load a tree that has any.
+
 >>> t = UnitTree.from_rows(
 ...     [("1", "某省", "province", None), ("11", "甲市", "city", "1"), ("111", "乙县", "county", "11")],
 ...     ["province", "city", "county"],
@@ -13,7 +17,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import networkx as nx
@@ -37,6 +41,45 @@ def within_path(path: ColumnElement[str], prefix: str, dialect: str) -> ColumnEl
 
 
 @dataclass(frozen=True)
+class TreeFaults:
+    """What keeps units from forming one tree, each list in the order of the units."""
+
+    roots: list[str]  # units without a parent: a tree has exactly one
+    orphans: list[str]  # units whose parent is not among the units
+    cycles: list[list[str]]  # loops of parents, each from the unit where the walk entered it
+
+    def __bool__(self) -> bool:
+        return len(self.roots) != 1 or bool(self.orphans or self.cycles)
+
+
+def tree_faults(parents: Mapping[str, str | None]) -> TreeFaults:
+    """The faults of the units ``parents`` (code → parent code) as one tree, in one pass: each
+    unit is walked up once, as far as a unit already known to reach the top.
+
+    >>> tree_faults({"1": None, "11": "1", "12": "9", "2": None, "a": "b", "b": "a"})
+    TreeFaults(roots=['1', '2'], orphans=['12'], cycles=[['a', 'b']])
+    >>> bool(tree_faults({"1": None, "11": "1"}))
+    False
+    """
+    roots = [code for code, parent in parents.items() if parent is None]
+    orphans = [code for code, p in parents.items() if p is not None and p not in parents]
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1 = on the current walk, 2 = known to end at a top
+    for start in parents:
+        walk: list[str] = []
+        node: str | None = start
+        while node is not None and node in parents and state.get(node) is None:
+            state[node] = 1
+            walk.append(node)
+            node = parents[node]
+        if node is not None and state.get(node) == 1:
+            cycles.append(walk[walk.index(node) :])
+        for n in walk:
+            state[n] = 2
+    return TreeFaults(roots, orphans, cycles)
+
+
+@dataclass(frozen=True)
 class TreeLine:
     """One printed line of the tree: how deep, which unit, and how many units of each level
     lie under it (itself excluded)."""
@@ -51,21 +94,19 @@ class TreeLine:
 class UnitTree:
     """Units as a DiGraph with ``name`` and ``level`` node attributes."""
 
-    def __init__(self, graph: nx.DiGraph, levels: list[str], root: str | None = None) -> None:
+    def __init__(self, graph: nx.DiGraph, levels: list[str]) -> None:
         if graph.number_of_nodes() == 0:
             raise TreeError("名册中还没有任何单位", fix="请先用 `qunmatrix import` 导入名册")
-        if not nx.is_arborescence(graph):
-            roots = [n for n, d in graph.in_degree() if d == 0]
-            raise TreeError(
-                f"单位不构成一棵树（顶层单位 {len(roots)} 个：{'、'.join(roots[:5])}）",
-                fix="每个单位只能有一个上级，且全体单位只能有一个顶层单位",
-            )
+        with no_gc():
+            parents = {node: next(iter(above), None) for node, above in graph.pred.items()}
+            faults = tree_faults(parents)
+        # each unit has at most one parent exactly when there is one edge per unit but the roots
+        several = graph.number_of_edges() != len(parents) - len(faults.roots)
+        if faults or several:
+            raise _not_a_tree(graph, faults)
         self.graph = graph
         self.levels = levels
-        # an arborescence has one root: the caller may know it already, saving a pass
-        self.root: str = (
-            root if root is not None else next(n for n, d in graph.in_degree() if d == 0)
-        )
+        self.root: str = faults.roots[0]
 
     @classmethod
     def from_rows(cls, rows: Iterable[UnitRow], levels: list[str]) -> UnitTree:
@@ -74,8 +115,7 @@ class UnitTree:
         with no_gc():
             graph.add_nodes_from((c, {"name": n, "level": lv}) for c, n, lv, _ in rows)
             graph.add_edges_from((p, c) for c, _, _, p in rows if p is not None)
-        roots = [c for c, _, _, p in rows if p is None]
-        return cls(graph, levels, roots[0] if len(roots) == 1 else None)
+        return cls(graph, levels)
 
     @classmethod
     def load(cls, engine: Engine, levels: list[str]) -> UnitTree:
@@ -166,3 +206,18 @@ class UnitTree:
                 counts[parent][self.graph.nodes[node]["level"]] += 1
                 counts[parent].update(counts[node])
         return {n: {lvl: c[lvl] for lvl in self.levels if c[lvl]} for n, c in counts.items()}
+
+
+def _not_a_tree(graph: nx.DiGraph, faults: TreeFaults) -> TreeError:
+    fix = "每个单位只能有一个上级，且全体单位只能有一个顶层单位"
+    if faults.cycles:
+        loop = faults.cycles[0]
+        chain = " → ".join([*loop, loop[0]])
+        return TreeError(f"单位不构成一棵树（上级关系成环：{chain}）", fix=fix)
+    if len(faults.roots) != 1:
+        roots = faults.roots
+        return TreeError(
+            f"单位不构成一棵树（顶层单位 {len(roots)} 个：{'、'.join(roots[:5])}）", fix=fix
+        )
+    several = [node for node, above in graph.pred.items() if len(above) > 1]
+    return TreeError(f"单位不构成一棵树（{'、'.join(several[:5])} 有多个上级）", fix=fix)

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from matrix.blueprint import Blueprint
 from matrix.errors import TreeError, UnknownUnit
-from matrix.tree import UnitTree
+from matrix.tree import UnitTree, tree_faults
 
 
 def test_queries(province_db: Engine, bp: Blueprint) -> None:
@@ -52,3 +52,22 @@ def test_a_forest_or_a_cycle_is_rejected() -> None:
         UnitTree(graph, levels)
     with pytest.raises(TreeError, match="还没有任何单位"):
         UnitTree.from_rows([], levels)
+
+
+def test_a_loop_or_a_second_parent_is_named() -> None:
+    levels = ["province", "city"]
+    rows = [("P", "省", "province", None), ("A", "甲", "city", "B"), ("B", "乙", "city", "A")]
+    with pytest.raises(TreeError, match="上级关系成环：A → B → A"):
+        UnitTree.from_rows(rows, levels)
+    graph: nx.DiGraph = nx.DiGraph([("P", "A"), ("P", "B"), ("A", "C"), ("B", "C")])
+    with pytest.raises(TreeError, match="C 有多个上级"):
+        UnitTree(graph, levels)
+
+
+def test_tree_faults_finds_each_kind_once() -> None:
+    faults = tree_faults(
+        {"P": None, "Q": None, "A": "P", "B": "X", "C": "D", "D": "E", "E": "C", "F": "C"}
+    )
+    assert faults.roots == ["P", "Q"] and faults.orphans == ["B"]
+    assert faults.cycles == [["C", "D", "E"]]
+    assert faults and not tree_faults({"P": None, "A": "P", "B": "A"})

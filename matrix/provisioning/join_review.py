@@ -19,10 +19,11 @@ the bot's permission check, not this module's.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, or_, select, update
 
@@ -36,6 +37,7 @@ from matrix.provisioning.membership import RosterView, expect
 from matrix.tables import GROUP, JOIN_REQUEST, MEMBERSHIP, PERSON
 
 OnTimeout = Literal["remove", "keep", "remind"]
+JoinReason = Literal["expected", "approved", "unknown", "not_expected", "stale"]
 CLAIM = "claim"  # the reason of a held claim to an office person's identity
 _JOINS = JOIN_REQUEST.c.reason != CLAIM
 
@@ -57,7 +59,7 @@ class JoinDecision:
     """The outcome of a join: ``welcome`` (expected here) or ``hold`` (awaiting an admin)."""
 
     outcome: Literal["welcome", "hold"]
-    reason: Literal["expected", "approved", "unknown", "not_expected", "stale"]
+    reason: JoinReason
     group_id: int
     group: str
     unit: str
@@ -201,24 +203,12 @@ def review_joins(
     still held keeps their request and its number; so does someone who left and comes back
     before that request would have timed out (``repeat``: the admins were told already, and
     join/leave churn must not make a notice, and @-mention them, every time)."""
-    group = conn.execute(
-        select(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.name).where(GROUP.c.id == group_id)
-    ).first()
-    if group is None:
-        raise JoinReviewError(f"找不到群 {group_id}", fix="请先同步群列表")
-    unit, kind, name = group
+    unit, kind, name = _group(conn, group_id)
     # a contact its person has replaced (or an office revoked) is a stranger at the door
     known = resolve(conn, members, actor, superseded=False)
-    persons = {
-        int(pid): (pname, removed is not None)
-        for pid, pname, removed in conn.execute(
-            select(PERSON.c.id, PERSON.c.name, PERSON.c.removed_at).where(
-                PERSON.c.id.in_(sorted(set(known.values())))
-            )
-        )
-    }
+    persons = _persons(conn, known.values())
     requests = _latest_requests(conn, group_id, [m.contact_id for m in members], now)
-    expected: set[int] | None = None
+    expected = cache(lambda: _expected(conn, bp, unit, kind))  # read at the first who needs it
     notify: tuple[str, ...] | None = None
     out = []
     for member in members:
@@ -226,7 +216,7 @@ def review_joins(
         person_name, removed = member.name, False
         if person_id is not None:
             person_name, removed = persons.get(person_id, (member.name, False))
-        base = {
+        base: dict[str, Any] = {
             "group_id": group_id,
             "group": name,
             "unit": unit,
@@ -236,17 +226,7 @@ def review_joins(
             "nickname_hint": bp.matrix.nickname_hint,
         }
         status, request_id = requests.get(member.contact_id, ("", 0))
-        reason: Literal["expected", "approved", "unknown", "not_expected", "stale"]
-        if status == "approved":
-            reason = "approved"
-        elif person_id is None:
-            reason = "unknown"
-        elif removed:
-            reason = "stale"
-        else:
-            if expected is None:
-                expected = _expected(conn, bp, unit, kind)
-            reason = "expected" if person_id in expected else "not_expected"
+        reason = _reason(status, person_id, removed, expected)
         if reason in ("expected", "approved"):
             audit_log.record(
                 conn,
@@ -264,32 +244,8 @@ def review_joins(
         if status in ("held", "left"):
             out.append(_held_again(conn, request_id, status, base, reason, notify, actor, now))
             continue
-        expires = now + timedelta(hours=policy.hours)
-        request_id = inserted_id(
-            conn.execute(
-                insert(JOIN_REQUEST).values(
-                    group_id=group_id,
-                    contact_id=member.contact_id,
-                    name=member.name or member.nickname,
-                    person_id=person_id,
-                    reason=reason,
-                    status="held",
-                    created_at=now,
-                    expires_at=expires,
-                    reminders=0,
-                )
-            )
-        )
-        audit_log.record(
-            conn,
-            actor,
-            "join.hold",
-            unit,
-            group=group_id,
-            contact=member.contact_id,
-            person=person_id,
-            reason=reason,
-            request=request_id,
+        request_id, expires = _hold(
+            conn, unit, group_id, member, person_id, reason, policy, actor, now
         )
         out.append(
             JoinDecision(
@@ -297,6 +253,84 @@ def review_joins(
             )
         )
     return out
+
+
+def _group(conn: Connection, group_id: int) -> tuple[str, str, str]:
+    """The group's unit, kind and name."""
+    group = conn.execute(
+        select(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.name).where(GROUP.c.id == group_id)
+    ).first()
+    if group is None:
+        raise JoinReviewError(f"找不到群 {group_id}", fix="请先同步群列表")
+    unit, kind, name = group
+    return unit, kind, name
+
+
+def _persons(conn: Connection, person_ids: Iterable[int]) -> dict[int, tuple[str, bool]]:
+    """person id → (name, whether removed from the roster)."""
+    return {
+        int(pid): (pname, removed is not None)
+        for pid, pname, removed in conn.execute(
+            select(PERSON.c.id, PERSON.c.name, PERSON.c.removed_at).where(
+                PERSON.c.id.in_(sorted(set(person_ids)))
+            )
+        )
+    }
+
+
+def _reason(
+    status: str, person_id: int | None, removed: bool, expected: Callable[[], set[int]]
+) -> JoinReason:
+    """Why a joiner is welcomed (``expected``, ``approved``) or held (the others)."""
+    if status == "approved":
+        return "approved"
+    if person_id is None:
+        return "unknown"
+    if removed:
+        return "stale"
+    return "expected" if person_id in expected() else "not_expected"
+
+
+def _hold(
+    conn: Connection,
+    unit: str,
+    group_id: int,
+    member: Member,
+    person_id: int | None,
+    reason: JoinReason,
+    policy: TimeoutPolicy,
+    actor: str,
+    now: datetime,
+) -> tuple[int, datetime]:
+    """Store a new held request for ``member`` and record it: (its number, its deadline)."""
+    expires = now + timedelta(hours=policy.hours)
+    request_id = inserted_id(
+        conn.execute(
+            insert(JOIN_REQUEST).values(
+                group_id=group_id,
+                contact_id=member.contact_id,
+                name=member.name or member.nickname,
+                person_id=person_id,
+                reason=reason,
+                status="held",
+                created_at=now,
+                expires_at=expires,
+                reminders=0,
+            )
+        )
+    )
+    audit_log.record(
+        conn,
+        actor,
+        "join.hold",
+        unit,
+        group=group_id,
+        contact=member.contact_id,
+        person=person_id,
+        reason=reason,
+        request=request_id,
+    )
+    return request_id, expires
 
 
 def is_expected(conn: Connection, bp: Blueprint, group_id: int, person_id: int) -> bool:
@@ -395,7 +429,7 @@ def _held_again(
     request_id: int,
     status: str,
     base: dict[str, object],
-    reason: Literal["expected", "approved", "unknown", "not_expected", "stale"],
+    reason: JoinReason,
     notify: tuple[str, ...],
     actor: str,
     now: datetime,
