@@ -49,6 +49,7 @@ _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 _WECHAT_ID = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$|^wxid_[A-Za-z0-9_]{4,40}$")
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _PHONE_NOISE = re.compile(r"[\s()（）-]")
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d*)?[eE][+]?\d+$")  # 1.38E+10, as Excel shows it
 
 
 def clean_code(text: str) -> str:
@@ -88,6 +89,15 @@ def clean_phone(text: str) -> str | None:
     if m := _MOBILE.match(digits):
         return m.group(1)
     return digits if _LANDLINE.match(digits) else None
+
+
+def _bad_phone(text: str) -> str:
+    if _SCIENTIFIC.match(text):
+        return (
+            f"手机号 {text!r} 是 Excel 把长数字显示成了科学计数法，后几位已经丢失；"
+            "请在 Excel 中把「手机」列设为「文本」格式，重新输入这些号码，再保存后导入"
+        )
+    return f"手机号 {text!r} 无效，应为 11 位手机号或带区号的座机"
 
 
 class UnitRecord(NamedTuple):
@@ -298,12 +308,7 @@ def _validate_persons(
         if raw_phone := rec.get("phone", "").strip():
             phone = clean_phone(raw_phone)
             if phone is None:
-                problems.append(
-                    Problem(
-                        sheet.where(row, "phone"),
-                        f"手机号 {raw_phone!r} 无效，应为 11 位手机号或带区号的座机",
-                    )
-                )
+                problems.append(Problem(sheet.where(row, "phone"), _bad_phone(raw_phone)))
                 ok = False
         wechat_id = clean_code(rec.get("wechat_id", "")) or None
         if wechat_id and not _WECHAT_ID.match(wechat_id):
