@@ -104,7 +104,8 @@ def audit_cmd(
 @app.command("provision")
 @friendly
 def provision_cmd(ctx: typer.Context, unit: Unit = None) -> None:
-    """按建群计划执行：在模拟微信中（嵌入模式）按各账号每天的配额逐日建群、邀请、设管理员，
+    """按建群计划执行：在模拟微信中（嵌入模式）按各账号每天的配额逐日建群、邀请、设管理员。
+
     邀请被接受后同步群成员。真实微信下由运行中的机器人执行（群里发送 #建群、#确认）。"""
     from bot.cli.console import open_stage
     from bot.render.provision import applied_text
