@@ -11,7 +11,9 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -22,6 +24,34 @@ from matrix.limits import MB, InputLimits, megabytes, too_big
 from matrix.xlsx_guard import check_xlsx
 
 CHUNK = 4 * MB
+EVERY = 8192  # rows between two progress reports
+
+# who is told of the rows read so far (file name, rows, rows in the file if known): a command
+# line's progress bar; nobody by default, and then reading costs nothing more
+Watcher = Callable[[str, int, int | None], None]
+_WATCHER: ContextVar[Watcher | None] = ContextVar("sheet_watcher", default=None)
+
+
+@contextmanager
+def watching(watcher: Watcher) -> Iterator[None]:
+    """Tell ``watcher`` how far each sheet read inside this block has got."""
+    token = _WATCHER.set(watcher)
+    try:
+        yield
+    finally:
+        _WATCHER.reset(token)
+
+
+def _watched(
+    name: str, rows: Iterator[Sequence[Any]], total: int | None, watcher: Watcher
+) -> Iterator[Sequence[Any]]:
+    done = 0
+    watcher(name, 0, total)
+    for done, row in enumerate(rows, start=1):
+        if not done % EVERY:
+            watcher(name, done, total)
+        yield row
+    watcher(name, max(done, total or 0), total)
 
 
 @dataclass(frozen=True)
@@ -223,9 +253,13 @@ def _raw_rows(path: Path, limits: InputLimits) -> Iterator[Sequence[Any]]:
                 )
             ]
         )
+    watcher = _WATCHER.get()
     if suffix in (".xlsx", ".xlsm"):
-        return _xlsx_rows(path, limits)
-    return _csv_rows(path, _survey(path, limits), limits)
+        rows = _xlsx_rows(path, limits)
+        return rows if watcher is None else _watched(path.name, rows, None, watcher)
+    survey = _survey(path, limits)
+    rows = _csv_rows(path, survey, limits)
+    return rows if watcher is None else _watched(path.name, rows, survey.lines, watcher)
 
 
 def _xlsx_rows(path: Path, limits: InputLimits) -> Iterator[Sequence[Any]]:
