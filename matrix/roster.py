@@ -50,6 +50,7 @@ _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 _WECHAT_ID = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$|^wxid_[A-Za-z0-9_]{4,40}$")
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _PHONE_NOISE = re.compile(r"[\s()（）-]")
+_SCIENTIFIC = re.compile(r"^[+-]?\d+(?:[.,]\d*)?[eE][+]?\d+$")  # 1.38E+10, as Excel shows it
 
 
 def clean_code(text: str) -> str:
@@ -91,6 +92,15 @@ def clean_phone(text: str) -> str | None:
     if m := _MOBILE.match(digits):
         return m.group(1)
     return digits if _LANDLINE.match(digits) else None
+
+
+def _bad_phone(text: str) -> str:
+    if _SCIENTIFIC.match(text):
+        return (
+            f"手机号 {text!r} 是 Excel 把长数字显示成了科学计数法，后几位已经丢失；"
+            "请在 Excel 中把「手机」列设为「文本」格式，重新输入这些号码，再保存后导入"
+        )
+    return f"手机号 {text!r} 无效，应为 11 位手机号或带区号的座机"
 
 
 class UnitRecord(NamedTuple):
@@ -231,14 +241,7 @@ def _check_tree(
         want = bp.depth(unit.level) - 1
         if bp.depth(above.level) != want:
             where = sheet.where(first_row[code], "parent_code")
-            need = bp.levels[want].label if want >= 0 else "（无，应为顶层单位）"
-            problems.append(
-                Problem(
-                    where,
-                    f"层级顺序不对：{bp.level(unit.level).label}级单位 {unit.name} 的上级应为{need}级，"
-                    f"但 {above.name}（{above.code}）是{bp.level(above.level).label}级",
-                )
-            )
+            problems.append(Problem(where, _level_order(bp, unit, above, want)))
     roots = faults.roots
     if units and len(roots) > 1:
         for code in roots[1:]:
@@ -253,6 +256,22 @@ def _check_tree(
         problems.append(
             Problem(sheet.where(first_row[loop[0]], "parent_code"), f"上级关系成环：{chain}")
         )
+
+
+def _level_order(bp: Blueprint, unit: UnitRecord, above: UnitRecord, want: int) -> str:
+    """The level-order problem of one row: which unit, what its parent is, and what to fix."""
+    this = f"{unit.name}（{unit.code}）是{bp.level(unit.level).label}级"
+    parent = f"{above.name}（{above.code}）是{bp.level(above.level).label}级"
+    if want < 0:
+        return (
+            f"层级顺序不对：{this}，是最高层级，不应有上级，但上级代码指向 {parent}；"
+            "请清空本行的「上级代码」，或改正本行的「层级」"
+        )
+    need = bp.levels[want].label
+    return (
+        f"层级顺序不对：{this}，上级应为{need}级单位，但上级代码指向 {parent}；"
+        f"请把本行的「上级代码」改为它所属{need}级单位的代码，或改正本行的「层级」"
+    )
 
 
 def _validate_persons(
@@ -356,12 +375,7 @@ def _person_rows(
         if raw_phone := rec.get("phone", "").strip():
             phone = clean_phone(raw_phone)
             if phone is None:
-                problems.append(
-                    Problem(
-                        sheet.where(row, "phone"),
-                        f"手机号 {raw_phone!r} 无效，应为 11 位手机号或带区号的座机",
-                    )
-                )
+                problems.append(Problem(sheet.where(row, "phone"), _bad_phone(raw_phone)))
                 ok = False
         wechat_id = clean_code(rec.get("wechat_id", "")) or None
         if wechat_id and not _WECHAT_ID.match(wechat_id):
@@ -556,6 +570,7 @@ class _Stored:
     max_person_id: int
     active_persons: int
     positions: dict[tuple[int, str, str], tuple[int, int]]  # (person, unit, role) → (id, seq)
+    before: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # a few changed rows, by id
 
     @classmethod
     def read(cls, conn: Connection, roster: Roster) -> _Stored:
@@ -586,6 +601,8 @@ class _Stored:
             person_ids[person.key] = r[0]  # the roster's own key string, not a copy
             if r != (r[0], person.key, person.name, person.phone, person.wechat_id, True):
                 changed.add(person.key)
+                if len(stored.before) < EXAMPLES:  # what the report shows as "old → new"
+                    stored.before[r[0]] = r
         stored.max_person_id, stored.active_persons = max_id, active
         intern = sys.intern  # unit codes and roles repeat 750,000 times
         stored.positions = {
@@ -641,7 +658,7 @@ def _diff_units(
     removals = [code for code, r in stored.items() if code not in roster.units and r[-1]]
     units = Change()
     _tally(units, "added", inserts, lambda r: f"{r[1]}（{r[0]}）")
-    _tally(units, "changed", updates, lambda r: f"{r[1]}（{r[0]}）")
+    _tally(units, "changed", updates, lambda r: _unit_change(bp, stored[r[0]], r))
     _tally(units, "removed", removals, lambda code: f"{stored[code][1]}（{code}）")
     return units, inserts, updates, removals
 
@@ -686,6 +703,8 @@ def _diff_persons(
         claimed.add(prev[0])
         if prev != row:
             updates.append(row)
+            if len(old.before) < 2 * EXAMPLES:
+                old.before[prev[0]] = prev
     gone = [r for r in others.values() if r[0] not in claimed and r[-1]]
 
     def make() -> Iterator[tuple[Any, ...]]:
@@ -696,7 +715,14 @@ def _diff_persons(
     inserts = _NewRows(next_id - first_new, first, make)
     persons = Change()
     _tally(persons, "added", inserts, lambda r: r[2])
-    _tally(persons, "changed", updates, lambda r: r[2])
+    # the rows whose old values are known come first among the examples
+    known = old.before
+    shown = [r for r in updates if r[0] in known][:EXAMPLES] if known else []
+    shown += [r for r in updates[: 2 * EXAMPLES] if r[0] not in known]
+    persons.changed += len(updates)
+    persons.examples["changed"] = [
+        _person_change(known[r[0]], r) if r[0] in known else r[2] for r in shown[:EXAMPLES]
+    ]
     _tally(persons, "removed", gone, lambda r: r[2])
     return persons, id_of, inserts, updates, [r[0] for r in gone]
 
@@ -739,10 +765,61 @@ def _diff_positions(
         positions,
         "added",
         inserts,
-        lambda r: f"{roster.persons[next(labels)].name}@{unit_name[r[1]]}:{role_label[r[2]]}",
+        lambda r: _post(roster.persons[next(labels)].name, unit_name[r[1]], role_label[r[2]]),
     )
-    _tally(positions, "removed", gone, lambda i: f"{i[0]}@{i[1]}:{role_label.get(i[2], i[2])}")
+    # a removed post is named by person, unit and role: its person and unit may be gone
+    # from the roster too, so their names come from what is stored
+    shown = gone[:EXAMPLES]
+    ids = {i[0] for i in shown}
+    person_name = {r[0]: r[2] for r in old.others.values() if r[0] in ids}
+    if ids - person_name.keys():
+        person_name.update(
+            (pid, roster.persons[key].name) for key, pid in id_of.items() if pid in ids
+        )
+    _tally(
+        positions,
+        "removed",
+        gone,
+        lambda i: _post(
+            person_name.get(i[0], "?"),
+            unit_name.get(i[1]) or (old.units[i[1]][1] if i[1] in old.units else i[1]),
+            role_label.get(i[2], i[2]),
+        ),
+    )
     return positions, inserts, updates, [stored[i][0] for i in gone]
+
+
+def _post(person: str, unit: str, role: str) -> str:
+    return f"{person}（{unit} {role}）"
+
+
+def _was(before: Any, after: Any, label: str) -> str | None:
+    if before == after:
+        return None
+    return f"{label} {before or '（空）'} → {after or '（空）'}"
+
+
+def _unit_change(bp: Blueprint, before: tuple[Any, ...], after: tuple[Any, ...]) -> str:
+    """``甲市（C1）：名称 甲市 → 甲市（新）``; rows as in ``_UNIT_FIELDS``."""
+    level = {lvl.key: lvl.label for lvl in bp.levels}
+    parts = [
+        _was(before[1], after[1], "名称"),
+        _was(level.get(before[2], before[2]), level.get(after[2], after[2]), "层级"),
+        _was(before[4], after[4], "上级代码"),
+        None if before[-1] else "重新列入名册",
+    ]
+    return f"{before[1]}（{after[0]}）：{'，'.join(p for p in parts if p) or '上级单位的位置有变'}"
+
+
+def _person_change(before: tuple[Any, ...], after: tuple[Any, ...]) -> str:
+    """``韩娟阳：手机 139… → 136…``; rows as in ``_PERSON_FIELDS``."""
+    parts = [
+        _was(before[2], after[2], "姓名"),
+        _was(before[3], after[3], "手机"),
+        _was(before[4], after[4], "微信号"),
+        None if before[-1] else "重新列入名册",
+    ]
+    return f"{after[2]}：{'，'.join(p for p in parts if p) or '识别方式调整'}"
 
 
 def _columns(fields: tuple[str, ...]) -> list[str]:

@@ -1,5 +1,5 @@
 """Reading the tables people hand us: CSV (UTF-8 with or without BOM, or GB18030 as Excel
-saves it in China) and XLSX, with English or Chinese headers.
+saves it in China; comma- or tab-separated) and XLSX, with English or Chinese headers.
 
 Rows keep their number as a spreadsheet shows it (the header is row 1), so every error can say
 "units.csv 第 7 行 「上级代码」".
@@ -11,7 +11,9 @@ import codecs
 import csv
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -22,6 +24,34 @@ from matrix.limits import MB, InputLimits, megabytes, too_big
 from matrix.xlsx_guard import check_xlsx
 
 CHUNK = 4 * MB
+EVERY = 8192  # rows between two progress reports
+
+# who is told of the rows read so far (file name, rows, rows in the file if known): a command
+# line's progress bar; nobody by default, and then reading costs nothing more
+Watcher = Callable[[str, int, int | None], None]
+_WATCHER: ContextVar[Watcher | None] = ContextVar("sheet_watcher", default=None)
+
+
+@contextmanager
+def watching(watcher: Watcher) -> Iterator[None]:
+    """Tell ``watcher`` how far each sheet read inside this block has got."""
+    token = _WATCHER.set(watcher)
+    try:
+        yield
+    finally:
+        _WATCHER.reset(token)
+
+
+def _watched(
+    name: str, rows: Iterator[Sequence[Any]], total: int | None, watcher: Watcher
+) -> Iterator[Sequence[Any]]:
+    done = 0
+    watcher(name, 0, total)
+    for done, row in enumerate(rows, start=1):
+        if not done % EVERY:
+            watcher(name, done, total)
+        yield row
+    watcher(name, max(done, total or 0), total)
 
 
 @dataclass(frozen=True)
@@ -93,6 +123,7 @@ class _Survey:
     too_long: bool  # a line longer than a whole record may be
     quotes: bool  # a quoted field may hold line breaks: then records and lines differ
     nul: bool
+    delimiter: str = ","
 
 
 class _Lines:
@@ -112,12 +143,35 @@ class _Lines:
         self.run = self.run + len(chunk) if first < 0 else len(chunk) - chunk.rfind(b"\n") - 1
 
 
+SEPARATORS = {";": "分号", "\t": "制表符", "|": "竖线"}  # what a roster is wrongly split by
+
+
+def _delimiter(path: Path, head: bytes) -> str:
+    """Tab for a .tsv, or for a file whose header has tabs and no comma; else comma."""
+    first = head.split(b"\n", 1)[0]
+    if path.suffix.lower() == ".tsv" or (b"\t" in first and b"," not in first):
+        return "\t"
+    return ","
+
+
+def _line_of(before: int, exc: UnicodeDecodeError) -> int:
+    """The line (1-based) where ``exc`` happened, ``before`` lines having been read."""
+    return before + bytes(exc.object[: exc.start]).count(b"\n") + 1
+
+
 def _survey(path: Path, limits: InputLimits) -> _Survey:
     """Decode the whole file in chunks (UTF-8, with or without BOM, else GB18030: a wrong guess
     would only show up halfway through a 750,000-row file) and measure its lines, all at C
-    speed and in constant memory."""
+    speed and in constant memory.
+
+    A file that is UTF-8 with Chinese text up to some line and not UTF-8 from there (a row
+    pasted from a GBK file) is refused naming that line: read as GB18030 it would import
+    garbled names without a word."""
     with path.open("rb") as fh:
-        bom = fh.read(3) == b"\xef\xbb\xbf"
+        head = fh.read(CHUNK)
+        bom = head[:3] == b"\xef\xbb\xbf"
+        delimiter = _delimiter(path, head)
+        bad_line = 0  # where UTF-8 decoding failed, if it did
         for encoding in ("utf-8-sig",) if bom else ("utf-8", "gb18030"):
             fh.seek(0)
             decoder = codecs.getincrementaldecoder(encoding)()
@@ -127,7 +181,13 @@ def _survey(path: Path, limits: InputLimits) -> _Survey:
             quotes = nul = False
             try:
                 while chunk := fh.read(CHUNK):
-                    decoder.decode(chunk)
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:
+                        if encoding != "gb18030":
+                            bad_line = _line_of(lines, exc)
+                            _refuse_mixed(path, fh, bad_line)
+                        raise
                     lines += chunk.count(b"\n")
                     cells.feed(chunk)
                     records.feed(chunk)
@@ -138,15 +198,36 @@ def _survey(path: Path, limits: InputLimits) -> _Survey:
             except UnicodeDecodeError:
                 continue
             lines += last not in (b"", b"\n")
-            return _Survey(encoding, lines, cells.found, records.found, quotes, nul)
+            return _Survey(encoding, lines, cells.found, records.found, quotes, nul, delimiter)
+    where = f"{path.name} 第 {bad_line} 行" if bad_line else path.name
     raise RosterError(
         [
             Problem(
-                path.name,
-                "无法识别文件编码（支持 UTF-8 和 GB18030/GBK）；请在 Excel 中另存为 CSV UTF-8",
+                where,
+                "无法识别文件编码（支持 UTF-8 和 GB18030/GBK）；请检查这一行有没有乱码，"
+                "再在 Excel 中另存为「CSV UTF-8」",
             )
         ]
     )
+
+
+def _refuse_mixed(path: Path, fh: Any, bad_line: int) -> None:
+    """Refuse a file whose lines before ``bad_line`` include Chinese text in UTF-8."""
+    fh.seek(0)
+    for number, line in enumerate(fh, start=1):
+        if number >= bad_line:
+            return
+        if not line.isascii():  # decoded as UTF-8 already: a whole line of it is no accident
+            raise RosterError(
+                [
+                    Problem(
+                        f"{path.name} 第 {bad_line} 行",
+                        f"这一行不是 UTF-8 编码，而前面的行（如第 {number} 行）是；"
+                        "这一行可能是从另一个文件（GBK 编码）复制来的。请在 Excel 中"
+                        "重新输入这一行，或把整个文件另存为「CSV UTF-8」后重新导入",
+                    )
+                ]
+            )
 
 
 def _raw_rows(path: Path, limits: InputLimits) -> Iterator[Sequence[Any]]:
@@ -155,8 +236,10 @@ def _raw_rows(path: Path, limits: InputLimits) -> Iterator[Sequence[Any]]:
     if not path.is_file():
         raise RosterError([Problem(str(path), "文件不存在")])
     suffix = path.suffix.lower()
-    if suffix not in (".xlsx", ".xlsm", ".csv", ".txt", ""):
-        raise RosterError([Problem(path.name, "只支持 .csv 和 .xlsx 文件")])
+    if suffix not in (".xlsx", ".xlsm", ".csv", ".tsv", ".txt", ""):
+        raise RosterError(
+            [Problem(path.name, "只支持 .csv 和 .xlsx 文件（也可以是制表符分隔的 .tsv）")]
+        )
     size = path.stat().st_size
     if size > limits.max_file_bytes:
         raise RosterError(
@@ -170,9 +253,13 @@ def _raw_rows(path: Path, limits: InputLimits) -> Iterator[Sequence[Any]]:
                 )
             ]
         )
+    watcher = _WATCHER.get()
     if suffix in (".xlsx", ".xlsm"):
-        return _xlsx_rows(path, limits)
-    return _csv_rows(path, _survey(path, limits), limits)
+        rows = _xlsx_rows(path, limits)
+        return rows if watcher is None else _watched(path.name, rows, None, watcher)
+    survey = _survey(path, limits)
+    rows = _csv_rows(path, survey, limits)
+    return rows if watcher is None else _watched(path.name, rows, survey.lines, watcher)
 
 
 def _xlsx_rows(path: Path, limits: InputLimits) -> Iterator[Sequence[Any]]:
@@ -266,7 +353,7 @@ def _csv_records(path: Path, survey: _Survey, limits: InputLimits) -> Iterator[S
     long_cells = survey.long_cells
     with path.open(encoding=survey.encoding, newline="") as fh:
         lines = _record_lines(fh, record, path, limits) if survey.quotes else fh
-        reader = csv.reader(lines)
+        reader = csv.reader(lines, delimiter=survey.delimiter)
         number = 0
         while True:
             try:
@@ -374,9 +461,30 @@ def read_sheet(
             "，".join(c.headers[0] for c in columns) + " 或 " + "，".join(c.label for c in columns)
         )
         raise RosterError(
-            [Problem(f"{path.name} 第 1 行", f"缺少列 {'、'.join(missing)}；表头应为 {expected}")]
+            [
+                Problem(
+                    f"{path.name} 第 1 行",
+                    _separator_hint(header_cells)
+                    + f"缺少列 {'、'.join(missing)}；表头应为 {expected}",
+                )
+            ]
         )
     return Sheet(path, headers, index, raw)
+
+
+def _separator_hint(header: list[str]) -> str:
+    """When a header was read as one column holding the separators of another format."""
+    filled = [h for h in header if h]
+    if len(filled) != 1:
+        return ""
+    found = [(filled[0].count(sep), word) for sep, word in SEPARATORS.items()]
+    count, word = max(found)
+    if not count:
+        return ""
+    return (
+        f"表头只读出 1 列，看起来是用{word}分隔的；请改用逗号分隔"
+        "（在 Excel 中另存为「CSV UTF-8（逗号分隔）」），或存为 .xlsx。"
+    )
 
 
 def write_sheet(

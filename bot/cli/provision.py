@@ -47,10 +47,15 @@ def plan_cmd(
     ctx: typer.Context, unit: Unit = None, as_json: AsJson = False, limit: Limit = 30
 ) -> None:
     """建群计划（只预览，不执行）：要建哪些群、邀请和移出谁、由哪个账号在第几天完成。"""
+    from bot.cli.progress import progress
     from bot.render.provision import plan_units
     from matrix.provisioning.plan import ACTION_LABELS, build_plan
 
-    with _surveyed(ctx, unit) as (conn, found, accounts):
+    with (
+        progress(quiet=as_json) as bar,
+        bar.step("读取名册和群，计算建群计划"),
+        _surveyed(ctx, unit) as (conn, found, accounts),
+    ):
         plan = build_plan(found, accounts)
         if as_json:
             echo(json.dumps(plan.to_json(), ensure_ascii=False))
@@ -77,11 +82,16 @@ def audit_cmd(
     ctx: typer.Context, unit: Unit = None, as_json: AsJson = False, limit: Limit = 30
 ) -> None:
     """检查群矩阵：未建的群、缺少或多出的成员、管理员、名额和群昵称问题，并给出处理办法。"""
+    from bot.cli.progress import progress
     from bot.render.findings import finding_json
     from bot.render.provision import audit_units, code_totals
     from matrix.provisioning.findings import audit
 
-    with _surveyed(ctx, unit) as (conn, found, _):
+    with (
+        progress(quiet=as_json) as bar,
+        bar.step("审计各群"),
+        _surveyed(ctx, unit) as (conn, found, _),
+    ):
         findings = audit(conn, found)
     if as_json:
         echo(json.dumps({"findings": [finding_json(f) for f in findings]}, ensure_ascii=False))
@@ -105,9 +115,11 @@ def audit_cmd(
 @app.command("provision")
 @friendly
 def provision_cmd(ctx: typer.Context, unit: Unit = None) -> None:
-    """按建群计划执行：在模拟微信中（嵌入模式）按各账号每天的配额逐日建群、邀请、设管理员，
+    """按建群计划执行：在模拟微信中（嵌入模式）按各账号每天的配额逐日建群、邀请、设管理员。
+
     邀请被接受后同步群成员。真实微信下由运行中的机器人执行（群里发送 #建群、#确认）。"""
     from bot.cli.console import open_stage
+    from bot.cli.progress import progress
     from bot.render.provision import applied_text
 
     c = ctx_of(ctx)
@@ -118,5 +130,6 @@ def provision_cmd(ctx: typer.Context, unit: Unit = None) -> None:
             fix="请运行 qunmatrix run 接入各机器人账号，再由单位办公室在群里发送 #建群 查看计划、"
             '#确认 执行（见 README“真实微信”一节）；要演练可设 platform = "simulated"',
         )
-    with open_stage(c) as stage:
-        echo(applied_text(stage.provision(unit)))
+    with progress() as bar, bar.step("按建群计划逐日执行"), open_stage(c) as stage:
+        text = applied_text(stage.provision(unit))
+    echo(text)

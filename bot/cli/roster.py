@@ -48,15 +48,19 @@ def import_(
     ] = False,
 ) -> None:
     """导入名册（全部校验通过才写入；重复导入只应用差异）。"""
+    from bot.cli.progress import progress, rows_watched
     from matrix import audit_log
     from matrix.roster import import_roster, read_roster
 
     c = ctx_of(ctx)
     engine = c.ready_engine()
-    roster = read_roster(units, persons, c.blueprint, c.settings.input.limits())
-    report = import_roster(
-        engine, roster, c.blueprint, dry_run=dry_run, allow_mass_removal=allow_mass_removal
-    )
+    with progress() as bar:
+        with rows_watched(bar), bar.step("校验名册"):
+            roster = read_roster(units, persons, c.blueprint, c.settings.input.limits())
+        with bar.step("与数据库比较" if dry_run else "与数据库比较并写入"):
+            report = import_roster(
+                engine, roster, c.blueprint, dry_run=dry_run, allow_mass_removal=allow_mass_removal
+            )
     if not dry_run:
         with engine.begin() as conn:
             audit_log.record(
@@ -105,13 +109,17 @@ def sample(
     root: Annotated[str | None, typer.Option("--root", help="省或县的区划代码，如 230000")] = None,
 ) -> None:
     """生成示例名册（真实省市县名称 + 生成的学校和人员）。"""
+    from bot.cli.progress import progress
     from matrix.sample import generate
 
     if scale not in ("county", "province", "national"):
         raise MatrixError(f"--scale 不能是 {scale!r}", fix="请用 county、province 或 national")
     scale_: Scale = scale  # type: ignore[assignment]
     c = ctx_of(ctx)
-    units_path, persons_path = generate(scale_, out, seed=seed, root=root, blueprint=c.blueprint)
+    with progress() as bar, bar.step(f"生成示例名册（{scale}）"):
+        units_path, persons_path = generate(
+            scale_, out, seed=seed, root=root, blueprint=c.blueprint
+        )
     echo(
         render(
             "cli/sample_written.txt.j2",

@@ -37,7 +37,7 @@ def run(
             "--health-port",
             min=0,
             max=65535,
-            help="在此端口提供 GET /healthz 健康检查（JSON），默认见 [health] port；0 关闭",
+            help="在此端口提供 GET /healthz 健康检查（JSON），默认见配置 health.port；0 关闭",
         ),
     ] = None,
 ) -> None:

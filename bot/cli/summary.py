@@ -57,6 +57,7 @@ def summary(
 ) -> None:
     """汇总表：建设情况（附件2）、网站及自媒体（附表）、通知回执、审计问题。"""
     from bot.chat.relay_runner import relay_env
+    from bot.cli.progress import progress
     from bot.render.summary import (
         chat_text,
         file_name,
@@ -73,25 +74,29 @@ def summary(
         fmt = out.suffix.lstrip(".").lower() if out is not None and out.suffix else "text"
     fmt_key = parse_format(fmt)
     records: list[Any] = []
-    if table_key == "audit":
-        records = read_findings(findings) if findings else _audit_now(c, unit, as_unit)
-    data = make_summary(
-        c.ready_engine(),
-        c.blueprint,
-        table_key,
-        requester=_requester(c, as_unit),
-        target=unit,
-        as_of=_today(c),
-        deadline=c.settings.build_deadline,
-        findings=records,
-        relay=relay_env(c.settings, c.engine, c.blueprint),
-    )
+    with progress() as bar:
+        if table_key == "audit":
+            with bar.step("审计各群"):
+                records = read_findings(findings) if findings else _audit_now(c, unit, as_unit)
+        with bar.step("汇总"):
+            data = make_summary(
+                c.ready_engine(),
+                c.blueprint,
+                table_key,
+                requester=_requester(c, as_unit),
+                target=unit,
+                as_of=_today(c),
+                deadline=c.settings.build_deadline,
+                findings=records,
+                relay=relay_env(c.settings, c.engine, c.blueprint),
+            )
+            if out is None and fmt_key != "text":
+                out = Path(file_name(data, fmt_key))
+            content = render_file(data, fmt_key) if out is not None else b""
     if out is None:
-        if fmt_key == "text":
-            echo(chat_text(data, attached=False))
-            return
-        out = Path(file_name(data, fmt_key))
-    out.write_bytes(render_file(data, fmt_key))
+        echo(chat_text(data, attached=False))
+        return
+    out.write_bytes(content)
     echo(render("summary/written.txt.j2", path=str(out), text=chat_text(data)))
 
 

@@ -37,6 +37,16 @@ RICH_HELP_TEXTS = {
     "RICH_HELP": "运行 [blue]'{command_path} {help_option}'[/] 查看帮助。",
 }
 
+_CJK = "\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+_OPENING = "（「『《“‘【〔"
+_CLOSING = "，。、；：？！）」』》”’】〕…"
+# a "word" where a line may break: a run without spaces or Chinese (a URL, --an-option), or
+# one Chinese character; opening marks stay with what follows, closing marks with what precedes
+CJK_WORD = re.compile(
+    rf"\s*(?:[{_OPENING}]*(?:[^\s{_CJK}{_OPENING}{_CLOSING}]+|[^\s{_OPENING}{_CLOSING}])"
+    rf"[{_CLOSING}]*|\S)\s*"
+)
+
 _USAGE_WORDS = (("[OPTIONS]", "[选项]"), ("COMMAND", "命令"), ("[ARGS]...", "[参数]..."))
 
 # the value errors typer's parameter types raise (pydantic's words and its own)
@@ -76,11 +86,20 @@ class ChineseUsage:
         return option
 
     def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        from rich import _wrap
         from typer import rich_utils
 
         for name, text in RICH_HELP_TEXTS.items():
             setattr(rich_utils, name, text)
-        super().format_help(ctx, formatter)  # type: ignore[misc]
+        # rich breaks lines at spaces only, and crops a longer run with "…": a Chinese
+        # sentence is one such run. While help is drawn, each Chinese character is a word
+        # of its own, with the marks that may not start or end a line kept beside it.
+        words = _wrap.re_word
+        _wrap.re_word = CJK_WORD
+        try:
+            super().format_help(ctx, formatter)  # type: ignore[misc]
+        finally:
+            _wrap.re_word = words
 
 
 class ChineseCommand(ChineseUsage, TyperCommand):
