@@ -14,13 +14,13 @@ import typer
 from typer._click.globals import get_current_context
 
 from bot.cli.text import ChineseGroup
-from bot.config import Settings, load_settings
-from matrix.blueprint import Blueprint, load_blueprint
 from matrix.errors import MatrixError
 
 if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
     from sqlalchemy import Engine
 
+    from bot.config import Settings
+    from matrix.blueprint import Blueprint
     from matrix.tree import UnitTree
 
 
@@ -51,6 +51,8 @@ class Context:
 
     @cached_property
     def blueprint(self) -> Blueprint:
+        from matrix.blueprint import load_blueprint
+
         return load_blueprint(self.settings.blueprint)
 
     def ready_engine(self) -> Engine:
@@ -122,6 +124,8 @@ def main(
     ] = None,
 ) -> None:
     """群矩阵 qunmatrix"""
+    from bot.config import load_settings  # pydantic: not needed for --help
+
     try:
         settings = load_settings(config, db=db, blueprint=blueprint)
     except MatrixError as exc:

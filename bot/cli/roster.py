@@ -9,7 +9,6 @@ import typer
 
 from bot.cli.app import app, ctx_of, echo, friendly
 from bot.render.templates import render
-from matrix.blueprint import load_blueprint
 from matrix.errors import MatrixError
 
 if TYPE_CHECKING:  # at run time each command imports what it uses: start-up stays fast
@@ -139,5 +138,7 @@ def blueprint_cmd(
     ] = None,
 ) -> None:
     """校验并显示蓝图：层级、岗位、各级牵头建立的群。"""
+    from matrix.blueprint import load_blueprint
+
     bp = load_blueprint(source) if source else ctx_of(ctx).blueprint
     echo(render("cli/blueprint.txt.j2", bp=bp))

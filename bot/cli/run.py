@@ -14,14 +14,12 @@ a clear error (``SessionTaken``) instead of a fight over the session."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bot.cli.app import app, ctx_of, friendly
-from bot.config import load_settings
 
 
 @app.command()
@@ -42,6 +40,8 @@ def run(
     ] = None,
 ) -> None:
     """连接 Wechaty 服务、登录微信账号并处理群里的命令；断线自动重连，Ctrl-C 停止。"""
+    import asyncio
+
     from loguru import logger
 
     from bot.logs import setup_logging
@@ -50,6 +50,8 @@ def run(
 
     c = ctx_of(ctx)
     if config is not None:
+        from bot.config import load_settings
+
         c.settings = load_settings(config)
         setup_logging(c.settings.log_level, c.settings.log_file)
         c.__dict__.pop("engine", None)
