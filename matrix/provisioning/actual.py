@@ -269,13 +269,19 @@ async def refresh_rooms(
     only: Collection[int] | None = None,
 ) -> dict[int, SyncResult]:
     """Read every room this account is in that the matrix knows (or only the groups ``only``),
-    and store its topic and members (one transaction per room)."""
+    and store its topic and members (one transaction per room). Every room the account sits
+    in is recorded too (``adopt.record_rooms``), matrix group or not."""
+    from matrix.provisioning.adopt import record_rooms  # adopt reads this module
+
     bots = {*bots, platform.account_id}
     query = select(GROUP.c.id, GROUP.c.room_id).where(GROUP.c.room_id.is_not(None))
     with engine.connect() as conn:
         known = {r.room_id: r.id for r in conn.execute(query)}
     out: dict[int, SyncResult] = {}
-    for room in await platform.list_rooms():
+    rooms = await platform.list_rooms()
+    with engine.begin() as conn:  # every room it sits in, for adopting the ones built by hand
+        record_rooms(conn, platform.account_id, rooms)
+    for room in rooms:
         gid = known.get(room.room_id)
         if gid is None or (only is not None and gid not in only):
             continue
