@@ -14,6 +14,7 @@ from bot.rehearsal.sim_build import populate
 from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
+from matrix.platform import Room
 from matrix.provisioning.actual import refresh_rooms
 from matrix.provisioning.adopt import (
     adopt,
@@ -21,6 +22,7 @@ from matrix.provisioning.adopt import (
     name_key,
     owner_requests,
     read_members,
+    record_rooms,
     unadopt,
 )
 from matrix.relay.people import UnitRef
@@ -220,9 +222,9 @@ def test_match_pairs_rooms_seen_by_the_bot_with_expected_groups_of_one_unit(prov
     office = wechat_ids(province_db, "K1", "office_staff")[0]
     topics = {
         "乙1县少先队大队辅导员群": ("K1", "county-counselors", 0, 1.0),
-        "乙2县 少先队大队辅导员 1群": ("K2", "county-counselors", 1, 0.8),
+        "乙2县 少先队大队辅导员 1群": ("K2", "county-counselors", 0, 0.8),
         "乙3县少先队大队辅导员": ("K3", "county-counselors", 0, 0.8),
-        "甲市县级少工委负责同志群（一）": ("C1", "county-league-leaders", 1, 0.8),
+        "甲市县级少工委负责同志群（一）": ("C1", "county-league-leaders", 0, 0.8),
         "示范省地市级团委少年部长群": ("P", "city-youth-heads", 0, 1.0),
         "示范省少工委委员群": ("P", "province-committee", 0, 1.0),
         "乙1县少工委委员群": ("K1", "county-committee", 0, 1.0),
@@ -234,7 +236,28 @@ def test_match_pairs_rooms_seen_by_the_bot_with_expected_groups_of_one_unit(prov
         world.create_room(office, topic, [BOT])
     asyncio.run(refresh_rooms(world.account(BOT), province_db, bots=[BOT]))
     with province_db.connect() as conn:
-        matches, ambiguous = match_rooms(conn, bp)
+        matches, doubtful = match_rooms(conn, bp)
     got = {m.topic: (m.unit, m.kind, m.shard, m.confidence) for m in matches}
     assert got == {t: v for t, v in topics.items() if v is not None}
-    assert ambiguous == []
+    assert doubtful == []
+
+
+def test_a_topic_naming_units_of_the_same_name_or_a_missing_shard_is_only_doubtful(province_db, bp):
+    with province_db.begin() as conn:
+        conn.execute(UNIT.update().where(UNIT.c.code == "K2").values(name="乙1县"))
+        record_rooms(
+            conn,
+            BOT,
+            [
+                Room("r1@chatroom", "乙1县少先队大队辅导员群"),
+                Room("r3@chatroom", "乙3县大队辅导员三群"),
+            ],
+        )
+        record_rooms(conn, "other-bot", [Room("r4@chatroom", "乙3县少先队大队辅导员3群")])
+    with province_db.connect() as conn:
+        matches, doubtful = match_rooms(conn, bp)
+    assert matches == []
+    assert [(r, why[:8]) for r, _, why in doubtful] == [
+        ("r1@chatroom", "可对应多个同名单"),
+        ("r4@chatroom", "乙3县的中小学少"),
+    ]

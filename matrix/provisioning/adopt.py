@@ -455,10 +455,11 @@ class Match:
     accounts: tuple[str, ...]
 
 
-def match_rooms(conn: Connection, bp: Blueprint) -> tuple[list[Match], list[tuple[str, str]]]:
+def match_rooms(conn: Connection, bp: Blueprint) -> tuple[list[Match], list[tuple[str, str, str]]]:
     """The rooms the bots sit in (``record_rooms``) that are no matrix group yet, whose topic
-    names exactly one expected group of a unit that leads it; and the rooms whose topic names
-    several (units of the same name): (room id, topic), never adopted by matching."""
+    names exactly one expected group of a unit that leads it, at a shard the rules give it;
+    and the doubtful ones, never adopted by matching: (room id, topic, why), a topic that
+    names the groups of several units of the same name, or a shard the group does not have."""
     levels = {s.led_by for s in bp.groups}
     by_key: dict[str, list[tuple[str, str, GroupSpec]]] = {}
     units = conn.execute(
@@ -489,26 +490,36 @@ def match_rooms(conn: Connection, bp: Blueprint) -> tuple[list[Match], list[tupl
     ):
         rooms.setdefault(room_id, (topic, []))[1].append(account)
     matches: list[Match] = []
-    ambiguous: list[tuple[str, str]] = []
+    doubtful: list[tuple[str, str, str]] = []
+    shards_of: dict[tuple[str, str], set[int]] = {}
     for room_id, (topic, accounts) in rooms.items():
         if room_id in taken:
             continue
         words, shard = name_key(topic)
         found = by_key.get(words, [])
         if len(found) > 1:
-            ambiguous.append((room_id, topic))
+            names = "、".join(f"{name}（{code}）" for code, name, _ in found[:5])
+            doubtful.append((room_id, topic, f"可对应多个同名单位的群：{names}"))
             continue
         if not found:
             continue
         code, name, spec = found[0]
+        if (code, spec.key) not in shards_of:
+            shards_of[(code, spec.key)] = expected_shards(conn, bp, code, spec)
+        shards = shards_of[(code, spec.key)]
+        loose = False
+        if shard == 1 and shards == {0}:
+            shard, loose = 0, True  # people call the only room 一群
+        if shard not in shards:
+            have = "、".join(str(s) for s in sorted(shards) if s) or "不分群"
+            doubtful.append((room_id, topic, f"{name}的{spec.label}没有这个分群（现有：{have}）"))
+            continue
         if (code, spec.key, shard) in built:
             continue
         expected = group_name(spec.name, name, code, shard)
         if topic == expected:
             confidence = 1.0
-        elif _NOISE.sub("", unicodedata.normalize("NFKC", topic)) == _NOISE.sub(
-            "", unicodedata.normalize("NFKC", expected)
-        ):
+        elif not loose and _plain(topic) == _plain(expected):
             confidence = 0.9
         else:
             confidence = 0.8
@@ -527,4 +538,8 @@ def match_rooms(conn: Connection, bp: Blueprint) -> tuple[list[Match], list[tupl
             )
         )
     matches.sort(key=lambda m: (m.unit, m.kind, m.shard))
-    return matches, ambiguous
+    return matches, doubtful
+
+
+def _plain(text: str) -> str:
+    return _NOISE.sub("", unicodedata.normalize("NFKC", text))
