@@ -17,6 +17,7 @@ from matrix.errors import MatrixError
 from matrix.platform import Room
 from matrix.provisioning.actual import refresh_rooms
 from matrix.provisioning.adopt import (
+    ADOPTED_INSTEAD,
     adopt,
     match_rooms,
     name_key,
@@ -28,7 +29,7 @@ from matrix.provisioning.adopt import (
 from matrix.relay.people import UnitRef
 from matrix.relay.targets import relay_targets
 from matrix.summary import build_status
-from matrix.tables import GROUP, PERSON, POSITION, UNIT
+from matrix.tables import GROUP, PERSON, POSITION, PROVISION_STEP, UNIT
 from tests.provision_world import BOT, findings, new_world, plan
 
 COUNSELORS = "乙1县少先队大队辅导员群"
@@ -261,3 +262,26 @@ def test_a_topic_naming_units_of_the_same_name_or_a_missing_shard_is_only_doubtf
         ("r1@chatroom", "可对应多个同名单"),
         ("r4@chatroom", "乙3县的中小学少"),
     ]
+
+
+def test_a_run_still_owing_the_creation_does_not_build_a_second_room(province_db, bp):
+    from matrix.provisioning.apply import run_steps, start_run
+    from tests.provision_world import ACCOUNTS, platforms, waiter
+
+    world, room, _ = hand_built(province_db)
+    run_id, _ = start_run(province_db, plan(province_db, bp, "K1"), "test")
+    adopt_read(province_db, bp, world, room)
+    report = asyncio.run(
+        run_steps(
+            province_db, run_id, platforms(world, ACCOUNTS), accounts=ACCOUNTS, sleep=waiter(world)
+        )
+    )
+    assert [r.room_id for r in world.rooms.values() if r.topic == COUNSELORS] == [room]
+    assert report.done == 0  # the appointments fail: the bot does not own the room
+    with province_db.connect() as conn:
+        errors = conn.execute(
+            select(PROVISION_STEP.c.error).where(PROVISION_STEP.c.action == "create")
+        ).scalars()
+        assert ADOPTED_INSTEAD in list(errors)
+    again = next(g for g in plan(province_db, bp, "K1").groups if g.target.name == COUNSELORS)
+    assert not again.create and again.invites  # a fresh plan repairs it

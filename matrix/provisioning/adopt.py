@@ -39,10 +39,11 @@ from matrix.provisioning.actual import ActualState, SyncResult, sync_members
 from matrix.provisioning.membership import OWNER_SEATS, RosterView, expect, roles_needed
 from matrix.provisioning.plan import Plan
 from matrix.provisioning.sharding import assign_shards, group_name
-from matrix.tables import GROUP, MEMBERSHIP, SEEN_ROOM, UNIT
+from matrix.tables import GROUP, MEMBERSHIP, PROVISION_STEP, SEEN_ROOM, UNIT
 
 ACCOUNT_SEAT = "account"  # a bot account's seat (matrix.relay.accounts.ACCOUNT_SEAT)
 WHERE = "认领"
+ADOPTED_INSTEAD = "已认领手工建立的群，无需再建"
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,16 @@ def adopt(
             )
         conn.execute(update(GROUP).where(GROUP.c.id == row.id).values(**values))
         gid = int(row.id)
+        # a run still owing this group's creation must not build a second room
+        conn.execute(
+            update(PROVISION_STEP)
+            .where(
+                PROVISION_STEP.c.group_id == gid,
+                PROVISION_STEP.c.action == "create",
+                PROVISION_STEP.c.status.in_(("pending", "started")),
+            )
+            .values(status="failed", error=ADOPTED_INSTEAD, done_at=at)
+        )
     else:
         gid = inserted_id(
             conn.execute(
