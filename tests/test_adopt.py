@@ -100,6 +100,17 @@ def test_the_plan_repairs_an_adopted_room_and_never_rebuilds_it(province_db, bp)
     assert [c for _, c in mine.removals] == ["wx_stranger"]
     assert mine.invites  # the missing schools are invited
     assert not any(a.action == "create" and a.name == COUNSELORS for a in p.actions())
+    assert {a for a, _, _ in mine.asks} == {"set_admin"}  # an admin may remove, not appoint
+
+
+def test_in_a_room_where_the_bot_has_no_rights_the_plan_asks_instead_of_acting(province_db, bp):
+    world, room, _ = hand_built(province_db)
+    adopt_read(province_db, bp, world, room)
+    mine = next(g for g in plan(province_db, bp).groups if g.target.name == COUNSELORS)
+    assert mine.removals == [] and mine.admins == []
+    assert ("remove", None, "wx_stranger") in mine.asks
+    assert {a for a, _, _ in mine.asks} == {"remove", "set_admin"}
+    assert mine.invites  # invitations the bot can send still go out
 
 
 def test_relay_targets_and_the_build_form_count_an_adopted_room(province_db, bp):
@@ -174,16 +185,14 @@ def test_unadopt_releases_the_room_and_only_an_adopted_one(province_db, bp):
 def test_owner_requests_list_what_the_bot_cannot_do_until_the_owner_did_it(province_db, bp):
     world, room, owner = hand_built(province_db)
     adopt_read(province_db, bp, world, room)
-    with province_db.connect() as conn:
-        asked = owner_requests(conn, plan(province_db, bp))
+    asked = owner_requests(plan(province_db, bp))
     mine = next(r for r in asked if r.room_id == room)
     assert mine.ask == [owner]
     assert ("remove", "wx_stranger") in {(q.action, q.contact) for q in mine.requests}
     assert "invite" not in {q.action for q in mine.requests}  # a member may invite
     asyncio.run(world.leave(room, "wx_stranger"))  # the owner removed the stranger
     asyncio.run(refresh_rooms(world.account(BOT), province_db, bots=[BOT]))
-    with province_db.connect() as conn:
-        asked = owner_requests(conn, plan(province_db, bp))
+    asked = owner_requests(plan(province_db, bp))
     mine = next(r for r in asked if r.room_id == room)
     assert "remove" not in {q.action for q in mine.requests}
     assert "UNKNOWN_MEMBER" not in {
@@ -195,8 +204,7 @@ def test_a_room_where_the_bot_owns_asks_nobody(province_db, bp):
     world, room, _ = hand_built(province_db)
     world.rooms[room].owner_id = BOT
     adopt_read(province_db, bp, world, room)
-    with province_db.connect() as conn:
-        assert all(r.room_id != room for r in owner_requests(conn, plan(province_db, bp)))
+    assert all(r.room_id != room for r in owner_requests(plan(province_db, bp)))
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ so that everything downstream (audit, plan, relay, 附件2) treats it as built: 
 repairs it (rename, remove, invite, appoint) and never rebuilds it. ``read_members`` stores the
 room's member list at once, so the audit sees it; ``unadopt`` undoes an adoption.
 
-In an adopted room the bots are usually neither owner nor admin. ``owner_requests`` lists, per
-room, the steps of a plan the bots cannot do there (remove someone, appoint an admin, rename)
-as requests to the room's owner and admins; a request is derived from the plan, so it is
-listed until a later read of the room shows it done.
+In an adopted room the bots are usually neither owner nor admin. The planner knows which steps
+need which rights (``plan.NEEDS``: remove and rename an admin, appointing an admin the owner)
+and sets aside those the bots cannot do there; ``owner_requests`` lists them per room as
+requests to the room's owner and admins. A request is derived from the plan, so it is listed
+until a later read of the room shows it done.
 
 ``match_rooms`` pairs the rooms the bot accounts sit in (``record_rooms``, read by every
 ``refresh_rooms``) with the expected group names, tolerating how people write them (一群, 1群,
@@ -37,11 +38,12 @@ from matrix.numerals import chinese_number
 from matrix.platform import Member, Room
 from matrix.provisioning.actual import ActualState, SyncResult, sync_members
 from matrix.provisioning.membership import OWNER_SEATS, RosterView, expect, roles_needed
-from matrix.provisioning.plan import Plan
+from matrix.provisioning.plan import NEEDS, Plan, may
 from matrix.provisioning.sharding import assign_shards, group_name
 from matrix.tables import GROUP, MEMBERSHIP, PROVISION_STEP, SEEN_ROOM, UNIT
 
 ACCOUNT_SEAT = "account"  # a bot account's seat (matrix.relay.accounts.ACCOUNT_SEAT)
+__all__ = ["NEEDS", "adopt", "match_rooms", "may", "owner_requests", "read_members", "unadopt"]
 WHERE = "认领"
 ADOPTED_INSTEAD = "已认领手工建立的群，无需再建"
 
@@ -293,45 +295,6 @@ def read_members(
 
 # --- owner rights -------------------------------------------------------------------------------
 
-OWNER, ADMIN = "owner", "admin"
-NEEDS = {"remove": ADMIN, "rename": ADMIN, "set_admin": OWNER}  # the rest any member may do
-
-
-@dataclass(frozen=True)
-class Rights:
-    """What the bots may do in one room: the owning account, the accounts that are admins."""
-
-    owner: str | None
-    admins: frozenset[str]
-
-    def can(self, action: str) -> bool:
-        need = NEEDS.get(action)
-        if need is None:
-            return True
-        if need == OWNER:
-            return self.owner is not None
-        return self.owner is not None or bool(self.admins)
-
-
-def room_rights(conn: Connection, group_ids: Collection[int]) -> dict[int, Rights]:
-    """The bots' rights in each of ``group_ids``, from the owning account and the accounts'
-    seats as the platform last listed them."""
-    ids = sorted(group_ids)
-    owners = {
-        int(r.id): r.owner_account
-        for r in conn.execute(select(GROUP.c.id, GROUP.c.owner_account).where(GROUP.c.id.in_(ids)))
-    }
-    admins: dict[int, set[str]] = {}
-    for gid, cid in conn.execute(
-        select(MEMBERSHIP.c.group_id, MEMBERSHIP.c.contact_id).where(
-            MEMBERSHIP.c.group_id.in_(ids),
-            MEMBERSHIP.c.state == ACCOUNT_SEAT,
-            MEMBERSHIP.c.is_admin.is_(True),
-        )
-    ):
-        admins.setdefault(int(gid), set()).add(str(cid))
-    return {g: Rights(owners.get(g), frozenset(admins.get(g, ()))) for g in ids}
-
 
 @dataclass(frozen=True)
 class Request:
@@ -357,31 +320,25 @@ class RoomRequests:
     requests: list[Request] = field(default_factory=list)
 
 
-def owner_requests(conn: Connection, plan: Plan) -> list[RoomRequests]:
-    """Per built room of ``plan``, the steps the bots have no right to do there, as requests
-    to its owner and admins. They come from the plan (the difference between the rules and the
-    room as last read), so a request done by the owner is gone at the next read of the room."""
-    built = [g for g in plan.groups if g.target.built and g.target.room is not None]
-    rights = room_rights(conn, [g.target.room.id for g in built if g.target.room])
+def owner_requests(plan: Plan) -> list[RoomRequests]:
+    """Per adopted room of ``plan``, the steps the bots have no right to do there (the planner
+    set them aside: ``GroupPlan.asks``), as requests to its owner and admins. They come from
+    the plan (the rules against the room as last read), so a request the owner did is gone
+    once the room is read again."""
     seats = plan.survey.actual.seats
     out: list[RoomRequests] = []
-    for g in built:
+    for g in plan.groups:
         room = g.target.room
-        assert room is not None and room.room_id is not None
-        may = rights.get(room.id, Rights(None, frozenset()))
-        asks: list[Request] = []
-        if g.rename_from is not None and not may.can("rename"):
-            asks.append(Request("rename", name=g.target.name))
-        if not may.can("remove"):
-            asks.extend(Request("remove", person=p, contact=c) for p, c in g.removals)
-        if not may.can("set_admin"):
-            asks.extend(Request("set_admin", person=p) for p in g.admins)
-        if not asks:
+        if not g.asks or room is None or room.room_id is None:
             continue
         admins = sorted({cid for _, cid, is_admin, _ in seats.get(room.id, []) if is_admin and cid})
+        requests = [
+            Request(action, person, contact, g.target.name if action == "rename" else None)
+            for action, person, contact in g.asks
+        ]
         out.append(
             RoomRequests(
-                room.id, room.unit, room.kind, room.shard, room.room_id, room.name, admins, asks
+                room.id, room.unit, room.kind, room.shard, room.room_id, room.name, admins, requests
             )
         )
     return out
