@@ -80,6 +80,11 @@ class Group(SQLModel, table=True):
     owner_account: str | None = Field(
         default=None, max_length=128, description="the bot account that owns the room"
     )
+    adopted_at: datetime | None = Field(
+        default=None,
+        description="a room built by hand, brought under the bot (认领); None: built by the bot",
+    )
+    adopted_by: str | None = Field(default=None, max_length=128, description="who adopted it")
 
 
 class Membership(SQLModel, table=True):
@@ -368,6 +373,19 @@ class Report(SQLModel, table=True):
     holder_unit: str = Field(foreign_key="unit.code", index=True)
     hops: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class SeenRoom(SQLModel, table=True):
+    """A room a bot account sits in, as it last listed them, matrix group or not: what
+    ``qunmatrix adopt --match`` matches against the expected group names."""
+
+    __tablename__ = "seen_room"
+
+    account_id: str = Field(primary_key=True, max_length=128)
+    room_id: str = Field(primary_key=True, max_length=128)
+    topic: str = Field(max_length=128)
+    member_count: int = 0
+    seen_at: datetime = Field(default_factory=utcnow)
 
 
 class RelayAccount(SQLModel, table=True):

@@ -3,6 +3,7 @@ commands on ``bot.cli.app.app``. May import ``bot.render``, ``bot.rehearsal``, `
 (inside the commands that need them, so start-up stays light) and ``matrix``."""
 
 from bot.cli import (  # noqa: F401  (importing registers the commands)
+    adopt,
     backup,
     binding,
     console,

@@ -77,7 +77,7 @@ def run_script(stage: Stage, steps: list[Step], source: str) -> None:
 
     for step in steps:
         try:
-            said = stage.say(step.group, step.sender, step.text)
+            said = play(stage, step.group, step.sender, step.text)
         except StageError as exc:
             raise MatrixError(
                 exc.message, where=f"{source} 第 {step.line_no} 行", fix=exc.fix
@@ -85,6 +85,30 @@ def run_script(stage: Stage, steps: list[Step], source: str) -> None:
         out = bot_lines(said, stage)
         if out:
             echo(out)
+
+
+def play(stage: Stage, group: str, sender: str, text: str) -> list[Line]:
+    """One step: ``<建群 微信号 …>`` builds room ``group`` by hand, owned by ``sender``, with
+    those members and the bot accounts invited in; anything else is said (``Stage.say``)."""
+    from bot.rehearsal.stage import Line, StageError
+    from bot.rehearsal.transcript import build_members
+
+    members = build_members(text)
+    if members is None:
+        return stage.say(group, sender, text)
+    if stage.world.find_room(group) is not None:
+        raise StageError(f"已有名为“{group}”的群", fix="请换一个群名称")
+    mark = len(stage.world.messages())
+    people = [stage.contact(c) for c in dict.fromkeys([sender, *members])]
+    room_id = stage.world.create_room(sender, group, people)
+    for account in stage.bot.accounts:  # the owner invites the bot, which hears it joined
+        stage.run(stage.world.join(room_id, account, inviter_id=sender))
+    stage.settle()
+    said = [
+        Line(group, m.contact_id, m.text, m.contact_id in stage.bot.accounts, m.mentions, m.file)
+        for m in stage.world.messages(since=mark)
+    ]
+    return [Line(group, sender, text.strip(), False), *said]
 
 
 def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
@@ -102,7 +126,7 @@ def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
     return [(r[0], f"{r[1]}:{r[2]}" + (f":{r[3]}" if r[3] else "")) for r in rows]
 
 
-def interact(stage: Stage) -> None:
+def interact(stage: Stage, starter: tuple[str, str] | None = None) -> None:
     """A line-by-line session; /帮助 lists the console's own commands."""
     from sqlalchemy import select
 
@@ -111,10 +135,12 @@ def interact(stage: Stage) -> None:
     from matrix.tables import GROUP
 
     groups = _groups(stage, "")
-    group = groups[0][0]
-    with stage.engine.connect() as conn:
-        unit = conn.execute(select(GROUP.c.unit_code).where(GROUP.c.name == group)).scalar_one()
-        sender = next(iter(office_contacts(conn, stage.bot, unit)), "")
+    group, sender = starter or ("", "")
+    if groups:
+        group = groups[0][0]
+        with stage.engine.connect() as conn:
+            unit = conn.execute(select(GROUP.c.unit_code).where(GROUP.c.name == group)).scalar_one()
+            sender = next(iter(office_contacts(conn, stage.bot, unit)), "")
     echo(render("cli/console_help.txt.j2", group=group, sender=sender))
     while True:
         try:
@@ -148,7 +174,7 @@ def interact(stage: Stage) -> None:
                 if "\t" in line:
                     step = read_steps([line], "输入")[0]
                     where, who, text = step.group, step.sender, step.text
-                out = bot_lines(stage.say(where, who, text), stage)
+                out = bot_lines(play(stage, where, who, text), stage)
                 if out:
                     echo(out)
         except MatrixError as exc:
@@ -189,9 +215,11 @@ def rehearsal(c: Context, write: bool) -> Iterator[Context]:
             copy.engine.dispose()
 
 
-def starter_room(stage: Stage) -> tuple[str, str]:
+def starter_room(stage: Stage) -> tuple[str, str] | None:
     """A matrix with no groups yet begins as a real one does: a group of the top unit's office
-    and the bot accounts, where the office sends #建群 and #确认. Returns (group, office)."""
+    and the bot accounts, where the office sends #建群 and #确认. Returns (group, office); None
+    when the office has no 微信号 (the rehearsal runs all the same: rooms can be built by hand
+    with ``<建群 …>`` steps)."""
     from sqlalchemy import select
 
     from bot.chat.joins import office_contacts
@@ -207,10 +235,7 @@ def starter_room(stage: Stage) -> tuple[str, str]:
             raise MatrixError("数据库里还没有名册", fix="请先导入名册：qunmatrix import")
         office = next(iter(office_contacts(conn, stage.bot, top.code)), None)
     if office is None:
-        raise MatrixError(
-            f"{top.name}的办公室人员没有微信号，无法在演练中发送 #建群",
-            fix="请在名册中补录其微信号后重新导入，或加 --provision 直接建好所有群",
-        )
+        return None
     topic = render("cli/console_starter_room.txt.j2", unit=top.name).strip()
     stage.world.create_room(office, topic, [stage.contact(office), *stage.bot.accounts])
     return topic, office
@@ -245,14 +270,18 @@ def console(
         open_stage(c, start=build_start(c) if provision else None) as stage,
     ):
         starter = None
+        empty = False
         if provision:
             stage.provision()
         elif not stage.world.rooms:
             starter = starter_room(stage)
-        typer.echo(render("cli/console_start.txt.j2", write=write, starter=starter), err=True)
+            empty = starter is None
+        typer.echo(
+            render("cli/console_start.txt.j2", write=write, starter=starter, empty=empty), err=True
+        )
         if script is not None:
             run_script(stage, read_transcript(script), str(script))
         elif not sys.stdin.isatty():
             run_script(stage, read_steps(sys.stdin, "标准输入"), "标准输入")
         else:
-            interact(stage)
+            interact(stage, starter)

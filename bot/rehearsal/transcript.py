@@ -3,7 +3,9 @@
 Input ``GROUP<TAB>SENDER<TAB>TEXT``: GROUP is a group's name or ``UNITCODE:KIND[:SHARD]``,
 SENDER a roster wechat_id (or any new id, for a stranger), TEXT the message, or ``<加入>`` /
 ``<退出>`` for the sender joining or leaving, or ``<快进 17:00>`` / ``<快进 30分钟>`` to let the
-simulated clock run on (reminders and deadlines fall due; GROUP and SENDER are not used). Blank
+simulated clock run on (reminders and deadlines fall due; GROUP and SENDER are not used), or
+``<建群 微信号 微信号 …>`` for SENDER building a room by hand, named GROUP, with those members and
+the bot accounts (the way most of a matrix exists before the bot: to rehearse #认领). Blank
 lines are skipped.
 
 Output ``GROUP<TAB>BOT_ACCOUNT<TAB>TEXT`` per bot message; the further lines of a multi-line
@@ -11,12 +13,15 @@ text follow indented by four spaces, so a line that starts with a space continue
 
 >>> [s.text for s in read_steps(["K1:county-counselors\\twxK1n008\\t#帮助", ""], "t.txt")]
 ['#帮助']
+>>> build_members("<建群 wxK1n008  wxK1S1n012>"), build_members("#建群")
+(['wxK1n008', 'wxK1S1n012'], None)
 >>> format_line("乙1县群", "bot-1", "第一行\\n第二行").split("\\n")
 ['乙1县群\\tbot-1\\t第一行', '    第二行']
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +29,7 @@ from pathlib import Path
 from matrix.errors import MatrixError
 
 INDENT = "    "
+BUILD = re.compile(r"^<建群((?:\s+[^\s<>]+)*)\s*>$")
 
 
 @dataclass(frozen=True)
@@ -70,3 +76,9 @@ def format_line(group: str, account: str, text: str) -> str:
     """One bot message in the output format."""
     first, *rest = text.split("\n")
     return "\n".join([f"{group}\t{account}\t{first}", *(INDENT + line for line in rest)])
+
+
+def build_members(text: str) -> list[str] | None:
+    """The members of a ``<建群 微信号 …>`` step, or None when ``text`` is not one."""
+    found = BUILD.match(text.strip())
+    return None if found is None else found[1].split()

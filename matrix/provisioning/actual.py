@@ -36,6 +36,8 @@ class Room:
     name: str
     room_id: str | None
     owner: str | None
+    adopted: bool = False  # built by a person and adopted (认领): the bots may lack rights there
+    bot_admin: bool = False  # a bot account is an admin of the room (as last read)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class ActualState:
             GROUP.c.name,
             GROUP.c.room_id,
             GROUP.c.owner_account,
+            GROUP.c.adopted_at,
         ).order_by(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard)
         seats_q = select(
             MEMBERSHIP.c.group_id,
@@ -96,12 +99,24 @@ class ActualState:
             rooms_q = rooms_q.join(UNIT, UNIT.c.code == GROUP.c.unit_code).where(
                 within_path(UNIT.c.path, head.path, conn.dialect.name)
             )
-        for gid, unit, kind, shard, name, room_id, owner in conn.execute(rooms_q):
-            state.rooms.setdefault((unit, kind), []).append(
-                Room(gid, unit, kind, shard, name, room_id, owner)
-            )
+        adopted: dict[int, Room] = {}
+        for gid, unit, kind, shard, name, room_id, owner, adopted_at in conn.execute(rooms_q):
+            room = Room(gid, unit, kind, shard, name, room_id, owner, adopted_at is not None)
+            state.rooms.setdefault((unit, kind), []).append(room)
+            if room.adopted:
+                adopted[gid] = room
         if not state.rooms:
             return state
+        ids = sorted(adopted)
+        for i in range(0, len(ids), CHUNK):  # the bots' rights, where they may lack them
+            for (gid,) in conn.execute(
+                select(MEMBERSHIP.c.group_id).where(
+                    MEMBERSHIP.c.group_id.in_(ids[i : i + CHUNK]),
+                    MEMBERSHIP.c.state == "account",
+                    MEMBERSHIP.c.is_admin.is_(True),
+                )
+            ):
+                adopted[gid].bot_admin = True
         chunks: list[Any]
         joins: list[Any]
         if head is None or head.parent_code is None:
@@ -269,13 +284,19 @@ async def refresh_rooms(
     only: Collection[int] | None = None,
 ) -> dict[int, SyncResult]:
     """Read every room this account is in that the matrix knows (or only the groups ``only``),
-    and store its topic and members (one transaction per room)."""
+    and store its topic and members (one transaction per room). Every room the account sits
+    in is recorded too (``adopt.record_rooms``), matrix group or not."""
+    from matrix.provisioning.adopt import record_rooms  # adopt reads this module
+
     bots = {*bots, platform.account_id}
     query = select(GROUP.c.id, GROUP.c.room_id).where(GROUP.c.room_id.is_not(None))
     with engine.connect() as conn:
         known = {r.room_id: r.id for r in conn.execute(query)}
     out: dict[int, SyncResult] = {}
-    for room in await platform.list_rooms():
+    rooms = await platform.list_rooms()
+    with engine.begin() as conn:  # every room it sits in, for adopting the ones built by hand
+        record_rooms(conn, platform.account_id, rooms)
+    for room in rooms:
         gid = known.get(room.room_id)
         if gid is None or (only is not None and gid not in only):
             continue

@@ -23,6 +23,10 @@ from matrix.provisioning.schedule import AccountQuota, Job, Placement, Schedule,
 
 INVITATION_ABOVE = 40  # WeChat: adding to a room of more than 40 members sends an invitation
 ACTIONS = ("create", "rename", "remove", "invite", "set_admin")
+# the rights a step needs in a room (the others any member has): in a room a person built and
+# the bots adopted, a step they have no right to becomes a request to its owner and admins
+OWNER, ADMIN = "owner", "admin"
+NEEDS = {"remove": ADMIN, "rename": ADMIN, "set_admin": OWNER}
 ACTION_LABELS = {
     "create": "建群",
     "rename": "改群名",
@@ -45,6 +49,9 @@ class GroupPlan:
     admins: list[int]  # persons to appoint
     unreachable: list[int]  # expected, but a bot has no way to reach them
     account: str | None = None  # the owner, when the room has one the scheduler must keep
+    # steps the bots have no right to do in this (adopted) room: (action, person, contact),
+    # asked of its owner and admins instead (``adopt.owner_requests``); not in ``work``
+    asks: list[tuple[str, int | None, str | None]] = field(default_factory=list)
 
     @property
     def work(self) -> int:
@@ -285,7 +292,7 @@ def _room_plan(t: Target, survey: Survey) -> GroupPlan:
         invites.append((pid, size > INVITATION_ABOVE))
         size += 1
     coming = {p for p, _ in invites}
-    return GroupPlan(
+    plan = GroupPlan(
         t,
         create=False,
         rename_from=t.room.name if t.room.name != t.name else None,
@@ -295,3 +302,25 @@ def _room_plan(t: Target, survey: Survey) -> GroupPlan:
         admins=[a for a in t.admins if a not in admins_now and (a in seated or a in coming)],
         unreachable=unreached,
     )
+    if t.room.adopted:
+        _keep_to_rights(plan, t.room.owner is not None, t.room.bot_admin)
+    return plan
+
+
+def may(action: str, owner: bool, admin: bool) -> bool:
+    """Whether a bot that owns the room (``owner``) or is an admin of it may do ``action``."""
+    need = NEEDS.get(action)
+    return need is None or owner or (need == ADMIN and admin)
+
+
+def _keep_to_rights(g: GroupPlan, owner: bool, admin: bool) -> None:
+    """Move the steps the bots have no right to do in an adopted room to ``g.asks``."""
+    if g.rename_from is not None and not may("rename", owner, admin):
+        g.asks.append(("rename", None, None))
+        g.rename_from = None
+    if not may("remove", owner, admin):
+        g.asks.extend(("remove", p, c) for p, c in g.removals)
+        g.removals = []
+    if not may("set_admin", owner, admin):
+        g.asks.extend(("set_admin", p, None) for p in g.admins)
+        g.admins = []

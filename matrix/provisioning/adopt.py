@@ -1,0 +1,513 @@
+"""Adoption (认领): a room somebody built by hand becomes one expected matrix group.
+
+In the field most of the matrix already exists, built by each office from its own WeChat.
+``adopt`` records such a room as the group the planner would have built (unit, kind, shard),
+so that everything downstream (audit, plan, relay, 附件2) treats it as built: the plan then
+repairs it (rename, remove, invite, appoint) and never rebuilds it. ``read_members`` stores the
+room's member list at once, so the audit sees it; ``unadopt`` undoes an adoption.
+
+In an adopted room the bots are usually neither owner nor admin. The planner knows which steps
+need which rights (``plan.NEEDS``: remove and rename an admin, appointing an admin the owner)
+and sets aside those the bots cannot do there; ``owner_requests`` lists them per room as
+requests to the room's owner and admins. A request is derived from the plan, so it is listed
+until a later read of the room shows it done.
+
+``match_rooms`` pairs the rooms the bot accounts sit in (``record_rooms``, read by every
+``refresh_rooms``) with the expected group names, tolerating how people write them (一群, 1群,
+（一）, spaces, full-width brackets, no 群 at the end), for ``qunmatrix adopt --match``.
+
+Who may adopt is not decided here: the chat and CLI layers check authority first.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from matrix import audit_log
+from matrix.blueprint import Blueprint, GroupSpec
+from matrix.db import inserted_id
+from matrix.errors import MatrixError, UnknownUnit
+from matrix.models import utcnow
+from matrix.numerals import chinese_number
+from matrix.platform import Member, Room
+from matrix.provisioning.actual import ActualState, SyncResult, sync_members
+from matrix.provisioning.membership import OWNER_SEATS, RosterView, expect, roles_needed
+from matrix.provisioning.plan import NEEDS, Plan, may
+from matrix.provisioning.sharding import assign_shards, group_name
+from matrix.tables import GROUP, MEMBERSHIP, PROVISION_STEP, SEEN_ROOM, UNIT
+
+ACCOUNT_SEAT = "account"  # a bot account's seat (matrix.relay.accounts.ACCOUNT_SEAT)
+__all__ = ["NEEDS", "adopt", "match_rooms", "may", "owner_requests", "read_members", "unadopt"]
+WHERE = "认领"
+ADOPTED_INSTEAD = "已认领手工建立的群，无需再建"
+
+
+@dataclass(frozen=True)
+class Adopted:
+    """A room recorded as a matrix group."""
+
+    group_id: int
+    unit: str
+    kind: str
+    shard: int
+    name: str  # the name the blueprint expects
+    room_id: str
+
+
+def adopt(
+    conn: Connection,
+    bp: Blueprint,
+    room_id: str,
+    unit_code: str,
+    kind: str | None,
+    shard: int | None,
+    actor: str,
+    *,
+    topic: str | None = None,
+    now: datetime | None = None,
+) -> Adopted:
+    """Record ``room_id`` as ``unit_code``'s group ``kind``, shard ``shard`` (None: the only
+    one), in the caller's transaction, audit-logged. ``kind`` may be None when the unit leads
+    exactly one required group not yet built. ``topic``: the room's name as it is now (the plan
+    renames it when it differs from the expected name); default the expected name."""
+    unit = conn.execute(
+        select(UNIT.c.name, UNIT.c.level).where(
+            UNIT.c.code == unit_code, UNIT.c.removed_at.is_(None)
+        )
+    ).first()
+    if unit is None:
+        raise UnknownUnit(unit_code)
+    led = bp.groups_led_by(unit.level)
+    if not led:
+        raise MatrixError(f"{unit.name}不牵头任何群", where=WHERE, fix="请由牵头建群的单位认领本群")
+    rows = conn.execute(
+        select(GROUP.c.id, GROUP.c.kind, GROUP.c.shard, GROUP.c.room_id, GROUP.c.name).where(
+            GROUP.c.unit_code == unit_code
+        )
+    ).all()
+    spec = _spec(bp, unit.name, led, kind, {r.kind for r in rows if r.room_id is not None})
+    already = conn.execute(
+        select(GROUP.c.unit_code, GROUP.c.name).where(GROUP.c.room_id == room_id)
+    ).first()
+    if already is not None:
+        raise MatrixError(
+            f"本群已登记为“{already.name}”",
+            where=WHERE,
+            fix="一个群只能登记为一个矩阵群；如登记有误，请先发送 #解除认领",
+        )
+    shards = expected_shards(conn, bp, unit_code, spec)
+    mine = {r.shard: r for r in rows if r.kind == spec.key}
+    shards |= set(mine)
+    if shard is None:
+        if len(shards) > 1:
+            raise MatrixError(
+                f"{unit.name}的{spec.label}分为 {len(shards)} 个群",
+                where=WHERE,
+                fix="请写明分群号，例如 #认领 " + spec.label + " 1",
+            )
+        shard = min(shards)
+    elif shard not in shards:
+        if shard == 1 and shards == {0}:
+            shard = 0  # people call the only room 一群
+        else:
+            have = "、".join(str(s) for s in sorted(shards) if s) or "不分群"
+            raise MatrixError(
+                f"{unit.name}的{spec.label}没有第 {shard} 群（现有：{have}）",
+                where=WHERE,
+                fix="请写现有的分群号，或不写分群号",
+            )
+    expected = group_name(spec.name, unit.name, unit_code, shard)
+    row = mine.get(shard)
+    at = now or utcnow()
+    values = {
+        "room_id": room_id,
+        "name": topic or expected,
+        "adopted_at": at,
+        "adopted_by": actor,
+        "owner_account": None,
+    }
+    if row is not None:
+        if row.room_id is not None:
+            raise MatrixError(
+                f"{expected}已有对应的群",
+                where=WHERE,
+                fix="一个矩阵群只能对应一个群；如需更换，请先在原群发送 #解除认领",
+            )
+        conn.execute(update(GROUP).where(GROUP.c.id == row.id).values(**values))
+        gid = int(row.id)
+        # a run still owing this group's creation must not build a second room
+        conn.execute(
+            update(PROVISION_STEP)
+            .where(
+                PROVISION_STEP.c.group_id == gid,
+                PROVISION_STEP.c.action == "create",
+                PROVISION_STEP.c.status.in_(("pending", "started")),
+            )
+            .values(status="failed", error=ADOPTED_INSTEAD, done_at=at)
+        )
+    else:
+        gid = inserted_id(
+            conn.execute(
+                insert(GROUP).values(
+                    unit_code=unit_code, kind=spec.key, shard=shard, created_at=at, **values
+                )
+            )
+        )
+    audit_log.record(
+        conn,
+        actor,
+        "group.adopt",
+        unit_code,
+        room=room_id,
+        kind=spec.key,
+        shard=shard,
+        topic=topic or expected,
+    )
+    return Adopted(gid, unit_code, spec.key, shard, expected, room_id)
+
+
+def _spec(
+    bp: Blueprint, unit_name: str, led: list[GroupSpec], kind: str | None, built: set[str]
+) -> GroupSpec:
+    if kind is not None:
+        for spec in led:
+            if kind in (spec.key, spec.label):
+                return spec
+        raise MatrixError(
+            f"{unit_name}不牵头“{kind}”",
+            where=WHERE,
+            fix="可认领的群类型：" + "、".join(s.label for s in led),
+        )
+    open_ = [s for s in led if not s.optional and s.key not in built]
+    if len(open_) == 1:
+        return open_[0]
+    raise MatrixError(
+        f"{unit_name}牵头的群中有 {len(open_)} 个尚未建立" if open_ else f"{unit_name}的群都已建立",
+        where=WHERE,
+        fix="请写明群类型，例如 #认领 "
+        + led[0].label
+        + "（可选："
+        + "、".join(s.label for s in led)
+        + "）",
+    )
+
+
+def expected_shards(conn: Connection, bp: Blueprint, unit_code: str, spec: GroupSpec) -> set[int]:
+    """The shards the rules split ``unit_code``'s group ``spec`` into ({0}: one room)."""
+    view = RosterView.load(conn, unit_code, roles=roles_needed(bp, [spec]))
+    exp = expect(view, bp, unit_code, spec, [])
+    room = max(1, bp.matrix.max_group_size - OWNER_SEATS - len(exp.pinned))
+    actual = ActualState.load(conn, unit_code)
+    rooms = actual.rooms.get((unit_code, spec.key), [])
+    prior: dict[int, int] = {}
+    for r in rooms:
+        for pid in actual.present(r.id):
+            prior.setdefault(pid, r.shard)
+    return set(assign_shards(exp.blocks, room, prior, {r.shard for r in rooms}))
+
+
+def unadopt(conn: Connection, room_id: str, actor: str, *, now: datetime | None = None) -> Adopted:
+    """Undo ``adopt``: the group is no longer built (its row, notices and receipts stay), the
+    room's stored members are dropped. Only an adopted room can be released: a room the bots
+    built stays theirs."""
+    row = conn.execute(
+        select(
+            GROUP.c.id,
+            GROUP.c.unit_code,
+            GROUP.c.kind,
+            GROUP.c.shard,
+            GROUP.c.name,
+            GROUP.c.adopted_at,
+        ).where(GROUP.c.room_id == room_id)
+    ).first()
+    if row is None:
+        raise MatrixError("本群没有登记为矩阵群", where="解除认领", fix="无需解除")
+    if row.adopted_at is None:
+        raise MatrixError(
+            f"“{row.name}”是机器人建立的群，不是认领的",
+            where="解除认领",
+            fix="只有认领的群可以解除认领",
+        )
+    conn.execute(
+        delete(MEMBERSHIP).where(
+            MEMBERSHIP.c.group_id == row.id,
+            MEMBERSHIP.c.state.in_(("actual", "invited", ACCOUNT_SEAT)),
+        )
+    )
+    conn.execute(
+        update(GROUP)
+        .where(GROUP.c.id == row.id)
+        .values(room_id=None, adopted_at=None, adopted_by=None, owner_account=None)
+    )
+    audit_log.record(
+        conn, actor, "group.unadopt", row.unit_code, room=room_id, kind=row.kind, shard=row.shard
+    )
+    return Adopted(int(row.id), row.unit_code, row.kind, row.shard, row.name, room_id)
+
+
+def read_members(
+    conn: Connection,
+    group_id: int,
+    members: Sequence[Member],
+    *,
+    bots: Collection[str],
+    actor: str = "platform",
+    now: datetime | None = None,
+) -> SyncResult:
+    """Store a room's member list as the platform gave it: people as actual memberships
+    (``actual.sync_members``), the bot accounts in it as their seats, with their rights there
+    (admin, and the owning account), so that the audit and ``owner_requests`` see it at once."""
+    result = sync_members(conn, group_id, members, bots=bots, actor=actor)
+    seated = [m for m in members if m.contact_id in bots]
+    conn.execute(
+        delete(MEMBERSHIP).where(
+            MEMBERSHIP.c.group_id == group_id, MEMBERSHIP.c.state == ACCOUNT_SEAT
+        )
+    )
+    at = now or utcnow()
+    if seated:
+        conn.execute(
+            insert(MEMBERSHIP),
+            [
+                {
+                    "group_id": group_id,
+                    "state": ACCOUNT_SEAT,
+                    "person_id": None,
+                    "contact_id": m.contact_id,
+                    "is_admin": m.is_admin or m.is_owner,
+                    "nickname": None,
+                    "source": "platform",
+                    "updated_at": at,
+                }
+                for m in seated
+            ],
+        )
+    owner = next((m.contact_id for m in seated if m.is_owner), None)
+    conn.execute(update(GROUP).where(GROUP.c.id == group_id).values(owner_account=owner))
+    return result
+
+
+# --- owner rights -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One step the bots cannot do in a room: ``action`` is remove | set_admin | rename."""
+
+    action: str
+    person: int | None = None
+    contact: str | None = None
+    name: str | None = None  # rename: the name the room should have
+
+
+@dataclass
+class RoomRequests:
+    """What to ask the owner and admins of one room (@-mentioned: ``ask``)."""
+
+    group_id: int
+    unit: str
+    kind: str
+    shard: int
+    room_id: str
+    topic: str
+    ask: list[str]  # contact ids of the room's people who are owner or admin
+    requests: list[Request] = field(default_factory=list)
+
+
+def owner_requests(plan: Plan) -> list[RoomRequests]:
+    """Per adopted room of ``plan``, the steps the bots have no right to do there (the planner
+    set them aside: ``GroupPlan.asks``), as requests to its owner and admins. They come from
+    the plan (the rules against the room as last read), so a request the owner did is gone
+    once the room is read again."""
+    seats = plan.survey.actual.seats
+    out: list[RoomRequests] = []
+    for g in plan.groups:
+        room = g.target.room
+        if not g.asks or room is None or room.room_id is None:
+            continue
+        admins = sorted({cid for _, cid, is_admin, _ in seats.get(room.id, []) if is_admin and cid})
+        requests = [
+            Request(action, person, contact, g.target.name if action == "rename" else None)
+            for action, person, contact in g.asks
+        ]
+        out.append(
+            RoomRequests(
+                room.id, room.unit, room.kind, room.shard, room.room_id, room.name, admins, requests
+            )
+        )
+    return out
+
+
+# --- rooms the bots sit in, and matching them to expected groups -----------------------------------
+
+
+def record_rooms(
+    conn: Connection, account_id: str, rooms: Iterable[Room], *, now: datetime | None = None
+) -> int:
+    """Replace what is known of the rooms ``account_id`` sits in with ``rooms`` (as it just
+    listed them). Returns how many."""
+    at = now or utcnow()
+    rows = {
+        r.room_id: {
+            "account_id": account_id,
+            "room_id": r.room_id,
+            "topic": r.topic[:128],
+            "member_count": r.member_count,
+            "seen_at": at,
+        }
+        for r in rooms
+    }
+    conn.execute(delete(SEEN_ROOM).where(SEEN_ROOM.c.account_id == account_id))
+    if rows:
+        conn.execute(insert(SEEN_ROOM), list(rows.values()))
+    return len(rows)
+
+
+_NUMERAL = "一二三四五六七八九十"
+_BRACKETED = re.compile(rf"^(.*?)\(([{_NUMERAL}]+|\d+)\)$")
+_BEFORE_QUN = re.compile(rf"^(.*?)([{_NUMERAL}]+|\d+)群$")
+_AFTER_QUN = re.compile(rf"^(.*?群)([{_NUMERAL}]+|\d+)$")
+_NOISE = re.compile(r"[\s\-_·•.。,，:：、]+")
+
+
+def name_key(text: str) -> tuple[str, int]:
+    """A room name as (its words, its shard number, 0 when none), however it is written:
+    full-width brackets and digits, spaces, 一群 / 1群 / (一) / （一）, no 群 at the end.
+
+    >>> name_key("乙1县少先队大队辅导员二群"), name_key("乙1县 少先队大队辅导员 2群")
+    (('乙1县少先队大队辅导员', 2), ('乙1县少先队大队辅导员', 2))
+    >>> name_key("省级团委少年部长群（一）"), name_key("省级团委少年部长群1"), name_key("乙县委员")
+    (('省级团委少年部长', 1), ('省级团委少年部长', 1), ('乙县委员', 0))
+    """
+    s = _NOISE.sub("", unicodedata.normalize("NFKC", text))
+    s = s.replace("【", "(").replace("】", ")").replace("〔", "(").replace("〕", ")")
+    shard = 0
+    for pattern in (_BRACKETED, _BEFORE_QUN, _AFTER_QUN):
+        found = pattern.match(s)
+        if found and found[1]:
+            s, shard = found[1], _number(found[2])
+            if pattern is _BEFORE_QUN:
+                s += "群"
+            break
+    return s.removesuffix("群"), shard
+
+
+def _number(text: str) -> int:
+    if text.isdigit():
+        return int(text)
+    for n in range(1, 100):
+        if chinese_number(n) == text:
+            return n
+    return 0
+
+
+@dataclass(frozen=True)
+class Match:
+    """A room whose topic names an expected group."""
+
+    room_id: str
+    topic: str
+    unit: str
+    unit_name: str
+    kind: str
+    label: str
+    shard: int
+    expected: str  # the expected name
+    confidence: float  # 1.0 the very name; less for a looser way of writing it
+    accounts: tuple[str, ...]
+
+
+def match_rooms(conn: Connection, bp: Blueprint) -> tuple[list[Match], list[tuple[str, str, str]]]:
+    """The rooms the bots sit in (``record_rooms``) that are no matrix group yet, whose topic
+    names exactly one expected group of a unit that leads it, at a shard the rules give it;
+    and the doubtful ones, never adopted by matching: (room id, topic, why), a topic that
+    names the groups of several units of the same name, or a shard the group does not have."""
+    levels = {s.led_by for s in bp.groups}
+    by_key: dict[str, list[tuple[str, str, GroupSpec]]] = {}
+    units = conn.execute(
+        select(UNIT.c.code, UNIT.c.name, UNIT.c.level).where(
+            UNIT.c.level.in_(sorted(levels)), UNIT.c.removed_at.is_(None)
+        )
+    ).all()
+    for code, name, level in units:
+        for spec in bp.groups_led_by(level):
+            words, _ = name_key(group_name(spec.name, name, code, 0))
+            by_key.setdefault(words, []).append((code, name, spec))
+    taken = {
+        r[0] for r in conn.execute(select(GROUP.c.room_id).where(GROUP.c.room_id.is_not(None)))
+    }
+    built = {
+        (r.unit_code, r.kind, r.shard)
+        for r in conn.execute(
+            select(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard).where(
+                GROUP.c.room_id.is_not(None)
+            )
+        )
+    }
+    rooms: dict[str, tuple[str, list[str]]] = {}
+    for account, room_id, topic in conn.execute(
+        select(SEEN_ROOM.c.account_id, SEEN_ROOM.c.room_id, SEEN_ROOM.c.topic).order_by(
+            SEEN_ROOM.c.room_id, SEEN_ROOM.c.account_id
+        )
+    ):
+        rooms.setdefault(room_id, (topic, []))[1].append(account)
+    matches: list[Match] = []
+    doubtful: list[tuple[str, str, str]] = []
+    shards_of: dict[tuple[str, str], set[int]] = {}
+    for room_id, (topic, accounts) in rooms.items():
+        if room_id in taken:
+            continue
+        words, shard = name_key(topic)
+        found = by_key.get(words, [])
+        if len(found) > 1:
+            names = "、".join(f"{name}（{code}）" for code, name, _ in found[:5])
+            doubtful.append((room_id, topic, f"可对应多个同名单位的群：{names}"))
+            continue
+        if not found:
+            continue
+        code, name, spec = found[0]
+        if (code, spec.key) not in shards_of:
+            shards_of[(code, spec.key)] = expected_shards(conn, bp, code, spec)
+        shards = shards_of[(code, spec.key)]
+        loose = False
+        if shard == 1 and shards == {0}:
+            shard, loose = 0, True  # people call the only room 一群
+        if shard not in shards:
+            have = "、".join(str(s) for s in sorted(shards) if s) or "不分群"
+            doubtful.append((room_id, topic, f"{name}的{spec.label}没有这个分群（现有：{have}）"))
+            continue
+        if (code, spec.key, shard) in built:
+            continue
+        expected = group_name(spec.name, name, code, shard)
+        if topic == expected:
+            confidence = 1.0
+        elif not loose and _plain(topic) == _plain(expected):
+            confidence = 0.9
+        else:
+            confidence = 0.8
+        matches.append(
+            Match(
+                room_id,
+                topic,
+                code,
+                name,
+                spec.key,
+                spec.label,
+                shard,
+                expected,
+                confidence,
+                tuple(accounts),
+            )
+        )
+    matches.sort(key=lambda m: (m.unit, m.kind, m.shard))
+    return matches, doubtful
+
+
+def _plain(text: str) -> str:
+    return _NOISE.sub("", unicodedata.normalize("NFKC", text))
