@@ -275,9 +275,11 @@ def sql_uses(src: Source) -> list[SqlUse]:
             elif isinstance(func, ast.Attribute):
                 owner = func.value
                 last = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
-                if func.attr in {"execute", "exec_driver_sql"} and RUNS_SQL.search(last):
-                    found.append(SqlUse(src.name, node.lineno, f"{last}.{func.attr}(…)"))
-                elif func.attr in SQL_BUILDERS and (last.isupper() or last in {"sa", "sqlalchemy"}):
+                runs = func.attr in {"execute", "exec_driver_sql"} and bool(RUNS_SQL.search(last))
+                builds = func.attr in SQL_BUILDERS and (
+                    last.isupper() or last in {"sa", "sqlalchemy"}
+                )
+                if runs or builds:
                     found.append(SqlUse(src.name, node.lineno, f"{last}.{func.attr}(…)"))
     return sorted(found, key=lambda u: u.line)
 
