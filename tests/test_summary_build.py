@@ -13,8 +13,8 @@ from matrix.errors import UnknownUnit
 from matrix.models import Group, Unit, utcnow
 from matrix.roster import import_roster, read_roster
 from matrix.sample import generate
+from matrix.scope import AmbiguousUnit
 from matrix.summary import OutOfScope, build_status
-from matrix.summary.scope import AmbiguousUnit
 from tests.summary_world import EXPECTED, build_groups
 
 MAY_1 = date(2026, 5, 1)

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from matrix.errors import MatrixError
-from matrix.summary.scope import UNIT, UnitRef, resolve_target
+from matrix.scope import UNIT, UnitRef, resolve_target
 
 SEVERITY_ORDER = {"error": 0, "critical": 0, "warning": 1, "info": 2}
 SEVERITY_LABELS = {"error": "严重", "critical": "严重", "warning": "警告", "info": "提示"}
