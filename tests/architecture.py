@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,20 +173,26 @@ def cycles(graph: nx.DiGraph) -> list[list[str]]:
     return sorted(found, key=lambda c: (-len(c), c))
 
 
-def package_of(module: str) -> str:
-    """The package a module counts for: one of ``SUB_PACKAGES``, else ``bot`` or ``matrix``."""
-    for pkg in sorted(SUB_PACKAGES, key=len, reverse=True):
+def package_of(module: str, packages: Collection[str] = SUB_PACKAGES) -> str:
+    """The package a module counts for: one of ``packages``, else ``bot`` or ``matrix``."""
+    for pkg in sorted(packages, key=len, reverse=True):
         if module == pkg or module.startswith(pkg + "."):
             return pkg
     return module.split(".")[0]
 
 
-def package_graph(graph: nx.DiGraph) -> nx.DiGraph:
-    """The import graph with each module replaced by its package (``package_of``)."""
+def package_graph(graph: nx.DiGraph, sources: list[Source] | None = None) -> nx.DiGraph:
+    """The import graph with each module replaced by its package (``package_of``); given the
+    ``sources``, only those of ``SUB_PACKAGES`` that are packages there count (an older tree
+    had ``bot/service.py``, a module)."""
+    present = SUB_PACKAGES
+    if sources is not None:
+        present = tuple(s.name for s in sources if s.path.endswith("__init__.py"))
+        present = tuple(p for p in SUB_PACKAGES if p in present)
     packages = nx.DiGraph()
-    packages.add_nodes_from({package_of(m) for m in graph})
+    packages.add_nodes_from({package_of(m, present) for m in graph})
     for a, b in graph.edges:
-        pa, pb = package_of(a), package_of(b)
+        pa, pb = package_of(a, present), package_of(b, present)
         if pa != pb:
             packages.add_edge(pa, pb)
             packages.edges[pa, pb].setdefault("via", []).append((a, b))
@@ -282,6 +288,13 @@ def sql_uses(src: Source) -> list[SqlUse]:
                 if runs or builds:
                     found.append(SqlUse(src.name, node.lineno, f"{last}.{func.attr}(…)"))
     return sorted(found, key=lambda u: u.line)
+
+
+def sql_runs(src: Source) -> int:
+    """How many times a module runs SQL: its ``conn.execute(…)`` (and ``exec_driver_sql``) calls."""
+    return sum(
+        1 for use in sql_uses(src) if use.what.endswith(("execute(…)", "exec_driver_sql(…)"))
+    )
 
 
 def sql_statements(src: Source) -> int:

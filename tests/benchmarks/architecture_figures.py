@@ -26,6 +26,7 @@ from tests.architecture import (  # noqa: E402  (after the path is set)
     parse,
     read_revision,
     read_worktree,
+    sql_runs,
     sql_statements,
     top_level_modules,
 )
@@ -40,9 +41,13 @@ def main(argv: list[str]) -> None:
     print(f"bot/ top-level modules: {len(top)}")
     per_module = Counter({s.name: sql_statements(s) for s in sources if s.name.startswith("bot")})
     per_module = +per_module
-    print(f"SQL statements in bot/: {sum(per_module.values())} in {len(per_module)} modules")
+    print(
+        f"SQL statements (select/insert/update/delete/text calls) in bot/: {sum(per_module.values())} in {len(per_module)} modules"
+    )
     for name, n in per_module.most_common():
         print(f"  {n:3d} {name}")
+    runs = sum(sql_runs(s) for s in sources if s.name.startswith("bot"))
+    print(f"conn.execute calls in bot/: {runs}")
     graph = import_graph(sources)
     found = cycles(graph)
     print(
@@ -51,7 +56,7 @@ def main(argv: list[str]) -> None:
     )
     for cycle in found:
         print(f"  {len(cycle)}: {', '.join(cycle)}")
-    between = cycles(package_graph(graph))
+    between = cycles(package_graph(graph, sources))
     print(f"cycles between packages: {len(between)}")
     for cycle in between:
         print(f"  {', '.join(cycle)}")
