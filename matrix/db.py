@@ -137,3 +137,10 @@ def raw_rows(conn: Connection, statement: ClauseElement) -> Any:
 def inserted_id(result: Any) -> int:
     """The primary key of the row an ``insert(...)`` just added."""
     return int(result.inserted_primary_key[0])
+
+
+def ping(conn: Connection) -> None:
+    """Ask the database the smallest question (``SELECT 1``); raises when it does not answer."""
+    from sqlalchemy import text
+
+    conn.execute(text("SELECT 1"))

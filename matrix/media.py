@@ -31,8 +31,8 @@ from matrix.errors import MatrixError, Problem, ProblemsError, RosterError
 from matrix.limits import CappedProblems, InputLimits
 from matrix.media_form import HEADER_SEARCH, read_form
 from matrix.models import utcnow
+from matrix.scope import UNIT, UnitRef, resolve_target, under
 from matrix.sheets import Column, Sheet, read_sheet
-from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
 from matrix.tables import MEDIA_ACCOUNT
 
 

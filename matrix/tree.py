@@ -21,12 +21,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import networkx as nx
-from sqlalchemy import ColumnElement, Engine, and_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select
 
 from matrix.bulk import no_gc
 from matrix.db import raw_rows
 from matrix.errors import TreeError, UnknownUnit
 from matrix.models import Unit
+from matrix.tables import PERSON, UNIT
 
 UnitRow = tuple[str, str, str, str | None]  # code, name, level, parent_code
 
@@ -221,3 +222,38 @@ def _not_a_tree(graph: nx.DiGraph, faults: TreeFaults) -> TreeError:
         )
     several = [node for node, above in graph.pred.items() if len(above) > 1]
     return TreeError(f"单位不构成一棵树（{'、'.join(several[:5])} 有多个上级）", fix=fix)
+
+
+# Unit look-ups for the command line and the rehearsal, one answer each, without the whole tree
+
+
+def units_by_code_or_name(conn: Connection, text: str) -> list[tuple[str, str]]:
+    """(code, path) of each unit not removed whose code or name is ``text``."""
+    rows = conn.execute(
+        select(UNIT.c.code, UNIT.c.path).where(
+            (UNIT.c.code == text) | (UNIT.c.name == text), UNIT.c.removed_at.is_(None)
+        )
+    ).all()
+    return [(str(code), str(path)) for code, path in rows]
+
+
+def unit_name(conn: Connection, code: str) -> str | None:
+    """The name of the unit with ``code`` (removed ones too), None if there is none."""
+    name = conn.execute(select(UNIT.c.name).where(UNIT.c.code == code)).scalar()
+    return None if name is None else str(name)
+
+
+def unit_names(conn: Connection, codes: Iterable[str | None]) -> dict[str, str]:
+    """code → name of each of ``codes`` that is a unit; empty codes are skipped."""
+    wanted = [c for c in codes if c]
+    if not wanted:
+        return {}
+    rows = conn.execute(select(UNIT.c.code, UNIT.c.name).where(UNIT.c.code.in_(wanted)))
+    return {str(code): str(name) for code, name in rows}
+
+
+def roster_size(conn: Connection) -> tuple[int, int]:
+    """How many units and persons the database holds (removed ones included)."""
+    units = conn.execute(select(func.count()).select_from(UNIT)).scalar_one()
+    persons = conn.execute(select(func.count()).select_from(PERSON)).scalar_one()
+    return int(units), int(persons)

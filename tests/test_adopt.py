@@ -30,7 +30,7 @@ from matrix.relay.people import UnitRef
 from matrix.relay.targets import relay_targets
 from matrix.summary import build_status
 from matrix.tables import GROUP, PERSON, POSITION, PROVISION_STEP, UNIT
-from tests.provision_world import BOT, findings, new_world, plan
+from tests.worlds import BOT, findings, new_world, plan
 
 COUNSELORS = "乙1县少先队大队辅导员群"
 
@@ -274,7 +274,7 @@ def test_a_topic_naming_units_of_the_same_name_or_a_missing_shard_is_only_doubtf
 
 def test_a_run_still_owing_the_creation_does_not_build_a_second_room(province_db, bp):
     from matrix.provisioning.apply import run_steps, start_run
-    from tests.provision_world import ACCOUNTS, platforms, waiter
+    from tests.worlds import ACCOUNTS, platforms, waiter
 
     world, room, _ = hand_built(province_db)
     run_id, _ = start_run(province_db, plan(province_db, bp, "K1"), "test")

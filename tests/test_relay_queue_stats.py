@@ -10,8 +10,9 @@ from sqlalchemy import Engine, insert, text
 
 from matrix.blueprint import load_blueprint
 from matrix.relay.clock import VirtualClock
-from matrix.relay.delivery import QUEUE_BURST, Outbox, refresh_queue_stats
+from matrix.relay.delivery import refresh_queue_stats
 from matrix.relay.env import RelayEnv
+from matrix.relay.outbox import QUEUE_BURST, Outbox
 from matrix.relay.people import GroupRef
 from matrix.tables import GROUP, UNIT
 

@@ -13,8 +13,8 @@ from matrix.errors import UnknownUnit
 from matrix.models import utcnow
 from matrix.roster import import_roster, read_roster
 from matrix.sample import generate
+from matrix.scope import AmbiguousUnit
 from matrix.summary import OutOfScope, build_status
-from matrix.summary.scope import AmbiguousUnit
 from matrix.tables import GROUP, UNIT
 from tests.worlds import EXPECTED, build_groups
 

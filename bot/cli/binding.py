@@ -28,21 +28,14 @@ PHONE_DIGITS = 11
 
 def _unit(conn: Connection, text: str) -> tuple[str, str]:
     """(code, path) of a unit written as its code or its unique name."""
-    from sqlalchemy import select
+    from matrix.tree import units_by_code_or_name
 
-    from matrix.tables import UNIT
-
-    rows = conn.execute(
-        select(UNIT.c.code, UNIT.c.path).where(
-            (UNIT.c.code == text) | (UNIT.c.name == text), UNIT.c.removed_at.is_(None)
-        )
-    ).all()
-    exact = [r for r in rows if r.code == text]
+    rows = units_by_code_or_name(conn, text)
+    exact = [r for r in rows if r[0] == text]
     if exact or len(rows) == 1:
-        found = (exact or rows)[0]
-        return str(found.code), str(found.path)
+        return (exact or rows)[0]
     if rows:
-        codes = "、".join(r.code for r in rows[:5])
+        codes = "、".join(code for code, _ in rows[:5])
         raise MatrixError(f"有多个单位叫“{text}”：{codes}", fix="请改写单位代码")
     raise MatrixError(f"找不到单位“{text}”", fix="请写单位代码或名称，可用 qunmatrix tree 查看")
 
@@ -63,7 +56,7 @@ def list_(
     """列出微信绑定：编号、微信、名册人员、单位、方式、状态。"""
     from bot.chat.review import find_person
     from matrix.provisioning import binding
-    from matrix.summary.scope import top_unit
+    from matrix.scope import top_unit
 
     c = ctx_of(ctx)
     with c.ready_engine().connect() as conn:
@@ -123,7 +116,7 @@ def revoke(
 def _revoke(conn: Connection, c: Context, target: str) -> list[binding.Binding]:
     from bot.chat.review import find_person
     from matrix.provisioning import binding
-    from matrix.summary.scope import top_unit
+    from matrix.scope import top_unit
 
     # a phone number is digits too, but never as short as a binding number
     if target.isascii() and target.isdigit() and len(target) < PHONE_DIGITS:

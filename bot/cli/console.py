@@ -112,35 +112,27 @@ def play(stage: Stage, group: str, sender: str, text: str) -> list[Line]:
 
 
 def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
-    from sqlalchemy import select
-
-    from matrix.tables import GROUP
+    from matrix.relay.people import groups_with_rooms
 
     with stage.engine.connect() as conn:
-        rows = conn.execute(
-            select(GROUP.c.name, GROUP.c.unit_code, GROUP.c.kind, GROUP.c.shard)
-            .where(GROUP.c.room_id.is_not(None), GROUP.c.name.contains(keyword))
-            .order_by(GROUP.c.id)
-            .limit(30)
-        ).all()
-    return [(r[0], f"{r[1]}:{r[2]}" + (f":{r[3]}" if r[3] else "")) for r in rows]
+        rows = groups_with_rooms(conn, containing=keyword, limit=30)
+    return [(g.name, f"{g.unit_code}:{g.kind}" + (f":{g.shard}" if g.shard else "")) for g in rows]
 
 
 def interact(stage: Stage, starter: tuple[str, str] | None = None) -> None:
     """A line-by-line session; /帮助 lists the console's own commands."""
-    from sqlalchemy import select
-
     from bot.chat.joins import office_contacts
     from bot.rehearsal.transcript import read_steps
-    from matrix.tables import GROUP
+    from matrix.relay.people import group_named
 
     groups = _groups(stage, "")
     group, sender = starter or ("", "")
     if groups:
         group = groups[0][0]
         with stage.engine.connect() as conn:
-            unit = conn.execute(select(GROUP.c.unit_code).where(GROUP.c.name == group)).scalar_one()
-            sender = next(iter(office_contacts(conn, stage.bot, unit)), "")
+            found = group_named(conn, group)
+            assert found is not None, "the group was just listed"
+            sender = next(iter(office_contacts(conn, stage.bot, found.unit_code)), "")
     echo(render("cli/console_help.txt.j2", group=group, sender=sender))
     while True:
         try:
@@ -220,23 +212,20 @@ def starter_room(stage: Stage) -> tuple[str, str] | None:
     and the bot accounts, where the office sends #建群 and #确认. Returns (group, office); None
     when the office has no 微信号 (the rehearsal runs all the same: rooms can be built by hand
     with ``<建群 …>`` steps)."""
-    from sqlalchemy import select
-
     from bot.chat.joins import office_contacts
-    from matrix.tables import UNIT
+    from matrix.errors import TreeError
+    from matrix.scope import top_unit
 
     with stage.engine.connect() as conn:
-        top = conn.execute(
-            select(UNIT.c.code, UNIT.c.name).where(
-                UNIT.c.parent_code.is_(None), UNIT.c.removed_at.is_(None)
-            )
-        ).first()
-        if top is None:
-            raise MatrixError("数据库里还没有名册", fix="请先导入名册：qunmatrix import")
-        office = next(iter(office_contacts(conn, stage.bot, top.code)), None)
+        try:
+            top = top_unit(conn)
+        except TreeError:
+            raise MatrixError("数据库里还没有名册", fix="请先导入名册：qunmatrix import") from None
+        top_code, top_name = top.code, top.name
+        office = next(iter(office_contacts(conn, stage.bot, top_code)), None)
     if office is None:
         return None
-    topic = render("cli/console_starter_room.txt.j2", unit=top.name).strip()
+    topic = render("cli/console_starter_room.txt.j2", unit=top_name).strip()
     stage.world.create_room(office, topic, [stage.contact(office), *stage.bot.accounts])
     return topic, office
 

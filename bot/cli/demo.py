@@ -45,21 +45,12 @@ class Cast:
 
 
 def _cast(stage: Stage, unreachable: set[int]) -> Cast:
-    from sqlalchemy import select
-
     from bot.chat.joins import office_contacts
-    from matrix.tables import GROUP, PERSON, POSITION, UNIT
+    from matrix.relay.people import first_with_phone, groups_with_rooms, units_by_wechat_id_under
 
     bot, tree_ = stage.bot, stage.bot.tree
     with stage.engine.connect() as conn:
-        rooms = {
-            (r[0], r[1]): r[2]
-            for r in conn.execute(
-                select(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.name).where(
-                    GROUP.c.room_id.is_not(None), GROUP.c.shard <= 1
-                )
-            )
-        }
+        rooms = {(g.unit_code, g.kind): g.name for g in groups_with_rooms(conn) if g.shard <= 1}
         main = {g.led_by: g.key for g in stage.bp.groups if g.main}
         counties = [
             u
@@ -71,28 +62,11 @@ def _cast(stage: Stage, unreachable: set[int]) -> Cast:
         admins = set(office_contacts(conn, bot, county))
         room = stage.world.rooms[stage.room_of(group)]
         teacher = next(c for c in room.members if c not in admins and c not in bot.accounts)
-        school_of = dict(
-            conn.execute(
-                select(PERSON.c.wechat_id, POSITION.c.unit_code)
-                .join(POSITION, POSITION.c.person_id == PERSON.c.id)
-                .join(UNIT, UNIT.c.code == POSITION.c.unit_code)
-                .where(UNIT.c.parent_code == county, PERSON.c.wechat_id.is_not(None))
-            ).all()
-        )
+        school_of = units_by_wechat_id_under(conn, county)
         teacher2 = next(
             c for c in room.members if c in school_of and school_of[c] != school_of.get(teacher)
         )
-        newcomer = conn.execute(
-            select(PERSON.c.name, PERSON.c.phone)
-            .select_from(PERSON.join(POSITION).join(UNIT))
-            .where(
-                PERSON.c.id.in_(sorted(unreachable)),
-                PERSON.c.phone.is_not(None),
-                UNIT.c.parent_code == county,
-                POSITION.c.role == "brigade_counselor",
-            )
-            .order_by(PERSON.c.id)
-        ).first()
+        newcomer = first_with_phone(conn, unreachable, county, "brigade_counselor")
         assert newcomer is not None, "the sample always has counselors without a 微信号"
         root_group = rooms[(tree_.root, main[tree_.level(tree_.root)])]
         return Cast(
@@ -112,19 +86,10 @@ def _cast(stage: Stage, unreachable: set[int]) -> Cast:
 
 def _set_nicknames(stage: Stage) -> None:
     """Most members do as the welcome asked and set their 群昵称 to 单位-姓名."""
-    from sqlalchemy import select
-
-    from matrix.tables import PERSON, POSITION, UNIT
+    from matrix.relay.people import unit_names_by_wechat_id
 
     with stage.engine.connect() as conn:
-        units = dict(
-            conn.execute(
-                select(PERSON.c.wechat_id, UNIT.c.name)
-                .select_from(PERSON.join(POSITION).join(UNIT))
-                .where(PERSON.c.wechat_id.is_not(None))
-                .order_by(POSITION.c.seq)
-            ).all()
-        )
+        units = unit_names_by_wechat_id(conn)
     n = 0
     for room in stage.world.rooms.values():
         for cid in room.members:

@@ -65,16 +65,13 @@ def _blueprint(c: Context) -> Check:
 
 
 def _roster(c: Context, database: Check) -> Check:
-    from sqlalchemy import func, select
-
     from matrix.db import make_engine
-    from matrix.tables import PERSON, UNIT
+    from matrix.tree import roster_size
 
     if not database.ok:
         return Check("roster", True, skipped=True)  # the database line already failed
     with make_engine(c.settings.db).connect() as conn:
-        units = conn.execute(select(func.count()).select_from(UNIT)).scalar_one()
-        persons = conn.execute(select(func.count()).select_from(PERSON)).scalar_one()
+        units, persons = roster_size(conn)
     return Check("roster", bool(units), f"单位 {units:,} 个、人员 {persons:,} 人")
 
 

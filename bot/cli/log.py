@@ -67,11 +67,9 @@ def show(
     limit: Annotated[int, typer.Option("--limit", "-n", help="最多显示几条（1—1000）")] = 20,
 ) -> None:
     """查看审计日志，最新的在前。"""
-    from sqlalchemy import select
-
     from bot.render.log import log_lines
     from matrix import audit_log
-    from matrix.tables import UNIT
+    from matrix.tree import unit_name
 
     c = ctx_of(ctx)
     if not 1 <= limit <= MAX_LIMIT:
@@ -80,7 +78,7 @@ def show(
     with c.ready_engine().connect() as conn:
         name = None
         if unit is not None:
-            name = conn.execute(select(UNIT.c.name).where(UNIT.c.code == unit)).scalar()
+            name = unit_name(conn, unit)
             if name is None:
                 raise UnknownUnit(unit)
         page = audit_log.search(conn, unit_code=unit, since=start, actor=actor, limit=limit)

@@ -45,8 +45,13 @@ def run(
     from loguru import logger
 
     from bot.logs import setup_logging
-    from bot.platforms.wechaty_adapter import Backoff, WechatyPlatform
-    from bot.service.process import dispatcher, serve, start_health, watch_presence
+    from bot.service.process import (
+        dispatcher,
+        serve,
+        start_health,
+        watch_presence,
+        wechaty_platform,
+    )
 
     c = ctx_of(ctx)
     if config is not None:
@@ -57,9 +62,7 @@ def run(
         c.__dict__.pop("engine", None)
         c.__dict__.pop("blueprint", None)
     s = c.settings.wechaty
-    platform = WechatyPlatform.for_service(
-        s.endpoint, s.token, port=s.port, backoff=Backoff(maximum=s.reconnect_max_seconds)
-    )
+    platform = wechaty_platform(s)
     bot = dispatcher(c, platform)
     operator = watch_presence(platform, bot, s)
     health = start_health(c, platform, health_port)

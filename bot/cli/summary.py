@@ -21,7 +21,7 @@ def _today(c: Context) -> date:
 
 
 def _requester(c: Context, as_unit: str | None) -> str:
-    from matrix.summary.scope import top_unit
+    from matrix.scope import top_unit
 
     if as_unit:
         return as_unit
@@ -106,7 +106,7 @@ def _audit_now(c: Context, unit: str | None, as_unit: str | None) -> list[Any]:
     from bot.render.findings import finding_json
     from matrix.provisioning.findings import audit
     from matrix.provisioning.membership import survey
-    from matrix.summary.scope import resolve_target
+    from matrix.scope import resolve_target
 
     bots = [a.id for a in c.settings.account_quotas()]
     with c.ready_engine().connect() as conn:

@@ -21,8 +21,6 @@ from urllib.parse import quote
 
 import qrcode
 
-from bot.render.templates import render
-
 BORDER = 2  # quiet zone, in modules
 SCALE = 8  # pixels per module in the PNG
 
@@ -88,9 +86,3 @@ def login_url(data: str) -> str:
     if data.startswith(("http://", "https://")):
         return data
     return f"https://wechaty.js.org/qrcode/{quote(data, safe='')}"
-
-
-def login_screen(data: str, png: Path) -> str:
-    """Write the PNG and return what the terminal shows (``cli/login_qr.txt.j2``)."""
-    write_png(qr_modules(data), png)
-    return render("cli/login_qr.txt.j2", qr=terminal_text(data), png=str(png), url=login_url(data))

@@ -15,16 +15,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from bot.platforms.simulated import SimCalendar, SimulatedAccount, SimulatedWeChat
 from matrix.blueprint import Blueprint
-from matrix.provisioning.actual import refresh_rooms
+from matrix.provisioning.actual import recorded_rooms, recorded_seats, refresh_rooms
 from matrix.provisioning.apply import ApplyReport, apply_plan
 from matrix.provisioning.membership import survey
 from matrix.provisioning.plan import Plan, build_plan
 from matrix.provisioning.schedule import AccountQuota
-from matrix.tables import GROUP, MEMBERSHIP, PERSON
+from matrix.relay.people import roster_wechat_ids
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -65,11 +65,7 @@ def populate(engine: Engine, world: SimulatedWeChat) -> int:
     (a bot can only invite people who have WeChat). Returns how many were added."""
     before = len(world.contacts)
     with engine.connect() as conn:
-        for wechat_id, name in conn.execute(
-            select(PERSON.c.wechat_id, PERSON.c.name).where(
-                PERSON.c.wechat_id.is_not(None), PERSON.c.removed_at.is_(None)
-            )
-        ):
+        for wechat_id, name in roster_wechat_ids(conn):
             world.add_contact(wechat_id, name)
     return len(world.contacts) - before
 
@@ -119,23 +115,8 @@ def mirror_rooms(engine: Engine, world: SimulatedWeChat, accounts: Sequence[str]
     the members it last saw in them (their owner when it is one of ``accounts``, else the
     first). Returns how many rooms were made."""
     with engine.connect() as conn:
-        groups = conn.execute(
-            select(GROUP.c.id, GROUP.c.name, GROUP.c.room_id, GROUP.c.owner_account)
-            .where(GROUP.c.room_id.is_not(None))
-            .order_by(GROUP.c.id)
-        ).all()
-        seats = conn.execute(
-            select(
-                MEMBERSHIP.c.group_id,
-                MEMBERSHIP.c.contact_id,
-                MEMBERSHIP.c.nickname,
-                MEMBERSHIP.c.is_admin,
-                PERSON.c.name,
-            )
-            .select_from(MEMBERSHIP.outerjoin(PERSON, PERSON.c.id == MEMBERSHIP.c.person_id))
-            .where(MEMBERSHIP.c.state == "actual", MEMBERSHIP.c.contact_id.is_not(None))
-            .order_by(MEMBERSHIP.c.id)
-        ).all()
+        groups = recorded_rooms(conn)
+        seats = recorded_seats(conn)
     by_group: dict[int, list[tuple[str, str, bool, str]]] = {}
     for gid, contact, nickname, is_admin, name in seats:
         by_group.setdefault(gid, []).append((contact, nickname or "", bool(is_admin), name or ""))
@@ -146,8 +127,12 @@ def mirror_rooms(engine: Engine, world: SimulatedWeChat, accounts: Sequence[str]
         people = by_group.get(gid, [])
         for contact, _, _, person in people:
             world.add_contact(contact, person)
-        owner = owner if owner in accounts else accounts[0]
-        world.create_room(owner, name, [c for c, *_ in people], room_id=room_id)
+        world.create_room(
+            owner if owner is not None and owner in accounts else accounts[0],
+            name,
+            [c for c, *_ in people],
+            room_id=room_id,
+        )
         room = world.rooms[room_id]
         for contact, nickname, is_admin, _ in people:
             room.members[contact] = nickname

@@ -23,7 +23,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from bot.chat.dispatch import Bot
 from bot.chat.summary import SummaryOptions
@@ -36,7 +36,7 @@ from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import RelayEnv, RelayOptions, VirtualClock
-from matrix.tables import GROUP, PERSON
+from matrix.relay.people import group_named, groups_with_rooms, name_for_wechat_id, shard_rooms
 from matrix.tree import UnitTree
 
 T = TypeVar("T")
@@ -161,15 +161,11 @@ class Stage:
     def room_of(self, group: str) -> str:
         """The room of a group written as its name or ``UNITCODE:KIND[:SHARD]``."""
         with self.engine.connect() as conn:
-            found = (
-                conn.execute(select(GROUP.c.room_id).where(GROUP.c.name == group)).scalars().first()
-            )
+            named = group_named(conn, group)
+            found = None if named is None else named.room_id
             if found is None and ":" in group:
                 code, kind, *rest = group.split(":")
-                query = select(GROUP.c.room_id, GROUP.c.shard).where(
-                    GROUP.c.unit_code == code, GROUP.c.kind == kind
-                )
-                shards = {s: r for r, s in conn.execute(query)}
+                shards = shard_rooms(conn, code, kind)
                 if rest and rest[0].isdigit():
                     found = shards.get(int(rest[0]))
                 elif shards:
@@ -187,23 +183,15 @@ class Stage:
     def _example_group(self) -> str:
         """A group of this database written both ways, for an error's fix (not a test name)."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(GROUP.c.unit_code, GROUP.c.kind, GROUP.c.name)
-                .where(GROUP.c.room_id.is_not(None))
-                .order_by(GROUP.c.id)
-                .limit(1)
-            ).first()
-        if row is None:
+            rows = groups_with_rooms(conn, limit=1)
+        if not rows:
             return f"单位代码:{self.bp.groups[0].key}"
-        return f"{row.unit_code}:{row.kind}（即“{row.name}”）"
+        return f"{rows[0].unit_code}:{rows[0].kind}（即“{rows[0].name}”）"
 
     def _on_roster(self, contact_id: str) -> str | None:
         """Everyone on the roster with a 微信号 has WeChat, under their roster name."""
         with self.engine.connect() as conn:
-            found = conn.execute(
-                select(PERSON.c.name).where(PERSON.c.wechat_id == contact_id)
-            ).scalar()
-        return None if found is None else str(found)
+            return name_for_wechat_id(conn, contact_id)
 
     def contact(self, contact_id: str) -> str:
         """Make sure ``contact_id`` exists in the world, with their roster name if they have one."""

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from bot.render.templates import TEMPLATES
 from matrix.audit_log import Page
-from matrix.tables import CONTACT_BINDING, PERSON, UNIT
+from matrix.provisioning.binding import names_of_contacts
+from matrix.tree import unit_names
 
 
 @cache
@@ -86,8 +86,8 @@ def detail_text(detail: str, width: int) -> str:
 
 def log_lines(conn: Connection, page: Page, timezone: str, width: int) -> list[LogLine]:
     """The page's entries as lines, newest first; each field bounded."""
-    units = _names(conn, UNIT.c.code, UNIT.c.name, {e.unit_code for e in page.entries})
-    people = _bound_names(conn, {e.actor for e in page.entries})
+    units = unit_names(conn, {e.unit_code for e in page.entries})
+    people = names_of_contacts(conn, {e.actor for e in page.entries})
     zone = ZoneInfo(timezone)
     labels = action_labels()
     return [
@@ -103,23 +103,3 @@ def log_lines(conn: Connection, page: Page, timezone: str, width: int) -> list[L
         )
         for e in page.entries
     ]
-
-
-def _names(conn: Connection, key: Any, name: Any, wanted: Iterable[str | None]) -> dict[str, str]:
-    codes = [c for c in wanted if c]
-    if not codes:
-        return {}
-    return {str(k): str(n) for k, n in conn.execute(select(key, name).where(key.in_(codes)))}
-
-
-def _bound_names(conn: Connection, contacts: set[str]) -> dict[str, str]:
-    """contact id → the roster name it is bound to (the newest binding)."""
-    if not contacts:
-        return {}
-    rows = conn.execute(
-        select(CONTACT_BINDING.c.contact_id, PERSON.c.name)
-        .join(PERSON, PERSON.c.id == CONTACT_BINDING.c.person_id)
-        .where(CONTACT_BINDING.c.contact_id.in_(contacts))
-        .order_by(CONTACT_BINDING.c.id)
-    )
-    return {str(c): str(n) for c, n in rows}

@@ -4,15 +4,33 @@ are drawn from here."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection
 
-from bot.rehearsal.sim_build import BuildReport
 from bot.render.findings import finding_title, fix_text, severity_label
 from bot.render.templates import render
 from matrix.provisioning.findings import KINDS, SEVERITIES, Finding, person_names
 from matrix.provisioning.plan import ACTION_LABELS, Plan
+
+if TYPE_CHECKING:
+    from matrix.provisioning.apply import ApplyReport
+
+
+class Applied(Protocol):
+    """What a carried-out plan tells (``bot.rehearsal.sim_build.BuildReport`` is one; render
+    does not import the rehearsal, which imports render)."""
+
+    plan: Plan
+    days: list[ApplyReport]
+    accepted: int
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def unreachable(self) -> int: ...
+
 
 NAMES_SHOWN = 5  # names listed per group and kind of step; the rest are counted
 
@@ -122,7 +140,7 @@ def _rank(severity: str) -> int:
     return SEVERITIES.index(severity)
 
 
-def applied_text(report: BuildReport) -> str:
+def applied_text(report: Applied) -> str:
     """What ``qunmatrix provision`` (and the demo) print once a plan was carried out."""
     view = report.plan.survey.view
     return render(

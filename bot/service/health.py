@@ -26,14 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine
 
 from bot.render.templates import render
+from matrix.db import ping
 from matrix.models import utcnow
 from matrix.platform import Presence
-from matrix.tables import DELIVERY
-
-OWED = ("pending", "sending")
+from matrix.relay.accounts import owed_copies
 
 
 def logged_in(platform: Any) -> bool:
@@ -80,12 +79,8 @@ class Checks:
 
     def _backlog(self) -> tuple[int, float | None]:
         with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-            count, first = conn.execute(
-                select(func.count(), func.min(DELIVERY.c.planned_at)).where(
-                    DELIVERY.c.state.in_(OWED)
-                )
-            ).one()
+            ping(conn)
+            count, first = owed_copies(conn)
         if first is None:
             return int(count), None
         if first.tzinfo is None:

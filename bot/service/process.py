@@ -9,7 +9,7 @@ import contextlib
 import functools
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import typer
 from loguru import logger
@@ -17,8 +17,7 @@ from loguru import logger
 from bot.chat.dispatch import Bot
 from bot.chat.relay_runner import PromptClock, relay_env
 from bot.chat.summary import SummaryOptions
-from bot.cli.app import Context
-from bot.config import WechatySettings
+from bot.config import Settings, WechatySettings
 from bot.render.templates import render
 from bot.service.health import Checks, HealthServer, logged_in
 from bot.service.operator_alerts import Operator
@@ -27,9 +26,24 @@ from matrix.platform import PlatformError, Presence
 from matrix.relay.handover import HandOver
 
 if TYPE_CHECKING:  # importing wechaty takes a while: only `run` pays for it
+    from sqlalchemy import Engine
+
     from bot.platforms.wechaty_adapter import WechatyPlatform
+    from matrix.blueprint import Blueprint
 
 FLUSH_EVERY = 1.0  # seconds between tries of replies that could not go out at once
+
+
+class Context(Protocol):
+    """What the process needs of the command line's context (``bot.cli.app.Context`` is one;
+    the service does not import the command line, which imports the service)."""
+
+    settings: Settings
+
+    @property
+    def blueprint(self) -> Blueprint: ...
+
+    def ready_engine(self) -> Engine: ...
 
 
 def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
@@ -78,10 +92,31 @@ def dispatcher(c: Context, platform: WechatyPlatform) -> Bot:
     return bot
 
 
+def wechaty_platform(settings: WechatySettings) -> WechatyPlatform:
+    """The Wechaty platform of the configured puppet service, reconnecting with backoff."""
+    from bot.platforms.wechaty_adapter import Backoff, WechatyPlatform
+
+    return WechatyPlatform.for_service(
+        settings.endpoint,
+        settings.token,
+        port=settings.port,
+        backoff=Backoff(maximum=settings.reconnect_max_seconds),
+    )
+
+
+def login_screen(data: str, png: Path) -> str:
+    """Write the login QR code's PNG and return what the terminal shows
+    (``cli/login_qr.txt.j2``)."""
+    from bot.platforms.login_qr import login_url, qr_modules, terminal_text, write_png
+
+    write_png(qr_modules(data), png)
+    return render("cli/login_qr.txt.j2", qr=terminal_text(data), png=str(png), url=login_url(data))
+
+
 def watch_presence(platform: WechatyPlatform, bot: Bot, settings: WechatySettings) -> Operator:
     """Show the login QR code when the account must scan, and tell the operator when the
     account logs out or is lost."""
-    from bot.platforms.login_qr import login_screen, login_url
+    from bot.platforms.login_qr import login_url
     from bot.platforms.wechaty_compat import ScanStatus
 
     operator = Operator(settings.webhook, settings.webhook_timeout)

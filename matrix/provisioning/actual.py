@@ -305,3 +305,32 @@ async def refresh_rooms(
             conn.execute(update(GROUP).where(GROUP.c.id == gid).values(name=room.topic))
             out[gid] = sync_members(conn, gid, members, bots=bots)
     return out
+
+
+def recorded_rooms(conn: Connection) -> list[tuple[int, str, str, str | None]]:
+    """(group id, name, room id, owner account) of every group the database records a room
+    for, in the order the groups were made."""
+    rows = conn.execute(
+        select(GROUP.c.id, GROUP.c.name, GROUP.c.room_id, GROUP.c.owner_account)
+        .where(GROUP.c.room_id.is_not(None))
+        .order_by(GROUP.c.id)
+    ).all()
+    return [(int(gid), str(name), str(room), owner) for gid, name, room, owner in rows]
+
+
+def recorded_seats(conn: Connection) -> list[tuple[int, str, str | None, bool, str | None]]:
+    """(group id, contact id, group nickname, is admin, roster name or None) of every member
+    last seen in a group, in the order they were recorded."""
+    rows = conn.execute(
+        select(
+            MEMBERSHIP.c.group_id,
+            MEMBERSHIP.c.contact_id,
+            MEMBERSHIP.c.nickname,
+            MEMBERSHIP.c.is_admin,
+            PERSON.c.name,
+        )
+        .select_from(MEMBERSHIP.outerjoin(PERSON, PERSON.c.id == MEMBERSHIP.c.person_id))
+        .where(MEMBERSHIP.c.state == "actual", MEMBERSHIP.c.contact_id.is_not(None))
+        .order_by(MEMBERSHIP.c.id)
+    ).all()
+    return [(int(g), str(c), nick, bool(admin), name) for g, c, nick, admin, name in rows]

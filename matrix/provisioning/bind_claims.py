@@ -14,7 +14,7 @@ Whatever the phone named (nobody, several people, someone bound already, someone
 unit, an office person), the claimant is told the same thing: the reply (``Claim.reply``) is
 ``received``, which reveals nobody's name, unit or binding. Offices are told in their own group
 (``office_room``), never in a room where the claimant sits, so the roster stays with them.
-Office messages go through the relay's queue (``matrix.relay.delivery.enqueue``): they commit
+Office messages go through the relay's queue (``matrix.relay.outbox.enqueue``): they commit
 with the binding, survive a crash, and can be queued by the CLI for the running bot to send.
 """
 
@@ -30,8 +30,8 @@ from sqlalchemy import Connection, func, insert, select
 
 from matrix import audit_log
 from matrix.provisioning import binding, join_review
-from matrix.relay.delivery import enqueue
 from matrix.relay.env import RelayEnv
+from matrix.relay.outbox import enqueue
 from matrix.relay.people import GroupRef, office_groups, office_roles, offices_held, positions, unit
 from matrix.relay.people import group as group_by_id
 from matrix.roster import clean_phone

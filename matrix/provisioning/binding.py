@@ -477,3 +477,18 @@ def revoke_person(conn: Connection, person_id: int, actor: str) -> list[Binding]
         _record_wechat(conn, person_id, wechat, utcnow())
         active = bindings(conn, person_ids=[person_id])
     return [revoke(conn, b.id, actor) for b in active]
+
+
+def names_of_contacts(conn: Connection, contact_ids: Iterable[str]) -> dict[str, str]:
+    """contact id → the roster name it is bound to (the newest binding, revoked ones too), for
+    naming the actors of the audit log."""
+    wanted = set(contact_ids)
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        select(CONTACT_BINDING.c.contact_id, PERSON.c.name)
+        .join(PERSON, PERSON.c.id == CONTACT_BINDING.c.person_id)
+        .where(CONTACT_BINDING.c.contact_id.in_(wanted))
+        .order_by(CONTACT_BINDING.c.id)
+    )
+    return {str(contact): str(name) for contact, name in rows}

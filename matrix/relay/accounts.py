@@ -139,3 +139,14 @@ def backlog(conn: Connection) -> dict[str, int]:
         .group_by(DELIVERY.c.account_id)
     )
     return {r[0]: r[1] for r in rows}
+
+
+def owed_copies(conn: Connection) -> tuple[int, datetime | None]:
+    """How many copies are still owed (pending or being sent) and when the oldest of them was
+    planned (None when nothing is owed), for the health endpoint."""
+    count, first = conn.execute(
+        select(func.count(), func.min(DELIVERY.c.planned_at)).where(
+            DELIVERY.c.state.in_(OPEN_STATES)
+        )
+    ).one()
+    return int(count), first

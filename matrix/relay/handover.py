@@ -36,6 +36,7 @@ from matrix.relay.accounts import (
 from matrix.relay.assign import assign
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
+from matrix.relay.outbox import Outbox
 from matrix.relay.people import GroupRef, group
 from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE
 
@@ -167,8 +168,6 @@ def _unserved(row: Any, result: HandOver, unserved_ids: set[int]) -> None:
 
 
 def _tell(conn: Connection, env: RelayEnv, result: HandOver, offline_for: float) -> int:
-    from matrix.relay.delivery import Outbox  # delivery imports this module
-
     outbox = Outbox(conn, env)
     stamp = env.clock.now().strftime("%Y%m%d%H%M%S")
     base = {

@@ -9,6 +9,7 @@ Display names never decide anything.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, select
@@ -169,3 +170,91 @@ def office_groups(conn: Connection, bp: Blueprint, unit_code: str) -> list[Group
     ]
     rows = [g for g in rows if g.kind in known]
     return sorted(rows, key=lambda g: (rank(g.kind), g.shard, g.id))
+
+
+def groups_with_rooms(
+    conn: Connection, containing: str = "", limit: int | None = None
+) -> list[GroupRef]:
+    """The groups that have a room, in the order they were made; only those whose name
+    contains ``containing`` when it is given, at most ``limit`` of them."""
+    query = select(GROUP).where(GROUP.c.room_id.is_not(None)).order_by(GROUP.c.id)
+    if containing:
+        query = query.where(GROUP.c.name.contains(containing))
+    if limit is not None:
+        query = query.limit(limit)
+    return [_group(row) for row in conn.execute(query)]
+
+
+def group_named(conn: Connection, name: str) -> GroupRef | None:
+    """The (first made) group called ``name``, None if there is none."""
+    row = conn.execute(select(GROUP).where(GROUP.c.name == name).order_by(GROUP.c.id)).first()
+    return None if row is None else _group(row)
+
+
+def shard_rooms(conn: Connection, unit_code: str, kind: str) -> dict[int, str | None]:
+    """shard → room id of the groups of one kind that a unit leads (0 when not split)."""
+    rows = conn.execute(
+        select(GROUP.c.shard, GROUP.c.room_id).where(
+            GROUP.c.unit_code == unit_code, GROUP.c.kind == kind
+        )
+    )
+    return {int(shard): room for shard, room in rows}
+
+
+def roster_wechat_ids(conn: Connection) -> list[tuple[str, str]]:
+    """(微信号, name) of everyone on the roster (not removed) who has a 微信号."""
+    rows = conn.execute(
+        select(PERSON.c.wechat_id, PERSON.c.name).where(
+            PERSON.c.wechat_id.is_not(None), PERSON.c.removed_at.is_(None)
+        )
+    )
+    return [(str(wechat_id), str(name)) for wechat_id, name in rows]
+
+
+def name_for_wechat_id(conn: Connection, wechat_id: str) -> str | None:
+    """The roster name of the person with this 微信号, None if no one has it."""
+    name = conn.execute(select(PERSON.c.name).where(PERSON.c.wechat_id == wechat_id)).scalar()
+    return None if name is None else str(name)
+
+
+def unit_names_by_wechat_id(conn: Connection) -> dict[str, str]:
+    """微信号 → the name of the unit the person holds a position in (the last position when
+    there are several), for everyone who has a 微信号."""
+    rows = conn.execute(
+        select(PERSON.c.wechat_id, UNIT.c.name)
+        .select_from(PERSON.join(POSITION).join(UNIT))
+        .where(PERSON.c.wechat_id.is_not(None))
+        .order_by(POSITION.c.seq)
+    )
+    return {str(wechat_id): str(name) for wechat_id, name in rows}
+
+
+def units_by_wechat_id_under(conn: Connection, parent_code: str) -> dict[str, str]:
+    """微信号 → unit code, for the people with a 微信号 who hold a position in a unit directly
+    under ``parent_code``."""
+    rows = conn.execute(
+        select(PERSON.c.wechat_id, POSITION.c.unit_code)
+        .join(POSITION, POSITION.c.person_id == PERSON.c.id)
+        .join(UNIT, UNIT.c.code == POSITION.c.unit_code)
+        .where(UNIT.c.parent_code == parent_code, PERSON.c.wechat_id.is_not(None))
+    )
+    return {str(wechat_id): str(code) for wechat_id, code in rows}
+
+
+def first_with_phone(
+    conn: Connection, person_ids: Iterable[int], parent_code: str, role: str
+) -> tuple[str, str] | None:
+    """(name, phone) of the first of ``person_ids`` (by id) who has a phone and holds ``role``
+    in a unit directly under ``parent_code``; None if none does."""
+    row = conn.execute(
+        select(PERSON.c.name, PERSON.c.phone)
+        .select_from(PERSON.join(POSITION).join(UNIT))
+        .where(
+            PERSON.c.id.in_(sorted(person_ids)),
+            PERSON.c.phone.is_not(None),
+            UNIT.c.parent_code == parent_code,
+            POSITION.c.role == role,
+        )
+        .order_by(PERSON.c.id)
+    ).first()
+    return None if row is None else (str(row[0]), str(row[1]))

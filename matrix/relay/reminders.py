@@ -24,8 +24,8 @@ from sqlalchemy import Connection, func, select, update
 
 from matrix.relay.acks import Laggard, progress_in, unacknowledged
 from matrix.relay.codes import notice_code
-from matrix.relay.delivery import Outbox
 from matrix.relay.env import RelayEnv
+from matrix.relay.outbox import Outbox
 from matrix.relay.people import GroupRef, UnitRef, child_roles, group, office_group, unit
 from matrix.relay.targets import answers_for_itself
 from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, PERSON, POSITION, RELAY_JOB, UNIT

@@ -10,10 +10,10 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 
 from matrix.relay.accounts import account_rates
-from matrix.relay.delivery import enqueue
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotInMatrix
 from matrix.relay.guard import watch_match
+from matrix.relay.outbox import enqueue
 from matrix.relay.people import group_for_room, office_group, office_roles, person_for_contact, unit
 from matrix.tables import MEMBERSHIP, PERSON, POSITION, WATCH_FLAG
 

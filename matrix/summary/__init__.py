@@ -2,9 +2,9 @@
 the build-status table (seed 002 附件2), the audit table, and (in ``matrix.media``) the media
 statistics table (seed 000 附表). Rendering them is the chat layer's business (``bot/``)."""
 
+from matrix.scope import AmbiguousUnit, OutOfScope, UnitRef, resolve_target
 from matrix.summary.audit import AuditTable, FindingRecord, audit_table
 from matrix.summary.build import BuildStatus, GroupLine, LevelStatus, UnbuiltUnit, build_status
-from matrix.summary.scope import AmbiguousUnit, OutOfScope, UnitRef, resolve_target
 
 __all__ = [
     "AmbiguousUnit",

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from matrix.errors import MatrixError
-from matrix.summary.scope import UNIT, UnitRef, resolve_target
+from matrix.scope import UNIT, UnitRef, resolve_target
 
 # what people read for a code or a severity (问题 / 严重程度 columns) is in
 # templates/findings/codes.toml; an unknown code or severity is shown as it is

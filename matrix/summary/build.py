@@ -47,7 +47,7 @@ from sqlalchemy import (
 
 from matrix.blueprint import Blueprint, GroupSpec, LevelSpec
 from matrix.provisioning.membership import survey
-from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
+from matrix.scope import UNIT, UnitRef, resolve_target, under
 from matrix.tables import GROUP, MEMBERSHIP
 
 

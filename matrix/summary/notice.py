@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 from matrix.relay.acks import Progress, progress_within
 from matrix.relay.env import RelayEnv
 from matrix.relay.people import unit as relay_unit
-from matrix.summary.scope import UNIT, UnitRef, resolve_target, under
+from matrix.scope import UNIT, UnitRef, resolve_target, under
 from matrix.tables import DELIVERY, GROUP, NOTICE
 
 RECENT = 10  # notices listed; a table is about what is going on now, not an archive
