@@ -1,7 +1,7 @@
 """adopted groups: rooms built by hand, brought under the bot (认领), and the rooms bots sit in
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 
 A group row whose room a person built carries when and by whom it was adopted; ``seen_room``
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0010'
-down_revision = '0009'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
