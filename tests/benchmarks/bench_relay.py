@@ -282,7 +282,7 @@ def pace_report(
     print(
         f"platform allowance (simulated: {ALLOWANCE:g}·r = {rate * ALLOWANCE:g} msg/s, burst "
         f"{ALLOWANCE_BURST}): bound {allowed:,.1f} s → makespan/allowance bound = "
-        f"{makespan / allowed:.4f} (the engine keeps {1 / ALLOWANCE:.0%} of the allowance as margin)"
+        f"{makespan / allowed:.4f} (the engine uses {1 / ALLOWANCE:.0%} of the allowance)"
     )
     print(
         f"volume: about {share:,} copies per account for one national notice with K = {k}; "
