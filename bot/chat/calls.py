@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from bot.chat.commands import Command
-from bot.chat.permissions import Asker
+from matrix.authority import Asker
 from matrix.errors import MatrixError
 from matrix.platform import IncomingMessage, Platform
 from matrix.relay.people import GroupRef, NotInMatrix, group_for_room

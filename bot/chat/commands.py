@@ -24,18 +24,11 @@ from enum import Enum
 from typing import Any
 
 from bot.render.summary import FORMATS, TABLES
+from matrix.authority import Who
 from matrix.blueprint import normalize_label
 from matrix.errors import MatrixError
 from matrix.media import MEDIA_KINDS, NONE_WORDS, find_kind
 from matrix.relay.codes import parse_code
-
-
-class Who(Enum):
-    """Who may run a command; ``bot.chat.permissions`` is the one place that checks it."""
-
-    ANYONE = "anyone"  # anyone in the group, strangers too
-    MEMBER = "member"  # a person bound to the roster
-    OFFICE = "office"  # an office (group admin role) whose subtree holds the target unit
 
 
 class Kind(Enum):

@@ -59,7 +59,6 @@ from bot.chat.calls import Call, GroupRef, Handler, Reply, group_of
 from bot.chat.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
 from bot.chat.handlers import HANDLERS
 from bot.chat.limits import Gate, Limiter, cleaned, cleaned_event
-from bot.chat.permissions import Asker, Denied, Permissions
 from bot.chat.provision import forget_old_plans
 from bot.chat.relay import watch, watched
 from bot.chat.relay_runner import Relay
@@ -67,6 +66,7 @@ from bot.chat.summary import SummaryOptions
 from bot.config import LimitOptions
 from bot.render.templates import render
 from matrix import audit_log, claims
+from matrix.authority import Asker, Authority, Denied
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.models import utcnow
@@ -82,6 +82,7 @@ from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import RelayEnv
+from matrix.relay.errors import NotAllowed
 from matrix.tables import GROUP, UNIT
 from matrix.tree import UnitTree
 
@@ -282,6 +283,11 @@ class RoomTurns:
                 self._locks[room_id] = (lock, users - 1)
 
 
+def _authority(bp: Blueprint, tree: UnitTree) -> Authority:
+    """``matrix.authority``'s policy over the loaded unit tree."""
+    return Authority(bp, tree.is_within, tree.__contains__)
+
+
 class Bot:
     """The chat layer over one database and blueprint, for any number of accounts."""
 
@@ -323,7 +329,7 @@ class Bot:
         self._heard_in: dict[str, str] = {}  # room → the account that last heard something there
         self._next_tick = 0.0
         self.tree = tree if tree is not None else UnitTree.load(engine, blueprint.level_keys)
-        self.permissions = Permissions(blueprint, self.tree)
+        self.authority = _authority(blueprint, self.tree)
         self._roster_mark = self._units_mark()
         self.handlers: dict[str, Handler] = dict(handlers if handlers is not None else HANDLERS)
         missing = {c.key for c in TABLE} - set(self.handlers)
@@ -479,7 +485,7 @@ class Bot:
 
     def _use_tree(self, tree: UnitTree, mark: tuple[Any, ...]) -> None:
         self.tree = tree
-        self.permissions = Permissions(self.blueprint, tree)
+        self.authority = _authority(self.blueprint, tree)
         self.__dict__.pop("_unit_names", None)
         self._roster_mark = mark
 
@@ -553,20 +559,20 @@ class Bot:
         (people say 收到 all day; the group must not fill with the bot's answers)."""
         with self.engine.connect() as conn:
             group = group_of(conn, msg.room_id)
-            asker = self.permissions.asker(conn, msg.contact_id, msg.sender_name)
+            asker = self.authority.asker(conn, msg.contact_id, msg.sender_name)
         command = inv.command
         if command is None:
             return self._unknown(inv.name, asker, group)
-        if inv.bare and not self.permissions.allows(asker, command):
+        if inv.bare and not self.authority.allows(asker, command.who):
             return None
         unit = group.unit_code if group else None
         try:
-            self.permissions.check(asker, command)
+            self.authority.check(asker, command.who, command.name)
             args = bind(command, inv.rest, self.find_unit)
             named = args.get("unit")
             if command.who is Who.OFFICE:
                 unit = named or unit or asker.home_unit
-                self.permissions.check(asker, command, unit)
+                self.authority.check(asker, command.who, command.name, unit)
             with self.engine.begin() as conn:
                 call = Call(command, args, asker, group, unit, msg, platform, conn, self, inv.bare)
                 reply = await self.handlers[command.key](call)
@@ -577,6 +583,8 @@ class Bot:
             if inv.bare:
                 return None
             return Reply("usage.j2", {"error": exc, "command": exc.command})
+        except NotAllowed as exc:  # the relay's finer rules, worded for its action
+            return None if inv.bare else Reply("error.j2", {"error": exc})
         except Denied as exc:
             if command.who is Who.OFFICE:
                 with self.engine.begin() as conn:
@@ -612,8 +620,8 @@ class Bot:
     def _unknown(self, name: str, asker: Asker, group: GroupRef | None) -> Reply | None:
         """A typo of a command the asker may run gets suggestions; other '#words' silence."""
         unit = group.unit_code if group else None
-        names = [c.name for c in TABLE if self.permissions.allows(asker, c, unit)]
-        names += [c.alias for c in TABLE if self.permissions.allows(asker, c, unit)]
+        names = [c.name for c in TABLE if self.authority.allows(asker, c.who, unit)]
+        names += [c.alias for c in TABLE if self.authority.allows(asker, c.who, unit)]
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         if not close:
             return None

@@ -38,7 +38,7 @@ def roster_example(call: Call, command: Command) -> str:
 
 async def help_(call: Call) -> Reply:
     """#帮助: what the asker may run here, or how to use one command."""
-    perms = call.bot.permissions
+    perms = call.bot.authority
     unit = call.group.unit_code if call.group else None
     wanted = call.args["command"]
     if wanted is not None:
@@ -46,11 +46,11 @@ async def help_(call: Call) -> Reply:
             "help_command.j2",
             {
                 "command": wanted,
-                "allowed": perms.allows(call.asker, wanted, unit),
+                "allowed": perms.allows(call.asker, wanted.who, unit),
                 "example": roster_example(call, wanted),
             },
         )
-    allowed = [c for c in TABLE if perms.allows(call.asker, c, unit)]
+    allowed = [c for c in TABLE if perms.allows(call.asker, c.who, unit)]
     return Reply(
         "help.j2",
         {

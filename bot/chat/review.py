@@ -116,7 +116,7 @@ def _confirm_claim(call: Call, request: join_review.Request) -> Reply:
                 fix=f"核实无误请只回复 #同意 {request.id}；不是本人请回复 #拒绝 {request.id}",
             )
     units = [u for u, _ in _positions(call.conn, person.id)]
-    if not any(call.bot.permissions.covers(call.asker, u) for u in units):
+    if not any(call.bot.authority.covers(call.asker, u) for u in units):
         raise MatrixError(
             "此人不在你所在单位的管辖范围内", fix="请由其所在单位或上级单位办公室核实"
         )

@@ -19,16 +19,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, and_, exists, func, insert, or_, select
 
+from matrix.authority import OUTSIDE, STRANGER, Who, refusal
 from matrix.blueprint import Blueprint
 from matrix.relay.codes import notice_code, report_code
 from matrix.relay.env import RelayEnv
-from matrix.relay.errors import NotAllowed, UnknownCode
+from matrix.relay.errors import UnknownCode, refused
 from matrix.relay.people import (
+    PersonRef,
     UnitRef,
     group_for_room,
     offices_held,
     person_for_contact,
     positions,
+    relay_asker,
     unit,
 )
 from matrix.relay.targets import answers_for_itself, relay_kinds, self_answering_kinds
@@ -70,9 +73,11 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
     with env.engine.begin() as conn:
         group = group_for_room(conn, room_id)
         leader = unit(conn, group.unit_code)
-        person = person_for_contact(conn, contact_id)
-        if person is None or leader is None:
-            raise NotAllowed("你不在名册中，回执未记录", fix="请联系管理员把你的微信号登记到名册")
+        asker = relay_asker(conn, env.blueprint, contact_id)
+        reason = refusal(asker, Who.MEMBER)
+        if reason is not None or asker.person_id is None or leader is None:
+            raise refused("ack", reason or STRANGER)
+        person = PersonRef(asker.person_id, asker.person_name)
         itself = answers_for_itself(env.blueprint, group.kind)
         units = [
             u
@@ -82,10 +87,7 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
         units = list({u.code: u for u in units}.values())
         if not units:
             whose = f"{leader.name}本单位" if itself else f"{leader.name}下属单位"
-            raise NotAllowed(
-                f"只有{whose}的人员回复“收到”才计为回执",
-                fix="请由本单位在群里的负责同志回复",
-            )
+            raise refused("ack", OUTSIDE, unit=whose)
         # a copy held up by an outage still counts: the unit heard of the notice (from a
         # higher group, a colleague), and what it says here is its answer
         owed = select(DELIVERY.c.notice_id, DELIVERY.c.state).where(
@@ -238,10 +240,7 @@ def _scope(conn: Connection, env: RelayEnv, issuer: UnitRef, asker: str | None) 
     for office in offices:
         if issuer.contains(office):
             return office
-    raise NotAllowed(
-        "你所在单位不在这条通知的下发范围内，不能查看进度",
-        fix="只能查看本单位或上级单位下发的通知",
-    )
+    raise refused("progress", OUTSIDE)
 
 
 def notice_progress(env: RelayEnv, notice_id: int, *, asker: str | None = None) -> Progress:

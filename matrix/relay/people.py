@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, select
 
+from matrix.authority import Asker, office_roles
 from matrix.blueprint import Blueprint
 from matrix.platform import Member
 from matrix.provisioning.binding import resolve
@@ -110,25 +111,28 @@ def _group(row: object) -> GroupRef:
     return GroupRef(r["id"], r["unit_code"], r["kind"], r["shard"], r["name"], r["room_id"])
 
 
-def office_roles(bp: Blueprint) -> dict[str, frozenset[str]]:
-    """Per level, the roles that administer the groups that level leads (its office).
-
-    >>> from matrix.blueprint import load_blueprint
-    >>> office_roles(load_blueprint("young_pioneers"))["county"]
-    frozenset({'office_staff'})
-    """
-    roles: dict[str, set[str]] = {}
-    for spec in bp.groups:
-        for sel in spec.admins:
-            if sel.scope == "self":
-                roles.setdefault(spec.led_by, set()).add(sel.role)
-    return {level: frozenset(r) for level, r in roles.items()}
-
-
 def offices_held(conn: Connection, bp: Blueprint, person_id: int) -> list[UnitRef]:
     """The units the person is an office of, highest first."""
     roles = office_roles(bp)
     return [u for u, role in positions(conn, person_id) if role in roles.get(u.level, ())]
+
+
+def relay_asker(conn: Connection, bp: Blueprint, contact_id: str) -> Asker:
+    """``contact_id`` as an ``Asker`` of ``matrix.authority``, resolved as the relay does
+    (binding by 微信号 on first use, a superseded contact being nobody)."""
+    person = person_for_contact(conn, contact_id)
+    if person is None:
+        return Asker(contact_id)
+    held = positions(conn, person.id)
+    roles = office_roles(bp)
+    offices = [u.code for u, role in held if role in roles.get(u.level, ())]
+    return Asker(
+        contact_id,
+        person_id=person.id,
+        person_name=person.name,
+        positions=tuple((u.code, role) for u, role in held),
+        office_units=tuple(dict.fromkeys(offices)),
+    )
 
 
 def child_roles(bp: Blueprint, kind: str) -> list[str]:
