@@ -10,15 +10,19 @@ Display names never decide anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select
 
 from matrix.authority import Asker, office_roles
 from matrix.blueprint import Blueprint
+from matrix.errors import MatrixError
 from matrix.platform import Member
 from matrix.provisioning.binding import resolve
 from matrix.relay.errors import NotInMatrix
+from matrix.roster import clean_phone
 from matrix.tables import GROUP, PERSON, POSITION, UNIT
+from matrix.tree import within_path
 
 
 @dataclass(frozen=True)
@@ -173,3 +177,105 @@ def office_groups(conn: Connection, bp: Blueprint, unit_code: str) -> list[Group
     ]
     rows = [g for g in rows if g.kind in known]
     return sorted(rows, key=lambda g: (rank(g.kind), g.shard, g.id))
+
+
+@dataclass(frozen=True)
+class RosterPerson:
+    """A roster person as a command names them: by phone or name, with their unit."""
+
+    id: int
+    name: str
+    unit_code: str
+    unit_name: str
+
+
+def roster_people(conn: Connection, *conditions: ColumnElement[bool]) -> list[RosterPerson]:
+    """Current roster persons at current units meeting ``conditions``, each once (their
+    highest unit)."""
+    query = (
+        select(PERSON.c.id, PERSON.c.name, UNIT.c.code, UNIT.c.name)
+        .select_from(PERSON.join(POSITION, POSITION.c.person_id == PERSON.c.id).join(UNIT))
+        .where(PERSON.c.removed_at.is_(None), UNIT.c.removed_at.is_(None), *conditions)
+        .order_by(PERSON.c.id, UNIT.c.depth)
+    )
+    seen: dict[int, RosterPerson] = {}
+    for row in conn.execute(query):
+        seen.setdefault(row[0], RosterPerson(*row))
+    return list(seen.values())
+
+
+def roster_person(conn: Connection, person_id: int) -> RosterPerson | None:
+    """The current roster person with this id, or None."""
+    found = roster_people(conn, PERSON.c.id == person_id)
+    return found[0] if found else None
+
+
+def person_name(conn: Connection, person_id: int) -> str | None:
+    """A roster person's name (removed or not), or None."""
+    return conn.execute(select(PERSON.c.name).where(PERSON.c.id == person_id)).scalar()
+
+
+def position_units(conn: Connection, person_id: int) -> list[str]:
+    """The codes of the units the person holds a position at (current or not)."""
+    rows = conn.execute(select(POSITION.c.unit_code).where(POSITION.c.person_id == person_id))
+    return [str(r[0]) for r in rows]
+
+
+def find_person(
+    conn: Connection, text: str, under_unit: str, where: str = "本群所属单位及下属单位的名册"
+) -> RosterPerson:
+    """The roster person in ``under_unit``'s subtree with this phone number or name
+    (``where`` names that roster in the message when there is none)."""
+    path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == under_unit)).scalar_one()
+    phone = clean_phone(text) or text
+    found = roster_people(
+        conn, UNIT.c.path.startswith(path), (PERSON.c.phone == phone) | (PERSON.c.name == text)
+    )
+    if not found:
+        raise MatrixError(
+            f"在{where}中找不到“{text}”",
+            fix="请写名册上登记的手机号或姓名；不在名册上的人可只写编号同意入群",
+        )
+    if len(found) > 1:
+        listed = "、".join(f"{p.name}（{p.unit_name}）" for p in found[:5])
+        raise MatrixError(f"“{text}”对应多人：{listed}", fix="请改写手机号")
+    return found[0]
+
+
+def room_owner(engine: Engine, room_id: str) -> str | None:
+    """The account that owns the matrix group in ``room_id`` (None: unknown or not ours)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(GROUP.c.owner_account).where(GROUP.c.room_id == room_id)
+        ).scalar()
+
+
+def built_groups_under(engine: Engine, unit_code: str) -> list[tuple[int, str | None]]:
+    """The built groups of ``unit_code``'s subtree and their owner accounts."""
+    with engine.connect() as conn:
+        path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == unit_code)).scalar_one()
+        rows = conn.execute(
+            select(GROUP.c.id, GROUP.c.owner_account)
+            .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
+            .where(
+                GROUP.c.room_id.is_not(None),
+                within_path(UNIT.c.path, path, conn.dialect.name),
+            )
+        ).all()
+    return [(int(gid), owner) for gid, owner in rows]
+
+
+def units_mark(engine: Engine) -> tuple[Any, ...]:
+    """A cheap fingerprint of the unit table: it changes when an import adds, removes,
+    renames or moves units (the bot then loads its unit tree again)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.count(),
+                func.count(UNIT.c.removed_at),
+                func.max(UNIT.c.removed_at),
+                func.coalesce(func.sum(func.length(UNIT.c.name)), 0),
+                func.coalesce(func.sum(func.length(UNIT.c.path)), 0),
+            )
+        ).one()
+    return tuple(row)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from bot.chat.commands import COMMANDS
 from bot.chat.dispatch import _authority
+from bot.chat.registry import COMMANDS
 from matrix.authority import Denied
 from matrix.models import Person, utcnow
 from matrix.provisioning.binding import bind_by_admin, lookup
