@@ -1,8 +1,9 @@
 """Every chat command, collected from the module of its area in the order #帮助 lists them.
 
 Adding a command: declare it (``Command(..., templates=..., executor=fn)``) next to its executor
-in its area's module, add its template under ``templates/replies/``, and list it here. Parsing,
-permission checks, #帮助, usage errors and the console read only these declarations.
+in its area's module and add its template under ``templates/replies/``; the registry finds it
+there (a new area module is listed once in ``AREAS``). Parsing, permission checks, #帮助, usage
+errors and the console read only these declarations.
 
 >>> inv = parse("#核查 K1")
 >>> inv.command.key, inv.rest
@@ -27,26 +28,16 @@ from bot.chat import review as review_chat
 from bot.chat import summary as summary_chat
 from bot.chat.commands import Command, Invocation, Registry, UnitResolver
 
-REGISTRY = Registry(
-    (
-        help_chat.HELP,
-        provision_chat.PROVISION,
-        provision_chat.CONFIRM,
-        provision_chat.AUDIT,
-        review_chat.APPROVE,
-        review_chat.REJECT,
-        review_chat.BIND,
-        review_chat.UNBIND,
-        relay_chat.NOTICE,
-        relay_chat.ACK,
-        relay_chat.STATUS,
-        relay_chat.REPORT,
-        relay_chat.FORWARD,
-        summary_chat.SUMMARY,
-        summary_chat.REGISTER,
-        log_chat.LOG,
-    )
-)
+AREAS = (help_chat, provision_chat, review_chat, relay_chat, summary_chat, log_chat)
+"""The modules that declare commands, in the order #帮助 lists their commands."""
+
+
+def declared(module: object) -> list[Command]:
+    """The commands ``module`` declares, in the order it declares them."""
+    return [v for v in vars(module).values() if isinstance(v, Command)]
+
+
+REGISTRY = Registry([command for area in AREAS for command in declared(area)])
 TABLE: tuple[Command, ...] = REGISTRY.table
 COMMANDS: dict[str, Command] = REGISTRY.by_key
 
