@@ -1,41 +1,25 @@
-"""Commands as data: one table drives parsing, permission checks and #帮助.
+"""What a command declaration is made of, and how a message becomes one.
 
-Each ``Command`` names itself in Chinese and English, lists typed parameters, says who may run
-it, and carries a one-line summary and an example. ``parse`` finds the command in a message and
-``bind`` turns the rest into typed arguments, raising ``UsageError`` with what was wrong.
-
->>> inv = parse("#核查 K1")
->>> inv.command.key, inv.rest
-('audit', 'K1')
->>> parse("＃help").command.name
-'帮助'
->>> parse("收到").command.key, parse("收到T12").rest, parse("大家好") is None
-('ack', 'T12', True)
->>> COMMANDS["approve"].usage
-'#同意 <编号> [人员]'
+Each ``Command`` is declared once, in the module of its area next to its executor
+(``bot.chat.provision``, ``review``, ``relay``, ``summary``, ``log``, ``help``); it names itself
+in Chinese and English, lists typed parameters, says who may run it, and carries a one-line
+summary, an example and its reply templates. ``bot.chat.registry`` collects them in help order
+into a ``Registry``, whose ``parse`` finds the command in a message and ``bind`` turns the rest
+into typed arguments, raising ``UsageError`` with what was wrong.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from bot.render.summary import FORMATS, TABLES
+from matrix.authority import Who
 from matrix.blueprint import normalize_label
 from matrix.errors import MatrixError
-from matrix.media import MEDIA_KINDS, NONE_WORDS, find_kind
 from matrix.relay.codes import parse_code
-
-
-class Who(Enum):
-    """Who may run a command; ``bot.chat.permissions`` is the one place that checks it."""
-
-    ANYONE = "anyone"  # anyone in the group, strangers too
-    MEMBER = "member"  # a person bound to the roster
-    OFFICE = "office"  # an office (group admin role) whose subtree holds the target unit
 
 
 class Kind(Enum):
@@ -76,9 +60,16 @@ class Param:
         raise ValueError(token)
 
 
+Executor = Callable[[Any], Awaitable[Any]]
+"""A command's executor: ``async def fn(call: bot.chat.context.Call) -> Reply | None``."""
+
+
 @dataclass(frozen=True)
 class Command:
-    """One chat command. ``bare`` commands may also be typed without the leading #."""
+    """One chat command, declared once in the module of its area, next to its executor: its
+    key, Chinese name and English alias, typed parameters, who may run it, a one-line summary,
+    an example, the reply templates under ``templates/replies/`` its executor answers with, and
+    the executor. ``bare`` commands may also be typed without the leading #."""
 
     key: str
     name: str
@@ -89,6 +80,8 @@ class Command:
     example: str
     bare: bool = False
     audited: bool = field(default=False)  # recorded even when not an office command
+    templates: tuple[str, ...] = ()
+    executor: Executor | None = field(default=None, compare=False, repr=False)
 
     @property
     def usage(self) -> str:
@@ -121,200 +114,11 @@ class UsageError(MatrixError):
         self.more = more
 
 
-_UNIT = Param("unit", "单位", Kind.UNIT, required=False)
-# The 表名 and 格式 of #汇总 as offered in chat, and the keys bot.render.summary knows them by;
-# every alias it accepts (附件2, 表格, excel …) is accepted here too.
-SUMMARY_TABLES = {"建群": "build", "媒体": "media", "通知": "notice", "核查": "audit"}
-SUMMARY_FORMATS = {"文本": "text", "xlsx": "xlsx", "csv": "csv", "md": "md", "html": "html"}
-_MEDIA = ("网站", "网页", "公众号", "视频号", "抖音", "快手")
-# "#登记 无 公众号" records that there is none: 无 stands where the 类型 goes
-_NONE = "无"
-
-
-def _summary_choice(
-    key: str, label: str, choices: dict[str, str], aliases: dict[str, tuple[str, ...]]
-) -> Param:
-    """An optional choice of #汇总 offering ``choices``, accepting each key's ``aliases``."""
-    synonyms = tuple((alias, choice) for choice, k in choices.items() for alias in aliases[k])
-    return Param(key, label, Kind.CHOICE, False, tuple(choices), synonyms)
-
-
-def _media_synonyms() -> tuple[tuple[str, str], ...]:
-    by_kind = {find_kind(choice): choice for choice in _MEDIA}
-    pairs = [
-        (name, by_kind[kind])
-        for kind in MEDIA_KINDS
-        for name in (kind.key, kind.label, *kind.aliases)
-    ]
-    return (*pairs, *((word, _NONE) for word in sorted(NONE_WORDS)))
-
-
-TABLE: tuple[Command, ...] = (
-    Command(
-        "help",
-        "帮助",
-        "help",
-        (Param("command", "命令", Kind.COMMAND, required=False),),
-        Who.ANYONE,
-        "列出你可以使用的命令，或查看某个命令的用法",
-        "#帮助 同意",
-    ),
-    Command(
-        "provision",
-        "建群",
-        "provision",
-        (_UNIT,),
-        Who.OFFICE,
-        "按蓝图列出本单位（或下属单位）要建的群和要拉的人，发 #确认 后执行",
-        "#建群 乙1县",
-    ),
-    Command(
-        "confirm",
-        "确认",
-        "confirm",
-        (),
-        Who.OFFICE,
-        "执行本群最近一次 #建群 列出的计划",
-        "#确认",
-    ),
-    Command(
-        "audit",
-        "核查",
-        "audit",
-        (_UNIT,),
-        Who.OFFICE,
-        "核查群成员与名册是否一致：陌生人、缺员、群昵称、管理员等",
-        "#核查 乙1县",
-    ),
-    Command(
-        "approve",
-        "同意",
-        "approve",
-        (
-            Param("number", "编号", Kind.NUMBER),
-            Param("person", "人员", Kind.PERSON, required=False),
-        ),
-        Who.OFFICE,
-        "同意待审核的入群人员留在群里；写上手机号或姓名可同时绑定名册人员",
-        "#同意 3 13900000001",
-    ),
-    Command(
-        "reject",
-        "拒绝",
-        "reject",
-        (Param("number", "编号", Kind.NUMBER), Param("reason", "理由", Kind.TEXT, required=False)),
-        Who.OFFICE,
-        "拒绝待审核的入群人员，并将其移出本群",
-        "#拒绝 3 非本系统人员",
-    ),
-    Command(
-        "bind",
-        "绑定",
-        "bind",
-        (Param("phone", "手机号", Kind.PHONE),),
-        Who.ANYONE,
-        "用名册上登记的手机号把你的微信绑定到名册（办公室人员须由办公室核实）",
-        "#绑定 13900000001",
-    ),
-    Command(
-        "unbind",
-        "解绑",
-        "unbind",
-        (Param("person", "人员", Kind.PERSON),),
-        Who.OFFICE,
-        "解除本单位或下属单位人员与微信的绑定，该微信随即失去此人的身份和权限",
-        "#解绑 13900000012",
-    ),
-    Command(
-        "notice",
-        "通知",
-        "notice",
-        (Param("text", "正文", Kind.TEXT),),
-        Who.OFFICE,
-        "把通知当天下发到本单位下属的所有群，并跟踪回执",
-        "#通知 请于今天17:00前报送建群情况 截止 17:00",
-    ),
-    Command(
-        "ack",
-        "收到",
-        "ack",
-        (Param("notice", "通知编号", Kind.NOTICE, required=False),),
-        Who.MEMBER,
-        "回执：确认本单位已收到通知（不写编号即最近一条）",
-        "#收到 T12",
-        bare=True,
-    ),
-    Command(
-        "status",
-        "进度",
-        "status",
-        (Param("notice", "通知编号", Kind.NOTICE, required=False),),
-        Who.OFFICE,
-        "查看通知送达和回执进度，列出未回执的单位（不写编号即本群最近一条）",
-        "#进度 T12",
-    ),
-    Command(
-        "report",
-        "上报",
-        "report",
-        (Param("text", "内容", Kind.TEXT),),
-        Who.MEMBER,
-        "把工作情况上报给本群牵头单位的办公室",
-        "#上报 我校已完成少先队建队仪式",
-    ),
-    Command(
-        "forward",
-        "转报",
-        "forward",
-        (Param("report", "上报编号", Kind.REPORT),),
-        Who.OFFICE,
-        "把本单位收到的上报再转给上一级单位办公室",
-        "#转报 R5",
-    ),
-    Command(
-        "summary",
-        "汇总",
-        "summary",
-        (
-            _UNIT,
-            _summary_choice("table", "表名", SUMMARY_TABLES, TABLES),
-            _summary_choice("format", "格式", SUMMARY_FORMATS, FORMATS),
-        ),
-        Who.OFFICE,
-        "生成本单位及下属单位的建群情况汇总表（附件2）、通知回执情况表等",
-        "#汇总 甲市 建群 xlsx",
-    ),
-    Command(
-        "register",
-        "登记",
-        "register",
-        (
-            _UNIT,
-            Param("platform", "类型", Kind.CHOICE, choices=_MEDIA, synonyms=_media_synonyms()),
-            Param("account", "名称或网址", Kind.TEXT),
-        ),
-        Who.OFFICE,
-        "登记本单位（市、县两级）的网站、公众号、视频号、抖音、快手；没有就发 #登记 无 公众号",
-        "#登记 公众号 乙1县少先队",
-    ),
-    Command(
-        "log",
-        "日志",
-        "log",
-        (_UNIT,),
-        Who.OFFICE,
-        "查看本单位及下属单位最近的审计日志：谁在何时做了什么",
-        "#日志 乙1县",
-    ),
-)
-COMMANDS: dict[str, Command] = {c.key: c for c in TABLE}
-_BY_NAME: dict[str, Command] = {n.casefold(): c for c in TABLE for n in (c.name, c.alias)}
-# longest first, so a name that starts another name never shadows it
-_NAMES = sorted(_BY_NAME, key=len, reverse=True)
+UNIT = Param("unit", "单位", Kind.UNIT, required=False)
+"""The optional unit most office commands act on (default: the group's, else the asker's)."""
 _SPACE = re.compile(r"\s+")
 _PHONE = re.compile(r"^1\d{10}$")
 _TRAILING = "!！。.,，~～"
-_BARE = [(name, c) for name, c in _BY_NAME.items() if c.bare and not name.isascii()]
 
 
 @dataclass(frozen=True)
@@ -327,38 +131,60 @@ class Invocation:
     bare: bool = False  # typed without '#' (收到): answered only when it does something
 
 
-def lookup(name: str) -> Command | None:
-    """The command called ``name`` (Chinese or English, any case), or None."""
-    return _BY_NAME.get(name.strip().lstrip("#＃").casefold())
+class Registry:
+    """The declared commands in help order: ``parse`` finds one in a message, ``lookup`` by
+    name, ``bind`` types its arguments."""
 
+    def __init__(self, commands: Sequence[Command]) -> None:
+        self.table = tuple(commands)
+        self.by_key: dict[str, Command] = {c.key: c for c in self.table}
+        self._by_name = {n.casefold(): c for c in self.table for n in (c.name, c.alias)}
+        # longest first, so a name that starts another name never shadows it
+        self._names = sorted(self._by_name, key=len, reverse=True)
+        self._bare = [(n, c) for n, c in self._by_name.items() if c.bare and not n.isascii()]
 
-def parse(text: str) -> Invocation | None:
-    """Recognise a command; None for ordinary chat. ``#`` and ``＃`` both start a command;
-    bare commands (收到) are recognised without one."""
-    text = text.strip()
-    if text[:1] in ("#", "＃"):
-        body = text[1:].lstrip()
-        if not body:
-            return None
-        folded = body.casefold()
-        for name in _NAMES:
-            if folded.startswith(name):
-                after = body[len(name) :]
-                # an English alias must end at a word boundary (#helpme is not #help)
-                if name.isascii() and after[:1].isalnum():
-                    continue
-                return Invocation(_BY_NAME[name], name, after.strip())
-        word, rest = _next_token(body)
-        return Invocation(None, word, rest)
-    head, rest = _next_token(text)
-    command = _BY_NAME.get(head.rstrip(_TRAILING).casefold())
-    if command is not None and command.bare:
-        return Invocation(command, head, rest, bare=True)
-    for name, command in _BARE:  # the name run together with an id: 收到T12
-        after = text[len(name) :]
-        if text.casefold().startswith(name) and after[:1].isascii() and after[:1].isalnum():
-            return Invocation(command, name, after, bare=True)
-    return None
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self.table)
+
+    def names(self) -> list[str]:
+        """Every name and alias, as people may type them."""
+        return [n for c in self.table for n in (c.name, c.alias)]
+
+    def lookup(self, name: str) -> Command | None:
+        """The command called ``name`` (Chinese or English, any case), or None."""
+        return self._by_name.get(name.strip().lstrip("#＃").casefold())
+
+    def parse(self, text: str) -> Invocation | None:
+        """Recognise a command; None for ordinary chat. ``#`` and ``＃`` both start a command;
+        bare commands (收到) are recognised without one."""
+        text = text.strip()
+        if text[:1] in ("#", "＃"):
+            body = text[1:].lstrip()
+            if not body:
+                return None
+            folded = body.casefold()
+            for name in self._names:
+                if folded.startswith(name):
+                    after = body[len(name) :]
+                    # an English alias must end at a word boundary (#helpme is not #help)
+                    if name.isascii() and after[:1].isalnum():
+                        continue
+                    return Invocation(self._by_name[name], name, after.strip())
+            word, rest = _next_token(body)
+            return Invocation(None, word, rest)
+        head, rest = _next_token(text)
+        command = self._by_name.get(head.rstrip(_TRAILING).casefold())
+        if command is not None and command.bare:
+            return Invocation(command, head, rest, bare=True)
+        for name, command in self._bare:  # the name run together with an id: 收到T12
+            after = text[len(name) :]
+            if text.casefold().startswith(name) and after[:1].isascii() and after[:1].isalnum():
+                return Invocation(command, name, after, bare=True)
+        return None
+
+    def bind(self, command: Command, rest: str, find_unit: UnitResolver) -> dict[str, Any]:
+        """``bind`` with this registry's commands as the ones a command parameter names."""
+        return bind(command, rest, find_unit, find_command=self.lookup)
 
 
 def _next_token(text: str) -> tuple[str, str]:
@@ -390,7 +216,20 @@ def number(token: str) -> int:
     return int(digits)
 
 
-def _convert(command: Command, param: Param, token: str, find_unit: UnitResolver) -> Any:
+CommandFinder = Callable[[str], Command | None]
+
+
+def _no_commands(name: str) -> Command | None:
+    return None
+
+
+def _convert(
+    command: Command,
+    param: Param,
+    token: str,
+    find_unit: UnitResolver,
+    find_command: CommandFinder = _no_commands,
+) -> Any:
     """The token as the parameter's type; ValueError when it is not one."""
     if len(token) > MAX_TOKEN and param.kind is not Kind.TEXT:
         raise ValueError(token)  # no unit, name, phone or code is this long: look no further
@@ -403,7 +242,7 @@ def _convert(command: Command, param: Param, token: str, find_unit: UnitResolver
     if param.kind is Kind.CHOICE:
         return param.choose(token)
     if param.kind is Kind.COMMAND:
-        found = lookup(token)
+        found = find_command(token)
         if found is None:
             raise ValueError(token)
         return found
@@ -417,7 +256,13 @@ def _convert(command: Command, param: Param, token: str, find_unit: UnitResolver
     return token
 
 
-def bind(command: Command, rest: str, find_unit: UnitResolver) -> dict[str, Any]:
+def bind(
+    command: Command,
+    rest: str,
+    find_unit: UnitResolver,
+    *,
+    find_command: CommandFinder = _no_commands,
+) -> dict[str, Any]:
     """Typed arguments from the text after the command name.
 
     Optional parameters are skipped when a token does not fit them but fits a later one
@@ -435,9 +280,13 @@ def bind(command: Command, rest: str, find_unit: UnitResolver) -> dict[str, Any]
             return args
         token, after = _next_token(remaining)
         try:
-            args[param.key] = _convert(command, param, token, find_unit)
+            args[param.key] = _convert(command, param, token, find_unit, find_command)
         except (ValueError, UsageError) as exc:
-            later = [p for p in command.params[index + 1 :] if _fits(command, p, token, find_unit)]
+            later = [
+                p
+                for p in command.params[index + 1 :]
+                if _fits(command, p, token, find_unit, find_command)
+            ]
             if not param.required and later:
                 index += 1
                 continue
@@ -452,9 +301,15 @@ def bind(command: Command, rest: str, find_unit: UnitResolver) -> dict[str, Any]
     return args
 
 
-def _fits(command: Command, param: Param, token: str, find_unit: UnitResolver) -> bool:
+def _fits(
+    command: Command,
+    param: Param,
+    token: str,
+    find_unit: UnitResolver,
+    find_command: CommandFinder,
+) -> bool:
     try:
-        _convert(command, param, token, find_unit)
+        _convert(command, param, token, find_unit, find_command)
     except (ValueError, UsageError):
         return False
     return True

@@ -1,4 +1,4 @@
-"""The dispatcher: IncomingMessage → command → permission → handler → template → send_text.
+"""The dispatcher: IncomingMessage → command → permission → executor → template → send_text.
 
 One ``Bot`` serves any number of accounts (``Platform`` objects); adapters hand it messages and
 room events through ``on_message`` / ``on_room_event``. It ignores its own messages (and its
@@ -22,14 +22,14 @@ Work that takes long (carrying out a plan after #确认) runs as a background jo
 that reports to its room when done. ``tick`` does what is due by the clock (held joiners whose
 time ran out); real mode calls it every second or so, the stage when its clock is moved.
 
-Concurrency: the bot never freezes. Handlers run their blocking database and CPU work
+Concurrency: the bot never freezes. Executors run their blocking database and CPU work
 (planning, auditing, summaries, the relay engine's calls) in worker threads through
 ``offload``, each call with a database connection of its own, so that the event loop keeps
 serving chat, sends and keepalives meanwhile. Messages of different rooms are handled
 concurrently; within one room commands and room events take turns (``RoomTurns``), so a
-later command's reply never overtakes an earlier one's. Shared state (``plans``,
-``applying``, the unit tree) is only changed on the event loop; #确认's check-and-start of an
-apply holds ``admission``.
+later command's reply never overtakes an earlier one's. Shared state (``shown_plans``,
+``applies``, the unit tree) is only changed on the event loop; #确认's check-and-start of an
+apply holds ``applies.admission``.
 """
 
 from __future__ import annotations
@@ -52,21 +52,21 @@ from functools import cached_property
 from typing import Any, ParamSpec, TypeVar
 
 from loguru import logger
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from bot.chat import joins
-from bot.chat.calls import Call, GroupRef, Handler, Reply, group_of
-from bot.chat.commands import TABLE, Command, Invocation, Param, UsageError, Who, bind, parse
-from bot.chat.handlers import HANDLERS
+from bot.chat.commands import Command, Invocation, Param, Registry, UsageError, Who
+from bot.chat.context import Call, Executor, Reply, group_of
+from bot.chat.help import roster_example
 from bot.chat.limits import Gate, Limiter, cleaned, cleaned_event
-from bot.chat.permissions import Asker, Denied, Permissions
-from bot.chat.provision import forget_old_plans
+from bot.chat.registry import REGISTRY
 from bot.chat.relay import watch, watched
 from bot.chat.relay_runner import Relay
-from bot.chat.summary import SummaryOptions
+from bot.chat.settings import SummaryOptions
 from bot.config import LimitOptions
 from bot.render.templates import render
 from matrix import audit_log, claims
+from matrix.authority import Asker, Authority, Denied
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.models import utcnow
@@ -78,11 +78,14 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
+from matrix.provisioning.apply import Applies
 from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
+from matrix.provisioning.plan import ShownPlans
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import RelayEnv
-from matrix.tables import GROUP, UNIT
+from matrix.relay.errors import NotAllowed
+from matrix.relay.people import GroupRef, room_owner, units_mark
 from matrix.tree import UnitTree
 
 Clock = Callable[[], float]  # time.monotonic, or the stage's virtual clock
@@ -282,6 +285,11 @@ class RoomTurns:
                 self._locks[room_id] = (lock, users - 1)
 
 
+def _authority(bp: Blueprint, tree: UnitTree) -> Authority:
+    """``matrix.authority``'s policy over the loaded unit tree."""
+    return Authority(bp, tree.is_within, tree.__contains__)
+
+
 class Bot:
     """The chat layer over one database and blueprint, for any number of accounts."""
 
@@ -292,7 +300,7 @@ class Bot:
         *,
         tree: UnitTree | None = None,
         clock: Clock = time.monotonic,
-        handlers: Mapping[str, Handler] | None = None,
+        executors: Mapping[str, Executor] | None = None,
         summaries: SummaryOptions | None = None,
         relay: RelayEnv | None = None,
         quotas: Sequence[AccountQuota] = (),
@@ -318,24 +326,25 @@ class Bot:
         self.sleep = sleep
         self.platforms: dict[str, Platform] = {}
         self.jobs: set[asyncio.Task[None]] = set()
-        self.plans: dict[tuple[str, str], Any] = {}  # (room, asker) → the plan #建群 showed
-        self.applying: dict[str, asyncio.Task[None]] = {}  # scope → its running apply
+        self.shown_plans = ShownPlans()  # (room, asker) → the plan #建群 showed
+        self.applies = Applies()  # scope → its running apply; #确认's admission
         self._heard_in: dict[str, str] = {}  # room → the account that last heard something there
         self._next_tick = 0.0
         self.tree = tree if tree is not None else UnitTree.load(engine, blueprint.level_keys)
-        self.permissions = Permissions(blueprint, self.tree)
+        self.authority = _authority(blueprint, self.tree)
         self._roster_mark = self._units_mark()
-        self.handlers: dict[str, Handler] = dict(handlers if handlers is not None else HANDLERS)
-        missing = {c.key for c in TABLE} - set(self.handlers)
+        self.commands: Registry = REGISTRY
+        declared = {c.key: c.executor for c in self.commands if c.executor is not None}
+        self.executors: dict[str, Executor] = dict(executors if executors is not None else declared)
+        missing = {c.key for c in self.commands} - set(self.executors)
         if missing:
-            raise ValueError(f"commands without a handler: {sorted(missing)}")
+            raise ValueError(f"commands without an executor: {sorted(missing)}")
         self.accounts: set[str] = set()
         self.clock = clock
         self.stats = Stats()
         self.outbox = Outbox(clock, self.stats)
         self.relay = Relay(relay if relay is not None else RelayEnv(engine, blueprint))
         self.turns = RoomTurns()
-        self.admission = asyncio.Lock()  # #确认: checking for a running apply and starting one
         self._heavy = ThreadPoolExecutor(HEAVY_WORKERS, thread_name_prefix="qunmatrix-heavy")
         self._quick = ThreadPoolExecutor(QUICK_WORKERS, thread_name_prefix="qunmatrix-quick")
         self.gate = Gate(Limiter(limits))
@@ -404,10 +413,7 @@ class Bot:
     def platform_for(self, room_id: str) -> Platform | None:
         """An attached account to act in ``room_id`` through: the room's owner if it is one of
         ours, else the account that last heard something there."""
-        with self.engine.connect() as conn:
-            owner = conn.execute(
-                select(GROUP.c.owner_account).where(GROUP.c.room_id == room_id)
-            ).scalar()
+        owner = room_owner(self.engine, room_id)
         for account in (owner, self._heard_in.get(room_id)):
             if account in self.platforms:
                 return self.platforms[account]
@@ -436,7 +442,7 @@ class Bot:
             self._next_tick = self.clock() + TICK_EVERY
             try:
                 await self.refresh_units()
-                forget_old_plans(self)
+                self.shown_plans.forget_old(self.clock())
                 stale = self.now().timestamp() - claims.WINDOW
                 await self.offload_quick(claims.prune, self.engine, stale)
                 await joins.timeouts(self)
@@ -447,17 +453,7 @@ class Bot:
     def _units_mark(self) -> tuple[Any, ...]:
         """A cheap fingerprint of the unit table: it changes when an import adds, removes,
         renames or moves units."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    func.count(),
-                    func.count(UNIT.c.removed_at),
-                    func.max(UNIT.c.removed_at),
-                    func.coalesce(func.sum(func.length(UNIT.c.name)), 0),
-                    func.coalesce(func.sum(func.length(UNIT.c.path)), 0),
-                )
-            ).one()
-        return tuple(row)
+        return units_mark(self.engine)
 
     def reload_units(self) -> bool:
         """Load the unit tree again if a roster import changed it; whether it did."""
@@ -479,7 +475,7 @@ class Bot:
 
     def _use_tree(self, tree: UnitTree, mark: tuple[Any, ...]) -> None:
         self.tree = tree
-        self.permissions = Permissions(self.blueprint, tree)
+        self.authority = _authority(self.blueprint, tree)
         self.__dict__.pop("_unit_names", None)
         self._roster_mark = mark
 
@@ -518,7 +514,7 @@ class Bot:
         msg = cleaned(msg)
         self._heard_in[msg.room_id] = platform.account_id
         self.stats.messages += 1
-        invocation = parse(msg.text)
+        invocation = self.commands.parse(msg.text)
         if invocation is None:
             # plain chat waits for nobody: it gets no reply whose order could matter
             if watched(self, msg.text) and await self._claim(platform, *_said(msg)):
@@ -553,30 +549,34 @@ class Bot:
         (people say 收到 all day; the group must not fill with the bot's answers)."""
         with self.engine.connect() as conn:
             group = group_of(conn, msg.room_id)
-            asker = self.permissions.asker(conn, msg.contact_id, msg.sender_name)
+            asker = self.authority.asker(conn, msg.contact_id, msg.sender_name)
         command = inv.command
         if command is None:
             return self._unknown(inv.name, asker, group)
-        if inv.bare and not self.permissions.allows(asker, command):
+        if inv.bare and not self.authority.allows(asker, command.who):
             return None
         unit = group.unit_code if group else None
         try:
-            self.permissions.check(asker, command)
-            args = bind(command, inv.rest, self.find_unit)
+            self.authority.check(asker, command.who, command.name)
+            args = self.commands.bind(command, inv.rest, self.find_unit)
             named = args.get("unit")
             if command.who is Who.OFFICE:
                 unit = named or unit or asker.home_unit
-                self.permissions.check(asker, command, unit)
+                self.authority.check(asker, command.who, command.name, unit)
             with self.engine.begin() as conn:
                 call = Call(command, args, asker, group, unit, msg, platform, conn, self, inv.bare)
-                reply = await self.handlers[command.key](call)
+                reply = await self.executors[command.key](call)
                 if command.recorded and reply is not None:
                     self._record(conn, call, reply)
             return reply
         except UsageError as exc:
             if inv.bare:
                 return None
-            return Reply("usage.j2", {"error": exc, "command": exc.command})
+            here = group.unit_code if group else None
+            example = roster_example(self.tree, here, exc.command)
+            return Reply("usage.j2", {"error": exc, "command": exc.command, "example": example})
+        except NotAllowed as exc:  # the relay's finer rules, worded for its action
+            return None if inv.bare else Reply("error.j2", {"error": exc})
         except Denied as exc:
             if command.who is Who.OFFICE:
                 with self.engine.begin() as conn:
@@ -612,8 +612,8 @@ class Bot:
     def _unknown(self, name: str, asker: Asker, group: GroupRef | None) -> Reply | None:
         """A typo of a command the asker may run gets suggestions; other '#words' silence."""
         unit = group.unit_code if group else None
-        names = [c.name for c in TABLE if self.permissions.allows(asker, c, unit)]
-        names += [c.alias for c in TABLE if self.permissions.allows(asker, c, unit)]
+        allowed = [c for c in self.commands if self.authority.allows(asker, c.who, unit)]
+        names = [c.name for c in allowed] + [c.alias for c in allowed]
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         if not close:
             return None

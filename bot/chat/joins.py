@@ -12,28 +12,26 @@ the group's official name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from loguru import logger
 from sqlalchemy import Connection
 
-from bot.chat.calls import GroupRef, Reply, group_of
+from bot.chat.context import Reply, Services, group_of
 from bot.chat.limits import cleaned_member
 from bot.render.templates import render
 from matrix.platform import Member, NotSupported, Platform, PlatformError, RoomEvent
 from matrix.provisioning import actual, bind_claims, join_review
-
-if TYPE_CHECKING:
-    from bot.chat.dispatch import Bot
+from matrix.relay.people import GroupRef
 
 
-def office_contacts(conn: Connection, bot: Bot, unit_code: str) -> tuple[str, ...]:
+def office_contacts(conn: Connection, bot: Services, unit_code: str) -> tuple[str, ...]:
     """Contact ids of the unit's office (its admin roles), to @-mention them: each person's
     bound contact, else their 微信号."""
     return bind_claims.office_contacts(conn, bot.relay.env, unit_code)
 
 
-async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent) -> Reply | None:
+async def joined(
+    bot: Services, platform: Platform, group: GroupRef, event: RoomEvent
+) -> Reply | None:
     """Review everyone who joined; None when only bot accounts joined."""
     ids = [cid for cid in event.contact_ids if cid not in bot.accounts]
     if not ids:
@@ -76,14 +74,14 @@ async def joined(bot: Bot, platform: Platform, group: GroupRef, event: RoomEvent
     )
 
 
-def left(bot: Bot, group: GroupRef, event: RoomEvent) -> None:
+def left(bot: Services, group: GroupRef, event: RoomEvent) -> None:
     """Whoever left needs no decision any more and is no longer a member."""
     with bot.engine.begin() as conn:
         join_review.withdraw(conn, group.id, event.contact_ids, now=bot.now())
         actual.unseat(conn, group.id, event.contact_ids)
 
 
-def topic_changed(bot: Bot, group: GroupRef, event: RoomEvent) -> Reply | None:
+def topic_changed(bot: Services, group: GroupRef, event: RoomEvent) -> Reply | None:
     """Someone renamed a matrix group: say what its name should be."""
     by_bot = any(c in bot.accounts for c in event.contact_ids)
     if by_bot or event.topic == group.name:
@@ -91,7 +89,7 @@ def topic_changed(bot: Bot, group: GroupRef, event: RoomEvent) -> Reply | None:
     return Reply("topic_changed.j2", {"topic": event.topic, "official": group.name})
 
 
-async def timeouts(bot: Bot) -> int:
+async def timeouts(bot: Services) -> int:
     """Apply the timeout policy to held requests whose time is up: remove the joiner (or keep
     them, or remind the admins again) and say so in the group. Returns how many."""
     policy = bot.join_policy

@@ -25,8 +25,9 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from bot.chat.calls import Reply
-from bot.chat.commands import TABLE, Invocation
+from bot.chat.commands import Invocation
+from bot.chat.context import Reply
+from bot.chat.registry import REGISTRY
 from bot.config import LimitOptions
 from matrix.platform import IncomingMessage, Member, RoomEvent
 
@@ -163,7 +164,7 @@ class Limiter:
 
 # every name and alias a command has: a '#word' like none of them (#接龙 is WeChat's own) is
 # ordinary chat, neither counted nor answered
-_NAMES = [n for c in TABLE for n in (c.name, c.alias)]
+_NAMES = REGISTRY.names()
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""#建群, #确认 and #核查 in chat: the planner, the apply and the auditor behind three handlers.
+"""#建群, #确认 and #核查 in chat: the planner, the apply and the auditor behind three executors.
 
 ``#建群 [单位]`` plans the groups of a unit in the asker's subtree (``matrix.provisioning.plan``) and shows
 it briefly: the groups, the steps, how many days the accounts' quotas need. The plan is kept for
@@ -12,18 +12,19 @@ the roster (``matrix.provisioning.findings``) and answers with the findings coun
 ``#汇总 核查`` tabulates the same findings (``refresh_under``, then ``audit_under``).
 
 A national plan or audit takes seconds: surveying, planning, starting a run and auditing run in
-a worker thread (``Bot.offload``) with a connection of their own; the handlers keep the plans
-and the running applies (shared state) on the event loop.
+a worker thread (``Services.offload``) with a connection of their own; the shown plans and the
+running applies are the core's (``matrix.provisioning.plan.ShownPlans``,
+``matrix.provisioning.apply.Applies``), changed only on the event loop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from bot.chat.calls import Call, Reply
+from bot.chat.commands import UNIT, Command, Who
+from bot.chat.context import Call, Reply, Sender
 from bot.render.provision import code_totals, plan_units
 from bot.render.templates import render
 from matrix.blueprint import Blueprint
@@ -33,31 +34,13 @@ from matrix.provisioning import apply
 from matrix.provisioning.actual import refresh_rooms
 from matrix.provisioning.findings import Finding, audit
 from matrix.provisioning.membership import survey
-from matrix.provisioning.plan import ACTION_LABELS, Plan, build_plan
+from matrix.provisioning.plan import ACTION_LABELS, PLAN_TTL, Plan, build_plan
 from matrix.provisioning.schedule import AccountQuota
-from matrix.tables import GROUP, PROVISION_RUN, PROVISION_STEP, UNIT
-from matrix.tree import within_path
+from matrix.relay.people import built_groups_under
+from matrix.tree import UnitTree
 
-PLAN_TTL = 3600.0  # seconds (bot clock) during which #确认 may carry out a shown plan
 UNITS_SHOWN = 5  # units whose groups #建群 lists; the rest are counted
 PROGRESS_EVERY = 1000  # steps between two progress messages of a long apply
-
-
-@dataclass(frozen=True)
-class ShownPlan:
-    """A plan #建群 showed someone in a room, waiting for their #确认."""
-
-    plan: Plan
-    unit: str
-    shown_at: float
-
-
-def forget_old_plans(bot: Any) -> int:
-    """Drop the plans shown longer than ``PLAN_TTL`` ago (a national plan is large); how many."""
-    old = [k for k, shown in bot.plans.items() if bot.clock() - shown.shown_at > PLAN_TTL]
-    for key in old:
-        del bot.plans[key]
-    return len(old)
 
 
 class NothingToConfirm(MatrixError):
@@ -91,14 +74,14 @@ def _plan(
 
 async def provision(call: Call) -> Reply:
     """#建群 [单位]: the plan for the unit's subtree, kept for the asker's #确认."""
-    bot = call.bot
+    bot = call.core
     assert call.unit is not None  # an office command always acts on a unit
     plan, counts, unreachable, resumable, units, hidden = await bot.offload(
         _plan, bot.engine, bot.blueprint, call.unit, frozenset(bot.accounts), bot.account_quotas
     )
     if not plan.empty or resumable:
-        bot.plans[(call.message.room_id, call.asker.contact_id)] = ShownPlan(
-            plan, call.unit, bot.clock()
+        bot.shown_plans.keep(
+            call.message.room_id, call.asker.contact_id, plan, call.unit, bot.clock()
         )
     return Reply(
         "plan.j2",
@@ -120,25 +103,26 @@ async def provision(call: Call) -> Reply:
 async def confirm(call: Call) -> Reply:
     """#确认: carry out the asker's last plan in this room (or resume its interrupted apply)."""
     # two #确认 in different rooms must not both find no apply running and both start one
-    async with call.bot.admission:
+    async with call.core.applies.admission:
         return await _confirm(call)
 
 
 async def _confirm(call: Call) -> Reply:
-    bot = call.bot
-    key = (call.message.room_id, call.asker.contact_id)
-    shown = bot.plans.get(key)
-    if shown is not None and bot.clock() - shown.shown_at > PLAN_TTL:
-        del bot.plans[key]
-        shown = None
+    bot = call.core
+    room, asker = call.message.room_id, call.asker.contact_id
+    shown = bot.shown_plans.get(room, asker, bot.clock())
     scope = shown.plan.scope if shown is not None else call.unit
     assert scope is not None
-    busy = next((s for s in bot.applying if _overlap(bot.tree, s, scope)), None)
+    busy = bot.applies.busy(scope, lambda a, b: _overlap(bot.tree, a, b))
     if busy is not None:
         return Reply("apply_started.j2", {"already": True, "unit": bot.tree.name(busy)})
     if shown is not None:
         other = next(
-            (s for s in _open_scopes(call.conn) if s != scope and _overlap(bot.tree, s, scope)),
+            (
+                s
+                for s in apply.open_scopes(call.conn)
+                if s != scope and _overlap(bot.tree, s, scope)
+            ),
             None,
         )
         if other is not None:
@@ -150,7 +134,7 @@ async def _confirm(call: Call) -> Reply:
         run_id, resumed = await bot.offload(
             apply.start_run, bot.engine, shown.plan, call.asker.contact_id
         )
-        bot.plans.pop(key, None)
+        bot.shown_plans.drop(room, asker)
     else:
         found = apply.open_run(call.conn, scope)
         if found is None:
@@ -159,9 +143,9 @@ async def _confirm(call: Call) -> Reply:
                 fix=f"请先发送 #建群 查看计划（{int(PLAN_TTL // 60)} 分钟内发送 #确认 执行）",
             )
         run_id, resumed = found, True
-    left = await bot.offload(_steps_left, bot.engine, run_id)
-    bot.applying[scope] = bot.spawn(
-        _carry_out(call, run_id, scope), run=run_id, room=call.message.room_id
+    left = await bot.offload(apply.steps_left, bot.engine, run_id)
+    bot.applies.started(
+        scope, bot.spawn(_carry_out(call, run_id, scope), run=run_id, room=call.message.room_id)
     )
     return Reply(
         "apply_started.j2",
@@ -172,7 +156,7 @@ async def _confirm(call: Call) -> Reply:
 
 async def _carry_out(call: Call, run_id: int, scope: str) -> None:
     """The apply itself, in the background; progress and the result go to the room."""
-    bot = call.bot
+    bot = call.core
     platform, room = call.platform, call.message.room_id
     asker = call.asker.contact_id
 
@@ -192,8 +176,8 @@ async def _carry_out(call: Call, run_id: int, scope: str) -> None:
             sleep=bot.sleep,
             progress=progress,
         )
-        left = _steps_left(bot.engine, run_id)
-        absent = sorted(_accounts_left(bot.engine, run_id) - set(bot.platforms))
+        left = apply.steps_left(bot.engine, run_id)
+        absent = sorted(apply.accounts_left(bot.engine, run_id) - set(bot.platforms))
         await _say(
             bot.outbox,
             platform,
@@ -206,11 +190,11 @@ async def _carry_out(call: Call, run_id: int, scope: str) -> None:
             unit=bot.tree.name(scope),
         )
     finally:
-        bot.applying.pop(scope, None)
+        bot.applies.finished(scope)
 
 
 async def _say(
-    outbox: Any,
+    outbox: Sender,
     platform: Platform,
     room: str,
     template: str,
@@ -220,58 +204,11 @@ async def _say(
     await outbox.send(platform, room, render(f"replies/{template}", **data).strip(), mentions)
 
 
-def _overlap(tree: Any, a: str, b: str) -> bool:
+def _overlap(tree: UnitTree, a: str, b: str) -> bool:
     """Whether the subtrees of units ``a`` and ``b`` share a unit."""
     if a not in tree or b not in tree:
         return a == b
     return bool(tree.is_within(a, b) or tree.is_within(b, a))
-
-
-def _open_scopes(conn: Any) -> list[str]:
-    query = select(PROVISION_RUN.c.scope).where(PROVISION_RUN.c.status == "open")
-    return [str(s) for s in conn.execute(query).scalars()]
-
-
-def _steps_left(engine: Engine, run_id: int) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count()).where(
-                    PROVISION_STEP.c.run_id == run_id,
-                    PROVISION_STEP.c.status.in_(("pending", "started")),
-                )
-            ).scalar_one()
-        )
-
-
-def _accounts_left(engine: Engine, run_id: int) -> set[str]:
-    with engine.connect() as conn:
-        return {
-            str(r[0])
-            for r in conn.execute(
-                select(PROVISION_STEP.c.account)
-                .where(
-                    PROVISION_STEP.c.run_id == run_id,
-                    PROVISION_STEP.c.status.in_(("pending", "started")),
-                )
-                .distinct()
-            )
-        }
-
-
-def _rooms_under(engine: Engine, unit: str) -> list[tuple[int, str | None]]:
-    """The built groups of ``unit``'s subtree and their owner accounts."""
-    with engine.connect() as conn:
-        path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == unit)).scalar_one()
-        rows = conn.execute(
-            select(GROUP.c.id, GROUP.c.owner_account)
-            .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
-            .where(
-                GROUP.c.room_id.is_not(None),
-                within_path(UNIT.c.path, path, conn.dialect.name),
-            )
-        ).all()
-    return [(int(gid), owner) for gid, owner in rows]
 
 
 def audit_under(
@@ -306,10 +243,10 @@ def _audit_totals(
 
 async def refresh_under(call: Call) -> None:
     """Read the rooms of the unit acted on afresh from the platform, as #核查 needs them."""
-    bot = call.bot
+    bot = call.core
     assert call.unit is not None
     # read the platform first: nothing may wait on the network inside a write
-    rooms = await bot.offload(_rooms_under, bot.engine, call.unit)
+    rooms = await bot.offload(built_groups_under, bot.engine, call.unit)
     # each room is read by the account that owns it; one whose owner is not ours, by every
     # account (whichever is in it)
     by_account: dict[str, set[int]] = {}
@@ -322,7 +259,7 @@ async def refresh_under(call: Call) -> None:
 
 async def audit_(call: Call) -> Reply:
     """#核查 [单位]: what is wrong in the unit's subtree, counted by finding code."""
-    bot = call.bot
+    bot = call.core
     assert call.unit is not None
     await refresh_under(call)
     total, codes = await bot.offload(
@@ -338,3 +275,38 @@ async def audit_(call: Call) -> Reply:
         },
         audit={"findings": total},
     )
+
+
+PROVISION = Command(
+    "provision",
+    "建群",
+    "provision",
+    (UNIT,),
+    Who.OFFICE,
+    "按蓝图列出本单位（或下属单位）要建的群和要拉的人，发 #确认 后执行",
+    "#建群 乙1县",
+    templates=("plan.j2",),
+    executor=provision,
+)
+CONFIRM = Command(
+    "confirm",
+    "确认",
+    "confirm",
+    (),
+    Who.OFFICE,
+    "执行本群最近一次 #建群 列出的计划",
+    "#确认",
+    templates=("apply_started.j2", "apply_progress.j2", "apply_result.j2"),
+    executor=confirm,
+)
+AUDIT = Command(
+    "audit",
+    "核查",
+    "audit",
+    (UNIT,),
+    Who.OFFICE,
+    "核查群成员与名册是否一致：陌生人、缺员、群昵称、管理员等",
+    "#核查 乙1县",
+    templates=("audit.j2",),
+    executor=audit_,
+)

@@ -1,13 +1,13 @@
 """The same-day relay in chat: ``#通知``, ``收到``, ``#进度``, ``#上报``, ``#转报`` as command
-handlers over ``matrix.relay``, and the watch list (舆情监控) over ordinary messages.
+executors over ``matrix.relay``, and the watch list (舆情监控) over ordinary messages.
 
 The dispatcher has already checked the command table's rule (an office on its own subtree, a
 roster member); the relay engine then applies its own, finer ones (only the office of the unit
 that leads this group may notify from it, only a child unit's person acknowledges, …) and its
 content guard, and raises a ``RelayError`` with a Chinese reason when it refuses. What it queues
-(copies, reports, alerts) the process's ``Relay`` sends; handlers only poke it. The engine's
+(copies, reports, alerts) the process's ``Relay`` sends; executors only poke it. The engine's
 calls block (a national notice plans thousands of copies): they run in a worker thread
-(``Bot.offload_quick``), the poke back on the event loop.
+(``Services.offload_quick``), the poke back on the event loop.
 
 A bare ``收到`` (typed without #) answers only when it records something: people say 收到 all
 day, and the group must not fill with the bot's answers.
@@ -15,11 +15,10 @@ day, and the group must not fill with the bot's answers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from loguru import logger
 
-from bot.chat.calls import Call, Reply
+from bot.chat.commands import Command, Kind, Param, Who
+from bot.chat.context import Call, Reply, Services
 from matrix.platform import IncomingMessage
 from matrix.relay import (
     AckRequest,
@@ -36,17 +35,14 @@ from matrix.relay.acks import latest_notice_in_room
 from matrix.relay.codes import report_code
 from matrix.relay.guard import watch_match
 
-if TYPE_CHECKING:
-    from bot.chat.dispatch import Bot
-
 # the relay's own templates (templates/relay/), shown through replies/relay.j2
 TEMPLATE = "relay.j2"
 
 
 async def notice(call: Call) -> Reply:
     """#通知 <正文>: plan and queue the copies; tell the issuer how many groups and by when."""
-    relay = call.bot.relay
-    plan = await call.bot.offload_quick(
+    relay = call.core.relay
+    plan = await call.core.offload_quick(
         issue_notice, relay.env, call.message.room_id, call.asker.contact_id, call.args["text"]
     )
     relay.poke()
@@ -57,9 +53,9 @@ async def notice(call: Call) -> Reply:
 
 async def ack(call: Call) -> Reply | None:
     """收到 [编号]: the asker's unit acknowledges the notice (the latest one in this group)."""
-    result = await call.bot.offload_quick(
+    result = await call.core.offload_quick(
         acknowledge,
-        call.bot.relay.env,
+        call.core.relay.env,
         call.message.room_id,
         call.asker.contact_id,
         AckRequest(call.args["notice"]),
@@ -71,8 +67,8 @@ async def ack(call: Call) -> Reply | None:
 
 async def status(call: Call) -> Reply:
     """#进度 [编号]: delivery and receipts per level, and who is missing, as the asker may see."""
-    env = call.bot.relay.env
-    progress = await call.bot.offload_quick(
+    env = call.core.relay.env
+    progress = await call.core.offload_quick(
         _progress, env, call.message.room_id, call.args["notice"], call.asker.contact_id
     )
     return Reply(TEMPLATE, {"template": "relay/progress.j2", "p": progress, "final": False})
@@ -85,8 +81,8 @@ def _progress(env: RelayEnv, room_id: str, notice: int | None, asker: str) -> Pr
 
 async def report(call: Call) -> Reply:
     """#上报 <内容>: to the office of the unit that leads this group."""
-    relay = call.bot.relay
-    receipt = await call.bot.offload_quick(
+    relay = call.core.relay
+    receipt = await call.core.offload_quick(
         submit_report, relay.env, call.message.room_id, call.asker.contact_id, call.args["text"]
     )
     relay.poke()
@@ -95,8 +91,8 @@ async def report(call: Call) -> Reply:
 
 async def forward(call: Call) -> Reply:
     """#转报 <编号>: the office holding a report passes it one level up."""
-    relay = call.bot.relay
-    receipt = await call.bot.offload_quick(
+    relay = call.core.relay
+    receipt = await call.core.offload_quick(
         forward_report, relay.env, call.asker.contact_id, report_code(call.args["report"])
     )
     relay.poke()
@@ -107,14 +103,14 @@ async def forward(call: Call) -> Reply:
     )
 
 
-def watched(bot: Bot, text: str) -> bool:
+def watched(bot: Services, text: str) -> bool:
     """Whether an ordinary message matches the watch list: no database work, so that it can
     look at every message."""
     options = bot.relay.env.options
     return bool(options.watch_words) and watch_match(options, text) is not None
 
 
-async def watch(bot: Bot, msg: IncomingMessage) -> None:
+async def watch(bot: Services, msg: IncomingMessage) -> None:
     """Flag a watched message to the group's admins (rate-limited by the engine); never
     raises: a failure here must not cost the message its place in the chat."""
     try:
@@ -126,3 +122,62 @@ async def watch(bot: Bot, msg: IncomingMessage) -> None:
         logger.opt(exception=exc).error(
             "舆情监控失败：room={} contact={}", msg.room_id, msg.contact_id
         )
+
+
+_TEMPLATES = (TEMPLATE,)
+NOTICE = Command(
+    "notice",
+    "通知",
+    "notice",
+    (Param("text", "正文", Kind.TEXT),),
+    Who.OFFICE,
+    "把通知当天下发到本单位下属的所有群，并跟踪回执",
+    "#通知 请于今天17:00前报送建群情况 截止 17:00",
+    templates=_TEMPLATES,
+    executor=notice,
+)
+ACK = Command(
+    "ack",
+    "收到",
+    "ack",
+    (Param("notice", "通知编号", Kind.NOTICE, required=False),),
+    Who.MEMBER,
+    "回执：确认本单位已收到通知（不写编号即最近一条）",
+    "#收到 T12",
+    bare=True,
+    templates=_TEMPLATES,
+    executor=ack,
+)
+STATUS = Command(
+    "status",
+    "进度",
+    "status",
+    (Param("notice", "通知编号", Kind.NOTICE, required=False),),
+    Who.OFFICE,
+    "查看通知送达和回执进度，列出未回执的单位（不写编号即本群最近一条）",
+    "#进度 T12",
+    templates=_TEMPLATES,
+    executor=status,
+)
+REPORT = Command(
+    "report",
+    "上报",
+    "report",
+    (Param("text", "内容", Kind.TEXT),),
+    Who.MEMBER,
+    "把工作情况上报给本群牵头单位的办公室",
+    "#上报 我校已完成少先队建队仪式",
+    templates=_TEMPLATES,
+    executor=report,
+)
+FORWARD = Command(
+    "forward",
+    "转报",
+    "forward",
+    (Param("report", "上报编号", Kind.REPORT),),
+    Who.OFFICE,
+    "把本单位收到的上报再转给上一级单位办公室",
+    "#转报 R5",
+    templates=_TEMPLATES,
+    executor=forward,
+)

@@ -1,69 +1,31 @@
 """#同意, #拒绝, #绑定 and #解绑 in chat: the join review of ``matrix.provisioning.join_review``, the claims
-of ``matrix.provisioning.bind_claims`` and the identity binding of ``matrix.provisioning.binding`` behind four handlers.
+of ``matrix.provisioning.bind_claims`` and the identity binding of ``matrix.provisioning.binding`` behind four executors.
 
 Numbers are join request numbers, scoped to the group they are typed in; a claim to be an office
 person is such a request too, held in the deciding office's own group, so ``#同意 N`` there is the
 one way an office confirms an identity. Whatever ``#绑定`` finds, its reply names nobody: the
 office learns the details in its own group. Bindings never touch
 the roster's 微信号 column: a later roster import cannot undo what an admin or a person decided
-in chat. Handlers read the platform before they write (nothing waits on the network inside a
+in chat. Executors read the platform before they write (nothing waits on the network inside a
 write transaction).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from sqlalchemy import ColumnElement, Connection, select
-
-from bot.chat.calls import Call, Reply
+from bot.chat.commands import Command, Kind, Param, Who
+from bot.chat.context import Call, Reply
 from matrix.errors import MatrixError
 from matrix.platform import NotSupported
 from matrix.provisioning import bind_claims, binding, join_review
-from matrix.roster import clean_phone
-from matrix.tables import PERSON, POSITION, UNIT
-
-
-@dataclass(frozen=True)
-class RosterPerson:
-    id: int
-    name: str
-    unit_code: str
-    unit_name: str
-
-
-def _people(conn: Connection, *conditions: ColumnElement[bool]) -> list[RosterPerson]:
-    query = (
-        select(PERSON.c.id, PERSON.c.name, UNIT.c.code, UNIT.c.name)
-        .select_from(PERSON.join(POSITION, POSITION.c.person_id == PERSON.c.id).join(UNIT))
-        .where(PERSON.c.removed_at.is_(None), UNIT.c.removed_at.is_(None), *conditions)
-        .order_by(PERSON.c.id, UNIT.c.depth)
-    )
-    seen: dict[int, RosterPerson] = {}
-    for row in conn.execute(query):
-        seen.setdefault(row[0], RosterPerson(*row))
-    return list(seen.values())
-
-
-def find_person(
-    conn: Connection, text: str, under_unit: str, where: str = "本群所属单位及下属单位的名册"
-) -> RosterPerson:
-    """The roster person in ``under_unit``'s subtree with this phone number or name
-    (``where`` names that roster in the message when there is none)."""
-    path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == under_unit)).scalar_one()
-    phone = clean_phone(text) or text
-    found = _people(
-        conn, UNIT.c.path.startswith(path), (PERSON.c.phone == phone) | (PERSON.c.name == text)
-    )
-    if not found:
-        raise MatrixError(
-            f"在{where}中找不到“{text}”",
-            fix="请写名册上登记的手机号或姓名；不在名册上的人可只写编号同意入群",
-        )
-    if len(found) > 1:
-        listed = "、".join(f"{p.name}（{p.unit_name}）" for p in found[:5])
-        raise MatrixError(f"“{text}”对应多人：{listed}", fix="请改写手机号")
-    return found[0]
+from matrix.relay.people import (
+    RosterPerson as RosterPerson,
+)
+from matrix.relay.people import (
+    find_person,
+    person_name,
+    position_units,
+    roster_person,
+)
 
 
 async def approve(call: Call) -> Reply:
@@ -77,7 +39,7 @@ async def approve(call: Call) -> Reply:
         person = find_person(call.conn, call.args["person"], group.unit_code)
         other = binding.lookup(call.conn, request.contact_id)
         if other is not None and other != person.id:
-            name = call.conn.execute(select(PERSON.c.name).where(PERSON.c.id == other)).scalar()
+            name = person_name(call.conn, other)
             raise MatrixError(f"该微信已绑定名册人员 {name}", fix="只写编号即可同意其入群")
         current = binding.contacts_of(call.conn, [person.id]).get(person.id)
         if current is not None and current != request.contact_id:
@@ -94,7 +56,7 @@ async def approve(call: Call) -> Reply:
         request.id,
         call.asker.contact_id,
         person_id=person.id if person else None,
-        now=call.bot.now(),
+        now=call.core.now(),
     )
     if person is not None:
         _announce_bound(call, person.id, request.contact_id)
@@ -107,7 +69,8 @@ async def approve(call: Call) -> Reply:
 def _confirm_claim(call: Call, request: join_review.Request) -> Reply:
     """#同意 N on a claim: the office confirms the claimant is the office person claimed."""
     assert request.person_id is not None
-    [person] = _people(call.conn, PERSON.c.id == request.person_id)
+    person = roster_person(call.conn, request.person_id)
+    assert person is not None
     if call.args["person"]:
         named = find_person(call.conn, call.args["person"], call.require_group().unit_code)
         if named.id != person.id:
@@ -115,20 +78,20 @@ def _confirm_claim(call: Call, request: join_review.Request) -> Reply:
                 f"绑定申请 {request.id} 申请的不是“{call.args['person']}”",
                 fix=f"核实无误请只回复 #同意 {request.id}；不是本人请回复 #拒绝 {request.id}",
             )
-    units = [u for u, _ in _positions(call.conn, person.id)]
-    if not any(call.bot.permissions.covers(call.asker, u) for u in units):
+    units = position_units(call.conn, person.id)
+    if not any(call.core.authority.covers(call.asker, u) for u in units):
         raise MatrixError(
             "此人不在你所在单位的管辖范围内", fix="请由其所在单位或上级单位办公室核实"
         )
     join_review.approve(
-        call.conn, request.id, call.asker.contact_id, person_id=person.id, now=call.bot.now()
+        call.conn, request.id, call.asker.contact_id, person_id=person.id, now=call.core.now()
     )
-    env = call.bot.relay.env
+    env = call.core.relay.env
     join_review.admit_bound(
         call.conn,
-        call.bot.blueprint,
+        call.core.blueprint,
         request.contact_id,
-        now=call.bot.now(),
+        now=call.core.now(),
         actor=call.asker.contact_id,
     )
     bind_claims.tell_claimant(call.conn, env, request)
@@ -142,7 +105,7 @@ def _announce_bound(call: Call, person_id: int, contact_id: str) -> None:
     that typed it, so its own room is left out)."""
     bind_claims.tell_office(
         call.conn,
-        call.bot.relay.env,
+        call.core.relay.env,
         person_id,
         "bound",
         avoid_rooms=(call.message.room_id,),
@@ -150,7 +113,7 @@ def _announce_bound(call: Call, person_id: int, contact_id: str) -> None:
         path=binding.PATHS["admin"],
         group="",
     )
-    call.bot.relay.poke()
+    call.core.relay.poke()
 
 
 async def reject(call: Call) -> Reply:
@@ -165,7 +128,7 @@ async def reject(call: Call) -> Reply:
             await call.platform.remove_member(call.message.room_id, request.contact_id)
         except NotSupported:
             removed = False  # the account is not owner or admin here: a person must remove them
-    join_review.reject(call.conn, request.id, call.asker.contact_id, now=call.bot.now())
+    join_review.reject(call.conn, request.id, call.asker.contact_id, now=call.core.now())
     audit = {"joiner": request.contact_id, "request": request.id, "reason": call.args["reason"]}
     return Reply(
         "rejected.j2",
@@ -179,18 +142,18 @@ async def bind(call: Call) -> Reply:
     reply is the same whatever the phone named, unless it bound the sender (or they are
     bound already, or have used up their attempts)."""
     asker = call.asker
-    limits = call.bot.bind_limits
+    limits = call.core.bind_limits
     ask = bind_claims.PhoneClaim(
         asker.contact_id,
         asker.display_name or asker.contact_id,
         call.args["phone"],
         call.group,
         limits,
-        call.bot.join_policy.hours,
-        call.bot.now(),
+        call.core.join_policy.hours,
+        call.core.now(),
     )
-    claim = bind_claims.claim_by_phone(call.conn, call.bot.relay.env, ask)
-    call.bot.relay.poke()  # an office may have been told something
+    claim = bind_claims.claim_by_phone(call.conn, call.core.relay.env, ask)
+    call.core.relay.poke()  # an office may have been told something
     if claim.reply == "bound":
         return Reply("bound.j2", {"admitted": bool(claim.admitted)})
     return Reply("bind_refused.j2", {"why": claim.reply, "asker": asker, "limits": limits})
@@ -204,7 +167,7 @@ async def unbind(call: Call) -> Reply:
     for gone in ended:
         bind_claims.tell_office(
             call.conn,
-            call.bot.relay.env,
+            call.core.relay.env,
             person.id,
             "revoked",
             avoid_rooms=(call.message.room_id,),
@@ -212,13 +175,55 @@ async def unbind(call: Call) -> Reply:
             path=gone.path,
             by=call.asker.name,
         )
-    call.bot.relay.poke()
+    call.core.relay.poke()
     audit = {"person_id": person.id, "bindings": [b.id for b in ended]}
     return Reply("unbound.j2", {"person": person, "ended": ended}, audit=audit)
 
 
-def _positions(conn: Connection, person_id: int) -> list[tuple[str, str]]:
-    rows = conn.execute(
-        select(POSITION.c.unit_code, POSITION.c.role).where(POSITION.c.person_id == person_id)
-    )
-    return [(r[0], r[1]) for r in rows]
+APPROVE = Command(
+    "approve",
+    "同意",
+    "approve",
+    (
+        Param("number", "编号", Kind.NUMBER),
+        Param("person", "人员", Kind.PERSON, required=False),
+    ),
+    Who.OFFICE,
+    "同意待审核的入群人员留在群里；写上手机号或姓名可同时绑定名册人员",
+    "#同意 3 13900000001",
+    templates=("approved.j2",),
+    executor=approve,
+)
+REJECT = Command(
+    "reject",
+    "拒绝",
+    "reject",
+    (Param("number", "编号", Kind.NUMBER), Param("reason", "理由", Kind.TEXT, required=False)),
+    Who.OFFICE,
+    "拒绝待审核的入群人员，并将其移出本群",
+    "#拒绝 3 非本系统人员",
+    templates=("rejected.j2",),
+    executor=reject,
+)
+BIND = Command(
+    "bind",
+    "绑定",
+    "bind",
+    (Param("phone", "手机号", Kind.PHONE),),
+    Who.ANYONE,
+    "用名册上登记的手机号把你的微信绑定到名册（办公室人员须由办公室核实）",
+    "#绑定 13900000001",
+    templates=("bound.j2", "bind_refused.j2"),
+    executor=bind,
+)
+UNBIND = Command(
+    "unbind",
+    "解绑",
+    "unbind",
+    (Param("person", "人员", Kind.PERSON),),
+    Who.OFFICE,
+    "解除本单位或下属单位人员与微信的绑定，该微信随即失去此人的身份和权限",
+    "#解绑 13900000012",
+    templates=("unbound.j2",),
+    executor=unbind,
+)

@@ -1,75 +1,70 @@
-"""``#汇总`` and ``#登记`` in chat: the summary and media engines behind two command handlers.
+"""``#汇总`` and ``#登记`` in chat: the summary and media engines behind two command executors.
 
 ``#汇总 [单位] [表名] [格式]`` answers with the short chat text (the audit table from what #核查
 finds, read afresh); when a file format is asked for,
 the file is written to a fresh folder under the export folder and sent after the text through
-the platform's ``send_file``. Scope is checked twice: by the dispatcher's permission choke point
-(the unit must lie under one of the asker's offices) and by ``matrix.summary.scope``, which the
-summary engines resolve the unit through, with that office as the requester.
+the platform's ``send_file``. Scope is decided by ``matrix.authority``'s policy (the dispatcher
+checks that the unit lies under one of the asker's offices); the summary engines then resolve
+the unit through ``matrix.summary.scope`` from that office, the requester this module picks by
+the same policy.
 
 ``#登记 [单位] <类型> <名称或网址>`` records one media account for a city or county unit, in the
 command's own transaction; ``#登记 无 公众号`` records that there is none.
 
 A national table takes a while to compute and render: that work runs in a worker thread
-(``Bot.offload``), with its own connections.
+(``Services.offload``), with its own connections.
 """
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from sqlalchemy import Engine
 
-from bot.chat.calls import Call, Reply
-from bot.chat.commands import SUMMARY_FORMATS, SUMMARY_TABLES
+from bot.chat.commands import UNIT, Command, Kind, Param, Who
+from bot.chat.context import Call, Reply, Services
 from bot.chat.provision import audit_under, refresh_under
-from bot.config import Settings
+from bot.chat.settings import SummaryOptions as SummaryOptions
 from bot.render.findings import finding_json
-from bot.render.summary import chat_text, file_name, make_summary, render_file
-from matrix.media import parse_registration, record_media
+from bot.render.summary import FORMATS, TABLES, chat_text, file_name, make_summary, render_file
+from matrix.media import MEDIA_KINDS, NONE_WORDS, find_kind, parse_registration, record_media
 from matrix.provisioning.findings import Finding
 
-if TYPE_CHECKING:
-    from bot.chat.dispatch import Bot
+# The 表名 and 格式 of #汇总 as offered in chat, and the keys bot.render.summary knows them by;
+# every alias it accepts (附件2, 表格, excel …) is accepted here too.
+SUMMARY_TABLES = {"建群": "build", "媒体": "media", "通知": "notice", "核查": "audit"}
+SUMMARY_FORMATS = {"文本": "text", "xlsx": "xlsx", "csv": "csv", "md": "md", "html": "html"}
+_MEDIA = ("网站", "网页", "公众号", "视频号", "抖音", "快手")
+# "#登记 无 公众号" records that there is none: 无 stands where the 类型 goes
+_NONE = "无"
 
 
-@dataclass(frozen=True)
-class SummaryOptions:
-    """What summaries in chat need besides the database: where files go, and what day it is."""
+def _summary_choice(
+    key: str, label: str, choices: dict[str, str], aliases: dict[str, tuple[str, ...]]
+) -> Param:
+    """An optional choice of #汇总 offering ``choices``, accepting each key's ``aliases``."""
+    synonyms = tuple((alias, choice) for choice, k in choices.items() for alias in aliases[k])
+    return Param(key, label, Kind.CHOICE, False, tuple(choices), synonyms)
 
-    export_dir: Path | None = None  # None: qunmatrix-exports in the system's temporary folder
-    timezone: str = "Asia/Shanghai"
-    deadline: date | None = None  # the build deadline the build-status table shows
 
-    def today(self, now: datetime | None = None) -> date:
-        """The date in the configured time zone of ``now`` (the bot's clock; default: real now)."""
-        return (now or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone)).date()
-
-    def new_folder(self) -> Path:
-        """A folder of its own for one file, so that the attachment keeps its readable name
-        (微信群矩阵建设情况汇总表_乙1县_20260501.xlsx) however often it is asked for."""
-        base = self.export_dir or Path(tempfile.gettempdir()) / "qunmatrix-exports"
-        base.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{self.today():%Y%m%d}-", dir=base))
-
-    @classmethod
-    def of(cls, settings: Settings) -> SummaryOptions:
-        """The options as configured."""
-        export_dir = Path(settings.export_dir) if settings.export_dir else None
-        return cls(export_dir, settings.timezone, settings.build_deadline)
+def _media_synonyms() -> tuple[tuple[str, str], ...]:
+    by_kind = {find_kind(choice): choice for choice in _MEDIA}
+    pairs = [
+        (name, by_kind[kind])
+        for kind in MEDIA_KINDS
+        for name in (kind.key, kind.label, *kind.aliases)
+    ]
+    return (*pairs, *((word, _NONE) for word in sorted(NONE_WORDS)))
 
 
 def requester_for(call: Call) -> str:
     """The asker's office whose subtree holds the unit acted on (the dispatcher made sure one
     does): the summary engines check scope again from there."""
     assert call.unit is not None  # an office command always acts on a unit
-    tree = call.bot.tree
-    return next(u for u in call.asker.office_units if tree.is_within(call.unit, u))
+    authority = call.core.authority
+    return next(u for u in call.asker.office_units if authority.within(call.unit, u))
 
 
 async def summary(call: Call) -> Reply:
@@ -78,17 +73,17 @@ async def summary(call: Call) -> Reply:
     fmt = SUMMARY_FORMATS[call.args["format"] or "文本"]
     if table == "audit":  # it tabulates what #核查 finds, read afresh from the rooms
         await refresh_under(call)
-    options = call.bot.summaries
+    options = call.core.summaries
     attached = fmt != "text"
-    text, path = await call.bot.offload(
+    text, path = await call.core.offload(
         _tabulate,
-        call.bot,
+        call.core,
         table,
         fmt,
         requester=requester_for(call),
         target=call.unit,
-        as_of=options.today(call.bot.now()),  # on a stage, the stage's day
-        bots=frozenset(call.bot.accounts),
+        as_of=options.today(call.core.now()),  # on a stage, the stage's day
+        bots=frozenset(call.core.accounts),
     )
     context = {"text": text, "attached": attached, "again": _ask_again(call, table)}
     if path is None:
@@ -98,7 +93,7 @@ async def summary(call: Call) -> Reply:
 
 
 def _tabulate(
-    bot: Bot,
+    bot: Services,
     table: str,
     fmt: str,
     *,
@@ -143,7 +138,7 @@ def _ask_again(call: Call, table: str) -> str:
     """The words after #汇总 that ask for this same table (the format is added after them)."""
     words = []
     if call.args["unit"] is not None:
-        words.append(call.bot.unit_word(call.args["unit"]))
+        words.append(call.core.unit_word(call.args["unit"]))
     words.append(next(name for name, key in SUMMARY_TABLES.items() if key == table))
     return " ".join(words)
 
@@ -156,9 +151,41 @@ async def register(call: Call) -> Reply:
     assert call.unit is not None  # an office command always acts on a unit
     change = record_media(
         call.conn,
-        call.bot.blueprint,
+        call.core.blueprint,
         registration,
         requester=call.unit,
         actor=call.asker.contact_id,
     )
     return Reply("registered.j2", {"c": change})
+
+
+SUMMARY = Command(
+    "summary",
+    "汇总",
+    "summary",
+    (
+        UNIT,
+        _summary_choice("table", "表名", SUMMARY_TABLES, TABLES),
+        _summary_choice("format", "格式", SUMMARY_FORMATS, FORMATS),
+    ),
+    Who.OFFICE,
+    "生成本单位及下属单位的建群情况汇总表（附件2）、通知回执情况表等",
+    "#汇总 甲市 建群 xlsx",
+    templates=("summary.j2",),
+    executor=summary,
+)
+REGISTER = Command(
+    "register",
+    "登记",
+    "register",
+    (
+        UNIT,
+        Param("platform", "类型", Kind.CHOICE, choices=_MEDIA, synonyms=_media_synonyms()),
+        Param("account", "名称或网址", Kind.TEXT),
+    ),
+    Who.OFFICE,
+    "登记本单位（市、县两级）的网站、公众号、视频号、抖音、快手；没有就发 #登记 无 公众号",
+    "#登记 公众号 乙1县少先队",
+    templates=("registered.j2",),
+    executor=register,
+)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -119,6 +120,94 @@ def _groups(stage: Stage, keyword: str) -> list[tuple[str, str]]:
     return [(g.name, f"{g.unit_code}:{g.kind}" + (f":{g.shard}" if g.shard else "")) for g in rows]
 
 
+@dataclass
+class Session:
+    """An interactive console session: the stage, and the group and sender now speaking."""
+
+    stage: Stage
+    group: str
+    sender: str
+
+
+@dataclass(frozen=True)
+class ConsoleCommand:
+    """One of the console's own commands (a line starting with /), declared once: its names
+    (Chinese first), what follows them, a summary for /帮助 (``{group}`` and ``{sender}`` name
+    the current ones), and what it does (False: end the session)."""
+
+    names: tuple[str, ...]
+    usage: str
+    summary: str
+    run: Callable[[Session, str], bool]
+
+
+def _quit(session: Session, rest: str) -> bool:
+    return False
+
+
+def _help(session: Session, rest: str) -> bool:
+    echo(console_help(session))
+    return True
+
+
+def _switch_group(session: Session, rest: str) -> bool:
+    session.stage.room_of(rest)
+    session.group = rest
+    return True
+
+
+def _switch_sender(session: Session, rest: str) -> bool:
+    session.sender = session.stage.contact(rest) if rest else session.sender
+    return True
+
+
+def _list_groups(session: Session, rest: str) -> bool:
+    echo(render("cli/console_groups.txt.j2", groups=_groups(session.stage, rest)))
+    return True
+
+
+def _members(session: Session, rest: str) -> bool:
+    world = session.stage.world
+    room = world.rooms[session.stage.room_of(session.group)]
+    names = {c: world.contacts[c].name for c in room.members}
+    echo(render("cli/console_members.txt.j2", members=names))
+    return True
+
+
+CONSOLE_COMMANDS: tuple[ConsoleCommand, ...] = (
+    ConsoleCommand(
+        ("/群", "/group"), "群名或单位代码:群类型", "切换群（当前：{group}）", _switch_group
+    ),
+    ConsoleCommand(
+        ("/人", "/as"), "微信号", "切换发言人（当前：{sender}），新微信号即陌生人", _switch_sender
+    ),
+    ConsoleCommand(("/群列表", "/groups"), "[关键字]", "列出已建的群", _list_groups),
+    ConsoleCommand(("/成员", "/members"), "", "列出当前群的成员", _members),
+    ConsoleCommand(("/帮助", "/help"), "", "显示本说明", _help),
+    ConsoleCommand(("/退出", "/quit"), "", "结束控制台", _quit),
+)
+_CONSOLE_BY_NAME = {name: c for c in CONSOLE_COMMANDS for name in c.names}
+
+
+def _padded(text: str, width: int = 29) -> str:
+    """``text`` padded to ``width`` columns as a terminal shows them (a Chinese character
+    takes two)."""
+    shown = sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+    return text + " " * max(1, width - shown)
+
+
+def console_help(session: Session) -> str:
+    """The console's help, from its declarations."""
+    rows = [
+        (
+            _padded(f"{c.names[0]} {c.usage}".strip()),
+            c.summary.format(group=session.group, sender=session.sender or "未选择"),
+        )
+        for c in CONSOLE_COMMANDS
+    ]
+    return render("cli/console_help.txt.j2", rows=rows)
+
+
 def interact(stage: Stage, starter: tuple[str, str] | None = None) -> None:
     """A line-by-line session; /帮助 lists the console's own commands."""
     from bot.chat.joins import office_contacts
@@ -133,10 +222,12 @@ def interact(stage: Stage, starter: tuple[str, str] | None = None) -> None:
             found = group_named(conn, group)
             assert found is not None, "the group was just listed"
             sender = next(iter(office_contacts(conn, stage.bot, found.unit_code)), "")
-    echo(render("cli/console_help.txt.j2", group=group, sender=sender))
+    session = Session(stage, group, sender)
+    echo(console_help(session))
     while True:
         try:
-            line = input(render("cli/console_prompt.txt.j2", group=group, sender=sender))
+            prompt = render("cli/console_prompt.txt.j2", group=session.group, sender=session.sender)
+            line = input(prompt)
         except (EOFError, KeyboardInterrupt):
             echo("")
             return
@@ -144,31 +235,19 @@ def interact(stage: Stage, starter: tuple[str, str] | None = None) -> None:
         if not line:
             continue
         word, _, rest = line.partition(" ")
-        rest = rest.strip()
         try:
-            if word in ("/退出", "/quit"):
-                return
-            if word in ("/帮助", "/help"):
-                echo(render("cli/console_help.txt.j2", group=group, sender=sender))
-            elif word in ("/群", "/group"):
-                stage.room_of(rest)
-                group = rest
-            elif word in ("/人", "/as"):
-                sender = stage.contact(rest) if rest else sender
-            elif word in ("/群列表", "/groups"):
-                echo(render("cli/console_groups.txt.j2", groups=_groups(stage, rest)))
-            elif word in ("/成员", "/members"):
-                room = stage.world.rooms[stage.room_of(group)]
-                names = {c: stage.world.contacts[c].name for c in room.members}
-                echo(render("cli/console_members.txt.j2", members=names))
-            else:
-                where, who, text = (group, sender, line)
-                if "\t" in line:
-                    step = read_steps([line], "输入")[0]
-                    where, who, text = step.group, step.sender, step.text
-                out = bot_lines(play(stage, where, who, text), stage)
-                if out:
-                    echo(out)
+            command = _CONSOLE_BY_NAME.get(word)
+            if command is not None:
+                if not command.run(session, rest.strip()):
+                    return
+                continue
+            where, who, text = (session.group, session.sender, line)
+            if "\t" in line:
+                step = read_steps([line], "输入")[0]
+                where, who, text = step.group, step.sender, step.text
+            out = bot_lines(play(stage, where, who, text), stage)
+            if out:
+                echo(out)
         except MatrixError as exc:
             echo(str(exc))
 

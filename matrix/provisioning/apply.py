@@ -543,3 +543,58 @@ def _record(conn: Connection, step: Any, effect: dict[str, Any], now: datetime) 
         )
     else:
         conn.execute(update(GROUP).where(GROUP.c.id == gid).values(name=_detail(step)["name"]))
+
+
+class Applies:
+    """The applies running in this process, by scope (a unit code), and the lock under which a
+    go-ahead checks for a running one and starts its own (two #确认 in different rooms must not
+    both find none running and both start)."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.admission = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    def busy(self, scope: str, overlap: Callable[[str, str], bool]) -> str | None:
+        """A running apply's scope that ``overlap``s ``scope``, or None."""
+        return next((s for s in self.running if overlap(s, scope)), None)
+
+    def started(self, scope: str, task: asyncio.Task[None]) -> None:
+        self.running[scope] = task
+
+    def finished(self, scope: str) -> None:
+        self.running.pop(scope, None)
+
+
+def open_scopes(conn: Connection) -> list[str]:
+    """The scopes of the runs still open (interrupted or waiting for tomorrow's quotas)."""
+    query = select(PROVISION_RUN.c.scope).where(PROVISION_RUN.c.status == "open")
+    return [str(s) for s in conn.execute(query).scalars()]
+
+
+_LEFT = ("pending", "started")
+
+
+def steps_left(engine: Engine, run_id: int) -> int:
+    """How many steps of the run are still to do."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    PROVISION_STEP.c.run_id == run_id, PROVISION_STEP.c.status.in_(_LEFT)
+                )
+            ).scalar_one()
+        )
+
+
+def accounts_left(engine: Engine, run_id: int) -> set[str]:
+    """The accounts the run's remaining steps are scheduled on."""
+    with engine.connect() as conn:
+        query = (
+            select(PROVISION_STEP.c.account)
+            .where(PROVISION_STEP.c.run_id == run_id, PROVISION_STEP.c.status.in_(_LEFT))
+            .distinct()
+        )
+        return {str(r[0]) for r in conn.execute(query)}

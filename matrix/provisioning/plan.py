@@ -324,3 +324,50 @@ def _keep_to_rights(g: GroupPlan, owner: bool, admin: bool) -> None:
     if not may("set_admin", owner, admin):
         g.asks.extend(("set_admin", p, None) for p in g.admins)
         g.admins = []
+
+
+PLAN_TTL = 3600.0  # seconds (the caller's clock) during which a shown plan may be carried out
+
+
+@dataclass(frozen=True)
+class ShownPlan:
+    """A plan shown to someone in a room (#建群), waiting for their go-ahead (#确认)."""
+
+    plan: Plan
+    unit: str
+    shown_at: float
+
+
+class ShownPlans:
+    """The plans shown and not yet carried out, one per (room, asker), each good for ``ttl``
+    seconds: conversation state of the planner, kept in the process (a shown plan that is
+    lost with a restart is shown again by sending #建群 again; an interrupted apply is a
+    recorded run and survives)."""
+
+    def __init__(self, ttl: float = PLAN_TTL) -> None:
+        self.ttl = ttl
+        self._shown: dict[tuple[str, str], ShownPlan] = {}
+
+    def __len__(self) -> int:
+        return len(self._shown)
+
+    def keep(self, room: str, asker: str, plan: Plan, unit: str, at: float) -> None:
+        self._shown[(room, asker)] = ShownPlan(plan, unit, at)
+
+    def get(self, room: str, asker: str, at: float) -> ShownPlan | None:
+        """The plan shown to ``asker`` in ``room``, unless it was shown too long ago."""
+        shown = self._shown.get((room, asker))
+        if shown is not None and at - shown.shown_at > self.ttl:
+            del self._shown[(room, asker)]
+            return None
+        return shown
+
+    def drop(self, room: str, asker: str) -> None:
+        self._shown.pop((room, asker), None)
+
+    def forget_old(self, at: float) -> int:
+        """Drop the plans shown longer than ``ttl`` ago (a national plan is large); how many."""
+        old = [k for k, shown in self._shown.items() if at - shown.shown_at > self.ttl]
+        for key in old:
+            del self._shown[key]
+        return len(old)

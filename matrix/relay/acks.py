@@ -17,18 +17,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, exists, func, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, func, insert, or_, select
 
+from matrix.authority import OUTSIDE, STRANGER, Who, refusal
 from matrix.blueprint import Blueprint
 from matrix.relay.codes import notice_code, report_code
 from matrix.relay.env import RelayEnv
-from matrix.relay.errors import NotAllowed, UnknownCode
+from matrix.relay.errors import UnknownCode, refused
 from matrix.relay.people import (
+    PersonRef,
     UnitRef,
     group_for_room,
     offices_held,
     person_for_contact,
     positions,
+    relay_asker,
     unit,
 )
 from matrix.relay.targets import answers_for_itself, relay_kinds, self_answering_kinds
@@ -70,9 +73,11 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
     with env.engine.begin() as conn:
         group = group_for_room(conn, room_id)
         leader = unit(conn, group.unit_code)
-        person = person_for_contact(conn, contact_id)
-        if person is None or leader is None:
-            raise NotAllowed("你不在名册中，回执未记录", fix="请联系管理员把你的微信号登记到名册")
+        asker = relay_asker(conn, env.blueprint, contact_id)
+        reason = refusal(asker, Who.MEMBER)
+        if reason is not None or asker.person_id is None or leader is None:
+            raise refused("ack", reason or STRANGER)
+        person = PersonRef(asker.person_id, asker.person_name)
         itself = answers_for_itself(env.blueprint, group.kind)
         units = [
             u
@@ -82,10 +87,7 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
         units = list({u.code: u for u in units}.values())
         if not units:
             whose = f"{leader.name}本单位" if itself else f"{leader.name}下属单位"
-            raise NotAllowed(
-                f"只有{whose}的人员回复“收到”才计为回执",
-                fix="请由本单位在群里的负责同志回复",
-            )
+            raise refused("ack", OUTSIDE, unit=whose)
         # a copy held up by an outage still counts: the unit heard of the notice (from a
         # higher group, a colleague), and what it says here is its answer
         owed = select(DELIVERY.c.notice_id, DELIVERY.c.state).where(
@@ -238,10 +240,7 @@ def _scope(conn: Connection, env: RelayEnv, issuer: UnitRef, asker: str | None) 
     for office in offices:
         if issuer.contains(office):
             return office
-    raise NotAllowed(
-        "你所在单位不在这条通知的下发范围内，不能查看进度",
-        fix="只能查看本单位或上级单位下发的通知",
-    )
+    raise refused("progress", OUTSIDE)
 
 
 def notice_progress(env: RelayEnv, notice_id: int, *, asker: str | None = None) -> Progress:
@@ -281,34 +280,9 @@ def _progress(
     limit = env.options.list_limit
     notice_id = notice.id
     in_scope = UNIT.c.path.startswith(scope.path, autoescape=True)
-    groups: dict[str, dict[str, int]] = {}
-    for level, state, n in conn.execute(
-        select(UNIT.c.level, DELIVERY.c.state, func.count())
-        .select_from(
-            DELIVERY.join(GROUP, GROUP.c.id == DELIVERY.c.group_id).join(
-                UNIT, UNIT.c.code == GROUP.c.unit_code
-            )
-        )
-        .where(DELIVERY.c.notice_id == notice_id, DELIVERY.c.kind == "notice", in_scope)
-        .group_by(UNIT.c.level, DELIVERY.c.state)
-    ):
-        groups.setdefault(level, {})[state] = n
+    groups = _copies_by_level(conn, notice_id, in_scope)
     expected = expected_units(notice_id, scope, env.blueprint)
-    totals: dict[str, int] = dict(
-        conn.execute(
-            select(UNIT.c.level, func.count())
-            .where(UNIT.c.code.in_(expected))
-            .group_by(UNIT.c.level)
-        ).all()
-    )
-    acked: dict[str, int] = dict(
-        conn.execute(
-            select(UNIT.c.level, func.count())
-            .select_from(ACKNOWLEDGEMENT.join(UNIT, UNIT.c.code == ACKNOWLEDGEMENT.c.unit_code))
-            .where(ACKNOWLEDGEMENT.c.notice_id == notice_id, UNIT.c.code.in_(expected))
-            .group_by(UNIT.c.level)
-        ).all()
-    )
+    totals, acked = _units_by_level(conn, notice_id, expected)
     levels = []
     for lvl in env.blueprint.levels:
         g = groups.get(lvl.key, {})
@@ -316,23 +290,7 @@ def _progress(
             continue
         missing: list[str] = []
         if notice.require_ack and totals.get(lvl.key, 0) > acked.get(lvl.key, 0):
-            missing = list(
-                conn.execute(
-                    select(UNIT.c.name)
-                    .where(
-                        UNIT.c.code.in_(expected),
-                        UNIT.c.level == lvl.key,
-                        ~exists().where(
-                            and_(
-                                ACKNOWLEDGEMENT.c.notice_id == notice_id,
-                                ACKNOWLEDGEMENT.c.unit_code == UNIT.c.code,
-                            )
-                        ),
-                    )
-                    .order_by(UNIT.c.path)
-                    .limit(limit)
-                ).scalars()
-            )
+            missing = _unacknowledged(conn, notice_id, expected, lvl.key, limit)
         levels.append(
             LevelProgress(
                 lvl.key,
@@ -346,24 +304,7 @@ def _progress(
                 totals.get(lvl.key, 0) - acked.get(lvl.key, 0) - len(missing),
             )
         )
-    failed = list(
-        conn.execute(
-            select(GROUP.c.name)
-            .select_from(
-                DELIVERY.join(GROUP, GROUP.c.id == DELIVERY.c.group_id).join(
-                    UNIT, UNIT.c.code == GROUP.c.unit_code
-                )
-            )
-            .where(
-                DELIVERY.c.notice_id == notice_id,
-                DELIVERY.c.kind == "notice",
-                DELIVERY.c.state == "failed",
-            )
-            .where(in_scope)
-            .order_by(UNIT.c.path)
-            .limit(limit)
-        ).scalars()
-    )
+    failed = _failed_groups(conn, notice_id, in_scope, limit)
     reports = _reports(conn, notice_id, scope, limit)
     lost, moved, unserved = _accounts_story(conn, notice_id, in_scope, limit)
     return Progress(
@@ -383,6 +324,94 @@ def _progress(
         lost,
         moved,
         unserved,
+    )
+
+
+def _copies_by_level(
+    conn: Connection, notice_id: int, in_scope: ColumnElement[bool]
+) -> dict[str, dict[str, int]]:
+    """Per level of the receiving groups' units, the notice's copies counted by state."""
+    groups: dict[str, dict[str, int]] = {}
+    for level, state, n in conn.execute(
+        select(UNIT.c.level, DELIVERY.c.state, func.count())
+        .select_from(
+            DELIVERY.join(GROUP, GROUP.c.id == DELIVERY.c.group_id).join(
+                UNIT, UNIT.c.code == GROUP.c.unit_code
+            )
+        )
+        .where(DELIVERY.c.notice_id == notice_id, DELIVERY.c.kind == "notice", in_scope)
+        .group_by(UNIT.c.level, DELIVERY.c.state)
+    ):
+        groups.setdefault(level, {})[state] = n
+    return groups
+
+
+def _units_by_level(
+    conn: Connection, notice_id: int, expected: Select[tuple[str]]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Per level, the units expected to acknowledge, and those that did."""
+    totals: dict[str, int] = dict(
+        conn.execute(
+            select(UNIT.c.level, func.count())
+            .where(UNIT.c.code.in_(expected))
+            .group_by(UNIT.c.level)
+        ).all()
+    )
+    acked: dict[str, int] = dict(
+        conn.execute(
+            select(UNIT.c.level, func.count())
+            .select_from(ACKNOWLEDGEMENT.join(UNIT, UNIT.c.code == ACKNOWLEDGEMENT.c.unit_code))
+            .where(ACKNOWLEDGEMENT.c.notice_id == notice_id, UNIT.c.code.in_(expected))
+            .group_by(UNIT.c.level)
+        ).all()
+    )
+    return totals, acked
+
+
+def _unacknowledged(
+    conn: Connection, notice_id: int, expected: Select[tuple[str]], level: str, limit: int
+) -> list[str]:
+    """The first ``limit`` units of ``level`` that have not acknowledged, in tree order."""
+    return list(
+        conn.execute(
+            select(UNIT.c.name)
+            .where(
+                UNIT.c.code.in_(expected),
+                UNIT.c.level == level,
+                ~exists().where(
+                    and_(
+                        ACKNOWLEDGEMENT.c.notice_id == notice_id,
+                        ACKNOWLEDGEMENT.c.unit_code == UNIT.c.code,
+                    )
+                ),
+            )
+            .order_by(UNIT.c.path)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def _failed_groups(
+    conn: Connection, notice_id: int, in_scope: ColumnElement[bool], limit: int
+) -> list[str]:
+    """The first ``limit`` groups in scope whose copy failed, in tree order."""
+    return list(
+        conn.execute(
+            select(GROUP.c.name)
+            .select_from(
+                DELIVERY.join(GROUP, GROUP.c.id == DELIVERY.c.group_id).join(
+                    UNIT, UNIT.c.code == GROUP.c.unit_code
+                )
+            )
+            .where(
+                DELIVERY.c.notice_id == notice_id,
+                DELIVERY.c.kind == "notice",
+                DELIVERY.c.state == "failed",
+            )
+            .where(in_scope)
+            .order_by(UNIT.c.path)
+            .limit(limit)
+        ).scalars()
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from matrix.authority import OUTSIDE, STRANGER, Denied
 from matrix.errors import MatrixError
 
 
@@ -18,8 +19,47 @@ class NotInMatrix(RelayError):
         )
 
 
-class NotAllowed(RelayError):
-    """The sender may not do this here (permissions are by contact id and tree position)."""
+class NotAllowed(Denied, RelayError):
+    """The sender may not do this here: a refusal of ``matrix.authority``'s policy, with its
+    reason code (stranger, not_office, outside), worded for the relay action by ``refused``."""
+
+    def __init__(
+        self, message: str, *, fix: str = "", reason: str = OUTSIDE, action: str = ""
+    ) -> None:
+        Denied.__init__(self, action, reason, message=message, fix=fix)
+
+
+# the relay's refusals, each worded once: (action, reason) → (message, fix); {unit} and {code}
+# are filled in
+_WORDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("notice", STRANGER): (
+        "你不在名册中，不能下发通知",
+        "请本单位管理员把你的微信号登记到名册",
+    ),
+    ("notice", OUTSIDE): (
+        "只有{unit}的办公室同志可以在本群下发通知",
+        "请在你所在单位牵头的工作群里发送，通知只能发往本单位下属的群",
+    ),
+    ("ack", STRANGER): ("你不在名册中，回执未记录", "请联系管理员把你的微信号登记到名册"),
+    ("ack", OUTSIDE): ("只有{unit}的人员回复“收到”才计为回执", "请由本单位在群里的负责同志回复"),
+    ("progress", OUTSIDE): (
+        "你所在单位不在这条通知的下发范围内，不能查看进度",
+        "只能查看本单位或上级单位下发的通知",
+    ),
+    ("report", STRANGER): ("你不在名册中，不能上报", "请联系管理员把你的微信号登记到名册"),
+    ("report", OUTSIDE): ("名册中没有你的单位，不能上报", "请联系管理员核对名册"),
+    ("forward", OUTSIDE): (
+        "上报 {code} 现在在{unit}，只有该单位办公室同志可以转报",
+        "请由收到上报的单位转报",
+    ),
+}
+
+
+def refused(action: str, reason: str, **names: str) -> NotAllowed:
+    """The relay's refusal of ``action`` for ``reason`` (the policy's code), in its one wording
+    (a reason the action has no wording of its own for, not_office, reads as ``outside``)."""
+    message, fix = _WORDS.get((action, reason)) or _WORDS[(action, OUTSIDE)]
+    return NotAllowed(message.format(**names), fix=fix, reason=reason, action=action)
 
 
 class UnknownCode(RelayError):

@@ -8,26 +8,22 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
 from matrix import audit_log
+from matrix.authority import Who, refusal
 from matrix.relay.accounts import accounts_in_groups, backlog, serving_rates
-from matrix.relay.assign import assign
+from matrix.relay.assign import Assignment, assign
 from matrix.relay.codes import notice_code
 from matrix.relay.delivery import refresh_queue_stats
-from matrix.relay.drafts import parse_notice
+from matrix.relay.drafts import NoticeDraft, parse_notice
 from matrix.relay.env import RelayEnv
-from matrix.relay.errors import NotAllowed, RelayError
+from matrix.relay.errors import RelayError, refused
 from matrix.relay.guard import enforce
-from matrix.relay.people import (
-    group_for_room,
-    office_roles,
-    person_for_contact,
-    positions,
-    unit,
-)
-from matrix.relay.targets import relay_targets, unbuilt_count
+from matrix.relay.people import GroupRef, PersonRef, UnitRef, group_for_room, relay_asker, unit
+from matrix.relay.targets import Target, relay_targets, unbuilt_count
 from matrix.tables import DELIVERY, NOTICE, RELAY_JOB
 
 
@@ -72,136 +68,199 @@ def issue_notice(
     Only an office of the unit that leads the group may send it; it goes to every relay group
     in that unit's subtree. Raises a ``RelayError`` (nothing written) when it cannot."""
     now = env.now()
-    bp = env.blueprint
     draft = parse_notice(text, now, require_ack=env.options.require_ack)
     with env.engine.connect() as conn:
         group = group_for_room(conn, room_id)
     enforce(env, draft.body, attachments, actor=contact_id, unit_code=group.unit_code, what="通知")
     with env.engine.begin() as conn:
-        leader = unit(conn, group.unit_code)
-        if leader is None:
-            raise NotAllowed("本群的牵头单位已不在名册中", fix="请管理员核对名册")
-        person = person_for_contact(conn, contact_id)
-        if person is None:
-            raise NotAllowed(
-                "你不在名册中，不能下发通知", fix="请本单位管理员把你的微信号登记到名册"
-            )
-        roles = office_roles(bp).get(leader.level, frozenset())
-        if not any(u.code == leader.code and r in roles for u, r in positions(conn, person.id)):
-            raise NotAllowed(
-                f"只有{leader.name}的办公室同志可以在本群下发通知",
-                fix="请在你所在单位牵头的工作群里发送，通知只能发往本单位下属的群",
-            )
-        targets = relay_targets(conn, bp, leader)
+        leader, person = _issuer(conn, env, group, contact_id)
+        targets = relay_targets(conn, env.blueprint, leader)
         if not targets:
             raise RelayError(
                 f"{leader.name}下属还没有建成的接力群，通知无处可发", fix="请先建群，再下发通知"
             )
-        rates = serving_rates(conn)
-        holders = accounts_in_groups(conn, rates)
-        owed = backlog(conn)
-        plan = assign([holders.get(t.group_id, []) for t in targets], rates, owed)
+        issued = _Issued(group, leader, person, contact_id, draft, now, targets)
+        plan = _assign_copies(conn, issued)
+        notice_id, reminders = _queue(conn, env, issued, plan)
+        unbuilt = unbuilt_count(conn, env.blueprint, leader)
+    refresh_queue_stats(env.engine, len(targets))
+    return _told(env, issued, plan, notice_id, reminders, unbuilt)
 
-        now_utc = now.astimezone(UTC)
-        inserted = conn.execute(
-            insert(NOTICE).values(
-                unit_code=leader.code,
-                group_id=group.id,
-                issuer_contact=contact_id,
-                issuer_person_id=person.id,
-                issuer_name=person.name,
-                body=draft.body,
-                deadline=draft.deadline,
-                require_ack=draft.require_ack,
-                target_groups=len(targets),
-                created_at=now_utc,
-            )
-        ).inserted_primary_key
-        assert inserted is not None
-        notice_id = int(inserted[0])
-        position: Counter[str] = Counter()
-        rows = []
-        for target, account in zip(targets, plan.account_of, strict=True):
-            if account is None:
-                planned = now_utc
-            else:
-                rate = rates[account]
-                ahead = owed.get(account, 0) + position[account]
-                planned = now_utc + timedelta(seconds=ahead / rate if rate > 0 else 0)
-                position[account] += 1
-            rows.append(
-                {
-                    "key": f"notice:{notice_id}:{target.group_id}",
-                    "kind": "notice",
-                    "notice_id": notice_id,
-                    "group_id": target.group_id,
-                    "rank": target.depth,
-                    "account_id": account,
-                    "state": "pending",
-                    "attempts": 0,
-                    "resend": False,
-                    "next_at": now_utc,
-                    "planned_at": planned,
-                    "tried": "",
-                    "payload": "{}",
-                }
-            )
-        conn.execute(insert(DELIVERY), rows)
-        reminders = []
-        if draft.require_ack:
-            dues = [
-                draft.deadline - timedelta(minutes=m) for m in env.options.remind_before_minutes
-            ]
-            reminders = sorted({d for d in dues if d > now})
-            jobs = [{"kind": "remind", "due_at": d} for d in reminders]
-            if env.options.escalate:
-                jobs.append({"kind": "escalate", "due_at": draft.deadline})
-            if jobs:
-                conn.execute(
-                    insert(RELAY_JOB),
-                    [{"notice_id": notice_id, "state": "pending", **j} for j in jobs],
-                )
-        code = notice_code(notice_id)
-        audit_log.record(
-            conn,
-            contact_id,
-            "relay.notice",
-            leader.code,
-            notice=code,
-            group_id=group.id,
-            groups=len(targets),
-            deadline=draft.deadline.isoformat(),
+
+@dataclass(frozen=True)
+class _Issued:
+    """A notice about to be queued: where from, by whom, what, to which groups."""
+
+    group: GroupRef
+    leader: UnitRef
+    person: PersonRef
+    contact_id: str
+    draft: NoticeDraft
+    now: datetime  # local
+    targets: list[Target]
+
+    @property
+    def now_utc(self) -> datetime:
+        return self.now.astimezone(UTC)
+
+
+def _issuer(
+    conn: Connection, env: RelayEnv, group: GroupRef, contact_id: str
+) -> tuple[UnitRef, PersonRef]:
+    """The unit leading the group and the sender, who must be its office
+    (``matrix.authority``'s policy, for that very unit)."""
+    leader = unit(conn, group.unit_code)
+    if leader is None:
+        raise RelayError("本群的牵头单位已不在名册中", fix="请管理员核对名册")
+    asker = relay_asker(conn, env.blueprint, contact_id)
+    reason = refusal(asker, Who.OFFICE, leader.code, exact=True)
+    if reason is not None or asker.person_id is None:
+        raise refused("notice", reason or "stranger", unit=leader.name)
+    return leader, PersonRef(asker.person_id, asker.person_name)
+
+
+class _Assigned:
+    """Which account sends each copy, and when it is planned to go out."""
+
+    def __init__(self, assignment: Assignment, planned: list[datetime]) -> None:
+        self.assignment = assignment
+        self.planned = planned
+
+
+def _assign_copies(conn: Connection, issued: _Issued) -> _Assigned:
+    """Each copy to the least-busy account in its group, planned after what it already owes."""
+    rates = serving_rates(conn)
+    holders = accounts_in_groups(conn, rates)
+    owed = backlog(conn)
+    plan = assign([holders.get(t.group_id, []) for t in issued.targets], rates, owed)
+    position: Counter[str] = Counter()
+    planned = []
+    for account in plan.account_of:
+        if account is None:
+            planned.append(issued.now_utc)
+            continue
+        rate = rates[account]
+        ahead = owed.get(account, 0) + position[account]
+        planned.append(issued.now_utc + timedelta(seconds=ahead / rate if rate > 0 else 0))
+        position[account] += 1
+    return _Assigned(plan, planned)
+
+
+def _queue(
+    conn: Connection, env: RelayEnv, issued: _Issued, plan: _Assigned
+) -> tuple[int, list[datetime]]:
+    """Write the notice, its copies and its reminder jobs, and audit it: its id, and the
+    reminders' times."""
+    draft, now_utc = issued.draft, issued.now_utc
+    inserted = conn.execute(
+        insert(NOTICE).values(
+            unit_code=issued.leader.code,
+            group_id=issued.group.id,
+            issuer_contact=issued.contact_id,
+            issuer_person_id=issued.person.id,
+            issuer_name=issued.person.name,
+            body=draft.body,
+            deadline=draft.deadline,
             require_ack=draft.require_ack,
-            chars=len(draft.body),
+            target_groups=len(issued.targets),
+            created_at=now_utc,
         )
-        unbuilt = unbuilt_count(conn, bp, leader)
-    refresh_queue_stats(env.engine, len(rows))
+    ).inserted_primary_key
+    assert inserted is not None
+    notice_id = int(inserted[0])
+    conn.execute(insert(DELIVERY), _copies(notice_id, issued, plan))
+    reminders = _schedule(conn, env, notice_id, draft, issued.now)
+    audit_log.record(
+        conn,
+        issued.contact_id,
+        "relay.notice",
+        issued.leader.code,
+        notice=notice_code(notice_id),
+        group_id=issued.group.id,
+        groups=len(issued.targets),
+        deadline=draft.deadline.isoformat(),
+        require_ack=draft.require_ack,
+        chars=len(draft.body),
+    )
+    return notice_id, reminders
 
-    per_level = Counter(t.level for t in targets)
+
+def _copies(notice_id: int, issued: _Issued, plan: _Assigned) -> list[dict[str, Any]]:
+    """One delivery row per target group."""
+    accounts = plan.assignment.account_of
+    return [
+        {
+            "key": f"notice:{notice_id}:{target.group_id}",
+            "kind": "notice",
+            "notice_id": notice_id,
+            "group_id": target.group_id,
+            "rank": target.depth,
+            "account_id": account,
+            "state": "pending",
+            "attempts": 0,
+            "resend": False,
+            "next_at": issued.now_utc,
+            "planned_at": planned,
+            "tried": "",
+            "payload": "{}",
+        }
+        for target, account, planned in zip(issued.targets, accounts, plan.planned, strict=True)
+    ]
+
+
+def _schedule(
+    conn: Connection, env: RelayEnv, notice_id: int, draft: NoticeDraft, now: datetime
+) -> list[datetime]:
+    """The reminders before the deadline and the escalation at it, as relay jobs."""
+    if not draft.require_ack:
+        return []
+    dues = [draft.deadline - timedelta(minutes=m) for m in env.options.remind_before_minutes]
+    reminders = sorted({d for d in dues if d > now})
+    jobs = [{"kind": "remind", "due_at": d} for d in reminders]
+    if env.options.escalate:
+        jobs.append({"kind": "escalate", "due_at": draft.deadline})
+    if jobs:
+        conn.execute(
+            insert(RELAY_JOB), [{"notice_id": notice_id, "state": "pending", **j} for j in jobs]
+        )
+    return reminders
+
+
+def _told(
+    env: RelayEnv,
+    issued: _Issued,
+    plan: _Assigned,
+    notice_id: int,
+    reminders: list[datetime],
+    unbuilt: int,
+) -> NoticePlan:
+    """What the issuer is told: groups per level, accounts used, when it should be done."""
+    bp, draft = env.blueprint, issued.draft
+    per_level = Counter(t.level for t in issued.targets)
     by_level = [
         LevelCount(lvl.key, lvl.label, per_level[lvl.key])
         for lvl in bp.levels
         if per_level[lvl.key]
     ]
-    used = {a for a in plan.account_of if a is not None}
+    assignment = plan.assignment
+    used = {a for a in assignment.account_of if a is not None}
     done, seconds = None, None
     if used:
-        seconds = max(plan.finish[a] for a in used)
-        done = env.local(now_utc + timedelta(seconds=seconds))
-    late = done is None or done > draft.deadline
+        seconds = max(assignment.finish[a] for a in used)
+        done = env.local(issued.now_utc + timedelta(seconds=seconds))
     return NoticePlan(
-        code=code,
-        unit_name=leader.name,
+        code=notice_code(notice_id),
+        unit_name=issued.leader.name,
         deadline=draft.deadline,
         deadline_given=draft.deadline_given,
         require_ack=draft.require_ack,
-        groups=len(targets),
+        groups=len(issued.targets),
         by_level=by_level,
         unbuilt=unbuilt,
-        unreachable=plan.unreachable,
+        unreachable=assignment.unreachable,
         accounts=len(used),
         estimated_done=done,
         estimated_seconds=seconds,
-        late=late,
+        late=done is None or done > draft.deadline,
         reminders=reminders,
     )

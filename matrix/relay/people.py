@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select
 
+from matrix.authority import Asker, office_roles
 from matrix.blueprint import Blueprint
+from matrix.errors import MatrixError
 from matrix.platform import Member
 from matrix.provisioning.binding import resolve
 from matrix.relay.errors import NotInMatrix
+from matrix.roster import clean_phone
 from matrix.tables import GROUP, PERSON, POSITION, UNIT
+from matrix.tree import within_path
 
 
 @dataclass(frozen=True)
@@ -111,25 +116,28 @@ def _group(row: object) -> GroupRef:
     return GroupRef(r["id"], r["unit_code"], r["kind"], r["shard"], r["name"], r["room_id"])
 
 
-def office_roles(bp: Blueprint) -> dict[str, frozenset[str]]:
-    """Per level, the roles that administer the groups that level leads (its office).
-
-    >>> from matrix.blueprint import load_blueprint
-    >>> office_roles(load_blueprint("young_pioneers"))["county"]
-    frozenset({'office_staff'})
-    """
-    roles: dict[str, set[str]] = {}
-    for spec in bp.groups:
-        for sel in spec.admins:
-            if sel.scope == "self":
-                roles.setdefault(spec.led_by, set()).add(sel.role)
-    return {level: frozenset(r) for level, r in roles.items()}
-
-
 def offices_held(conn: Connection, bp: Blueprint, person_id: int) -> list[UnitRef]:
     """The units the person is an office of, highest first."""
     roles = office_roles(bp)
     return [u for u, role in positions(conn, person_id) if role in roles.get(u.level, ())]
+
+
+def relay_asker(conn: Connection, bp: Blueprint, contact_id: str) -> Asker:
+    """``contact_id`` as an ``Asker`` of ``matrix.authority``, resolved as the relay does
+    (binding by 微信号 on first use, a superseded contact being nobody)."""
+    person = person_for_contact(conn, contact_id)
+    if person is None:
+        return Asker(contact_id)
+    held = positions(conn, person.id)
+    roles = office_roles(bp)
+    offices = [u.code for u, role in held if role in roles.get(u.level, ())]
+    return Asker(
+        contact_id,
+        person_id=person.id,
+        person_name=person.name,
+        positions=tuple((u.code, role) for u, role in held),
+        office_units=tuple(dict.fromkeys(offices)),
+    )
 
 
 def child_roles(bp: Blueprint, kind: str) -> list[str]:
@@ -258,3 +266,105 @@ def first_with_phone(
         .order_by(PERSON.c.id)
     ).first()
     return None if row is None else (str(row[0]), str(row[1]))
+
+
+@dataclass(frozen=True)
+class RosterPerson:
+    """A roster person as a command names them: by phone or name, with their unit."""
+
+    id: int
+    name: str
+    unit_code: str
+    unit_name: str
+
+
+def roster_people(conn: Connection, *conditions: ColumnElement[bool]) -> list[RosterPerson]:
+    """Current roster persons at current units meeting ``conditions``, each once (their
+    highest unit)."""
+    query = (
+        select(PERSON.c.id, PERSON.c.name, UNIT.c.code, UNIT.c.name)
+        .select_from(PERSON.join(POSITION, POSITION.c.person_id == PERSON.c.id).join(UNIT))
+        .where(PERSON.c.removed_at.is_(None), UNIT.c.removed_at.is_(None), *conditions)
+        .order_by(PERSON.c.id, UNIT.c.depth)
+    )
+    seen: dict[int, RosterPerson] = {}
+    for row in conn.execute(query):
+        seen.setdefault(row[0], RosterPerson(*row))
+    return list(seen.values())
+
+
+def roster_person(conn: Connection, person_id: int) -> RosterPerson | None:
+    """The current roster person with this id, or None."""
+    found = roster_people(conn, PERSON.c.id == person_id)
+    return found[0] if found else None
+
+
+def person_name(conn: Connection, person_id: int) -> str | None:
+    """A roster person's name (removed or not), or None."""
+    return conn.execute(select(PERSON.c.name).where(PERSON.c.id == person_id)).scalar()
+
+
+def position_units(conn: Connection, person_id: int) -> list[str]:
+    """The codes of the units the person holds a position at (current or not)."""
+    rows = conn.execute(select(POSITION.c.unit_code).where(POSITION.c.person_id == person_id))
+    return [str(r[0]) for r in rows]
+
+
+def find_person(
+    conn: Connection, text: str, under_unit: str, where: str = "本群所属单位及下属单位的名册"
+) -> RosterPerson:
+    """The roster person in ``under_unit``'s subtree with this phone number or name
+    (``where`` names that roster in the message when there is none)."""
+    path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == under_unit)).scalar_one()
+    phone = clean_phone(text) or text
+    found = roster_people(
+        conn, UNIT.c.path.startswith(path), (PERSON.c.phone == phone) | (PERSON.c.name == text)
+    )
+    if not found:
+        raise MatrixError(
+            f"在{where}中找不到“{text}”",
+            fix="请写名册上登记的手机号或姓名；不在名册上的人可只写编号同意入群",
+        )
+    if len(found) > 1:
+        listed = "、".join(f"{p.name}（{p.unit_name}）" for p in found[:5])
+        raise MatrixError(f"“{text}”对应多人：{listed}", fix="请改写手机号")
+    return found[0]
+
+
+def room_owner(engine: Engine, room_id: str) -> str | None:
+    """The account that owns the matrix group in ``room_id`` (None: unknown or not ours)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(GROUP.c.owner_account).where(GROUP.c.room_id == room_id)
+        ).scalar()
+
+
+def built_groups_under(engine: Engine, unit_code: str) -> list[tuple[int, str | None]]:
+    """The built groups of ``unit_code``'s subtree and their owner accounts."""
+    with engine.connect() as conn:
+        path = conn.execute(select(UNIT.c.path).where(UNIT.c.code == unit_code)).scalar_one()
+        rows = conn.execute(
+            select(GROUP.c.id, GROUP.c.owner_account)
+            .join(UNIT, UNIT.c.code == GROUP.c.unit_code)
+            .where(
+                GROUP.c.room_id.is_not(None),
+                within_path(UNIT.c.path, path, conn.dialect.name),
+            )
+        ).all()
+    return [(int(gid), owner) for gid, owner in rows]
+
+
+def units_mark(engine: Engine) -> tuple[Any, ...]:
+    """A cheap fingerprint of the unit table: it changes when an import adds, removes,
+    renames or moves units (the bot then loads its unit tree again)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.count(),
+                func.count(UNIT.c.removed_at),
+                func.max(UNIT.c.removed_at),
+                func.coalesce(func.sum(func.length(UNIT.c.name)), 0),
+                func.coalesce(func.sum(func.length(UNIT.c.path)), 0),
+            )
+        ).one()
+    return tuple(row)

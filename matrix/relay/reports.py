@@ -11,18 +11,19 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from matrix import audit_log
+from matrix.authority import OUTSIDE, STRANGER, Who, refusal
 from matrix.relay.acks import latest_notice_for
 from matrix.relay.codes import notice_code, parse_code, report_code
 from matrix.relay.delivery import enqueue
 from matrix.relay.env import RelayEnv
-from matrix.relay.errors import BadCommand, NotAllowed, RelayError, UnknownCode
+from matrix.relay.errors import BadCommand, RelayError, UnknownCode, refused
 from matrix.relay.guard import enforce
 from matrix.relay.people import (
+    PersonRef,
     group_for_room,
     office_group,
-    offices_held,
-    person_for_contact,
     positions,
+    relay_asker,
     unit,
 )
 from matrix.tables import DELIVERY, REPORT
@@ -57,14 +58,16 @@ def submit_report(
     enforce(env, body, attachments, actor=contact_id, unit_code=group.unit_code, what="上报")
     with env.engine.begin() as conn:
         leader = unit(conn, group.unit_code)
-        person = person_for_contact(conn, contact_id)
-        if person is None or leader is None:
-            raise NotAllowed("你不在名册中，不能上报", fix="请联系管理员把你的微信号登记到名册")
+        asker = relay_asker(conn, env.blueprint, contact_id)
+        reason = refusal(asker, Who.MEMBER)
+        if reason is not None or asker.person_id is None or leader is None:
+            raise refused("report", reason or STRANGER)
+        person = PersonRef(asker.person_id, asker.person_name)
         held = [u for u, _ in positions(conn, person.id)]
         children = [u for u in held if u.parent_code == leader.code]
         ranked = children or [u for u in held if u.code == leader.code] or held
         if not ranked:
-            raise NotAllowed("名册中没有你的单位，不能上报", fix="请联系管理员核对名册")
+            raise refused("report", OUTSIDE)
         sender_unit = ranked[0]
         if named is not None:
             sent_here = conn.execute(
@@ -133,14 +136,12 @@ def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
         if report is None:
             raise UnknownCode(f"没有编号为 {report_code(report_id)} 的上报", fix="请核对编号")
         holder = unit(conn, report.holder_unit)
-        person = person_for_contact(conn, contact_id)
-        offices = offices_held(conn, env.blueprint, person.id) if person else []
-        if holder is None or person is None or holder.code not in {u.code for u in offices}:
+        asker = relay_asker(conn, env.blueprint, contact_id)
+        code = holder.code if holder else report.holder_unit
+        reason = refusal(asker, Who.OFFICE, code, exact=True)
+        if holder is None or reason is not None or asker.person_id is None:
             where = holder.name if holder else report.holder_unit
-            raise NotAllowed(
-                f"上报 {report_code(report_id)} 现在在{where}，只有该单位办公室同志可以转报",
-                fix="请由收到上报的单位转报",
-            )
+            raise refused("forward", reason or OUTSIDE, code=report_code(report_id), unit=where)
         parent = unit(conn, holder.parent_code) if holder.parent_code else None
         if parent is None:
             raise RelayError(f"{holder.name}已是本矩阵的最高一级", fix="无法再向上转报")

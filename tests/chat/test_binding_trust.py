@@ -110,7 +110,7 @@ def requests(stage: Stage) -> list[tuple[int, str, str, str]]:
 
 def who(stage: Stage, contact: str) -> str | None:
     with stage.engine.connect() as conn:
-        asker = stage.bot.permissions.asker(conn, contact)
+        asker = stage.bot.authority.asker(conn, contact)
     return asker.person_name or None
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.chat.commands import COMMANDS, TABLE, Command, Param, UsageError, Who, bind, parse
+from bot.chat.commands import Command, Param, UsageError, Who
+from bot.chat.registry import COMMANDS, TABLE, bind, parse
 
 
 def units(command: Command, param: Param, text: str) -> str:

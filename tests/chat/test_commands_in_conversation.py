@@ -58,7 +58,7 @@ def who(stage: Stage, contact: str) -> str | None:
         person = lookup(conn, contact)
         if person is None:
             return None
-        return stage.bot.permissions.asker(conn, contact).person_name
+        return stage.bot.authority.asker(conn, contact).person_name
 
 
 def stranger_joins(stage: Stage, who: str = STRANGER) -> str:

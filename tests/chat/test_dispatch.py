@@ -6,7 +6,7 @@ import asyncio
 
 from loguru import logger
 
-from bot.chat.calls import Call, Reply
+from bot.chat.context import Call, Reply
 from bot.rehearsal.stage import Stage
 from matrix.platform import PlatformError
 from matrix.provisioning.schedule import AccountQuota
@@ -17,7 +17,7 @@ def test_an_internal_error_gets_an_apology_with_a_reference_and_is_logged(stage:
     async def broken(call: Call) -> Reply:
         raise RuntimeError("database on fire: secret=hunter2")
 
-    stage.bot.handlers["audit"] = broken
+    stage.bot.executors["audit"] = broken
     logged: list[str] = []
     sink = logger.add(logged.append, level="ERROR")
     try:
@@ -35,7 +35,7 @@ def test_a_failing_template_is_an_internal_error_too(stage: Stage):
     async def bad_reply(call: Call) -> Reply:
         return Reply("approved.j2", {})  # missing fields: StrictUndefined fails the render
 
-    stage.bot.handlers["audit"] = bad_reply
+    stage.bot.executors["audit"] = bad_reply
     assert stage.reply(K1_GROUP, K1_OFFICE, "#核查").startswith("抱歉，处理出错了")
 
 
@@ -116,14 +116,14 @@ def test_a_retryable_failure_is_tried_again(stage: Stage):
 
 
 def test_every_command_has_a_handler(stage: Stage):
-    from bot.chat.commands import TABLE
+    from bot.chat.registry import TABLE
 
-    assert {c.key for c in TABLE} <= set(stage.bot.handlers)
+    assert {c.key for c in TABLE} <= set(stage.bot.executors)
 
 
 def test_the_bots_own_words_never_read_as_a_command(stage: Stage):
     # another bot process (one per account) hears them as a contact's: no ping-pong
-    from bot.chat.commands import TABLE, parse
+    from bot.chat.registry import TABLE, parse
     from bot.config import LimitOptions
 
     # a burst on purpose, far above what people type: the flood limits would silence it

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from loguru import logger
 from sqlalchemy import Engine
 
-from bot.chat.commands import TABLE
+from bot.chat.registry import TABLE
 from bot.chat.summary import SummaryOptions
 from bot.config import LimitOptions
 from bot.rehearsal.stage import Stage

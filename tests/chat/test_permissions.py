@@ -5,16 +5,33 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
-from bot.chat.commands import COMMANDS
-from bot.chat.permissions import Denied, Permissions
+from bot.chat.dispatch import _authority
+from bot.chat.registry import COMMANDS
+from matrix.authority import Denied
 from matrix.models import Person, utcnow
 from matrix.provisioning.binding import bind_by_admin, lookup
 from matrix.tree import UnitTree
 
 
+class _Perms:
+    """The policy as the dispatcher asks it, per command."""
+
+    def __init__(self, authority):
+        self.authority = authority
+
+    def asker(self, conn, contact_id, display_name=""):
+        return self.authority.asker(conn, contact_id, display_name)
+
+    def allows(self, asker, command, unit=None):
+        return self.authority.allows(asker, command.who, unit)
+
+    def check(self, asker, command, unit=None):
+        self.authority.check(asker, command.who, command.name, unit)
+
+
 @pytest.fixture
 def perms(province_db, bp):
-    return Permissions(bp, UnitTree.load(province_db, bp.level_keys))
+    return _Perms(_authority(bp, UnitTree.load(province_db, bp.level_keys)))
 
 
 def ask(perms, engine, contact_id):
