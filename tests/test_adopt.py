@@ -15,7 +15,7 @@ from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.platform import Room
-from matrix.provisioning.actual import refresh_rooms
+from matrix.provisioning.actual import record_rooms, refresh_rooms
 from matrix.provisioning.adopt import (
     ADOPTED_INSTEAD,
     adopt,
@@ -23,7 +23,6 @@ from matrix.provisioning.adopt import (
     name_key,
     owner_requests,
     read_members,
-    record_rooms,
     unadopt,
 )
 from matrix.relay.people import UnitRef

@@ -43,7 +43,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
         {"bot.cli"},
     ),
     "bot.service": ({"bot.chat", "bot.platforms", "bot.render", "matrix"}, {"bot.cli"}),
-    "bot.cli": ({"bot.render", "bot.rehearsal", "bot.service", "matrix"}, set()),
+    "bot.cli": ({"bot.chat", "bot.render", "bot.rehearsal", "bot.service", "matrix"}, set()),
     "matrix.provisioning": ({"matrix:top", "matrix.relay.people"}, {"bot", "wechaty"}),
     "matrix": (set(), {"bot", "wechaty"}),  # the core, every package of it: never the chat layer
 }
@@ -52,30 +52,10 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
 BASE = {"bot.config", "bot.logs"}
 
 PENDING: dict[str, set[str]] = {
-    # bot/chat is the chat helper's (issue 11 items 1, 2, 4): its SQL and its 10-module circle
-    "sql": {"bot.chat.dispatch", "bot.chat.permissions", "bot.chat.provision", "bot.chat.review"},
-    "cycle": {
-        "bot.chat.calls",
-        "bot.chat.dispatch",
-        "bot.chat.handlers",
-        "bot.chat.joins",
-        "bot.chat.limits",
-        "bot.chat.log",
-        "bot.chat.provision",
-        "bot.chat.relay",
-        "bot.chat.review",
-        "bot.chat.summary",
-    },
-    # the CLI borrows from bot/chat what belongs in the core or the settings: find_person
-    # (review), relay_env (relay_runner), SummaryOptions (summary), office_contacts (joins)
+    "sql": set(),
+    "cycle": set(),
+    "long": set(),
     "rule": {
-        "bot.cli.binding -> bot.chat.relay_runner",
-        "bot.cli.binding -> bot.chat.review",
-        "bot.cli.console -> bot.chat.joins",
-        "bot.cli.console -> bot.chat.summary",
-        "bot.cli.demo -> bot.chat.joins",
-        "bot.cli.demo -> bot.chat.summary",
-        "bot.cli.summary -> bot.chat.relay_runner",
         # bind_claims queues office messages through the relay: see "package cycle" below
         "matrix.provisioning.bind_claims -> matrix.relay.env",
         "matrix.provisioning.bind_claims -> matrix.relay.outbox",
@@ -84,14 +64,6 @@ PENDING: dict[str, set[str]] = {
     # while relay.people resolves identities with provisioning.binding; bind_claims is imported
     # all over bot/chat, so it moves (to matrix.relay) with the chat helper's work
     "package cycle": {"matrix.provisioning, matrix.relay"},
-    # the other helpers' long functions (roster: _validate_persons; relay: issue_notice and
-    # acks._progress, which grew past 100 lines in the reorganisation; join_review)
-    "long": {
-        "matrix.roster:_validate_persons",
-        "matrix.relay.notices:issue_notice",
-        "matrix.relay.acks:_progress",
-        "matrix.provisioning.join_review:review_joins",
-    },
 }
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from matrix.db import make_engine
 from matrix.platform import Room
-from matrix.provisioning.adopt import record_rooms
+from matrix.provisioning.actual import record_rooms
 from matrix.tables import GROUP
 from tests import worlds
 

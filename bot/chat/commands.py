@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from matrix.authority import Who
 from matrix.blueprint import normalize_label
 from matrix.errors import MatrixError
+from matrix.provisioning.authority import Who
 from matrix.relay.codes import parse_code
 
 

@@ -1,7 +1,7 @@
 """What an executor receives (``Call``) and returns (``Reply``).
 
 Executors get a narrow context: the parsed command and arguments, who asked (resolved identity
-and authority, ``matrix.authority.Asker``), the matrix group the message came from, the unit
+and authority, ``matrix.provisioning.authority.Asker``), the matrix group the message came from, the unit
 acted on, the platform account, the open transaction, and ``core``: the named services of the
 bot process they use (``Services``), never the ``Bot`` object itself. They return data naming a
 template in ``templates/replies/``; the dispatcher renders and sends it (None: say nothing, for
@@ -21,11 +21,11 @@ from sqlalchemy import Connection, Engine
 from bot.chat.commands import Command, Registry
 from bot.chat.relay_runner import Relay
 from bot.chat.settings import SummaryOptions
-from matrix.authority import Asker, Authority
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.platform import IncomingMessage, Platform
 from matrix.provisioning.apply import Applies
+from matrix.provisioning.authority import Asker, Authority
 from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.plan import ShownPlans

@@ -66,7 +66,6 @@ from bot.chat.settings import SummaryOptions
 from bot.config import LimitOptions
 from bot.render.templates import render
 from matrix import audit_log, claims
-from matrix.authority import Asker, Authority, Denied
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.models import utcnow
@@ -79,6 +78,7 @@ from matrix.platform import (
     RoomEventKind,
 )
 from matrix.provisioning.apply import Applies
+from matrix.provisioning.authority import Asker, Authority, Denied
 from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.plan import ShownPlans
@@ -286,7 +286,7 @@ class RoomTurns:
 
 
 def _authority(bp: Blueprint, tree: UnitTree) -> Authority:
-    """``matrix.authority``'s policy over the loaded unit tree."""
+    """``matrix.provisioning.authority``'s policy over the loaded unit tree."""
     return Authority(bp, tree.is_within, tree.__contains__)
 
 

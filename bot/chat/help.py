@@ -1,5 +1,5 @@
 """``#帮助 [命令]`` in chat: the commands the asker may run here, filtered by the same policy
-the commands are checked with (``matrix.authority``), or one command's form; and the examples
+the commands are checked with (``matrix.provisioning.authority``), or one command's form; and the examples
 of #帮助 and of usage errors in the group's own units (``roster_example``)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``#汇总 [单位] [表名] [格式]`` answers with the short chat text (the audit table from what #核查
 finds, read afresh); when a file format is asked for,
 the file is written to a fresh folder under the export folder and sent after the text through
-the platform's ``send_file``. Scope is decided by ``matrix.authority``'s policy (the dispatcher
+the platform's ``send_file``. Scope is decided by ``matrix.provisioning.authority``'s policy (the dispatcher
 checks that the unit lies under one of the asker's offices); the summary engines then resolve
 the unit through ``matrix.summary.scope`` from that office, the requester this module picks by
 the same policy.

@@ -1,5 +1,6 @@
 """The ``qunmatrix`` command line: one module per group of commands, each registering its
-commands on ``bot.cli.app.app``. May import ``bot.render``, ``bot.rehearsal``, ``bot.service``
+commands on ``bot.cli.app.app``. The outermost layer: may import ``bot.chat``, ``bot.render``,
+``bot.rehearsal``, ``bot.service``
 (inside the commands that need them, so start-up stays light) and ``matrix``."""
 
 from bot.cli import (  # noqa: F401  (importing registers the commands)

@@ -80,11 +80,9 @@ def adopt(
 
 
 def _seen_count(conn: Connection) -> int:
-    from sqlalchemy import func, select
+    from matrix.provisioning.actual import seen_room_count
 
-    from matrix.tables import SEEN_ROOM
-
-    return int(conn.execute(select(func.count(func.distinct(SEEN_ROOM.c.room_id)))).scalar_one())
+    return seen_room_count(conn)
 
 
 def _adopt_one(

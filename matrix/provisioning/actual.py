@@ -8,17 +8,19 @@ one scope as plain tuples, for the planner and the auditor.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from matrix.db import raw_rows
 from matrix.models import utcnow
 from matrix.platform import Member, Platform
+from matrix.platform import Room as PlatformRoom
 from matrix.provisioning.binding import resolve
-from matrix.tables import GROUP, JOIN_REQUEST, MEMBERSHIP, PERSON, UNIT
+from matrix.tables import GROUP, JOIN_REQUEST, MEMBERSHIP, PERSON, SEEN_ROOM, UNIT
 from matrix.tree import within_path
 
 Seat = tuple[int | None, str | None, bool, str | None]  # person, contact, is admin, 群昵称
@@ -285,9 +287,7 @@ async def refresh_rooms(
 ) -> dict[int, SyncResult]:
     """Read every room this account is in that the matrix knows (or only the groups ``only``),
     and store its topic and members (one transaction per room). Every room the account sits
-    in is recorded too (``adopt.record_rooms``), matrix group or not."""
-    from matrix.provisioning.adopt import record_rooms  # adopt reads this module
-
+    in is recorded too (``record_rooms``), matrix group or not."""
     bots = {*bots, platform.account_id}
     query = select(GROUP.c.id, GROUP.c.room_id).where(GROUP.c.room_id.is_not(None))
     with engine.connect() as conn:
@@ -334,3 +334,30 @@ def recorded_seats(conn: Connection) -> list[tuple[int, str, str | None, bool, s
         .order_by(MEMBERSHIP.c.id)
     ).all()
     return [(int(g), str(c), nick, bool(admin), name) for g, c, nick, admin, name in rows]
+
+
+def record_rooms(
+    conn: Connection, account_id: str, rooms: Iterable[PlatformRoom], *, now: datetime | None = None
+) -> int:
+    """Replace what is known of the rooms ``account_id`` sits in with ``rooms`` (as it just
+    listed them). Returns how many."""
+    at = now or utcnow()
+    rows = {
+        r.room_id: {
+            "account_id": account_id,
+            "room_id": r.room_id,
+            "topic": r.topic[:128],
+            "member_count": r.member_count,
+            "seen_at": at,
+        }
+        for r in rooms
+    }
+    conn.execute(delete(SEEN_ROOM).where(SEEN_ROOM.c.account_id == account_id))
+    if rows:
+        conn.execute(insert(SEEN_ROOM), list(rows.values()))
+    return len(rows)
+
+
+def seen_room_count(conn: Connection) -> int:
+    """How many distinct rooms the bot accounts were last seen sitting in."""
+    return int(conn.execute(select(func.count(func.distinct(SEEN_ROOM.c.room_id)))).scalar_one())

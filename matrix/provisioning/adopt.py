@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -35,7 +36,7 @@ from matrix.db import inserted_id
 from matrix.errors import MatrixError, UnknownUnit
 from matrix.models import utcnow
 from matrix.numerals import chinese_number
-from matrix.platform import Member, Room
+from matrix.platform import Member
 from matrix.provisioning.actual import ActualState, SyncResult, sync_members
 from matrix.provisioning.membership import OWNER_SEATS, RosterView, expect, roles_needed
 from matrix.provisioning.plan import NEEDS, Plan, may
@@ -104,24 +105,7 @@ def adopt(
     shards = expected_shards(conn, bp, unit_code, spec)
     mine = {r.shard: r for r in rows if r.kind == spec.key}
     shards |= set(mine)
-    if shard is None:
-        if len(shards) > 1:
-            raise MatrixError(
-                f"{unit.name}的{spec.label}分为 {len(shards)} 个群",
-                where=WHERE,
-                fix="请写明分群号，例如 #认领 " + spec.label + " 1",
-            )
-        shard = min(shards)
-    elif shard not in shards:
-        if shard == 1 and shards == {0}:
-            shard = 0  # people call the only room 一群
-        else:
-            have = "、".join(str(s) for s in sorted(shards) if s) or "不分群"
-            raise MatrixError(
-                f"{unit.name}的{spec.label}没有第 {shard} 群（现有：{have}）",
-                where=WHERE,
-                fix="请写现有的分群号，或不写分群号",
-            )
+    shard = _chosen_shard(unit.name, spec, shards, shard)
     expected = group_name(spec.name, unit.name, unit_code, shard)
     row = mine.get(shard)
     at = now or utcnow()
@@ -132,6 +116,54 @@ def adopt(
         "adopted_by": actor,
         "owner_account": None,
     }
+    gid = _store_group(conn, row, unit_code, spec.key, shard, expected, values, at)
+    audit_log.record(
+        conn,
+        actor,
+        "group.adopt",
+        unit_code,
+        room=room_id,
+        kind=spec.key,
+        shard=shard,
+        topic=topic or expected,
+    )
+    return Adopted(gid, unit_code, spec.key, shard, expected, room_id)
+
+
+def _chosen_shard(unit_name: str, spec: GroupSpec, shards: set[int], shard: int | None) -> int:
+    """The shard ``shard`` names among ``shards`` (None: the only one)."""
+    if shard is None:
+        if len(shards) > 1:
+            raise MatrixError(
+                f"{unit_name}的{spec.label}分为 {len(shards)} 个群",
+                where=WHERE,
+                fix="请写明分群号，例如 #认领 " + spec.label + " 1",
+            )
+        shard = min(shards)
+    elif shard not in shards:
+        if shard == 1 and shards == {0}:
+            shard = 0  # people call the only room 一群
+        else:
+            have = "、".join(str(s) for s in sorted(shards) if s) or "不分群"
+            raise MatrixError(
+                f"{unit_name}的{spec.label}没有第 {shard} 群（现有：{have}）",
+                where=WHERE,
+                fix="请写现有的分群号，或不写分群号",
+            )
+    return shard
+
+
+def _store_group(
+    conn: Connection,
+    row: Any,
+    unit_code: str,
+    kind: str,
+    shard: int,
+    expected: str,
+    values: dict[str, Any],
+    at: datetime,
+) -> int:
+    """Point the expected group row at the room (or make the row); its id."""
     if row is not None:
         if row.room_id is not None:
             raise MatrixError(
@@ -155,21 +187,11 @@ def adopt(
         gid = inserted_id(
             conn.execute(
                 insert(GROUP).values(
-                    unit_code=unit_code, kind=spec.key, shard=shard, created_at=at, **values
+                    unit_code=unit_code, kind=kind, shard=shard, created_at=at, **values
                 )
             )
         )
-    audit_log.record(
-        conn,
-        actor,
-        "group.adopt",
-        unit_code,
-        room=room_id,
-        kind=spec.key,
-        shard=shard,
-        topic=topic or expected,
-    )
-    return Adopted(gid, unit_code, spec.key, shard, expected, room_id)
+    return gid
 
 
 def _spec(
@@ -345,28 +367,6 @@ def owner_requests(plan: Plan) -> list[RoomRequests]:
 
 
 # --- rooms the bots sit in, and matching them to expected groups -----------------------------------
-
-
-def record_rooms(
-    conn: Connection, account_id: str, rooms: Iterable[Room], *, now: datetime | None = None
-) -> int:
-    """Replace what is known of the rooms ``account_id`` sits in with ``rooms`` (as it just
-    listed them). Returns how many."""
-    at = now or utcnow()
-    rows = {
-        r.room_id: {
-            "account_id": account_id,
-            "room_id": r.room_id,
-            "topic": r.topic[:128],
-            "member_count": r.member_count,
-            "seen_at": at,
-        }
-        for r in rooms
-    }
-    conn.execute(delete(SEEN_ROOM).where(SEEN_ROOM.c.account_id == account_id))
-    if rows:
-        conn.execute(insert(SEEN_ROOM), list(rows.values()))
-    return len(rows)
 
 
 _NUMERAL = "一二三四五六七八九十"

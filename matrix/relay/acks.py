@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, func, insert, or_, select
 
-from matrix.authority import OUTSIDE, STRANGER, Who, refusal
 from matrix.blueprint import Blueprint
+from matrix.provisioning.authority import OUTSIDE, STRANGER, Who, refusal
 from matrix.relay.codes import notice_code, report_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import UnknownCode, refused

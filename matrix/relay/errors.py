@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from matrix.authority import OUTSIDE, STRANGER, Denied
 from matrix.errors import MatrixError
+from matrix.provisioning.authority import OUTSIDE, STRANGER, Denied
 
 
 class RelayError(MatrixError):
@@ -20,7 +20,7 @@ class NotInMatrix(RelayError):
 
 
 class NotAllowed(Denied, RelayError):
-    """The sender may not do this here: a refusal of ``matrix.authority``'s policy, with its
+    """The sender may not do this here: a refusal of ``matrix.provisioning.authority``'s policy, with its
     reason code (stranger, not_office, outside), worded for the relay action by ``refused``."""
 
     def __init__(

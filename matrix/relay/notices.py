@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, insert
 
 from matrix import audit_log
-from matrix.authority import Who, refusal
+from matrix.provisioning.authority import Who, refusal
 from matrix.relay.accounts import accounts_in_groups, backlog, serving_rates
 from matrix.relay.assign import Assignment, assign
 from matrix.relay.codes import notice_code
@@ -108,7 +108,7 @@ def _issuer(
     conn: Connection, env: RelayEnv, group: GroupRef, contact_id: str
 ) -> tuple[UnitRef, PersonRef]:
     """The unit leading the group and the sender, who must be its office
-    (``matrix.authority``'s policy, for that very unit)."""
+    (``matrix.provisioning.authority``'s policy, for that very unit)."""
     leader = unit(conn, group.unit_code)
     if leader is None:
         raise RelayError("本群的牵头单位已不在名册中", fix="请管理员核对名册")

@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, func, select
 
-from matrix.authority import Asker, office_roles
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
 from matrix.platform import Member
+from matrix.provisioning.authority import Asker, office_roles
 from matrix.provisioning.binding import resolve
 from matrix.relay.errors import NotInMatrix
 from matrix.roster import clean_phone
@@ -123,7 +123,7 @@ def offices_held(conn: Connection, bp: Blueprint, person_id: int) -> list[UnitRe
 
 
 def relay_asker(conn: Connection, bp: Blueprint, contact_id: str) -> Asker:
-    """``contact_id`` as an ``Asker`` of ``matrix.authority``, resolved as the relay does
+    """``contact_id`` as an ``Asker`` of ``matrix.provisioning.authority``, resolved as the relay does
     (binding by 微信号 on first use, a superseded contact being nobody)."""
     person = person_for_contact(conn, contact_id)
     if person is None:

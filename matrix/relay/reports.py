@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 
 from matrix import audit_log
-from matrix.authority import OUTSIDE, STRANGER, Who, refusal
+from matrix.provisioning.authority import OUTSIDE, STRANGER, Who, refusal
 from matrix.relay.acks import latest_notice_for
 from matrix.relay.codes import notice_code, parse_code, report_code
 from matrix.relay.delivery import enqueue

@@ -7,8 +7,8 @@ from sqlalchemy import update
 
 from bot.chat.dispatch import _authority
 from bot.chat.registry import COMMANDS
-from matrix.authority import Denied
 from matrix.models import Person, utcnow
+from matrix.provisioning.authority import Denied
 from matrix.provisioning.binding import bind_by_admin, lookup
 from matrix.tree import UnitTree
 
