@@ -26,8 +26,8 @@ from matrix.relay.options import RelayOptions
 from matrix.toml_errors import toml_error_text
 
 if TYPE_CHECKING:  # join review loads SQLAlchemy: only the commands that review joins need it
-    from matrix.provisioning.bind_claims import BindLimits
     from matrix.provisioning.join_review import TimeoutPolicy
+    from matrix.relay.bind_claims import BindLimits
 
 
 class WechatySettings(BaseModel):
@@ -296,7 +296,7 @@ class Settings(BaseSettings):
 
     def bind_limits(self) -> BindLimits:
         """How many failed #绑定 attempts are allowed, per contact and per target person."""
-        from matrix.provisioning.bind_claims import BindLimits
+        from matrix.relay.bind_claims import BindLimits
 
         b = self.binding
         return BindLimits(b.failures_per_contact, b.failures_per_person, b.window_hours)

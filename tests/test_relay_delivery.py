@@ -13,7 +13,7 @@ from bot.render.templates import render
 from matrix.blueprint import Blueprint
 from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice, notice_progress, people
-from matrix.relay.delivery import enqueue
+from matrix.relay.outbox import enqueue
 from matrix.tables import DELIVERY, GROUP
 from tests.worlds import RelayWorld
 

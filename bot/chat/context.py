@@ -26,10 +26,10 @@ from matrix.errors import MatrixError
 from matrix.platform import IncomingMessage, Platform
 from matrix.provisioning.apply import Applies
 from matrix.provisioning.authority import Asker, Authority
-from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.plan import ShownPlans
 from matrix.provisioning.schedule import AccountQuota
+from matrix.relay.bind_claims import BindLimits
 from matrix.relay.people import GroupRef, NotInMatrix, group_for_room
 from matrix.tree import UnitTree
 

@@ -79,11 +79,11 @@ from matrix.platform import (
 )
 from matrix.provisioning.apply import Applies
 from matrix.provisioning.authority import Asker, Authority, Denied
-from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.plan import ShownPlans
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import RelayEnv
+from matrix.relay.bind_claims import BindLimits
 from matrix.relay.errors import NotAllowed
 from matrix.relay.people import GroupRef, room_owner, units_mark
 from matrix.tree import UnitTree

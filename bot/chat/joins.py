@@ -19,7 +19,8 @@ from bot.chat.context import Reply, Services, group_of
 from bot.chat.limits import cleaned_member
 from bot.render.templates import render
 from matrix.platform import Member, NotSupported, Platform, PlatformError, RoomEvent
-from matrix.provisioning import actual, bind_claims, join_review
+from matrix.provisioning import actual, join_review
+from matrix.relay import bind_claims
 from matrix.relay.people import GroupRef
 
 

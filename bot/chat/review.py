@@ -1,5 +1,5 @@
 """#同意, #拒绝, #绑定 and #解绑 in chat: the join review of ``matrix.provisioning.join_review``, the claims
-of ``matrix.provisioning.bind_claims`` and the identity binding of ``matrix.provisioning.binding`` behind four executors.
+of ``matrix.relay.bind_claims`` and the identity binding of ``matrix.provisioning.binding`` behind four executors.
 
 Numbers are join request numbers, scoped to the group they are typed in; a claim to be an office
 person is such a request too, held in the deciding office's own group, so ``#同意 N`` there is the
@@ -16,7 +16,8 @@ from bot.chat.commands import Command, Kind, Param, Who
 from bot.chat.context import Call, Reply
 from matrix.errors import MatrixError
 from matrix.platform import NotSupported
-from matrix.provisioning import bind_claims, binding, join_review
+from matrix.provisioning import binding, join_review
+from matrix.relay import bind_claims
 from matrix.relay.people import (
     RosterPerson as RosterPerson,
 )

@@ -5,7 +5,7 @@ finds, read afresh); when a file format is asked for,
 the file is written to a fresh folder under the export folder and sent after the text through
 the platform's ``send_file``. Scope is decided by ``matrix.provisioning.authority``'s policy (the dispatcher
 checks that the unit lies under one of the asker's offices); the summary engines then resolve
-the unit through ``matrix.summary.scope`` from that office, the requester this module picks by
+the unit through ``matrix.scope`` from that office, the requester this module picks by
 the same policy.
 
 ``#登记 [单位] <类型> <名称或网址>`` records one media account for a city or county unit, in the

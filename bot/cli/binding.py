@@ -89,7 +89,7 @@ def revoke(
 ) -> None:
     """解除绑定：该微信立即失去此人的身份和权限；其单位办公室会在本单位群里收到通知。"""
     from bot.chat.relay_runner import relay_env
-    from matrix.provisioning import bind_claims
+    from matrix.relay import bind_claims
 
     c = ctx_of(ctx)
     engine = c.ready_engine()

@@ -32,10 +32,10 @@ from bot.platforms.simulated import SimCalendar, SimMessage, SimulatedWeChat
 from bot.rehearsal.sim_build import BuildReport, build_matrix, mirror_rooms
 from matrix.blueprint import Blueprint
 from matrix.errors import MatrixError
-from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import RelayEnv, RelayOptions, VirtualClock
+from matrix.relay.bind_claims import BindLimits
 from matrix.relay.people import group_named, groups_with_rooms, name_for_wechat_id, shard_rooms
 from matrix.tree import UnitTree
 

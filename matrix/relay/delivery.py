@@ -62,7 +62,7 @@ from matrix.relay.accounts import (
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
-from matrix.relay.outbox import QUEUE_BURST, Outbox, enqueue  # noqa: F401  (enqueue, Outbox: their old home)
+from matrix.relay.outbox import QUEUE_BURST, Outbox
 from matrix.relay.people import group
 from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, UNIT
 

@@ -14,10 +14,10 @@ from matrix import audit_log
 from matrix.provisioning.authority import OUTSIDE, STRANGER, Who, refusal
 from matrix.relay.acks import latest_notice_for
 from matrix.relay.codes import notice_code, parse_code, report_code
-from matrix.relay.delivery import enqueue
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import BadCommand, RelayError, UnknownCode, refused
 from matrix.relay.guard import enforce
+from matrix.relay.outbox import enqueue
 from matrix.relay.people import (
     PersonRef,
     group_for_room,

@@ -18,8 +18,8 @@ from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.models import JoinRequest
 from matrix.provisioning import binding
-from matrix.provisioning.bind_claims import BindLimits
 from matrix.provisioning.join_review import TimeoutPolicy
+from matrix.relay.bind_claims import BindLimits
 from matrix.relay.errors import NotAllowed
 from matrix.relay.people import person_for_contact
 from matrix.relay.reports import submit_report

@@ -134,6 +134,6 @@ def test_office_commands_are_recorded_and_bind_records_itself():
     recorded = {c.key for c in TABLE if c.recorded}
     assert {c.key for c in TABLE if c.who is Who.OFFICE} <= recorded
     assert "unbind" in recorded and "help" not in recorded
-    # #绑定 writes its own audit entry for every attempt (matrix.provisioning.bind_claims), with the phone
+    # #绑定 writes its own audit entry for every attempt (matrix.relay.bind_claims), with the phone
     # masked: the dispatcher's record would keep the typed number in clear
     assert "bind" not in recorded
