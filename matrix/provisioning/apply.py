@@ -34,7 +34,7 @@ from matrix.models import utcnow
 from matrix.platform import AddOutcome, Platform, PlatformError, RateLimited
 from matrix.provisioning.binding import contacts_of
 from matrix.provisioning.membership import record_expected
-from matrix.provisioning.plan import Plan
+from matrix.provisioning.plan import STEP_EVERY, Plan
 from matrix.provisioning.schedule import AccountQuota
 from matrix.tables import GROUP, MEMBERSHIP, PROVISION_RUN, PROVISION_STEP
 
@@ -180,6 +180,7 @@ async def run_steps(
     sleep: Sleep | None = None,
     retries: int = 3,
     progress: Progress | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> ApplyReport:
     """Do the run's remaining steps on the connected ``platforms`` (account id → port).
 
@@ -187,7 +188,8 @@ async def run_steps(
     counting what it already did today in any run, and paces itself at ``ops_per_second``;
     what does not fit waits for the next apply. ``through_day`` also holds back the steps the
     schedule put after that day. A group whose creation waits or failed has its other steps
-    wait or fail with it. ``progress`` hears the report after every step done or failed."""
+    wait or fail with it. ``progress`` hears the report after every step done or failed;
+    ``on_step`` hears (steps gone through, steps to do) now and then."""
     pause: Sleep = sleep or asyncio.sleep
     quotas = {a.id: a for a in accounts}
     pace = {a.id: 1.0 / a.ops_per_second for a in accounts if a.ops_per_second > 0}
@@ -202,7 +204,9 @@ async def run_steps(
     # one connection, one short transaction per write: no transaction stays open across a
     # platform call (a call can take seconds; others must be able to write meanwhile)
     with engine.connect() as db:
-        for step in steps:
+        for i, step in enumerate(steps):
+            if on_step is not None and i % STEP_EVERY == 0:
+                on_step(i, len(steps))
             platform = platforms.get(step.account)
             quota = quotas.get(step.account)
             made, ops = used.get(step.account, (0, 0))
@@ -267,6 +271,8 @@ async def run_steps(
                 await progress(report)
             if step.account in pace:
                 await pause(pace[step.account])
+        if on_step is not None:
+            on_step(len(steps), len(steps))
         return _close(db, report, actor)
 
 
@@ -339,6 +345,7 @@ async def apply_plan(
     through_day: int | None = None,
     sleep: Sleep | None = None,
     progress: Progress | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> ApplyReport:
     """Start (or resume) the run of ``plan``'s scope and carry out today's share of its steps."""
     run_id, _ = start_run(engine, plan, actor)
@@ -352,6 +359,7 @@ async def apply_plan(
         through_day=through_day,
         sleep=sleep,
         progress=progress,
+        on_step=on_step,
     )
 
 
