@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -188,13 +188,11 @@ async def run_steps(
     counting what it already did today in any run, and paces itself at ``ops_per_second``;
     what does not fit waits for the next apply. ``through_day`` also holds back the steps the
     schedule put after that day. A group whose creation waits or failed has its other steps
-    wait or fail with it. ``progress`` hears the report after every step done or failed;
-    ``on_step`` hears (steps gone through, steps to do) now and then."""
+    wait or fail with it. ``progress`` hears the report after every step done or failed."""
     pause: Sleep = sleep or asyncio.sleep
     quotas = {a.id: a for a in accounts}
     pace = {a.id: 1.0 / a.ops_per_second for a in accounts if a.ops_per_second > 0}
-    moment = now or utcnow()
-    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
     # a national run has hundreds of thousands of steps: read them off the event loop
     used = await asyncio.to_thread(_used_since, engine, midnight)
     steps, known = await asyncio.to_thread(_steps_to_do, engine, run_id)
@@ -204,9 +202,7 @@ async def run_steps(
     # one connection, one short transaction per write: no transaction stays open across a
     # platform call (a call can take seconds; others must be able to write meanwhile)
     with engine.connect() as db:
-        for i, step in enumerate(steps):
-            if on_step is not None and i % STEP_EVERY == 0:
-                on_step(i, len(steps))
+        for step in _counted(steps, on_step):
             platform = platforms.get(step.account)
             quota = quotas.get(step.account)
             made, ops = used.get(step.account, (0, 0))
@@ -271,9 +267,18 @@ async def run_steps(
                 await progress(report)
             if step.account in pace:
                 await pause(pace[step.account])
-        if on_step is not None:
-            on_step(len(steps), len(steps))
         return _close(db, report, actor)
+
+
+def _counted(steps: Sequence[Any], on_step: Callable[[int, int], None] | None) -> Iterator[Any]:
+    """``steps`` one by one, telling ``on_step`` (steps gone through, steps to do) now and
+    then and once all are gone through (not when the run stops early)."""
+    for i, step in enumerate(steps):
+        if on_step is not None and i % STEP_EVERY == 0:
+            on_step(i, len(steps))
+        yield step
+    if on_step is not None:
+        on_step(len(steps), len(steps))
 
 
 def _steps_to_do(engine: Engine, run_id: int) -> tuple[Sequence[Any], _Known]:
