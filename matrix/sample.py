@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -214,10 +215,12 @@ def generate(
     seed: int = 1,
     root: str | None = None,
     blueprint: Blueprint | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``units.csv`` and ``persons.csv`` for a county, a province or the whole country.
 
     Levels and roles are written as the blueprint's Chinese labels, as an office would.
+    ``on_step`` hears (units generated, units in all) as they are made.
     """
     bp = blueprint or load_blueprint("young_pioneers")
     staff = staffing(bp)
@@ -251,8 +254,13 @@ def generate(
         )
         for role, (low, high) in staff.offices[d.level].items():
             persons.extend(people.make(d.code, role) for _ in range(rng.randint(low, high)))
+    total = len(chosen) + sum(per_county)
     for county, n in zip(counties, per_county, strict=True):
         _leaf_units(rng, people, staff, county, n, level_label, units, persons)
+        if on_step is not None:
+            on_step(len(units), total)
+    if on_step is not None:
+        on_step(len(units), total)
     for person in persons:
         person["role"] = role_label[person["role"]]
     out = Path(out_dir)

@@ -3,19 +3,25 @@ pipe, a test runner, CI or ``--json`` output."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.cli.progress import progress, wanted
 from matrix.blueprint import Blueprint
+from matrix.db import make_engine
+from matrix.provisioning.membership import survey
 from matrix.roster import read_roster
 from matrix.sheets import watching
+from matrix.tables import PROVISION_STEP
 from tests import worlds
 
 DRAWN = ("━", "行/秒", "校验名册", "读取 units.csv")
@@ -121,3 +127,75 @@ def test_a_watcher_is_told_every_row_read(bp: Blueprint, tmp_path: Path) -> None
     lines = len(units.read_text(encoding="utf-8").splitlines())
     assert seen["units.csv"] == (lines, lines)
     assert seen["persons.csv"][0] == len(roster.positions) + 1  # with the header
+
+
+# --- counted bars: each long command's core function tells the bar its count -----------------
+
+
+def imported(tmp_path: Path) -> list[str]:
+    """A database holding the four-county province: the ``--db`` arguments for it."""
+    db = ["--db", f"sqlite:///{tmp_path / 'q.db'}"]
+    runner = CliRunner()
+    assert runner.invoke(app, [*db, "init"]).exit_code == 0
+    units, persons = roster_files(tmp_path)
+    assert runner.invoke(app, [*db, "import", str(units), str(persons)]).exit_code == 0
+    return db
+
+
+def counts(terminal: str) -> set[str]:
+    """The ``done/total`` figures the bars showed."""
+    return set(re.findall(r"\d+/\d+", terminal))
+
+
+def expected_groups(tmp_path: Path, bp: Blueprint) -> int:
+    """The groups of the matrix as the survey finds them (counted apart from the bars)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    with engine.connect() as conn:
+        found = survey(conn, bp)
+    engine.dispose()
+    assert len(found.targets) == len(found.expectations) > 1  # no shard in this small world
+    return len(found.targets)
+
+
+def test_sample_counts_the_units_it_generates(tmp_path: Path) -> None:
+    out, terminal = on_a_terminal(["sample", "--scale", "county", "-o", "s"], tmp_path)
+    units = len((tmp_path / "s" / "units.csv").read_text(encoding="utf-8").splitlines()) - 1
+    assert "生成示例名册（county）" in terminal, terminal
+    assert units > 1 and f"{units}/{units}" in counts(terminal), terminal
+    assert not [d for d in DRAWN if d in out], out
+
+
+def test_plan_counts_the_groups_it_plans(tmp_path: Path, bp: Blueprint) -> None:
+    db = imported(tmp_path)
+    groups = len(json.loads(CliRunner().invoke(app, [*db, "plan", "--json"]).output)["groups"])
+    _, terminal = on_a_terminal([*db, "plan"], tmp_path)
+    assert "计算建群计划" in terminal, terminal
+    assert groups == expected_groups(tmp_path, bp)
+    assert f"{groups}/{groups}" in counts(terminal), terminal
+
+
+def test_audit_counts_the_groups_it_audits(tmp_path: Path, bp: Blueprint) -> None:
+    db = imported(tmp_path)
+    groups = expected_groups(tmp_path, bp)
+    _, terminal = on_a_terminal([*db, "audit"], tmp_path)
+    assert "审计各群" in terminal, terminal
+    assert f"{groups}/{groups}" in counts(terminal), terminal
+
+
+def test_summary_counts_the_groups_it_forecasts(tmp_path: Path, bp: Blueprint) -> None:
+    db = imported(tmp_path)
+    groups = expected_groups(tmp_path, bp)
+    _, terminal = on_a_terminal([*db, "summary"], tmp_path)
+    assert "汇总各单位" in terminal, terminal
+    assert f"{groups}/{groups}" in counts(terminal), terminal
+
+
+def test_provision_counts_the_steps_it_applies(tmp_path: Path) -> None:
+    db = imported(tmp_path)
+    _, terminal = on_a_terminal([*db, "provision"], tmp_path)
+    engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    with engine.connect() as conn:
+        steps = conn.execute(select(func.count()).select_from(PROVISION_STEP)).scalar_one()
+    engine.dispose()
+    assert "按建群计划逐日执行" in terminal, terminal
+    assert steps > 1 and f"{steps}/{steps}" in counts(terminal), terminal

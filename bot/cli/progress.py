@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import IO, Any
 
@@ -22,7 +22,8 @@ def wanted(stream: IO[str] | None = None, *, quiet: bool = False) -> bool:
 
 class Progress:
     """What a command reports: ``step`` for a phase that cannot be counted (a spinner and the
-    time so far), ``rows`` for rows read from a file (count, rate and time left)."""
+    time so far), ``rows`` for rows read from a file, ``counter`` for the items a core function
+    goes through (count, rate and time left)."""
 
     def __init__(self, bar: Any = None) -> None:
         self.bar = bar
@@ -46,6 +47,22 @@ class Progress:
         if task is None:
             task = self.tasks[name] = self.bar.add_task(f"读取 {name}", total=total)
         self.bar.update(task, completed=done)
+
+    def counter(self, label: str, unit: str) -> Callable[[int, int], None] | None:
+        """The ``on_step`` hook for a core function: a bar ``label`` counting ``unit``s (e.g.
+        个群, 步), or ``None`` when nothing is drawn (the core function then skips its calls)."""
+        bar = self.bar
+        if bar is None:
+            return None
+        task: Any = None
+
+        def on_step(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = bar.add_task(label, total=total, unit=unit)
+            bar.update(task, completed=done, total=total)
+
+        return on_step
 
 
 @contextmanager
@@ -89,7 +106,8 @@ def _rate_column() -> Any:
     class Rate(ProgressColumn):  # rows a second, once there are some to measure
         def render(self, task: Any) -> Text:
             speed = task.finished_speed or task.speed
-            return Text(f"{speed:,.0f} 行/秒" if speed and task.total else "")
+            unit = task.fields.get("unit", "行")
+            return Text(f"{speed:,.0f} {unit}/秒" if speed and task.total else "")
 
     return Rate()
 

@@ -53,10 +53,10 @@ def plan_cmd(
 
     with (
         progress(quiet=as_json) as bar,
-        bar.step("读取名册和群，计算建群计划"),
+        bar.step("读取名册和群"),
         _surveyed(ctx, unit) as (conn, found, accounts),
     ):
-        plan = build_plan(found, accounts)
+        plan = build_plan(found, accounts, bar.counter("计算建群计划", "个群"))
         if as_json:
             echo(json.dumps(plan.to_json(), ensure_ascii=False))
             return
@@ -89,10 +89,10 @@ def audit_cmd(
 
     with (
         progress(quiet=as_json) as bar,
-        bar.step("审计各群"),
+        bar.step("读取名册和群"),
         _surveyed(ctx, unit) as (conn, found, _),
     ):
-        findings = audit(conn, found)
+        findings = audit(conn, found, bar.counter("审计各群", "个群"))
     if as_json:
         echo(json.dumps({"findings": [finding_json(f) for f in findings]}, ensure_ascii=False))
         return
@@ -130,6 +130,6 @@ def provision_cmd(ctx: typer.Context, unit: Unit = None) -> None:
             fix="请运行 qunmatrix run 接入各机器人账号，再由单位办公室在群里发送 #建群 查看计划、"
             '#确认 执行（见 README“真实微信”一节）；要演练可设 platform = "simulated"',
         )
-    with progress() as bar, bar.step("按建群计划逐日执行"), open_stage(c) as stage:
-        text = applied_text(stage.provision(unit))
+    with progress() as bar, open_stage(c) as stage:
+        text = applied_text(stage.provision(unit, bar.counter("按建群计划逐日执行", "步")))
     echo(text)

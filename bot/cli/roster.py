@@ -115,9 +115,14 @@ def sample(
         raise MatrixError(f"--scale 不能是 {scale!r}", fix="请用 county、province 或 national")
     scale_: Scale = scale  # type: ignore[assignment]
     c = ctx_of(ctx)
-    with progress() as bar, bar.step(f"生成示例名册（{scale}）"):
+    with progress() as bar:
         units_path, persons_path = generate(
-            scale_, out, seed=seed, root=root, blueprint=c.blueprint
+            scale_,
+            out,
+            seed=seed,
+            root=root,
+            blueprint=c.blueprint,
+            on_step=bar.counter(f"生成示例名册（{scale}）", "个单位"),
         )
     echo(
         render(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -76,8 +77,12 @@ def summary(
     records: list[Any] = []
     with progress() as bar:
         if table_key == "audit":
-            with bar.step("审计各群"):
-                records = read_findings(findings) if findings else _audit_now(c, unit, as_unit)
+            with bar.step("读取名册和群"):
+                records = (
+                    read_findings(findings)
+                    if findings
+                    else _audit_now(c, unit, as_unit, bar.counter("审计各群", "个群"))
+                )
         with bar.step("汇总"):
             data = make_summary(
                 c.ready_engine(),
@@ -89,6 +94,7 @@ def summary(
                 deadline=c.settings.build_deadline,
                 findings=records,
                 relay=relay_env(c.settings, c.engine, c.blueprint),
+                on_step=bar.counter("汇总各单位", "个群"),
             )
             if out is None and fmt_key != "text":
                 out = Path(file_name(data, fmt_key))
@@ -100,7 +106,12 @@ def summary(
     echo(render("summary/written.txt.j2", path=str(out), text=chat_text(data)))
 
 
-def _audit_now(c: Context, unit: str | None, as_unit: str | None) -> list[Any]:
+def _audit_now(
+    c: Context,
+    unit: str | None,
+    as_unit: str | None,
+    on_step: Callable[[int, int], None] | None = None,
+) -> list[Any]:
     """The audit ``qunmatrix audit`` would print, for the table's unit (as chat's #汇总 核查
     does, without a separate ``audit --json`` step)."""
     from bot.render.findings import finding_json
@@ -111,7 +122,7 @@ def _audit_now(c: Context, unit: str | None, as_unit: str | None) -> list[Any]:
     bots = [a.id for a in c.settings.account_quotas()]
     with c.ready_engine().connect() as conn:
         scope = resolve_target(conn, _requester(c, as_unit), unit)
-        found = audit(conn, survey(conn, c.blueprint, scope.code, bots=bots))
+        found = audit(conn, survey(conn, c.blueprint, scope.code, bots=bots), on_step)
         return [finding_json(f) for f in found]
 
 

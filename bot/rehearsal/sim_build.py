@@ -81,11 +81,13 @@ async def build_matrix(
     unit: str | None = None,
     actor: str = "cli:provision",
     max_days: int = 400,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> BuildReport:
     """Plan the groups of ``unit``'s subtree (default: everything) and apply the plan through
     ``accounts``, one simulated day after another until it is done; then everyone invited
     accepts and the rooms are read back. An open run of the scope (an earlier apply that
-    stopped) is resumed instead."""
+    stopped) is resumed instead. ``on_step`` hears (steps gone through, steps in all) over all
+    the days: each day goes through the steps the days before left."""
     populate(engine, world)
     ids = [q.id for q in quotas]
     with engine.connect() as conn:
@@ -95,11 +97,25 @@ async def build_matrix(
     async def sleep(seconds: float) -> None:
         calendar.clock.advance(seconds)
 
+    first: list[int] = []  # the steps to do on the first day: the bar's total
+
+    def today(done: int, left: int) -> None:
+        if not first:
+            first.append(left)
+        if on_step is not None:
+            on_step(first[0] - left + done, first[0])
+
     for day in range(max_days):
         if day:
             calendar.next_morning()
         done = await apply_plan(
-            engine, plan, accounts, actor=actor, now=calendar.now(), sleep=sleep
+            engine,
+            plan,
+            accounts,
+            actor=actor,
+            now=calendar.now(),
+            sleep=sleep,
+            on_step=today if on_step is not None else None,
         )
         report.days.append(done)
         if done.finished or done.stopped or not (done.done or done.confirmed or done.failed):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, TypeVar
@@ -135,14 +135,24 @@ class Stage:
 
     # --- setting the stage --------------------------------------------------------------------
 
-    def provision(self, unit: str | None = None) -> BuildReport:
+    def provision(
+        self, unit: str | None = None, on_step: Callable[[int, int], None] | None = None
+    ) -> BuildReport:
         """Build the groups of ``unit``'s subtree (default: the whole matrix) as the operator
         would: plan, apply over the accounts day after day, invitations accepted, rooms read
-        back. The clock ends on the morning after the last day of work."""
+        back. The clock ends on the morning after the last day of work. ``on_step`` hears (steps
+        gone through, steps in all) over all the days."""
         accounts = {a.account_id: a for a in self.accounts}
         report = self.run(
             build_matrix(
-                self.engine, self.bp, self.world, accounts, self.quotas, self.calendar, unit=unit
+                self.engine,
+                self.bp,
+                self.world,
+                accounts,
+                self.quotas,
+                self.calendar,
+                unit=unit,
+                on_step=on_step,
             )
         )
         self.settle()

@@ -12,7 +12,7 @@ XLSX from ``bot.render.summary_xlsx``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -85,12 +85,20 @@ def make_summary(
     deadline: date | None = None,
     findings: Iterable[Any] | None = None,
     relay: RelayEnv | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Compute one table for ``target`` (default: the requester's unit), scope-checked. The
-    notice table reads the relay's data on ``relay``'s clock (default: the real one)."""
+    notice table reads the relay's data on ``relay``'s clock (default: the real one).
+    ``on_step`` hears the build table's count (``build_status``)."""
     if table == "build":
         return build_status(
-            engine, bp, requester=requester, target=target, as_of=as_of, deadline=deadline
+            engine,
+            bp,
+            requester=requester,
+            target=target,
+            as_of=as_of,
+            deadline=deadline,
+            on_step=on_step,
         )
     if table == "media":
         return media_table(engine, bp, requester=requester, target=target, as_of=as_of)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,7 @@ from matrix.models import utcnow
 from matrix.platform import AddOutcome, Platform, PlatformError, RateLimited
 from matrix.provisioning.binding import contacts_of
 from matrix.provisioning.membership import record_expected
-from matrix.provisioning.plan import Plan
+from matrix.provisioning.plan import STEP_EVERY, Plan
 from matrix.provisioning.schedule import AccountQuota
 from matrix.tables import GROUP, MEMBERSHIP, PROVISION_RUN, PROVISION_STEP
 
@@ -180,6 +180,7 @@ async def run_steps(
     sleep: Sleep | None = None,
     retries: int = 3,
     progress: Progress | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> ApplyReport:
     """Do the run's remaining steps on the connected ``platforms`` (account id → port).
 
@@ -191,8 +192,7 @@ async def run_steps(
     pause: Sleep = sleep or asyncio.sleep
     quotas = {a.id: a for a in accounts}
     pace = {a.id: 1.0 / a.ops_per_second for a in accounts if a.ops_per_second > 0}
-    moment = now or utcnow()
-    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
     # a national run has hundreds of thousands of steps: read them off the event loop
     used = await asyncio.to_thread(_used_since, engine, midnight)
     steps, known = await asyncio.to_thread(_steps_to_do, engine, run_id)
@@ -202,7 +202,7 @@ async def run_steps(
     # one connection, one short transaction per write: no transaction stays open across a
     # platform call (a call can take seconds; others must be able to write meanwhile)
     with engine.connect() as db:
-        for step in steps:
+        for step in _counted(steps, on_step):
             platform = platforms.get(step.account)
             quota = quotas.get(step.account)
             made, ops = used.get(step.account, (0, 0))
@@ -268,6 +268,17 @@ async def run_steps(
             if step.account in pace:
                 await pause(pace[step.account])
         return _close(db, report, actor)
+
+
+def _counted(steps: Sequence[Any], on_step: Callable[[int, int], None] | None) -> Iterator[Any]:
+    """``steps`` one by one, telling ``on_step`` (steps gone through, steps to do) now and
+    then and once all are gone through (not when the run stops early)."""
+    for i, step in enumerate(steps):
+        if on_step is not None and i % STEP_EVERY == 0:
+            on_step(i, len(steps))
+        yield step
+    if on_step is not None:
+        on_step(len(steps), len(steps))
 
 
 def _steps_to_do(engine: Engine, run_id: int) -> tuple[Sequence[Any], _Known]:
@@ -339,6 +350,7 @@ async def apply_plan(
     through_day: int | None = None,
     sleep: Sleep | None = None,
     progress: Progress | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> ApplyReport:
     """Start (or resume) the run of ``plan``'s scope and carry out today's share of its steps."""
     run_id, _ = start_run(engine, plan, actor)
@@ -352,6 +364,7 @@ async def apply_plan(
         through_day=through_day,
         sleep=sleep,
         progress=progress,
+        on_step=on_step,
     )
 
 

@@ -28,13 +28,14 @@ EXTRA_MEMBER           info      on the roster, but not expected in this group a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from matrix.provisioning.membership import MAX_ADMINS, OWNER_SEATS, Survey, Target
+from matrix.provisioning.plan import STEP_EVERY
 from matrix.provisioning.sharding import group_name
 from matrix.tables import PERSON
 
@@ -104,9 +105,12 @@ class _Raw:
     details: dict[str, Any]
 
 
-def audit(conn: Connection, survey: Survey) -> list[Finding]:
-    """Every finding in the scope of ``survey``, unit by unit as the tree goes."""
-    raws = list(_collect(survey))
+def audit(
+    conn: Connection, survey: Survey, on_step: Callable[[int, int], None] | None = None
+) -> list[Finding]:
+    """Every finding in the scope of ``survey``, unit by unit as the tree goes.
+    ``on_step`` hears (groups audited, groups in all)."""
+    raws = list(_collect(survey, on_step))
     names = person_names(conn, (r.person for r in raws if r.person is not None))
     view = survey.view
     out = []
@@ -171,7 +175,7 @@ def _order(survey: Survey) -> Any:
     return key
 
 
-def _collect(survey: Survey) -> Iterator[_Raw]:
+def _collect(survey: Survey, on_step: Callable[[int, int], None] | None = None) -> Iterator[_Raw]:
     bp, view = survey.bp, survey.view
     role_label = {r.key: r.label for r in bp.roles}
     short: dict[tuple[str, str], list[Any]] = {}
@@ -182,7 +186,10 @@ def _collect(survey: Survey) -> Iterator[_Raw]:
         targets.setdefault((t.unit, t.kind), []).append(t)
     overfull = {(e.unit, e.spec.key) for e in survey.overfull}
     strays: list[tuple[Target, int, str | None]] = []
-    for exp in survey.expectations:
+    total = len(survey.expectations)
+    for i, exp in enumerate(survey.expectations, 1):
+        if on_step is not None and (i % STEP_EVERY == 0 or i == total):
+            on_step(i, total)
         key = (exp.unit, exp.spec.key)
         base = group_name(exp.spec.name, view.name(exp.unit), exp.unit, 0)
         if exp.spec.responsible is not None and exp.responsible is None:

@@ -14,12 +14,14 @@ contact cannot be invited by a bot; they are listed as ``unreachable`` for a per
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from matrix.provisioning.membership import OWNER_SEATS, Survey, Target
 from matrix.provisioning.schedule import AccountQuota, Job, Placement, Schedule, schedule
+
+STEP_EVERY = 200  # a long step's ``on_step`` hears its count every so many items, and at the end
 
 INVITATION_ABOVE = 40  # WeChat: adding to a room of more than 40 members sends an invitation
 ACTIONS = ("create", "rename", "remove", "invite", "set_admin")
@@ -213,11 +215,20 @@ def _action(t: Target, account: str, day: int, action: str, **extra: Any) -> Act
     return Action(action, t.unit, t.kind, t.shard, t.name, account, day, **extra)
 
 
-def build_plan(survey: Survey, accounts: Sequence[AccountQuota]) -> Plan:
+def build_plan(
+    survey: Survey,
+    accounts: Sequence[AccountQuota],
+    on_step: Callable[[int, int], None] | None = None,
+) -> Plan:
     """Compare every expected room of ``survey`` with what the platform showed; schedule the
-    difference over ``accounts``."""
+    difference over ``accounts``. ``on_step`` hears (groups planned, groups in all)."""
     ids = {a.id for a in accounts}
-    groups = [_group_plan(t, survey) for t in survey.targets]
+    total = len(survey.targets)
+    groups = []
+    for i, t in enumerate(survey.targets, 1):
+        groups.append(_group_plan(t, survey))
+        if on_step is not None and (i % STEP_EVERY == 0 or i == total):
+            on_step(i, total)
     for g in groups:
         room = g.target.room
         if room is not None and room.owner in ids:

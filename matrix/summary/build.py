@@ -24,6 +24,7 @@ few thousand aggregate rows, never the 700,000 memberships themselves.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from types import SimpleNamespace
@@ -47,6 +48,7 @@ from sqlalchemy import (
 
 from matrix.blueprint import Blueprint, GroupSpec, LevelSpec
 from matrix.provisioning.membership import survey
+from matrix.provisioning.plan import STEP_EVERY
 from matrix.scope import UNIT, UnitRef, resolve_target, under
 from matrix.tables import GROUP, MEMBERSHIP
 
@@ -170,12 +172,14 @@ def build_status(
     target: str | None = None,
     as_of: date,
     deadline: date | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> BuildStatus:
     """The 附件2 summary for ``target`` (default: the requester's own unit), within the
-    requester's subtree (``OutOfScope`` otherwise)."""
+    requester's subtree (``OutOfScope`` otherwise). ``on_step`` hears (groups summarised,
+    groups in all) of the groups still to build, which the roster forecasts."""
     with engine.connect() as conn:
         unit = resolve_target(conn, requester, target)
-        return _build_status(conn, bp, unit, as_of, deadline)
+        return _build_status(conn, bp, unit, as_of, deadline, on_step)
 
 
 def _levels_below(bp: Blueprint, unit: UnitRef) -> list[LevelSpec]:
@@ -188,7 +192,12 @@ def _levels_below(bp: Blueprint, unit: UnitRef) -> list[LevelSpec]:
 
 
 def _build_status(
-    conn: Connection, bp: Blueprint, unit: UnitRef, as_of: date, deadline: date | None
+    conn: Connection,
+    bp: Blueprint,
+    unit: UnitRef,
+    as_of: date,
+    deadline: date | None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> BuildStatus:
     levels = _levels_below(bp, unit)
     keys = [lvl.key for lvl in levels]
@@ -228,7 +237,7 @@ def _build_status(
         for g in bp.groups
         if g.led_by in keys and not g.optional
     )
-    forecast = _forecast(conn, bp, unit, keys, in_tree) if unbuilt_pairs else {}
+    forecast = _forecast(conn, bp, unit, keys, in_tree, on_step) if unbuilt_pairs else {}
     ahead: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for (level, _, _), (shards, people) in forecast.items():
         ahead[level][0] += shards
@@ -333,7 +342,12 @@ def _per_group(groups: Select[Any] | None) -> tuple[Subquery, Subquery]:
 
 
 def _forecast(
-    conn: Connection, bp: Blueprint, unit: UnitRef, keys: list[str], in_tree: ColumnElement[bool]
+    conn: Connection,
+    bp: Blueprint,
+    unit: UnitRef,
+    keys: list[str],
+    in_tree: ColumnElement[bool],
+    on_step: Callable[[int, int], None] | None = None,
 ) -> dict[tuple[str, str, str], tuple[int, int]]:
     """(level, unit, kind) → (shards, expected members) of the required groups that have no
     rows yet, as the planner will shard them: so that 应建 and 应入 are known before anything
@@ -350,7 +364,10 @@ def _forecast(
     }
     found = survey(conn, bp, unit.code)
     out: dict[tuple[str, str, str], tuple[int, int]] = {}
-    for t in found.targets:
+    total = len(found.targets)
+    for i, t in enumerate(found.targets, 1):
+        if on_step is not None and (i % STEP_EVERY == 0 or i == total):
+            on_step(i, total)
         if not t.required or (t.unit, t.kind) in have:
             continue
         key = (found.view.level(t.unit), t.unit, t.kind)
