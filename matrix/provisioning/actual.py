@@ -23,6 +23,11 @@ from matrix.provisioning.binding import resolve
 from matrix.tables import GROUP, JOIN_REQUEST, MEMBERSHIP, PERSON, SEEN_ROOM, UNIT
 from matrix.tree import within_path
 
+# A bot account's own seat in a group is a membership row of its own state, not "actual":
+# people's actual memberships are rewritten by every sync of a room (which leaves the bots
+# out), counted in the summaries (人数) and checked by the audit, none of which is about bots.
+ACCOUNT_SEAT = "account"
+
 Seat = tuple[int | None, str | None, bool, str | None]  # person, contact, is admin, 群昵称
 CHUNK = 500  # ids per IN (...) list
 

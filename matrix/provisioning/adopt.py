@@ -37,13 +37,12 @@ from matrix.errors import MatrixError, UnknownUnit
 from matrix.models import utcnow
 from matrix.numerals import chinese_number
 from matrix.platform import Member
-from matrix.provisioning.actual import ActualState, SyncResult, sync_members
+from matrix.provisioning.actual import ACCOUNT_SEAT, ActualState, SyncResult, sync_members
 from matrix.provisioning.membership import OWNER_SEATS, RosterView, expect, roles_needed
 from matrix.provisioning.plan import NEEDS, Plan, may
 from matrix.provisioning.sharding import assign_shards, group_name
 from matrix.tables import GROUP, MEMBERSHIP, PROVISION_STEP, SEEN_ROOM, UNIT
 
-ACCOUNT_SEAT = "account"  # a bot account's seat (matrix.relay.accounts.ACCOUNT_SEAT)
 __all__ = ["NEEDS", "adopt", "match_rooms", "may", "owner_requests", "read_members", "unadopt"]
 WHERE = "认领"
 ADOPTED_INSTEAD = "已认领手工建立的群，无需再建"

@@ -10,13 +10,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from matrix.provisioning.actual import ACCOUNT_SEAT
 from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, RELAY_ACCOUNT
 
 OPEN_STATES = ("pending", "sending")
-# A bot account's own seat in a group is a membership row of its own state, not "actual":
-# people's actual memberships are rewritten by every sync of a room (which leaves the bots
-# out), counted in the summaries (人数) and checked by the audit, none of which is about bots.
-ACCOUNT_SEAT = "account"
 
 
 def register_account(
