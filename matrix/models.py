@@ -388,6 +388,33 @@ class SeenRoom(SQLModel, table=True):
     seen_at: datetime = Field(default_factory=utcnow)
 
 
+class RoomGreeting(SQLModel, table=True):
+    """A room outside the matrix where the bot introduced itself: once per room, remembered so
+    that a restart does not say it again."""
+
+    __tablename__ = "room_greeting"
+
+    room_id: str = Field(primary_key=True, max_length=128)
+    account_id: str = Field(max_length=128)
+    greeted_at: datetime = Field(default_factory=utcnow)
+
+
+class OwnerRequest(SQLModel, table=True):
+    """A step the bots have no right to do in an adopted room (remove, set_admin, rename),
+    asked of its owner and admins once; kept until a read of the room shows it done."""
+
+    __tablename__ = "owner_request"
+    __table_args__ = (Index("ix_owner_request_group", "group_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="wgroup.id")
+    action: str = Field(max_length=16, description="remove | set_admin | rename")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    contact_id: str | None = Field(default=None, max_length=128)
+    name: str | None = Field(default=None, max_length=128, description="rename: the name asked")
+    asked_at: datetime = Field(default_factory=utcnow)
+
+
 class RelayAccount(SQLModel, table=True):
     """A bot account that sends relay messages, and its pacing. Each worker registers itself."""
 

@@ -97,6 +97,7 @@ class RoomEventKind(Enum):
     JOIN = "join"
     LEAVE = "leave"
     TOPIC = "topic"
+    ARRIVED = "arrived"  # this account itself was brought into the room (``inviter_id``: by whom)
 
 
 @dataclass(frozen=True)

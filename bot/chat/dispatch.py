@@ -54,6 +54,7 @@ from typing import Any, ParamSpec, TypeVar
 from loguru import logger
 from sqlalchemy import Connection, Engine
 
+from bot.chat import adopt as adopt_chat
 from bot.chat import joins
 from bot.chat.commands import Command, Invocation, Param, Registry, UsageError, Who
 from bot.chat.context import Call, Executor, Reply, group_of
@@ -551,6 +552,9 @@ class Bot:
             group = group_of(conn, msg.room_id)
             asker = self.authority.asker(conn, msg.contact_id, msg.sender_name)
         command = inv.command
+        if group is None and not adopt_chat.answers_outside(command, asker):
+            # a room outside the matrix: the bot introduces itself once, then stays quiet
+            return None if inv.bare else await adopt_chat.greeting(self, platform, msg.room_id)
         if command is None:
             return self._unknown(inv.name, asker, group)
         if inv.bare and not self.authority.allows(asker, command.who):
@@ -674,6 +678,8 @@ class Bot:
     async def _event(self, platform: Platform, event: RoomEvent) -> Reply | None:
         with self.engine.connect() as conn:
             group = group_of(conn, event.room_id)
+        if event.kind is RoomEventKind.ARRIVED:  # the bot itself was brought in
+            return None if group else await adopt_chat.greeting(self, platform, event.room_id)
         if group is None:
             return None
         if event.kind is RoomEventKind.JOIN:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 
+from bot.chat.adopt import ask_owners
 from bot.chat.commands import UNIT, Command, Who
 from bot.chat.context import Call, Reply, Sender
 from bot.render.provision import code_totals, plan_units
@@ -32,6 +33,7 @@ from matrix.errors import MatrixError
 from matrix.platform import Platform
 from matrix.provisioning import apply
 from matrix.provisioning.actual import refresh_rooms
+from matrix.provisioning.adopt import settle_requests
 from matrix.provisioning.findings import Finding, audit
 from matrix.provisioning.membership import survey
 from matrix.provisioning.plan import ACTION_LABELS, PLAN_TTL, Plan, build_plan
@@ -79,7 +81,8 @@ async def provision(call: Call) -> Reply:
     plan, counts, unreachable, resumable, units, hidden = await bot.offload(
         _plan, bot.engine, bot.blueprint, call.unit, frozenset(bot.accounts), bot.account_quotas
     )
-    if not plan.empty or resumable:
+    asks = sum(len(g.asks) for g in plan.groups)
+    if not plan.empty or resumable or asks:
         bot.shown_plans.keep(
             call.message.room_id, call.asker.contact_id, plan, call.unit, bot.clock()
         )
@@ -95,6 +98,7 @@ async def provision(call: Call) -> Reply:
             "hidden": hidden,
             "unreachable": unreachable,
             "resumable": resumable,
+            "asks": asks,
         },
         audit={"steps": counts, "days": plan.schedule.days},
     )
@@ -131,6 +135,8 @@ async def _confirm(call: Call) -> Reply:
                 f"{bot.tree.name(other)}的建群计划还没有执行完，与本计划涉及相同的群",
                 fix=f"请先在{bot.tree.name(other)}的群里发送 #确认 把它执行完，再重新发送 #建群",
             )
+        # the owners of adopted rooms are asked for what the bots may not do there
+        await ask_owners(bot, shown.plan)
         run_id, resumed = await bot.offload(
             apply.start_run, bot.engine, shown.plan, call.asker.contact_id
         )
@@ -255,6 +261,13 @@ async def refresh_under(call: Call) -> None:
             by_account.setdefault(account, set()).add(int(gid))
     for account, groups in by_account.items():
         await refresh_rooms(bot.platforms[account], bot.engine, bots=bot.accounts, only=groups)
+    # what the owners of adopted rooms were asked and the rooms now show done is no longer asked
+    await bot.offload(_settle, bot.engine, {gid for gids in by_account.values() for gid in gids})
+
+
+def _settle(engine: Engine, groups: set[int]) -> None:
+    with engine.begin() as conn:
+        settle_requests(conn, groups)
 
 
 async def audit_(call: Call) -> Reply:

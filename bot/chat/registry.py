@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.chat import adopt as adopt_chat
 from bot.chat import help as help_chat
 from bot.chat import log as log_chat
 from bot.chat import provision as provision_chat
@@ -28,7 +29,7 @@ from bot.chat import review as review_chat
 from bot.chat import summary as summary_chat
 from bot.chat.commands import Command, Invocation, Registry, UnitResolver
 
-AREAS = (help_chat, provision_chat, review_chat, relay_chat, summary_chat, log_chat)
+AREAS = (help_chat, provision_chat, adopt_chat, review_chat, relay_chat, summary_chat, log_chat)
 """The modules that declare commands, in the order #帮助 lists their commands."""
 
 

@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.render.templates import render
 from matrix.blueprint import Blueprint
 from matrix.platform import IncomingMessage, Platform, Presence
+from matrix.provisioning.actual import record_rooms
 from matrix.relay import (
     Clock,
     DeliveryWorker,
@@ -111,11 +112,14 @@ class Relay:
         """Register each account's rooms and take back what a previous run of it left
         half-done (sent again, marked 补发). An account started before only registers its rooms
         again (after a reconnect, or once new groups were built): taking rows back then could
-        re-send a copy that is on the wire right now."""
+        re-send a copy that is on the wire right now. Every room an account sits in, matrix
+        group or not, is recorded too: ``qunmatrix adopt --match`` pairs them with groups."""
         for account_id, worker in self.workers.items():
-            if account_id in self._started:
-                rooms = await worker.platform.list_rooms()
-                with self.env.engine.begin() as conn:
+            again = account_id in self._started
+            rooms = await worker.platform.list_rooms()
+            with self.env.engine.begin() as conn:
+                record_rooms(conn, account_id, rooms)
+                if again:
                     register_account(
                         conn,
                         account_id,
@@ -123,6 +127,7 @@ class Relay:
                         [r.room_id for r in rooms],
                         self.env.clock.now(),
                     )
+            if again:
                 continue
             recovered = await worker.start()
             self._started.add(account_id)

@@ -31,6 +31,7 @@ Two kinds of API, kept apart on purpose:
 ``SimulatedAccount`` (from ``world.account(contact_id)``) is one bot account and implements
 ``matrix.platform.Platform``; it is the only thing the bot talks to. ``on_message``,
 ``on_room_event`` and ``on_echo`` (the account's own messages only) subscribe async callbacks.
+An account that joins a room (``join``, an accepted invitation) also hears ARRIVED itself.
 
 Events are delivered in order by one queue: ``await world.say(...)`` returns once every callback
 it caused (including replies and their echoes) has run, so a test can read the reply right away.
@@ -360,6 +361,7 @@ class SimulatedWeChat:
         await self._event(
             room, RoomEvent(RoomEventKind.JOIN, room_id, (contact_id,), inviter_id=inviter_id)
         )
+        await self._arrived(room, (contact_id,), inviter_id)
 
     async def leave(self, room_id: str, contact_id: str) -> None:
         """Someone leaves on their own; the accounts still in the room hear a LEAVE event."""
@@ -400,6 +402,7 @@ class SimulatedWeChat:
                     room,
                     RoomEvent(RoomEventKind.JOIN, room.room_id, tuple(ids), inviter_id=inviter),
                 )
+                await self._arrived(room, tuple(ids), inviter)
         return joined
 
     def pending_invitations(self, room_id: str) -> dict[str, str]:
@@ -493,6 +496,19 @@ class SimulatedWeChat:
         for acc in self._accounts_in(room) + [self.accounts[a] for a in also]:
             for handler in acc.event_handlers:
                 self._queue.append((handler, event))
+        await self._drain()
+
+    async def _arrived(self, room: SimRoom, joined: tuple[str, ...], inviter_id: str) -> None:
+        """A bot account among ``joined`` hears that it was brought in itself (ARRIVED), as
+        the Wechaty adapter reports a room-join whose joiner is the account."""
+        for cid in joined:
+            acc = self.accounts.get(cid)
+            if acc is not None and acc.presence is Presence.ONLINE:
+                event = RoomEvent(
+                    RoomEventKind.ARRIVED, room.room_id, (cid,), inviter_id=inviter_id
+                )
+                for handler in acc.event_handlers:
+                    self._queue.append((handler, event))
         await self._drain()
 
     async def _drain(self) -> None:

@@ -42,7 +42,7 @@ def plan_units(plan: Plan, conn: Connection, limit: int) -> tuple[list[dict[str,
     hidden: set[str] = set()
     rows = []
     for g, placement in plan.scheduled():
-        if not g.work and not g.unreachable:
+        if not g.work and not g.unreachable and not g.asks:
             continue
         unit = g.target.unit
         if unit not in units and len(units) >= limit:
@@ -75,6 +75,8 @@ def plan_units(plan: Plan, conn: Connection, limit: int) -> tuple[list[dict[str,
                     for p, c in g.removals[:NAMES_SHOWN]
                 ],
                 "admins": len(g.admins),
+                # asked of the owner of an adopted room: the bots may not do them there
+                "asks": _asks(g.asks),
                 "unreachable": len(g.unreachable),
                 "unreachable_names": [names.get(p, str(p)) for p in g.unreachable[:NAMES_SHOWN]],
                 "account": placement.account if placement else "",
@@ -83,6 +85,13 @@ def plan_units(plan: Plan, conn: Connection, limit: int) -> tuple[list[dict[str,
             }
         )
     return list(units.values()), len(hidden)
+
+
+def _asks(asks: list[tuple[str, int | None, str | None]]) -> dict[str, int]:
+    """How many steps of each kind a room's owner is asked to do ({} for none)."""
+    if not asks:
+        return {}
+    return {a: sum(1 for x, _, _ in asks if x == a) for a in ("remove", "set_admin", "rename")}
 
 
 def audit_units(

@@ -10,7 +10,12 @@ In an adopted room the bots are usually neither owner nor admin. The planner kno
 need which rights (``plan.NEEDS``: remove and rename an admin, appointing an admin the owner)
 and sets aside those the bots cannot do there; ``owner_requests`` lists them per room as
 requests to the room's owner and admins. A request is derived from the plan, so it is listed
-until a later read of the room shows it done.
+until a later read of the room shows it done. ``ask_owner`` keeps what was asked (so that one
+message asks it once, and again only when something new appears) and ``settle_requests``
+clears what a read of the room shows done.
+
+A room outside the matrix hears the bot once: ``greet`` says whether it has introduced itself
+there yet (remembered across restarts).
 
 ``match_rooms`` pairs the rooms the bot accounts sit in (``record_rooms``, read by every
 ``refresh_rooms``) with the expected group names, tolerating how people write them (一群, 1群,
@@ -28,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from matrix import audit_log
 from matrix.blueprint import Blueprint, GroupSpec
@@ -41,9 +46,28 @@ from matrix.provisioning.actual import ACCOUNT_SEAT, ActualState, SyncResult, sy
 from matrix.provisioning.membership import OWNER_SEATS, RosterView, expect, roles_needed
 from matrix.provisioning.plan import NEEDS, Plan, may
 from matrix.provisioning.sharding import assign_shards, group_name
-from matrix.tables import GROUP, MEMBERSHIP, PROVISION_STEP, SEEN_ROOM, UNIT
+from matrix.tables import (
+    GROUP,
+    MEMBERSHIP,
+    OWNER_REQUEST,
+    PROVISION_STEP,
+    ROOM_GREETING,
+    SEEN_ROOM,
+    UNIT,
+)
 
-__all__ = ["NEEDS", "adopt", "match_rooms", "may", "owner_requests", "read_members", "unadopt"]
+__all__ = [
+    "NEEDS",
+    "adopt",
+    "ask_owner",
+    "greet",
+    "match_rooms",
+    "may",
+    "owner_requests",
+    "read_members",
+    "settle_requests",
+    "unadopt",
+]
 WHERE = "认领"
 ADOPTED_INSTEAD = "已认领手工建立的群，无需再建"
 
@@ -91,16 +115,16 @@ def adopt(
             GROUP.c.unit_code == unit_code
         )
     ).all()
-    spec = _spec(bp, unit.name, led, kind, {r.kind for r in rows if r.room_id is not None})
     already = conn.execute(
         select(GROUP.c.unit_code, GROUP.c.name).where(GROUP.c.room_id == room_id)
     ).first()
-    if already is not None:
+    if already is not None:  # said first: whatever else was typed, this room is taken
         raise MatrixError(
             f"本群已登记为“{already.name}”",
             where=WHERE,
             fix="一个群只能登记为一个矩阵群；如登记有误，请先发送 #解除认领",
         )
+    spec = _spec(bp, unit.name, led, kind, {r.kind for r in rows if r.room_id is not None})
     shards = expected_shards(conn, bp, unit_code, spec)
     mine = {r.shard: r for r in rows if r.kind == spec.key}
     shards |= set(mine)
@@ -261,6 +285,7 @@ def unadopt(conn: Connection, room_id: str, actor: str, *, now: datetime | None 
             MEMBERSHIP.c.state.in_(("actual", "invited", ACCOUNT_SEAT)),
         )
     )
+    conn.execute(delete(OWNER_REQUEST).where(OWNER_REQUEST.c.group_id == row.id))
     conn.execute(
         update(GROUP)
         .where(GROUP.c.id == row.id)
@@ -363,6 +388,136 @@ def owner_requests(plan: Plan) -> list[RoomRequests]:
             )
         )
     return out
+
+
+def _key(r: Request) -> tuple[str, int | None, str | None, str | None]:
+    return (r.action, r.person, r.contact, r.name)
+
+
+def ask_owner(
+    conn: Connection, rooms: Sequence[RoomRequests], *, now: datetime | None = None
+) -> list[RoomRequests]:
+    """Keep what each room's owner is asked (``owner_requests`` of a plan being carried out);
+    the rooms to ask now: those with a request not asked before, each with all its requests
+    (one message lists everything outstanding). A request asked before and gone from the list
+    is no longer needed and is dropped, in the caller's transaction."""
+    at = now or utcnow()
+    out: list[RoomRequests] = []
+    for room in rooms:
+        stored = {
+            (r.action, r.person_id, r.contact_id, r.name): r.id
+            for r in conn.execute(
+                select(
+                    OWNER_REQUEST.c.id,
+                    OWNER_REQUEST.c.action,
+                    OWNER_REQUEST.c.person_id,
+                    OWNER_REQUEST.c.contact_id,
+                    OWNER_REQUEST.c.name,
+                ).where(OWNER_REQUEST.c.group_id == room.group_id)
+            )
+        }
+        wanted = {_key(r): r for r in room.requests}
+        gone = [rid for key, rid in stored.items() if key not in wanted]
+        if gone:
+            conn.execute(delete(OWNER_REQUEST).where(OWNER_REQUEST.c.id.in_(gone)))
+        new = [r for key, r in wanted.items() if key not in stored]
+        if not new:
+            continue
+        conn.execute(
+            insert(OWNER_REQUEST),
+            [
+                {
+                    "group_id": room.group_id,
+                    "action": r.action,
+                    "person_id": r.person,
+                    "contact_id": r.contact,
+                    "name": r.name,
+                    "asked_at": at,
+                }
+                for r in new
+            ],
+        )
+        audit_log.record(
+            conn,
+            "bot",
+            "group.ask_owner",
+            room.unit,
+            room=room.room_id,
+            asked=len(room.requests),
+            new=len(new),
+        )
+        out.append(room)
+    return out
+
+
+def settle_requests(conn: Connection, group_ids: Collection[int] | None = None) -> int:
+    """Drop the stored requests that the rooms, as last read, show done: the person removed is
+    gone, the admin appointed is one, the room has the name asked. How many were dropped."""
+    query = select(
+        OWNER_REQUEST.c.id,
+        OWNER_REQUEST.c.group_id,
+        OWNER_REQUEST.c.action,
+        OWNER_REQUEST.c.person_id,
+        OWNER_REQUEST.c.contact_id,
+        OWNER_REQUEST.c.name,
+        GROUP.c.name.label("topic"),
+    ).join(GROUP, GROUP.c.id == OWNER_REQUEST.c.group_id)
+    if group_ids is not None:
+        query = query.where(OWNER_REQUEST.c.group_id.in_(sorted(group_ids)))
+    done: list[int] = []
+    for r in conn.execute(query).all():
+        seat = and_(MEMBERSHIP.c.group_id == r.group_id, MEMBERSHIP.c.state == "actual")
+        if r.action == "rename":
+            finished = r.topic == r.name
+        elif r.action == "remove":
+            finished = (
+                conn.execute(
+                    select(MEMBERSHIP.c.id).where(seat, MEMBERSHIP.c.contact_id == r.contact_id)
+                ).first()
+                is None
+            )
+        else:
+            finished = (
+                conn.execute(
+                    select(MEMBERSHIP.c.id).where(
+                        seat,
+                        MEMBERSHIP.c.person_id == r.person_id,
+                        MEMBERSHIP.c.is_admin.is_(True),
+                    )
+                ).first()
+                is not None
+            )
+        if finished:
+            done.append(int(r.id))
+    if done:
+        conn.execute(delete(OWNER_REQUEST).where(OWNER_REQUEST.c.id.in_(done)))
+    return len(done)
+
+
+def open_requests(conn: Connection, group_id: int) -> int:
+    """How many requests the owner of ``group_id`` was asked and has not done yet."""
+    return len(
+        conn.execute(select(OWNER_REQUEST.c.id).where(OWNER_REQUEST.c.group_id == group_id)).all()
+    )
+
+
+# --- a room outside the matrix ------------------------------------------------------------------
+
+
+def greet(conn: Connection, room_id: str, account_id: str, *, now: datetime | None = None) -> bool:
+    """Whether the bot should introduce itself in ``room_id`` (a room outside the matrix) now:
+    True the first time only, and from then on remembered, in the caller's transaction."""
+    seen = conn.execute(
+        select(ROOM_GREETING.c.room_id).where(ROOM_GREETING.c.room_id == room_id)
+    ).first()
+    if seen is not None:
+        return False
+    conn.execute(
+        insert(ROOM_GREETING).values(
+            room_id=room_id, account_id=account_id, greeted_at=now or utcnow()
+        )
+    )
+    return True
 
 
 # --- rooms the bots sit in, and matching them to expected groups -----------------------------------
