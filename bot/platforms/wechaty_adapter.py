@@ -422,13 +422,29 @@ class WechatyPlatform:
         async def on_join(
             room: WechatyRoom, invitees: list[Contact], inviter: Contact, date: datetime
         ) -> None:
+            joined = tuple(c.contact_id for c in invitees)
             event = RoomEvent(
-                RoomEventKind.JOIN,
-                room.room_id,
-                tuple(c.contact_id for c in invitees),
-                inviter_id=inviter.contact_id,
+                RoomEventKind.JOIN, room.room_id, joined, inviter_id=inviter.contact_id
             )
             await self._guard("room-join", self._on_room_change, room, event)
+            if self._account_id in joined:  # the account itself was brought in
+                arrived = RoomEvent(
+                    RoomEventKind.ARRIVED,
+                    room.room_id,
+                    (self._account_id,),
+                    inviter_id=inviter.contact_id,
+                )
+                await self._guard("room-join", self._on_room_change, room, arrived)
+
+        async def on_invite(invitation: Any) -> None:
+            # a room above 40 members sends an invitation to accept: an office adopting its
+            # big group invites the bot so; it joins (and hears ARRIVED), and stays quiet there
+            # until the room is adopted
+            await self._guard("room-invite", _accept, invitation)
+
+        async def _accept(invitation: Any) -> None:
+            logger.info("收到入群邀请，接受：{}", invitation)
+            await invitation.accept()
 
         async def on_leave(
             room: WechatyRoom, leavers: list[Contact], remover: Contact, date: datetime
@@ -458,6 +474,7 @@ class WechatyPlatform:
         bot.on("scan", on_scan)
         bot.on("message", on_message)
         bot.on("room-join", on_join)
+        bot.on("room-invite", on_invite)
         bot.on("room-leave", on_leave)
         bot.on("room-topic", on_topic)
 
