@@ -223,3 +223,28 @@ def test_unadopt_releases_the_room_and_it_is_outside_the_matrix_again(adopted):
     assert adopted.replies(ROOM, TEACHER, "收到") == []
     assert adopted.replies(ROOM, TEACHER, "#进度") == []  # introduced already: quiet
     assert adopted.reply(ROOM, K1_OFFICE, "#认领").startswith("已认领")  # and adopted again
+
+
+# --- on PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_adoption_and_the_owner_requests_on_postgres(pg_engine: Engine, bp: Blueprint, tmp_path):
+    from matrix.roster import import_roster, read_roster
+    from tests import worlds
+
+    units, persons = worlds.write_roster(tmp_path, *worlds.province())
+    import_roster(pg_engine, read_roster(units, persons, bp), bp)
+    with start(pg_engine, bp) as stage:
+        room = hand_built(stage)
+        assert invite_bot(stage, room)[0].text.startswith(INTRO)
+        assert stage.replies(ROOM, TEACHER, "#进度") == []
+        assert stage.reply(ROOM, K1_OFFICE, "#认领").startswith("已认领")
+        stage.reply(ROOM, K1_OFFICE, "#建群")
+        said = [x.text for x in stage.say(ROOM, K1_OFFICE, "#确认") if x.by_bot]
+        assert any(t.startswith("群主、管理员您好") for t in said)
+        stage.say(ROOM, STRANGER, "<退出>")
+        stage.reply(ROOM, K1_OFFICE, "#核查")
+        assert asked(stage) == {("set_admin", None)}
+        assert stage.reply(ROOM, K1_OFFICE, "#解除认领").startswith("已解除认领")
+        assert asked(stage) == set()
