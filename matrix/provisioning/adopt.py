@@ -98,8 +98,10 @@ def adopt(
 ) -> Adopted:
     """Record ``room_id`` as ``unit_code``'s group ``kind``, shard ``shard`` (None: the only
     one), in the caller's transaction, audit-logged. ``kind`` may be None when the unit leads
-    exactly one required group not yet built. ``topic``: the room's name as it is now (the plan
-    renames it when it differs from the expected name); default the expected name."""
+    exactly one required group not yet built, or when ``topic`` names one of its groups (then
+    its shard too, unless given). ``topic``: the room's name as it is now (the plan renames it
+    when it differs from the expected name); default the expected name. With ``kind`` None, a
+    topic naming only other units' groups is refused: the room is most likely theirs."""
     unit = conn.execute(
         select(UNIT.c.name, UNIT.c.level).where(
             UNIT.c.code == unit_code, UNIT.c.removed_at.is_(None)
@@ -124,6 +126,8 @@ def adopt(
             where=WHERE,
             fix="一个群只能登记为一个矩阵群；如登记有误，请先发送 #解除认领",
         )
+    if kind is None and topic:  # the room's name says which group it is, or whose
+        kind, shard = _kind_in_topic(conn, bp, unit_code, unit.name, topic, shard)
     spec = _spec(bp, unit.name, led, kind, {r.kind for r in rows if r.room_id is not None})
     shards = expected_shards(conn, bp, unit_code, spec)
     mine = {r.shard: r for r in rows if r.kind == spec.key}
@@ -151,6 +155,50 @@ def adopt(
         topic=topic or expected,
     )
     return Adopted(gid, unit_code, spec.key, shard, expected, room_id)
+
+
+def _kind_in_topic(
+    conn: Connection, bp: Blueprint, unit_code: str, unit_name: str, topic: str, shard: int | None
+) -> tuple[str | None, int | None]:
+    """The group kind (and shard, unless given) ``topic`` names for ``unit_code``; (None,
+    ``shard``) when it names no group; ``MatrixError`` when it names only other units'."""
+    named = topic_names(conn, bp, topic)
+    mine = {(spec.key, n) for code, spec, n in named if code == unit_code}
+    if len(mine) == 1:
+        [(kind, in_topic)] = mine
+        return kind, shard if shard is not None else in_topic
+    others = sorted({code for code, _, _ in named if code != unit_code})
+    if not mine and others:
+        names = dict(
+            conn.execute(select(UNIT.c.code, UNIT.c.name).where(UNIT.c.code.in_(others[:5]))).all()
+        )
+        whose = "、".join(names.get(c, c) for c in others[:5])
+        raise MatrixError(
+            f"群名“{topic[:50]}”是{whose}的群，不是{unit_name}的",
+            where=WHERE,
+            fix=f"请由{whose}的办公室认领；如本群确是{unit_name}的群，请写明群类型",
+        )
+    return None, shard
+
+
+def topic_names(conn: Connection, bp: Blueprint, topic: str) -> list[tuple[str, GroupSpec, int]]:
+    """The expected groups a room's name names, however it is written (``name_key``): (unit
+    code, group, shard), one per unit of that name at the level leading the group."""
+    words, shard = name_key(topic)
+    found: list[tuple[str, GroupSpec, int]] = []
+    for spec in bp.groups:
+        suffix, _ = name_key(group_name(spec.name, "", "", 0))
+        if not suffix or not words.endswith(suffix):
+            continue
+        prefix = words[: len(words) - len(suffix)]
+        per_unit = "{unit.name}" in spec.name
+        if per_unit != bool(prefix):
+            continue  # a unit's group names its unit; a group of the top unit names none
+        query = select(UNIT.c.code).where(UNIT.c.level == spec.led_by, UNIT.c.removed_at.is_(None))
+        if per_unit:
+            query = query.where(UNIT.c.name == prefix)
+        found.extend((code, spec, shard) for (code,) in conn.execute(query))
+    return found
 
 
 def _chosen_shard(unit_name: str, spec: GroupSpec, shards: set[int], shard: int | None) -> int:

@@ -176,6 +176,21 @@ def test_an_adopted_room_cannot_be_adopted_again_nor_the_group_twice(adopted):
         assert other not in rooms.scalars().all()
 
 
+def test_the_rooms_name_says_which_group_it_is_and_whose(stage):
+    committee = stage.world.create_room(K1_OFFICE, "乙1县 少工委委员群", [BOT])
+    reply = stage.reply("乙1县 少工委委员群", K1_OFFICE, "#认领")
+    assert reply.startswith("已认领：本群登记为乙1县的“乙1县少工委委员群”。")  # a 延展群
+    room = hand_built(stage)
+    invite_bot(stage, room)
+    stage.run(stage.world.join(room, stage.contact(K2_OFFICE)))
+    # 乙2县's office, sending #认领 in 乙1县's room, would make it 乙2县's group
+    refused = stage.reply(ROOM, K2_OFFICE, "#认领")
+    assert refused.startswith("群名“乙1县少先队大队辅导员群”是乙1县的群，不是乙2县的。")
+    with stage.engine.connect() as conn:
+        rooms = conn.execute(select(GROUP.c.room_id).where(GROUP.c.room_id.is_not(None)))
+        assert rooms.scalars().all() == [committee]
+
+
 def test_a_city_office_adopts_for_a_county_below_by_naming_it(stage):
     room = hand_built(stage)
     invite_bot(stage, room)
