@@ -88,10 +88,10 @@ class OwnerAsk:
     accounts: tuple[str, ...]  # the bot accounts seated in the room
 
 
-def _owner_asks(engine: Engine, plan: Plan, accounts: frozenset[str]) -> list[OwnerAsk]:
+def _owner_asks(engine: Engine, plan: Plan, accounts: frozenset[str], actor: str) -> list[OwnerAsk]:
     """Keep the plan's requests to owners and word those with something new (worker thread)."""
     with engine.begin() as conn:
-        rooms = ask_owner(conn, owner_requests(plan))
+        rooms = ask_owner(conn, owner_requests(plan), actor)
         if not rooms:
             return []
         names = person_names(conn, [q.person for r in rooms for q in r.requests if q.person])
@@ -128,10 +128,11 @@ def _asked(
     }
 
 
-async def ask_owners(core: Services, plan: Plan) -> int:
+async def ask_owners(core: Services, plan: Plan, actor: str) -> int:
     """Ask the owner and admins of each adopted room of ``plan`` for what the bots may not do
-    there (once; again only when something new appears). How many rooms were asked."""
-    asks = await core.offload(_owner_asks, core.engine, plan, frozenset(core.accounts))
+    there (once; again only when something new appears), on ``actor``'s go-ahead. How many
+    rooms were asked."""
+    asks = await core.offload(_owner_asks, core.engine, plan, frozenset(core.accounts), actor)
     sent = 0
     for ask in asks:
         platform = core.platform_for(ask.room_id) or next(
@@ -164,19 +165,30 @@ class AdoptedView:
     others: list[dict[str, Any]] = field(default_factory=list)  # other findings, by code
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What #认领 asks for: this room as the unit's group (kind, shard: None to infer them),
+    by ``actor``; the room as the platform just showed it."""
+
+    room_id: str
+    unit: str
+    kind: str | None
+    shard: int | None
+    actor: str
+    topic: str | None
+    members: tuple[Member, ...]
+
+
 def _adopt_and_audit(
-    engine: Engine,
-    bp: Blueprint,
-    call: tuple[str, str, str | None, int | None, str],
-    topic: str | None,
-    members: list[Member],
-    bots: frozenset[str],
+    engine: Engine, bp: Blueprint, claim: Claim, bots: frozenset[str]
 ) -> AdoptedView:
     """#认领's work, in a worker thread: adopt, store the members, audit the unit's groups."""
-    room_id, unit, kind, shard, actor = call
+    unit, topic, members = claim.unit, claim.topic, claim.members
     with engine.begin() as conn:
-        done = adopt(conn, bp, room_id, unit, kind, shard, actor, topic=topic)
-        read_members(conn, done.group_id, members, bots=bots, actor=actor)
+        done = adopt(
+            conn, bp, claim.room_id, unit, claim.kind, claim.shard, claim.actor, topic=topic
+        )
+        read_members(conn, done.group_id, members, bots=bots, actor=claim.actor)
     with engine.connect() as conn:
         found = audit(conn, survey(conn, bp, unit, bots=bots))
     names = {done.name, topic or done.name}
@@ -240,14 +252,9 @@ async def adopt_(call: Call) -> Reply:
     # the platform first: nothing may wait on the network inside a write
     members = await call.platform.list_members(room_id)
     topic = next((r.topic for r in await call.platform.list_rooms() if r.room_id == room_id), None)
+    claim = Claim(room_id, call.unit, kind, shard, call.asker.contact_id, topic, tuple(members))
     view = await bot.offload(
-        _adopt_and_audit,
-        bot.engine,
-        bot.blueprint,
-        (room_id, call.unit, kind, shard, call.asker.contact_id),
-        topic,
-        members,
-        frozenset(bot.accounts),
+        _adopt_and_audit, bot.engine, bot.blueprint, claim, frozenset(bot.accounts)
     )
     return Reply(
         "adopted.j2",

@@ -136,7 +136,7 @@ async def _confirm(call: Call) -> Reply:
                 fix=f"请先在{bot.tree.name(other)}的群里发送 #确认 把它执行完，再重新发送 #建群",
             )
         # the owners of adopted rooms are asked for what the bots may not do there
-        await ask_owners(bot, shown.plan)
+        await ask_owners(bot, shown.plan, call.asker.contact_id)
         run_id, resumed = await bot.offload(
             apply.start_run, bot.engine, shown.plan, call.asker.contact_id
         )

@@ -443,12 +443,17 @@ def _key(r: Request) -> tuple[str, int | None, str | None, str | None]:
 
 
 def ask_owner(
-    conn: Connection, rooms: Sequence[RoomRequests], *, now: datetime | None = None
+    conn: Connection,
+    rooms: Sequence[RoomRequests],
+    actor: str,
+    *,
+    now: datetime | None = None,
 ) -> list[RoomRequests]:
     """Keep what each room's owner is asked (``owner_requests`` of a plan being carried out);
     the rooms to ask now: those with a request not asked before, each with all its requests
     (one message lists everything outstanding). A request asked before and gone from the list
-    is no longer needed and is dropped, in the caller's transaction."""
+    is no longer needed and is dropped, in the caller's transaction; ``actor`` (who gave the
+    go-ahead) is audit-logged for each room asked."""
     at = now or utcnow()
     out: list[RoomRequests] = []
     for room in rooms:
@@ -487,7 +492,7 @@ def ask_owner(
         )
         audit_log.record(
             conn,
-            "bot",
+            actor,
             "group.ask_owner",
             room.unit,
             room=room.room_id,

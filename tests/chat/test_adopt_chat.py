@@ -209,6 +209,8 @@ def test_the_owner_is_asked_to_remove_the_stranger_once_and_the_audit_clears(ado
     [ask] = [x for x in said if x.text.startswith("群主、管理员您好")]
     assert ask.group == ROOM and ask.mentions == (K1_OFFICE,)
     assert "请移出（不在名册或不应在本群）：wxid_stranger" in ask.text
+    [logged] = audit(adopted, "group.ask_owner")
+    assert (logged["actor"], logged["unit"], logged["new"]) == (K1_OFFICE, "K1", 2)
     # a second go-ahead does not ask again: nothing new appeared
     adopted.reply(ROOM, K1_OFFICE, "#建群")
     again = [x.text for x in adopted.say(ROOM, K1_OFFICE, "#确认") if x.by_bot]
