@@ -72,6 +72,7 @@ def plan_cmd(
             units=units,
             hidden=hidden,
             unreachable=sum(len(g.unreachable) for g in plan.groups),
+            asks=sum(len(g.asks) for g in plan.groups),
         )
     )
 

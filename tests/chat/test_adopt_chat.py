@@ -265,3 +265,16 @@ def test_adoption_and_the_owner_requests_on_postgres(pg_engine: Engine, bp: Blue
         assert asked(stage) == {("set_admin", None)}
         assert stage.reply(ROOM, K1_OFFICE, "#解除认领").startswith("已解除认领")
         assert asked(stage) == set()
+
+
+def test_the_operators_plan_shows_what_the_owner_will_be_asked(adopted, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.setenv("QUNMATRIX_ACCOUNTS", f'[{{"id": "{BOT}"}}]')
+    url = adopted.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["--db", url, "plan", "--unit", "K1"])
+    assert result.exit_code == 0, result.output
+    assert "请群主办理（机器人无权限）：移出 1 人 设管理员 1 人" in result.stdout
+    assert "认领的群里有 2 项调整机器人无权限" in result.stdout
