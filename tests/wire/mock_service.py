@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
+
+from matrix.tables import DELIVERY
 
 WIRE = Path(__file__).resolve().parent
 TOKEN = "insecure_qunmatrix_wire"
@@ -201,6 +204,19 @@ class BotProcess:
         threading.Thread(target=pump, daemon=True).start()
         return cls(proc, lines)
 
+    @classmethod
+    def run(cls, engine: Engine, svc: MockService, account: str, cwd: Path) -> BotProcess:
+        """``qunmatrix run`` over ``engine`` against ``svc``, serving ``account`` (paced fast:
+        the tests that use it are not about pacing)."""
+        config = cwd / "config.toml"
+        config.write_text(
+            f'db = "{engine.url.render_as_string(hide_password=False)}"\n'
+            f'[wechaty]\nendpoint = "{svc.endpoint}"\ntoken = "{TOKEN}"\n'
+            f'[[accounts]]\nid = "{account}"\nops_per_second = 1000\n',
+            encoding="utf-8",
+        )
+        return cls.start(["run", "--config", str(config)], cwd=cwd)
+
     def wait_for(self, text: str, timeout: float = 30) -> str:
         """The first log line containing ``text``; fails with the whole log if none comes."""
         deadline = time.monotonic() + timeout
@@ -229,3 +245,30 @@ class BotProcess:
         while not self.lines.empty():
             self.seen.append(self.lines.get())
         return self.proc.returncode
+
+
+async def bot_sent(svc: MockService, room: str, since: int) -> str:
+    """The first text the bot sends in ``room`` after its ``since``-th message overall."""
+
+    async def wait() -> str:
+        while True:
+            sent = (await svc.sent())[since:]
+            texts = [s["text"] for s in sent if s["room"] == room]
+            if texts:
+                return str(texts[0])
+            await asyncio.sleep(0.05)
+
+    return await asyncio.wait_for(wait(), timeout=20)
+
+
+async def copy_confirmed(engine: Engine) -> None:
+    """Until a relay copy is confirmed by the service's echo (at most 20 seconds)."""
+
+    async def wait() -> None:
+        while True:
+            with engine.connect() as conn:
+                if conn.execute(select(DELIVERY.c.confirmed_at)).scalar() is not None:
+                    return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(wait(), timeout=20)

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from bot.platforms.wechaty_adapter import Backoff, WechatyPlatform
-from matrix.models import Delivery
 from matrix.platform import (
     AddOutcome,
     IncomingMessage,
@@ -25,7 +23,15 @@ from matrix.platform import (
     RoomEvent,
     RoomEventKind,
 )
-from tests.wire.mock_service import LINES, TOKEN, BotProcess, MockService, start_service
+from tests.wire.mock_service import (
+    LINES,
+    TOKEN,
+    BotProcess,
+    MockService,
+    bot_sent,
+    copy_confirmed,
+    start_service,
+)
 from tests.worlds import (
     ACCOUNT,
     COUNTY_OFFICE,
@@ -233,20 +239,6 @@ def test_the_bot_reconnects_after_the_service_restarts(service, tmp_path, errors
     asyncio.run(outage())
 
 
-async def bot_sent(svc: MockService, room: str, since: int) -> str:
-    """The first text the bot sends in ``room`` after its ``since``-th message overall."""
-
-    async def wait() -> str:
-        while True:
-            sent = (await svc.sent())[since:]
-            texts = [s["text"] for s in sent if s["room"] == room]
-            if texts:
-                return str(texts[0])
-            await asyncio.sleep(0.05)
-
-    return await asyncio.wait_for(wait(), timeout=20)
-
-
 def test_qunmatrix_run_answers_an_admin_and_removes_a_rejected_joiner_over_grpc(
     province_db, bp, tmp_path, line
 ):
@@ -254,15 +246,7 @@ def test_qunmatrix_run_answers_an_admin_and_removes_a_rejected_joiner_over_grpc(
     world.add_contact("wx_stranger", "路人甲")
     room = room_of(world, "乙1县少先队大队辅导员群")
     svc = start_service(mock_world(world), tmp_path, line=line)
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'db = "{province_db.url.render_as_string(hide_password=False)}"\n'
-        f'[wechaty]\nendpoint = "{svc.endpoint}"\ntoken = "{TOKEN}"\n'
-        # the account's pace comes from its [[accounts]] entry: fast, the test is not about pacing
-        f'[[accounts]]\nid = "{ACCOUNT}"\nops_per_second = 1000\n',
-        encoding="utf-8",
-    )
-    bot = BotProcess.start(["run", "--config", str(config)], cwd=tmp_path)
+    bot = BotProcess.run(province_db, svc, ACCOUNT, tmp_path)
 
     async def conversation() -> None:
         await svc.say(room, COUNTY_OFFICE, "#帮助")
@@ -282,15 +266,7 @@ def test_qunmatrix_run_answers_an_admin_and_removes_a_rejected_joiner_over_grpc(
         await svc.say(room, COUNTY_OFFICE, "#通知 明天上午9点开会 无需回执")
         assert (await bot_sent(svc, room, 3)).startswith("通知 T1 已受理，将发往 1 个群")
         assert (await bot_sent(svc, room, 4)).startswith("【通知 T1】乙1县\n明天上午9点开会")
-        await asyncio.wait_for(confirmed(), timeout=20)
-
-    async def confirmed() -> None:
-        delivery = Delivery.__table__  # type: ignore[attr-defined]
-        while True:
-            with province_db.connect() as conn:
-                if conn.execute(select(delivery.c.confirmed_at)).scalar() is not None:
-                    return
-            await asyncio.sleep(0.05)
+        await copy_confirmed(province_db)
 
     try:
         bot.wait_for("微信账号已登录：群矩阵助手（qunmatrix-bot）")

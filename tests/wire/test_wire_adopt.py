@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from matrix.tables import DELIVERY, GROUP
-from tests.wire.mock_service import TOKEN, BotProcess, start_service
-from tests.wire.test_wire import bot_sent
+from matrix.tables import GROUP
+from tests.wire.mock_service import BotProcess, bot_sent, copy_confirmed, start_service
 from tests.worlds import ACCOUNT, COUNTY_OFFICE, SCHOOL_COUNSELOR
 
 pytestmark = pytest.mark.wire
@@ -43,14 +42,7 @@ def test_the_bot_invited_into_a_hand_built_room_is_adopted_and_relays_a_notice(
     province_db, tmp_path
 ):
     svc = start_service(WORLD, tmp_path, line="0.x")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'db = "{province_db.url.render_as_string(hide_password=False)}"\n'
-        f'[wechaty]\nendpoint = "{svc.endpoint}"\ntoken = "{TOKEN}"\n'
-        f'[[accounts]]\nid = "{ACCOUNT}"\nops_per_second = 1000\n',
-        encoding="utf-8",
-    )
-    bot = BotProcess.start(["run", "--config", str(config)], cwd=tmp_path)
+    bot = BotProcess.run(province_db, svc, ACCOUNT, tmp_path)
 
     async def conversation() -> None:
         await svc.join(ROOM, ACCOUNT, inviter=COUNTY_OFFICE)
@@ -67,14 +59,7 @@ def test_the_bot_invited_into_a_hand_built_room_is_adopted_and_relays_a_notice(
         await svc.say(ROOM, COUNTY_OFFICE, "#通知 明天上午9点开会 无需回执")
         assert (await bot_sent(svc, ROOM, 2)).startswith("通知 T1 已受理，将发往 1 个群")
         assert (await bot_sent(svc, ROOM, 3)).startswith("【通知 T1】乙1县\n明天上午9点开会")
-        await asyncio.wait_for(confirmed(), timeout=20)
-
-    async def confirmed() -> None:
-        while True:
-            with province_db.connect() as conn:
-                if conn.execute(select(DELIVERY.c.confirmed_at)).scalar() is not None:
-                    return
-            await asyncio.sleep(0.05)
+        await copy_confirmed(province_db)
 
     try:
         bot.wait_for("微信账号已登录：群矩阵助手（qunmatrix-bot）")
