@@ -4,10 +4,10 @@ downstream (audit, plan, relay targets, 附件2, owner requests) treats it as bu
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select, update
 
 from bot.platforms.simulated import SimulatedWeChat
 from bot.rehearsal.sim_build import populate
@@ -292,3 +292,47 @@ def test_a_run_still_owing_the_creation_does_not_build_a_second_room(province_db
         assert ADOPTED_INSTEAD in list(errors)
     again = next(g for g in plan(province_db, bp, "K1").groups if g.target.name == COUNSELORS)
     assert not again.create and again.invites  # a fresh plan repairs it
+
+
+def meanwhile(monkeypatch, statement) -> None:  # type: ignore[no-untyped-def]
+    """Another process writes ``statement`` while an adoption reads (simulated on the same
+    connection, between the adoption's reading and its writing)."""
+    import matrix.provisioning.adopt as core
+
+    read = core.expected_shards
+
+    def shards(conn, *args):  # type: ignore[no-untyped-def]
+        conn.execute(statement)
+        return read(conn, *args)
+
+    monkeypatch.setattr(core, "expected_shards", shards)
+
+
+def planned(engine: Engine, kind: str, name: str) -> None:
+    """The planner recorded K1's group ``kind``, not built yet."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(GROUP).values(
+                unit_code="K1", kind=kind, shard=0, name=name, created_at=datetime.now(UTC)
+            )
+        )
+
+
+def test_a_group_adopted_meanwhile_by_another_room_refuses_this_one(province_db, bp, monkeypatch):
+    _world, room, _ = hand_built(province_db)
+    planned(province_db, "county-counselors", COUNSELORS)
+    meanwhile(monkeypatch, update(GROUP).values(room_id="other@chatroom"))
+    with province_db.begin() as conn, pytest.raises(MatrixError, match="已有对应的群"):
+        adopt(conn, bp, room, "K1", None, None, "test")
+
+
+def test_a_room_adopted_meanwhile_as_another_group_is_refused_not_an_error(
+    province_db, bp, monkeypatch
+):
+    _world, room, _ = hand_built(province_db)
+    planned(province_db, "county-counselors", COUNSELORS)
+    planned(province_db, "county-committee", "乙1县少工委委员群")
+    taken = update(GROUP).where(GROUP.c.kind == "county-committee").values(room_id=room)
+    meanwhile(monkeypatch, taken)
+    with province_db.begin() as conn, pytest.raises(MatrixError, match="本群已登记为矩阵群"):
+        adopt(conn, bp, room, "K1", "county-counselors", None, "test")

@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from matrix import audit_log
 from matrix.blueprint import Blueprint, GroupSpec
@@ -121,11 +122,7 @@ def adopt(
         select(GROUP.c.unit_code, GROUP.c.name).where(GROUP.c.room_id == room_id)
     ).first()
     if already is not None:  # said first: whatever else was typed, this room is taken
-        raise MatrixError(
-            f"本群已登记为“{already.name}”",
-            where=WHERE,
-            fix="一个群只能登记为一个矩阵群；如登记有误，请先发送 #解除认领",
-        )
+        raise _room_taken(already.name)
     if kind is None and topic:  # the room's name says which group it is, or whose
         kind, shard = _kind_in_topic(conn, bp, unit_code, unit.name, topic, shard)
     spec = _spec(bp, unit.name, led, kind, {r.kind for r in rows if r.room_id is not None})
@@ -234,15 +231,26 @@ def _store_group(
     values: dict[str, Any],
     at: datetime,
 ) -> int:
-    """Point the expected group row at the room (or make the row); its id."""
+    """Point the expected group row at the room (or make the row); its id. Two adoptions at
+    once of the same room or group: the second is refused like one coming later."""
+    taken = MatrixError(
+        f"{expected}已有对应的群",
+        where=WHERE,
+        fix="一个矩阵群只能对应一个群；如需更换，请先在原群发送 #解除认领",
+    )
     if row is not None:
         if row.room_id is not None:
-            raise MatrixError(
-                f"{expected}已有对应的群",
-                where=WHERE,
-                fix="一个矩阵群只能对应一个群；如需更换，请先在原群发送 #解除认领",
+            raise taken
+        try:
+            done = conn.execute(
+                update(GROUP)
+                .where(GROUP.c.id == row.id, GROUP.c.room_id.is_(None))
+                .values(**values)
             )
-        conn.execute(update(GROUP).where(GROUP.c.id == row.id).values(**values))
+        except IntegrityError:  # the room was adopted as another group meanwhile
+            raise _room_taken() from None
+        if done.rowcount != 1:
+            raise taken
         gid = int(row.id)
         # a run still owing this group's creation must not build a second room
         conn.execute(
@@ -255,14 +263,25 @@ def _store_group(
             .values(status="failed", error=ADOPTED_INSTEAD, done_at=at)
         )
     else:
-        gid = inserted_id(
-            conn.execute(
-                insert(GROUP).values(
-                    unit_code=unit_code, kind=kind, shard=shard, created_at=at, **values
+        try:
+            gid = inserted_id(
+                conn.execute(
+                    insert(GROUP).values(
+                        unit_code=unit_code, kind=kind, shard=shard, created_at=at, **values
+                    )
                 )
             )
-        )
+        except IntegrityError:  # the group or the room was adopted meanwhile
+            raise taken from None
     return gid
+
+
+def _room_taken(name: str = "") -> MatrixError:
+    return MatrixError(
+        f"本群已登记为“{name}”" if name else "本群已登记为矩阵群",
+        where=WHERE,
+        fix="一个群只能登记为一个矩阵群；如登记有误，请先发送 #解除认领",
+    )
 
 
 def _spec(
