@@ -131,11 +131,15 @@ def hand_build(
     (the core's ``adopt``, as #认领 would) and its members read."""
     for seat in county.seats:
         world.add_contact(seat.contact_id, seat.name)
-    for cid, name in ((OWNER, "县办公室"), (CITY_OFFICE, "市办公室")):
+    for cid, name in (
+        (OWNER, "县办公室"),
+        (CITY_OFFICE, "市办公室"),
+        (OTHER_COUNTY_OFFICE, "二县"),
+    ):
         if cid not in world.contacts:
             world.add_contact(cid, name)
     ids = [s.contact_id for s in county.seats]
-    county.room = world.create_room(OWNER, TOPIC, [*ids, CITY_OFFICE, bot])
+    county.room = world.create_room(OWNER, TOPIC, [*ids, CITY_OFFICE, OTHER_COUNTY_OFFICE, bot])
     for seat in county.seats:
         world.rooms[county.room].members[seat.contact_id] = seat.nickname
     members = asyncio.run(world.account(bot).list_members(county.room))

@@ -426,6 +426,7 @@ class Confirmed:
     skipped: list[Suggestion] = field(default_factory=list)  # bound meanwhile, or confirmed
     held: list[JoinDecision] = field(default_factory=list)  # strangers put to join review
     fix_nickname: list[Suggestion] = field(default_factory=list)  # bound, 群昵称 off-pattern
+    rejected: list[tuple[str, int]] = field(default_factory=list)  # operator picks refused
 
 
 ALL = None  # ``confirm``'s ``numbers`` for 全部
@@ -494,10 +495,18 @@ def _bind(
     now: datetime,
 ) -> None:
     """Bind one chosen suggestion as an office decision (``#同意``'s path), unless the member
-    was bound meanwhile (#绑定, #同意, another number of theirs)."""
+    was bound meanwhile (#绑定, #同意, another number of theirs) or the person already sits in
+    the group under another contact (binding would take their authority from it)."""
     assert row.person is not None
-    if lookup(conn, row.contact_id) is not None:
-        out.skipped.append(row)
+    present = conn.execute(
+        select(MEMBERSHIP.c.id).where(
+            MEMBERSHIP.c.group_id == group_id,
+            MEMBERSHIP.c.state == "actual",
+            MEMBERSHIP.c.person_id == row.person.person_id,
+        )
+    ).first()
+    if present is not None or lookup(conn, row.contact_id) is not None:
+        out.skipped.append(row)  # the person sits here already as another contact
         return
     bind_by_admin(conn, row.contact_id, row.person.person_id, actor)
     admit_bound(conn, bp, row.contact_id, now=now, actor=actor)
@@ -538,3 +547,41 @@ def _review_strangers(
         return []
     decisions = review_joins(conn, bp, group_id, strangers, now=now, policy=policy, actor=actor)
     return [d for d in decisions if d.outcome == "hold"]
+
+
+def bind_chosen(
+    conn: Connection,
+    bp: Blueprint,
+    group_id: int,
+    chosen: Sequence[tuple[str, int]],
+    *,
+    actor: str,
+    now: datetime,
+    policy: TimeoutPolicy,
+) -> Confirmed:
+    """The operator's picks (contact, person) from an edited suggestions file: each contact
+    still unbound in the group is bound to the person written, who must be one the rules put
+    in the group (``rejected`` otherwise: never a person of a unit outside it). Then, as
+    ``confirm`` does, the members nobody was found for are put to join review."""
+    expected = expected_for(conn, bp, group_id)
+    seated = {
+        cid: nick or ""
+        for cid, nick in conn.execute(
+            select(MEMBERSHIP.c.contact_id, MEMBERSHIP.c.nickname).where(
+                MEMBERSHIP.c.group_id == group_id,
+                MEMBERSHIP.c.state == "actual",
+                MEMBERSHIP.c.person_id.is_(None),
+            )
+        )
+    }
+    out = Confirmed()
+    for contact, person_id in chosen:
+        person = expected.persons.get(person_id)
+        if person is None or contact not in seated:
+            out.rejected.append((contact, person_id))
+            continue
+        row = Suggestion(None, contact, seated[contact][:SHOWN], "", SURE, "operator", person)
+        _bind(conn, bp, group_id, row, out, actor=actor, now=now)
+    current = shown(conn, bp, group_id, now)
+    out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
+    return out
