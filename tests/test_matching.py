@@ -1,4 +1,4 @@
-"""Matching in the core: a hand-built county group of 452 contacts the bot cannot bind by 微信号,
+"""Matching in the core: a hand-built county group of 453 contacts the bot cannot bind by 微信号,
 suggested a roster person each from the 群昵称 they show (tests/match_world.py)."""
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ def test_a_wrong_unit_and_a_stranger_are_not_matched(engine, bp, county):
     assert found[mw.WRONG_UNIT].reason == matching.WRONG_UNIT
     assert found[mw.STRANGER].confidence == NONE
     assert found[mw.STRANGER].reason == matching.NOT_FOUND
+    assert found[mw.NAMELESS].confidence == NONE
+    assert found[mw.NAMELESS].reason == matching.NO_NAME
 
 
 def test_never_a_person_outside_the_groups_expected_members(engine, bp, county):
@@ -139,7 +141,7 @@ def test_the_index_is_read_once_not_per_member(engine, bp, county):
         found = suggest(engine, bp, county)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert len(found) == len(county.seats) == 452
+    assert len(found) == len(county.seats) == 453
     assert len(statements) < 20, len(statements)
 
 
@@ -169,8 +171,8 @@ def test_all_binds_the_sure_ones_holds_the_office_person_and_reviews_the_strange
     shown = store(engine, bp, county)
     numbers = [r.number for r in shown.rows if r.number is not None]
     assert numbers == list(range(1, len(numbers) + 1))
-    assert len(shown.bulk) == 452 - 5  # two 王伟, 刘洋, 张三丰, 周敏
-    assert shown.ambiguous_members == 2 and len(shown.unmatched) == 2
+    assert len(shown.bulk) == 453 - 6  # two 王伟, 刘洋, 张三丰, 阳光, 周敏
+    assert shown.ambiguous_members == 2 and len(shown.unmatched) == 3
     done = confirm(engine, bp, county, matching.ALL)
     assert len(done.bound) == len(shown.bulk)
     assert [r.contact_id for r in done.office_held] == [mw.OFFICE_CONTACT]
@@ -185,8 +187,9 @@ def test_all_binds_the_sure_ones_holds_the_office_person_and_reviews_the_strange
     assert sorted(held) == sorted([(mw.STRANGER, "held"), (mw.WRONG_UNIT, "held")])
     assert {d.contact_id for d in done.held} == {mw.STRANGER, mw.WRONG_UNIT}
     exact = {s.contact_id for s in county.by_style("exact")}
-    fix = {r.contact_id for r in done.fix_nickname}
+    fix = {contact for contact, _ in done.fix_nickname}
     assert fix and not fix & exact  # only the off-pattern ones are asked
+    assert mw.NAMELESS in fix  # not held: asked for a 群昵称
 
 
 def test_a_range_skips_office_and_ambiguous_ones_which_need_their_own_number(engine, bp, county):
@@ -213,6 +216,6 @@ def test_a_new_match_replaces_the_old_and_suggestions_lapse(engine, bp, county):
     store(engine, bp, county)
     with engine.connect() as conn:
         rows = conn.execute(select(func.count()).select_from(MATCH_SUGGESTION)).scalar()
-    assert rows == 452 + 2  # each 王伟 has two candidates: a row (a number) each
+    assert rows == 453 + 2  # each 王伟 has two candidates: a row (a number) each
     with pytest.raises(Exception, match="没有待确认的匹配建议"):
         confirm(engine, bp, county, matching.ALL, now=NOW + timedelta(hours=25))

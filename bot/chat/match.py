@@ -161,7 +161,7 @@ async def confirm_match(call: Call) -> Reply:
         with bot.engine.connect() as conn:
             mentions = office_contacts(conn, bot.relay.env, group.unit_code)
     fix = done.fix_nickname
-    mentions = tuple(dict.fromkeys([*mentions, *(r.contact_id for r in fix)]))
+    mentions = tuple(dict.fromkeys([*mentions, *(contact for contact, _ in fix)]))
     policy = bot.join_policy
     data = {
         "template": "match/confirmed.j2",

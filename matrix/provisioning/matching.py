@@ -210,8 +210,9 @@ def _judge(
     if read is None:
         read, reason = _read_name(expected, member.name), DISPLAY_NAME
         if read is None:
-            shown = parts(member.nickname) or parts(member.name)
-            return NONE, NOT_FOUND if shown else NO_NAME, ()
+            # a 群昵称 naming nobody expected is a stranger's; no 群昵称 at all (a WeChat name
+            # like 阳光 tells nothing) is someone to ask for one
+            return NONE, NOT_FOUND if parts(member.nickname) else NO_NAME, ()
     found, unit = read
     people = [p for p in found if p not in present]  # already in the group under a contact
     if not people:
@@ -425,7 +426,9 @@ class Confirmed:
     unknown: list[int] = field(default_factory=list)  # numbers that name no open suggestion
     skipped: list[Suggestion] = field(default_factory=list)  # bound meanwhile, or confirmed
     held: list[JoinDecision] = field(default_factory=list)  # strangers put to join review
-    fix_nickname: list[Suggestion] = field(default_factory=list)  # bound, 群昵称 off-pattern
+    # (contact, name to show) of those to ask for the 群昵称 pattern: just bound with a 群昵称
+    # off it, or still unbound showing no name at all (nobody could tell who they are)
+    fix_nickname: list[tuple[str, str]] = field(default_factory=list)
     rejected: list[tuple[str, int]] = field(default_factory=list)  # operator picks refused
 
 
@@ -481,6 +484,7 @@ def confirm(
     for row in chosen:
         _bind(conn, bp, group_id, row, out, actor=actor, now=now)
     out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
+    out.fix_nickname[:0] = _nameless(conn, current)  # first: nobody could tell who they are
     return out
 
 
@@ -514,7 +518,7 @@ def _bind(
         _mark(conn, group_id, row.number, actor, now)
     out.bound.append(row)
     if not re.match(bp.matrix.nickname_pattern, row.nickname):
-        out.fix_nickname.append(row)
+        out.fix_nickname.append((row.contact_id, row.person.name))
 
 
 def _mark(conn: Connection, group_id: int, number: int, actor: str, now: datetime) -> None:
@@ -523,6 +527,15 @@ def _mark(conn: Connection, group_id: int, number: int, actor: str, now: datetim
         .where(MATCH_SUGGESTION.c.group_id == group_id, MATCH_SUGGESTION.c.number == number)
         .values(confirmed_at=now, confirmed_by=actor)
     )
+
+
+def _nameless(conn: Connection, current: Shown) -> list[tuple[str, str]]:
+    """Members still unbound who show no name at all: asked to set their 群昵称."""
+    return [
+        (r.contact_id, r.name or r.contact_id)
+        for r in current.unmatched
+        if r.reason == NO_NAME and lookup(conn, r.contact_id) is None
+    ]
 
 
 def _review_strangers(
@@ -535,13 +548,13 @@ def _review_strangers(
     now: datetime,
     policy: TimeoutPolicy,
 ) -> list[JoinDecision]:
-    """Members nobody on the roster was found for, still unbound: held by the join review as
-    if they had just joined (a member held before keeps their request and is not announced
-    again)."""
+    """Members who showed a name nobody expected here carries, still unbound: held by the join
+    review as if they had just joined (a member held before keeps their request and is not
+    announced again). Those who showed no name at all are not held but asked (``no_name``)."""
     strangers = [
         Member(r.contact_id, r.name, r.nickname)
         for r in current.unmatched
-        if lookup(conn, r.contact_id) is None
+        if r.reason != NO_NAME and lookup(conn, r.contact_id) is None
     ]
     if not strangers:
         return []
@@ -584,4 +597,16 @@ def bind_chosen(
         _bind(conn, bp, group_id, row, out, actor=actor, now=now)
     current = shown(conn, bp, group_id, now)
     out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
+    out.fix_nickname[:0] = _nameless(conn, current)  # first: nobody could tell who they are
     return out
+
+
+def groups_of(conn: Connection, unit_code: str) -> list[tuple[int, str]]:
+    """(group id, name) of the groups ``unit_code`` leads that have a room (built or adopted),
+    for the operator's ``qunmatrix match --unit``."""
+    rows = conn.execute(
+        select(GROUP.c.id, GROUP.c.name)
+        .where(GROUP.c.unit_code == unit_code, GROUP.c.room_id.is_not(None))
+        .order_by(GROUP.c.kind, GROUP.c.shard)
+    )
+    return [(int(gid), str(name)) for gid, name in rows]
