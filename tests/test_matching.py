@@ -152,17 +152,16 @@ def store(engine, bp, county, now=NOW):
 
 
 def confirm(engine, bp, county, numbers, *, office_ok=True, now=NOW):
-    with engine.begin() as conn:
-        return matching.confirm(
-            conn,
-            bp,
-            county.group_id,
-            numbers,
-            actor="test",
-            now=now,
-            may_confirm_office=lambda units: office_ok,
-            policy=POLICY,
-        )
+    return matching.confirm(
+        engine,
+        bp,
+        county.group_id,
+        numbers,
+        actor="test",
+        now=now,
+        may_confirm_office=lambda units: office_ok,
+        policy=POLICY,
+    )
 
 
 def test_all_binds_the_sure_ones_holds_the_office_person_and_reviews_the_stranger(

@@ -128,24 +128,23 @@ async def match(call: Call) -> Reply:
 def _confirm(
     bot: Services, group_id: int, numbers: list[int] | None, asker: Any, now: datetime
 ) -> matching.Confirmed:
-    """#确认匹配's work, in a worker thread, in a transaction of its own."""
+    """#确认匹配's work, in a worker thread, in transactions of its own."""
     authority = bot.authority
 
     def may_confirm_office(units: Any) -> bool:
         # an office of the person's unit or above: every unit where they hold office
         return all(authority.covers(asker, u) for u in units)
 
-    with bot.engine.begin() as conn:
-        return matching.confirm(
-            conn,
-            bot.blueprint,
-            group_id,
-            numbers,
-            actor=asker.contact_id,
-            now=now,
-            may_confirm_office=may_confirm_office,
-            policy=bot.join_policy,
-        )
+    return matching.confirm(
+        bot.engine,
+        bot.blueprint,
+        group_id,
+        numbers,
+        actor=asker.contact_id,
+        now=now,
+        may_confirm_office=may_confirm_office,
+        policy=bot.join_policy,
+    )
 
 
 async def confirm_match(call: Call) -> Reply:

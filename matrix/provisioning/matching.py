@@ -24,12 +24,13 @@ number named alone, by an office of that person's unit or above (``may_confirm_o
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from matrix.blueprint import Blueprint
 from matrix.db import raw_rows
@@ -44,7 +45,7 @@ from matrix.provisioning.join_review import (
     expected_view,
     review_joins,
 )
-from matrix.tables import GROUP, MATCH_SUGGESTION, MEMBERSHIP, PERSON, POSITION, UNIT
+from matrix.tables import GROUP, JOIN_REQUEST, MATCH_SUGGESTION, MEMBERSHIP, PERSON, POSITION, UNIT
 
 SURE, AMBIGUOUS, NONE = "sure", "ambiguous", "none"
 # why, as the file and the reply word it (templates/match/labels.toml)
@@ -436,7 +437,7 @@ ALL = None  # ``confirm``'s ``numbers`` for 全部
 
 
 def confirm(
-    conn: Connection,
+    engine: Engine,
     bp: Blueprint,
     group_id: int,
     numbers: Sequence[int] | None,
@@ -449,9 +450,38 @@ def confirm(
     """Bind the chosen suggestions (``numbers``, or ``ALL`` the sure ones) as office decisions.
     Only a number named alone confirms a person with office authority (and only when
     ``may_confirm_office`` of their office units) or one candidate of an ambiguous member.
-    Afterwards the members nobody was found for are put to join review, and the persons just
-    bound whose 群昵称 is off-pattern are listed (``fix_nickname``) for one message."""
-    current = shown(conn, bp, group_id, now)
+    Afterwards the members nobody was found for are put to join review, and those to ask for
+    their 群昵称 are listed (``fix_nickname``) for one message.
+
+    The bindings are written ``STEP`` at a time, each batch in a transaction of its own: 500
+    in one would hold SQLite's write lock for seconds, and every other group's command waits
+    on it. A confirmation cut short by a crash is simply sent again (the bound are skipped)."""
+    with engine.begin() as conn:
+        current = shown(conn, bp, group_id, now)
+        out, chosen = _choose(current, numbers, may_confirm_office)
+    for i in range(0, len(chosen), STEP):
+        if i:
+            time.sleep(GAP)
+        with engine.begin() as conn:
+            _bind_all(conn, bp, group_id, chosen[i : i + STEP], out, actor=actor, now=now)
+    with engine.begin() as conn:
+        _after(conn, bp, group_id, current, out, actor=actor, now=now, policy=policy)
+    return out
+
+
+STEP = 25  # bindings per transaction of ``confirm``
+# seconds between two of them: a writer that takes SQLite's lock again at once starves the
+# others, whose busy handler sleeps and retries (a #帮助 claiming its message waited 1.6 s
+# behind 500 bindings, then got in with every batch)
+GAP = 0.03
+
+
+def _choose(
+    current: Shown,
+    numbers: Sequence[int] | None,
+    may_confirm_office: Callable[[Sequence[str]], bool],
+) -> tuple[Confirmed, list[Suggestion]]:
+    """Which shown suggestions ``numbers`` confirm, and why the others named are not."""
     if not current.rows:
         raise MatrixError("本群没有待确认的匹配建议（可能已过期）", fix="请先发送 #匹配 查看建议")
     numbered = {r.number: r for r in current.rows if r.number is not None}
@@ -481,52 +511,79 @@ def confirm(
             out.refused_office.append(row)
         else:
             chosen.append(row)
-    for row in chosen:
-        _bind(conn, bp, group_id, row, out, actor=actor, now=now)
-    out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
-    out.fix_nickname[:0] = _nameless(conn, current)  # first: nobody could tell who they are
-    return out
+    return out, chosen
 
 
-def _bind(
+def _after(
     conn: Connection,
     bp: Blueprint,
     group_id: int,
-    row: Suggestion,
+    current: Shown,
+    out: Confirmed,
+    *,
+    actor: str,
+    now: datetime,
+    policy: TimeoutPolicy,
+) -> None:
+    """After binding: the strangers to join review, the nameless first among those asked."""
+    out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
+    out.fix_nickname[:0] = _nameless(conn, current)  # first: nobody could tell who they are
+
+
+def _bind_all(
+    conn: Connection,
+    bp: Blueprint,
+    group_id: int,
+    rows: Sequence[Suggestion],
     out: Confirmed,
     *,
     actor: str,
     now: datetime,
 ) -> None:
-    """Bind one chosen suggestion as an office decision (``#同意``'s path), unless the member
-    was bound meanwhile (#绑定, #同意, another number of theirs) or the person already sits in
-    the group under another contact (binding would take their authority from it)."""
-    assert row.person is not None
-    present = conn.execute(
-        select(MEMBERSHIP.c.id).where(
-            MEMBERSHIP.c.group_id == group_id,
-            MEMBERSHIP.c.state == "actual",
-            MEMBERSHIP.c.person_id == row.person.person_id,
+    """Bind chosen suggestions as office decisions (``#同意``'s path), unless the member was
+    bound meanwhile (#绑定, #同意, another number of theirs) or the person already sits in the
+    group under another contact (binding would take their authority from it). What is read
+    for all of them is read once."""
+    seated = {
+        int(pid)
+        for (pid,) in conn.execute(
+            select(MEMBERSHIP.c.person_id).where(
+                MEMBERSHIP.c.group_id == group_id,
+                MEMBERSHIP.c.state == "actual",
+                MEMBERSHIP.c.person_id.is_not(None),
+            )
         )
-    ).first()
-    if present is not None or lookup(conn, row.contact_id) is not None:
-        out.skipped.append(row)  # the person sits here already as another contact
-        return
-    bind_by_admin(conn, row.contact_id, row.person.person_id, actor)
-    admit_bound(conn, bp, row.contact_id, now=now, actor=actor)
-    if row.number is not None:
-        _mark(conn, group_id, row.number, actor, now)
-    out.bound.append(row)
-    if not re.match(bp.matrix.nickname_pattern, row.nickname):
-        out.fix_nickname.append((row.contact_id, row.person.name))
-
-
-def _mark(conn: Connection, group_id: int, number: int, actor: str, now: datetime) -> None:
-    conn.execute(
-        update(MATCH_SUGGESTION)
-        .where(MATCH_SUGGESTION.c.group_id == group_id, MATCH_SUGGESTION.c.number == number)
-        .values(confirmed_at=now, confirmed_by=actor)
+    }
+    held = set(
+        conn.execute(
+            select(JOIN_REQUEST.c.contact_id).where(
+                JOIN_REQUEST.c.contact_id.in_([r.contact_id for r in rows]),
+                JOIN_REQUEST.c.status == "held",
+            )
+        ).scalars()
     )
+    done: list[int] = []
+    for row in rows:
+        assert row.person is not None
+        person = row.person.person_id
+        if person in seated or lookup(conn, row.contact_id) is not None:
+            out.skipped.append(row)
+            continue
+        bind_by_admin(conn, row.contact_id, person, actor)
+        seated.add(person)
+        if row.contact_id in held:  # held at the door: let in where the rules put them
+            admit_bound(conn, bp, row.contact_id, now=now, actor=actor)
+        if row.number is not None:
+            done.append(row.number)
+        out.bound.append(row)
+        if not re.match(bp.matrix.nickname_pattern, row.nickname):
+            out.fix_nickname.append((row.contact_id, row.person.name))
+    if done:
+        conn.execute(
+            update(MATCH_SUGGESTION)
+            .where(MATCH_SUGGESTION.c.group_id == group_id, MATCH_SUGGESTION.c.number.in_(done))
+            .values(confirmed_at=now, confirmed_by=actor)
+        )
 
 
 def _nameless(conn: Connection, current: Shown) -> list[tuple[str, str]]:
@@ -588,16 +645,19 @@ def bind_chosen(
         )
     }
     out = Confirmed()
+    rows = []
     for contact, person_id in chosen:
         person = expected.persons.get(person_id)
         if person is None or contact not in seated:
             out.rejected.append((contact, person_id))
             continue
-        row = Suggestion(None, contact, seated[contact][:SHOWN], "", SURE, "operator", person)
-        _bind(conn, bp, group_id, row, out, actor=actor, now=now)
-    current = shown(conn, bp, group_id, now)
-    out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
-    out.fix_nickname[:0] = _nameless(conn, current)  # first: nobody could tell who they are
+        rows.append(
+            Suggestion(None, contact, seated[contact][:SHOWN], "", SURE, "operator", person)
+        )
+    _bind_all(conn, bp, group_id, rows, out, actor=actor, now=now)
+    _after(
+        conn, bp, group_id, shown(conn, bp, group_id, now), out, actor=actor, now=now, policy=policy
+    )
     return out
 
 
