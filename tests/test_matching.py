@@ -218,3 +218,20 @@ def test_a_new_match_replaces_the_old_and_suggestions_lapse(engine, bp, county):
     assert rows == 453 + 2  # each 王伟 has two candidates: a row (a number) each
     with pytest.raises(Exception, match="没有待确认的匹配建议"):
         confirm(engine, bp, county, matching.ALL, now=NOW + timedelta(hours=25))
+
+
+def test_the_same_on_postgresql(pg_engine, bp, tmp_path):
+    county = mw.load(pg_engine, bp, tmp_path / "roster", schools=20)
+    world = new_world()
+    world.account(BOT)
+    mw.hand_build(pg_engine, bp, world, county, BOT)
+    shown = store(pg_engine, bp, county)
+    assert shown.ambiguous_members == 2 and len(shown.unmatched) == 3
+    done = confirm(pg_engine, bp, county, matching.ALL)
+    assert len(done.bound) == len(shown.bulk) == 63 - 6
+    assert {d.contact_id for d in done.held} == {mw.STRANGER, mw.WRONG_UNIT}
+    office = shown.office[0].number
+    assert office is not None
+    assert [r.contact_id for r in confirm(pg_engine, bp, county, [office]).bound] == [
+        mw.OFFICE_CONTACT
+    ]
