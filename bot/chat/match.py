@@ -85,12 +85,15 @@ def _suggest(
     actor: str,
     now: datetime,
 ) -> tuple[matching.Shown, Path | None]:
-    """#匹配's work, in a worker thread: record the members, suggest, keep, write the file."""
+    """#匹配's work, in a worker thread: record the members, suggest, keep, write the file.
+    Three transactions, the suggesting a read between two short writes: SQLite has one writer,
+    and every other group's command writes its message claim."""
     with bot.engine.begin() as conn:
         sync_members(conn, group_id, members, bots=frozenset(bot.accounts), actor=actor)
-        found = matching.suggest(
-            conn, bot.blueprint, group_id, {m.contact_id: m.name for m in members}
-        )
+    names = {m.contact_id: m.name for m in members}
+    with bot.engine.connect() as conn:
+        found = matching.suggest(conn, bot.blueprint, group_id, names)
+    with bot.engine.begin() as conn:
         shown = matching.store(
             conn, group_id, found, actor=actor, now=now, hours=bot.join_policy.hours
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -28,14 +27,6 @@ ROOT = HERE.parents[1]
 PROBE_EVERY = 0.05
 BOT = "bot"
 OTHER_TOPIC = "乙2县少先队大队辅导员群"
-
-
-def spread(values: list[float]) -> str:
-    if not values:
-        return "none"
-    ms = sorted(v * 1000 for v in values)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
-    return f"n={len(ms)} p50 {statistics.median(ms):.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms"
 
 
 def build(tmp: Path, schools: int) -> tuple[Any, Any, Any, Any, str]:
@@ -152,6 +143,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="times #匹配 is said")
     opts = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(HERE))
+    from bench_responsiveness import spread  # the same p50 / p99 / max line
+
     from bot.logs import setup_logging
 
     setup_logging("WARNING")

@@ -40,9 +40,9 @@ def bot_lines(stage: Stage, sender: str, text: str) -> list[Line]:
     return [line for line in stage.say(mw.TOPIC, sender, text) if line.by_bot]
 
 
-def suggestions(stage: Stage) -> tuple[str, list[dict[str, str]]]:
+def suggestions(stage: Stage, typed: str = "#匹配") -> tuple[str, list[dict[str, str]]]:
     """#匹配 by the county office: the reply, and the file's rows."""
-    lines = bot_lines(stage, mw.OWNER, "#匹配")
+    lines = bot_lines(stage, mw.OWNER, typed)
     assert len(lines) == 2 and lines[1].file, lines
     raw = Path(lines[1].file).read_bytes()
     assert raw.startswith("\ufeff".encode())
@@ -62,7 +62,7 @@ def bound(stage: Stage, contact: str) -> str | None:
 
 
 def test_the_office_sees_the_counts_and_gets_the_file(stage):
-    text, rows = suggestions(stage)
+    text, rows = suggestions(stage, "#匹配 本群")
     assert "453 人未对应名册：448 条可确认，2 人重名待定，3 人未匹配" in text
     assert "#确认匹配 全部" in text
     assert "有办公室权限" in text and f"#确认匹配 {number_of(rows, mw.OFFICE_CONTACT)[0]}" in text
