@@ -130,6 +130,26 @@ def test_an_office_person_is_marked_and_two_members_for_one_person_are_contested
     assert again["wxid_twin"].reason == matching.CONTESTED
 
 
+def test_a_person_with_another_wechat_is_never_bound_in_bulk(engine, bp, county):
+    # anyone may write a name in a 群昵称: a person the roster already knows a WeChat of is
+    # listed for a decision, as a same-name person is
+    seat = county.by_style("exact")[3]
+    with engine.begin() as conn:
+        conn.execute(
+            PERSON.update().where(PERSON.c.name == seat.name).values(wechat_id="wx_real_one")
+        )
+    found = suggest(engine, bp, county)
+    assert found[seat.contact_id].confidence == AMBIGUOUS
+    assert found[seat.contact_id].reason == matching.OTHER_WECHAT
+    shown = store(engine, bp, county)
+    done = confirm(engine, bp, county, matching.ALL)
+    assert seat.contact_id not in {r.contact_id for r in done.bound}
+    row = next(r for r in shown.rows if r.contact_id == seat.contact_id)
+    assert row.number is not None
+    alone = confirm(engine, bp, county, [row.number])
+    assert [r.contact_id for r in alone.bound] == [seat.contact_id]
+
+
 def test_the_index_is_read_once_not_per_member(engine, bp, county):
     statements: list[str] = []
 

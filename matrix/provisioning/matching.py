@@ -8,8 +8,9 @@ name. ``suggest`` reads those against the persons the rules put in the group (``
 reason and a confidence:
 
 - ``sure``: one expected person carries that name (and the unit written, if any, is theirs);
-- ``ambiguous``: two or more do (two 王伟 in one county), or two members point at one person:
-  every candidate is listed, none guessed;
+- ``ambiguous``: two or more do (two 王伟 in one county), two members point at one person, or
+  the person has another WeChat already (anyone may write their name): every candidate is
+  listed, none guessed;
 - ``none``: nobody expected carries the name, or the unit written is not theirs.
 
 The expected persons are indexed once by normalised name, so a group of 500 costs a handful of
@@ -37,7 +38,7 @@ from matrix.db import raw_rows
 from matrix.errors import MatrixError
 from matrix.platform import Member
 from matrix.provisioning.authority import office_roles
-from matrix.provisioning.binding import bind_by_admin, lookup
+from matrix.provisioning.binding import bind_by_admin, contacts_of, lookup
 from matrix.provisioning.join_review import (
     JoinDecision,
     TimeoutPolicy,
@@ -54,6 +55,7 @@ NAME_ONLY = "name_only"  # the 群昵称 is only a name, one expected person's
 DISPLAY_NAME = "display_name"  # the WeChat name is one expected person's name
 SAME_NAME = "same_name"  # several expected persons carry the name
 CONTESTED = "contested"  # several members point at the same person
+OTHER_WECHAT = "other_wechat"  # the person has another WeChat already: maybe not them
 WRONG_UNIT = "wrong_unit"  # the name is expected, but the unit written is not theirs
 NOT_FOUND = "not_found"  # nobody expected carries the name
 NO_NAME = "no_name"  # neither 群昵称 nor WeChat name reads as a name
@@ -263,10 +265,15 @@ def suggest(
     for _, confidence, _, people in judged:
         if confidence == SURE:
             claimed[people[0]] = claimed.get(people[0], 0) + 1
+    # a person who has a WeChat already (bound, or the roster's 微信号): anyone may put their
+    # name in a 群昵称, and binding would take the person's authority from that WeChat
+    reached = contacts_of(conn, claimed)
     out = []
     for m, confidence, reason, people in judged:
         if confidence == SURE and claimed[people[0]] > 1:
             confidence, reason = AMBIGUOUS, CONTESTED  # two members, one person: guess neither
+        elif confidence == SURE and people[0] in reached:
+            confidence, reason = AMBIGUOUS, OTHER_WECHAT
         out.append(
             MemberMatch(
                 m.contact_id,

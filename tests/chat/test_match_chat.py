@@ -111,6 +111,14 @@ def test_all_binds_the_sure_ones_and_holds_the_rest(stage, county):
     assert "请把群昵称改为“单位-姓名”" in reply.text
 
 
+def test_matching_again_shows_what_is_left(stage):
+    suggestions(stage)
+    stage.reply(mw.TOPIC, mw.OWNER, "#确认匹配")  # no numbers: 全部
+    text, rows = suggestions(stage)
+    assert "6 人未对应名册：1 条可确认，2 人重名待定，3 人未匹配" in text
+    assert number_of(rows, mw.OFFICE_CONTACT) == ["1"]  # numbered afresh
+
+
 def test_an_office_person_needs_their_own_confirmation(stage):
     _, rows = suggestions(stage)
     office = number_of(rows, mw.OFFICE_CONTACT)[0]
