@@ -29,6 +29,20 @@ BOT = "bot"
 OTHER_TOPIC = "乙2县少先队大队辅导员群"
 
 
+def core_suggest(engine: Any, bp: Any, county: Any, times: int = 3) -> list[float]:
+    """``matching.suggest`` alone for the group, in seconds: the index and the judging."""
+    from matrix.provisioning import matching
+
+    names = {s.contact_id: s.name for s in county.seats}
+    took = []
+    for _ in range(times):
+        start = time.perf_counter()
+        with engine.connect() as conn:
+            matching.suggest(conn, bp, county.group_id, names)
+        took.append(time.perf_counter() - start)
+    return took
+
+
 def build(tmp: Path, schools: int) -> tuple[Any, Any, Any, Any, str]:
     """The database, the world with both groups adopted; returns (engine, bp, world, county,
     the other group's room)."""
@@ -152,11 +166,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine, bp, world, county, other = build(Path(tmp), opts.schools)
         members = len(world.rooms[county.room].members)
+        core = core_suggest(engine, bp, county)
         r = asyncio.run(
             scenario(engine, bp, world, county.room, other, Path(tmp) / "x", opts.rounds)
         )
         engine.dispose()
     print(f"group: {members} members ({len(county.seats)} unbound), one bot account, SQLite")
+    print("core matching.suggest alone: " + ", ".join(f"{t * 1000:.0f} ms" for t in core))
     for command, times in r["timings"].items():
         shown = ", ".join(f"{t:.2f} s" for t in times)
         print(
