@@ -415,6 +415,32 @@ class OwnerRequest(SQLModel, table=True):
     asked_at: datetime = Field(default_factory=utcnow)
 
 
+class MatchSuggestion(SQLModel, table=True):
+    """One numbered suggestion of ``#匹配``: a group's unbound member (contact) and the roster
+    person their 群昵称 or WeChat name points to, kept so ``#确认匹配 1,3`` names what was shown.
+    A later ``#匹配`` in the group replaces them; they lapse at ``expires_at``. ``number`` is
+    None for a member nobody was found for (listed, not confirmable)."""
+
+    __tablename__ = "match_suggestion"
+    __table_args__ = (Index("ix_match_suggestion_group_number", "group_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="wgroup.id")
+    number: int | None = None
+    contact_id: str = Field(max_length=128)
+    nickname: str = Field(default="", max_length=64, description="群昵称 as read, clipped")
+    name: str = Field(default="", max_length=64, description="WeChat name as read, clipped")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    confidence: str = Field(max_length=16, description="sure | ambiguous | none")
+    reason: str = Field(max_length=32)
+    office: bool = Field(default=False, description="the person holds office: confirm alone")
+    made_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    confirmed_at: datetime | None = None
+    confirmed_by: str | None = Field(default=None, max_length=128)
+
+
 class RelayAccount(SQLModel, table=True):
     """A bot account that sends relay messages, and its pacing. Each worker registers itself."""
 

@@ -23,13 +23,23 @@ from typing import Any
 from bot.chat import adopt as adopt_chat
 from bot.chat import help as help_chat
 from bot.chat import log as log_chat
+from bot.chat import match as match_chat
 from bot.chat import provision as provision_chat
 from bot.chat import relay as relay_chat
 from bot.chat import review as review_chat
 from bot.chat import summary as summary_chat
 from bot.chat.commands import Command, Invocation, Registry, UnitResolver
 
-AREAS = (help_chat, provision_chat, adopt_chat, review_chat, relay_chat, summary_chat, log_chat)
+AREAS = (
+    help_chat,
+    provision_chat,
+    adopt_chat,
+    review_chat,
+    match_chat,
+    relay_chat,
+    summary_chat,
+    log_chat,
+)
 """The modules that declare commands, in the order #帮助 lists their commands."""
 
 

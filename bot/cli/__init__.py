@@ -11,6 +11,7 @@ from bot.cli import (  # noqa: F401  (importing registers the commands)
     demo,
     doctor,
     log,
+    match,
     provision,
     roster,
     run,

@@ -466,13 +466,21 @@ def _held_again(
 
 def _expected(conn: Connection, bp: Blueprint, unit: str, kind: str) -> set[int]:
     """Everyone the rules put in the group (any shard)."""
+    return expected_view(conn, bp, unit, kind)[1]
+
+
+def expected_view(
+    conn: Connection, bp: Blueprint, unit: str, kind: str
+) -> tuple[RosterView, set[int]]:
+    """The part of the roster the group's rules read, and everyone they put in the group (any
+    shard): who is welcomed on joining, and whom ``matching`` may suggest for a member."""
     spec = bp.group(kind)
     deep = any(sel.scope == "descendants" for sel in spec.members)
     view = RosterView.load(
         conn, unit, roles={s.role for s in spec.selectors()}, below=None if deep else 1
     )
     exp = expect(view, bp, unit, spec, [])
-    return {*exp.pinned, *(p for _, people in exp.blocks for p in people)}
+    return view, {*exp.pinned, *(p for _, people in exp.blocks for p in people)}
 
 
 def _admins(conn: Connection, group_id: int, besides: Collection[str]) -> tuple[str, ...]:
