@@ -83,8 +83,11 @@ def test_the_bot_invited_into_a_room_it_does_not_know_introduces_itself_once(sta
     assert stage.replies(ROOM, STRANGER, "#通知 明天开会") == []
     assert stage.replies(ROOM, TEACHER, "#进度") == []
     assert stage.replies(ROOM, TEACHER, "收到") == []
-    # #帮助 is still answered: it is how people learn what to do
-    assert "可以使用" in stage.reply(ROOM, TEACHER, "#帮助")
+    # #帮助 is still answered, listing only what works here
+    helped = stage.reply(ROOM, TEACHER, "#帮助")
+    assert "可以使用" in helped and "#帮助" in helped
+    assert "#进度" not in helped and "收到" not in helped
+    assert "#认领" in stage.reply(ROOM, K1_OFFICE, "#帮助")
     with stage.engine.connect() as conn:
         assert conn.execute(select(ROOM_GREETING.c.room_id)).scalars().all() == [room]
 
