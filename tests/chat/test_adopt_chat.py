@@ -102,6 +102,18 @@ def test_the_introduction_is_not_repeated_after_a_restart(province_db, bp):
         assert again.replies(ROOM, TEACHER, "#通知 明天开会") == []
 
 
+def test_two_bot_accounts_invited_together_introduce_the_bot_once(province_db, bp):
+    with Stage(province_db, bp, accounts=(BOT, "bot-2"), start=MORNING) as stage:
+        stage.run(stage.bot.relay.start())
+        room = hand_built(stage)
+        mark = len(stage.world.messages())
+        stage.run(stage.world.join(room, "bot-2", inviter_id=K1_OFFICE))
+        stage.run(stage.world.join(room, BOT, inviter_id=K1_OFFICE))
+        stage.settle()
+        said = [m.text for m in stage.world.messages(since=mark)]
+        assert len(said) == 1 and said[0].startswith(INTRO)
+
+
 def test_a_room_seen_first_by_a_command_hears_the_introduction_once(stage):
     room = hand_built(stage)
     stage.world.rooms[room].members[BOT] = ""  # there before the bot process started
