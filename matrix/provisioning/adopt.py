@@ -567,13 +567,6 @@ def settle_requests(conn: Connection, group_ids: Collection[int] | None = None) 
     return len(done)
 
 
-def open_requests(conn: Connection, group_id: int) -> int:
-    """How many requests the owner of ``group_id`` was asked and has not done yet."""
-    return len(
-        conn.execute(select(OWNER_REQUEST.c.id).where(OWNER_REQUEST.c.group_id == group_id)).all()
-    )
-
-
 # --- a room outside the matrix ------------------------------------------------------------------
 
 
