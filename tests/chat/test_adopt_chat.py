@@ -303,7 +303,9 @@ def test_an_appointed_admin_and_a_rename_done_by_the_owner_clear_their_requests(
     stage.world.rooms[room].topic = ROOM_AS_BUILT  # as people write it
     invite_bot(stage, room)
     stage.reply(ROOM_AS_BUILT, K1_OFFICE, "#认领 乙1县 中小学少先队大队辅导员群")
-    assert "请群主移出 1 人、设管理员 1 人、改群名" in stage.reply(ROOM_AS_BUILT, K1_OFFICE, "#建群")
+    assert "请群主移出 1 人、设管理员 1 人、改群名" in stage.reply(
+        ROOM_AS_BUILT, K1_OFFICE, "#建群"
+    )
     [ask] = [x.text for x in stage.say(ROOM_AS_BUILT, K1_OFFICE, "#确认") if x.by_bot][:1]
     assert "· 请把群名改为：乙1县少先队大队辅导员群" in ask
     with stage.engine.connect() as conn:
