@@ -4,6 +4,7 @@ of #帮助 and of usage errors in the group's own units (``roster_example``)."""
 
 from __future__ import annotations
 
+from bot.chat.adopt import answers_outside
 from bot.chat.commands import Command, Kind, Param, Who
 from bot.chat.context import Call, Reply
 from matrix.tree import UnitTree
@@ -41,6 +42,8 @@ async def help_(call: Call) -> Reply:
             },
         )
     allowed = [c for c in call.core.commands if authority.allows(call.asker, c.who, unit)]
+    if call.group is None:  # outside the matrix only what the bot still answers there
+        allowed = [c for c in allowed if answers_outside(c, call.asker)]
     return Reply("help.j2", {"commands": allowed, "asker": call.asker})
 
 

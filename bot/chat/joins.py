@@ -20,6 +20,7 @@ from bot.chat.limits import cleaned_member
 from bot.render.templates import render
 from matrix.platform import Member, NotSupported, Platform, PlatformError, RoomEvent
 from matrix.provisioning import actual, join_review
+from matrix.provisioning.sharding import group_name
 from matrix.relay import bind_claims
 from matrix.relay.people import GroupRef
 
@@ -83,11 +84,15 @@ def left(bot: Services, group: GroupRef, event: RoomEvent) -> None:
 
 
 def topic_changed(bot: Services, group: GroupRef, event: RoomEvent) -> Reply | None:
-    """Someone renamed a matrix group: say what its name should be."""
+    """Someone renamed a matrix group: say what its name should be. The name the blueprint
+    gives it, not the one last read (an adopted room keeps the name people gave it until it
+    is renamed: renaming it so is what the plan asks)."""
     by_bot = any(c in bot.accounts for c in event.contact_ids)
-    if by_bot or event.topic == group.name:
+    spec = bot.blueprint.group(group.kind)
+    official = group_name(spec.name, bot.tree.name(group.unit_code), group.unit_code, group.shard)
+    if by_bot or event.topic == official:
         return None
-    return Reply("topic_changed.j2", {"topic": event.topic, "official": group.name})
+    return Reply("topic_changed.j2", {"topic": event.topic, "official": official})
 
 
 async def timeouts(bot: Services) -> int:

@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from matrix import audit_log
@@ -566,30 +567,23 @@ def settle_requests(conn: Connection, group_ids: Collection[int] | None = None) 
     return len(done)
 
 
-def open_requests(conn: Connection, group_id: int) -> int:
-    """How many requests the owner of ``group_id`` was asked and has not done yet."""
-    return len(
-        conn.execute(select(OWNER_REQUEST.c.id).where(OWNER_REQUEST.c.group_id == group_id)).all()
-    )
-
-
 # --- a room outside the matrix ------------------------------------------------------------------
 
 
 def greet(conn: Connection, room_id: str, account_id: str, *, now: datetime | None = None) -> bool:
     """Whether the bot should introduce itself in ``room_id`` (a room outside the matrix) now:
-    True the first time only, and from then on remembered, in the caller's transaction."""
-    seen = conn.execute(
-        select(ROOM_GREETING.c.room_id).where(ROOM_GREETING.c.room_id == room_id)
-    ).first()
-    if seen is not None:
-        return False
-    conn.execute(
-        insert(ROOM_GREETING).values(
-            room_id=room_id, account_id=account_id, greeted_at=now or utcnow()
-        )
+    True the first time only, and from then on remembered, in the caller's transaction. Two
+    accounts invited at once: one insert wins, the other is told False (no error)."""
+    upsert = _INSERTS[conn.dialect.name](ROOM_GREETING)
+    stmt = (
+        upsert.values(room_id=room_id, account_id=account_id, greeted_at=now or utcnow())
+        .on_conflict_do_nothing(index_elements=[ROOM_GREETING.c.room_id])
+        .returning(ROOM_GREETING.c.room_id)
     )
-    return True
+    return conn.execute(stmt).first() is not None
+
+
+_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 # --- rooms the bots sit in, and matching them to expected groups -----------------------------------

@@ -28,6 +28,7 @@ from tests.chat.conftest import (
 BOT = "bot-1"
 ROOM = "乙1县少先队大队辅导员群"
 INTRO = "我是群矩阵助手"
+ROOM_AS_BUILT = "乙1县 大队辅导员群"
 
 
 def start(engine: Engine, bp: Blueprint) -> Stage:
@@ -83,8 +84,11 @@ def test_the_bot_invited_into_a_room_it_does_not_know_introduces_itself_once(sta
     assert stage.replies(ROOM, STRANGER, "#通知 明天开会") == []
     assert stage.replies(ROOM, TEACHER, "#进度") == []
     assert stage.replies(ROOM, TEACHER, "收到") == []
-    # #帮助 is still answered: it is how people learn what to do
-    assert "可以使用" in stage.reply(ROOM, TEACHER, "#帮助")
+    # #帮助 is still answered, listing only what works here
+    helped = stage.reply(ROOM, TEACHER, "#帮助")
+    assert "可以使用" in helped and "#帮助" in helped
+    assert "#进度" not in helped and "收到" not in helped
+    assert "#认领" in stage.reply(ROOM, K1_OFFICE, "#帮助")
     with stage.engine.connect() as conn:
         assert conn.execute(select(ROOM_GREETING.c.room_id)).scalars().all() == [room]
 
@@ -97,6 +101,18 @@ def test_the_introduction_is_not_repeated_after_a_restart(province_db, bp):
         hand_built(again, room_id=room)
         assert invite_bot(again, room) == []
         assert again.replies(ROOM, TEACHER, "#通知 明天开会") == []
+
+
+def test_two_bot_accounts_invited_together_introduce_the_bot_once(province_db, bp):
+    with Stage(province_db, bp, accounts=(BOT, "bot-2"), start=MORNING) as stage:
+        stage.run(stage.bot.relay.start())
+        room = hand_built(stage)
+        mark = len(stage.world.messages())
+        stage.run(stage.world.join(room, "bot-2", inviter_id=K1_OFFICE))
+        stage.run(stage.world.join(room, BOT, inviter_id=K1_OFFICE))
+        stage.settle()
+        said = [m.text for m in stage.world.messages(since=mark)]
+        assert len(said) == 1 and said[0].startswith(INTRO)
 
 
 def test_a_room_seen_first_by_a_command_hears_the_introduction_once(stage):
@@ -278,3 +294,28 @@ def test_the_operators_plan_shows_what_the_owner_will_be_asked(adopted, monkeypa
     assert result.exit_code == 0, result.output
     assert "请群主办理（机器人无权限）：移出 1 人 设管理员 1 人" in result.stdout
     assert "认领的群里有 2 项调整机器人无权限" in result.stdout
+
+
+def test_an_appointed_admin_and_a_rename_done_by_the_owner_clear_their_requests(stage):
+    from matrix.tables import PERSON
+
+    room = hand_built(stage)
+    stage.world.rooms[room].topic = ROOM_AS_BUILT  # as people write it
+    invite_bot(stage, room)
+    stage.reply(ROOM_AS_BUILT, K1_OFFICE, "#认领 乙1县 中小学少先队大队辅导员群")
+    assert "请群主移出 1 人、设管理员 1 人、改群名" in stage.reply(
+        ROOM_AS_BUILT, K1_OFFICE, "#建群"
+    )
+    [ask] = [x.text for x in stage.say(ROOM_AS_BUILT, K1_OFFICE, "#确认") if x.by_bot][:1]
+    assert "· 请把群名改为：乙1县少先队大队辅导员群" in ask
+    with stage.engine.connect() as conn:
+        appointee = conn.execute(
+            select(PERSON.c.wechat_id)
+            .join(OWNER_REQUEST, OWNER_REQUEST.c.person_id == PERSON.c.id)
+            .where(OWNER_REQUEST.c.action == "set_admin")
+        ).scalar_one()
+    # the owner appoints the admin and renames the room, on the phone
+    stage.world.rooms[room].admins.add(appointee)
+    stage.run(stage.world.change_topic(room, K1_OFFICE, ROOM))
+    stage.reply(ROOM, K1_OFFICE, "#核查")
+    assert asked(stage) == {("remove", STRANGER)}
