@@ -10,9 +10,10 @@ WeChat contacts the bot cannot bind, showing 群昵称 the way people write them
 - ``name``: 张子涵 alone; ``blank``: no 群昵称, the WeChat name 张子涵.
 
 Besides them: two 王伟 (schools 3 and 7) both writing just 王伟 (ambiguous); 刘洋 of school 9
-writing 乙2县第1小学-刘洋 (a wrong unit: not bound); 张三丰, who is on no roster; 阳光, with no
-群昵称 at all; and the county's second office staff 周敏 (乙1县-周敏), whose roles carry
-office authority.
+writing 乙2县第1小学-刘洋 (a wrong unit: not bound); 张三丰 (乙1县第2小学-张三丰), who is on no
+roster; 阳光, with no 群昵称 at all, and 孙老师, whose 群昵称 names nobody (both asked to set
+one, not held: they could be anyone); and the county's second office staff 周敏 (乙1县-周敏),
+whose roles carry office authority.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ WANG = ("wxid_wang3", "wxid_wang7")  # 王伟 of schools 3 and 7, both nicknamed
 WRONG_UNIT = "wxid_liu"  # 刘洋 of school 9 writing another county's school
 STRANGER = "wxid_stranger"  # 张三丰: on no roster
 NAMELESS = "wxid_sunny"  # no 群昵称, the WeChat name 阳光: asked to set one, not held
+HONORIFIC = "wxid_teacher"  # 群昵称 孙老师: nobody's name, but not 单位-姓名: asked, not held
 OTHER_COUNTY_OFFICE = "wxK2office1"
 CITY_OFFICE = "wxC1office1"
 STYLES = ("exact", "spaced", "wide", "dash", "name", "blank")
@@ -103,7 +105,8 @@ def roster(schools: int) -> tuple[list[worlds.Row], list[worlds.Row], list[Seat]
                 n += 1
             persons.append((school, name, role, f"139{len(persons):08d}", ""))
             seats.append(Seat(cid, name, nick, style))
-    seats.append(Seat(STRANGER, "张三丰", "张三丰", "stranger"))
+    seats.append(Seat(STRANGER, "张三丰", "乙1县第2小学-张三丰", "stranger"))
+    seats.append(Seat(HONORIFIC, "孙老师", "孙老师", "honorific"))
     seats.append(Seat(NAMELESS, "阳光", "", "nameless"))
     return units, persons, seats
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from matrix.blueprint import Blueprint
 from matrix.db import raw_rows
@@ -350,8 +350,14 @@ def store(
 ) -> Shown:
     """Number and keep the suggestions for the group, replacing what was shown before: the
     sure ones first (those with office authority last among them), then one number per
-    candidate of an ambiguous member; members nobody was found for are kept unnumbered."""
-    conn.execute(delete(MATCH_SUGGESTION).where(MATCH_SUGGESTION.c.group_id == group_id))
+    candidate of an ambiguous member; members nobody was found for are kept unnumbered.
+    Lapsed suggestions of every group go on the way."""
+    # what this group was shown before, and what any group was shown and let lapse
+    conn.execute(
+        delete(MATCH_SUGGESTION).where(
+            or_(MATCH_SUGGESTION.c.group_id == group_id, MATCH_SUGGESTION.c.expires_at <= now)
+        )
+    )
     rows: list[dict[str, object]] = []
     shown: list[Suggestion] = []
     number = 0
@@ -532,9 +538,9 @@ def _after(
     now: datetime,
     policy: TimeoutPolicy,
 ) -> None:
-    """After binding: the strangers to join review, the nameless first among those asked."""
+    """After binding: the strangers to join review; the unreadable first among those asked."""
     out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
-    out.fix_nickname[:0] = _nameless(conn, current)  # first: nobody could tell who they are
+    out.fix_nickname[:0] = _unreadable(conn, bp, current)  # first: nobody can tell who they are
 
 
 def _bind_all(
@@ -593,12 +599,21 @@ def _bind_all(
         )
 
 
-def _nameless(conn: Connection, current: Shown) -> list[tuple[str, str]]:
-    """Members still unbound who show no name at all: asked to set their 群昵称."""
+def _stranger(bp: Blueprint, row: Suggestion) -> bool:
+    """Whether an unmatched member said who they are and is nobody expected here: their 群昵称
+    follows the pattern and names a person the group does not expect, or a unit not theirs.
+    Anyone else (阳光, 张子涵老师, no 群昵称) cannot be told from a roster person: asked to set
+    their 群昵称, never held (a held joiner is removed when nobody decides in time)."""
+    fits = re.match(bp.matrix.nickname_pattern, row.nickname) is not None
+    return fits and row.reason in (NOT_FOUND, WRONG_UNIT)
+
+
+def _unreadable(conn: Connection, bp: Blueprint, current: Shown) -> list[tuple[str, str]]:
+    """Members still unbound whose 群昵称 tells nothing: asked to set it."""
     return [
-        (r.contact_id, r.name or r.contact_id)
+        (r.contact_id, r.nickname or r.name or r.contact_id)
         for r in current.unmatched
-        if r.reason == NO_NAME and lookup(conn, r.contact_id) is None
+        if not _stranger(bp, r) and lookup(conn, r.contact_id) is None
     ]
 
 
@@ -612,13 +627,12 @@ def _review_strangers(
     now: datetime,
     policy: TimeoutPolicy,
 ) -> list[JoinDecision]:
-    """Members who showed a name nobody expected here carries, still unbound: held by the join
-    review as if they had just joined (a member held before keeps their request and is not
-    announced again). Those who showed no name at all are not held but asked (``no_name``)."""
+    """Strangers (``_stranger``) still unbound: held by the join review as if they had just
+    joined (a member held before keeps their request and is not announced again)."""
     strangers = [
         Member(r.contact_id, r.name, r.nickname)
         for r in current.unmatched
-        if r.reason != NO_NAME and lookup(conn, r.contact_id) is None
+        if _stranger(bp, r) and lookup(conn, r.contact_id) is None
     ]
     if not strangers:
         return []
