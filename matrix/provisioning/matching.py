@@ -538,9 +538,21 @@ def _after(
     now: datetime,
     policy: TimeoutPolicy,
 ) -> None:
-    """After binding: the strangers to join review; the unreadable first among those asked."""
+    """After binding: the strangers to join review; the unreadable first among those asked.
+    Each unmatched member is dealt with once per #匹配 (their row marked), so a second
+    #确认匹配 does not ask or announce them again."""
+    current = Shown([r for r in current.rows if r.number is not None or not r.confirmed])
     out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
     out.fix_nickname[:0] = _unreadable(conn, bp, current)  # first: nobody can tell who they are
+    conn.execute(
+        update(MATCH_SUGGESTION)
+        .where(
+            MATCH_SUGGESTION.c.group_id == group_id,
+            MATCH_SUGGESTION.c.number.is_(None),
+            MATCH_SUGGESTION.c.confirmed_at.is_(None),
+        )
+        .values(confirmed_at=now, confirmed_by=actor)
+    )
 
 
 def _bind_all(

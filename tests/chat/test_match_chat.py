@@ -125,9 +125,11 @@ def test_an_office_person_needs_their_own_confirmation(stage):
     office = number_of(rows, mw.OFFICE_CONTACT)[0]
     ranged = stage.reply(mw.TOPIC, mw.OWNER, f"#确认匹配 1-2,{office}")
     assert "已按办公室核实绑定 2 人" in ranged and f"编号 {office} 有办公室权限" in ranged
+    assert "阳光" in ranged and "张三丰" in ranged  # the unmatched are dealt with once
     assert bound(stage, mw.OFFICE_CONTACT) is None
     alone = stage.reply(mw.TOPIC, mw.CITY_OFFICE, f"#确认匹配 {office}")
     assert "已按办公室核实绑定 1 人" in alone
+    assert "阳光" not in alone and "张三丰" not in alone  # not asked or announced again
     assert bound(stage, mw.OFFICE_CONTACT) == mw.OFFICE_NAME
 
 
