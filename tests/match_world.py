@@ -147,7 +147,7 @@ def hand_build(
     ids = [s.contact_id for s in county.seats]
     county.room = world.create_room(OWNER, TOPIC, [*ids, CITY_OFFICE, OTHER_COUNTY_OFFICE, bot])
     for seat in county.seats:
-        world.rooms[county.room].members[seat.contact_id] = seat.nickname
+        world.set_nickname(county.room, seat.contact_id, seat.nickname)
     members = asyncio.run(world.account(bot).list_members(county.room))
     with engine.begin() as conn:
         done = adopt(conn, bp, county.room, "K1", "county-counselors", None, "test")
