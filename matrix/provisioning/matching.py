@@ -115,20 +115,24 @@ class MemberMatch:
 
 @dataclass
 class Expected:
-    """The persons the rules put in one group, indexed by normalised name, with every name
-    form of their units (full name, name without the parent's, code)."""
+    """The persons the rules put in one group, indexed by normalised name, with the names of
+    their units as a 群昵称 may write them."""
 
     persons: dict[int, Candidate]
     by_name: dict[str, list[int]]
-    unit_forms: dict[int, set[str]]  # person → the unit forms a 群昵称 may name them by
+    unit_names: dict[int, set[str]]  # person → their units' full names, normalised
+    unit_short: dict[int, set[str]]  # … and those named exactly only: without the parent, code
 
     def unit_fits(self, person_id: int, written: str) -> bool:
-        """Whether the unit part of a 群昵称 names one of the person's units."""
-        for form in self.unit_forms.get(person_id, ()):
-            if written == form or written.endswith(form):
+        """Whether the unit part of a 群昵称 names one of the person's units: a full name, a
+        tail of one (第3小学 or 县第3小学 for 乙1县第3小学), one after more words (甲市乙1县第3小学),
+        a short form exactly. Never a short form at the end of more: 乙2县第1小学 ends with
+        乙1县第1小学's 第1小学, and is another county's school."""
+        if written in self.unit_short.get(person_id, ()):
+            return True
+        for full in self.unit_names.get(person_id, ()):
+            if written.endswith(full) or (len(written) >= 3 and full.endswith(written)):
                 return True
-            if len(written) >= 3 and form.endswith(written):
-                return True  # 第3小学 for 乙1县第3小学
         return False
 
 
@@ -169,20 +173,23 @@ def expected_for(conn: Connection, bp: Blueprint, group_id: int) -> Expected:
             places.setdefault(pid, []).append((code, uname, parent))
             if role in roles.get(level, frozenset()) and code not in offices.get(pid, []):
                 offices.setdefault(pid, []).append(code)
-    out = Expected({}, {}, {})
+    out = Expected({}, {}, {}, {})
     for pid, where in places.items():
         code, uname, _ = where[0]  # the deepest unit: the school, not the county it is in
         out.persons[pid] = Candidate(pid, names[pid], code, uname, tuple(offices.get(pid, ())))
         out.by_name.setdefault(plain(names[pid]), []).append(pid)
-        forms: set[str] = set()
+        full_names: set[str] = set()
+        short: set[str] = set()
         for code, uname, parent in where:
             full = plain(uname)
-            forms.update((full, code.casefold()))
+            full_names.add(full)
+            short.add(code.casefold())
             if parent is not None and parent in view.units:
                 up = plain(view.name(parent))
                 if full.startswith(up) and len(full) > len(up):
-                    forms.add(full[len(up) :])
-        out.unit_forms[pid] = forms
+                    short.add(full[len(up) :])
+        out.unit_names[pid] = full_names
+        out.unit_short[pid] = short
     return out
 
 
