@@ -9,10 +9,11 @@ WeChat contacts the bot cannot bind, showing 群昵称 the way people write them
 - ``spaced``: 第3小学 - 张子涵; ``wide``: 第3小学－张子涵; ``dash``: 第3小学—张子涵;
 - ``name``: 张子涵 alone; ``blank``: no 群昵称, the WeChat name 张子涵.
 
-Besides them: two 王伟 (schools 3 and 7) both writing just 王伟 (ambiguous); 刘洋 of school 9
-writing 乙2县第1小学-刘洋 (a wrong unit: not bound); 张三丰, who is on no roster; 阳光, with no
-群昵称 at all; and the county's second office staff 周敏 (乙1县-周敏), whose roles carry
-office authority.
+Besides them: two 王伟 (schools 3 and 7) both writing just 王伟 (ambiguous); 刘洋 of school 1
+writing 乙2县第1小学-刘洋 (a wrong unit: not bound); 张三丰 (乙1县第2小学-张三丰), who is on no
+roster; 阳光, with no 群昵称 at all, and 孙老师, whose 群昵称 names nobody (both asked to set
+one, not held: they could be anyone); and the county's second office staff 周敏 (乙1县-周敏),
+whose roles carry office authority.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ OWNER = "wxK1office1"  # 乙1县 office staff with a 微信号: bound, the room'
 OFFICE_NAME = "周敏"  # the second office staff: no 微信号, seated as OFFICE_CONTACT
 OFFICE_CONTACT = "wxid_office2"
 WANG = ("wxid_wang3", "wxid_wang7")  # 王伟 of schools 3 and 7, both nicknamed 王伟
-WRONG_UNIT = "wxid_liu"  # 刘洋 of school 9 writing another county's school
+WRONG_UNIT = "wxid_liu"  # 刘洋 of school 1 writing another county's school
 STRANGER = "wxid_stranger"  # 张三丰: on no roster
 NAMELESS = "wxid_sunny"  # no 群昵称, the WeChat name 阳光: asked to set one, not held
+HONORIFIC = "wxid_teacher"  # 群昵称 孙老师: nobody's name, but not 单位-姓名: asked, not held
 OTHER_COUNTY_OFFICE = "wxK2office1"
 CITY_OFFICE = "wxC1office1"
 STYLES = ("exact", "spaced", "wide", "dash", "name", "blank")
@@ -95,7 +97,7 @@ def roster(schools: int) -> tuple[list[worlds.Row], list[worlds.Row], list[Seat]
         for role in ("brigade_counselor", "core_squadron_counselor", "core_squadron_counselor"):
             if role == "brigade_counselor" and s in (3, 7):
                 name, cid, nick, style = "王伟", WANG[s == 7], "王伟", "same"
-            elif role == "brigade_counselor" and s == 9:
+            elif role == "brigade_counselor" and s == 1:
                 name, cid, nick, style = "刘洋", WRONG_UNIT, "乙2县第1小学-刘洋", "wrong"
             else:
                 name, style = _name(n), STYLES[n % len(STYLES)]
@@ -103,7 +105,8 @@ def roster(schools: int) -> tuple[list[worlds.Row], list[worlds.Row], list[Seat]
                 n += 1
             persons.append((school, name, role, f"139{len(persons):08d}", ""))
             seats.append(Seat(cid, name, nick, style))
-    seats.append(Seat(STRANGER, "张三丰", "张三丰", "stranger"))
+    seats.append(Seat(STRANGER, "张三丰", "乙1县第2小学-张三丰", "stranger"))
+    seats.append(Seat(HONORIFIC, "孙老师", "孙老师", "honorific"))
     seats.append(Seat(NAMELESS, "阳光", "", "nameless"))
     return units, persons, seats
 
@@ -144,7 +147,7 @@ def hand_build(
     ids = [s.contact_id for s in county.seats]
     county.room = world.create_room(OWNER, TOPIC, [*ids, CITY_OFFICE, OTHER_COUNTY_OFFICE, bot])
     for seat in county.seats:
-        world.rooms[county.room].members[seat.contact_id] = seat.nickname
+        world.set_nickname(county.room, seat.contact_id, seat.nickname)
     members = asyncio.run(world.account(bot).list_members(county.room))
     with engine.begin() as conn:
         done = adopt(conn, bp, county.room, "K1", "county-counselors", None, "test")

@@ -8,7 +8,7 @@ counts and sends the suggestions as a CSV file, as #汇总 sends its tables.
 ``#确认匹配 [全部|1,3,5-9]`` binds the chosen suggestions as office decisions (the binding path
 of #同意, one audit entry per binding). A person with office authority, or one candidate of two
 same-name persons, is confirmed only by a number typed alone; an office person only by an office
-of their unit or above. Then the members nobody was found for are held by the join review (the
+of their unit or above, and their office is told of it in its own group, as #同意 tells it. Then the members nobody was found for are held by the join review (the
 admins are @-mentioned, as when someone joins), and everyone just bound whose 群昵称 is
 off-pattern is asked, in the same one message, to fix it.
 
@@ -26,6 +26,7 @@ from typing import Any
 
 from bot.chat.commands import Command, Kind, Param, Who, number
 from bot.chat.context import Call, Reply, Services
+from bot.chat.review import announce_bound
 from bot.render.match import file_name, suggestions_csv
 from matrix.errors import MatrixError
 from matrix.platform import Member
@@ -157,6 +158,11 @@ async def confirm_match(call: Call) -> Reply:
     bot = call.core
     numbers = selection(call.args["numbers"])
     done = await bot.offload(_confirm, bot, group.id, numbers, call.asker, bot.now())
+    for row in done.bound:
+        # an office person's binding is told to their office, as #同意 tells it; the persons
+        # bound in bulk hold no office and are listed to the office that typed this
+        if row.person is not None and row.person.office:
+            announce_bound(call, row.person.person_id, row.contact_id)
     held = [d for d in done.held if not d.repeat]  # announced once, as joins are
     mentions = tuple(dict.fromkeys(c for d in held for c in d.notify))
     if held and not mentions:

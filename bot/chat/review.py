@@ -60,7 +60,7 @@ async def approve(call: Call) -> Reply:
         now=call.core.now(),
     )
     if person is not None:
-        _announce_bound(call, person.id, request.contact_id)
+        announce_bound(call, person.id, request.contact_id)
     audit = {"joiner": request.contact_id, "request": request.id, "person_id": person and person.id}
     return Reply(
         "approved.j2", {"request": request, "person": person}, (request.contact_id,), audit
@@ -96,12 +96,12 @@ def _confirm_claim(call: Call, request: join_review.Request) -> Reply:
         actor=call.asker.contact_id,
     )
     bind_claims.tell_claimant(call.conn, env, request)
-    _announce_bound(call, person.id, request.contact_id)
+    announce_bound(call, person.id, request.contact_id)
     audit = {"claimant": request.contact_id, "request": request.id, "person_id": person.id}
     return Reply("approved.j2", {"request": request, "person": person}, audit=audit)
 
 
-def _announce_bound(call: Call, person_id: int, contact_id: str) -> None:
+def announce_bound(call: Call, person_id: int, contact_id: str) -> None:
     """Tell the person's office about a binding an office made (the reply tells the office
     that typed it, so its own room is left out)."""
     bind_claims.tell_office(

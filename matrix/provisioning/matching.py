@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from matrix.blueprint import Blueprint
 from matrix.db import raw_rows
@@ -115,20 +115,24 @@ class MemberMatch:
 
 @dataclass
 class Expected:
-    """The persons the rules put in one group, indexed by normalised name, with every name
-    form of their units (full name, name without the parent's, code)."""
+    """The persons the rules put in one group, indexed by normalised name, with the names of
+    their units as a 群昵称 may write them."""
 
     persons: dict[int, Candidate]
     by_name: dict[str, list[int]]
-    unit_forms: dict[int, set[str]]  # person → the unit forms a 群昵称 may name them by
+    unit_names: dict[int, set[str]]  # person → their units' full names, normalised
+    unit_short: dict[int, set[str]]  # … and those named exactly only: without the parent, code
 
     def unit_fits(self, person_id: int, written: str) -> bool:
-        """Whether the unit part of a 群昵称 names one of the person's units."""
-        for form in self.unit_forms.get(person_id, ()):
-            if written == form or written.endswith(form):
+        """Whether the unit part of a 群昵称 names one of the person's units: a full name, a
+        tail of one (第3小学 or 县第3小学 for 乙1县第3小学), one after more words (甲市乙1县第3小学),
+        a short form exactly. Never a short form at the end of more: 乙2县第1小学 ends with
+        乙1县第1小学's 第1小学, and is another county's school."""
+        if written in self.unit_short.get(person_id, ()):
+            return True
+        for full in self.unit_names.get(person_id, ()):
+            if written.endswith(full) or (len(written) >= 3 and full.endswith(written)):
                 return True
-            if len(written) >= 3 and form.endswith(written):
-                return True  # 第3小学 for 乙1县第3小学
         return False
 
 
@@ -169,20 +173,23 @@ def expected_for(conn: Connection, bp: Blueprint, group_id: int) -> Expected:
             places.setdefault(pid, []).append((code, uname, parent))
             if role in roles.get(level, frozenset()) and code not in offices.get(pid, []):
                 offices.setdefault(pid, []).append(code)
-    out = Expected({}, {}, {})
+    out = Expected({}, {}, {}, {})
     for pid, where in places.items():
         code, uname, _ = where[0]  # the deepest unit: the school, not the county it is in
         out.persons[pid] = Candidate(pid, names[pid], code, uname, tuple(offices.get(pid, ())))
         out.by_name.setdefault(plain(names[pid]), []).append(pid)
-        forms: set[str] = set()
+        full_names: set[str] = set()
+        short: set[str] = set()
         for code, uname, parent in where:
             full = plain(uname)
-            forms.update((full, code.casefold()))
+            full_names.add(full)
+            short.add(code.casefold())
             if parent is not None and parent in view.units:
                 up = plain(view.name(parent))
                 if full.startswith(up) and len(full) > len(up):
-                    forms.add(full[len(up) :])
-        out.unit_forms[pid] = forms
+                    short.add(full[len(up) :])
+        out.unit_names[pid] = full_names
+        out.unit_short[pid] = short
     return out
 
 
@@ -350,8 +357,14 @@ def store(
 ) -> Shown:
     """Number and keep the suggestions for the group, replacing what was shown before: the
     sure ones first (those with office authority last among them), then one number per
-    candidate of an ambiguous member; members nobody was found for are kept unnumbered."""
-    conn.execute(delete(MATCH_SUGGESTION).where(MATCH_SUGGESTION.c.group_id == group_id))
+    candidate of an ambiguous member; members nobody was found for are kept unnumbered.
+    Lapsed suggestions of every group go on the way."""
+    # what this group was shown before, and what any group was shown and let lapse
+    conn.execute(
+        delete(MATCH_SUGGESTION).where(
+            or_(MATCH_SUGGESTION.c.group_id == group_id, MATCH_SUGGESTION.c.expires_at <= now)
+        )
+    )
     rows: list[dict[str, object]] = []
     shown: list[Suggestion] = []
     number = 0
@@ -532,9 +545,21 @@ def _after(
     now: datetime,
     policy: TimeoutPolicy,
 ) -> None:
-    """After binding: the strangers to join review, the nameless first among those asked."""
+    """After binding: the strangers to join review; the unreadable first among those asked.
+    Each unmatched member is dealt with once per #匹配 (their row marked), so a second
+    #确认匹配 does not ask or announce them again."""
+    current = Shown([r for r in current.rows if r.number is not None or not r.confirmed])
     out.held = _review_strangers(conn, bp, group_id, current, actor=actor, now=now, policy=policy)
-    out.fix_nickname[:0] = _nameless(conn, current)  # first: nobody could tell who they are
+    out.fix_nickname[:0] = _unreadable(conn, bp, current)  # first: nobody can tell who they are
+    conn.execute(
+        update(MATCH_SUGGESTION)
+        .where(
+            MATCH_SUGGESTION.c.group_id == group_id,
+            MATCH_SUGGESTION.c.number.is_(None),
+            MATCH_SUGGESTION.c.confirmed_at.is_(None),
+        )
+        .values(confirmed_at=now, confirmed_by=actor)
+    )
 
 
 def _bind_all(
@@ -593,12 +618,21 @@ def _bind_all(
         )
 
 
-def _nameless(conn: Connection, current: Shown) -> list[tuple[str, str]]:
-    """Members still unbound who show no name at all: asked to set their 群昵称."""
+def _stranger(bp: Blueprint, row: Suggestion) -> bool:
+    """Whether an unmatched member said who they are and is nobody expected here: their 群昵称
+    follows the pattern and names a person the group does not expect, or a unit not theirs.
+    Anyone else (阳光, 张子涵老师, no 群昵称) cannot be told from a roster person: asked to set
+    their 群昵称, never held (a held joiner is removed when nobody decides in time)."""
+    fits = re.match(bp.matrix.nickname_pattern, row.nickname) is not None
+    return fits and row.reason in (NOT_FOUND, WRONG_UNIT)
+
+
+def _unreadable(conn: Connection, bp: Blueprint, current: Shown) -> list[tuple[str, str]]:
+    """Members still unbound whose 群昵称 tells nothing: asked to set it."""
     return [
-        (r.contact_id, r.name or r.contact_id)
+        (r.contact_id, r.nickname or r.name or r.contact_id)
         for r in current.unmatched
-        if r.reason == NO_NAME and lookup(conn, r.contact_id) is None
+        if not _stranger(bp, r) and lookup(conn, r.contact_id) is None
     ]
 
 
@@ -612,13 +646,12 @@ def _review_strangers(
     now: datetime,
     policy: TimeoutPolicy,
 ) -> list[JoinDecision]:
-    """Members who showed a name nobody expected here carries, still unbound: held by the join
-    review as if they had just joined (a member held before keeps their request and is not
-    announced again). Those who showed no name at all are not held but asked (``no_name``)."""
+    """Strangers (``_stranger``) still unbound: held by the join review as if they had just
+    joined (a member held before keeps their request and is not announced again)."""
     strangers = [
         Member(r.contact_id, r.name, r.nickname)
         for r in current.unmatched
-        if r.reason != NO_NAME and lookup(conn, r.contact_id) is None
+        if _stranger(bp, r) and lookup(conn, r.contact_id) is None
     ]
     if not strangers:
         return []

@@ -1,4 +1,4 @@
-"""#匹配 and #确认匹配 as an office says them in a hand-built, adopted county group of 453
+"""#匹配 and #确认匹配 as an office says them in a hand-built, adopted county group of 454
 members showing their 群昵称 the way people write them (tests/match_world.py)."""
 
 from __future__ import annotations
@@ -63,10 +63,10 @@ def bound(stage: Stage, contact: str) -> str | None:
 
 def test_the_office_sees_the_counts_and_gets_the_file(stage):
     text, rows = suggestions(stage, "#匹配 本群")
-    assert "453 人未对应名册：448 条可确认，2 人重名待定，3 人未匹配" in text
+    assert "454 人未对应名册：448 条可确认，2 人重名待定，4 人未匹配" in text
     assert "#确认匹配 全部" in text
     assert "有办公室权限" in text and f"#确认匹配 {number_of(rows, mw.OFFICE_CONTACT)[0]}" in text
-    assert len(rows) == 453 + 2  # each 王伟 is listed with both candidates, numbered apart
+    assert len(rows) == 454 + 2  # each 王伟 is listed with both candidates, numbered apart
     wang = [r for r in rows if r["微信联系人"] == mw.WANG[0]]
     assert {r["可信度"] for r in wang} == {"重名待定"} and len(wang) == 2
     assert {r["单位"] for r in wang} == {"乙1县第3小学", "乙1县第7小学"}
@@ -108,6 +108,7 @@ def test_all_binds_the_sure_ones_and_holds_the_rest(stage, county):
     assert fix <= set(reply.mentions)
     assert not {s.contact_id for s in county.by_style("exact")} & set(reply.mentions)
     assert mw.NAMELESS in reply.mentions and "阳光" in reply.text  # not held, but asked
+    assert mw.HONORIFIC in reply.mentions and "孙老师" in reply.text
     assert "请把群昵称改为“单位-姓名”" in reply.text
 
 
@@ -115,7 +116,7 @@ def test_matching_again_shows_what_is_left(stage):
     suggestions(stage)
     stage.reply(mw.TOPIC, mw.OWNER, "#确认匹配")  # no numbers: 全部
     text, rows = suggestions(stage)
-    assert "6 人未对应名册：1 条可确认，2 人重名待定，3 人未匹配" in text
+    assert "7 人未对应名册：1 条可确认，2 人重名待定，4 人未匹配" in text
     assert number_of(rows, mw.OFFICE_CONTACT) == ["1"]  # numbered afresh
 
 
@@ -124,9 +125,11 @@ def test_an_office_person_needs_their_own_confirmation(stage):
     office = number_of(rows, mw.OFFICE_CONTACT)[0]
     ranged = stage.reply(mw.TOPIC, mw.OWNER, f"#确认匹配 1-2,{office}")
     assert "已按办公室核实绑定 2 人" in ranged and f"编号 {office} 有办公室权限" in ranged
+    assert "阳光" in ranged and "张三丰" in ranged  # the unmatched are dealt with once
     assert bound(stage, mw.OFFICE_CONTACT) is None
     alone = stage.reply(mw.TOPIC, mw.CITY_OFFICE, f"#确认匹配 {office}")
     assert "已按办公室核实绑定 1 人" in alone
+    assert "阳光" not in alone and "张三丰" not in alone  # not asked or announced again
     assert bound(stage, mw.OFFICE_CONTACT) == mw.OFFICE_NAME
 
 
