@@ -54,6 +54,7 @@ it caused (including replies and their echoes) has run, so a test can read the r
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections import Counter, deque
@@ -78,6 +79,7 @@ from matrix.platform import (
 )
 
 Clock = Callable[[], float]
+RECALL_SECONDS = 120.0  # WeChat lets the sender take a message back for two minutes
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
 EventHandler = Callable[[RoomEvent], Awaitable[None]]
 
@@ -185,6 +187,7 @@ class SimMessage:
     mentions: tuple[str, ...] = ()
     at: float = 0.0
     file: str = ""  # a sent file's path (send_file), empty for text
+    recalled: bool = False  # taken back by its sender (撤回): it stays in the log, marked
 
 
 class _Pacer:
@@ -228,6 +231,7 @@ class SimulatedWeChat:
         self.invite_above = invite_above
         self.verify_above = verify_above
         self.max_admins = max_admins
+        self.recall_seconds = RECALL_SECONDS
         self.contacts: dict[str, SimContact] = {}
         self.rooms: dict[str, SimRoom] = {}
         self.accounts: dict[str, SimulatedAccount] = {}
@@ -431,6 +435,12 @@ class SimulatedWeChat:
             return self._messages[message_id]
         except KeyError:
             raise PlatformError(f"no message {message_id}") from None
+
+    def mark_recalled(self, message_id: str) -> None:
+        """The message was taken back: the log keeps it, marked ``recalled``."""
+        msg = dataclasses.replace(self._messages[message_id], recalled=True)
+        self._messages[message_id] = msg
+        self._log = [msg if m.message_id == message_id else m for m in self._log]
 
     def messages(self, room_id: str | None = None, *, since: int = 0) -> list[SimMessage]:
         """The log in order, optionally one room's; ``since`` skips the first entries of the
@@ -685,6 +695,18 @@ class SimulatedAccount:
         message_id = await self.world._post(room, self._account_id, f"[文件] {name}", (), file=path)
         _raise(late)
         return message_id
+
+    async def recall(self, message_id: str) -> None:
+        """Like WeChat: only the sender's own message, within ``recall_seconds`` of sending."""
+        self._connected()
+        late = self.world._operation("recall", message_id)
+        msg = self.world.message(message_id)
+        if msg.contact_id != self._account_id:
+            raise PlatformError(f"message {message_id} was not sent by {self._account_id}")
+        if self.world.clock() - msg.at > self.world.recall_seconds:
+            raise NotSupported("消息发出已超过可撤回的时限")
+        self.world.mark_recalled(message_id)
+        _raise(late)
 
 
 def _raise(fault: _Fault | None) -> None:

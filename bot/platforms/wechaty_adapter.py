@@ -669,6 +669,15 @@ class WechatyPlatform:
             raise PlatformError("文件发送失败", retryable=True)
         return str(msg.message_id)
 
+    async def recall(self, message_id: str) -> None:
+        """Wechaty's ``Message.recall``; a puppet that cannot (or a message too old) says so
+        with False or an error, which is ``NotSupported``: the withdrawal notice still goes."""
+        bot = self.bot
+        with _translate("撤回消息"):
+            done = bool(await bot.Message.load(message_id).recall())
+        if not done:
+            raise NotSupported("该消息无法撤回")
+
     @contextlib.asynccontextmanager
     async def _paced(self) -> Any:
         """At most one send per ``send_interval`` (±30 %) for this account."""

@@ -64,6 +64,7 @@ from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
 from matrix.relay.outbox import QUEUE_BURST, Outbox
 from matrix.relay.people import group
+from matrix.relay.recall import still_wanted
 from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, UNIT
 
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
@@ -168,6 +169,8 @@ class NoticeCard:
     body: str
     deadline: datetime
     require_ack: bool
+    corrects: str | None = None  # a correction: the code of the notice it corrects
+    carries_acks: bool = False  # and the receipts of that one count for it
 
 
 class DeliveryWorker:
@@ -387,6 +390,9 @@ class DeliveryWorker:
     async def _send(self, row: Claimed) -> bool:
         """Send one copy; False when the platform asked to slow down."""
         now = self.env.clock.now()
+        if not await still_wanted(self.env, self.platform, row):  # withdrawn meanwhile
+            self._results[row.id] = {"state": "withdrawn"}
+            return True
         try:
             text = self._text(row)
         except Exception as exc:  # a broken template or payload fails this row, not the worker
@@ -440,6 +446,8 @@ class DeliveryWorker:
                 "body": card.body,
                 "deadline": card.deadline,
                 "require_ack": card.require_ack,
+                "corrects": card.corrects,
+                "carries_acks": card.carries_acks,
                 "group_name": row.group_name,
                 "resend": row.resend,
             }
@@ -473,6 +481,8 @@ class DeliveryWorker:
                 r.body,
                 self.env.local(r.deadline),
                 r.require_ack,
+                notice_code(r.corrects_id) if r.corrects_id else None,
+                r.carries_acks,
             )
             self._cards[notice_id] = card
         return card

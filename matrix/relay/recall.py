@@ -1,0 +1,66 @@
+"""The last look before a send: a copy (or a reminder) of a notice withdrawn or corrected since
+it was queued is not sent, and a withdrawal's announcement first takes the copy back from the
+room where the platform lets the bot (``Platform.recall``).
+
+The withdrawal marks every copy not yet claimed in its own transaction; a copy already claimed
+(on its way in a worker's batch) is caught here, just before its send, so no copy goes out
+after the withdrawal was recorded. Apart from ``matrix.relay.withdraw`` because the delivery
+engine calls it, and the withdrawal itself reaches the engine through the notices."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from matrix.platform import Platform, PlatformError
+from matrix.relay.env import RelayEnv
+from matrix.tables import DELIVERY, NOTICE
+
+STOPPED = ("withdrawn", "corrected")  # a notice in these states sends nothing more
+_OF_A_NOTICE = ("notice", "remind", "escalate")
+
+
+class Row(Protocol):
+    """What is read of a claimed delivery row (``matrix.relay.delivery.Claimed``)."""
+
+    kind: str
+    notice_id: int | None
+    payload: str
+
+
+async def still_wanted(env: RelayEnv, platform: Platform, row: Row) -> bool:
+    """Whether the row should still go out now; an announcement of a withdrawal first tries to
+    recall the copy it announces (its context then says whether that worked)."""
+    if row.kind == "withdraw":
+        return await _recall_copy(env, platform, row)
+    if row.notice_id is None or row.kind not in _OF_A_NOTICE:
+        return True
+    with env.engine.connect() as conn:
+        state = conn.execute(select(NOTICE.c.state).where(NOTICE.c.id == row.notice_id)).scalar()
+    return state not in STOPPED
+
+
+async def _recall_copy(env: RelayEnv, platform: Platform, row: Row) -> bool:
+    """A group the copy never reached (stopped just before its send) needs no announcement."""
+    payload: dict[str, Any] = json.loads(row.payload)
+    context = payload["context"]
+    with env.engine.connect() as conn:
+        copy = conn.execute(
+            select(DELIVERY.c.state, DELIVERY.c.message_id).where(DELIVERY.c.id == context["copy"])
+        ).first()
+    if copy is None or copy.state not in ("sent", "sending"):
+        return False
+    recalled = False
+    if copy.message_id and not context.get("recalled"):
+        try:
+            await platform.recall(copy.message_id)
+            recalled = True
+        except PlatformError:
+            # too old, another account's message, not supported here; or the platform is
+            # away, which the send step below meets too and then tries the row again
+            recalled = False
+    context["recalled"] = recalled or bool(context.get("recalled"))
+    row.payload = json.dumps(payload, ensure_ascii=False)
+    return True
