@@ -64,7 +64,7 @@ from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
 from matrix.relay.outbox import QUEUE_BURST, Outbox
 from matrix.relay.people import group
-from matrix.relay.recall import still_wanted
+from matrix.relay.recall import prepared, still_wanted
 from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, UNIT
 
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
@@ -390,7 +390,7 @@ class DeliveryWorker:
     async def _send(self, row: Claimed) -> bool:
         """Send one copy; False when the platform asked to slow down."""
         now = self.env.clock.now()
-        if not await still_wanted(self.env, self.platform, row):  # withdrawn meanwhile
+        if not await prepared(self.env, self.platform, row):  # a withdrawal's recall
             self._results[row.id] = {"state": "withdrawn"}
             return True
         try:
@@ -409,6 +409,10 @@ class DeliveryWorker:
             self._inflight.popitem(last=False)
         self._results[row.id] = {}
         self.faults("before_send")
+        if not still_wanted(self.env, row):  # withdrawn since it was queued: the last look
+            self._inflight.pop((row.room_id, text), None)
+            self._results[row.id] = {"state": "withdrawn"}
+            return True
         try:
             message_id = await self.platform.send_text(row.room_id, text, mentions)
         except (RateLimited, Disconnected) as exc:

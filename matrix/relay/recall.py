@@ -30,11 +30,9 @@ class Row(Protocol):
     payload: str
 
 
-async def still_wanted(env: RelayEnv, platform: Platform, row: Row) -> bool:
-    """Whether the row should still go out now; an announcement of a withdrawal first tries to
-    recall the copy it announces (its context then says whether that worked)."""
-    if row.kind == "withdraw":
-        return await _recall_copy(env, platform, row)
+def still_wanted(env: RelayEnv, row: Row) -> bool:
+    """Whether a copy (or a reminder) of a notice should still go out: read just before its
+    send, after everything else is ready."""
     if row.notice_id is None or row.kind not in _OF_A_NOTICE:
         return True
     with env.engine.connect() as conn:
@@ -42,15 +40,28 @@ async def still_wanted(env: RelayEnv, platform: Platform, row: Row) -> bool:
     return state not in STOPPED
 
 
+async def prepared(env: RelayEnv, platform: Platform, row: Row) -> bool:
+    """Whether the row is ready to compose: an announcement of a withdrawal first tries to
+    recall the copy it announces (its context then says whether that worked), and is dropped
+    where that copy never went out."""
+    if row.kind == "withdraw":
+        return await _recall_copy(env, platform, row)
+    return True
+
+
 async def _recall_copy(env: RelayEnv, platform: Platform, row: Row) -> bool:
-    """A group the copy never reached (stopped just before its send) needs no announcement."""
+    """A group the copy never reached (stopped just before its first send) needs no
+    announcement; one it may have reached (sent, or its fate unknown) gets it."""
     payload: dict[str, Any] = json.loads(row.payload)
     context = payload["context"]
     with env.engine.connect() as conn:
         copy = conn.execute(
-            select(DELIVERY.c.state, DELIVERY.c.message_id).where(DELIVERY.c.id == context["copy"])
+            select(DELIVERY.c.state, DELIVERY.c.message_id, DELIVERY.c.resend).where(
+                DELIVERY.c.id == context["copy"]
+            )
         ).first()
-    if copy is None or copy.state not in ("sent", "sending"):
+    # a copy queued again as 补发 (its fate was unknown) may have reached the room before
+    if copy is None or not (copy.resend or copy.state in ("sent", "sending")):
         return False
     recalled = False
     if copy.message_id and not context.get("recalled"):

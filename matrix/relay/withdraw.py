@@ -65,7 +65,7 @@ def withdraw_notice(env: RelayEnv, contact_id: str, notice_id: int, reason: str)
     with env.engine.connect() as conn:
         unit_code = notice_row(conn, notice_id).unit_code
     if reason:  # the reason goes into every group: the same guard as the notice
-        enforce(env, reason, (), actor=contact_id, unit_code=unit_code, what="撤回理由")
+        enforce(env, reason, (), actor=contact_id, unit_code=unit_code, what="撤回")
     with env.engine.begin() as conn:
         row = notice_row(conn, notice_id)
         check_office(conn, env, contact_id, row, "withdraw")
