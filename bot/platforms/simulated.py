@@ -188,6 +188,7 @@ class SimMessage:
     at: float = 0.0
     file: str = ""  # a sent file's path (send_file), empty for text
     recalled: bool = False  # taken back by its sender (撤回): it stays in the log, marked
+    to: str = ""  # a private message (私聊): its one reader; ``room_id`` is then empty
 
 
 class _Pacer:
@@ -435,6 +436,14 @@ class SimulatedWeChat:
             return self._messages[message_id]
         except KeyError:
             raise PlatformError(f"no message {message_id}") from None
+
+    def post_direct(self, sender: str, contact_id: str, text: str) -> str:
+        """A private message into the log (no room hears it)."""
+        mid = f"m{next(self._ids)}"
+        msg = SimMessage(mid, "", sender, text, (), self.clock(), to=contact_id)
+        self._messages[mid] = msg
+        self._log.append(msg)
+        return mid
 
     def mark_recalled(self, message_id: str) -> None:
         """The message was taken back: the log keeps it, marked ``recalled``."""
@@ -693,6 +702,21 @@ class SimulatedAccount:
         late = self.world._operation("send_file", room_id, path)
         name = path.replace("\\", "/").rsplit("/", 1)[-1]
         message_id = await self.world._post(room, self._account_id, f"[文件] {name}", (), file=path)
+        _raise(late)
+        return message_id
+
+    async def send_direct(self, contact_id: str, text: str) -> str:
+        """Like WeChat's 私聊 from a group: only to someone who shares a room with the
+        account."""
+        self._connected()
+        if not any(
+            self._account_id in r.members and contact_id in r.members
+            for r in self.world.rooms.values()
+        ):
+            raise PlatformError(f"{contact_id} shares no room with {self._account_id}")
+        self.pacer.take("send", self._account_id)
+        late = self.world._operation("send_direct", contact_id, text)
+        message_id = self.world.post_direct(self._account_id, contact_id, text)
         _raise(late)
         return message_id
 

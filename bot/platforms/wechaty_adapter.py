@@ -669,6 +669,15 @@ class WechatyPlatform:
             raise PlatformError("文件发送失败", retryable=True)
         return str(msg.message_id)
 
+    async def send_direct(self, contact_id: str, text: str) -> str:
+        bot = self.bot
+        async with self._paced():
+            with _translate("发送私聊消息"):
+                msg = await bot.Contact.load(contact_id).say(text)
+        if msg is None:
+            raise PlatformError("私聊消息发送失败", retryable=True)
+        return str(msg.message_id)
+
     async def recall(self, message_id: str) -> None:
         """Wechaty's ``Message.recall``; a puppet that cannot (or a message too old) says so
         with False or an error, which is ``NotSupported``: the withdrawal notice still goes."""

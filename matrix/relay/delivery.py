@@ -401,9 +401,9 @@ class DeliveryWorker:
                 "error": f"{type(exc).__name__}: {exc}"[:500],
             }
             return True
-        mentions = (
-            tuple(json.loads(row.payload).get("mentions", ())) if row.kind != "notice" else ()
-        )
+        extra = json.loads(row.payload) if row.kind != "notice" else {}
+        mentions = tuple(extra.get("mentions", ()))
+        direct = str(extra.get("to", ""))  # a private message (a report to an office's staff)
         self._inflight[(row.room_id, text)] = row.id
         while len(self._inflight) > _ECHO_MEMORY:
             self._inflight.popitem(last=False)
@@ -414,7 +414,10 @@ class DeliveryWorker:
             self._results[row.id] = {"state": "withdrawn"}
             return True
         try:
-            message_id = await self.platform.send_text(row.room_id, text, mentions)
+            if direct:
+                message_id = await self.platform.send_direct(direct, text)
+            else:
+                message_id = await self.platform.send_text(row.room_id, text, mentions)
         except (RateLimited, Disconnected) as exc:
             # nothing was sent: the row goes back as it was, no attempt spent, no 补发
             self._results.pop(row.id)
