@@ -54,7 +54,12 @@ async def notice(call: Call) -> Reply:
     """#通知 <正文>: plan and queue the copies; tell the issuer how many groups and by when."""
     relay = call.core.relay
     plan = await call.core.offload_quick(
-        issue_notice, relay.env, call.message.room_id, call.asker.contact_id, call.args["text"]
+        issue_notice,
+        relay.env,
+        call.message.room_id,
+        call.asker.contact_id,
+        call.args["text"],
+        confirm=True,  # a person is here to answer #确认 for a large notice
     )
     relay.poke()
     return Reply(

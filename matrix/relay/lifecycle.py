@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from loguru import logger
 from sqlalchemy import Connection, insert, select, update
 
 from matrix import audit_log
@@ -233,7 +234,20 @@ def run_send_job(conn: Connection, env: RelayEnv, notice_id: int) -> int:
     row = notice_row(conn, notice_id)
     if row.state != "scheduled":  # withdrawn meanwhile: the job has nothing to do
         return 0
-    return release_notice(conn, env, notice_id).groups
+    try:
+        with conn.begin_nested():
+            return release_notice(conn, env, notice_id).groups
+    except RelayError as exc:  # its unit left the roster meanwhile: it cannot go
+        _give_up(conn, env, row, exc)
+        return 0
+
+
+def _give_up(conn: Connection, env: RelayEnv, row: Any, exc: RelayError) -> None:
+    """A job that can no longer send its notice ends it (withdrawn, the reason kept) rather
+    than failing again at every tick."""
+    logger.warning("定时通知 {} 无法发出：{}", notice_code(row.id), exc)
+    cancel_jobs(conn, row.id)
+    close(conn, env, row.id, "withdrawn", "relay", reason=str(exc)[:200])
 
 
 def run_repeat_job(conn: Connection, env: RelayEnv, series_id: int, due: datetime) -> int:
@@ -243,7 +257,23 @@ def run_repeat_job(conn: Connection, env: RelayEnv, series_id: int, due: datetim
     if series.state != "recurring":
         return 0
     due = env.local(due)
-    offset = series.deadline - series.send_at  # the deadline keeps its distance to the sending
+    try:
+        with conn.begin_nested():
+            queued = release_notice(conn, env, _occurrence(conn, env, series, due)).groups
+    except RelayError as exc:  # its unit left the roster meanwhile
+        _give_up(conn, env, series, exc)
+        return 0
+    following = next_time(series.repeat, due)
+    conn.execute(
+        insert(RELAY_JOB).values(
+            notice_id=series_id, kind="repeat", due_at=following, state="pending"
+        )
+    )
+    return queued
+
+
+def _occurrence(conn: Connection, env: RelayEnv, series: Any, due: datetime) -> int:
+    """The notice one occurrence is; its deadline keeps its distance to the sending."""
     inserted = conn.execute(
         insert(NOTICE).values(
             unit_code=series.unit_code,
@@ -252,22 +282,15 @@ def run_repeat_job(conn: Connection, env: RelayEnv, series_id: int, due: datetim
             issuer_person_id=series.issuer_person_id,
             issuer_name=series.issuer_name,
             body=series.body,
-            deadline=due + offset,
+            deadline=due + (series.deadline - series.send_at),
             require_ack=series.require_ack,
             created_at=env.clock.now(),
             state="live",
-            series_id=series_id,
+            series_id=series.id,
         )
     ).inserted_primary_key
     assert inserted is not None
-    queued = release_notice(conn, env, int(inserted[0])).groups
-    following = next_time(series.repeat, due)
-    conn.execute(
-        insert(RELAY_JOB).values(
-            notice_id=series_id, kind="repeat", due_at=following, state="pending"
-        )
-    )
-    return queued
+    return int(inserted[0])
 
 
 # --- what #进度 shows --------------------------------------------------------------------------

@@ -82,11 +82,17 @@ def issue_notice(
     contact_id: str,
     text: str,
     attachments: Sequence[str] = (),
+    *,
+    confirm: bool = False,
 ) -> NoticePlan:
-    """``#通知 [截止 17:00] [无需回执] 正文`` from ``contact_id`` in ``room_id``.
+    """``#通知 [截止 17:00] [无需回执] [定时 …|每周五 9:00] 正文`` from ``contact_id`` in
+    ``room_id``.
 
     Only an office of the unit that leads the group may send it; it goes to every relay group
-    in that unit's subtree. Raises a ``RelayError`` (nothing written) when it cannot."""
+    in that unit's subtree. ``confirm``: a notice to more than ``confirm_above`` groups waits
+    for its issuer's #确认 (the chat asks for that, a person being there to answer; a script
+    or benchmark issuing directly has no one to confirm). Raises a ``RelayError`` (nothing
+    written) when it cannot."""
     now = env.now()
     draft = parse_notice(text, now, require_ack=env.options.require_ack)
     with env.engine.connect() as conn:
@@ -101,7 +107,7 @@ def issue_notice(
             )
         issued = _Issued(group, leader, person, contact_id, draft, now, targets)
         plan = _assign_copies(conn, issued)
-        state = _first_state(env, draft, len(targets))
+        state = _first_state(env, draft, len(targets), confirm)
         notice_id = _write(conn, issued, state)
         reminders = _go(conn, env, issued, plan, notice_id) if state == "live" else []
         if draft.send_at is not None and state != "held":
@@ -118,10 +124,10 @@ def issue_notice(
     return _told(env, issued, plan, notice_id, reminders, unbuilt, state)
 
 
-def _first_state(env: RelayEnv, draft: NoticeDraft, groups: int) -> str:
-    """Where a new notice starts: a recurring or scheduled one waits for its time, a large one
-    (timed or not) for its issuer's #确认 first, the others go now."""
-    if groups > env.options.confirm_above:
+def _first_state(env: RelayEnv, draft: NoticeDraft, groups: int, confirm: bool) -> str:
+    """Where a new notice starts: a large one (timed or not) waits for its issuer's #确认 first
+    when ``confirm``, a recurring or scheduled one for its time, the others go now."""
+    if confirm and groups > env.options.confirm_above:
         return "held"
     if draft.repeat is not None:
         return "recurring"

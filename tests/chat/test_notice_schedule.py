@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.rehearsal.stage import Line, Stage
-from matrix.tables import DELIVERY, NOTICE, RELAY_JOB
+from matrix.tables import DELIVERY, NOTICE, RELAY_JOB, UNIT
 from tests.chat.conftest import (
     K1_GROUP,
     K1_OFFICE,
@@ -154,3 +154,15 @@ def test_stop_is_for_recurring_notices_and_their_office(stage):
     assert "没有编号为 T9 的通知" in stage.reply(K1_GROUP, K1_OFFICE, "#停止 T9")
     sent = stage.advance(datetime(2026, 11, 25, 8, 0, tzinfo=TZ))
     assert headers(sent) == ["【通知 T3】示范省"] * 5  # T1 still runs
+
+
+def test_a_scheduled_notice_that_can_no_longer_go_ends_instead_of_failing_every_tick(stage):
+    stage.say(K1_GROUP, K1_OFFICE, "#通知 定时 明天 8:00 请报送周报")
+    with stage.engine.begin() as conn:  # 乙1县 and its schools leave the roster meanwhile
+        conn.execute(UNIT.update().where(UNIT.c.code.startswith("K1")).values(removed_at=MORNING))
+    assert bot_lines(stage.advance(TOMORROW_8)) == []
+    with stage.engine.connect() as conn:
+        state, reason = conn.execute(select(NOTICE.c.state, NOTICE.c.reason)).one()
+    assert state == "withdrawn" and "不在名册" in reason
+    # the relay goes on: the province's notice still goes out
+    assert len(bot_lines(stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 明天开会"))) == 5
