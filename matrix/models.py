@@ -287,6 +287,30 @@ class Notice(SQLModel, table=True):
     require_ack: bool = True
     target_groups: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+    # its life (migration 0012): held for #确认, scheduled, recurring (a series that makes one
+    # notice per occurrence), live, withdrawn, corrected (a correction replaced it), stopped
+    state: str = Field(
+        default="live",
+        max_length=16,
+        sa_column_kwargs={"server_default": "live"},
+        description="held | scheduled | recurring | live | withdrawn | corrected | stopped",
+    )
+    send_at: datetime | None = Field(default=None, description="scheduled: when it goes out")
+    repeat: str | None = Field(default=None, max_length=32, description="weekly:4:09:00")
+    series_id: int | None = Field(
+        default=None, foreign_key="relay_notice.id", description="the recurring notice it is of"
+    )
+    corrects_id: int | None = Field(
+        default=None, foreign_key="relay_notice.id", description="the notice it corrects"
+    )
+    closed_at: datetime | None = Field(default=None, description="withdrawn, corrected, stopped")
+    closed_by: str | None = Field(default=None, max_length=128)
+    reason: str | None = Field(default=None, max_length=200, description="why it was withdrawn")
+    carries_acks: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": "0"},
+        description="a correction: the receipts of the notice it corrects count for it",
+    )
 
 
 class Delivery(SQLModel, table=True):

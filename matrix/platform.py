@@ -158,3 +158,13 @@ class Platform(Protocol):
     async def send_file(self, room_id: str, path: str) -> str:
         """Send a file (a summary table) to the room; return the message id."""
         ...
+
+    async def send_direct(self, contact_id: str, text: str) -> str:
+        """Say ``text`` to one person privately (私聊: someone who shares a room with the
+        account); return the message id."""
+        ...
+
+    async def recall(self, message_id: str) -> None:
+        """Take back a message this account sent (撤回); ``NotSupported`` where the platform
+        cannot (or no longer can: WeChat allows it for a short while only)."""
+        ...

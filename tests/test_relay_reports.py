@@ -33,7 +33,7 @@ def soon(relay: RelayWorld) -> None:
 def test_a_report_reaches_the_county_office_with_its_id(relay: RelayWorld):
     brigade = relay.contact("K1S1", "brigade_counselor")
     reply = relay.say(brigade, relay.room("K1"), "#上报 我校已完成辅导员名单报送")
-    assert reply == "已上报乙1县，编号 R1。"
+    assert reply == "已上报乙1县，发到“乙1县少工委委员群”，编号 R1。"  # the office's own group
     soon(relay)
     (card,) = relay.bot_messages(relay.room("K1", kind="county-committee"))
     assert card.text == (
@@ -56,10 +56,12 @@ def test_offices_pass_a_report_up_one_level_at_a_time(relay: RelayWorld):
     committee = relay.room("K1", kind="county-committee")
     assert (
         relay.say(k1_office, committee, "#转报 R1")
-        == "已将上报 R1（乙1县第1小学 K1S1大辅）转报甲市。"
+        == "已将上报 R1（乙1县第1小学 K1S1大辅）转报甲市办公室（已私信 2 位办公室同志，不发到各校都在的群）。"
     )
     soon(relay)
-    (card,) = [m.text for m in relay.bot_messages(relay.room("C1")) if "【上报 R1】" in m.text]
+    # 甲市 has no group of its own: its staff get it privately, not the group its counties read
+    assert not [m for m in relay.bot_messages(relay.room("C1")) if "【上报 R1】" in m.text]
+    card, _ = [m.text for m in relay.world.messages() if m.to and "【上报 R1】" in m.text]
     assert card.startswith("【上报 R1】乙1县转报\n来自：乙1县第1小学 K1S1大辅\n校园安全隐患已整改")
 
     # only the office now holding it may pass it on
@@ -67,7 +69,9 @@ def test_offices_pass_a_report_up_one_level_at_a_time(relay: RelayWorld):
         k1_office, committee, "#转报 R1"
     )
     c1_office = relay.contact("C1", "office_staff")
-    assert relay.say(c1_office, relay.room("C1"), "#转报 R1").endswith("转报示范省。")
+    assert relay.say(c1_office, relay.room("C1"), "#转报 R1").endswith(
+        "转报示范省办公室（已私信 2 位办公室同志，不发到各校都在的群）。"
+    )
     p_office = relay.contact("P", "office_staff")
     assert (
         relay.say(p_office, relay.room("P"), "#转报 R1")
@@ -90,11 +94,11 @@ def test_reports_about_a_notice_are_listed_in_its_progress(relay: RelayWorld):
     reply = relay.say(
         relay.contact("K2S1", "brigade_counselor"), relay.room("K2"), "#上报 已报送，共3人"
     )
-    assert reply == "已上报乙2县，编号 R1（关于通知 T1）。"
+    assert reply == "已上报乙2县，发到“乙2县少工委委员群”，编号 R1（关于通知 T1）。"
     explicit = relay.say(
         relay.contact("K3S1", "brigade_counselor"), relay.room("K3"), "#上报 T1 本校暂无"
     )
-    assert explicit == "已上报乙3县，编号 R2（关于通知 T1）。"
+    assert explicit == "已上报乙3县，发到“乙3县少工委委员群”，编号 R2（关于通知 T1）。"
     progress = relay.say(relay.contact("P", "office_staff"), relay.room("P"), "#进度 T1")
     assert progress.endswith(
         "上报 2 条：\n"

@@ -23,8 +23,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Engine
 
+from bot.chat import relay as relay_chat
 from bot.chat.adopt import ask_owners
-from bot.chat.commands import UNIT, Command, Who
+from bot.chat.commands import UNIT, Command, Kind, Param, Who
 from bot.chat.context import Call, Reply, Sender
 from bot.render.provision import code_totals, plan_units
 from bot.render.templates import render
@@ -105,7 +106,10 @@ async def provision(call: Call) -> Reply:
 
 
 async def confirm(call: Call) -> Reply:
-    """#确认: carry out the asker's last plan in this room (or resume its interrupted apply)."""
+    """#确认: carry out the asker's last plan in this room (or resume its interrupted apply);
+    a #确认 of a notice held for its size is the relay's (``bot.chat.relay.confirm``)."""
+    if await relay_chat.confirms_notice(call):
+        return await relay_chat.confirm(call)
     # two #确认 in different rooms must not both find no apply running and both start one
     async with call.core.applies.admission:
         return await _confirm(call)
@@ -305,11 +309,11 @@ CONFIRM = Command(
     "confirm",
     "确认",
     "confirm",
-    (),
+    (Param("notice", "通知编号", Kind.NOTICE, required=False),),
     Who.OFFICE,
-    "执行本群最近一次 #建群 列出的计划",
+    "执行本群最近一次 #建群 列出的计划，或发出等待确认的通知（写通知编号，如 #确认 T12）",
     "#确认",
-    templates=("apply_started.j2", "apply_progress.j2", "apply_result.j2"),
+    templates=("apply_started.j2", "apply_progress.j2", "apply_result.j2", relay_chat.TEMPLATE),
     executor=confirm,
 )
 AUDIT = Command(

@@ -1,5 +1,8 @@
-"""The same-day relay in chat: ``#通知``, ``收到``, ``#进度``, ``#上报``, ``#转报`` as command
-executors over ``matrix.relay``, and the watch list (舆情监控) over ordinary messages.
+"""The same-day relay in chat: ``#通知``, ``收到``, ``#进度``, ``#上报``, ``#转报``, and a
+notice's later life (``#确认`` of a large one, ``#撤回``, ``#更正``, ``#停止`` of a recurring
+one) as command executors over ``matrix.relay``, and the watch list (舆情监控) over ordinary
+messages. ``#确认`` is one command with the build's: ``bot.chat.provision`` hands it here when
+it names a notice or this group has one waiting for its issuer.
 
 The dispatcher has already checked the command table's rule (an office on its own subtree, a
 roster member); the relay engine then applies its own, finer ones (only the office of the unit
@@ -34,6 +37,14 @@ from matrix.relay import (
 from matrix.relay.acks import latest_notice_in_room
 from matrix.relay.codes import report_code
 from matrix.relay.guard import watch_match
+from matrix.relay.lifecycle import (
+    NoticeState,
+    confirm_notice,
+    held_in_room,
+    notice_state,
+    stop_notice,
+)
+from matrix.relay.withdraw import correct_notice, withdraw_notice
 
 # the relay's own templates (templates/relay/), shown through replies/relay.j2
 TEMPLATE = "relay.j2"
@@ -43,12 +54,83 @@ async def notice(call: Call) -> Reply:
     """#通知 <正文>: plan and queue the copies; tell the issuer how many groups and by when."""
     relay = call.core.relay
     plan = await call.core.offload_quick(
-        issue_notice, relay.env, call.message.room_id, call.asker.contact_id, call.args["text"]
+        issue_notice,
+        relay.env,
+        call.message.room_id,
+        call.asker.contact_id,
+        call.args["text"],
+        confirm=True,  # a person is here to answer #确认 for a large notice
     )
     relay.poke()
     return Reply(
         TEMPLATE, {"template": "relay/notice_plan.j2", "plan": plan}, audit={"notice": plan.code}
     )
+
+
+async def confirm(call: Call) -> Reply:
+    """#确认 [T12]: the issuer sends a notice held for its size."""
+    relay = call.core.relay
+    plan = await call.core.offload_quick(
+        confirm_notice, relay.env, call.message.room_id, call.asker.contact_id, call.args["notice"]
+    )
+    relay.poke()
+    return Reply(
+        TEMPLATE,
+        {"template": "relay/notice_plan.j2", "plan": plan, "confirmed": True},
+        audit={"notice": plan.code},
+    )
+
+
+async def confirms_notice(call: Call) -> bool:
+    """Whether a #确认 is for a notice: it names one, or, with no build plan shown to the
+    asker here, this group has a notice waiting for its issuer's #确认."""
+    if call.args.get("notice"):
+        return True
+    core, room = call.core, call.message.room_id
+    if core.shown_plans.get(room, call.asker.contact_id, core.clock()) is not None:
+        return False
+    return await core.offload_quick(held_in_room, core.relay.env, room) is not None
+
+
+async def withdraw(call: Call) -> Reply:
+    """#撤回 T12 [理由]: stop the copies not sent, tell every group that got it."""
+    relay = call.core.relay
+    done = await call.core.offload_quick(
+        withdraw_notice,
+        relay.env,
+        call.asker.contact_id,
+        call.args["notice"],
+        call.args["reason"] or "",
+    )
+    relay.poke()
+    return Reply(
+        TEMPLATE, {"template": "relay/withdrawn.j2", "w": done}, audit={"notice": done.code}
+    )
+
+
+async def correct(call: Call) -> Reply:
+    """#更正 T12 <新正文>: the correction goes to the same groups."""
+    relay = call.core.relay
+    done = await call.core.offload_quick(
+        correct_notice,
+        relay.env,
+        call.message.room_id,
+        call.asker.contact_id,
+        call.args["notice"],
+        call.args["text"],
+    )
+    relay.poke()
+    return Reply(
+        TEMPLATE, {"template": "relay/corrected.j2", "c": done}, audit={"notice": done.original}
+    )
+
+
+async def stop(call: Call) -> Reply:
+    """#停止 T12: a recurring notice goes out no more."""
+    done = await call.core.offload_quick(
+        stop_notice, call.core.relay.env, call.asker.contact_id, call.args["notice"]
+    )
+    return Reply(TEMPLATE, {"template": "relay/stopped.j2", "s": done}, audit={"notice": done.code})
 
 
 async def ack(call: Call) -> Reply | None:
@@ -68,15 +150,21 @@ async def ack(call: Call) -> Reply | None:
 async def status(call: Call) -> Reply:
     """#进度 [编号]: delivery and receipts per level, and who is missing, as the asker may see."""
     env = call.core.relay.env
-    progress = await call.core.offload_quick(
+    progress, state = await call.core.offload_quick(
         _progress, env, call.message.room_id, call.args["notice"], call.asker.contact_id
     )
-    return Reply(TEMPLATE, {"template": "relay/progress.j2", "p": progress, "final": False})
+    return Reply(
+        TEMPLATE, {"template": "relay/progress.j2", "p": progress, "s": state, "final": False}
+    )
 
 
-def _progress(env: RelayEnv, room_id: str, notice: int | None, asker: str) -> Progress:
+def _progress(
+    env: RelayEnv, room_id: str, notice: int | None, asker: str
+) -> tuple[Progress, NoticeState]:
     notice_id = notice or latest_notice_in_room(env, room_id)
-    return notice_progress(env, notice_id, asker=asker)
+    progress = notice_progress(env, notice_id, asker=asker)
+    with env.engine.connect() as conn:
+        return progress, notice_state(conn, env, notice_id)
 
 
 async def report(call: Call) -> Reply:
@@ -158,6 +246,39 @@ STATUS = Command(
     "#进度 T12",
     templates=_TEMPLATES,
     executor=status,
+)
+WITHDRAW = Command(
+    "withdraw",
+    "撤回",
+    "withdraw",
+    (Param("notice", "通知编号", Kind.NOTICE), Param("reason", "理由", Kind.TEXT, required=False)),
+    Who.OFFICE,
+    "撤回通知：未发出的不再发送，已收到的群会收到撤回说明；定时通知就此取消",
+    "#撤回 T12 时间有误，另行通知",
+    templates=_TEMPLATES,
+    executor=withdraw,
+)
+CORRECT = Command(
+    "correct",
+    "更正",
+    "correct",
+    (Param("notice", "通知编号", Kind.NOTICE), Param("text", "新正文", Kind.TEXT)),
+    Who.OFFICE,
+    "发出更正通知到原通知的各群；已回执的单位无需再回复（写“需回执”则请大家重新回复）",
+    "#更正 T12 会议改在周五下午3点",
+    templates=_TEMPLATES,
+    executor=correct,
+)
+STOP = Command(
+    "stop",
+    "停止",
+    "stop",
+    (Param("notice", "通知编号", Kind.NOTICE),),
+    Who.OFFICE,
+    "停止按周（或每天）重复发送的通知",
+    "#停止 T12",
+    templates=_TEMPLATES,
+    executor=stop,
 )
 REPORT = Command(
     "report",

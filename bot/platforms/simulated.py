@@ -55,6 +55,7 @@ it caused (including replies and their echoes) has run, so a test can read the r
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections import Counter, deque
@@ -79,6 +80,7 @@ from matrix.platform import (
 )
 
 Clock = Callable[[], float]
+RECALL_SECONDS = 120.0  # WeChat lets the sender take a message back for two minutes
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
 EventHandler = Callable[[RoomEvent], Awaitable[None]]
 
@@ -186,6 +188,8 @@ class SimMessage:
     mentions: tuple[str, ...] = ()
     at: float = 0.0
     file: str = ""  # a sent file's path (send_file), empty for text
+    recalled: bool = False  # taken back by its sender (撤回): it stays in the log, marked
+    to: str = ""  # a private message (私聊): its one reader; ``room_id`` is then empty
 
 
 class _Pacer:
@@ -229,6 +233,7 @@ class SimulatedWeChat:
         self.invite_above = invite_above
         self.verify_above = verify_above
         self.max_admins = max_admins
+        self.recall_seconds = RECALL_SECONDS
         self.contacts: dict[str, SimContact] = {}
         self.rooms: dict[str, SimRoom] = {}
         self.accounts: dict[str, SimulatedAccount] = {}
@@ -434,6 +439,20 @@ class SimulatedWeChat:
             return self._messages[message_id]
         except KeyError:
             raise PlatformError(f"no message {message_id}") from None
+
+    def post_direct(self, sender: str, contact_id: str, text: str) -> str:
+        """A private message into the log (no room hears it)."""
+        mid = f"m{next(self._ids)}"
+        msg = SimMessage(mid, "", sender, text, (), self.clock(), to=contact_id)
+        self._messages[mid] = msg
+        self._log.append(msg)
+        return mid
+
+    def mark_recalled(self, message_id: str) -> None:
+        """The message was taken back: the log keeps it, marked ``recalled``."""
+        msg = dataclasses.replace(self._messages[message_id], recalled=True)
+        self._messages[message_id] = msg
+        self._log = [msg if m.message_id == message_id else m for m in self._log]
 
     def messages(self, room_id: str | None = None, *, since: int = 0) -> list[SimMessage]:
         """The log in order, optionally one room's; ``since`` skips the first entries of the
@@ -701,6 +720,33 @@ class SimulatedAccount:
         message_id = await self.world._post(room, self._account_id, f"[文件] {name}", (), file=path)
         _raise(late)
         return message_id
+
+    async def send_direct(self, contact_id: str, text: str) -> str:
+        """Like WeChat's 私聊 from a group: only to someone who shares a room with the
+        account."""
+        self._connected()
+        if not any(
+            self._account_id in r.members and contact_id in r.members
+            for r in self.world.rooms.values()
+        ):
+            raise PlatformError(f"{contact_id} shares no room with {self._account_id}")
+        self.pacer.take("send", self._account_id)
+        late = self.world._operation("send_direct", contact_id, text)
+        message_id = self.world.post_direct(self._account_id, contact_id, text)
+        _raise(late)
+        return message_id
+
+    async def recall(self, message_id: str) -> None:
+        """Like WeChat: only the sender's own message, within ``recall_seconds`` of sending."""
+        self._connected()
+        late = self.world._operation("recall", message_id)
+        msg = self.world.message(message_id)
+        if msg.contact_id != self._account_id:
+            raise PlatformError(f"message {message_id} was not sent by {self._account_id}")
+        if self.world.clock() - msg.at > self.world.recall_seconds:
+            raise NotSupported("消息发出已超过可撤回的时限")
+        self.world.mark_recalled(message_id)
+        _raise(late)
 
 
 def _raise(fault: _Fault | None) -> None:

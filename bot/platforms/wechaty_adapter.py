@@ -686,6 +686,24 @@ class WechatyPlatform:
             raise PlatformError("文件发送失败", retryable=True)
         return str(msg.message_id)
 
+    async def send_direct(self, contact_id: str, text: str) -> str:
+        bot = self.bot
+        async with self._paced():
+            with _translate("发送私聊消息"):
+                msg = await bot.Contact.load(contact_id).say(text)
+        if msg is None:
+            raise PlatformError("私聊消息发送失败", retryable=True)
+        return str(msg.message_id)
+
+    async def recall(self, message_id: str) -> None:
+        """Wechaty's ``Message.recall``; a puppet that cannot (or a message too old) says so
+        with False or an error, which is ``NotSupported``: the withdrawal notice still goes."""
+        bot = self.bot
+        with _translate("撤回消息"):
+            done = bool(await bot.Message.load(message_id).recall())
+        if not done:
+            raise NotSupported("该消息无法撤回")
+
     @contextlib.asynccontextmanager
     async def _paced(self) -> Any:
         """At most one send per ``send_interval`` (±30 %) for this account."""

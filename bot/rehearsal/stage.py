@@ -291,7 +291,8 @@ class Stage:
         return at if at > now else at + timedelta(days=1)
 
     def _line(self, msg: SimMessage) -> Line:
-        topic = self.world.rooms[msg.room_id].topic
+        # a private message (私聊) reads as said in 私聊:<its reader>
+        topic = self.world.rooms[msg.room_id].topic if msg.room_id else f"私聊:{msg.to}"
         return Line(
             topic,
             msg.contact_id,

@@ -423,8 +423,14 @@ def _notice_block(form: FormSheet, x: NoticeLine) -> None:
     lagging = {9: RED} if x.laggards else None
     total = label("notice.total")
     row(total, groups, p.units_acked, p.units_total, last, bold=True, colors=lagging)
+    life = render("relay/_life.j2", x=x).strip()  # 已撤回 / 已由 T3 更正 / 更正 T2, as in the text
     name = label(
-        "notice.block", code=p.code, unit=p.unit_name, when=_when(p.deadline), overdue=x.overdue
+        "notice.block",
+        code=p.code,
+        life=life,
+        unit=p.unit_name,
+        when=_when(p.deadline),
+        overdue=x.overdue,
     )
     if p.scope_name != p.unit_name:
         name += label("notice.scope", scope=p.scope_name)

@@ -64,6 +64,7 @@ from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
 from matrix.relay.outbox import QUEUE_BURST, Outbox
 from matrix.relay.people import group
+from matrix.relay.recall import prepared, still_wanted
 from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, UNIT
 
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
@@ -168,6 +169,8 @@ class NoticeCard:
     body: str
     deadline: datetime
     require_ack: bool
+    corrects: str | None = None  # a correction: the code of the notice it corrects
+    carries_acks: bool = False  # and the receipts of that one count for it
 
 
 class DeliveryWorker:
@@ -387,6 +390,9 @@ class DeliveryWorker:
     async def _send(self, row: Claimed) -> bool:
         """Send one copy; False when the platform asked to slow down."""
         now = self.env.clock.now()
+        if not await prepared(self.env, self.platform, row):  # a withdrawal's recall
+            self._results[row.id] = {"state": "withdrawn"}
+            return True
         try:
             text = self._text(row)
         except Exception as exc:  # a broken template or payload fails this row, not the worker
@@ -395,16 +401,23 @@ class DeliveryWorker:
                 "error": f"{type(exc).__name__}: {exc}"[:500],
             }
             return True
-        mentions = (
-            tuple(json.loads(row.payload).get("mentions", ())) if row.kind != "notice" else ()
-        )
+        extra = json.loads(row.payload) if row.kind != "notice" else {}
+        mentions = tuple(extra.get("mentions", ()))
+        direct = str(extra.get("to", ""))  # a private message (a report to an office's staff)
         self._inflight[(row.room_id, text)] = row.id
         while len(self._inflight) > _ECHO_MEMORY:
             self._inflight.popitem(last=False)
         self._results[row.id] = {}
         self.faults("before_send")
+        if not still_wanted(self.env, row):  # withdrawn since it was queued: the last look
+            self._inflight.pop((row.room_id, text), None)
+            self._results[row.id] = {"state": "withdrawn"}
+            return True
         try:
-            message_id = await self.platform.send_text(row.room_id, text, mentions)
+            if direct:
+                message_id = await self.platform.send_direct(direct, text)
+            else:
+                message_id = await self.platform.send_text(row.room_id, text, mentions)
         except (RateLimited, Disconnected) as exc:
             # nothing was sent: the row goes back as it was, no attempt spent, no 补发
             self._results.pop(row.id)
@@ -440,6 +453,8 @@ class DeliveryWorker:
                 "body": card.body,
                 "deadline": card.deadline,
                 "require_ack": card.require_ack,
+                "corrects": card.corrects,
+                "carries_acks": card.carries_acks,
                 "group_name": row.group_name,
                 "resend": row.resend,
             }
@@ -473,6 +488,8 @@ class DeliveryWorker:
                 r.body,
                 self.env.local(r.deadline),
                 r.require_ack,
+                notice_code(r.corrects_id) if r.corrects_id else None,
+                r.carries_acks,
             )
             self._cards[notice_id] = card
         return card

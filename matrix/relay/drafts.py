@@ -18,6 +18,22 @@ means. The body is kept exactly as written.
 >>> d = parse_notice("请于今天17:00前报送建群情况，截止 17:00", now)
 >>> d.body, d.deadline.strftime("%H:%M")
 ('请于今天17:00前报送建群情况', '17:00')
+
+``定时 明天 8:00`` holds the notice until then, and ``每周五 9:00`` (or ``每天 8:00``) repeats it;
+a deadline given as a time alone then falls on the day it goes out, and without one it is due
+at the end of that day:
+
+>>> d = parse_notice("定时 明天 8:00 截止 17:00 请报送周报", now)
+>>> d.body, d.send_at.strftime("%m-%d %H:%M"), d.deadline.strftime("%m-%d %H:%M")
+('请报送周报', '11-25 08:00', '11-25 17:00')
+>>> d = parse_notice("请报送周报 每周五 9:00", now)
+>>> d.repeat, d.send_at.strftime("%a %m-%d %H:%M"), d.deadline.strftime("%m-%d %H:%M")
+('weekly:4:09:00', 'Fri 11-27 09:00', '11-27 23:59')
+>>> try:
+...     parse_notice("定时 8:00 开会", now)
+... except BadCommand as refused:
+...     print(refused)
+定时 11月24日 08:00 已经过去。请写一个将来的时间，例如：定时 明天 8:00
 """
 
 from __future__ import annotations
@@ -36,17 +52,33 @@ _WHEN = (
     r"(?:(?P<month>\d{1,2})[月/-](?P<date>\d{1,2})日?)?\s*"
     r"(?:(?P<hour>\d{1,2})(?:[:：](?P<minute>\d{2})|点(?:(?P<pm>\d{1,2})分?|(?P<half>半))?))?"
 )
+_TIME = r"(?:(?P<hour>\d{1,2})(?:[:：](?P<minute>\d{2})|点(?:(?P<pm>\d{1,2})分?|(?P<half>半))?))?"
+# 定时 明天 8:00: when a held notice goes out (the same day and time forms as 截止)
+_AT = (
+    r"定时(?:发送)?[:：]?\s*"
+    r"(?P<day>今天|今日|明天|明日|后天)?\s*"
+    r"(?:(?P<month>\d{1,2})[月/-](?P<date>\d{1,2})日?)?\s*" + _TIME
+)
+# 每周五 9:00, 每天 8:00: a notice that goes out again and again until #停止
+_EVERY = r"每(?:(?:周|星期)(?P<weekday>[一二三四五六日天1-7])|(?P<daily>天|日))\s*" + _TIME
+_WEEKDAYS = {c: i for i, c in enumerate("一二三四五六日")} | {"天": 6}
 _SEP = r"[，,。；;]"
 _DEADLINE = re.compile(rf"^{_WHEN}(?=\s|$|{_SEP}){_SEP}?\s*")
 _COMMA = r"[，,；;]"  # eaten before a closing option; a full stop stays with the body
 _DEADLINE_AT_END = re.compile(rf"(?:^|\s*{_COMMA}?\s*)[（(]?{_WHEN}[)）]?[。.!！]?\s*$")
+_SEND_AT = re.compile(rf"^{_AT}(?=\s|$|{_SEP}){_SEP}?\s*")
+_SEND_AT_END = re.compile(rf"(?:^|\s*{_COMMA}?\s*)[（(]?{_AT}[)）]?[。.!！]?\s*$")
+_REPEAT = re.compile(rf"^{_EVERY}(?=\s|$|{_SEP}){_SEP}?\s*")
+_REPEAT_AT_END = re.compile(rf"(?:^|\s*{_COMMA}?\s*)[（(]?{_EVERY}[)）]?[。.!！]?\s*$")
 _ACK_ON_WORDS = r"(?:需回执|要回执|需要回执)"
 _ACK_OFF_WORDS = r"(?:无需回执|不需回执|不需要回执|免回执|不用回执)"
 _ACK_ON = re.compile(rf"^{_ACK_ON_WORDS}{_SEP}?\s*")
 _ACK_OFF = re.compile(rf"^{_ACK_OFF_WORDS}{_SEP}?\s*")
 _ACK_ON_AT_END = re.compile(rf"\s*{_COMMA}?\s*{_ACK_ON_WORDS}[。.!！]?\s*$")
 _ACK_OFF_AT_END = re.compile(rf"\s*{_COMMA}?\s*{_ACK_OFF_WORDS}[。.!！]?\s*$")
+_ACKS = (_ACK_ON, _ACK_OFF, _ACK_ON_AT_END, _ACK_OFF_AT_END)
 DEADLINE_FORMS = "截止 17:00、截止 17点半、截止 明天 9:00、截止 11月25日 12:00"
+SEND_AT_FORMS = "定时 明天 8:00、定时 11月25日 9:30，或每周五 9:00、每天 8:00"
 
 
 @dataclass(frozen=True)
@@ -57,6 +89,9 @@ class NoticeDraft:
     deadline: datetime
     require_ack: bool
     deadline_given: bool
+    send_at: datetime | None = None  # held until then (the first time, for a recurring one)
+    repeat: str | None = None  # ``weekly:<0-6>:HH:MM`` or ``daily:HH:MM`` (see ``next_time``)
+    ack_given: bool = False  # 需回执 / 无需回执 was written (a correction then asks again)
 
 
 def end_of_day(now: datetime) -> datetime:
@@ -68,45 +103,157 @@ def end_of_day(now: datetime) -> datetime:
 def parse_notice(text: str, now: datetime, *, require_ack: bool = True) -> NoticeDraft:
     """Split ``#通知``'s text into options and body; ``now`` is aware, in the local time zone."""
     rest = text.strip()
-    deadline: datetime | None = None
-    ack = require_ack
+    found = _Options(require_ack, now)
     while rest:  # options at the start
-        if match := _DEADLINE.match(rest):
-            deadline = _deadline(match, now)
-        elif match := _ACK_OFF.match(rest):
-            ack = False
-        elif match := _ACK_ON.match(rest):
-            ack = True
-        else:
+        match = found.take_first(rest)
+        if match is None:
             break
         rest = rest[match.end() :]
     while rest:  # and at the end; a 截止 without a time there is just part of the body
-        if (match := _DEADLINE_AT_END.search(rest)) and (
-            match["hour"] or match["day"] or match["month"]
-        ):
-            deadline = _deadline(match, now) if deadline is None else deadline
-        elif match := _ACK_OFF_AT_END.search(rest):
-            ack = False
-        elif match := _ACK_ON_AT_END.search(rest):
-            ack = True
-        else:
+        match = found.take_last(rest)
+        if match is None:
             break
         rest = rest[: match.start()].rstrip()
     if rest.startswith("截止"):
         raise BadCommand(
             "看不懂截止时间", fix=f"请这样写：{DEADLINE_FORMS}，时间后留一个空格再写正文"
         )
+    if rest.startswith("定时"):
+        raise BadCommand("看不懂定时发送的时间", fix=f"请这样写：{SEND_AT_FORMS}")
     if not rest:
         raise BadCommand("通知没有正文", fix="请这样发送：#通知 截止 17:00 正文内容")
-    given = deadline is not None
-    if deadline is None:
-        deadline = end_of_day(now)
-    elif deadline <= now:
+    return found.draft(rest, now)
+
+
+class _Options:
+    """The options found so far; the deadline is read once the sending time is known."""
+
+    def __init__(self, require_ack: bool, now: datetime) -> None:
+        self.now = now
+        self.ack = require_ack
+        self.ack_given = False
+        self.deadline: re.Match[str] | None = None
+        self.send_at: re.Match[str] | None = None
+        self.repeat: re.Match[str] | None = None
+
+    def take_first(self, rest: str) -> re.Match[str] | None:
+        if match := _DEADLINE.match(rest):
+            _deadline(match, self.now)  # a bad one is refused as soon as it is read
+            self.deadline = match
+        elif match := _SEND_AT.match(rest):
+            self.send_at = match
+        elif match := _REPEAT.match(rest):
+            self.repeat = match
+        elif match := _ACK_OFF.match(rest):
+            self.ack = False
+        elif match := _ACK_ON.match(rest):
+            self.ack = True
+        self.ack_given = self.ack_given or (match is not None and match.re in _ACKS)
+        return match
+
+    def take_last(self, rest: str) -> re.Match[str] | None:
+        if (match := _DEADLINE_AT_END.search(rest)) and (
+            match["hour"] or match["day"] or match["month"]
+        ):
+            _deadline(match, self.now)
+            self.deadline = self.deadline or match
+        elif (match := _SEND_AT_END.search(rest)) and match["hour"]:
+            self.send_at = self.send_at or match
+        elif (match := _REPEAT_AT_END.search(rest)) and match["hour"]:
+            self.repeat = self.repeat or match
+        elif match := _ACK_OFF_AT_END.search(rest):
+            self.ack = False
+        elif match := _ACK_ON_AT_END.search(rest):
+            self.ack = True
+        else:
+            match = None
+        self.ack_given = self.ack_given or (match is not None and match.re in _ACKS)
+        return match
+
+    def draft(self, body: str, now: datetime) -> NoticeDraft:
+        if self.send_at is not None and self.repeat is not None:
+            raise BadCommand("定时和每周重复只能选一个", fix=f"请这样写：{SEND_AT_FORMS}")
+        repeat = _repeat(self.repeat) if self.repeat is not None else None
+        send_at = None
+        if self.send_at is not None:
+            if self.send_at["hour"] is None:
+                raise BadCommand("定时后面缺少时间", fix=f"请这样写：{SEND_AT_FORMS}")
+            send_at = _deadline(self.send_at, now)
+            if send_at <= now:
+                raise BadCommand(
+                    f"定时 {send_at:%m月%d日 %H:%M} 已经过去",
+                    fix="请写一个将来的时间，例如：定时 明天 8:00",
+                )
+        elif repeat is not None:
+            send_at = next_time(repeat, now)
+        base = send_at or now
+        deadline = None
+        if self.deadline is not None:
+            m = self.deadline
+            # a time alone falls on the day the notice goes out; 明天 and dates read as typed
+            deadline = _deadline(m, now if m["day"] or m["month"] else base)
+        given = deadline is not None
+        if deadline is None:
+            deadline = end_of_day(base)
+        elif deadline <= now:
+            raise BadCommand(
+                f"截止时间 {deadline:%m月%d日 %H:%M} 已经过去",
+                fix="请写一个将来的时间，例如：截止 明天 17:00",
+            )
+        elif deadline <= base:
+            raise BadCommand(
+                f"截止时间 {deadline:%m月%d日 %H:%M} 早于发送时间 {base:%m月%d日 %H:%M}",
+                fix="请把截止时间写在发送之后",
+            )
+        return NoticeDraft(body, deadline, self.ack, given, send_at, repeat, self.ack_given)
+
+
+def _repeat(match: re.Match[str]) -> str:
+    """``每周五 9:00`` as ``weekly:4:09:00``."""
+    if match["hour"] is None:
+        raise BadCommand("每周重复缺少时间", fix=f"请这样写：{SEND_AT_FORMS}")
+    at = _clock_time(match)
+    if match["daily"]:
+        return f"daily:{at:%H:%M}"
+    day = match["weekday"]
+    weekday = int(day) - 1 if day.isdigit() else _WEEKDAYS[day]
+    return f"weekly:{weekday}:{at:%H:%M}"
+
+
+def next_time(repeat: str, after: datetime) -> datetime:
+    """The first time a recurring notice goes out after ``after`` (aware, local).
+
+    >>> from datetime import datetime
+    >>> from zoneinfo import ZoneInfo
+    >>> friday = datetime(2026, 11, 27, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    >>> next_time("weekly:4:09:00", friday).strftime("%m-%d %H:%M")
+    '12-04 09:00'
+    >>> next_time("daily:08:00", friday).strftime("%m-%d %H:%M")
+    '11-28 08:00'
+    """
+    kind, *rest = repeat.split(":")
+    hour, minute = int(rest[-2]), int(rest[-1])
+    at = after.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if kind == "weekly":
+        at += timedelta(days=(int(rest[0]) - at.weekday()) % 7)
+        step = timedelta(days=7)
+    else:
+        step = timedelta(days=1)
+    while at <= after:
+        at += step
+    return at
+
+
+def _clock_time(match: re.Match[str]) -> time:
+    hour = int(match["hour"])
+    minute = 30 if match["half"] else int(match["minute"] or match["pm"] or 0)
+    if hour == 24 and minute == 0:
+        hour, minute = 23, 59
+    if hour > 23 or minute > 59:
         raise BadCommand(
-            f"截止时间 {deadline:%m月%d日 %H:%M} 已经过去",
-            fix="请写一个将来的时间，例如：截止 明天 17:00",
+            f"时间 {match['hour']}:{minute:02d} 不存在", fix=f"请这样写：{DEADLINE_FORMS}"
         )
-    return NoticeDraft(rest, deadline, ack, given)
+    return time(hour, minute)
 
 
 def _deadline(match: re.Match[str], now: datetime) -> datetime:
@@ -124,13 +271,5 @@ def _deadline(match: re.Match[str], now: datetime) -> datetime:
             raise BadCommand("截止后面缺少时间", fix=f"请这样写：{DEADLINE_FORMS}")
         at = time(23, 59)
     else:
-        hour = int(match["hour"])
-        minute = 30 if match["half"] else int(match["minute"] or match["pm"] or 0)
-        if hour == 24 and minute == 0:
-            hour, minute = 23, 59
-        if hour > 23 or minute > 59:
-            raise BadCommand(
-                f"时间 {match['hour']}:{minute:02d} 不存在", fix=f"请这样写：{DEADLINE_FORMS}"
-            )
-        at = time(hour, minute)
+        at = _clock_time(match)
     return datetime.combine(day, at, tzinfo=now.tzinfo)

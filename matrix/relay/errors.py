@@ -52,6 +52,25 @@ _WORDS: dict[tuple[str, str], tuple[str, str]] = {
         "上报 {code} 现在在{unit}，只有该单位办公室同志可以转报",
         "请由收到上报的单位转报",
     ),
+    # a notice's life after #通知: only its issuer confirms it; its issuing office, or an
+    # office above it, withdraws, corrects or stops it
+    ("confirm", OUTSIDE): (
+        "只有发出通知 {code} 的{name}本人可以确认发送",
+        "请由发出通知的同志发送“#确认 {code}”",
+    ),
+    ("withdraw", STRANGER): ("你不在名册中，不能撤回通知", "请联系管理员把你的微信号登记到名册"),
+    ("withdraw", OUTSIDE): (
+        "通知 {code} 由{unit}发出，只有{unit}或其上级单位的办公室同志可以撤回",
+        "请联系{unit}办公室",
+    ),
+    ("correct", OUTSIDE): (
+        "通知 {code} 由{unit}发出，只有{unit}或其上级单位的办公室同志可以更正",
+        "请联系{unit}办公室",
+    ),
+    ("stop", OUTSIDE): (
+        "通知 {code} 由{unit}发出，只有{unit}或其上级单位的办公室同志可以停止",
+        "请联系{unit}办公室",
+    ),
 }
 
 
@@ -59,7 +78,9 @@ def refused(action: str, reason: str, **names: str) -> NotAllowed:
     """The relay's refusal of ``action`` for ``reason`` (the policy's code), in its one wording
     (a reason the action has no wording of its own for, not_office, reads as ``outside``)."""
     message, fix = _WORDS.get((action, reason)) or _WORDS[(action, OUTSIDE)]
-    return NotAllowed(message.format(**names), fix=fix, reason=reason, action=action)
+    return NotAllowed(
+        message.format(**names), fix=fix.format(**names), reason=reason, action=action
+    )
 
 
 class UnknownCode(RelayError):

@@ -1,16 +1,23 @@
 """``#通知``: checking who may send it, planning where it goes and who sends each copy, and
 queuing it all in one transaction. The plan comes back at once so the bot can tell the issuer
-how many groups will get it, when it should be done, and whether the deadline is at risk."""
+how many groups will get it, when it should be done, and whether the deadline is at risk.
+
+Not every notice goes out at once. One to more than ``confirm_above`` groups is *held*: the
+issuer sees the plan and sends ``#确认`` (``matrix.relay.lifecycle``); one with ``定时`` is
+*scheduled* and one with ``每周五 9:00`` *recurring*, each a relay job
+(``matrix.relay.reminders``). All of them go out through ``release_notice``, which plans the
+copies again at that moment (accounts and groups may have changed meanwhile)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select, update
 
 from matrix import audit_log
 from matrix.provisioning.authority import Who, refusal
@@ -22,7 +29,15 @@ from matrix.relay.drafts import NoticeDraft, parse_notice
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import RelayError, refused
 from matrix.relay.guard import enforce
-from matrix.relay.people import GroupRef, PersonRef, UnitRef, group_for_room, relay_asker, unit
+from matrix.relay.people import (
+    GroupRef,
+    PersonRef,
+    UnitRef,
+    group,
+    group_for_room,
+    relay_asker,
+    unit,
+)
 from matrix.relay.targets import Target, relay_targets, unbuilt_count
 from matrix.tables import DELIVERY, NOTICE, RELAY_JOB
 
@@ -54,6 +69,11 @@ class NoticePlan:
     estimated_seconds: float | None
     late: bool
     reminders: list[datetime]  # local
+    state: str = "live"  # held (waits for #确认), scheduled, recurring, or live (going out)
+    send_at: datetime | None = None  # local: when a scheduled or recurring one goes out
+    repeat: str | None = None  # ``weekly:4:09:00``, see ``matrix.relay.drafts.next_time``
+    confirm_by: datetime | None = None  # local: a held notice's #确认 is due by then
+    corrects: str | None = None  # the code of the notice it corrects
 
 
 def issue_notice(
@@ -62,11 +82,17 @@ def issue_notice(
     contact_id: str,
     text: str,
     attachments: Sequence[str] = (),
+    *,
+    confirm: bool = False,
 ) -> NoticePlan:
-    """``#通知 [截止 17:00] [无需回执] 正文`` from ``contact_id`` in ``room_id``.
+    """``#通知 [截止 17:00] [无需回执] [定时 …|每周五 9:00] 正文`` from ``contact_id`` in
+    ``room_id``.
 
     Only an office of the unit that leads the group may send it; it goes to every relay group
-    in that unit's subtree. Raises a ``RelayError`` (nothing written) when it cannot."""
+    in that unit's subtree. ``confirm``: a notice to more than ``confirm_above`` groups waits
+    for its issuer's #确认 (the chat asks for that, a person being there to answer; a script
+    or benchmark issuing directly has no one to confirm). Raises a ``RelayError`` (nothing
+    written) when it cannot."""
     now = env.now()
     draft = parse_notice(text, now, require_ack=env.options.require_ack)
     with env.engine.connect() as conn:
@@ -81,10 +107,62 @@ def issue_notice(
             )
         issued = _Issued(group, leader, person, contact_id, draft, now, targets)
         plan = _assign_copies(conn, issued)
-        notice_id, reminders = _queue(conn, env, issued, plan)
+        state = _first_state(env, draft, len(targets), confirm)
+        notice_id = _write(conn, issued, state)
+        reminders = _go(conn, env, issued, plan, notice_id) if state == "live" else []
+        if draft.send_at is not None and state != "held":
+            job = "repeat" if state == "recurring" else "send"
+            conn.execute(
+                insert(RELAY_JOB).values(
+                    notice_id=notice_id, kind=job, due_at=draft.send_at, state="pending"
+                )
+            )
+        _audit(conn, issued, notice_id, state)
         unbuilt = unbuilt_count(conn, env.blueprint, leader)
-    refresh_queue_stats(env.engine, len(targets))
-    return _told(env, issued, plan, notice_id, reminders, unbuilt)
+    if state == "live":
+        refresh_queue_stats(env.engine, len(targets))
+    return _told(env, issued, plan, notice_id, reminders, unbuilt, state)
+
+
+def _first_state(env: RelayEnv, draft: NoticeDraft, groups: int, confirm: bool) -> str:
+    """Where a new notice starts: a large one (timed or not) waits for its issuer's #确认 first
+    when ``confirm``, a recurring or scheduled one for its time, the others go now."""
+    if confirm and groups > env.options.confirm_above:
+        return "held"
+    if draft.repeat is not None:
+        return "recurring"
+    return "scheduled" if draft.send_at is not None else "live"
+
+
+def release_notice(
+    conn: Connection, env: RelayEnv, notice_id: int, *, only: set[int] | None = None
+) -> NoticePlan:
+    """Send a notice written earlier (held, scheduled, an occurrence, a correction): plan its
+    copies now over the groups its unit leads (``only``: just those groups), queue them and its
+    reminders, and mark it live, inside the caller's transaction."""
+    row = conn.execute(select(NOTICE).where(NOTICE.c.id == notice_id)).one()
+    leader = unit(conn, row.unit_code)
+    if leader is None:
+        raise RelayError("发通知的单位已不在名册中", fix="请管理员核对名册")
+    targets = relay_targets(conn, env.blueprint, leader)
+    if only is not None:
+        targets = [t for t in targets if t.group_id in only]
+    draft = NoticeDraft(row.body, env.local(row.deadline), row.require_ack, True)
+    person = PersonRef(row.issuer_person_id or 0, row.issuer_name)
+    where = group(conn, row.group_id)
+    issued = _Issued(where, leader, person, row.issuer_contact, draft, env.now(), targets)
+    plan = _assign_copies(conn, issued)
+    reminders = _go(conn, env, issued, plan, notice_id)
+    conn.execute(
+        update(NOTICE)
+        .where(NOTICE.c.id == notice_id)
+        .values(state="live", target_groups=len(targets))
+    )
+    unbuilt = unbuilt_count(conn, env.blueprint, leader) if only is None else 0
+    told = _told(env, issued, plan, notice_id, reminders, unbuilt, "live")
+    if row.corrects_id is not None:
+        told = dataclasses.replace(told, corrects=notice_code(row.corrects_id))
+    return told
 
 
 @dataclass(frozen=True)
@@ -146,12 +224,9 @@ def _assign_copies(conn: Connection, issued: _Issued) -> _Assigned:
     return _Assigned(plan, planned)
 
 
-def _queue(
-    conn: Connection, env: RelayEnv, issued: _Issued, plan: _Assigned
-) -> tuple[int, list[datetime]]:
-    """Write the notice, its copies and its reminder jobs, and audit it: its id, and the
-    reminders' times."""
-    draft, now_utc = issued.draft, issued.now_utc
+def _write(conn: Connection, issued: _Issued, state: str, **more: Any) -> int:
+    """Write the notice row; its id."""
+    draft = issued.draft
     inserted = conn.execute(
         insert(NOTICE).values(
             unit_code=issued.leader.code,
@@ -163,13 +238,28 @@ def _queue(
             deadline=draft.deadline,
             require_ack=draft.require_ack,
             target_groups=len(issued.targets),
-            created_at=now_utc,
+            created_at=issued.now_utc,
+            state=state,
+            send_at=draft.send_at,
+            repeat=draft.repeat,
+            **more,
         )
     ).inserted_primary_key
     assert inserted is not None
-    notice_id = int(inserted[0])
-    conn.execute(insert(DELIVERY), _copies(notice_id, issued, plan))
-    reminders = _schedule(conn, env, notice_id, draft, issued.now)
+    return int(inserted[0])
+
+
+def _go(
+    conn: Connection, env: RelayEnv, issued: _Issued, plan: _Assigned, notice_id: int
+) -> list[datetime]:
+    """Queue the copies and the reminder jobs: the reminders' times."""
+    if issued.targets:
+        conn.execute(insert(DELIVERY), _copies(notice_id, issued, plan))
+    return _schedule(conn, env, notice_id, issued.draft, issued.now)
+
+
+def _audit(conn: Connection, issued: _Issued, notice_id: int, state: str) -> None:
+    draft = issued.draft
     audit_log.record(
         conn,
         issued.contact_id,
@@ -181,8 +271,10 @@ def _queue(
         deadline=draft.deadline.isoformat(),
         require_ack=draft.require_ack,
         chars=len(draft.body),
+        state=state,
+        **({"send_at": draft.send_at.isoformat()} if draft.send_at else {}),
+        **({"repeat": draft.repeat} if draft.repeat else {}),
     )
-    return notice_id, reminders
 
 
 def _copies(notice_id: int, issued: _Issued, plan: _Assigned) -> list[dict[str, Any]]:
@@ -233,6 +325,7 @@ def _told(
     notice_id: int,
     reminders: list[datetime],
     unbuilt: int,
+    state: str,
 ) -> NoticePlan:
     """What the issuer is told: groups per level, accounts used, when it should be done."""
     bp, draft = env.blueprint, issued.draft
@@ -247,7 +340,8 @@ def _told(
     done, seconds = None, None
     if used:
         seconds = max(assignment.finish[a] for a in used)
-        done = env.local(issued.now_utc + timedelta(seconds=seconds))
+        start = draft.send_at or issued.now  # a timed notice starts when it goes out
+        done = env.local(start + timedelta(seconds=seconds))
     return NoticePlan(
         code=notice_code(notice_id),
         unit_name=issued.leader.name,
@@ -263,4 +357,10 @@ def _told(
         estimated_seconds=seconds,
         late=done is None or done > draft.deadline,
         reminders=reminders,
+        state=state,
+        send_at=draft.send_at,
+        repeat=draft.repeat,
+        confirm_by=(
+            issued.now + timedelta(minutes=env.options.confirm_minutes) if state == "held" else None
+        ),
     )

@@ -66,6 +66,15 @@ class RelayOptions(BaseModel):
     idle_poll_seconds: float = Field(
         default=2.0, gt=0, description="how often an idle account looks for new work"
     )
+    confirm_above: int = Field(
+        default=20,
+        ge=0,
+        description="a notice to more groups than this is first shown as a plan and goes out "
+        "on #确认 from its issuer; 0 asks for #确认 every time",
+    )
+    confirm_minutes: int = Field(
+        default=10, ge=1, description="how long a held notice waits for its #确认"
+    )
     require_ack: bool = Field(default=True, description="notices ask for 收到 unless told 无需回执")
     remind_before_minutes: list[int] = Field(
         default=[120, 30],

@@ -51,10 +51,12 @@ class Outbox:
         notice_id: int | None = None,
         times: Sequence[str] = (),
         rank: int = 0,
+        to: str = "",
     ) -> None:
         """Queue one message; ``context`` must be JSON, keys in ``times`` hold ISO datetimes
         (``a.b`` for nested ones) that reach the template as local datetimes. ``rank`` orders
-        it among what its account owes (0: first; notice copies rank by level depth)."""
+        it among what its account owes (0: first; notice copies rank by level depth). ``to``:
+        a private message (私聊) to that contact, sent by an account in ``group``."""
         rates, owed = self.rates, self.owed
         account = min(
             self.holders(group.id),
@@ -65,6 +67,8 @@ class Outbox:
             owed[account] = owed.get(account, 0) + 1
         now = self.env.clock.now()
         payload = {"template": template, "context": context, "mentions": list(mentions)}
+        if to:
+            payload["to"] = to
         self._rows.append(
             {
                 "key": key,

@@ -1,4 +1,6 @@
-"""Reminders before the deadline and escalation at it, as scheduled jobs in the database.
+"""Reminders before the deadline and escalation at it, as scheduled jobs in the database;
+the same jobs send a scheduled notice (``send``) and each occurrence of a recurring one
+(``repeat``, ``matrix.relay.lifecycle``).
 
 ``issue_notice`` writes the jobs (one per reminder round, one escalation); ``run_due_jobs`` runs
 whichever are due, each in one transaction that queues its messages and marks it done, so a
@@ -25,6 +27,7 @@ from sqlalchemy import Connection, func, select, update
 from matrix.relay.acks import Laggard, progress_in, unacknowledged
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
+from matrix.relay.lifecycle import run_repeat_job, run_send_job
 from matrix.relay.outbox import Outbox
 from matrix.relay.people import GroupRef, UnitRef, child_roles, group, office_group, unit
 from matrix.relay.targets import answers_for_itself
@@ -58,6 +61,10 @@ def run_due_jobs(env: RelayEnv) -> int:
                 return queued
             if job.kind == "remind":
                 queued += _remind(conn, env, job.id, job.notice_id)
+            elif job.kind == "send":  # a scheduled notice
+                queued += run_send_job(conn, env, job.notice_id)
+            elif job.kind == "repeat":  # one occurrence of a recurring notice, and the next
+                queued += run_repeat_job(conn, env, job.notice_id, job.due_at)
             else:
                 queued += _escalate(conn, env, job.id, job.notice_id)
             conn.execute(

@@ -1,32 +1,42 @@
 """Reports up (上报): ``#上报 <内容>`` in a group goes to the office of the unit that leads it,
 with the sender's unit and name and a report id; ``#转报 R5`` passes it one level further up.
 Reports made while a notice is open in that group (or naming it: ``#上报 T12 …``) are listed in
-that notice's ``#进度``."""
+that notice's ``#进度``.
+
+A report reaches the office only (``office_inbox``): its own group if one is built (every
+member from the unit itself, e.g. 少工委委员群), otherwise each of its staff privately (私聊,
+sent by a bot account in a group the office leads); never the shared group every school reads.
+With neither, it is refused and nothing is written. The sender is told where it went."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from matrix import audit_log
-from matrix.provisioning.authority import OUTSIDE, STRANGER, Who, refusal
+from matrix.blueprint import Blueprint
+from matrix.provisioning.authority import OUTSIDE, STRANGER, Who, office_roles, refusal
+from matrix.provisioning.binding import contacts_of
 from matrix.relay.acks import latest_notice_for
 from matrix.relay.codes import notice_code, parse_code, report_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import BadCommand, RelayError, UnknownCode, refused
 from matrix.relay.guard import enforce
-from matrix.relay.outbox import enqueue
+from matrix.relay.outbox import Outbox
 from matrix.relay.people import (
+    GroupRef,
     PersonRef,
+    UnitRef,
     group_for_room,
-    office_group,
+    office_groups,
     positions,
     relay_asker,
     unit,
 )
-from matrix.tables import DELIVERY, REPORT
+from matrix.tables import DELIVERY, PERSON, POSITION, REPORT
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,65 @@ class ReportReceipt:
     sender_name: str
     notice_code: str | None
     forwarded: bool
+    group_name: str | None = None  # it went to the office's own group …
+    staff: int = 0  # … or privately to this many of its staff
+
+
+@dataclass(frozen=True)
+class OfficeInbox:
+    """Where an office reads a report: its own group, else its staff privately, each reached
+    by a bot account in ``carrier`` (a group the office leads, or where the report was made)."""
+
+    group: GroupRef | None
+    staff: list[str]
+    carrier: GroupRef
+
+    def send(
+        self, conn: Connection, env: RelayEnv, key: str, notice_id: int | None, context: Any
+    ) -> None:
+        """Queue the report (inside the caller's transaction)."""
+        outbox = Outbox(conn, env)
+        message = {
+            "kind": "report",
+            "notice_id": notice_id,
+            "template": "relay/report.j2",
+            "context": context,
+        }
+        if self.group is not None:
+            outbox.add(key=key, group=self.group, **message)
+        for n, contact in enumerate(self.staff):
+            outbox.add(key=f"{key}:{n}", group=self.carrier, to=contact, **message)
+        outbox.flush()
+
+
+def office_inbox(
+    conn: Connection, bp: Blueprint, office: UnitRef, made_in: GroupRef | None
+) -> OfficeInbox:
+    """Where ``office`` reads reports; ``RelayError`` when it has neither its own group nor
+    staff the bot can reach."""
+    led = office_groups(conn, bp, office.code)
+    own = [g for g in led if all(m.scope == "self" for m in bp.group(g.kind).members)]
+    carrier = led[0] if led else made_in
+    if own:
+        return OfficeInbox(own[0], [], own[0])
+    roles = office_roles(bp).get(office.level, frozenset())
+    people = conn.execute(
+        select(POSITION.c.person_id)
+        .join(PERSON, PERSON.c.id == POSITION.c.person_id)
+        .where(
+            POSITION.c.unit_code == office.code,
+            POSITION.c.role.in_(sorted(roles)),
+            PERSON.c.removed_at.is_(None),
+        )
+        .order_by(POSITION.c.seq)
+    ).scalars()
+    staff = list(dict.fromkeys(contacts_of(conn, people).values()))
+    if not staff or carrier is None:
+        raise RelayError(
+            f"{office.name}还没有自己的工作群，办公室同志也没有登记微信号，上报无处可送",
+            fix="请管理员为办公室同志登记微信号，或建立本单位的工作群",
+        )
+    return OfficeInbox(None, staff, carrier)
 
 
 def submit_report(
@@ -83,7 +152,7 @@ def submit_report(
                     fix="请核对通知编号，或去掉编号直接上报",
                 )
         notice_id = named if named is not None else latest_notice_for(conn, group.id, now)
-        target = office_group(conn, env.blueprint, leader.code) or group
+        inbox = office_inbox(conn, env.blueprint, leader, group)
         inserted = conn.execute(
             insert(REPORT).values(
                 group_id=group.id,
@@ -102,15 +171,12 @@ def submit_report(
         report_id = int(inserted[0])
         code = report_code(report_id)
         ncode = notice_code(notice_id) if notice_id is not None else None
-        enqueue(
+        inbox.send(
             conn,
             env,
-            key=f"report:{report_id}:0",
-            kind="report",
-            group=target,
-            notice_id=notice_id,
-            template="relay/report.j2",
-            context={
+            f"report:{report_id}:0",
+            notice_id,
+            {
                 "code": code,
                 "unit_name": sender_unit.name,
                 "sender_name": person.name,
@@ -121,9 +187,24 @@ def submit_report(
             },
         )
         audit_log.record(
-            conn, contact_id, "relay.report", sender_unit.code, report=code, to=leader.code
+            conn,
+            contact_id,
+            "relay.report",
+            sender_unit.code,
+            report=code,
+            to=leader.code,
+            via=inbox.group.name if inbox.group else "private",
         )
-    return ReportReceipt(code, leader.name, sender_unit.name, person.name, ncode, False)
+    return ReportReceipt(
+        code,
+        leader.name,
+        sender_unit.name,
+        person.name,
+        ncode,
+        False,
+        inbox.group.name if inbox.group else None,
+        len(inbox.staff),
+    )
 
 
 def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
@@ -145,9 +226,7 @@ def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
         parent = unit(conn, holder.parent_code) if holder.parent_code else None
         if parent is None:
             raise RelayError(f"{holder.name}已是本矩阵的最高一级", fix="无法再向上转报")
-        target = office_group(conn, env.blueprint, parent.code)
-        if target is None:
-            raise RelayError(f"{parent.name}还没有建成的工作群，无法转报", fix="请上级单位先建群")
+        inbox = office_inbox(conn, env.blueprint, parent, None)
         sender_unit = unit(conn, report.unit_code)
         hops = report.hops + 1
         conn.execute(
@@ -157,15 +236,12 @@ def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
         )
         code = report_code(report_id)
         ncode = notice_code(report.notice_id) if report.notice_id is not None else None
-        enqueue(
+        inbox.send(
             conn,
             env,
-            key=f"report:{report_id}:{hops}",
-            kind="report",
-            group=target,
-            notice_id=report.notice_id,
-            template="relay/report.j2",
-            context={
+            f"report:{report_id}:{hops}",
+            report.notice_id,
+            {
                 "code": code,
                 "unit_name": sender_unit.name if sender_unit else report.unit_code,
                 "sender_name": report.sender_name,
@@ -185,4 +261,6 @@ def forward_report(env: RelayEnv, contact_id: str, text: str) -> ReportReceipt:
         report.sender_name,
         ncode,
         True,
+        inbox.group.name if inbox.group else None,
+        len(inbox.staff),
     )

@@ -113,7 +113,7 @@ def test_optional_parameters_are_skipped_when_a_later_one_fits():
         ("#同意 0", "bad_value", "0"),
         ("#同意 abc", "bad_value", "abc"),
         ("#绑定 1390000", "bad_value", "1390000"),
-        ("#确认 现在", "extra", "现在"),
+        ("#确认 T1 现在", "extra", "现在"),  # #确认 may name a held notice
         ("#汇总 K1 建群 xlsx 多余", "extra", "多余"),
         ("#核查 火星县", "unknown_unit", "火星县"),
         ("#登记 微博 abc", "bad_value", "微博"),

@@ -87,6 +87,8 @@ def test_guangongwei_from_its_own_sample_to_receipts_at_every_level(gw_stage: St
     assert "例如：#核查 哈尔滨市" in stage.reply(province_group, office, "#帮助 核查")
     said = [x for x in stage.say(province_group, office, NOTICE) if x.by_bot]
     assert "T1" in said[0].text and "139 个群" in said[0].text
+    assert "#确认 T1" in said[0].text  # a notice to so many groups waits for its issuer
+    stage.say(province_group, office, "#确认")
 
     for city in cities:  # the cities answer in the province's group
         assert "已记录" in stage.reply(

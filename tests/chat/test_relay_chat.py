@@ -222,21 +222,26 @@ def test_the_watch_list_flags_ordinary_chat_to_the_admins(province_db, bp):
 
 def test_a_report_goes_up_and_is_forwarded_one_level_at_a_time(stage):
     notify(stage)
-    receipt, sent = stage.replies(K1_GROUP, TEACHER, "#上报 我校已完成建队仪式")
-    assert receipt == "已上报乙1县，编号 R1（关于通知 T1）。"
-    assert sent.startswith("【上报 R1】\n来自：乙1县第1小学 K1S1大辅（乙1县少先队大队辅导员群）")
-    assert sent.endswith("如需继续上报，请发送“#转报 R1”。")
+    # 乙1县 has no group of its own: the report goes privately to its two office staff
+    receipt, *sent = bot_lines(stage.say(K1_GROUP, TEACHER, "#上报 我校已完成建队仪式"))
+    assert receipt.text.startswith("已上报乙1县办公室（已私信 2 位办公室同志")
+    assert [x.group for x in sent] == ["私聊:wxK1n008", "私聊:wxK1n009"]
+    assert sent[0].text.startswith(
+        "【上报 R1】\n来自：乙1县第1小学 K1S1大辅（乙1县少先队大队辅导员群）"
+    )
+    assert sent[0].text.endswith("如需继续上报，请发送“#转报 R1”。")
 
     lines = bot_lines(stage.say(K1_GROUP, K1_OFFICE, "#转报 R1"))
-    assert [(x.group, x.text.split("\n")[0]) for x in lines] == [
-        ("乙1县少先队大队辅导员群", "已将上报 R1（乙1县第1小学 K1S1大辅）转报甲市。"),
-        ("甲市县级少工委负责同志群", "【上报 R1】乙1县转报"),
+    assert [(x.group, x.text.split("\n")[0][:27]) for x in lines] == [
+        ("乙1县少先队大队辅导员群", "已将上报 R1（乙1县第1小学 K1S1大辅）转报甲市"),
+        ("私聊:wxC1n004", "【上报 R1】乙1县转报"),
+        ("私聊:wxC1n005", "【上报 R1】乙1县转报"),
     ]
     assert "现在在甲市，只有该单位办公室同志可以转报" in stage.reply(
         K1_GROUP, K1_OFFICE, "#转报 R1"
     )
     lines = bot_lines(stage.say(CITY_GROUP, CITY_OFFICE, "#转报 r1"))
-    assert lines[-1].group == "示范省地市级团委少年部长群"
+    assert lines[-1].group == "私聊:wxPn002"  # the province office, privately
     assert "· R1 乙1县第1小学 K1S1大辅：我校已完成建队仪式（现在示范省）" in stage.reply(
         PROVINCE_GROUP, PROVINCE_OFFICE, "#进度 T1"
     )

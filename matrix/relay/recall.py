@@ -1,0 +1,77 @@
+"""The last look before a send: a copy (or a reminder) of a notice withdrawn or corrected since
+it was queued is not sent, and a withdrawal's announcement first takes the copy back from the
+room where the platform lets the bot (``Platform.recall``).
+
+The withdrawal marks every copy not yet claimed in its own transaction; a copy already claimed
+(on its way in a worker's batch) is caught here, just before its send, so no copy goes out
+after the withdrawal was recorded. Apart from ``matrix.relay.withdraw`` because the delivery
+engine calls it, and the withdrawal itself reaches the engine through the notices."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from matrix.platform import Platform, PlatformError
+from matrix.relay.env import RelayEnv
+from matrix.tables import DELIVERY, NOTICE
+
+STOPPED = ("withdrawn", "corrected")  # a notice in these states sends nothing more
+_OF_A_NOTICE = ("notice", "remind", "escalate")
+
+
+class Row(Protocol):
+    """What is read of a claimed delivery row (``matrix.relay.delivery.Claimed``)."""
+
+    kind: str
+    notice_id: int | None
+    payload: str
+
+
+def still_wanted(env: RelayEnv, row: Row) -> bool:
+    """Whether a copy (or a reminder) of a notice should still go out: read just before its
+    send, after everything else is ready."""
+    if row.notice_id is None or row.kind not in _OF_A_NOTICE:
+        return True
+    with env.engine.connect() as conn:
+        state = conn.execute(select(NOTICE.c.state).where(NOTICE.c.id == row.notice_id)).scalar()
+    return state not in STOPPED
+
+
+async def prepared(env: RelayEnv, platform: Platform, row: Row) -> bool:
+    """Whether the row is ready to compose: an announcement of a withdrawal first tries to
+    recall the copy it announces (its context then says whether that worked), and is dropped
+    where that copy never went out."""
+    if row.kind == "withdraw":
+        return await _recall_copy(env, platform, row)
+    return True
+
+
+async def _recall_copy(env: RelayEnv, platform: Platform, row: Row) -> bool:
+    """A group the copy never reached (stopped just before its first send) needs no
+    announcement; one it may have reached (sent, or its fate unknown) gets it."""
+    payload: dict[str, Any] = json.loads(row.payload)
+    context = payload["context"]
+    with env.engine.connect() as conn:
+        copy = conn.execute(
+            select(DELIVERY.c.state, DELIVERY.c.message_id, DELIVERY.c.resend).where(
+                DELIVERY.c.id == context["copy"]
+            )
+        ).first()
+    # a copy queued again as 补发 (its fate was unknown) may have reached the room before
+    if copy is None or not (copy.resend or copy.state in ("sent", "sending")):
+        return False
+    recalled = False
+    if copy.message_id and not context.get("recalled"):
+        try:
+            await platform.recall(copy.message_id)
+            recalled = True
+        except PlatformError:
+            # too old, another account's message, not supported here; or the platform is
+            # away, which the send step below meets too and then tries the row again
+            recalled = False
+    context["recalled"] = recalled or bool(context.get("recalled"))
+    row.payload = json.dumps(payload, ensure_ascii=False)
+    return True
