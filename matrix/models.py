@@ -380,6 +380,40 @@ class RelayJob(SQLModel, table=True):
     done_at: datetime | None = None
 
 
+class Form(SQLModel, table=True):
+    """A structured return (填报) sent down the tree as a notice. People type its short id
+    ``F<id>``; its fields are a JSON list of names, its answers ``FormAnswer`` rows."""
+
+    __tablename__ = "return_form"
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="relay_notice.id", unique=True, description="it went as")
+    unit_code: str = Field(foreign_key="unit.code", index=True, description="the issuing unit")
+    title: str = Field(max_length=64)
+    fields: str = Field(sa_column=Column(Text, nullable=False), description='["人数", "日期"]')
+    deadline: datetime
+    issuer_contact: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FormAnswer(SQLModel, table=True):
+    """One unit's answer to a form: the latest wins (``revision`` counts the corrections);
+    every answer is in the audit log as well."""
+
+    __tablename__ = "return_answer"
+    __table_args__ = (UniqueConstraint("form_id", "unit_code"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    form_id: int = Field(foreign_key="return_form.id")
+    unit_code: str = Field(foreign_key="unit.code")
+    answers: str = Field(sa_column=Column(Text, nullable=False), description='{"人数": "12"}')
+    group_id: int = Field(foreign_key="wgroup.id", description="where it was typed")
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    contact_id: str = Field(max_length=128)
+    revision: int = 1
+    answered_at: datetime = Field(default_factory=utcnow)
+
+
 class Report(SQLModel, table=True):
     """Information sent up (上报). ``holder_unit`` is the office it has reached; ``#转报``
     passes it one level further up."""

@@ -32,6 +32,7 @@ SUB_PACKAGES = (
     "bot.service",
     "matrix.provisioning",
     "matrix.relay",
+    "matrix.returns",
     "matrix.summary",
 )
 

@@ -45,6 +45,10 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "bot.service": ({"bot.chat", "bot.platforms", "bot.render", "matrix"}, {"bot.cli"}),
     "bot.cli": ({"bot.chat", "bot.render", "bot.rehearsal", "bot.service", "matrix"}, set()),
     "matrix.provisioning": ({"matrix:top"}, {"bot", "wechaty", "matrix.relay", "matrix.summary"}),
+    "matrix.returns": (
+        {"matrix:top", "matrix.provisioning", "matrix.relay"},
+        {"bot", "wechaty", "matrix.summary"},
+    ),
     "matrix": (set(), {"bot", "wechaty"}),  # the core, every package of it: never the chat layer
 }
 # the settings and the logging set-up: every package of bot/ reads them (bot.chat's docstring

@@ -31,6 +31,7 @@ class Kind(Enum):
     COMMAND = "command"  # the name of a command
     NOTICE = "notice"  # a notice's id as people type it: T12 (or 12)
     REPORT = "report"  # a report's id: R5 (or 5)
+    FORM = "form"  # a form's id (填报): F3
     TEXT = "text"  # the rest of the message, as typed
 
 
@@ -217,6 +218,8 @@ def number(token: str) -> int:
 
 
 CommandFinder = Callable[[str], Command | None]
+# a bare 12 is a notice or a report; a form is always typed with its F
+_CODE_PREFIX = {Kind.NOTICE: "T", Kind.REPORT: "R", Kind.FORM: "F"}
 
 
 def _no_commands(name: str) -> Command | None:
@@ -248,9 +251,9 @@ def _convert(
         return found
     if param.kind is Kind.UNIT:
         return find_unit(command, param, token)
-    if param.kind in (Kind.NOTICE, Kind.REPORT):
-        code = parse_code(token.rstrip(_TRAILING), "T" if param.kind is Kind.NOTICE else "R")
-        if not code:
+    if param.kind in _CODE_PREFIX:
+        code = parse_code(token.rstrip(_TRAILING), _CODE_PREFIX[param.kind])
+        if not code or (param.kind is Kind.FORM and not token[:1].isalpha()):
             raise ValueError(token)
         return code
     return token
@@ -287,7 +290,9 @@ def bind(
                 for p in command.params[index + 1 :]
                 if _fits(command, p, token, find_unit, find_command)
             ]
-            if not param.required and later:
+            # an optional form id (F3) is never what a mistyped word meant: the word is
+            # blamed on the parameter after it
+            if not param.required and (later or param.kind is Kind.FORM):
                 index += 1
                 continue
             if isinstance(exc, UsageError):

@@ -26,6 +26,7 @@ from bot.chat import log as log_chat
 from bot.chat import match as match_chat
 from bot.chat import provision as provision_chat
 from bot.chat import relay as relay_chat
+from bot.chat import returns as returns_chat
 from bot.chat import review as review_chat
 from bot.chat import summary as summary_chat
 from bot.chat.commands import Command, Invocation, Registry, UnitResolver
@@ -37,6 +38,7 @@ AREAS = (
     review_chat,
     match_chat,
     relay_chat,
+    returns_chat,
     summary_chat,
     log_chat,
 )

@@ -45,6 +45,7 @@ from matrix.relay.lifecycle import (
     stop_notice,
 )
 from matrix.relay.withdraw import correct_notice, withdraw_notice
+from matrix.returns.table import form_progress
 
 # the relay's own templates (templates/relay/), shown through replies/relay.j2
 TEMPLATE = "relay.j2"
@@ -148,8 +149,14 @@ async def ack(call: Call) -> Reply | None:
 
 
 async def status(call: Call) -> Reply:
-    """#进度 [编号]: delivery and receipts per level, and who is missing, as the asker may see."""
+    """#进度 [编号]: delivery and receipts per level, and who is missing, as the asker may see;
+    for a form (#进度 F3), who has answered it."""
     env = call.core.relay.env
+    if call.args.get("form"):
+        answered = await call.core.offload_quick(
+            form_progress, env, call.args["form"], asker=call.asker.contact_id
+        )
+        return Reply("returns.j2", {"template": "returns/progress.j2", "fp": answered})
     progress, state = await call.core.offload_quick(
         _progress, env, call.message.room_id, call.args["notice"], call.asker.contact_id
     )
@@ -240,11 +247,14 @@ STATUS = Command(
     "status",
     "进度",
     "status",
-    (Param("notice", "通知编号", Kind.NOTICE, required=False),),
+    (
+        Param("notice", "通知编号", Kind.NOTICE, required=False),
+        Param("form", "填报编号", Kind.FORM, required=False),
+    ),
     Who.OFFICE,
-    "查看通知送达和回执进度，列出未回执的单位（不写编号即本群最近一条）",
+    "查看通知或填报（F3）的送达和回执进度，列出未回执的单位（不写编号即本群最近一条）",
     "#进度 T12",
-    templates=_TEMPLATES,
+    templates=(*_TEMPLATES, "returns.j2"),
     executor=status,
 )
 WITHDRAW = Command(

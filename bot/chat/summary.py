@@ -27,10 +27,12 @@ from bot.chat.commands import UNIT, Command, Kind, Param, Who
 from bot.chat.context import Call, Reply, Services
 from bot.chat.provision import audit_under, refresh_under
 from bot.chat.settings import SummaryOptions as SummaryOptions
+from bot.render import returns as returns_render
 from bot.render.findings import finding_json
 from bot.render.summary import FORMATS, TABLES, chat_text, file_name, make_summary, render_file
 from matrix.media import MEDIA_KINDS, NONE_WORDS, find_kind, parse_registration, record_media
 from matrix.provisioning.findings import Finding
+from matrix.returns.table import form_table
 
 # The 表名 and 格式 of #汇总 as offered in chat, and the keys bot.render.summary knows them by;
 # every alias it accepts (附件2, 表格, excel …) is accepted here too.
@@ -68,9 +70,12 @@ def requester_for(call: Call) -> str:
 
 
 async def summary(call: Call) -> Reply:
-    """#汇总 [单位] [表名] [格式]: the chat text, and the file when a format is asked for."""
-    table = SUMMARY_TABLES[call.args["table"] or "建群"]
+    """#汇总 [单位] [表名] [格式]: the chat text, and the file when a format is asked for;
+    #汇总 F3 [格式]: a form's answers, one row per unit."""
     fmt = SUMMARY_FORMATS[call.args["format"] or "文本"]
+    if call.args.get("form"):
+        return await _form_summary(call, fmt)
+    table = SUMMARY_TABLES[call.args["table"] or "建群"]
     if table == "audit":  # it tabulates what #核查 finds, read afresh from the rooms
         await refresh_under(call)
     options = call.core.summaries
@@ -129,6 +134,38 @@ def _tabulate(
     return text, path
 
 
+async def _form_summary(call: Call, fmt: str) -> Reply:
+    """#汇总 F3 [格式]: the form's rows of the unit acted on's subtree (the asker's office's)."""
+    form_id, options = call.args["form"], call.core.summaries
+    text, path = await call.core.offload(
+        _form_file,
+        call.core,
+        form_id,
+        fmt,
+        within=call.unit or requester_for(call),
+        as_of=options.today(call.core.now()),
+    )
+    context = {"text": text, "attached": True}  # the form's text says how to get the file
+    audit = {"form": f"F{form_id}", "format": fmt}
+    if path is None:
+        return Reply("summary.j2", context, audit=audit)
+    return Reply("summary.j2", context, audit=audit | {"file": str(path)}, files=(str(path),))
+
+
+def _form_file(
+    bot: Services, form_id: int, fmt: str, *, within: str, as_of: date
+) -> tuple[str, Path | None]:
+    """#汇总 F3's work, in a worker thread: one query for the rows, then the text and file."""
+    table = form_table(bot.relay.env, form_id, within=within, as_of=as_of)
+    attached = fmt != "text"
+    text = returns_render.chat_text(table, attached=attached)
+    if not attached:
+        return text, None
+    path = bot.summaries.new_folder() / returns_render.file_name(table, fmt)
+    path.write_bytes(returns_render.render_file(table, fmt))
+    return text, path
+
+
 def _named(engine: Engine, found: list[Finding]) -> list[dict[str, Any]]:
     """What #核查 finds, with each person named (the table is read by people, not scripts)."""
     return [finding_json(f) for f in found]
@@ -166,10 +203,11 @@ SUMMARY = Command(
     (
         UNIT,
         _summary_choice("table", "表名", SUMMARY_TABLES, TABLES),
+        Param("form", "填报编号", Kind.FORM, required=False),
         _summary_choice("format", "格式", SUMMARY_FORMATS, FORMATS),
     ),
     Who.OFFICE,
-    "生成本单位及下属单位的建群情况汇总表（附件2）、通知回执情况表等",
+    "生成本单位及下属单位的建群情况汇总表（附件2）、通知回执情况表、填报汇总表（#汇总 F3）等",
     "#汇总 甲市 建群 xlsx",
     templates=("summary.j2",),
     executor=summary,

@@ -23,7 +23,7 @@ from matrix.blueprint import Blueprint
 from matrix.provisioning.authority import OUTSIDE, STRANGER, Who, refusal
 from matrix.relay.codes import notice_code, report_code
 from matrix.relay.env import RelayEnv
-from matrix.relay.errors import UnknownCode, refused
+from matrix.relay.errors import BadCommand, UnknownCode, refused
 from matrix.relay.people import (
     PersonRef,
     UnitRef,
@@ -35,7 +35,16 @@ from matrix.relay.people import (
     unit,
 )
 from matrix.relay.targets import answers_for_itself, relay_kinds, self_answering_kinds
-from matrix.tables import ACKNOWLEDGEMENT, DELIVERY, GROUP, NOTICE, RELAY_ACCOUNT, REPORT, UNIT
+from matrix.tables import (
+    ACKNOWLEDGEMENT,
+    DELIVERY,
+    FORM,
+    GROUP,
+    NOTICE,
+    RELAY_ACCOUNT,
+    REPORT,
+    UNIT,
+)
 
 _ACK = re.compile(r"^收到\s*(?:([Tt]?\d{1,9})\s*)?[。.!！~～]*$")
 
@@ -107,6 +116,7 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
             if hit is None:
                 raise UnknownCode("本群还没有需要回执的通知", fix="收到通知后再回复“收到”")
         found = hit.notice_id
+        _not_a_form(conn, found)
         deadline = conn.execute(select(NOTICE.c.deadline).where(NOTICE.c.id == found)).scalar_one()
         have = set(
             conn.execute(
@@ -139,6 +149,17 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
         now > deadline,
         hit.state in ("pending", "sending"),
     )
+
+
+def _not_a_form(conn: Connection, notice_id: int) -> None:
+    """A form's notice is answered with ``#填`` (the answer is the receipt), never a bare 收到:
+    a 收到 would stop the reminders to a unit that has not filled the form in."""
+    form_id = conn.execute(select(FORM.c.id).where(FORM.c.notice_id == notice_id)).scalar()
+    if form_id is not None:
+        raise BadCommand(
+            f"通知 {notice_code(notice_id)} 是填报 F{form_id}，填报即回执，回复“收到”不计",
+            fix=f"请发送“#填 F{form_id} 值1 值2 …”填报（格式见通知）",
+        )
 
 
 @dataclass(frozen=True)

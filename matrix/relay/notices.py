@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,6 +84,7 @@ def issue_notice(
     attachments: Sequence[str] = (),
     *,
     confirm: bool = False,
+    on_write: Callable[[Connection, int], None] | None = None,
 ) -> NoticePlan:
     """``#通知 [截止 17:00] [无需回执] [定时 …|每周五 9:00] 正文`` from ``contact_id`` in
     ``room_id``.
@@ -91,8 +92,9 @@ def issue_notice(
     Only an office of the unit that leads the group may send it; it goes to every relay group
     in that unit's subtree. ``confirm``: a notice to more than ``confirm_above`` groups waits
     for its issuer's #确认 (the chat asks for that, a person being there to answer; a script
-    or benchmark issuing directly has no one to confirm). Raises a ``RelayError`` (nothing
-    written) when it cannot."""
+    or benchmark issuing directly has no one to confirm). ``on_write(conn, notice_id)``: more
+    to write in the same transaction once the notice row exists (a form, ``matrix.returns``).
+    Raises a ``RelayError`` (nothing written) when it cannot."""
     now = env.now()
     draft = parse_notice(text, now, require_ack=env.options.require_ack)
     with env.engine.connect() as conn:
@@ -109,6 +111,8 @@ def issue_notice(
         plan = _assign_copies(conn, issued)
         state = _first_state(env, draft, len(targets), confirm)
         notice_id = _write(conn, issued, state)
+        if on_write is not None:
+            on_write(conn, notice_id)
         reminders = _go(conn, env, issued, plan, notice_id) if state == "live" else []
         if draft.send_at is not None and state != "held":
             job = "repeat" if state == "recurring" else "send"

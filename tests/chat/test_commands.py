@@ -82,16 +82,36 @@ def test_unit_number_phone_choice_and_text_parameters():
     assert args("#核查 乙1县") == {"unit": "K1"}
     assert args("#同意 3号 13900000001") == {"number": 3, "person": "13900000001"}
     assert args("#绑定 13900000001") == {"phone": "13900000001"}
-    assert args("#汇总 K1　媒体 CSV") == {"unit": "K1", "table": "媒体", "format": "csv"}
+    assert args("#汇总 K1　媒体 CSV") == {
+        "unit": "K1",
+        "form": None,
+        "table": "媒体",
+        "format": "csv",
+    }
     assert args("#通知 明天  上午 开会") == {"text": "明天  上午 开会"}
     assert args("#拒绝 2 不是 本县 老师") == {"number": 2, "reason": "不是 本县 老师"}
     assert args("#帮助 approve")["command"] is COMMANDS["approve"]
 
 
 def test_choices_take_the_aliases_the_engines_know():
-    assert args("#汇总 附件2 表格") == {"unit": None, "table": "建群", "format": "xlsx"}
-    assert args("#汇总 K1 自媒体 Excel") == {"unit": "K1", "table": "媒体", "format": "xlsx"}
-    assert args("#汇总 审计 文字") == {"unit": None, "table": "核查", "format": "文本"}
+    assert args("#汇总 附件2 表格") == {
+        "unit": None,
+        "form": None,
+        "table": "建群",
+        "format": "xlsx",
+    }
+    assert args("#汇总 K1 自媒体 Excel") == {
+        "unit": "K1",
+        "form": None,
+        "table": "媒体",
+        "format": "xlsx",
+    }
+    assert args("#汇总 审计 文字") == {
+        "unit": None,
+        "form": None,
+        "table": "核查",
+        "format": "文本",
+    }
     assert args("#登记 微信公众号 乙1县少先队") == {
         "unit": None,
         "platform": "公众号",
@@ -102,8 +122,8 @@ def test_choices_take_the_aliases_the_engines_know():
 
 
 def test_optional_parameters_are_skipped_when_a_later_one_fits():
-    assert args("#汇总 xlsx") == {"unit": None, "table": None, "format": "xlsx"}
-    assert args("#汇总 核查") == {"unit": None, "table": "核查", "format": None}
+    assert args("#汇总 xlsx") == {"unit": None, "form": None, "table": None, "format": "xlsx"}
+    assert args("#汇总 核查") == {"unit": None, "form": None, "table": "核查", "format": None}
 
 
 @pytest.mark.parametrize(
@@ -126,7 +146,7 @@ def test_usage_errors_name_the_problem(text, problem, value):
 
 
 def test_usage_lines_come_from_the_parameters():
-    assert COMMANDS["summary"].usage == "#汇总 [单位] [表名] [格式]"
+    assert COMMANDS["summary"].usage == "#汇总 [单位] [表名] [填报编号] [格式]"
     assert COMMANDS["register"].usage == "#登记 [单位] <类型> <名称或网址>"
 
 

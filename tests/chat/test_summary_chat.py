@@ -120,7 +120,10 @@ def test_a_school_counselor_is_no_office_and_is_refused(stage):
 def test_bad_input_names_the_problem_and_shows_the_form(stage, text, wrong):
     reply = stage.reply(K1_GROUP, K1_OFFICE, text)
     # the example in the group's own units, as #帮助 汇总 shows it there (issue 13)
-    assert reply == f"{wrong}\n用法：#汇总 [单位] [表名] [格式]\n例如：#汇总 乙1县 建群 xlsx"
+    assert (
+        reply
+        == f"{wrong}\n用法：#汇总 [单位] [表名] [填报编号] [格式]\n例如：#汇总 乙1县 建群 xlsx"
+    )
 
 
 def test_the_notice_table_follows_the_relay(stage):

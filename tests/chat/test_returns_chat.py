@@ -1,0 +1,157 @@
+"""Structured returns (填报) in conversation: an office sends a form down its subtree, a person of
+each child unit answers it with #填 (and corrects it until the deadline), the relay reminds
+those who have not, and offices read who has (#进度 F1) and every unit's row (#汇总 F1 xlsx), of
+their own subtree only. The world (conftest.py): 示范省 P → 甲市 C1 → 乙1–3县 K1–K3 → two
+schools each; the stage clock starts at 09:00 on 2026-11-24 (Beijing)."""
+
+from __future__ import annotations
+
+import json
+
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from bot.rehearsal.stage import Line, Stage
+from matrix.tables import ACKNOWLEDGEMENT, FORM_ANSWER
+from tests.chat.conftest import (
+    K1_GROUP,
+    K1_OFFICE,
+    PROVINCE_GROUP,
+    PROVINCE_OFFICE,
+    TEACHER,
+    audit,
+)
+
+CITY_HEAD = "wxC1n006"  # 甲市's youth_dept_head: in the province group for 甲市
+K1_LEAGUE = "wxK1n010"  # 乙1县's league staff: in the city group for 乙1县
+TEACHER_2 = "wxK1S2n015"  # brigade counselor of 乙1县第2小学
+FORM_TEXT = "#填报 少先队员人数统计 字段 人数 中队数 截止 17:00"
+
+
+def bot_lines(lines: list[Line]) -> list[Line]:
+    return [line for line in lines if line.by_bot]
+
+
+def issue(stage: Stage) -> list[Line]:
+    """The province office sends form F1 (as notice T1) from its own group."""
+    return bot_lines(stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, FORM_TEXT))
+
+
+def answers(stage: Stage) -> dict[str, dict[str, str]]:
+    with stage.engine.connect() as conn:
+        rows = conn.execute(select(FORM_ANSWER.c.unit_code, FORM_ANSWER.c.answers)).all()
+    return {code: json.loads(text) for code, text in rows}
+
+
+def count(stage: Stage, table) -> int:
+    with stage.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_a_form_goes_down_as_a_notice_and_each_unit_answers_it(stage):
+    reply, *copies = issue(stage)
+    assert reply.text.startswith(
+        "填报 F1「少先队员人数统计」共 2 项：人数、中队数；11月24日 17:00 截止。"
+        "各单位用“#填 F1 人数 中队数”回复"
+    )
+    assert "通知 T1 已受理，将发往 5 个群" in reply.text
+    assert len(copies) == 5
+    assert copies[2].group == "乙1县少先队大队辅导员群"
+    assert copies[2].text.startswith("【通知 T1】示范省\n【填报 F1】少先队员人数统计\n")
+    assert "#填 F1 <人数> <中队数>" in copies[2].text
+
+    said = stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
+    assert said.startswith("已记录 乙1县第1小学 的填报 F1：人数 120；中队数 4。")
+    assert answers(stage) == {"K1S1": {"人数": "120", "中队数": "4"}}
+    [logged] = audit(stage, "returns.answer")
+    assert (logged["actor"], logged["unit"], logged["form"], logged["revision"]) == (
+        TEACHER,
+        "K1S1",
+        "F1",
+        1,
+    )
+    [form] = audit(stage, "returns.form")
+    assert (form["actor"], form["form"], form["fields"]) == (
+        PROVINCE_OFFICE,
+        "F1",
+        ["人数", "中队数"],
+    )
+
+
+def test_an_answer_is_corrected_until_the_deadline_the_latest_wins(stage):
+    issue(stage)
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
+    said = stage.reply(K1_GROUP, TEACHER, "#填 F1\n中队数=5")
+    assert said.startswith(
+        "已记录 乙1县第1小学 的填报 F1（第 2 次，已更正，以此为准）：人数 120；中队数 5。"
+    )
+    assert answers(stage) == {"K1S1": {"人数": "120", "中队数": "5"}}
+    assert [e["revision"] for e in audit(stage, "returns.answer")] == [2, 1]
+    stage.say(K1_GROUP, K1_OFFICE, "<快进 17:01>")
+    late = stage.reply(K1_GROUP, TEACHER, "#填 F1 121 5")
+    assert late == ("填报 F1 已于 11月24日 17:00 截止，不能再填报或更正。如需补报，请联系示范省。")
+    assert answers(stage)["K1S1"]["人数"] == "120"
+
+
+def test_progress_and_the_table_show_who_has_answered(stage, tmp_path):
+    issue(stage)
+    stage.reply(PROVINCE_GROUP, CITY_HEAD, "#填 F1 3000 80")
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
+    progress = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#进度 F1")
+    assert progress.startswith("填报 F1「少先队员人数统计」（示范省，通知 T1）进度\n")
+    assert "已填报 2/10 个单位" in progress
+    assert "未填报：乙2县第1小学" in progress or "未填报：乙1县第2小学" in progress
+
+    lines = bot_lines(stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#汇总 F1 xlsx"))
+    assert lines[0].text.startswith(
+        "填报 F1「少先队员人数统计」汇总（示范省范围）：已填报 2/10 个单位"
+    )
+    assert len(lines) == 2  # the text, then the file
+    [path] = list((tmp_path / "exports").rglob("*.xlsx"))
+    assert path.name.startswith("填报汇总表_F1_示范省_")
+    sheet = load_workbook(path).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "少先队员人数统计汇总表"
+    assert rows[2] == (
+        "序号",
+        "上级单位",
+        "单位",
+        "层级",
+        "人数",
+        "中队数",
+        "填报人",
+        "填报时间",
+        "更正次数",
+    )
+    by_unit = {r[2]: r for r in rows[3:13]}
+    assert by_unit["甲市"][4:6] == ("3000", "80")
+    assert by_unit["乙1县第1小学"][4:6] == ("120", "4")
+    assert by_unit["乙2县"][4:6] == (None, None)
+
+
+def test_a_county_sees_only_its_own_subtree(stage):
+    issue(stage)
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
+    text = stage.replies(K1_GROUP, K1_OFFICE, "#汇总 F1")[0]
+    assert text.startswith("填报 F1「少先队员人数统计」汇总（乙1县范围）：已填报 1/3 个单位")
+    assert "乙2县" not in text
+    progress = stage.reply(K1_GROUP, K1_OFFICE, "#进度 F1")
+    assert "乙1县范围" in progress and "已填报 1/3 个单位" in progress
+
+
+def test_an_answer_is_the_receipt_and_a_plain_ack_is_not(stage):
+    issue(stage)
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
+    assert count(stage, ACKNOWLEDGEMENT) == 1
+    reply = stage.reply(K1_GROUP, TEACHER_2, "#收到 T1")
+    assert reply.startswith("通知 T1 是填报 F1，填报即回执，回复“收到”不计。")
+    assert count(stage, ACKNOWLEDGEMENT) == 1
+
+
+def test_reminders_go_to_the_units_that_have_not_answered(stage):
+    issue(stage)
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
+    reminders = bot_lines(stage.say(K1_GROUP, K1_OFFICE, "<快进 15:00>"))
+    k1 = next(r for r in reminders if r.group == "乙1县少先队大队辅导员群")
+    assert "以下单位尚未回执：乙1县第2小学。" in k1.text
+    assert k1.mentions == (TEACHER_2,)
