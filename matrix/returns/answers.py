@@ -79,7 +79,8 @@ def parse_answer(text: str) -> AnswerDraft:
     """The text after ``#填``; ``BadCommand`` when it names no form or holds nothing."""
     first, _, rest = text.strip().partition("\n")
     code, _, inline = first.strip().partition(" ")
-    form_id = parse_code(code.strip().rstrip("，,：:"), "F")
+    code = code.strip().rstrip("，,：:")
+    form_id = parse_code(code, "F") if code[:1].isalpha() else None  # F3, never a bare 3
     if form_id is None:
         raise BadCommand("请写上填报编号", fix="例如：#填 F3 12 5（编号见填报通知）")
     body = "\n".join(p for p in (inline.strip(), rest.strip()) if p)

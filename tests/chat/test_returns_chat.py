@@ -12,12 +12,17 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from bot.rehearsal.stage import Line, Stage
-from matrix.tables import ACKNOWLEDGEMENT, FORM_ANSWER
+from matrix.tables import ACKNOWLEDGEMENT, FORM, FORM_ANSWER, NOTICE
 from tests.chat.conftest import (
+    CITY_GROUP,
+    CITY_OFFICE,
     K1_GROUP,
     K1_OFFICE,
+    K2_GROUP,
+    K2_OFFICE,
     PROVINCE_GROUP,
     PROVINCE_OFFICE,
+    STRANGER,
     TEACHER,
     audit,
 )
@@ -155,3 +160,101 @@ def test_reminders_go_to_the_units_that_have_not_answered(stage):
     k1 = next(r for r in reminders if r.group == "乙1县少先队大队辅导员群")
     assert "以下单位尚未回执：乙1县第2小学。" in k1.text
     assert k1.mentions == (TEACHER_2,)
+
+
+# --- bad input: answered in Chinese, nothing written ------------------------------------------
+
+
+def nothing_issued(stage: Stage) -> bool:
+    return count(stage, FORM) == 0 and count(stage, NOTICE) == 0
+
+
+def test_a_form_without_fields_or_a_deadline_is_refused(stage):
+    for text, said in [
+        ("#填报 人数统计 截止 17:00", "填报需要写明字段和截止时间"),
+        ("#填报 人数统计 字段 人数", "填报需要写明字段和截止时间"),
+        ("#填报 字段 人数 截止 17:00", "填报缺少标题"),
+        ("#填报 人数统计 字段 截止 17:00", "填报没有字段"),
+        ("#填报 人数统计 字段 人数 人数 截止 17:00", "字段“人数”重复了"),
+        ("#填报 人数统计 字段 人数 截止 下周", "截止后面缺少时间"),
+        ("#填报 人数统计 字段 人数 截止 17:00 请按时", "看不懂截止时间"),
+        ("#填报 人数统计 字段 " + "字" * 17 + " 截止 17:00", "字段名“"),
+        (
+            "#填报 人数统计 字段 " + " ".join(f"项{i}" for i in range(21)) + " 截止 17:00",
+            "最多 20 个字段",
+        ),
+        ("#填报 " + "长" * 41 + " 字段 人数 截止 17:00", "填报标题太长（41 字）"),
+    ]:
+        reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, text)
+        assert said in reply, (text, reply)
+    assert nothing_issued(stage)
+
+
+def test_a_deadline_in_the_past_is_refused(stage):
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#填报 人数统计 字段 人数 截止 8:00")
+    assert reply.startswith("截止时间 11月24日 08:00 已经过去")
+    assert nothing_issued(stage)
+
+
+def test_only_an_office_of_the_groups_unit_sends_a_form(stage):
+    for group, person in [(K1_GROUP, TEACHER), (CITY_GROUP, K1_LEAGUE)]:
+        assert stage.reply(group, person, FORM_TEXT) == "只有单位办公室（群管理员）可以使用 #填报。"
+    assert nothing_issued(stage)
+
+
+def test_answers_that_do_not_fit_the_form_are_refused_and_change_nothing(stage):
+    issue(stage)
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
+    for text, said in [
+        ("#填 F1 120", "填报 F1 有 2 项（人数、中队数），你填了 1 项。请按顺序填写全部 2 项"),
+        ("#填 F1 120 4 9", "你填了 3 项"),
+        ("#填 F1\n人数=130\n班级数=6", "填报 F1 没有“班级数”这一项。可填的项：人数、中队数"),
+        ("#填 F1\n人数=", "“人数”没有填写内容"),
+        ("#填 F1\n人数=" + "9" * 101, "“人数”的内容太长（101 字）。每项请在 100 字以内"),
+        ("#填 F1\n人数=130\n5", "“字段=值”和按顺序填写不能混用"),
+        ("#填 120 4", "请写上填报编号"),
+        ("#填 F1", "没有填写内容"),
+    ]:
+        reply = stage.reply(K1_GROUP, TEACHER, text)
+        assert said in reply, (text, reply)
+    assert answers(stage) == {"K1S1": {"人数": "120", "中队数": "4"}}
+    assert len(audit(stage, "returns.answer")) == 1
+
+
+def test_an_unknown_form_or_one_this_group_never_got_is_refused(stage):
+    issue(stage)
+    assert stage.reply(K1_GROUP, TEACHER, "#填 F9 1 2") == (
+        "本群没有收到过填报 F9。请核对填报编号（见填报通知，如 F3）。"
+    )
+    stage.say(K1_GROUP, K1_OFFICE, "#填报 县级统计 字段 人数 截止 17:00")  # F2, K1's own
+    # 乙2县's people never got F2: it is someone else's form
+    reply = stage.reply(CITY_GROUP, "wxK2n020", "#填 F2 5")
+    assert reply.startswith("本群没有收到过填报 F2")
+    assert "没有编号为 F9 的填报" in stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#进度 F9")
+    assert "没有编号为 F9 的填报" in stage.replies(PROVINCE_GROUP, PROVINCE_OFFICE, "#汇总 F9")[0]
+    assert answers(stage) == {}
+
+
+def test_a_stranger_or_the_issuing_unit_cannot_answer(stage):
+    issue(stage)
+    stage.say(K1_GROUP, STRANGER, "<加入>")
+    assert "还没有绑定名册" in stage.reply(K1_GROUP, STRANGER, "#填 F1 1 2")
+    assert "只有本群下属单位的人员可以填报 F1" in stage.reply(K1_GROUP, K1_OFFICE, "#填 F1 1 2")
+    assert answers(stage) == {}
+
+
+def test_an_office_outside_the_forms_subtree_sees_neither_progress_nor_rows(stage):
+    stage.say(K1_GROUP, K1_OFFICE, "#填报 县级统计 字段 人数 截止 17:00")
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 120")
+    assert "不在这条通知的下发范围内" in stage.reply(K2_GROUP, K2_OFFICE, "#进度 F1")
+    reply = stage.replies(K2_GROUP, K2_OFFICE, "#汇总 F1 xlsx")[0]
+    assert reply.startswith("填报 F1 由乙1县发出，乙2县不在其范围内")
+    # the city above sees all of it
+    assert "已填报 1/2 个单位" in stage.replies(CITY_GROUP, CITY_OFFICE, "#汇总 F1")[0]
+
+
+def test_a_withdrawn_form_takes_no_more_answers(stage):
+    issue(stage)
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#撤回 T1 字段有误")
+    assert stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4").startswith("填报 F1 已撤回，不再收取")
+    assert answers(stage) == {}
