@@ -104,3 +104,32 @@ def test_the_table_has_a_row_per_unit_of_the_subtree(relay: RelayWorld):
     county = form_table(relay.env, 1, within="K1", as_of=date(2026, 11, 24))
     assert [r.unit for r in county.rows] == ["乙1县", "乙1县第1小学", "乙1县第2小学"]
     assert county.rows[1].answers == ["120", "4"] and county.rows[2].answers == ["", ""]
+
+
+def test_the_xlsx_keeps_a_formula_like_answer_as_text(relay: RelayWorld):
+    import io
+
+    from openpyxl import load_workbook
+
+    from bot.render.returns import render_file
+
+    record_answers(
+        relay.env,
+        [
+            ask(
+                relay,
+                "K1S1",
+                "brigade_counselor",
+                'F1\n人数==HYPERLINK("http://x")\n中队数=4',
+                "K1",
+            )
+        ],
+    )
+    table = form_table(relay.env, 1, within="K1", as_of=date(2026, 11, 24))
+    sheet = load_workbook(io.BytesIO(render_file(table, "xlsx"))).active
+    cell = next(
+        c for row in sheet.iter_rows() for c in row if c.value and "HYPERLINK" in str(c.value)
+    )
+    assert cell.value == '=HYPERLINK("http://x")' and cell.data_type == "s" and cell.quotePrefix
+    assert sheet.freeze_panes == "A4" and sheet.print_title_rows == "$3:$3"
+    assert "'=HYPERLINK" in render_file(table, "csv").decode("utf-8-sig")

@@ -24,19 +24,30 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from matrix import audit_log
-from matrix.provisioning.authority import OUTSIDE, STRANGER, Asker, Who, refusal
+from matrix.platform import Member
+from matrix.provisioning.authority import OUTSIDE, STRANGER
+from matrix.provisioning.binding import resolve
 from matrix.relay.codes import parse_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import BadCommand, NotAllowed, RelayError, UnknownCode
-from matrix.relay.people import GroupRef, group_for_room, positions, relay_asker
+from matrix.relay.people import GroupRef, UnitRef
 from matrix.relay.targets import answers_for_itself
 from matrix.returns.forms import form_code
-from matrix.tables import ACKNOWLEDGEMENT, DELIVERY, FORM, FORM_ANSWER, NOTICE, UNIT
+from matrix.tables import (
+    ACKNOWLEDGEMENT,
+    DELIVERY,
+    FORM,
+    FORM_ANSWER,
+    GROUP,
+    NOTICE,
+    PERSON,
+    POSITION,
+    UNIT,
+)
 
 MAX_VALUE = 100  # characters of one answer: a number, a name, a short remark
 _NAMED = re.compile(r"^\s*([^=＝\s][^=＝]*?)\s*[=＝]\s*(.*?)\s*$")
@@ -152,12 +163,7 @@ def _check_all(
     """Each request checked, with the forms, groups, people and copies read once per batch."""
     forms = _forms(conn, {r.draft.form_id for r in requests})
     groups = _groups(conn, {r.room_id for r in requests})
-    people: dict[str, Any] = {}
-    for r in requests:
-        if r.contact_id not in people:
-            asker = relay_asker(conn, env.blueprint, r.contact_id)
-            held = positions(conn, asker.person_id) if asker.person_id is not None else []
-            people[r.contact_id] = (asker, held)
+    people = _people(conn, {r.contact_id for r in requests})
     pairs = {
         (forms[r.draft.form_id].notice_id, groups[r.room_id].id)
         for r in requests
@@ -166,10 +172,11 @@ def _check_all(
     delivered = _delivered(conn, pairs)
     out: list[_Accepted | RelayError] = []
     for r in requests:
-        asker, held = people[r.contact_id]
+        person_id, held = people.get(r.contact_id, (None, []))
         try:
             form = forms.get(r.draft.form_id)
-            out.append(_check(env, r, form, groups.get(r.room_id), asker, held, delivered, now))
+            group = groups.get(r.room_id)
+            out.append(_check(env, r, form, group, person_id, held, delivered, now))
         except RelayError as refused:
             out.append(refused)
     return out
@@ -180,15 +187,15 @@ def _check(
     r: AnswerRequest,
     form: _Form | None,
     group: GroupRef | None,
-    asker: Asker,
-    held: list[Any],
+    person_id: int | None,
+    held: list[UnitRef],
     delivered: set[tuple[int, int]],
     now: datetime,
 ) -> _Accepted:
     code = form_code(r.draft.form_id)
     if group is None:
         raise BadCommand("本群不在群矩阵中", fix="请在收到填报的工作群里填写")
-    if refusal(asker, Who.MEMBER) is not None or asker.person_id is None:
+    if person_id is None:  # the policy's STRANGER: no roster person behind the contact
         raise NotAllowed(
             "你不在名册中，填报未记录",
             fix="请联系管理员把你的微信号登记到名册",
@@ -207,7 +214,7 @@ def _check(
         )
     itself = answers_for_itself(env.blueprint, group.kind)
     units = {
-        u.code: u.name for u, _ in held if (u.code if itself else u.parent_code) == group.unit_code
+        u.code: u.name for u in held if (u.code if itself else u.parent_code) == group.unit_code
     }
     if not units:
         raise NotAllowed(
@@ -217,7 +224,7 @@ def _check(
             action="fill",
         )
     given, replace = _given(form, r.draft)
-    return _Accepted(r, form, group.id, asker.person_id, list(units.items()), given, replace)
+    return _Accepted(r, form, group.id, person_id, list(units.items()), given, replace)
 
 
 def _given(form: _Form, draft: AnswerDraft) -> tuple[dict[str, str], bool]:
@@ -248,6 +255,34 @@ def _given(form: _Form, draft: AnswerDraft) -> tuple[dict[str, str], bool]:
                 f"“{name}”的内容太长（{len(value)} 字）", fix=f"每项请在 {MAX_VALUE} 字以内"
             )
     return dict(pairs), bool(draft.values)
+
+
+def _people(conn: Connection, contacts: set[str]) -> dict[str, tuple[int, list[UnitRef]]]:
+    """Contact id → the roster person and the units of their positions, for a whole batch in a
+    few queries: resolved as ``matrix.relay.people.relay_asker`` resolves one (binding by 微信号
+    on first use; a superseded contact, a removed person or unit counts for nobody)."""
+    members = [Member(c) for c in sorted(contacts)]
+    found = resolve(conn, members, actor="relay", superseded=False)
+    current = set()
+    held: dict[int, list[UnitRef]] = {}
+    ids = sorted(set(found.values()))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        current |= set(
+            conn.execute(
+                select(PERSON.c.id).where(PERSON.c.id.in_(chunk), PERSON.c.removed_at.is_(None))
+            ).scalars()
+        )
+        for r in conn.execute(
+            select(UNIT, POSITION.c.person_id)
+            .join(POSITION, POSITION.c.unit_code == UNIT.c.code)
+            .where(POSITION.c.person_id.in_(chunk), UNIT.c.removed_at.is_(None))
+            .order_by(UNIT.c.depth, UNIT.c.code, POSITION.c.seq)
+        ):
+            held.setdefault(r.person_id, []).append(
+                UnitRef(r.code, r.name, r.level, r.depth, r.path, r.parent_code)
+            )
+    return {c: (p, held.get(p, [])) for c, p in found.items() if p in current}
 
 
 def _forms(conn: Connection, ids: set[int]) -> dict[int, _Form]:
@@ -282,12 +317,12 @@ def _forms(conn: Connection, ids: set[int]) -> dict[int, _Form]:
 
 
 def _groups(conn: Connection, rooms: set[str]) -> dict[str, GroupRef]:
+    """The matrix groups of these rooms (a room outside the matrix is left out)."""
     found: dict[str, GroupRef] = {}
-    for room in rooms:
-        try:
-            found[room] = group_for_room(conn, room)
-        except RelayError:
-            continue
+    listed = sorted(rooms)
+    for i in range(0, len(listed), 500):
+        for r in conn.execute(select(GROUP).where(GROUP.c.room_id.in_(listed[i : i + 500]))):
+            found[r.room_id] = GroupRef(r.id, r.unit_code, r.kind, r.shard, r.name, r.room_id)
     return found
 
 
