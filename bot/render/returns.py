@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from bot.render.templates import label, render
-from bot.render.xlsx_stream import BODY, HEAD, META, NOTE, NUMBER, TITLE, StreamSheet
+from bot.render.xlsx_stream import HEAD, META, NOTE, TITLE, StreamSheet
 from matrix.returns.table import FormTable
 
 FORMATS = ("xlsx", "csv", "md", "html")
@@ -67,19 +67,8 @@ def form_xlsx(t: FormTable) -> bytes:
     sheet.merge(2, 5, len(heads))
     sheet.row([(h, HEAD) for h in heads], height=24)
     for n, r in enumerate(t.rows, start=1):
-        at = f"{r.at:%Y-%m-%d %H:%M}" if r.at is not None else ""
-        sheet.row(
-            [
-                (n, NUMBER),
-                (r.parent, BODY),
-                (r.unit, BODY),
-                (r.level, BODY),
-                *((a, BODY) for a in r.answers),
-                (r.person, BODY),
-                (at, BODY),
-                (r.revision or None, NUMBER),
-            ]
-        )
+        at = r.at.strftime("%Y-%m-%d %H:%M") if r.at is not None else ""
+        sheet.text_row(n, [r.parent, r.unit, r.level, *r.answers, r.person, at], r.revision)
     for note in label("returns.notes"):
         sheet.row([(note, NOTE)])
         sheet.merge(sheet.rows, 1, len(heads))

@@ -158,18 +158,21 @@ def _rows(conn: Connection, env: RelayEnv, info: FormInfo, scope: UnitRef) -> li
         .order_by(UNIT.c.path)
     )
     fields = info.fields
-    rows = []
-    for parent_name, name, level, answers, person, at, revision in conn.execute(query):
-        given: dict[str, Any] = json.loads(answers) if answers else {}
-        rows.append(
-            FormRow(
-                parent_name,
-                name,
-                labels.get(level, level),
-                [str(given.get(f, "")) for f in fields],
-                person,
-                env.local(at) if at is not None else None,
-                revision,
-            )
+    found = conn.execute(query).all()
+    # one parse of every answer at once: 200,000 json.loads calls cost more than the query
+    given: list[dict[str, Any]] = json.loads("[" + ",".join(r[3] or "{}" for r in found) + "]")
+    tz = env.tz
+    return [
+        FormRow(
+            parent_name,
+            name,
+            labels.get(level, level),
+            [answer.get(f, "") for f in fields],
+            person,
+            at.astimezone(tz) if at is not None else None,
+            revision,
         )
-    return rows
+        for (parent_name, name, level, _, person, at, revision), answer in zip(
+            found, given, strict=True
+        )
+    ]
