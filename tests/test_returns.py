@@ -104,6 +104,8 @@ def test_the_table_has_a_row_per_unit_of_the_subtree(relay: RelayWorld):
     county = form_table(relay.env, 1, within="K1", as_of=date(2026, 11, 24))
     assert [r.unit for r in county.rows] == ["乙1县", "乙1县第1小学", "乙1县第2小学"]
     assert county.rows[1].answers == ["120", "4"] and county.rows[2].answers == ["", ""]
+    local = relay.env.now().strftime("%Y-%m-%d %H:%M")  # the answer's time, to the minute
+    assert county.rows[1].at == local and county.rows[2].at == ""
 
 
 def test_the_xlsx_keeps_a_formula_like_answer_as_text(relay: RelayWorld):

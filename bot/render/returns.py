@@ -67,8 +67,7 @@ def form_xlsx(t: FormTable) -> bytes:
     sheet.merge(2, 5, len(heads))
     sheet.row([(h, HEAD) for h in heads], height=24)
     for n, r in enumerate(t.rows, start=1):
-        at = r.at.strftime("%Y-%m-%d %H:%M") if r.at is not None else ""
-        sheet.text_row(n, [r.parent, r.unit, r.level, *r.answers, r.person, at], r.revision)
+        sheet.text_row(n, [r.parent, r.unit, r.level, *r.answers, r.person, r.at], r.revision)
     for note in label("returns.notes"):
         sheet.row([(note, NOTE)])
         sheet.merge(sheet.rows, 1, len(heads))

@@ -98,6 +98,7 @@ class StreamSheet:
         self.title_rows = title_rows  # printed on every page
         self._rows: list[str] = []
         self._merges: list[str] = []
+        self._cells: dict[str, str] = {}  # text → its cell: unit names, levels, numbers repeat
 
     def row(self, cells: Sequence[tuple[Any, int]], height: float | None = None) -> None:
         """The next row: each cell's value (text, number, or None for nothing) and style."""
@@ -114,7 +115,10 @@ class StreamSheet:
         """The next row of a long table, quickly: a number, body texts, a number or blank (a
         national table calls this 200,000 times)."""
         n = len(self._rows) + 1
-        cells = "".join([_text(t) for t in texts])
+        memo = self._cells
+        if len(memo) > _MEMO:
+            memo.clear()
+        cells = "".join([memo.get(t) or memo.setdefault(t, _text(t)) for t in texts])
         end = f'<c s="{NUMBER}"><v>{last}</v></c>' if last else f'<c s="{NUMBER}"/>'
         self._rows.append(f'<row r="{n}"><c s="{NUMBER}"><v>{first}</v></c>{cells}{end}</row>')
 
@@ -198,6 +202,7 @@ def _cell(value: Any, style: int) -> str:
     return f'<c s="{style}"><v>{value}</v></c>'
 
 
+_MEMO = 200_000  # cells remembered, at most
 _EMPTY = f'<c s="{BODY}"/>'
 _TEXT = f'<c s="{BODY}" t="inlineStr"><is><t xml:space="preserve">'
 _QUOTED_TEXT = f'<c s="{QUOTED}" t="inlineStr"><is><t xml:space="preserve">'
