@@ -161,12 +161,14 @@ def _rows(conn: Connection, env: RelayEnv, info: FormInfo, scope: UnitRef) -> li
     found = conn.execute(query).all()
     # one parse of every answer at once: 200,000 json.loads calls cost more than the query
     given: list[dict[str, Any]] = json.loads("[" + ",".join(r[3] or "{}" for r in found) + "]")
+    blank = dict.fromkeys(fields, "")  # merged with an answer: its values in field order
+    width = len(fields)
     return [
         FormRow(
             parent_name,
             name,
             labels.get(level, level),
-            [answer.get(f, "") for f in fields],
+            [*(blank | answer).values()][:width],
             person,
             at or "",
             revision,
