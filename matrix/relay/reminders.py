@@ -31,7 +31,17 @@ from matrix.relay.lifecycle import run_repeat_job, run_send_job
 from matrix.relay.outbox import Outbox
 from matrix.relay.people import GroupRef, UnitRef, child_roles, group, office_group, unit
 from matrix.relay.targets import answers_for_itself
-from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, PERSON, POSITION, RELAY_JOB, UNIT
+from matrix.tables import (
+    DELIVERY,
+    FORM,
+    GROUP,
+    MEMBERSHIP,
+    NOTICE,
+    PERSON,
+    POSITION,
+    RELAY_JOB,
+    UNIT,
+)
 
 MAX_MENTIONS = 50  # WeChat shows a wall of @s badly; the names are listed anyway
 
@@ -111,6 +121,7 @@ def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int
         by_group[g.id].append(lag)
         groups[g.id] = g
     minutes = max(0, round((notice.deadline - env.clock.now()).total_seconds() / 60))
+    form = _form_of(conn, notice_id)
     outbox = Outbox(conn, env)
     main_role = {k: _whom_to_mention(env, k) for k in {g.kind for g in groups.values()}}
     responsible = _responsible(conn, issuer, set(main_role.values()) - {""})
@@ -133,11 +144,18 @@ def _remind(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> int
                 "minutes_left": minutes,
                 "units": [lag.name for lag in lags[: env.options.list_limit]],
                 "more": max(0, len(lags) - env.options.list_limit),
+                "form": form,
             },
             mentions=mentions[:MAX_MENTIONS],
             times=["deadline"],
         )
     return outbox.flush()
+
+
+def _form_of(conn: Connection, notice_id: int) -> str | None:
+    """The form (填报) a notice carries, as people type it: its laggards answer with #填."""
+    form_id = conn.execute(select(FORM.c.id).where(FORM.c.notice_id == notice_id)).scalar()
+    return None if form_id is None else f"F{form_id}"
 
 
 def _whom_to_mention(env: RelayEnv, kind: str) -> str:

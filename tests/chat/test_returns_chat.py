@@ -158,7 +158,9 @@ def test_reminders_go_to_the_units_that_have_not_answered(stage):
     stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
     reminders = bot_lines(stage.say(K1_GROUP, K1_OFFICE, "<快进 15:00>"))
     k1 = next(r for r in reminders if r.group == "乙1县少先队大队辅导员群")
-    assert "以下单位尚未回执：乙1县第2小学。" in k1.text
+    assert (
+        "以下单位尚未填报 F1：乙1县第2小学。\n请负责同志按通知格式发送“#填 F1 …”填报。" in k1.text
+    )
     assert k1.mentions == (TEACHER_2,)
 
 
