@@ -12,8 +12,10 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from bot.rehearsal.stage import Line, Stage
+from matrix.relay import RelayOptions
 from matrix.tables import ACKNOWLEDGEMENT, FORM, FORM_ANSWER, NOTICE
 from tests.chat.conftest import (
+    BUILD_DAY,
     CITY_GROUP,
     CITY_OFFICE,
     K1_GROUP,
@@ -260,3 +262,17 @@ def test_a_withdrawn_form_takes_no_more_answers(stage):
     stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#撤回 T1 字段有误")
     assert stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4").startswith("填报 F1 已撤回，不再收取")
     assert answers(stage) == {}
+
+
+def test_a_large_form_waits_for_confirm_like_a_notice(province_db, bp):
+    options = RelayOptions(confirm_above=2)  # the stage's five relay groups make it large
+    with Stage(province_db, bp, accounts=("bot-1",), relay=options, start=BUILD_DAY) as s:
+        s.provision()
+        [held] = s.replies(PROVINCE_GROUP, PROVINCE_OFFICE, FORM_TEXT)
+        assert held.startswith("填报 F1「少先队员人数统计」")
+        assert "群数较多，请先核对，确认后才发出" in held
+        # not sent yet: nobody has it to answer
+        assert s.reply(K1_GROUP, TEACHER, "#填 F1 120 4").startswith("本群没有收到过填报 F1")
+        lines = bot_lines(s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#确认"))
+        assert [x.text.split("\n")[1] for x in lines[1:]] == ["【填报 F1】少先队员人数统计"] * 5
+        assert s.reply(K1_GROUP, TEACHER, "#填 F1 120 4").startswith("已记录 乙1县第1小学")
