@@ -130,3 +130,29 @@ def test_the_xlsx_keeps_a_formula_like_answer_as_text(relay: RelayWorld):
     assert cell.value == '=HYPERLINK("http://x")' and cell.data_type == "s" and cell.quotePrefix
     assert sheet.freeze_panes == "A4" and sheet.print_title_rows == "$3:$3"
     assert "'=HYPERLINK" in render_file(table, "csv").decode("utf-8-sig")
+
+
+def test_the_chats_answer_writer_coalesces_answers_arriving_together(relay: RelayWorld):
+    import asyncio
+
+    from bot.chat.returns import AnswerWriter
+
+    class Core:  # the one service the writer uses: the quick worker threads
+        async def offload_quick(self, fn, /, *args, **kwargs):
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+    writer = AnswerWriter(relay.env, Core())  # type: ignore[arg-type]
+    asks = [
+        ask(relay, "K1S1", "brigade_counselor", "F1 120 4", "K1"),
+        ask(relay, "K1S2", "brigade_counselor", "F1 99", "K1"),
+        ask(relay, "K2", "league_staff", "F1 30 2", "C1"),
+    ]
+
+    async def together() -> list:
+        return await asyncio.gather(*(writer.submit(a) for a in asks), return_exceptions=True)
+
+    first, refused, third = asyncio.run(together())
+    assert writer.batches == 1  # one transaction for the three
+    assert isinstance(first, Answered) and isinstance(third, Answered)
+    assert isinstance(refused, BadCommand) and "你填了 1 项" in str(refused)
+    assert count(relay.engine, FORM_ANSWER) == 2
