@@ -119,14 +119,7 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
                 f"通知 {notice_code(found)} 已撤回，无需回执", fix="请以发文单位的最新通知为准"
             )
         deadline = notice.deadline
-        have = set(
-            conn.execute(
-                select(ACKNOWLEDGEMENT.c.unit_code).where(
-                    ACKNOWLEDGEMENT.c.notice_id == found,
-                    ACKNOWLEDGEMENT.c.unit_code.in_([u.code for u in units]),
-                )
-            ).scalars()
-        )
+        have = _have(conn, found, units)
         new = [u for u in units if u.code not in have]
         for notice_id in [found, *_carried_to(conn, found)]:
             _record(conn, notice_id, new, group.id, person.id, contact_id, now)
@@ -155,6 +148,18 @@ def _carried_to(conn: Connection, notice_id: int) -> list[int]:
     return chain
 
 
+def _have(conn: Connection, notice_id: int, units: list[UnitRef]) -> set[str]:
+    """Those of ``units`` that have said 收到 to the notice."""
+    return set(
+        conn.execute(
+            select(ACKNOWLEDGEMENT.c.unit_code).where(
+                ACKNOWLEDGEMENT.c.notice_id == notice_id,
+                ACKNOWLEDGEMENT.c.unit_code.in_([u.code for u in units]),
+            )
+        ).scalars()
+    )
+
+
 def _record(
     conn: Connection,
     notice_id: int,
@@ -166,14 +171,7 @@ def _record(
 ) -> None:
     """The units' 收到 to one notice, skipping those it already has (a correction may hold a
     receipt the unit gave it directly)."""
-    have = set(
-        conn.execute(
-            select(ACKNOWLEDGEMENT.c.unit_code).where(
-                ACKNOWLEDGEMENT.c.notice_id == notice_id,
-                ACKNOWLEDGEMENT.c.unit_code.in_([u.code for u in units]),
-            )
-        ).scalars()
-    )
+    have = _have(conn, notice_id, units)
     rows = [
         {
             "notice_id": notice_id,
