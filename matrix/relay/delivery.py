@@ -65,7 +65,7 @@ from matrix.relay.handover import HandOver, hand_over
 from matrix.relay.outbox import QUEUE_BURST, Outbox
 from matrix.relay.people import group
 from matrix.relay.recall import prepared, still_wanted
-from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, UNIT
+from matrix.tables import DELIVERY, FORM, GROUP, MEMBERSHIP, NOTICE, UNIT
 
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
 Faults = Callable[[str], None]  # called at named points; tests raise there to simulate a crash
@@ -171,6 +171,7 @@ class NoticeCard:
     require_ack: bool
     corrects: str | None = None  # a correction: the code of the notice it corrects
     carries_acks: bool = False  # and the receipts of that one count for it
+    form: str | None = None  # the form (填报, ``matrix.returns``) it carries: answered by #填
 
 
 class DeliveryWorker:
@@ -455,6 +456,7 @@ class DeliveryWorker:
                 "require_ack": card.require_ack,
                 "corrects": card.corrects,
                 "carries_acks": card.carries_acks,
+                "form": card.form,
                 "group_name": row.group_name,
                 "resend": row.resend,
             }
@@ -476,8 +478,9 @@ class DeliveryWorker:
         card = self._cards.get(notice_id)
         if card is None:
             with self.env.engine.connect() as conn:
+                form = select(FORM.c.id).where(FORM.c.notice_id == NOTICE.c.id).scalar_subquery()
                 r = conn.execute(
-                    select(NOTICE, UNIT.c.name.label("unit_name"))
+                    select(NOTICE, UNIT.c.name.label("unit_name"), form.label("form_id"))
                     .join(UNIT, UNIT.c.code == NOTICE.c.unit_code)
                     .where(NOTICE.c.id == notice_id)
                 ).one()
@@ -490,6 +493,7 @@ class DeliveryWorker:
                 r.require_ack,
                 notice_code(r.corrects_id) if r.corrects_id else None,
                 r.carries_acks,
+                f"F{r.form_id}" if r.form_id is not None else None,
             )
             self._cards[notice_id] = card
         return card

@@ -66,6 +66,7 @@ def test_a_form_goes_down_as_a_notice_and_each_unit_answers_it(stage):
     assert copies[2].group == "乙1县少先队大队辅导员群"
     assert copies[2].text.startswith("【通知 T1】示范省\n【填报 F1】少先队员人数统计\n")
     assert "#填 F1 <人数> <中队数>" in copies[2].text
+    assert copies[2].text.endswith("请各单位负责同志在本群按上文格式发送“#填 F1 …”，填报即回执。")
 
     said = stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
     assert said.startswith("已记录 乙1县第1小学 的填报 F1：人数 120；中队数 4。")
