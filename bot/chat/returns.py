@@ -11,6 +11,7 @@ and wakes each waiting executor with its own result; the reply goes out after th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import weakref
 from typing import Any
 
@@ -48,7 +49,12 @@ async def form(call: Call) -> Reply:
     relay.poke()
     return Reply(
         TEMPLATE,
-        {"template": "returns/form_issued.j2", "f": issued, "plan": issued.plan},
+        # the plan as a notice's, without its “回复收到” line: the form's own line says how to answer
+        {
+            "template": "returns/form_issued.j2",
+            "f": issued,
+            "plan": dataclasses.replace(issued.plan, require_ack=False),
+        },
         audit={"form": issued.code, "notice": issued.plan.code},
     )
 

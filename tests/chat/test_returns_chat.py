@@ -62,6 +62,7 @@ def test_a_form_goes_down_as_a_notice_and_each_unit_answers_it(stage):
         "各单位用“#填 F1 人数 中队数”回复"
     )
     assert "通知 T1 已受理，将发往 5 个群" in reply.text
+    assert "收到 T1" not in reply.text  # a form is answered with #填
     assert len(copies) == 5
     assert copies[2].group == "乙1县少先队大队辅导员群"
     assert copies[2].text.startswith("【通知 T1】示范省\n【填报 F1】少先队员人数统计\n")
