@@ -237,6 +237,7 @@ def _escalate(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> i
                 if len(lists[code]) < limit:
                     lists[code].append(lag)
     outbox = Outbox(conn, env)
+    form = _form_of(conn, notice_id)
     labels = {lvl.key: lvl.label for lvl in env.blueprint.levels}
     for code in sorted(counts):
         office = unit(conn, code)
@@ -262,6 +263,7 @@ def _escalate(conn: Connection, env: RelayEnv, job_id: int, notice_id: int) -> i
                 "total": total,
                 "units": [lag.name for lag in lists[code]],
                 "more": total - len(lists[code]),
+                "form": form,
             },
             times=["deadline"],
         )

@@ -278,3 +278,16 @@ def test_a_large_form_waits_for_confirm_like_a_notice(province_db, bp):
         lines = bot_lines(s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#确认"))
         assert [x.text.split("\n")[1] for x in lines[1:]] == ["【填报 F1】少先队员人数统计"] * 5
         assert s.reply(K1_GROUP, TEACHER, "#填 F1 120 4").startswith("已记录 乙1县第1小学")
+
+
+def test_at_the_deadline_offices_hear_which_units_have_not_filled_it_in(stage):
+    issue(stage)
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4")
+    deadline = bot_lines(stage.say(K1_GROUP, K1_OFFICE, "<快进 17:00>"))
+    k1 = next(
+        x.text
+        for x in deadline
+        if x.group == "乙1县少先队大队辅导员群" and x.text.startswith("【截止通报】")
+    )
+    assert "乙1县下属仍有 1 个单位未填报 F1" in k1
+    assert k1.endswith("请督促以上单位发送“#填 F1 …”填报。")
