@@ -123,6 +123,41 @@ class Reply:
     files: tuple[str, ...] = ()
 
 
+class Transaction:
+    """A command's database transaction, begun when the executor first touches ``conn``.
+
+    Most executors hand their work to a worker thread (the relay's, a summary), which opens its
+    own connection; holding a pooled one for them while they wait would let a flood of such
+    commands from many groups drain the pool, and the next checkout on the event loop would
+    freeze the bot. Committed on success, rolled back on an exception."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+            self._conn.begin()
+        return self._conn
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if kind is None:
+                conn.commit()
+            else:
+                conn.rollback()
+        finally:
+            conn.close()
+
+
 @dataclass
 class Call:
     """One accepted command, ready for its executor."""
@@ -134,9 +169,15 @@ class Call:
     unit: str | None  # the unit acted on: named, else the group's, else the asker's own
     message: IncomingMessage
     platform: Platform
-    conn: Connection
+    tx: Transaction
     core: Services
     bare: bool = False  # typed without # (收到): answered only when it does something
+
+    @property
+    def conn(self) -> Connection:
+        """The command's transaction (begun now if not yet): use it for quick reads and writes
+        on the loop, never across an ``await`` of slow work."""
+        return self.tx.conn
 
     def require_group(self) -> GroupRef:
         if self.group is None:

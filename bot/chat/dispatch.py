@@ -57,7 +57,7 @@ from sqlalchemy import Connection, Engine
 from bot.chat import adopt as adopt_chat
 from bot.chat import joins
 from bot.chat.commands import Command, Invocation, Param, Registry, UsageError, Who
-from bot.chat.context import Call, Executor, Reply, group_of
+from bot.chat.context import Call, Executor, Reply, Transaction, group_of
 from bot.chat.help import roster_example
 from bot.chat.limits import Gate, Limiter, cleaned, cleaned_event
 from bot.chat.registry import REGISTRY
@@ -567,11 +567,11 @@ class Bot:
             if command.who is Who.OFFICE:
                 unit = named or unit or asker.home_unit
                 self.authority.check(asker, command.who, command.name, unit)
-            with self.engine.begin() as conn:
-                call = Call(command, args, asker, group, unit, msg, platform, conn, self, inv.bare)
+            with Transaction(self.engine) as tx:
+                call = Call(command, args, asker, group, unit, msg, platform, tx, self, inv.bare)
                 reply = await self.executors[command.key](call)
                 if command.recorded and reply is not None:
-                    self._record(conn, call, reply)
+                    self._record(call.conn, call, reply)
             return reply
         except UsageError as exc:
             if inv.bare:

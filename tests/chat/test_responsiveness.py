@@ -148,3 +148,31 @@ def test_over_wechaty_one_account_answers_a_group_while_another_group_waits_for_
             assert plan.startswith("【建群计划】")
 
     asyncio.run(scenario())
+
+
+def test_a_command_waiting_for_its_worker_holds_no_database_connection(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+):
+    """A flood of relay commands from many groups (收到, #填, #进度) must not drain the pool:
+    each waits for its worker thread, and a connection held meanwhile would make the next
+    checkout on the event loop freeze the bot."""
+    from bot.chat import relay as relay_chat
+
+    progress = HeldPlanning(relay_chat.notice_progress)
+    monkeypatch.setattr(relay_chat, "notice_progress", progress)
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 明天开会")
+    bot, account = stage.bot, stage.accounts[0]
+    pool = stage.engine.pool
+
+    async def scenario() -> None:
+        asked = asyncio.create_task(
+            bot.on_message(account, said(stage, PROVINCE_GROUP, PROVINCE_OFFICE, "#进度 T1"))
+        )
+        assert await asyncio.to_thread(progress.started.wait, HOLD)
+        held_by_the_loop = pool.checkedout()  # type: ignore[attr-defined]
+        progress.release.set()
+        await asyncio.wait_for(asked, HOLD)
+        assert held_by_the_loop == 0
+
+    stage.run(scenario())
+    assert bot_lines(stage, PROVINCE_GROUP)[-1].startswith("通知 T1（示范省）进度")
