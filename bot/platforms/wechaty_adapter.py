@@ -686,6 +686,20 @@ class WechatyPlatform:
             raise PlatformError("文件发送失败", retryable=True)
         return str(msg.message_id)
 
+    async def set_announcement(self, room_id: str, text: str) -> None:
+        """Wechaty's ``Room.announce``, which WeChat allows the owner only: an account that is
+        not the room's owner, or a puppet without the call, is ``NotSupported``."""
+        room = self.bot.Room.load(room_id)
+        with _translate("设置群公告"):
+            owner = (await _payload(room)).owner_id
+        if owner != self.account_id:
+            raise NotSupported("机器人不是该群群主，不能设置群公告")
+        try:
+            with _translate("设置群公告"):
+                await room.announce(text)
+        except NotImplementedError:
+            raise NotSupported("当前微信服务不支持设置群公告") from None
+
     async def send_direct(self, contact_id: str, text: str) -> str:
         bot = self.bot
         async with self._paced():

@@ -59,6 +59,7 @@ from matrix.relay.accounts import (
     restore,
     serving_rates,
 )
+from matrix.relay.attachments import copy_of, notice_files
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
@@ -171,6 +172,7 @@ class NoticeCard:
     require_ack: bool
     corrects: str | None = None  # a correction: the code of the notice it corrects
     carries_acks: bool = False  # and the receipts of that one count for it
+    files: tuple[str, ...] = ()  # the names of the files that follow the text
 
 
 class DeliveryWorker:
@@ -393,6 +395,8 @@ class DeliveryWorker:
         if not await prepared(self.env, self.platform, row):  # a withdrawal's recall
             self._results[row.id] = {"state": "withdrawn"}
             return True
+        if row.kind == "file":
+            return await self._send_file(row, now)
         try:
             text = self._text(row)
         except Exception as exc:  # a broken template or payload fails this row, not the worker
@@ -416,6 +420,10 @@ class DeliveryWorker:
         try:
             if direct:
                 message_id = await self.platform.send_direct(direct, text)
+            elif row.kind == "announce":  # the 群公告: no message, nothing to echo
+                self._inflight.pop((row.room_id, text), None)
+                await self.platform.set_announcement(row.room_id, text)
+                message_id = ""
             else:
                 message_id = await self.platform.send_text(row.room_id, text, mentions)
         except (RateLimited, Disconnected) as exc:
@@ -442,6 +450,58 @@ class DeliveryWorker:
         self.faults("after_send")
         return True
 
+    async def _send_file(self, row: Claimed, now: datetime) -> bool:
+        """Send one file of a notice, once the notice's text has gone to that group; written
+        as sent at once, so a crash after it cannot send it twice."""
+        assert row.notice_id is not None
+        self._flush()  # the copy sent just before in this batch counts as sent
+        with self.env.engine.connect() as conn:
+            copy, due = copy_of(conn, row.notice_id, row.group_id)
+        if copy in ("pending", "sending"):  # the text is not there yet: the file waits for it
+            wait = max(now + timedelta(seconds=1), due or now)
+            self._results[row.id] = {
+                "state": "pending",
+                "attempts": row.attempts - 1,
+                "next_at": wait,
+            }
+            return True
+        if copy != "sent" or not still_wanted(self.env, row):
+            gone = copy in ("withdrawn", "sent", None)
+            self._results[row.id] = (
+                {"state": "withdrawn"}
+                if gone
+                else {
+                    "state": "failed",
+                    "error": "通知正文未能送达，附件不再发送",
+                }
+            )
+            return True
+        path = str(json.loads(row.payload)["path"])
+        self._results[row.id] = {}
+        self.faults("before_send")
+        try:
+            message_id = await self.platform.send_file(row.room_id, path)
+        except (RateLimited, Disconnected) as exc:
+            self._results.pop(row.id)
+            self._release([row])
+            if isinstance(exc, RateLimited):
+                self.pacer.hold(self.env.clock(), exc.retry_after)
+            else:
+                self._hint_until = self.env.clock() + self.env.options.idle_poll_seconds
+            return False
+        except PlatformError as exc:
+            self._failed(row, exc, now)
+        except Exception as exc:  # an adapter's own bug: the file's fate is unknown
+            self._failed(row, PlatformError(f"{type(exc).__name__}: {exc}", retryable=True), now)
+        else:
+            self._results[row.id].update(state="sent", sent_at=now, message_id=message_id)
+            self.sent += 1
+            self._strikes = 0
+        self._flush()
+        self.pacer.take()
+        self.faults("after_send")
+        return True
+
     def _text(self, row: Claimed) -> str:
         if row.kind == "notice":
             assert row.notice_id is not None
@@ -455,6 +515,7 @@ class DeliveryWorker:
                 "require_ack": card.require_ack,
                 "corrects": card.corrects,
                 "carries_acks": card.carries_acks,
+                "files": card.files,
                 "group_name": row.group_name,
                 "resend": row.resend,
             }
@@ -490,6 +551,7 @@ class DeliveryWorker:
                 r.require_ack,
                 notice_code(r.corrects_id) if r.corrects_id else None,
                 r.carries_acks,
+                tuple(f.name for f in notice_files(r.files)),
             )
             self._cards[notice_id] = card
         return card
@@ -691,7 +753,7 @@ class DeliveryWorker:
                 row.attempts,
                 error,
             )
-            if row.kind != "notice" or row.notice_id is None:
+            if row.kind not in ("notice", "announce") or row.notice_id is None:
                 continue
             issued_in = conn.execute(
                 select(NOTICE.c.group_id).where(NOTICE.c.id == row.notice_id)
@@ -703,7 +765,7 @@ class DeliveryWorker:
                 kind="alert",
                 group=group(conn, issued_in),
                 notice_id=row.notice_id,
-                template="relay/copy_failed.j2",
+                template=f"relay/{'copy' if row.kind == 'notice' else 'announce'}_failed.j2",
                 context={
                     "code": notice_code(row.notice_id),
                     "group": row.group_name,

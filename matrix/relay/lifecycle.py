@@ -26,7 +26,7 @@ from matrix.relay.codes import notice_code
 from matrix.relay.drafts import next_time
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotInMatrix, RelayError, UnknownCode, refused
-from matrix.relay.notices import NoticePlan, release_notice
+from matrix.relay.notices import NoticePlan, release_notice, write_notice
 from matrix.relay.people import group_for_room, relay_asker, unit
 from matrix.tables import NOTICE, RELAY_JOB, UNIT
 
@@ -274,23 +274,22 @@ def run_repeat_job(conn: Connection, env: RelayEnv, series_id: int, due: datetim
 
 def _occurrence(conn: Connection, env: RelayEnv, series: Any, due: datetime) -> int:
     """The notice one occurrence is; its deadline keeps its distance to the sending."""
-    inserted = conn.execute(
-        insert(NOTICE).values(
-            unit_code=series.unit_code,
-            group_id=series.group_id,
-            issuer_contact=series.issuer_contact,
-            issuer_person_id=series.issuer_person_id,
-            issuer_name=series.issuer_name,
-            body=series.body,
-            deadline=due + (series.deadline - series.send_at),
-            require_ack=series.require_ack,
-            created_at=env.clock.now(),
-            state="live",
-            series_id=series.id,
-        )
-    ).inserted_primary_key
-    assert inserted is not None
-    return int(inserted[0])
+    return write_notice(
+        conn,
+        unit_code=series.unit_code,
+        group_id=series.group_id,
+        issuer_contact=series.issuer_contact,
+        issuer_person_id=series.issuer_person_id,
+        issuer_name=series.issuer_name,
+        body=series.body,
+        deadline=due + (series.deadline - series.send_at),
+        require_ack=series.require_ack,
+        created_at=env.clock.now(),
+        state="live",
+        series_id=series.id,
+        files=series.files,  # every occurrence carries the series' files (the bot's copies)
+        announce=series.announce,
+    )
 
 
 # --- what #进度 shows --------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from matrix.relay.lifecycle import (
     notice_row,
     waiting_plan,
 )
-from matrix.relay.notices import NoticePlan, release_notice
+from matrix.relay.notices import NoticePlan, release_notice, write_notice
 from matrix.relay.outbox import Outbox
 from matrix.relay.people import group, group_for_room, relay_asker, unit
 from matrix.tables import ACKNOWLEDGEMENT as ACK
@@ -88,6 +88,20 @@ def withdraw_notice(env: RelayEnv, contact_id: str, notice_id: int, reason: str)
     return Withdrawn(notice_code(row.id), row.state, stopped, announced, reason)
 
 
+def _files_out(conn: Connection, notice_id: int) -> dict[int, list[int]]:
+    """The notice's files that went out (or may have), by group."""
+    out: dict[int, list[int]] = {}
+    for r in conn.execute(
+        select(DELIVERY.c.id, DELIVERY.c.group_id).where(
+            DELIVERY.c.notice_id == notice_id,
+            DELIVERY.c.kind == "file",
+            DELIVERY.c.state.in_(("sent", "sending")),
+        )
+    ):
+        out.setdefault(r.group_id, []).append(r.id)
+    return out
+
+
 def _refuse_closed(conn: Connection, row: Any) -> None:
     if row.state not in CLOSED:
         return
@@ -118,7 +132,7 @@ def _stop_copies(conn: Connection, notice_id: int) -> int:
         update(DELIVERY)
         .where(
             DELIVERY.c.notice_id == notice_id,
-            DELIVERY.c.kind.in_(("remind", "escalate")),
+            DELIVERY.c.kind.in_(("remind", "escalate", "file", "announce")),
             DELIVERY.c.state == "pending",
         )
         .values(state="withdrawn")
@@ -141,6 +155,7 @@ def _announce(conn: Connection, env: RelayEnv, row: Any, reason: str) -> int:
     ).all()
     outbox = Outbox(conn, env)
     code = notice_code(row.id)
+    files = _files_out(conn, row.id)
     for copy in copies:
         outbox.add(
             key=f"withdraw:{row.id}:{copy.group_id}",
@@ -153,6 +168,7 @@ def _announce(conn: Connection, env: RelayEnv, row: Any, reason: str) -> int:
                 "unit_name": issuer.name if issuer else row.unit_code,
                 "reason": reason,
                 "copy": copy.id,
+                "files": files.get(copy.group_id, []),  # recalled with the copy
                 "recalled": False,
             },
         )
@@ -237,23 +253,24 @@ def _write_correction(
 ) -> int:
     asker = relay_asker(conn, env.blueprint, contact_id)
     where = group_for_room(conn, room_id)
-    inserted = conn.execute(
-        insert(NOTICE).values(
-            unit_code=row.unit_code,
-            group_id=where.id,
-            issuer_contact=contact_id,
-            issuer_person_id=asker.person_id,
-            issuer_name=asker.person_name,
-            body=body,
-            deadline=deadline,
-            require_ack=row.require_ack,
-            created_at=env.clock.now(),
-            state="live",
-            corrects_id=row.id,
-        )
-    ).inserted_primary_key
-    assert inserted is not None
-    return int(inserted[0])
+    return write_notice(
+        conn,
+        unit_code=row.unit_code,
+        group_id=where.id,
+        issuer_contact=contact_id,
+        issuer_person_id=asker.person_id,
+        issuer_name=asker.person_name,
+        body=body,
+        deadline=deadline,
+        require_ack=row.require_ack,
+        created_at=env.clock.now(),
+        state="live",
+        corrects_id=row.id,
+        # the correction replaces the notice whole: its files go again with it (a group whose
+        # copy was stopped would otherwise never get them), and so does its 群公告
+        files=row.files,
+        announce=row.announce,
+    )
 
 
 def _carry_acks(conn: Connection, old_id: int, new_id: int) -> int:
