@@ -12,12 +12,14 @@ from sqlalchemy import func, select
 from bot.rehearsal.stage import Line, Stage
 from matrix.tables import DELIVERY, NOTICE
 from tests.chat.conftest import (
+    BUILD_DAY,
     CITY_GROUP,
     CITY_OFFICE,
     K1_GROUP,
     K1_OFFICE,
     PROVINCE_GROUP,
     PROVINCE_OFFICE,
+    TEACHER,
     audit,
 )
 
@@ -86,3 +88,155 @@ def test_a_file_from_someone_else_is_not_taken(stage):
     reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请查收 附件")
     assert "没有找到" in reply and "请先在本群发送文件" in reply
     assert queued(stage) == 0
+
+
+# --- bad input: answered in Chinese, nothing queued ----------------------------------------------
+
+
+def test_a_file_of_the_wrong_type_is_refused_and_nothing_goes(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 宣传片.mp4 1KB>")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 汇编.pdf 25MB>")
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请查收 附件")
+    assert "附件“宣传片.mp4”的类型 .mp4 不能随通知下发（可发：pdf、doc" in reply
+    assert "请换成可下发的文件后重新发送" in reply
+    assert queued(stage) == 0 and not audit(stage, "relay.notice")
+
+
+def test_a_file_too_large_is_refused(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 汇编.pdf 25MB>")
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请查收 附件")
+    assert "附件“汇编.pdf”有 25.0 MB，超过 20 MB 的上限" in reply
+    assert queued(stage) == 0
+
+
+def test_more_files_than_allowed_are_refused(stage):
+    for i in range(10):
+        stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, f"<文件 表{i}.xlsx 1KB>")
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请查收 附件")
+    assert "一条通知最多带 9 个附件，这次有 10 个" in reply
+    assert "请分成几条通知下发，或把文件打包成一个压缩包" in reply
+    assert queued(stage) == 0
+
+
+def test_a_classified_file_name_is_blocked_and_audited(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 【机密】名单.xlsx 1KB>")
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请查收 附件")
+    assert reply.startswith("通知附件“【机密】名单.xlsx”含有“机密”字样")
+    assert queued(stage) == 0
+    [blocked] = audit(stage, "relay.blocked")
+    assert (blocked["marker"], blocked["where"]) == ("机密", "附件“【机密】名单.xlsx”")
+
+
+def test_a_file_that_is_gone_is_refused(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 名单.xlsx 1KB>")
+    [sent] = [m for m in stage.world.messages() if m.file]
+    Path(sent.file).unlink()  # the platform cleaned it up
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请查收 附件")
+    assert "附件“名单.xlsx”已读取不到" in reply
+    assert queued(stage) == 0
+
+
+def test_someone_who_may_not_notify_gets_no_file_copied(stage):
+    stage.say(K1_GROUP, TEACHER, "<文件 材料.pdf 1KB>")
+    reply = stage.reply(K1_GROUP, TEACHER, "#通知 请查收 附件")
+    assert reply == "只有单位办公室（群管理员）可以使用 #通知。"
+    assert queued(stage) == 0
+    store = Path(stage.bot.relay.env.options.attachments.dir)
+    assert not store.exists() or not any(store.iterdir())
+
+
+def test_the_limits_come_from_the_configuration(province_db, bp, tmp_path):
+    from matrix.relay import RelayOptions
+    from matrix.relay.options import AttachmentOptions
+
+    options = RelayOptions(
+        attachments=AttachmentOptions(max_mb=1, max_count=2, types=["pdf"], dir=str(tmp_path / "s"))
+    )
+    with Stage(province_db, bp, accounts=("bot-1",), relay=options, start=BUILD_DAY) as s:
+        s.provision()
+        s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 a.pdf 2MB>")
+        assert "超过 1 MB 的上限" in s.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 看 附件")
+        s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 b.pdf 1KB>")
+        s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<引用 b.pdf> #通知 看这个")
+        assert [p.name for p in (tmp_path / "s").rglob("*.pdf")] == ["b.pdf"]
+
+
+# --- the files keep with the notice through its life ----------------------------------------------
+
+
+def files_sent(lines: list[Line]) -> list[str]:
+    return [line.group for line in lines if line.by_bot and line.file]
+
+
+def test_a_held_notice_keeps_its_files_until_confirmed(province_db, bp, tmp_path):
+    from matrix.relay import RelayOptions
+
+    with Stage(
+        province_db, bp, accounts=("bot-1",), relay=RelayOptions(confirm_above=2), start=BUILD_DAY
+    ) as s:
+        s.provision()
+        s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 方案.docx 3KB>")
+        held = s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请查收方案 附件")
+        assert files_sent(held) == []
+        assert "附件 1 个（方案.docx）" in bot_lines(held)[0].text
+        assert files_sent(s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#确认 T1")) == RELAY_GROUPS
+
+
+def test_a_scheduled_notice_sends_its_files_when_it_goes(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 周报模板.xlsx 3KB>")
+    assert (
+        files_sent(
+            stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 定时 明天 8:00 请填写周报 附件")
+        )
+        == []
+    )
+    later = stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<快进 8:30>")
+    assert files_sent(later) == RELAY_GROUPS
+
+
+def test_each_occurrence_of_a_recurring_notice_carries_the_files(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 周报模板.xlsx 3KB>")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请填写周报 每天 8:00 附件")
+    first = stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<快进 8:30>")
+    second = stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<快进 8:30>")
+    assert files_sent(first) == files_sent(second) == RELAY_GROUPS
+
+
+def test_a_withdrawal_recalls_the_files_too(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 名单.xlsx 3KB>")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请核对名单 附件")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#撤回 T1 名单有误")
+    bot_files = [m for m in stage.world.messages() if m.file and m.contact_id == "bot-1"]
+    assert len(bot_files) == 5 and all(m.recalled for m in bot_files)
+
+
+def test_a_withdrawal_during_the_relay_stops_the_files_not_sent(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 名单.xlsx 3KB>")
+    issued = stage.bot.relay.env
+    from matrix.relay import issue_notice
+    from matrix.relay.attachments import NoticeFile
+
+    [member_file] = [m for m in stage.world.messages() if m.file]
+    path = member_file.file
+    room = stage.room_of(PROVINCE_GROUP)
+    issue_notice(issued, room, PROVINCE_OFFICE, "请核对名单", [NoticeFile("名单.xlsx", 3072, path)])
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#撤回 T1 名单有误")  # before any copy went
+    with stage.engine.connect() as conn:
+        states = conn.execute(
+            select(DELIVERY.c.state, func.count())
+            .where(DELIVERY.c.kind == "file")
+            .group_by(DELIVERY.c.state)
+        ).all()
+    assert dict(states) == {"withdrawn": 5}
+    assert [m for m in stage.world.messages() if m.file and m.contact_id == "bot-1"] == []
+
+
+def test_a_correction_sends_the_files_again_and_says_so(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 名单.xlsx 3KB>")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请核对名单 附件")
+    lines = stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#更正 T1 请核对名单，周五前反馈")
+    reply = bot_lines(lines)[0].text
+    assert "原通知的附件 1 个（名单.xlsx）随更正再次发出" in reply
+    assert files_sent(lines) == RELAY_GROUPS
+    copies = [line.text for line in bot_lines(lines)[1:] if not line.file]
+    assert all("附件 1 个，随后发出：名单.xlsx" in text for text in copies)
