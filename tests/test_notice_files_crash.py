@@ -1,0 +1,178 @@
+"""A notice's files across crashes: whatever the point a worker dies at (a batch claimed, a file
+about to go, a file just sent, a batch written), after the restart every group has the notice's
+text and each of its files exactly once, each file after the text. The one window left is the
+commit of a file's own send (``flushing`` inside it): there the file's fate is unknown and it goes
+again, as a text copy goes again as 补发. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from matrix.blueprint import Blueprint
+from matrix.relay import RelayOptions, issue_notice
+from matrix.relay.attachments import NoticeFile
+from matrix.relay.options import AttachmentOptions
+from matrix.roster import import_roster, read_roster
+from matrix.tables import DELIVERY
+from tests import worlds
+from tests.worlds import RelayWorld
+
+NAMES = ("方案.pdf", "名单.xlsx")
+
+
+class Crash(BaseException):
+    """The process dies here."""
+
+
+class CrashAt:
+    """Kill the worker at the ``n``-th fault point named ``point`` (once)."""
+
+    def __init__(self, point: str, n: int) -> None:
+        self.point, self.left, self.fired = point, n, False
+
+    def __call__(self, point: str) -> None:
+        if point != self.point or self.fired:
+            return
+        self.left -= 1
+        if not self.left:
+            self.fired = True
+            raise Crash(point)
+
+
+def _relay(engine: Engine, bp: Blueprint, tmp_path: Path, batch: int) -> RelayWorld:
+    units, persons = worlds.write_roster(tmp_path, *worlds.province(counties=6, cores=1))
+    import_roster(engine, read_roster(units, persons, bp), bp)
+    store = AttachmentOptions(dir=str(tmp_path / "store"))
+    options = RelayOptions(rate=0.0, claim_batch=batch, attachments=store)
+    return RelayWorld(engine, bp, options=options)
+
+
+def _issue(relay: RelayWorld, tmp_path: Path) -> None:
+    files = []
+    for name in NAMES:
+        path = tmp_path / "phone" / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(name.encode() * 100)
+        files.append(NoticeFile(name, path.stat().st_size, str(path)))
+    office = relay.contact("P", "office_staff")
+    issue_notice(relay.env, relay.room("P"), office, "截止 17:00 请查收材料", files)
+
+
+def _check(relay: RelayWorld, *, twice_allowed: int = 0) -> None:
+    """Every relay room: the text (a 补发 may repeat it), then each file exactly once."""
+    doubled = 0
+    for room in relay.rooms.values():
+        said = [m for m in relay.world.messages(room) if m.contact_id in ("bot1", "bot2")]
+        texts = [
+            i
+            for i, m in enumerate(said)
+            if m.text.removeprefix("【补发】").startswith("【通知 T1】")
+        ]
+        files = Counter(Path(m.file).name for m in said if m.file)
+        assert texts, room
+        assert set(files) == set(NAMES), (room, files)
+        doubled += sum(n - 1 for n in files.values())
+        first_file = min(i for i, m in enumerate(said) if m.file)
+        assert texts[0] < first_file, "a file went before its notice"
+    assert doubled == twice_allowed
+    with relay.engine.connect() as conn:
+        states = dict(
+            conn.execute(
+                select(DELIVERY.c.state, func.count())
+                .where(DELIVERY.c.kind == "file")
+                .group_by(DELIVERY.c.state)
+            ).all()
+        )
+    assert states == {"sent": len(NAMES) * len(relay.rooms)}
+
+
+def test_without_a_crash_each_group_gets_each_file_once(engine, bp, tmp_path):
+    relay = _relay(engine, bp, tmp_path, 4)
+    _issue(relay, tmp_path)
+    relay.deliver()
+    _check(relay)
+
+
+@pytest.mark.parametrize("batch", [1, 4, 16])
+@pytest.mark.parametrize("point", ["claimed", "before_send", "after_send", "flushed"])
+def test_a_crash_loses_no_file_and_sends_none_twice(
+    engine: Engine, bp: Blueprint, tmp_path: Path, batch: int, point: str
+):
+    relay = _relay(engine, bp, tmp_path, batch)
+    _issue(relay, tmp_path)
+    # deep enough into the relay that files are on their way (each send passes every point)
+    crash = CrashAt(point, 7)
+    relay.restart(faults=crash)
+    with pytest.raises(Crash):
+        relay.deliver()
+    relay.restart()
+    relay.deliver()
+    _check(relay)
+
+
+class CrashInFileCommit:
+    """Kill the worker in the commit right after a file's send (a text's send passes
+    ``after_send`` before any commit; a file's is written at once)."""
+
+    def __init__(self) -> None:
+        self.last, self.fired = "", False
+
+    def __call__(self, point: str) -> None:
+        last, self.last = self.last, point
+        if point == "flushing" and last == "before_send" and not self.fired:
+            self.fired = True
+            raise Crash(point)
+
+
+def test_a_crash_in_the_commit_of_a_file_send_sends_that_file_again(engine, bp, tmp_path):
+    relay = _relay(engine, bp, tmp_path, 4)
+    _issue(relay, tmp_path)
+    crash = CrashInFileCommit()
+    relay.restart(faults=crash)
+    with pytest.raises(Crash):
+        relay.deliver()
+    relay.restart()
+    relay.deliver()
+    _check(relay, twice_allowed=1)
+
+
+def test_on_postgres_too(pg_engine: Engine, bp: Blueprint, tmp_path: Path):
+    relay = _relay(pg_engine, bp, tmp_path, 4)
+    _issue(relay, tmp_path)
+    crash = CrashAt("after_send", 7)
+    relay.restart(faults=crash)
+    with pytest.raises(Crash):
+        relay.deliver()
+    relay.restart()
+    relay.deliver()
+    _check(relay)
+
+
+class CrashJustAfterFile:
+    """Kill the worker right after a file went out and was written (before its next send)."""
+
+    def __init__(self) -> None:
+        self.last, self.fired = "", False
+
+    def __call__(self, point: str) -> None:
+        last, self.last = self.last, point
+        if point == "after_send" and last == "flushing" and not self.fired:
+            self.fired = True
+            raise Crash(point)
+
+
+def test_a_crash_just_after_a_file_went_does_not_send_it_again(engine, bp, tmp_path):
+    relay = _relay(engine, bp, tmp_path, 16)
+    _issue(relay, tmp_path)
+    crash = CrashJustAfterFile()
+    relay.restart(faults=crash)
+    with pytest.raises(Crash):
+        relay.deliver()
+    assert crash.fired
+    relay.restart()
+    relay.deliver()
+    _check(relay)
