@@ -304,6 +304,16 @@ def _go(
             )
             if announcing:
                 conn.execute(insert(DELIVERY), announcing)
+            audit_log.record(
+                conn,
+                issued.contact_id,
+                "relay.announce",
+                issued.leader.code,
+                notice=notice_code(notice_id),
+                groups=len(announcing),
+                not_owned=not_owned[:20],
+                not_owned_count=len(not_owned),
+            )
     return _schedule(conn, env, notice_id, issued.draft, issued.now), not_owned
 
 
