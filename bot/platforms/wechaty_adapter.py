@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import functools
 import random
+import tempfile
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -69,6 +70,7 @@ from matrix.errors import MatrixError
 from matrix.platform import (
     AddOutcome,
     Disconnected,
+    IncomingFile,
     IncomingMessage,
     Member,
     NotSupported,
@@ -144,8 +146,11 @@ class WechatyPlatform:
         send_interval: float = 1.0,
         keepalive: float = 60.0,
         on_error: Callable[[BaseException], None] | None = None,
+        files_dir: str = "",
     ) -> None:
-        """``puppet_factory`` builds a fresh puppet for every connection attempt. ``port`` is the
+        """``files_dir``: where files and images members send are saved for the bot (for
+        ``#通知 … 附件``; empty: a folder in the system's temporary directory).
+        ``puppet_factory`` builds a fresh puppet for every connection attempt. ``port`` is the
         local port Wechaty probes at login (0: a free one). ``send_interval`` paces this account's
         messages (seconds between sends, with jitter) because WeChat restricts accounts that send
         too fast. ``keepalive`` is how often the connection is probed with ``ding`` (and how long
@@ -158,6 +163,7 @@ class WechatyPlatform:
         self.send_interval = send_interval
         self.keepalive = keepalive
         self._on_error = on_error
+        self.files_dir = Path(files_dir or Path(tempfile.gettempdir()) / "qunmatrix-incoming")
         self._message_handlers: list[MessageHandler] = []
         self._event_handlers: list[EventHandler] = []
         self._echo_handlers: list[MessageHandler] = []
@@ -489,7 +495,12 @@ class WechatyPlatform:
 
     async def _on_wechaty_message(self, msg: Message) -> None:
         room = msg.room()
-        if room is None or msg.type() != MessageType.MESSAGE_TYPE_TEXT:
+        if room is None:
+            return
+        if msg.type() in _FILE_TYPES and not msg.is_self():
+            await self._on_file(msg, room)
+            return
+        if msg.type() != MessageType.MESSAGE_TYPE_TEXT:
             return
         if msg.is_self():
             if self._echo_handlers:
@@ -512,6 +523,34 @@ class WechatyPlatform:
                 text=text,
                 sender_name=talker.name,
                 mentions=mentions,
+            )
+        )
+
+    async def _on_file(self, msg: Message, room: WechatyRoom) -> None:
+        """A file or image a member sent: saved under ``files_dir`` (``Message.to_file_box``)
+        and handed on as the port's ``IncomingFile``; one that cannot be fetched is only
+        logged (a person can send it again)."""
+        talker = msg.talker()
+        try:
+            with warnings.catch_warnings():  # FileBox's mimeType calls the deprecated logger.warn
+                warnings.simplefilter("ignore", DeprecationWarning)
+                box = await msg.to_file_box()
+                name = _file_name(box.name or msg.payload.filename or "文件")
+                folder = self.files_dir / _file_name(msg.message_id)
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / name
+                await box.to_file(str(path), overwrite=True)
+        except Exception as exc:
+            logger.opt(exception=exc).warning("收不到群成员发来的文件：{}", msg.message_id)
+            return
+        self._inbox.put_nowait(
+            IncomingMessage(
+                message_id=msg.message_id,
+                room_id=room.room_id,
+                contact_id=talker.contact_id,
+                text=f"[文件] {name}",
+                sender_name=talker.name,
+                file=IncomingFile(name, path.stat().st_size, str(path)),
             )
         )
 
@@ -751,6 +790,15 @@ def without_leading_mentions(text: str) -> str:
 def _forget(room: WechatyRoom) -> None:
     """Drop the room's cached payload so the next read asks the puppet (see module doc)."""
     room._payload = None
+
+
+_FILE_TYPES = (MessageType.MESSAGE_TYPE_ATTACHMENT, MessageType.MESSAGE_TYPE_IMAGE)
+
+
+def _file_name(name: str) -> str:
+    """A name safe as one path part: no folders, nothing hidden."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    return base[:120] or "文件"
 
 
 async def _payload(room: WechatyRoom) -> Any:
