@@ -114,16 +114,17 @@ def test_a_crash_loses_no_file_and_sends_none_twice(
     _check(relay)
 
 
-class CrashInFileCommit:
-    """Kill the worker in the commit right after a file's send (a text's send passes
-    ``after_send`` before any commit; a file's is written at once)."""
+class CrashAfter:
+    """Kill the worker at ``point`` when it comes right after ``previous``: a file's send
+    commits at once (``before_send`` then ``flushing``), a text's passes ``after_send`` first;
+    ``flushing`` then ``after_send`` is just after a file went and was written."""
 
-    def __init__(self) -> None:
-        self.last, self.fired = "", False
+    def __init__(self, point: str, previous: str) -> None:
+        self.point, self.previous, self.last, self.fired = point, previous, "", False
 
     def __call__(self, point: str) -> None:
         last, self.last = self.last, point
-        if point == "flushing" and last == "before_send" and not self.fired:
+        if (last, point) == (self.previous, self.point) and not self.fired:
             self.fired = True
             raise Crash(point)
 
@@ -131,7 +132,7 @@ class CrashInFileCommit:
 def test_a_crash_in_the_commit_of_a_file_send_sends_that_file_again(engine, bp, tmp_path):
     relay = _relay(engine, bp, tmp_path, 4)
     _issue(relay, tmp_path)
-    crash = CrashInFileCommit()
+    crash = CrashAfter("flushing", "before_send")
     relay.restart(faults=crash)
     with pytest.raises(Crash):
         relay.deliver()
@@ -152,23 +153,10 @@ def test_on_postgres_too(pg_engine: Engine, bp: Blueprint, tmp_path: Path):
     _check(relay)
 
 
-class CrashJustAfterFile:
-    """Kill the worker right after a file went out and was written (before its next send)."""
-
-    def __init__(self) -> None:
-        self.last, self.fired = "", False
-
-    def __call__(self, point: str) -> None:
-        last, self.last = self.last, point
-        if point == "after_send" and last == "flushing" and not self.fired:
-            self.fired = True
-            raise Crash(point)
-
-
 def test_a_crash_just_after_a_file_went_does_not_send_it_again(engine, bp, tmp_path):
     relay = _relay(engine, bp, tmp_path, 16)
     _issue(relay, tmp_path)
-    crash = CrashJustAfterFile()
+    crash = CrashAfter("after_send", "flushing")
     relay.restart(faults=crash)
     with pytest.raises(Crash):
         relay.deliver()

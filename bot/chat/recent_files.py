@@ -15,6 +15,9 @@ remembered ``KEEP_SECONDS`` at most; the relay copies what a notice takes into i
 []
 >>> files.quoted("r1", "m2").name
 '名单.xlsx'
+>>> files.heard("r1", "alice", "m1b", NoticeFile("通知.pdf", 10, "/tmp/a2"), at=2.0)  # another account
+>>> len(files.sent_by("r1", "alice", at=60.0))
+1
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from matrix.relay.attachments import NoticeFile
 
 PER_ROOM = 50
 ROOMS = 5000
+SAME_SECONDS = 60.0
 KEEP_SECONDS = 24 * 3600.0  # a quoted file may be older than the window, not older than this
 
 
@@ -47,8 +51,15 @@ class RecentFiles:
     def heard(
         self, room_id: str, sender: str, message_id: str, file: NoticeFile, at: float
     ) -> None:
-        """A member sent ``file`` in the room."""
+        """A member sent ``file`` in the room. Each of the bot's accounts in the room hears
+        it (under a message id of its own): the same sender, name and size within
+        ``SAME_SECONDS`` is the same file."""
         files = self._rooms.pop(room_id, None) or deque(maxlen=PER_ROOM)
+        for h in files:
+            same = (h.sender, h.file.name, h.file.size) == (sender, file.name, file.size)
+            if same and abs(at - h.at) <= SAME_SECONDS:
+                self._rooms[room_id] = files
+                return
         files.append(_Heard(message_id, sender, file, at))
         self._rooms[room_id] = files
         while len(self._rooms) > ROOMS:

@@ -427,19 +427,10 @@ class DeliveryWorker:
             else:
                 message_id = await self.platform.send_text(row.room_id, text, mentions)
         except (RateLimited, Disconnected) as exc:
-            # nothing was sent: the row goes back as it was, no attempt spent, no 补发
-            self._results.pop(row.id)
             self._inflight.pop((row.room_id, text), None)
-            self._release([row])
-            if isinstance(exc, RateLimited):
-                self.pacer.hold(self.env.clock(), exc.retry_after)
-            else:
-                self._hint_until = self.env.clock() + self.env.options.idle_poll_seconds
-            return False
-        except PlatformError as exc:
-            self._failed(row, exc, now)
-        except Exception as exc:  # an adapter's own bug: the copy's fate is unknown
-            self._failed(row, PlatformError(f"{type(exc).__name__}: {exc}", retryable=True), now)
+            return self._not_sent(row, exc)
+        except Exception as exc:
+            self._failed(row, _failure(exc), now)
         else:
             result = self._results[row.id]
             result.setdefault("message_id", message_id)
@@ -482,17 +473,9 @@ class DeliveryWorker:
         try:
             message_id = await self.platform.send_file(row.room_id, path)
         except (RateLimited, Disconnected) as exc:
-            self._results.pop(row.id)
-            self._release([row])
-            if isinstance(exc, RateLimited):
-                self.pacer.hold(self.env.clock(), exc.retry_after)
-            else:
-                self._hint_until = self.env.clock() + self.env.options.idle_poll_seconds
-            return False
-        except PlatformError as exc:
-            self._failed(row, exc, now)
-        except Exception as exc:  # an adapter's own bug: the file's fate is unknown
-            self._failed(row, PlatformError(f"{type(exc).__name__}: {exc}", retryable=True), now)
+            return self._not_sent(row, exc)
+        except Exception as exc:
+            self._failed(row, _failure(exc), now)
         else:
             self._results[row.id].update(state="sent", sent_at=now, message_id=message_id)
             self.sent += 1
@@ -501,6 +484,17 @@ class DeliveryWorker:
         self.pacer.take()
         self.faults("after_send")
         return True
+
+    def _not_sent(self, row: Claimed, exc: PlatformError) -> bool:
+        """Nothing was sent (slow down, or not connected): the row goes back as it was, no
+        attempt spent, no 补发. Returns ``_send``'s False."""
+        self._results.pop(row.id)
+        self._release([row])
+        if isinstance(exc, RateLimited):
+            self.pacer.hold(self.env.clock(), exc.retry_after)
+        else:
+            self._hint_until = self.env.clock() + self.env.options.idle_poll_seconds
+        return False
 
     def _text(self, row: Claimed) -> str:
         if row.kind == "notice":
@@ -808,6 +802,14 @@ class DeliveryWorker:
         if not times:
             return None
         return max(0.0, (min(times) - self.env.clock.now()).total_seconds())
+
+
+def _failure(exc: Exception) -> PlatformError:
+    """A failed send as the platform's error; an adapter's own bug leaves the fate unknown
+    (retryable)."""
+    if isinstance(exc, PlatformError):
+        return exc
+    return PlatformError(f"{type(exc).__name__}: {exc}", retryable=True)
 
 
 def refresh_queue_stats(engine: Engine, added: int) -> None:

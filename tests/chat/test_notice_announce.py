@@ -6,22 +6,10 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from bot.rehearsal.stage import Line
 from matrix.platform import NotSupported
 from matrix.tables import GROUP
 from tests.chat.conftest import K2_GROUP, PROVINCE_GROUP, PROVINCE_OFFICE, audit
-
-RELAY_GROUPS = [
-    "示范省地市级团委少年部长群",
-    "甲市县级少工委负责同志群",
-    "乙1县少先队大队辅导员群",
-    "乙2县少先队大队辅导员群",
-    "乙3县少先队大队辅导员群",
-]
-
-
-def bot_lines(lines: list[Line]) -> list[Line]:
-    return [line for line in lines if line.by_bot]
+from tests.chat.test_notice_files import RELAY_GROUPS, bot_lines
 
 
 def announcements(stage) -> dict[str, str]:
