@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from bot.platforms.inprocess_puppet import InProcessPuppet
 from bot.platforms.simulated import ManualClock, SimulatedWeChat
 from bot.platforms.wechaty_adapter import Backoff, WechatyPlatform
 from matrix.platform import IncomingMessage, NotSupported
+from matrix.relay.options import AttachmentOptions
 
 BOT = "qm_bot"
 
@@ -90,5 +92,61 @@ def test_the_announcement_is_set_where_the_account_owns_the_room_only(errors, tm
             with pytest.raises(NotSupported, match="不是该群群主"):
                 await bot.set_announcement(other, "不该设上")
             assert world.room(other).announcement == ""
+
+    asyncio.run(scenario())
+
+
+def test_qunmatrix_run_sends_a_members_file_with_the_notice(province_db, bp, errors, tmp_path):
+    from bot.cli.app import Context
+    from bot.config import Settings
+    from bot.service.process import dispatcher, serve
+    from matrix.relay import RelayOptions
+    from tests.worlds import ACCOUNT, COUNTY_OFFICE, provisioned_world, room_of
+
+    world = provisioned_world(province_db, bp)
+    room = room_of(world, "乙1县少先队大队辅导员群")
+    store = AttachmentOptions(dir=str(tmp_path / "store"))
+    settings = Settings(
+        db=province_db.url.render_as_string(hide_password=False),
+        relay=RelayOptions(attachments=store),
+    )
+    sent = tmp_path / "phone" / "会议议程.docx"
+    sent.parent.mkdir()
+    sent.write_bytes(b"PK agenda" * 200)
+
+    async def bot_said(since: int, count: int) -> list[Any]:
+        async def wait() -> list[Any]:
+            while True:
+                said = [m for m in world.messages(room, since=since) if m.contact_id == ACCOUNT]
+                if len(said) >= count:
+                    return said
+                await asyncio.sleep(0.01)
+
+        return await asyncio.wait_for(wait(), timeout=10)
+
+    async def scenario() -> None:
+        platform = WechatyPlatform(
+            lambda: InProcessPuppet(world, ACCOUNT, on_error=errors.append),
+            send_interval=0,
+            on_error=errors.append,
+            files_dir=str(tmp_path / "incoming"),
+        )
+        bot = dispatcher(Context(settings), platform)
+        running = asyncio.create_task(serve(platform, bot))
+        try:
+            await platform.wait_logged_in(timeout=10)
+            await platform.drained()
+            await world.send_file(room, COUNTY_OFFICE, str(sent))
+            await platform.drained()
+            mark = len(world.messages())
+            await world.say(room, COUNTY_OFFICE, "#通知 请查收会议议程 无需回执 附件")
+            plan, copy, file = await bot_said(mark, 3)
+            assert "附件 1 个（会议议程.docx）随通知发到每个群" in plan.text
+            assert copy.text.startswith("【通知 T1】乙1县\n请查收会议议程")
+            assert file.text == "[文件] 会议议程.docx"
+            assert Path(file.file).read_bytes() == sent.read_bytes()
+        finally:
+            await platform.stop()
+            await asyncio.wait_for(running, timeout=10)
 
     asyncio.run(scenario())
