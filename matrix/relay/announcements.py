@@ -12,14 +12,53 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
-from matrix.tables import GROUP
+from matrix import audit_log
+from matrix.relay.codes import notice_code
+from matrix.relay.people import UnitRef
+from matrix.relay.targets import Target
+from matrix.tables import DELIVERY, GROUP
 
 ANNOUNCE_TEMPLATE = "relay/announcement.j2"
+
+
+@dataclass(frozen=True)
+class Announcing:
+    """Who asks for the announcement, of which unit, what it says, and when."""
+
+    actor: str
+    unit: UnitRef
+    body: str
+    now: datetime  # UTC
+
+
+def queue_announcements(
+    conn: Connection, notice_id: int, targets: Sequence[Target], what: Announcing
+) -> list[str]:
+    """Queue the notice's announcements (audit-logged) inside the caller's transaction; the
+    groups the bot does not own."""
+    code = notice_code(notice_id)
+    context = {"code": code, "unit_name": what.unit.name, "body": what.body}
+    group_ids = [t.group_id for t in targets]
+    rows, not_owned = announce_rows(conn, notice_id, group_ids, context, what.now)
+    if rows:
+        conn.execute(insert(DELIVERY), rows)
+    audit_log.record(
+        conn,
+        what.actor,
+        "relay.announce",
+        what.unit.code,
+        notice=code,
+        groups=len(rows),
+        not_owned=not_owned[:20],
+        not_owned_count=len(not_owned),
+    )
+    return not_owned
 
 
 def announce_rows(

@@ -208,6 +208,7 @@ class DeliveryWorker:
         self._late_echoes: dict[int, dict[str, Any]] = {}
         self._lease_checked = float("-inf")
         self._gave_up: list[tuple[Claimed, str]] = []
+        self._texts_sent: set[tuple[int | None, int]] = set()  # (notice, group) sent this batch
         self.sent = 0
         self.pace_bound = False  # whether the last wait was the pacing's (firm) or the queue's
         # presence: since when the platform is away (monotonic), why the account is out of
@@ -372,6 +373,7 @@ class DeliveryWorker:
         want = self.pacer.allowance(mono, opts.claim_batch)
         claimed = self._claim(want)
         self.faults("claimed")
+        self._texts_sent.clear()
         did = bool(claimed) or bool(self._late_echoes)
         for i, row in enumerate(claimed):
             if not await self._send(row):
@@ -435,6 +437,8 @@ class DeliveryWorker:
             result = self._results[row.id]
             result.setdefault("message_id", message_id)
             result.update(state="sent", sent_at=now)
+            if row.kind == "notice":  # its files may follow in this batch
+                self._texts_sent.add((row.notice_id, row.group_id))
             self.sent += 1
             self._strikes = 0
         self.pacer.take()
@@ -445,9 +449,11 @@ class DeliveryWorker:
         """Send one file of a notice, once the notice's text has gone to that group; written
         as sent at once, so a crash after it cannot send it twice."""
         assert row.notice_id is not None
-        self._flush()  # the copy sent just before in this batch counts as sent
-        with self.env.engine.connect() as conn:
-            copy, due = copy_of(conn, row.notice_id, row.group_id)
+        copy: str | None = "sent"  # the text went earlier in this batch (not written yet)
+        due: datetime | None = None
+        if (row.notice_id, row.group_id) not in self._texts_sent:
+            with self.env.engine.connect() as conn:
+                copy, due = copy_of(conn, row.notice_id, row.group_id)
         if copy in ("pending", "sending"):  # the text is not there yet: the file waits for it
             wait = max(now + timedelta(seconds=1), due or now)
             self._results[row.id] = {

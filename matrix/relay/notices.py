@@ -22,7 +22,7 @@ from sqlalchemy import Connection, insert, select, update
 from matrix import audit_log
 from matrix.provisioning.authority import Who, refusal
 from matrix.relay.accounts import accounts_in_groups, backlog, serving_rates
-from matrix.relay.announcements import announce_rows
+from matrix.relay.announcements import Announcing, queue_announcements
 from matrix.relay.assign import Assignment, assign
 from matrix.relay.attachments import (
     NoticeFile,
@@ -296,24 +296,8 @@ def _go(
             rows += [copy, *file_rows(copy, issued.files)]
         conn.execute(insert(DELIVERY), rows)
         if issued.draft.announce:
-            context = {"code": notice_code(notice_id), "unit_name": issued.leader.name}
-            context["body"] = issued.draft.body
-            group_ids = [t.group_id for t in issued.targets]
-            announcing, not_owned = announce_rows(
-                conn, notice_id, group_ids, context, issued.now_utc
-            )
-            if announcing:
-                conn.execute(insert(DELIVERY), announcing)
-            audit_log.record(
-                conn,
-                issued.contact_id,
-                "relay.announce",
-                issued.leader.code,
-                notice=notice_code(notice_id),
-                groups=len(announcing),
-                not_owned=not_owned[:20],
-                not_owned_count=len(not_owned),
-            )
+            where = Announcing(issued.contact_id, issued.leader, issued.draft.body, issued.now_utc)
+            not_owned = queue_announcements(conn, notice_id, issued.targets, where)
     return _schedule(conn, env, notice_id, issued.draft, issued.now), not_owned
 
 
