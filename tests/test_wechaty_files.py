@@ -150,3 +150,34 @@ def test_qunmatrix_run_sends_a_members_file_with_the_notice(province_db, bp, err
             await asyncio.wait_for(running, timeout=10)
 
     asyncio.run(scenario())
+
+
+def test_files_members_sent_long_ago_are_swept_from_the_folder(errors, tmp_path):
+    import os
+
+    from bot.platforms.wechaty_adapter import FILES_KEEP_SECONDS
+
+    world, room, _ = make_world()
+    incoming = tmp_path / "incoming"
+    old = incoming / "m-old"
+    old.mkdir(parents=True)
+    (old / "旧文件.pdf").write_bytes(b"old")
+    stale = old.stat().st_mtime - FILES_KEEP_SECONDS - 60
+    os.utime(old, (stale, stale))
+    sent = tmp_path / "新文件.pdf"
+    sent.write_bytes(b"new")
+
+    async def scenario() -> None:
+        async with platform(world, errors, incoming).running(login_timeout=10) as bot:
+            heard: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+
+            async def hear(msg: IncomingMessage) -> None:
+                await heard.put(msg)
+
+            bot.on_message(hear)
+            await world.send_file(room, "wx_office", str(sent))
+            msg = await asyncio.wait_for(heard.get(), timeout=10)
+            assert msg.file is not None and Path(msg.file.path).is_file()
+            assert not old.exists()
+
+    asyncio.run(scenario())

@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import functools
 import random
+import shutil
 import tempfile
 import time
 import warnings
@@ -164,6 +165,7 @@ class WechatyPlatform:
         self.keepalive = keepalive
         self._on_error = on_error
         self.files_dir = Path(files_dir or Path(tempfile.gettempdir()) / "qunmatrix-incoming")
+        self._swept_at = float("-inf")
         self._message_handlers: list[MessageHandler] = []
         self._event_handlers: list[EventHandler] = []
         self._echo_handlers: list[MessageHandler] = []
@@ -531,6 +533,7 @@ class WechatyPlatform:
         and handed on as the port's ``IncomingFile``; one that cannot be fetched is only
         logged (a person can send it again)."""
         talker = msg.talker()
+        self._sweep_files()
         try:
             with warnings.catch_warnings():  # FileBox's mimeType calls the deprecated logger.warn
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -553,6 +556,20 @@ class WechatyPlatform:
                 file=IncomingFile(name, path.stat().st_size, str(path)),
             )
         )
+
+    def _sweep_files(self) -> None:
+        """Keep ``files_dir`` bounded: what members sent more than ``FILES_KEEP_SECONDS`` ago
+        goes (a notice that took a file holds its own copy); looked at every ten minutes."""
+        now = time.time()
+        if now - self._swept_at < 600 or not self.files_dir.is_dir():
+            return
+        self._swept_at = now
+        for folder in self.files_dir.iterdir():
+            try:
+                if now - folder.stat().st_mtime > FILES_KEEP_SECONDS:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
 
     async def _on_room_change(self, room: WechatyRoom, event: RoomEvent) -> None:
         _forget(room)
@@ -793,6 +810,7 @@ def _forget(room: WechatyRoom) -> None:
 
 
 _FILE_TYPES = (MessageType.MESSAGE_TYPE_ATTACHMENT, MessageType.MESSAGE_TYPE_IMAGE)
+FILES_KEEP_SECONDS = 24 * 3600.0  # as long as ``bot.chat.recent_files`` remembers a file
 
 
 def _file_name(name: str) -> str:
