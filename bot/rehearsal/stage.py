@@ -49,6 +49,7 @@ FAST_FORWARD = re.compile(r"^<快进\s*(?:(\d{1,2})[:：](\d{2})|(\d+)\s*(分钟
 SEND_FILE = re.compile(r"^<文件\s+([^\s<>]+)(?:\s+(\d+(?:\.\d+)?)\s*(KB|MB|B)?)?>$", re.I)
 QUOTE = re.compile(r"^<引用\s+([^\s<>]+)>\s*(.+)$", re.S)
 _UNITS = {"b": 1, "kb": 1024, "mb": 1024 * 1024}
+_MADE_MAX = 1024 * 1024 * 1024  # a made-up file is sparse, but the relay would read it
 
 
 class StageError(MatrixError):
@@ -260,7 +261,10 @@ class Stage:
         text quoting the last file of that name in the room (``<引用 名称> …``)."""
         if (sent := SEND_FILE.match(text.strip())) is not None:
             name, amount, unit = sent[1], float(sent[2] or 1), (sent[3] or "kb").lower()
-            path = self.make_file(name, int(amount * _UNITS[unit]))
+            size = int(amount * _UNITS[unit])
+            if size > _MADE_MAX:
+                raise StageError("演练文件最大 1024MB", fix="请这样写：<文件 通知.pdf 2MB>")
+            path = self.make_file(name[:120], size)
             self.run(self.world.send_file(room_id, sender, str(path)))
             return
         quoted = ""

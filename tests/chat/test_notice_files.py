@@ -240,3 +240,14 @@ def test_a_correction_sends_the_files_again_and_says_so(stage):
     assert files_sent(lines) == RELAY_GROUPS
     copies = [line.text for line in bot_lines(lines)[1:] if not line.file]
     assert all("附件 1 个，随后发出：名单.xlsx" in text for text in copies)
+
+
+def test_a_made_up_file_too_large_for_a_rehearsal_is_refused(stage):
+    import pytest
+
+    from bot.rehearsal.stage import StageError
+
+    with pytest.raises(StageError, match="演练文件最大 1024MB"):
+        stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 巨大.pdf 99999999MB>")
+    with pytest.raises(StageError, match=r"本群没有名为“无\.pdf”的文件"):
+        stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<引用 无.pdf> #通知 看看")
