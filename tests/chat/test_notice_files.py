@@ -251,3 +251,12 @@ def test_a_made_up_file_too_large_for_a_rehearsal_is_refused(stage):
         stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 巨大.pdf 99999999MB>")
     with pytest.raises(StageError, match=r"本群没有名为“无\.pdf”的文件"):
         stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<引用 无.pdf> #通知 看看")
+
+
+def test_progress_shows_how_far_the_files_went(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 名单.xlsx 3KB>")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 说明.pdf 3KB>")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请核对名单 附件 公告")
+    reply = stage.replies(PROVINCE_GROUP, PROVINCE_OFFICE, "#进度 T1")[0]
+    assert "附件 2 个：已发 10/10 份" in reply
+    assert "群公告：已设置 5 个群" in reply
