@@ -27,17 +27,18 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from matrix.relay.errors import BadCommand
 from matrix.relay.options import AttachmentOptions
-from matrix.tables import DELIVERY
+from matrix.tables import DELIVERY, NOTICE
 
 MB = 1024 * 1024
 _NAME_LIMIT = 120  # characters of a file name kept (WeChat shows about that much)
@@ -81,16 +82,23 @@ def check_files(options: AttachmentOptions, files: Sequence[NoticeFile]) -> None
             )
 
 
-def store_files(options: AttachmentOptions, files: Sequence[NoticeFile]) -> list[NoticeFile]:
-    """The bot's own copies of ``files`` (already checked), in ``options.dir``; refused when the
-    store would grow past ``store_max_mb``. A copy is written under a temporary name and moved
-    into place, so a crash never leaves half a file under the real name."""
+def store_files(
+    conn: Connection, options: AttachmentOptions, files: Sequence[NoticeFile], now: datetime
+) -> list[NoticeFile]:
+    """The bot's own copies of ``files`` (already checked), in ``options.dir``. When the store
+    would grow past ``store_max_mb`` it is first freed of copies no notice needs
+    (``prune_store``), and the notice is refused if that is not enough. A copy is written under
+    a temporary name and moved into place, so a crash never leaves half a file under the real
+    name."""
     root = Path(options.dir)
     root.mkdir(parents=True, exist_ok=True)
     stored = []
     digests = [_digest(f.path) for f in files]
     fresh = [f for f, d in zip(files, digests, strict=True) if not (root / d).is_dir()]
-    if _used(root) + sum(f.size for f in fresh) > options.store_max_mb * MB:
+    limit = options.store_max_mb * MB
+    if _used(root) + sum(f.size for f in fresh) > limit and (
+        prune_store(conn, options, now) == 0 or _used(root) + sum(f.size for f in fresh) > limit
+    ):
         raise BadCommand(
             "机器人保存附件的空间已满", fix="请联系管理员清理附件目录或调大 store_max_mb"
         )
@@ -108,6 +116,37 @@ def store_files(options: AttachmentOptions, files: Sequence[NoticeFile]) -> list
             os.replace(part.name, target)
         stored.append(NoticeFile(file.name, target.stat().st_size, str(target)))
     return stored
+
+
+def prune_store(conn: Connection, options: AttachmentOptions, now: datetime) -> int:
+    """Remove the copies no notice may send again: kept are those of a notice waiting to go
+    (held, scheduled, recurring), with a file not yet sent, or issued in the last ``keep_days``
+    (it may still be corrected, and a correction sends its files again), and any copy made in
+    the last hour (a notice being issued right now). Returns how many copies went."""
+    root = Path(options.dir)
+    if not root.is_dir():
+        return 0
+    unsent = select(DELIVERY.c.notice_id).where(
+        DELIVERY.c.kind == "file", DELIVERY.c.state.in_(("pending", "sending"))
+    )
+    keeping = conn.execute(
+        select(NOTICE.c.files).where(
+            NOTICE.c.files != "[]",
+            or_(
+                NOTICE.c.state.in_(("held", "scheduled", "recurring")),
+                NOTICE.c.created_at >= now - timedelta(days=options.keep_days),
+                NOTICE.c.id.in_(unsent),
+            ),
+        )
+    ).scalars()
+    needed = {Path(f.path).parent.name for stored in keeping for f in notice_files(stored)}
+    fresh_since = time.time() - 3600
+    removed = 0
+    for folder in root.iterdir():
+        if folder.is_dir() and folder.name not in needed and folder.stat().st_mtime < fresh_since:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _digest(path: str) -> str:

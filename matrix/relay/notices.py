@@ -125,7 +125,8 @@ def issue_notice(
             raise RelayError(
                 f"{leader.name}下属还没有建成的接力群，通知无处可发", fix="请先建群，再下发通知"
             )
-        stored = tuple(store_files(env.options.attachments, files)) if files else ()
+        keep = env.options.attachments
+        stored = tuple(store_files(conn, keep, files, env.clock.now())) if files else ()
         issued = _Issued(group, leader, person, contact_id, draft, now, targets, stored)
         plan = _assign_copies(conn, issued)
         state = _first_state(env, draft, len(targets), confirm)

@@ -39,7 +39,13 @@ class AttachmentOptions(BaseModel):
     store_max_mb: float = Field(
         default=2048.0,
         gt=0,
-        description="most MB kept in ``dir``; a notice whose files would pass it is refused",
+        description="most MB kept in ``dir``: past it, copies no notice needs any more are "
+        "removed first, and a notice whose files would still pass it is refused",
+    )
+    keep_days: int = Field(
+        default=30,
+        ge=1,
+        description="a notice's files are kept this many days at least (a #更正 sends them again)",
     )
 
 

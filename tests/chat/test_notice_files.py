@@ -260,3 +260,31 @@ def test_progress_shows_how_far_the_files_went(stage):
     reply = stage.replies(PROVINCE_GROUP, PROVINCE_OFFICE, "#进度 T1")[0]
     assert "附件 2 个：已发 10/10 份" in reply
     assert "群公告：已设置 5 个群" in reply
+
+
+def test_a_full_store_first_lets_go_of_copies_no_notice_needs(province_db, bp, tmp_path):
+    import os
+
+    from matrix.relay import RelayOptions
+    from matrix.relay.options import AttachmentOptions
+
+    store = tmp_path / "store"
+    keep = AttachmentOptions(dir=str(store), store_max_mb=3, keep_days=30)
+    with Stage(
+        province_db, bp, accounts=("bot-1",), relay=RelayOptions(attachments=keep), start=BUILD_DAY
+    ) as s:
+        s.provision()
+        s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 一月.pdf 2MB>")
+        s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 一月材料 附件")
+        s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 二月.pdf 2MB>")
+        reply = s.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 二月材料 附件")
+        assert "机器人保存附件的空间已满" in reply  # T1's copy is needed for a month yet
+        assert queued(s) == 5 * 2
+        # forty days on, T1 is done with: its copy goes to make room
+        s.clock.advance(40 * 86400)
+        for folder in store.iterdir():
+            os.utime(folder, (0, 0))  # and was made long ago
+        s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 三月.pdf 2MB>")
+        out = s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 三月材料 附件")
+        assert files_sent(out) == RELAY_GROUPS
+        assert [p.name for p in store.rglob("*.pdf")] == ["三月.pdf"]
