@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -90,6 +91,15 @@ def _check(relay: RelayWorld, *, twice_allowed: int = 0) -> None:
     assert states == {"sent": len(NAMES) * len(relay.rooms)}
 
 
+def crash_and_restart(relay: RelayWorld, crash: Any) -> None:
+    """Run the relay until ``crash`` kills the worker, then a fresh process finishes it."""
+    relay.restart(faults=crash)
+    with pytest.raises(Crash):
+        relay.deliver()
+    relay.restart()
+    relay.deliver()
+
+
 def test_without_a_crash_each_group_gets_each_file_once(engine, bp, tmp_path):
     relay = _relay(engine, bp, tmp_path, 4)
     _issue(relay, tmp_path)
@@ -106,11 +116,7 @@ def test_a_crash_loses_no_file_and_sends_none_twice(
     _issue(relay, tmp_path)
     # deep enough into the relay that files are on their way (each send passes every point)
     crash = CrashAt(point, 7)
-    relay.restart(faults=crash)
-    with pytest.raises(Crash):
-        relay.deliver()
-    relay.restart()
-    relay.deliver()
+    crash_and_restart(relay, crash)
     _check(relay)
 
 
@@ -133,11 +139,7 @@ def test_a_crash_in_the_commit_of_a_file_send_sends_that_file_again(engine, bp, 
     relay = _relay(engine, bp, tmp_path, 4)
     _issue(relay, tmp_path)
     crash = CrashAfter("flushing", "before_send")
-    relay.restart(faults=crash)
-    with pytest.raises(Crash):
-        relay.deliver()
-    relay.restart()
-    relay.deliver()
+    crash_and_restart(relay, crash)
     _check(relay, twice_allowed=1)
 
 
@@ -145,11 +147,7 @@ def test_on_postgres_too(pg_engine: Engine, bp: Blueprint, tmp_path: Path):
     relay = _relay(pg_engine, bp, tmp_path, 4)
     _issue(relay, tmp_path)
     crash = CrashAt("after_send", 7)
-    relay.restart(faults=crash)
-    with pytest.raises(Crash):
-        relay.deliver()
-    relay.restart()
-    relay.deliver()
+    crash_and_restart(relay, crash)
     _check(relay)
 
 
@@ -157,10 +155,6 @@ def test_a_crash_just_after_a_file_went_does_not_send_it_again(engine, bp, tmp_p
     relay = _relay(engine, bp, tmp_path, 16)
     _issue(relay, tmp_path)
     crash = CrashAfter("after_send", "flushing")
-    relay.restart(faults=crash)
-    with pytest.raises(Crash):
-        relay.deliver()
+    crash_and_restart(relay, crash)
     assert crash.fired
-    relay.restart()
-    relay.deliver()
     _check(relay)

@@ -40,6 +40,17 @@ def platform(world: SimulatedWeChat, errors: list[BaseException], files: Path) -
     )
 
 
+def hearing(bot: WechatyPlatform) -> asyncio.Queue[IncomingMessage]:
+    """Every message the bot hears, in a queue."""
+    heard: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+
+    async def hear(msg: IncomingMessage) -> None:
+        await heard.put(msg)
+
+    bot.on_message(hear)
+    return heard
+
+
 def test_a_members_file_reaches_the_bot_saved_in_its_folder(errors, tmp_path):
     world, room, _ = make_world()
     sent = tmp_path / "phone" / "会议通知.pdf"
@@ -48,12 +59,7 @@ def test_a_members_file_reaches_the_bot_saved_in_its_folder(errors, tmp_path):
 
     async def scenario() -> None:
         async with platform(world, errors, tmp_path / "incoming").running(login_timeout=10) as bot:
-            heard: asyncio.Queue[IncomingMessage] = asyncio.Queue()
-
-            async def hear(msg: IncomingMessage) -> None:
-                await heard.put(msg)
-
-            bot.on_message(hear)
+            heard = hearing(bot)
             await world.send_file(room, "wx_office", str(sent))
             msg = await asyncio.wait_for(heard.get(), timeout=10)
             assert (msg.contact_id, msg.text) == ("wx_office", "[文件] 会议通知.pdf")
@@ -169,12 +175,7 @@ def test_files_members_sent_long_ago_are_swept_from_the_folder(errors, tmp_path)
 
     async def scenario() -> None:
         async with platform(world, errors, incoming).running(login_timeout=10) as bot:
-            heard: asyncio.Queue[IncomingMessage] = asyncio.Queue()
-
-            async def hear(msg: IncomingMessage) -> None:
-                await heard.put(msg)
-
-            bot.on_message(hear)
+            heard = hearing(bot)
             await world.send_file(room, "wx_office", str(sent))
             msg = await asyncio.wait_for(heard.get(), timeout=10)
             assert msg.file is not None and Path(msg.file.path).is_file()

@@ -107,8 +107,7 @@ def main() -> None:
     for label, carried in (("text only", []), ("with files", files)):
         fresh_copy(ready, work)
         run(f"sqlite:///{work}", accounts, carried, store, f"SQLite, {label}")
-    if args.pg:
-        for label, carried in (("text only", []), ("with files", files)):
+        if args.pg:
             name, url = copy_to_postgres(ready, args.pg)
             try:
                 run(url, accounts, carried, store, f"PostgreSQL, {label}")
