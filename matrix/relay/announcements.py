@@ -10,99 +10,66 @@ row fails for good and the issuing group is told which group could not
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from matrix import audit_log
 from matrix.relay.codes import notice_code
-from matrix.relay.people import UnitRef
+from matrix.relay.env import RelayEnv
+from matrix.relay.outbox import Outbox
+from matrix.relay.people import GroupRef, UnitRef
 from matrix.relay.targets import Target
-from matrix.tables import DELIVERY, GROUP
+from matrix.tables import GROUP
 
 ANNOUNCE_TEMPLATE = "relay/announcement.j2"
 
 
 @dataclass(frozen=True)
 class Announcing:
-    """Who asks for the announcement, of which unit, what it says, and when."""
+    """Who asks for the announcement, of which unit, and what it says."""
 
     actor: str
     unit: UnitRef
     body: str
-    now: datetime  # UTC
 
 
 def queue_announcements(
-    conn: Connection, notice_id: int, targets: Sequence[Target], what: Announcing
+    conn: Connection, env: RelayEnv, notice_id: int, targets: Sequence[Target], what: Announcing
 ) -> list[str]:
-    """Queue the notice's announcements (audit-logged) inside the caller's transaction; the
-    groups the bot does not own."""
+    """Queue the notice's announcements (audit-logged) inside the caller's transaction, each for
+    the account that owns its group, after every copy that account owes (rank 99); the names
+    of the groups the bot does not own."""
     code = notice_code(notice_id)
     context = {"code": code, "unit_name": what.unit.name, "body": what.body}
-    group_ids = [t.group_id for t in targets]
-    rows, not_owned = announce_rows(conn, notice_id, group_ids, context, what.now)
-    if rows:
-        conn.execute(insert(DELIVERY), rows)
+    outbox = Outbox(conn, env)
+    not_owned = []
+    for r in conn.execute(
+        select(GROUP).where(GROUP.c.id.in_([t.group_id for t in targets])).order_by(GROUP.c.id)
+    ):
+        if r.owner_account is None:
+            not_owned.append(r.name)
+            continue
+        outbox.add(
+            key=f"announce:{notice_id}:{r.id}",
+            kind="announce",
+            group=GroupRef(r.id, r.unit_code, r.kind, r.shard, r.name, r.room_id),
+            template=ANNOUNCE_TEMPLATE,
+            context=context,
+            notice_id=notice_id,
+            rank=99,
+            account=r.owner_account,
+        )
+    queued = outbox.flush()
     audit_log.record(
         conn,
         what.actor,
         "relay.announce",
         what.unit.code,
         notice=code,
-        groups=len(rows),
+        groups=queued,
         not_owned=not_owned[:20],
         not_owned_count=len(not_owned),
     )
     return not_owned
-
-
-def announce_rows(
-    conn: Connection,
-    notice_id: int,
-    group_ids: Sequence[int],
-    context: dict[str, Any],
-    now: datetime,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The ``announce`` rows of a notice to ``group_ids`` (after its copies: rank 99), and the
-    names of the groups the bot does not own, where no announcement can be set."""
-    owners = {
-        r.id: (r.owner_account, r.name)
-        for r in conn.execute(
-            select(GROUP.c.id, GROUP.c.owner_account, GROUP.c.name).where(
-                GROUP.c.id.in_(list(group_ids))
-            )
-        )
-    }
-    payload = json.dumps(
-        {"template": ANNOUNCE_TEMPLATE, "context": context, "mentions": [], "times": []},
-        ensure_ascii=False,
-    )
-    rows, not_owned = [], []
-    for group_id in group_ids:
-        owner, name = owners[group_id]
-        if owner is None:
-            not_owned.append(name)
-            continue
-        rows.append(
-            {
-                "key": f"announce:{notice_id}:{group_id}",
-                "kind": "announce",
-                "notice_id": notice_id,
-                "group_id": group_id,
-                "rank": 99,  # after every copy the account owes: the text comes first
-                "account_id": owner,
-                "state": "pending",
-                "attempts": 0,
-                "resend": False,
-                "next_at": now,
-                "planned_at": now,
-                "tried": "",
-                "payload": payload,
-            }
-        )
-    return rows, not_owned

@@ -297,8 +297,8 @@ def _go(
             rows += [copy, *file_rows(copy, issued.files)]
         conn.execute(insert(DELIVERY), rows)
         if issued.draft.announce:
-            where = Announcing(issued.contact_id, issued.leader, issued.draft.body, issued.now_utc)
-            not_owned = queue_announcements(conn, notice_id, issued.targets, where)
+            what = Announcing(issued.contact_id, issued.leader, issued.draft.body)
+            not_owned = queue_announcements(conn, env, notice_id, issued.targets, what)
     return _schedule(conn, env, notice_id, issued.draft, issued.now), not_owned
 
 
