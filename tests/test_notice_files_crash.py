@@ -17,6 +17,7 @@ from matrix.blueprint import Blueprint
 from matrix.relay import RelayOptions, issue_notice
 from matrix.relay.attachments import NoticeFile
 from matrix.relay.options import AttachmentOptions
+from matrix.relay.withdraw import withdraw_notice
 from matrix.roster import import_roster, read_roster
 from matrix.tables import DELIVERY
 from tests import worlds
@@ -158,3 +159,37 @@ def test_a_crash_just_after_a_file_went_does_not_send_it_again(engine, bp, tmp_p
     crash_and_restart(relay, crash)
     assert crash.fired
     _check(relay)
+
+
+class WithdrawAt:
+    """At the ``n``-th ``point``, the province office withdraws T1 (from another process, as it
+    were); the log is bookmarked there."""
+
+    def __init__(self, relay: RelayWorld, point: str, n: int) -> None:
+        self.relay, self.point, self.left = relay, point, n
+        self.mark: int | None = None
+
+    def __call__(self, point: str) -> None:
+        if point != self.point or self.mark is not None:
+            return
+        self.left -= 1
+        if not self.left:
+            withdraw_notice(self.relay.env, self.relay.contact("P", "office_staff"), 1, "有误")
+            self.mark = len(self.relay.world.messages())
+
+
+@pytest.mark.parametrize("point", ["claimed", "before_send", "after_send"])
+def test_a_withdrawal_mid_relay_stops_every_later_file(engine, bp, tmp_path, point):
+    relay = _relay(engine, bp, tmp_path, 4)
+    _issue(relay, tmp_path)
+    withdraw = WithdrawAt(relay, point, 5)
+    relay.restart(faults=withdraw)
+    relay.deliver()
+    assert withdraw.mark is not None
+    before = relay.world.messages()[: withdraw.mark]
+    after = relay.world.messages()[withdraw.mark :]
+    assert [m for m in before if m.file], "the withdrawal should come while files go out"
+    assert not [m for m in after if m.file and m.contact_id in ("bot1", "bot2")]
+    # every file that went out is taken back with the copy it followed
+    sent = [m for m in relay.world.messages() if m.file and m.contact_id in ("bot1", "bot2")]
+    assert all(m.recalled for m in sent)
