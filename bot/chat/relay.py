@@ -12,6 +12,9 @@ content guard, and raises a ``RelayError`` with a Chinese reason when it refuses
 calls block (a national notice plans thousands of copies): they run in a worker thread
 (``Services.offload_quick``), the poke back on the event loop.
 
+``#通知 … 附件`` takes the files its sender just sent here (``bot.chat.recent_files``), or the
+file the command quotes; the relay copies and checks them (``matrix.relay.attachments``).
+
 A bare ``收到`` (typed without #) answers only when it records something: people say 收到 all
 day, and the group must not fill with the bot's answers.
 """

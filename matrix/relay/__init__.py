@@ -5,7 +5,8 @@ Each chat command is one function that takes parsed arguments and returns data; 
 ``RelayEnv`` (database, blueprint, settings, time zone, clock).
 
 ======================  =========================================================
-``#通知``                ``issue_notice`` → ``NoticePlan`` (``relay/notice_plan.j2``)
+``#通知``                ``issue_notice`` → ``NoticePlan`` (``relay/notice_plan.j2``); its
+                        files (``attachments``) and 群公告 (``announcements``)
 ``收到`` / ``收到 T12``   ``parse_ack`` + ``acknowledge`` → ``AckResult`` (``relay/ack.j2``)
 ``#进度 T12``            ``notice_progress`` → ``Progress`` (``relay/progress.j2``)
 ``#上报 …``              ``submit_report`` → ``ReportReceipt`` (``relay/report_receipt.j2``)
