@@ -71,6 +71,11 @@ from matrix.tables import DELIVERY, GROUP, MEMBERSHIP, NOTICE, UNIT
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
 Faults = Callable[[str], None]  # called at named points; tests raise there to simulate a crash
 NOTICE_TEMPLATE = "relay/notice.j2"
+_FAILED_TEMPLATES = {  # what the issuing group is told of a message of the notice given up
+    "notice": "relay/copy_failed.j2",
+    "file": "relay/file_failed.j2",
+    "announce": "relay/announce_failed.j2",
+}
 _EPS = 1e-9
 _ECHO_MEMORY = 4096  # recent sends whose late echo can still confirm them
 _CLAIMED = (  # a claimed row as ``Claimed`` holds it
@@ -753,7 +758,7 @@ class DeliveryWorker:
                 row.attempts,
                 error,
             )
-            if row.kind not in ("notice", "announce") or row.notice_id is None:
+            if row.kind not in _FAILED_TEMPLATES or row.notice_id is None:
                 continue
             issued_in = conn.execute(
                 select(NOTICE.c.group_id).where(NOTICE.c.id == row.notice_id)
@@ -765,12 +770,13 @@ class DeliveryWorker:
                 kind="alert",
                 group=group(conn, issued_in),
                 notice_id=row.notice_id,
-                template=f"relay/{'copy' if row.kind == 'notice' else 'announce'}_failed.j2",
+                template=_FAILED_TEMPLATES[row.kind],
                 context={
                     "code": notice_code(row.notice_id),
                     "group": row.group_name,
                     "attempts": row.attempts,
                     "error": error,
+                    "file": json.loads(row.payload).get("name", "") if row.kind == "file" else "",
                 },
             )
         outbox.flush()

@@ -288,3 +288,18 @@ def test_a_full_store_first_lets_go_of_copies_no_notice_needs(province_db, bp, t
         out = s.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 三月材料 附件")
         assert files_sent(out) == RELAY_GROUPS
         assert [p.name for p in store.rglob("*.pdf")] == ["三月.pdf"]
+
+
+def test_a_file_that_cannot_be_sent_is_told_to_the_issuing_group(stage):
+    from matrix.platform import PlatformError
+
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 名单.xlsx 3KB>")
+    stage.world.fail("send_file", PlatformError("file too large for this room"), at=1)
+    lines = stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请核对名单 附件")
+    alerts = [line.text for line in bot_lines(lines) if line.text.startswith("【提醒】")]
+    assert alerts == [
+        "【提醒】通知 T1 的附件“名单.xlsx”未能发到“示范省地市级团委少年部长群”"
+        "（已试 1 次：file too large for this room）。\n"
+        "通知正文已送达；请该群负责同志向本单位索取附件，或稍后重新下发。"
+    ]
+    assert files_sent(lines) == RELAY_GROUPS[1:]  # the others got theirs
