@@ -7,6 +7,10 @@ Each chat command is one function that takes parsed arguments and returns data; 
 ======================  =========================================================
 ``#通知``                ``issue_notice`` → ``NoticePlan`` (``relay/notice_plan.j2``); its
                         files (``attachments``) and 群公告 (``announcements``)
+``#确认 T12``            ``lifecycle.confirm_notice`` → ``NoticePlan`` (a held notice goes)
+``#撤回 T12 [理由]``      ``withdraw.withdraw_notice`` → ``Withdrawn`` (``relay/withdrawn.j2``)
+``#更正 T12 <正文>``      ``withdraw.correct_notice`` → ``Corrected`` (``relay/corrected.j2``)
+``#停止 T12``            ``lifecycle.stop_notice`` → ``Stopped`` (``relay/stopped.j2``)
 ``收到`` / ``收到 T12``   ``parse_ack`` + ``acknowledge`` → ``AckResult`` (``relay/ack.j2``)
 ``#进度 T12``            ``notice_progress`` → ``Progress`` (``relay/progress.j2``)
 ``#上报 …``              ``submit_report`` → ``ReportReceipt`` (``relay/report_receipt.j2``)

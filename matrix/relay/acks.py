@@ -101,37 +101,28 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
                     fix="请核对通知编号，或直接回复“收到”确认最新一条通知",
                 )
         else:
-            newest = owed.order_by(DELIVERY.c.notice_id.desc()).limit(1)
+            # a withdrawn notice owes no 收到: the bare word answers the newest one still standing
+            standing = owed.where(
+                DELIVERY.c.notice_id.in_(select(NOTICE.c.id).where(NOTICE.c.state != "withdrawn"))
+            )
+            newest = standing.order_by(DELIVERY.c.notice_id.desc()).limit(1)
             hit = conn.execute(newest.where(DELIVERY.c.state == "sent")).first()
             hit = hit or conn.execute(newest).first()
             if hit is None:
                 raise UnknownCode("本群还没有需要回执的通知", fix="收到通知后再回复“收到”")
         found = hit.notice_id
-        deadline = conn.execute(select(NOTICE.c.deadline).where(NOTICE.c.id == found)).scalar_one()
-        have = set(
-            conn.execute(
-                select(ACKNOWLEDGEMENT.c.unit_code).where(
-                    ACKNOWLEDGEMENT.c.notice_id == found,
-                    ACKNOWLEDGEMENT.c.unit_code.in_([u.code for u in units]),
-                )
-            ).scalars()
-        )
-        new = [u for u in units if u.code not in have]
-        if new:
-            conn.execute(
-                insert(ACKNOWLEDGEMENT),
-                [
-                    {
-                        "notice_id": found,
-                        "unit_code": u.code,
-                        "group_id": group.id,
-                        "person_id": person.id,
-                        "contact_id": contact_id,
-                        "at": now,
-                    }
-                    for u in new
-                ],
+        notice = conn.execute(
+            select(NOTICE.c.deadline, NOTICE.c.state).where(NOTICE.c.id == found)
+        ).one()
+        if notice.state == "withdrawn":
+            raise UnknownCode(
+                f"通知 {notice_code(found)} 已撤回，无需回执", fix="请以发文单位的最新通知为准"
             )
+        deadline = notice.deadline
+        have = _have(conn, found, units)
+        new = [u for u in units if u.code not in have]
+        for notice_id in [found, *_carried_to(conn, found)]:
+            _record(conn, notice_id, new, group.id, person.id, contact_id, now)
     return AckResult(
         notice_code(found),
         [u.name for u in new],
@@ -139,6 +130,62 @@ def acknowledge(env: RelayEnv, room_id: str, contact_id: str, request: AckReques
         now > deadline,
         hit.state in ("pending", "sending"),
     )
+
+
+def _carried_to(conn: Connection, notice_id: int) -> list[int]:
+    """The corrections (and corrections of those) whose receipts are this notice's: a 收到 said
+    to the original after it was corrected counts for them too, as the correction promised."""
+    chain: list[int] = []
+    current = notice_id
+    while len(chain) < 20:  # bounded: a correction chain longer than this is not a real one
+        following = conn.execute(
+            select(NOTICE.c.id).where(NOTICE.c.corrects_id == current, NOTICE.c.carries_acks)
+        ).scalar()
+        if following is None:
+            break
+        chain.append(following)
+        current = following
+    return chain
+
+
+def _have(conn: Connection, notice_id: int, units: list[UnitRef]) -> set[str]:
+    """Those of ``units`` that have said 收到 to the notice."""
+    return set(
+        conn.execute(
+            select(ACKNOWLEDGEMENT.c.unit_code).where(
+                ACKNOWLEDGEMENT.c.notice_id == notice_id,
+                ACKNOWLEDGEMENT.c.unit_code.in_([u.code for u in units]),
+            )
+        ).scalars()
+    )
+
+
+def _record(
+    conn: Connection,
+    notice_id: int,
+    units: list[UnitRef],
+    group_id: int,
+    person_id: int,
+    contact_id: str,
+    at: datetime,
+) -> None:
+    """The units' 收到 to one notice, skipping those it already has (a correction may hold a
+    receipt the unit gave it directly)."""
+    have = _have(conn, notice_id, units)
+    rows = [
+        {
+            "notice_id": notice_id,
+            "unit_code": u.code,
+            "group_id": group_id,
+            "person_id": person_id,
+            "contact_id": contact_id,
+            "at": at,
+        }
+        for u in units
+        if u.code not in have
+    ]
+    if rows:
+        conn.execute(insert(ACKNOWLEDGEMENT), rows)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from matrix.relay.drafts import next_time
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotInMatrix, RelayError, UnknownCode, refused
 from matrix.relay.notices import NoticePlan, release_notice, write_notice
-from matrix.relay.people import group_for_room, relay_asker, unit
+from matrix.relay.outbox import enqueue
+from matrix.relay.people import group, group_for_room, relay_asker, unit
 from matrix.tables import DELIVERY, NOTICE, RELAY_JOB, UNIT
 
 WAITING = ("held", "scheduled", "recurring")  # written, nothing sent yet (a series: not yet)
@@ -237,18 +238,46 @@ def run_send_job(conn: Connection, env: RelayEnv, notice_id: int) -> int:
         return 0
     try:
         with conn.begin_nested():
+            still_issuer(conn, env, row)
             return release_notice(conn, env, notice_id).groups
-    except RelayError as exc:  # its unit left the roster meanwhile: it cannot go
+    except RelayError as exc:  # its unit or its issuer left the roster meanwhile: it cannot go
         _give_up(conn, env, row, exc)
         return 0
 
 
+def still_issuer(conn: Connection, env: RelayEnv, row: Any) -> None:
+    """The notice's issuer must still be an office of its unit when it goes: a post ended by a
+    roster re-import since it was written takes its scheduled notices' authority with it."""
+    leader = unit(conn, row.unit_code)
+    if leader is None:  # the unit itself left: ``release_notice`` says so
+        return
+    asker = relay_asker(conn, env.blueprint, row.issuer_contact)
+    if refusal(asker, Who.OFFICE, row.unit_code, exact=True) is not None:
+        raise RelayError(
+            f"发文人{row.issuer_name}已不是{leader.name}办公室人员",
+            fix=f"如仍需发出，请{leader.name}办公室同志重新下发",
+        )
+
+
 def _give_up(conn: Connection, env: RelayEnv, row: Any, exc: RelayError) -> None:
     """A job that can no longer send its notice ends it (withdrawn, the reason kept) rather
-    than failing again at every tick."""
+    than failing again at every tick, and says so in the group it was issued in."""
     logger.warning("定时通知 {} 无法发出：{}", notice_code(row.id), exc)
     cancel_jobs(conn, row.id)
     close(conn, env, row.id, "withdrawn", "relay", reason=str(exc)[:200])
+    if row.group_id is None:
+        return
+    enqueue(
+        conn,
+        env,
+        key=f"not_sent:{row.id}",
+        kind="alert",
+        group=group(conn, row.group_id),
+        notice_id=row.id,
+        template="relay/not_sent.j2",
+        context={"code": notice_code(row.id), "reason": exc.message[:200], "fix": exc.fix},
+        mentions=[row.issuer_contact],
+    )
 
 
 def run_repeat_job(conn: Connection, env: RelayEnv, series_id: int, due: datetime) -> int:
@@ -260,8 +289,9 @@ def run_repeat_job(conn: Connection, env: RelayEnv, series_id: int, due: datetim
     due = env.local(due)
     try:
         with conn.begin_nested():
+            still_issuer(conn, env, series)
             queued = release_notice(conn, env, _occurrence(conn, env, series, due)).groups
-    except RelayError as exc:  # its unit left the roster meanwhile
+    except RelayError as exc:  # its unit or its issuer left the roster meanwhile
         _give_up(conn, env, series, exc)
         return 0
     following = next_time(series.repeat, due)

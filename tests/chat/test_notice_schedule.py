@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.rehearsal.stage import Line, Stage
-from matrix.tables import DELIVERY, NOTICE, RELAY_JOB, UNIT
+from matrix.tables import DELIVERY, NOTICE, PERSON, POSITION, RELAY_JOB, UNIT
 from tests.chat.conftest import (
     K1_GROUP,
     K1_OFFICE,
@@ -160,9 +160,34 @@ def test_a_scheduled_notice_that_can_no_longer_go_ends_instead_of_failing_every_
     stage.say(K1_GROUP, K1_OFFICE, "#通知 定时 明天 8:00 请报送周报")
     with stage.engine.begin() as conn:  # 乙1县 and its schools leave the roster meanwhile
         conn.execute(UNIT.update().where(UNIT.c.code.startswith("K1")).values(removed_at=MORNING))
-    assert bot_lines(stage.advance(TOMORROW_8)) == []
+    [told] = bot_lines(stage.advance(TOMORROW_8))
+    assert (told.group, told.text.split("：")[0]) == (
+        "乙1县少先队大队辅导员群",
+        "【提醒】定时通知 T1 未能发出，已取消",
+    )
+    assert "不在名册" in told.text
     with stage.engine.connect() as conn:
         state, reason = conn.execute(select(NOTICE.c.state, NOTICE.c.reason)).one()
     assert state == "withdrawn" and "不在名册" in reason
+    assert bot_lines(stage.advance(datetime(2026, 11, 26, 9, 0, tzinfo=TZ))) == []  # told once
     # the relay goes on: the province's notice still goes out
     assert len(bot_lines(stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 明天开会"))) == 5
+
+
+def test_a_scheduled_notice_whose_issuer_left_the_office_does_not_go(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 定时 明天 8:00 请报送周报")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 每周五 9:00 请报送周报")
+    with stage.engine.begin() as conn:  # a roster re-import ended the issuer's office post
+        person = conn.execute(
+            select(PERSON.c.id).where(PERSON.c.wechat_id == PROVINCE_OFFICE)
+        ).scalar_one()
+        conn.execute(POSITION.delete().where(POSITION.c.person_id == person))
+    [told] = bot_lines(stage.advance(TOMORROW_8))
+    assert told.text.startswith("【提醒】定时通知 T1 未能发出，已取消：发文人")
+    assert "已不是示范省办公室人员" in told.text
+    assert copies(stage) == 0
+    friday = bot_lines(stage.advance(datetime(2026, 11, 27, 9, 0, tzinfo=TZ)))
+    assert [line.text.split("：")[0] for line in friday] == ["【提醒】定时通知 T2 未能发出，已取消"]
+    assert copies(stage) == 0
+    with stage.engine.connect() as conn:
+        assert set(conn.execute(select(NOTICE.c.state)).scalars()) == {"withdrawn"}

@@ -129,6 +129,24 @@ def test_a_notice_is_withdrawn_once(stage):
     assert states(stage, "withdraw") == {"sent": 5}
 
 
+def test_a_receipt_for_a_withdrawn_notice_is_not_recorded(stage):
+    notify(stage)
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#撤回 T1")
+    assert bot_lines(stage.say(K1_GROUP, TEACHER, "收到")) == []  # said all day: no answer
+    assert stage.reply(K1_GROUP, TEACHER, "#收到 T1") == (
+        "通知 T1 已撤回，无需回执。请以发文单位的最新通知为准。"
+    )
+    with stage.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ACKNOWLEDGEMENT)).scalar_one() == 0
+
+
+def test_a_bare_receipt_skips_a_withdrawn_notice_for_the_one_still_standing(stage):
+    notify(stage)  # T1
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 截止 17:00 第二件事")  # T2
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#撤回 T2")
+    assert stage.reply(K1_GROUP, TEACHER, "收到") == "已记录 乙1县第1小学 收到通知 T1。"
+
+
 # --- #更正 -------------------------------------------------------------------------------------
 
 
@@ -163,6 +181,19 @@ def test_a_correction_goes_to_the_same_groups_and_receipts_carry_over(stage):
     assert "乙1县少先队大队辅导员群" not in [r.group for r in reminders]
     [logged] = audit(stage, "relay.correct")
     assert (logged["notice"], logged["correction"], logged["carried"]) == ("T1", "T2", 1)
+
+
+def test_a_late_receipt_of_the_original_counts_for_the_correction_too(stage):
+    notify(stage)
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#更正 T1 请于今天17:00前报送建队情况")
+    # the correction says 已回复“收到 T1”的单位无需再回复: a school that answers T1 now is done
+    assert stage.reply(K1_GROUP, TEACHER, "收到 T1") == "已记录 乙1县第1小学 收到通知 T1。"
+    assert "乙1县第1小学" not in stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#进度 T2")
+    with stage.engine.connect() as conn:
+        acks = conn.execute(
+            select(ACKNOWLEDGEMENT.c.notice_id).where(ACKNOWLEDGEMENT.c.unit_code == "K1S1")
+        ).scalars()
+        assert sorted(acks) == [1, 2]
 
 
 def test_a_correction_may_ask_every_unit_again(stage):
