@@ -230,9 +230,12 @@ def _issuer(
 class _Assigned:
     """Which account sends each copy, and when it is planned to go out."""
 
-    def __init__(self, assignment: Assignment, planned: list[datetime]) -> None:
+    def __init__(
+        self, assignment: Assignment, planned: list[datetime], files_take: dict[str, float]
+    ) -> None:
         self.assignment = assignment
         self.planned = planned
+        self.files_take = files_take  # seconds each account spends on the files after its copies
 
 
 def _assign_copies(conn: Connection, issued: _Issued) -> _Assigned:
@@ -243,6 +246,7 @@ def _assign_copies(conn: Connection, issued: _Issued) -> _Assigned:
     plan = assign([holders.get(t.group_id, []) for t in issued.targets], rates, owed)
     position: Counter[str] = Counter()
     planned = []
+    each = 1 + len(issued.files)  # a copy and its files, one message each
     for account in plan.account_of:
         if account is None:
             planned.append(issued.now_utc)
@@ -250,8 +254,10 @@ def _assign_copies(conn: Connection, issued: _Issued) -> _Assigned:
         rate = rates[account]
         ahead = owed.get(account, 0) + position[account]
         planned.append(issued.now_utc + timedelta(seconds=ahead / rate if rate > 0 else 0))
-        position[account] += 1
-    return _Assigned(plan, planned)
+        position[account] += each
+    extra = {a: n * len(issued.files) for a, n in Counter(plan.account_of).items() if a}
+    take = {a: n / (rates[a] or 1.0) for a, n in extra.items()}  # as ``assign`` counts
+    return _Assigned(plan, planned, take)
 
 
 def write_notice(conn: Connection, **values: Any) -> int:
@@ -385,7 +391,7 @@ def _told(
     used = {a for a in assignment.account_of if a is not None}
     done, seconds = None, None
     if used:
-        seconds = max(assignment.finish[a] for a in used)
+        seconds = max(assignment.finish[a] + plan.files_take.get(a, 0.0) for a in used)
         start = draft.send_at or issued.now  # a timed notice starts when it goes out
         done = env.local(start + timedelta(seconds=seconds))
     return NoticePlan(

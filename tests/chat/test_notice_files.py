@@ -47,6 +47,8 @@ def test_a_file_sent_then_notice_with_attachment_goes_to_every_group_after_the_t
         stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 截止 17:00 请查收会议通知 附件")
     )
     assert "附件 1 个（会议通知.pdf）随通知发到每个群，排在正文之后" in reply.text
+    # the estimate counts the files too: 5 copies and 5 files at one message a second
+    assert "预计 10 秒内发完" in reply.text
     # in every group: the text, then the file
     assert [line.group for line in out] == [g for g in RELAY_GROUPS for _ in (0, 1)]
     for text, file in zip(out[::2], out[1::2], strict=True):
