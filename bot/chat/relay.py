@@ -134,8 +134,10 @@ async def withdraw(call: Call) -> Reply:
 
 
 async def correct(call: Call) -> Reply:
-    """#更正 T12 <新正文>: the correction goes to the same groups."""
+    """#更正 T12 <新正文> [附件]: the correction goes to the same groups (with new files, or
+    the original's)."""
     relay = call.core.relay
+    files = _files_for(call)
     done = await call.core.offload_quick(
         correct_notice,
         relay.env,
@@ -143,7 +145,9 @@ async def correct(call: Call) -> Reply:
         call.asker.contact_id,
         call.args["notice"],
         call.args["text"],
+        files,
     )
+    call.core.recent_files.taken(call.message.room_id, files)
     relay.poke()
     return Reply(
         TEMPLATE, {"template": "relay/corrected.j2", "c": done}, audit={"notice": done.original}

@@ -65,6 +65,14 @@ def file_problem(options: AttachmentOptions, file: NoticeFile) -> str | None:
     return None
 
 
+def no_files_found(options: AttachmentOptions) -> BadCommand:
+    """附件 was written, and its sender sent no file lately (nor quoted one)."""
+    return BadCommand(
+        f"没有找到你在 {options.window_minutes} 分钟内在本群发的文件",
+        fix="请先在本群发送文件，再发 #通知 … 附件（或引用那个文件发 #通知）",
+    )
+
+
 def check_files(options: AttachmentOptions, files: Sequence[NoticeFile]) -> None:
     """Refuse the files (``BadCommand``, nothing written) unless every one may go."""
     if len(files) > options.max_count:

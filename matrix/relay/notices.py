@@ -29,6 +29,7 @@ from matrix.relay.attachments import (
     check_files,
     file_rows,
     files_json,
+    no_files_found,
     notice_files,
     store_files,
 )
@@ -36,7 +37,7 @@ from matrix.relay.codes import notice_code
 from matrix.relay.delivery import refresh_queue_stats
 from matrix.relay.drafts import NoticeDraft, parse_notice
 from matrix.relay.env import RelayEnv
-from matrix.relay.errors import BadCommand, RelayError, refused
+from matrix.relay.errors import RelayError, refused
 from matrix.relay.guard import enforce
 from matrix.relay.people import (
     GroupRef,
@@ -109,10 +110,7 @@ def issue_notice(
     now = env.now()
     draft = parse_notice(text, now, require_ack=env.options.require_ack)
     if draft.files and not files:
-        raise BadCommand(
-            f"没有找到你在 {env.options.attachments.window_minutes} 分钟内在本群发的文件",
-            fix="请先在本群发送文件，再发 #通知 … 附件（或引用那个文件发 #通知）",
-        )
+        raise no_files_found(env.options.attachments)
     with env.engine.connect() as conn:
         group = group_for_room(conn, room_id)
     names = [f.name for f in files]

@@ -305,3 +305,32 @@ def test_a_file_that_cannot_be_sent_is_told_to_the_issuing_group(stage):
         "通知正文已送达；请该群负责同志向本单位索取附件，或稍后重新下发。"
     ]
     assert files_sent(lines) == RELAY_GROUPS[1:]  # the others got theirs
+
+
+def test_a_correction_with_new_files_sends_them_instead(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 名单.xlsx 3KB>")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请核对名单 附件")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 名单（修订）.xlsx 3KB>")
+    lines = stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#更正 T1 名单有修订，以此为准 附件")
+    reply = bot_lines(lines)[0].text
+    assert "新的附件 1 个（名单（修订）.xlsx）随更正发出，取代原通知的附件" in reply
+    sent = [Path(line.file).name for line in bot_lines(lines) if line.file]
+    assert sent == ["名单（修订）.xlsx"] * 5
+    [logged] = audit(stage, "relay.correct")
+    assert logged["notice"] == "T1"
+
+
+def test_a_correction_asking_for_files_without_any_changes_nothing(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请核对名单")
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#更正 T1 名单有修订 附件")
+    assert "没有找到你在 10 分钟内在本群发的文件" in reply
+    with stage.engine.connect() as conn:
+        states = conn.execute(select(NOTICE.c.state).order_by(NOTICE.c.id)).scalars().all()
+    assert states == ["live"]  # T1 stands, no correction written
+
+
+def test_a_classified_file_on_a_correction_is_blocked(stage):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请核对名单")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "<文件 涉密名单.xlsx 3KB>")
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#更正 T1 名单有修订 附件")
+    assert reply.startswith("更正附件“涉密名单.xlsx”含有“涉密”字样")
