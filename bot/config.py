@@ -59,6 +59,11 @@ class WechatySettings(BaseModel):
     webhook_timeout: float = Field(
         default=5.0, gt=0, le=60, description="seconds a webhook call may take"
     )
+    files_dir: str = Field(
+        default="data/incoming",
+        description="where files and images members send are saved for the bot (#通知 … 附件 "
+        "copies them into [relay.attachments] dir), e.g. /var/lib/qunmatrix/incoming",
+    )
 
 
 class HealthSettings(BaseModel):

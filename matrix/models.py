@@ -311,6 +311,16 @@ class Notice(SQLModel, table=True):
         sa_column_kwargs={"server_default": "0"},
         description="a correction: the receipts of the notice it corrects count for it",
     )
+    # files it carries (migration 0014): JSON, a list of {name, size, path} of the bot's copies
+    # (``matrix.relay.attachments``), sent after the text in every group
+    files: str = Field(
+        default="[]", sa_column=Column(Text, nullable=False, default="[]", server_default="[]")
+    )
+    announce: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": "0"},
+        description="公告: also set as the 群公告 where the bot owns the group",
+    )
 
 
 class Delivery(SQLModel, table=True):
@@ -327,7 +337,9 @@ class Delivery(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=96, unique=True, description="what it is, so it is made once")
-    kind: str = Field(max_length=16, description="notice | remind | escalate | report | flag")
+    kind: str = Field(
+        max_length=16, description="notice | file | announce | remind | escalate | report | flag"
+    )
     notice_id: int | None = Field(default=None, foreign_key="relay_notice.id", index=True)
     group_id: int = Field(foreign_key="wgroup.id", index=True)
     rank: int = Field(default=0, description="send order: level depth for notices, 0 first")

@@ -81,8 +81,18 @@ class AddOutcome(Enum):
 
 
 @dataclass(frozen=True)
+class IncomingFile:
+    """A file or image a member sent, as the platform saved it for the bot: ``path`` is a local
+    file the bot may read (the adapter saved it under its configured directory)."""
+
+    name: str  # as the member sent it, e.g. 通知.pdf
+    size: int  # bytes
+    path: str
+
+
+@dataclass(frozen=True)
 class IncomingMessage:
-    """A text said in a room, as handed to the bot."""
+    """A text (or a file) said in a room, as handed to the bot."""
 
     message_id: str
     room_id: str
@@ -91,6 +101,9 @@ class IncomingMessage:
     sender_name: str = ""
     mentions: tuple[str, ...] = ()
     is_self: bool = False  # the platform's echo of the bot's own message
+    file: IncomingFile | None = None  # the message is a file or image (``text`` then reads
+    # ``[文件] name``)
+    quoted: str = ""  # the id of the message this one quotes (引用), where the platform says
 
 
 class RoomEventKind(Enum):
@@ -156,7 +169,13 @@ class Platform(Protocol):
         ...
 
     async def send_file(self, room_id: str, path: str) -> str:
-        """Send a file (a summary table) to the room; return the message id."""
+        """Send a file (a summary table, a notice's attachment) to the room; return the message
+        id."""
+        ...
+
+    async def set_announcement(self, room_id: str, text: str) -> None:
+        """Set the room's 群公告; ``NotSupported`` where the account is not the room's owner
+        (or admin) or the platform cannot."""
         ...
 
     async def send_direct(self, contact_id: str, text: str) -> str:

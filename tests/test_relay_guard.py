@@ -13,6 +13,7 @@ from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.models import Delivery, Notice, Report, WatchFlag
 from matrix.relay import ContentBlocked, RelayOptions, check_content, issue_notice, submit_report
+from matrix.relay.attachments import NoticeFile
 from tests.worlds import RelayWorld, count
 
 RELAY_AND_OFFICE = [
@@ -61,7 +62,8 @@ def test_configured_words_and_attachment_names_are_checked(province_db: Engine, 
     office = relay.contact("P", "office_staff")
     assert "含有“考试答案”字样" in relay.say(office, relay.room("P"), "#通知 今年的考试答案如下")
     with pytest.raises(ContentBlocked, match=re.escape("通知附件“秘密-名单.xlsx”含有“秘密”字样")):
-        issue_notice(relay.env, relay.room("P"), office, "见附件", attachments=["秘密-名单.xlsx"])
+        files = [NoticeFile("秘密-名单.xlsx", 10, "/nowhere/秘密-名单.xlsx")]
+        issue_notice(relay.env, relay.room("P"), office, "见附件", files=files)
     assert count(province_db, Notice) == 0
 
 

@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from sqlalchemy import Connection, Engine
 
 from bot.chat.commands import Command, Registry
+from bot.chat.recent_files import RecentFiles
 from bot.chat.relay_runner import Relay
 from bot.chat.settings import SummaryOptions
 from matrix.blueprint import Blueprint
@@ -82,6 +83,7 @@ class Services(Protocol):
     relay: Relay
     summaries: SummaryOptions
     shown_plans: ShownPlans
+    recent_files: RecentFiles
     applies: Applies
     platforms: dict[str, Platform]
     accounts: set[str]

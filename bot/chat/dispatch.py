@@ -60,6 +60,7 @@ from bot.chat.commands import Command, Invocation, Param, Registry, UsageError, 
 from bot.chat.context import Call, Executor, Reply, Transaction, group_of
 from bot.chat.help import roster_example
 from bot.chat.limits import Gate, Limiter, cleaned, cleaned_event
+from bot.chat.recent_files import RecentFiles
 from bot.chat.registry import REGISTRY
 from bot.chat.relay import watch, watched
 from bot.chat.relay_runner import Relay
@@ -84,6 +85,7 @@ from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.plan import ShownPlans
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import RelayEnv
+from matrix.relay.attachments import NoticeFile
 from matrix.relay.bind_claims import BindLimits
 from matrix.relay.errors import NotAllowed
 from matrix.relay.people import GroupRef, room_owner, units_mark
@@ -349,6 +351,7 @@ class Bot:
         self._heavy = ThreadPoolExecutor(HEAVY_WORKERS, thread_name_prefix="qunmatrix-heavy")
         self._quick = ThreadPoolExecutor(QUICK_WORKERS, thread_name_prefix="qunmatrix-quick")
         self.gate = Gate(Limiter(limits))
+        self.recent_files = RecentFiles(self.relay.env.options.attachments.window_minutes)
 
     def close(self) -> None:
         """Let the worker threads go (work already handed to them finishes first)."""
@@ -444,6 +447,7 @@ class Bot:
             try:
                 await self.refresh_units()
                 self.shown_plans.forget_old(self.clock())
+                self.recent_files.forget_old(self.clock())
                 stale = self.now().timestamp() - claims.WINDOW
                 await self.offload_quick(claims.prune, self.engine, stale)
                 await joins.timeouts(self)
@@ -515,6 +519,10 @@ class Bot:
         msg = cleaned(msg)
         self._heard_in[msg.room_id] = platform.account_id
         self.stats.messages += 1
+        if msg.file is not None:  # a file is no command: kept for a #通知 … 附件 that follows
+            file = NoticeFile(msg.file.name, msg.file.size, msg.file.path)
+            self.recent_files.heard(msg.room_id, msg.contact_id, msg.message_id, file, self.clock())
+            return
         invocation = self.commands.parse(msg.text)
         if invocation is None:
             # plain chat waits for nobody: it gets no reply whose order could matter

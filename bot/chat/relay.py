@@ -12,6 +12,9 @@ content guard, and raises a ``RelayError`` with a Chinese reason when it refuses
 calls block (a national notice plans thousands of copies): they run in a worker thread
 (``Services.offload_quick``), the poke back on the event loop.
 
+``#通知 … 附件`` takes the files its sender just sent here (``bot.chat.recent_files``), or the
+file the command quotes; the relay copies and checks them (``matrix.relay.attachments``).
+
 A bare ``收到`` (typed without #) answers only when it records something: people say 收到 all
 day, and the group must not fill with the bot's answers.
 """
@@ -35,7 +38,10 @@ from matrix.relay import (
     watch_message,
 )
 from matrix.relay.acks import latest_notice_in_room
+from matrix.relay.attachments import NoticeFile
 from matrix.relay.codes import report_code
+from matrix.relay.drafts import parse_notice
+from matrix.relay.errors import BadCommand
 from matrix.relay.guard import watch_match
 from matrix.relay.lifecycle import (
     NoticeState,
@@ -52,20 +58,39 @@ TEMPLATE = "relay.j2"
 
 
 async def notice(call: Call) -> Reply:
-    """#通知 <正文>: plan and queue the copies; tell the issuer how many groups and by when."""
+    """#通知 <正文> [附件] [公告]: plan and queue the copies (and the files the asker just sent,
+    or the one quoted); tell the issuer how many groups and by when."""
     relay = call.core.relay
+    files = _files_for(call)
     plan = await call.core.offload_quick(
         issue_notice,
         relay.env,
         call.message.room_id,
         call.asker.contact_id,
         call.args["text"],
+        files,
         confirm=True,  # a person is here to answer #确认 for a large notice
     )
+    call.core.recent_files.taken(call.message.room_id, files)
     relay.poke()
     return Reply(
         TEMPLATE, {"template": "relay/notice_plan.j2", "plan": plan}, audit={"notice": plan.code}
     )
+
+
+def _files_for(call: Call) -> list[NoticeFile]:
+    """The files a #通知 takes: the one it quotes, else with 附件 the files its sender sent
+    here in the last minutes (``bot.chat.recent_files``)."""
+    msg, recent = call.message, call.core.recent_files
+    quoted = recent.quoted(msg.room_id, msg.quoted) if msg.quoted else None
+    if quoted is not None:
+        return [quoted]
+    env = call.core.relay.env
+    try:
+        wanted = parse_notice(call.args["text"], env.now()).files
+    except BadCommand:
+        return []  # issue_notice answers the same mistake
+    return recent.sent_by(msg.room_id, msg.contact_id, call.core.clock()) if wanted else []
 
 
 async def confirm(call: Call) -> Reply:
@@ -110,8 +135,10 @@ async def withdraw(call: Call) -> Reply:
 
 
 async def correct(call: Call) -> Reply:
-    """#更正 T12 <新正文>: the correction goes to the same groups."""
+    """#更正 T12 <新正文> [附件]: the correction goes to the same groups (with new files, or
+    the original's)."""
     relay = call.core.relay
+    files = _files_for(call)
     done = await call.core.offload_quick(
         correct_notice,
         relay.env,
@@ -119,7 +146,9 @@ async def correct(call: Call) -> Reply:
         call.asker.contact_id,
         call.args["notice"],
         call.args["text"],
+        files,
     )
+    call.core.recent_files.taken(call.message.room_id, files)
     relay.poke()
     return Reply(
         TEMPLATE, {"template": "relay/corrected.j2", "c": done}, audit={"notice": done.original}

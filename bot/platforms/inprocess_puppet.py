@@ -21,9 +21,11 @@ Pitfalls this takes care of (see WECHATY_NOTES.md):
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bot.platforms.simulated import SimulatedAccount, SimulatedWeChat
@@ -68,6 +70,7 @@ class InProcessPuppet(Puppet):
         self._emitter = AsyncIOEventEmitter()
         self._emitter.on("error", self._record_error)
         self._prefix = uuid.uuid4().hex[:8] + ":"
+        self._files = tempfile.TemporaryDirectory(prefix="qunmatrix-puppet-")
         self._topics = {rid: r.topic for rid, r in world.rooms.items()}
         self._running = False
         self._stopped = asyncio.Event()
@@ -218,7 +221,24 @@ class InProcessPuppet(Puppet):
         return self._prefix + mid
 
     async def message_send_file(self, conversation_id: str, file: FileBox) -> str:
-        return self._prefix + await self.account.send_file(conversation_id, file.name)
+        # the world keeps the file as the room would show it: saved under its name
+        folder = Path(self._files.name) / uuid.uuid4().hex[:8]
+        folder.mkdir()
+        path = folder / file.name
+        await file.to_file(str(path))
+        return self._prefix + await self.account.send_file(conversation_id, str(path))
+
+    async def message_file(self, message_id: str) -> FileBox:
+        msg = self.world.message(message_id.removeprefix(self._prefix))
+        if not msg.file:
+            raise PlatformError(f"message {message_id} carries no file")
+        return FileBox.from_file(msg.file)
+
+    async def room_announce(self, room_id: str, announcement: str | None = None) -> str:
+        if announcement is None:
+            return self.world.room(room_id).announcement
+        await self.account.set_announcement(room_id, announcement)
+        return announcement
 
     async def room_create(self, contact_ids: list[str], topic: str | None = None) -> str:
         return await self.account.create_room(topic or "", contact_ids)

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,7 @@ from typing import Any, Protocol
 from matrix.platform import (
     AddOutcome,
     Disconnected,
+    IncomingFile,
     IncomingMessage,
     Member,
     NotSupported,
@@ -175,6 +177,7 @@ class SimRoom:
     admins: set[str] = field(default_factory=set)
     invitations: dict[str, str] = field(default_factory=dict)  # invitee → inviter
     confirm_invites: bool = False  # 群聊邀请确认: only owner/admins add directly
+    announcement: str = ""  # 群公告: set by the owner or an admin
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,7 @@ class SimMessage:
     file: str = ""  # a sent file's path (send_file), empty for text
     recalled: bool = False  # taken back by its sender (撤回): it stays in the log, marked
     to: str = ""  # a private message (私聊): its one reader; ``room_id`` is then empty
+    quoted: str = ""  # the message it quotes (引用)
 
 
 class _Pacer:
@@ -425,12 +429,26 @@ class SimulatedWeChat:
         await self.join(room_id, contact_id, inviter_id=inviter)
 
     async def say(
-        self, room_id: str, contact_id: str, text: str, mentions: tuple[str, ...] = ()
+        self,
+        room_id: str,
+        contact_id: str,
+        text: str,
+        mentions: tuple[str, ...] = (),
+        *,
+        quoted: str = "",
     ) -> str:
-        """A member says ``text``; returns the message id once every callback has run."""
+        """A member says ``text`` (quoting the message ``quoted``); returns the message id once
+        every callback has run."""
         room = self.room(room_id)
         self._require_member(room, contact_id)
-        return await self._post(room, contact_id, text, mentions)
+        return await self._post(room, contact_id, text, mentions, quoted=quoted)
+
+    async def send_file(self, room_id: str, contact_id: str, path: str) -> str:
+        """A member sends the file at ``path`` (a local file: the bot reads it from there, as
+        the Wechaty adapter reads the file it saved)."""
+        room = self.room(room_id)
+        self._require_member(room, contact_id)
+        return await self._post(room, contact_id, f"[文件] {_file_name(path)}", (), file=path)
 
     # --- reading the log ----------------------------------------------------------------------
 
@@ -489,13 +507,22 @@ class SimulatedWeChat:
         ]
 
     async def _post(
-        self, room: SimRoom, contact_id: str, text: str, mentions: tuple[str, ...], file: str = ""
+        self,
+        room: SimRoom,
+        contact_id: str,
+        text: str,
+        mentions: tuple[str, ...],
+        file: str = "",
+        quoted: str = "",
     ) -> str:
         mid = f"m{next(self._ids)}"
-        msg = SimMessage(mid, room.room_id, contact_id, text, tuple(mentions), self.clock(), file)
+        msg = SimMessage(
+            mid, room.room_id, contact_id, text, tuple(mentions), self.clock(), file, quoted=quoted
+        )
         self._messages[mid] = msg
         self._log.append(msg)
         name = self.contacts[contact_id].name
+        sent = _incoming_file(file) if file else None
         for acc in self._accounts_in(room):
             incoming = IncomingMessage(
                 mid,
@@ -505,6 +532,8 @@ class SimulatedWeChat:
                 name,
                 msg.mentions,
                 acc.account_id == contact_id,
+                sent,
+                quoted,
             )
             for handler in acc.message_handlers:
                 self._queue.append((handler, incoming))
@@ -716,10 +745,20 @@ class SimulatedAccount:
         room = self._room_as_member(room_id)
         self.pacer.take("send", self._account_id)
         late = self.world._operation("send_file", room_id, path)
-        name = path.replace("\\", "/").rsplit("/", 1)[-1]
-        message_id = await self.world._post(room, self._account_id, f"[文件] {name}", (), file=path)
+        text = f"[文件] {_file_name(path)}"
+        message_id = await self.world._post(room, self._account_id, text, (), file=path)
         _raise(late)
         return message_id
+
+    async def set_announcement(self, room_id: str, text: str) -> None:
+        """Like WeChat: the owner or an admin sets the 群公告."""
+        self._connected()
+        late = self.world._operation("set_announcement", room_id, text)
+        room = self._room_as_member(room_id)
+        if not self._may_manage(room):
+            raise NotSupported(f"{self._account_id} is not owner or admin of {room_id}")
+        room.announcement = text
+        _raise(late)
 
     async def send_direct(self, contact_id: str, text: str) -> str:
         """Like WeChat's 私聊 from a group: only to someone who shares a room with the
@@ -747,6 +786,20 @@ class SimulatedAccount:
             raise NotSupported("消息发出已超过可撤回的时限")
         self.world.mark_recalled(message_id)
         _raise(late)
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _incoming_file(path: str) -> IncomingFile:
+    """A sent file as the bot is handed it; a path that is gone (a test's made-up name) has
+    size 0."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0
+    return IncomingFile(_file_name(path), size, path)
 
 
 def _raise(fault: _Fault | None) -> None:

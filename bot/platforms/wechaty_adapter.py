@@ -38,6 +38,8 @@ import asyncio
 import contextlib
 import functools
 import random
+import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -69,6 +71,7 @@ from matrix.errors import MatrixError
 from matrix.platform import (
     AddOutcome,
     Disconnected,
+    IncomingFile,
     IncomingMessage,
     Member,
     NotSupported,
@@ -144,8 +147,11 @@ class WechatyPlatform:
         send_interval: float = 1.0,
         keepalive: float = 60.0,
         on_error: Callable[[BaseException], None] | None = None,
+        files_dir: str = "",
     ) -> None:
-        """``puppet_factory`` builds a fresh puppet for every connection attempt. ``port`` is the
+        """``files_dir``: where files and images members send are saved for the bot (for
+        ``#通知 … 附件``; empty: a folder in the system's temporary directory).
+        ``puppet_factory`` builds a fresh puppet for every connection attempt. ``port`` is the
         local port Wechaty probes at login (0: a free one). ``send_interval`` paces this account's
         messages (seconds between sends, with jitter) because WeChat restricts accounts that send
         too fast. ``keepalive`` is how often the connection is probed with ``ding`` (and how long
@@ -158,6 +164,8 @@ class WechatyPlatform:
         self.send_interval = send_interval
         self.keepalive = keepalive
         self._on_error = on_error
+        self.files_dir = Path(files_dir or Path(tempfile.gettempdir()) / "qunmatrix-incoming")
+        self._swept_at = float("-inf")
         self._message_handlers: list[MessageHandler] = []
         self._event_handlers: list[EventHandler] = []
         self._echo_handlers: list[MessageHandler] = []
@@ -489,7 +497,12 @@ class WechatyPlatform:
 
     async def _on_wechaty_message(self, msg: Message) -> None:
         room = msg.room()
-        if room is None or msg.type() != MessageType.MESSAGE_TYPE_TEXT:
+        if room is None:
+            return
+        if msg.type() in _FILE_TYPES and not msg.is_self():
+            await self._on_file(msg, room)
+            return
+        if msg.type() != MessageType.MESSAGE_TYPE_TEXT:
             return
         if msg.is_self():
             if self._echo_handlers:
@@ -514,6 +527,49 @@ class WechatyPlatform:
                 mentions=mentions,
             )
         )
+
+    async def _on_file(self, msg: Message, room: WechatyRoom) -> None:
+        """A file or image a member sent: saved under ``files_dir`` (``Message.to_file_box``)
+        and handed on as the port's ``IncomingFile``; one that cannot be fetched is only
+        logged (a person can send it again)."""
+        talker = msg.talker()
+        self._sweep_files()
+        try:
+            with warnings.catch_warnings():  # FileBox's mimeType calls the deprecated logger.warn
+                warnings.simplefilter("ignore", DeprecationWarning)
+                box = await msg.to_file_box()
+                name = _file_name(box.name or msg.payload.filename or "文件")
+                folder = self.files_dir / _file_name(msg.message_id)
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / name
+                await box.to_file(str(path), overwrite=True)
+        except Exception as exc:
+            logger.opt(exception=exc).warning("收不到群成员发来的文件：{}", msg.message_id)
+            return
+        self._inbox.put_nowait(
+            IncomingMessage(
+                message_id=msg.message_id,
+                room_id=room.room_id,
+                contact_id=talker.contact_id,
+                text=f"[文件] {name}",
+                sender_name=talker.name,
+                file=IncomingFile(name, path.stat().st_size, str(path)),
+            )
+        )
+
+    def _sweep_files(self) -> None:
+        """Keep ``files_dir`` bounded: what members sent more than ``FILES_KEEP_SECONDS`` ago
+        goes (a notice that took a file holds its own copy); looked at every ten minutes."""
+        now = time.time()
+        if now - self._swept_at < 600 or not self.files_dir.is_dir():
+            return
+        self._swept_at = now
+        for folder in self.files_dir.iterdir():
+            try:
+                if now - folder.stat().st_mtime > FILES_KEEP_SECONDS:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
 
     async def _on_room_change(self, room: WechatyRoom, event: RoomEvent) -> None:
         _forget(room)
@@ -686,6 +742,20 @@ class WechatyPlatform:
             raise PlatformError("文件发送失败", retryable=True)
         return str(msg.message_id)
 
+    async def set_announcement(self, room_id: str, text: str) -> None:
+        """Wechaty's ``Room.announce``, which WeChat allows the owner only: an account that is
+        not the room's owner, or a puppet without the call, is ``NotSupported``."""
+        room = self.bot.Room.load(room_id)
+        with _translate("设置群公告"):
+            owner = (await _payload(room)).owner_id
+        if owner != self.account_id:
+            raise NotSupported("机器人不是该群群主，不能设置群公告")
+        try:
+            with _translate("设置群公告"):
+                await room.announce(text)
+        except NotImplementedError:
+            raise NotSupported("当前微信服务不支持设置群公告") from None
+
     async def send_direct(self, contact_id: str, text: str) -> str:
         bot = self.bot
         async with self._paced():
@@ -737,6 +807,16 @@ def without_leading_mentions(text: str) -> str:
 def _forget(room: WechatyRoom) -> None:
     """Drop the room's cached payload so the next read asks the puppet (see module doc)."""
     room._payload = None
+
+
+_FILE_TYPES = (MessageType.MESSAGE_TYPE_ATTACHMENT, MessageType.MESSAGE_TYPE_IMAGE)
+FILES_KEEP_SECONDS = 24 * 3600.0  # as long as ``bot.chat.recent_files`` remembers a file
+
+
+def _file_name(name: str) -> str:
+    """A name safe as one path part: no folders, nothing hidden."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    return base[:120] or "文件"
 
 
 async def _payload(room: WechatyRoom) -> Any:

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tempfile
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -36,12 +38,18 @@ from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import RelayEnv, RelayOptions, VirtualClock
 from matrix.relay.bind_claims import BindLimits
+from matrix.relay.options import AttachmentOptions
 from matrix.relay.people import group_named, groups_with_rooms, name_for_wechat_id, shard_rooms
 from matrix.tree import UnitTree
 
 T = TypeVar("T")
 JOIN, LEAVE = "<加入>", "<退出>"
 FAST_FORWARD = re.compile(r"^<快进\s*(?:(\d{1,2})[:：](\d{2})|(\d+)\s*(分钟|小时))>$")
+# a member sends a file (<文件 通知.pdf 2MB>), or quotes one (<引用 通知.pdf> #通知 …)
+SEND_FILE = re.compile(r"^<文件\s+([^\s<>]+)(?:\s+(\d+(?:\.\d+)?)\s*(KB|MB|B)?)?>$", re.I)
+QUOTE = re.compile(r"^<引用\s+([^\s<>]+)>\s*(.+)$", re.S)
+_UNITS = {"b": 1, "kb": 1024, "mb": 1024 * 1024}
+_MADE_MAX = 1024 * 1024 * 1024  # a made-up file is sparse, but the relay would read it
 
 
 class StageError(MatrixError):
@@ -97,7 +105,9 @@ class Stage:
             self.world.account(q.id, "群矩阵助手", rate=q.ops_per_second, burst=burst)
             for q in self.quotas
         ]
-        env = RelayEnv(engine, bp, relay or RelayOptions(), tz, self.clock)
+        self._files = tempfile.TemporaryDirectory(prefix="qunmatrix-stage-")
+        self._made = 0  # files made up for members (<文件 …>)
+        env = RelayEnv(engine, bp, self._keep_files_here(relay or RelayOptions()), tz, self.clock)
         self.bot = Bot(
             engine,
             bp,
@@ -120,9 +130,19 @@ class Stage:
         # the bot's pauses (pacing an apply) pass on the stage's clock, not in real time
         self.clock.advance(seconds)
 
+    def _keep_files_here(self, options: RelayOptions) -> RelayOptions:
+        """A rehearsal keeps the bot's copies of notice files in its own temporary folder
+        (unless told where), not in the working directory."""
+        files = options.attachments
+        if files.dir != AttachmentOptions().dir:
+            return options
+        store = str(Path(self._files.name) / "store")
+        return options.model_copy(update={"attachments": files.model_copy(update={"dir": store})})
+
     def close(self) -> None:
         self._runner.close()
         self.bot.close()
+        self._files.cleanup()
 
     def __enter__(self) -> Stage:
         return self
@@ -229,12 +249,45 @@ class Stage:
         else:
             if sender not in room.members:
                 raise StageError(f"{sender} 不在群“{room.topic}”中", fix=f"请先让其入群（{JOIN}）")
-            self.run(self.world.say(room_id, sender, text))
+            self._post(room_id, sender, text)
         self.settle()
         said = [self._line(m) for m in self.world.messages(since=mark)]
         if text.strip() in (JOIN, LEAVE):
             said.insert(0, Line(self.world.rooms[room_id].topic, sender, text.strip(), False))
         return said
+
+    def _post(self, room_id: str, sender: str, text: str) -> None:
+        """A text, a file (``<文件 名称 大小>``: made up in the stage's folder, that size) or a
+        text quoting the last file of that name in the room (``<引用 名称> …``)."""
+        if (sent := SEND_FILE.match(text.strip())) is not None:
+            name, amount, unit = sent[1], float(sent[2] or 1), (sent[3] or "kb").lower()
+            size = int(amount * _UNITS[unit])
+            if size > _MADE_MAX:
+                raise StageError("演练文件最大 1024MB", fix="请这样写：<文件 通知.pdf 2MB>")
+            path = self.make_file(name[:120], size)
+            self.run(self.world.send_file(room_id, sender, str(path)))
+            return
+        quoted = ""
+        if (quote := QUOTE.match(text.strip())) is not None:
+            names = [m for m in self.world.messages(room_id) if Path(m.file).name == quote[1]]
+            if not names:
+                raise StageError(
+                    f"本群没有名为“{quote[1]}”的文件", fix="请先发送：<文件 名称 大小>"
+                )
+            quoted, text = names[-1].message_id, quote[2]
+        self.run(self.world.say(room_id, sender, text, quoted=quoted))
+
+    def make_file(self, name: str, size: int) -> Path:
+        """A file of ``size`` bytes in the stage's folder, as a member's phone would hold it;
+        each made file differs from the others."""
+        self._made += 1
+        folder = Path(self._files.name) / "sent" / str(self._made)
+        folder.mkdir(parents=True)
+        path = folder / name
+        with open(path, "wb") as out:
+            out.write(f"{self._made}:{name}\n".encode()[:size])
+            out.truncate(size)
+        return path
 
     def replies(self, group: str, sender: str, text: str) -> list[str]:
         """Only the bot's replies to one step."""

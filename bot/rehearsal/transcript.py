@@ -2,7 +2,8 @@
 
 Input ``GROUP<TAB>SENDER<TAB>TEXT``: GROUP is a group's name or ``UNITCODE:KIND[:SHARD]``,
 SENDER a roster wechat_id (or any new id, for a stranger), TEXT the message, or ``<加入>`` /
-``<退出>`` for the sender joining or leaving, or ``<快进 17:00>`` / ``<快进 30分钟>`` to let the
+``<退出>`` for the sender joining or leaving, ``<文件 通知.pdf 2MB>`` for the sender sending a file
+(``<引用 通知.pdf> TEXT`` quotes it), or ``<快进 17:00>`` / ``<快进 30分钟>`` to let the
 simulated clock run on (reminders and deadlines fall due; GROUP and SENDER are not used), or
 ``<建群 微信号 微信号 …>`` for SENDER building a room by hand, named GROUP, with those members and
 the bot accounts (the way most of a matrix exists before the bot: to rehearse #认领). Blank

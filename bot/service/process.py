@@ -101,6 +101,7 @@ def wechaty_platform(settings: WechatySettings) -> WechatyPlatform:
         settings.token,
         port=settings.port,
         backoff=Backoff(maximum=settings.reconnect_max_seconds),
+        files_dir=settings.files_dir,
     )
 
 

@@ -5,7 +5,8 @@ Each chat command is one function that takes parsed arguments and returns data; 
 ``RelayEnv`` (database, blueprint, settings, time zone, clock).
 
 ======================  =========================================================
-``#通知``                ``issue_notice`` → ``NoticePlan`` (``relay/notice_plan.j2``)
+``#通知``                ``issue_notice`` → ``NoticePlan`` (``relay/notice_plan.j2``); its
+                        files (``attachments``) and 群公告 (``announcements``)
 ``#确认 T12``            ``lifecycle.confirm_notice`` → ``NoticePlan`` (a held notice goes)
 ``#撤回 T12 [理由]``      ``withdraw.withdraw_notice`` → ``Withdrawn`` (``relay/withdrawn.j2``)
 ``#更正 T12 <正文>``      ``withdraw.correct_notice`` → ``Corrected`` (``relay/corrected.j2``)

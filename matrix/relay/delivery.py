@@ -59,6 +59,7 @@ from matrix.relay.accounts import (
     restore,
     serving_rates,
 )
+from matrix.relay.attachments import copy_of, notice_files
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
@@ -70,6 +71,11 @@ from matrix.tables import DELIVERY, FORM, GROUP, MEMBERSHIP, NOTICE, UNIT
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
 Faults = Callable[[str], None]  # called at named points; tests raise there to simulate a crash
 NOTICE_TEMPLATE = "relay/notice.j2"
+_FAILED_TEMPLATES = {  # what the issuing group is told of a message of the notice given up
+    "notice": "relay/copy_failed.j2",
+    "file": "relay/file_failed.j2",
+    "announce": "relay/announce_failed.j2",
+}
 _EPS = 1e-9
 _ECHO_MEMORY = 4096  # recent sends whose late echo can still confirm them
 _CLAIMED = (  # a claimed row as ``Claimed`` holds it
@@ -172,6 +178,7 @@ class NoticeCard:
     corrects: str | None = None  # a correction: the code of the notice it corrects
     carries_acks: bool = False  # and the receipts of that one count for it
     form: str | None = None  # the form (填报, ``matrix.returns``) it carries: answered by #填
+    files: tuple[str, ...] = ()  # the names of the files that follow the text
 
 
 class DeliveryWorker:
@@ -207,6 +214,7 @@ class DeliveryWorker:
         self._late_echoes: dict[int, dict[str, Any]] = {}
         self._lease_checked = float("-inf")
         self._gave_up: list[tuple[Claimed, str]] = []
+        self._texts_sent: set[tuple[int | None, int]] = set()  # (notice, group) sent this batch
         self.sent = 0
         self.pace_bound = False  # whether the last wait was the pacing's (firm) or the queue's
         # presence: since when the platform is away (monotonic), why the account is out of
@@ -371,6 +379,7 @@ class DeliveryWorker:
         want = self.pacer.allowance(mono, opts.claim_batch)
         claimed = self._claim(want)
         self.faults("claimed")
+        self._texts_sent.clear()
         did = bool(claimed) or bool(self._late_echoes)
         for i, row in enumerate(claimed):
             if not await self._send(row):
@@ -394,6 +403,8 @@ class DeliveryWorker:
         if not await prepared(self.env, self.platform, row):  # a withdrawal's recall
             self._results[row.id] = {"state": "withdrawn"}
             return True
+        if row.kind == "file":
+            return await self._send_file(row, now)
         try:
             text = self._text(row)
         except Exception as exc:  # a broken template or payload fails this row, not the worker
@@ -417,31 +428,85 @@ class DeliveryWorker:
         try:
             if direct:
                 message_id = await self.platform.send_direct(direct, text)
+            elif row.kind == "announce":  # the 群公告: no message, nothing to echo
+                self._inflight.pop((row.room_id, text), None)
+                await self.platform.set_announcement(row.room_id, text)
+                message_id = ""
             else:
                 message_id = await self.platform.send_text(row.room_id, text, mentions)
         except (RateLimited, Disconnected) as exc:
-            # nothing was sent: the row goes back as it was, no attempt spent, no 补发
-            self._results.pop(row.id)
             self._inflight.pop((row.room_id, text), None)
-            self._release([row])
-            if isinstance(exc, RateLimited):
-                self.pacer.hold(self.env.clock(), exc.retry_after)
-            else:
-                self._hint_until = self.env.clock() + self.env.options.idle_poll_seconds
-            return False
-        except PlatformError as exc:
-            self._failed(row, exc, now)
-        except Exception as exc:  # an adapter's own bug: the copy's fate is unknown
-            self._failed(row, PlatformError(f"{type(exc).__name__}: {exc}", retryable=True), now)
+            return self._not_sent(row, exc)
+        except Exception as exc:
+            self._failed(row, _failure(exc), now)
         else:
             result = self._results[row.id]
             result.setdefault("message_id", message_id)
             result.update(state="sent", sent_at=now)
+            if row.kind == "notice":  # its files may follow in this batch
+                self._texts_sent.add((row.notice_id, row.group_id))
             self.sent += 1
             self._strikes = 0
         self.pacer.take()
         self.faults("after_send")
         return True
+
+    async def _send_file(self, row: Claimed, now: datetime) -> bool:
+        """Send one file of a notice, once the notice's text has gone to that group; written
+        as sent at once, so a crash after it cannot send it twice."""
+        assert row.notice_id is not None
+        copy: str | None = "sent"  # the text went earlier in this batch (not written yet)
+        due: datetime | None = None
+        if (row.notice_id, row.group_id) not in self._texts_sent:
+            with self.env.engine.connect() as conn:
+                copy, due = copy_of(conn, row.notice_id, row.group_id)
+        if copy in ("pending", "sending"):  # the text is not there yet: the file waits for it
+            wait = max(now + timedelta(seconds=1), due or now)
+            self._results[row.id] = {
+                "state": "pending",
+                "attempts": row.attempts - 1,
+                "next_at": wait,
+            }
+            return True
+        if copy != "sent" or not still_wanted(self.env, row):
+            gone = copy in ("withdrawn", "sent", None)
+            self._results[row.id] = (
+                {"state": "withdrawn"}
+                if gone
+                else {
+                    "state": "failed",
+                    "error": "通知正文未能送达，附件不再发送",
+                }
+            )
+            return True
+        path = str(json.loads(row.payload)["path"])
+        self._results[row.id] = {}
+        self.faults("before_send")
+        try:
+            message_id = await self.platform.send_file(row.room_id, path)
+        except (RateLimited, Disconnected) as exc:
+            return self._not_sent(row, exc)
+        except Exception as exc:
+            self._failed(row, _failure(exc), now)
+        else:
+            self._results[row.id].update(state="sent", sent_at=now, message_id=message_id)
+            self.sent += 1
+            self._strikes = 0
+        self._flush()
+        self.pacer.take()
+        self.faults("after_send")
+        return True
+
+    def _not_sent(self, row: Claimed, exc: PlatformError) -> bool:
+        """Nothing was sent (slow down, or not connected): the row goes back as it was, no
+        attempt spent, no 补发. Returns ``_send``'s False."""
+        self._results.pop(row.id)
+        self._release([row])
+        if isinstance(exc, RateLimited):
+            self.pacer.hold(self.env.clock(), exc.retry_after)
+        else:
+            self._hint_until = self.env.clock() + self.env.options.idle_poll_seconds
+        return False
 
     def _text(self, row: Claimed) -> str:
         if row.kind == "notice":
@@ -457,6 +522,7 @@ class DeliveryWorker:
                 "corrects": card.corrects,
                 "carries_acks": card.carries_acks,
                 "form": card.form,
+                "files": card.files,
                 "group_name": row.group_name,
                 "resend": row.resend,
             }
@@ -494,6 +560,7 @@ class DeliveryWorker:
                 notice_code(r.corrects_id) if r.corrects_id else None,
                 r.carries_acks,
                 f"F{r.form_id}" if r.form_id is not None else None,
+                tuple(f.name for f in notice_files(r.files)),
             )
             self._cards[notice_id] = card
         return card
@@ -695,7 +762,7 @@ class DeliveryWorker:
                 row.attempts,
                 error,
             )
-            if row.kind != "notice" or row.notice_id is None:
+            if row.kind not in _FAILED_TEMPLATES or row.notice_id is None:
                 continue
             issued_in = conn.execute(
                 select(NOTICE.c.group_id).where(NOTICE.c.id == row.notice_id)
@@ -707,12 +774,13 @@ class DeliveryWorker:
                 kind="alert",
                 group=group(conn, issued_in),
                 notice_id=row.notice_id,
-                template="relay/copy_failed.j2",
+                template=_FAILED_TEMPLATES[row.kind],
                 context={
                     "code": notice_code(row.notice_id),
                     "group": row.group_name,
                     "attempts": row.attempts,
                     "error": error,
+                    "file": json.loads(row.payload).get("name", "") if row.kind == "file" else "",
                 },
             )
         outbox.flush()
@@ -750,6 +818,14 @@ class DeliveryWorker:
         if not times:
             return None
         return max(0.0, (min(times) - self.env.clock.now()).total_seconds())
+
+
+def _failure(exc: Exception) -> PlatformError:
+    """A failed send as the platform's error; an adapter's own bug leaves the fate unknown
+    (retryable)."""
+    if isinstance(exc, PlatformError):
+        return exc
+    return PlatformError(f"{type(exc).__name__}: {exc}", retryable=True)
 
 
 def refresh_queue_stats(engine: Engine, added: int) -> None:

@@ -34,6 +34,16 @@ at the end of that day:
 ... except BadCommand as refused:
 ...     print(refused)
 定时 11月24日 08:00 已经过去。请写一个将来的时间，例如：定时 明天 8:00
+
+``附件`` takes the files its sender just sent in the group (``matrix.relay.attachments``), and
+``公告`` also sets the notice as the 群公告 where the bot owns the group; each stands apart from
+the body (after a space), so that "请见附件" stays body:
+
+>>> d = parse_notice("请查收会议材料 附件 公告", now)
+>>> d.body, d.files, d.announce
+('请查收会议材料', True, True)
+>>> parse_notice("请见附件", now).files
+False
 """
 
 from __future__ import annotations
@@ -77,6 +87,12 @@ _ACK_OFF = re.compile(rf"^{_ACK_OFF_WORDS}{_SEP}?\s*")
 _ACK_ON_AT_END = re.compile(rf"\s*{_COMMA}?\s*{_ACK_ON_WORDS}[。.!！]?\s*$")
 _ACK_OFF_AT_END = re.compile(rf"\s*{_COMMA}?\s*{_ACK_OFF_WORDS}[。.!！]?\s*$")
 _ACKS = (_ACK_ON, _ACK_OFF, _ACK_ON_AT_END, _ACK_OFF_AT_END)
+_FILES_WORDS = r"(?:附件|带附件)"
+_ANNOUNCE_WORDS = r"(?:公告|群公告|设为群公告)"
+_FILES = re.compile(rf"^{_FILES_WORDS}(?:\s+|$)")
+_ANNOUNCE = re.compile(rf"^{_ANNOUNCE_WORDS}(?:\s+|$)")
+_FILES_AT_END = re.compile(rf"(?:^|\s+){_FILES_WORDS}\s*$")
+_ANNOUNCE_AT_END = re.compile(rf"(?:^|\s+){_ANNOUNCE_WORDS}\s*$")
 DEADLINE_FORMS = "截止 17:00、截止 17点半、截止 明天 9:00、截止 11月25日 12:00"
 SEND_AT_FORMS = "定时 明天 8:00、定时 11月25日 9:30，或每周五 9:00、每天 8:00"
 
@@ -92,6 +108,8 @@ class NoticeDraft:
     send_at: datetime | None = None  # held until then (the first time, for a recurring one)
     repeat: str | None = None  # ``weekly:<0-6>:HH:MM`` or ``daily:HH:MM`` (see ``next_time``)
     ack_given: bool = False  # 需回执 / 无需回执 was written (a correction then asks again)
+    files: bool = False  # 附件: the files its sender just sent go with it
+    announce: bool = False  # 公告: also the 群公告 where the bot owns the group
 
 
 def end_of_day(now: datetime) -> datetime:
@@ -135,6 +153,8 @@ class _Options:
         self.deadline: re.Match[str] | None = None
         self.send_at: re.Match[str] | None = None
         self.repeat: re.Match[str] | None = None
+        self.files = False
+        self.announce = False
 
     def take_first(self, rest: str) -> re.Match[str] | None:
         if match := _DEADLINE.match(rest):
@@ -148,6 +168,10 @@ class _Options:
             self.ack = False
         elif match := _ACK_ON.match(rest):
             self.ack = True
+        elif match := _FILES.match(rest):
+            self.files = True
+        elif match := _ANNOUNCE.match(rest):
+            self.announce = True
         self.ack_given = self.ack_given or (match is not None and match.re in _ACKS)
         return match
 
@@ -165,6 +189,10 @@ class _Options:
             self.ack = False
         elif match := _ACK_ON_AT_END.search(rest):
             self.ack = True
+        elif match := _FILES_AT_END.search(rest):
+            self.files = True
+        elif match := _ANNOUNCE_AT_END.search(rest):
+            self.announce = True
         else:
             match = None
         self.ack_given = self.ack_given or (match is not None and match.re in _ACKS)
@@ -205,7 +233,17 @@ class _Options:
                 f"截止时间 {deadline:%m月%d日 %H:%M} 早于发送时间 {base:%m月%d日 %H:%M}",
                 fix="请把截止时间写在发送之后",
             )
-        return NoticeDraft(body, deadline, self.ack, given, send_at, repeat, self.ack_given)
+        return NoticeDraft(
+            body,
+            deadline,
+            self.ack,
+            given,
+            send_at,
+            repeat,
+            self.ack_given,
+            self.files,
+            self.announce,
+        )
 
 
 def _repeat(match: re.Match[str]) -> str:

@@ -18,18 +18,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from matrix import audit_log
 from matrix.provisioning.authority import Who, refusal
+from matrix.relay.attachments import notice_files
 from matrix.relay.codes import notice_code
 from matrix.relay.drafts import next_time
 from matrix.relay.env import RelayEnv
 from matrix.relay.errors import NotInMatrix, RelayError, UnknownCode, refused
-from matrix.relay.notices import NoticePlan, release_notice
+from matrix.relay.notices import NoticePlan, release_notice, write_notice
 from matrix.relay.outbox import enqueue
 from matrix.relay.people import group, group_for_room, relay_asker, unit
-from matrix.tables import NOTICE, RELAY_JOB, UNIT
+from matrix.tables import DELIVERY, NOTICE, RELAY_JOB, UNIT
 
 WAITING = ("held", "scheduled", "recurring")  # written, nothing sent yet (a series: not yet)
 CLOSED = ("withdrawn", "corrected", "stopped", "expired")
@@ -304,23 +305,22 @@ def run_repeat_job(conn: Connection, env: RelayEnv, series_id: int, due: datetim
 
 def _occurrence(conn: Connection, env: RelayEnv, series: Any, due: datetime) -> int:
     """The notice one occurrence is; its deadline keeps its distance to the sending."""
-    inserted = conn.execute(
-        insert(NOTICE).values(
-            unit_code=series.unit_code,
-            group_id=series.group_id,
-            issuer_contact=series.issuer_contact,
-            issuer_person_id=series.issuer_person_id,
-            issuer_name=series.issuer_name,
-            body=series.body,
-            deadline=due + (series.deadline - series.send_at),
-            require_ack=series.require_ack,
-            created_at=env.clock.now(),
-            state="live",
-            series_id=series.id,
-        )
-    ).inserted_primary_key
-    assert inserted is not None
-    return int(inserted[0])
+    return write_notice(
+        conn,
+        unit_code=series.unit_code,
+        group_id=series.group_id,
+        issuer_contact=series.issuer_contact,
+        issuer_person_id=series.issuer_person_id,
+        issuer_name=series.issuer_name,
+        body=series.body,
+        deadline=due + (series.deadline - series.send_at),
+        require_ack=series.require_ack,
+        created_at=env.clock.now(),
+        state="live",
+        series_id=series.id,
+        files=series.files,  # every occurrence carries the series' files (the bot's copies)
+        announce=series.announce,
+    )
 
 
 # --- what #进度 shows --------------------------------------------------------------------------
@@ -341,6 +341,11 @@ class NoticeState:
     series: str | None  # the recurring notice this is an occurrence of
     sent: int = 0  # a series: occurrences so far
     waiting: tuple[str, ...] = ()  # other notices of this group that wait for their time
+    files: int = 0  # files it carries, each to every group
+    files_sent: int = 0  # file messages sent so far (all groups)
+    files_due: int = 0  # file messages queued in all
+    announced: int = 0  # groups whose 群公告 was set
+    announce_failed: int = 0  # groups where it could not be set
 
 
 def notice_state(conn: Connection, env: RelayEnv, notice_id: int) -> NoticeState:
@@ -374,7 +379,24 @@ def notice_state(conn: Connection, env: RelayEnv, notice_id: int) -> NoticeState
         notice_code(row.series_id) if row.series_id else None,
         len(occurrences(conn, row.id)) if row.repeat else 0,
         tuple(notice_code(i) for i in waiting),
+        len(notice_files(row.files)),
+        **_extras(conn, row.id),
     )
+
+
+def _extras(conn: Connection, notice_id: int) -> dict[str, int]:
+    """How far its files and 群公告 went (``matrix.relay.attachments``, ``announcements``)."""
+    counts = conn.execute(
+        select(DELIVERY.c.kind, DELIVERY.c.state, func.count())
+        .where(DELIVERY.c.notice_id == notice_id, DELIVERY.c.kind.in_(("file", "announce")))
+        .group_by(DELIVERY.c.kind, DELIVERY.c.state)
+    ).all()
+    return {
+        "files_sent": sum(n for k, st, n in counts if k == "file" and st == "sent"),
+        "files_due": sum(n for k, st, n in counts if k == "file" and st != "withdrawn"),
+        "announced": sum(n for k, st, n in counts if k == "announce" and st == "sent"),
+        "announce_failed": sum(n for k, st, n in counts if k == "announce" and st == "failed"),
+    }
 
 
 def held_in_room(env: RelayEnv, room_id: str) -> int | None:

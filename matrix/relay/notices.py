@@ -22,7 +22,17 @@ from sqlalchemy import Connection, insert, select, update
 from matrix import audit_log
 from matrix.provisioning.authority import Who, refusal
 from matrix.relay.accounts import accounts_in_groups, backlog, serving_rates
+from matrix.relay.announcements import Announcing, queue_announcements
 from matrix.relay.assign import Assignment, assign
+from matrix.relay.attachments import (
+    NoticeFile,
+    check_files,
+    file_rows,
+    files_json,
+    no_files_found,
+    notice_files,
+    store_files,
+)
 from matrix.relay.codes import notice_code
 from matrix.relay.delivery import refresh_queue_stats
 from matrix.relay.drafts import NoticeDraft, parse_notice
@@ -74,6 +84,9 @@ class NoticePlan:
     repeat: str | None = None  # ``weekly:4:09:00``, see ``matrix.relay.drafts.next_time``
     confirm_by: datetime | None = None  # local: a held notice's #确认 is due by then
     corrects: str | None = None  # the code of the notice it corrects
+    files: tuple[str, ...] = ()  # the names of the files it carries
+    announce: bool = False  # also set as the 群公告
+    not_owned: tuple[str, ...] = ()  # groups whose 群公告 the bot cannot set (not their owner)
 
 
 def issue_notice(
@@ -81,13 +94,14 @@ def issue_notice(
     room_id: str,
     contact_id: str,
     text: str,
-    attachments: Sequence[str] = (),
+    files: Sequence[NoticeFile] = (),
     *,
     confirm: bool = False,
     on_write: Callable[[Connection, int], None] | None = None,
 ) -> NoticePlan:
-    """``#通知 [截止 17:00] [无需回执] [定时 …|每周五 9:00] 正文`` from ``contact_id`` in
-    ``room_id``.
+    """``#通知 [截止 17:00] [无需回执] [定时 …|每周五 9:00] [附件] [公告] 正文`` from
+    ``contact_id`` in ``room_id``; ``files``: what goes with it (the chat passes the files the
+    sender just sent when it says 附件, or the quoted one).
 
     Only an office of the unit that leads the group may send it; it goes to every relay group
     in that unit's subtree. ``confirm``: a notice to more than ``confirm_above`` groups waits
@@ -97,9 +111,13 @@ def issue_notice(
     Raises a ``RelayError`` (nothing written) when it cannot."""
     now = env.now()
     draft = parse_notice(text, now, require_ack=env.options.require_ack)
+    if draft.files and not files:
+        raise no_files_found(env.options.attachments)
     with env.engine.connect() as conn:
         group = group_for_room(conn, room_id)
-    enforce(env, draft.body, attachments, actor=contact_id, unit_code=group.unit_code, what="通知")
+    names = [f.name for f in files]
+    enforce(env, draft.body, names, actor=contact_id, unit_code=group.unit_code, what="通知")
+    check_files(env.options.attachments, files)
     with env.engine.begin() as conn:
         leader, person = _issuer(conn, env, group, contact_id)
         targets = relay_targets(conn, env.blueprint, leader)
@@ -107,13 +125,17 @@ def issue_notice(
             raise RelayError(
                 f"{leader.name}下属还没有建成的接力群，通知无处可发", fix="请先建群，再下发通知"
             )
-        issued = _Issued(group, leader, person, contact_id, draft, now, targets)
+        keep = env.options.attachments
+        stored = tuple(store_files(conn, keep, files, env.clock.now())) if files else ()
+        issued = _Issued(group, leader, person, contact_id, draft, now, targets, stored)
         plan = _assign_copies(conn, issued)
         state = _first_state(env, draft, len(targets), confirm)
         notice_id = _write(conn, issued, state)
         if on_write is not None:
             on_write(conn, notice_id)
-        reminders = _go(conn, env, issued, plan, notice_id) if state == "live" else []
+        reminders, not_owned = (
+            _go(conn, env, issued, plan, notice_id) if state == "live" else ([], [])
+        )
         if draft.send_at is not None and state != "held":
             job = "repeat" if state == "recurring" else "send"
             conn.execute(
@@ -125,7 +147,8 @@ def issue_notice(
         unbuilt = unbuilt_count(conn, env.blueprint, leader)
     if state == "live":
         refresh_queue_stats(env.engine, len(targets))
-    return _told(env, issued, plan, notice_id, reminders, unbuilt, state)
+    told = _told(env, issued, plan, notice_id, reminders, unbuilt, state)
+    return dataclasses.replace(told, not_owned=tuple(not_owned))
 
 
 def _first_state(env: RelayEnv, draft: NoticeDraft, groups: int, confirm: bool) -> str:
@@ -151,12 +174,15 @@ def release_notice(
     targets = relay_targets(conn, env.blueprint, leader)
     if only is not None:
         targets = [t for t in targets if t.group_id in only]
-    draft = NoticeDraft(row.body, env.local(row.deadline), row.require_ack, True)
+    draft = NoticeDraft(
+        row.body, env.local(row.deadline), row.require_ack, True, announce=row.announce
+    )
     person = PersonRef(row.issuer_person_id or 0, row.issuer_name)
     where = group(conn, row.group_id)
-    issued = _Issued(where, leader, person, row.issuer_contact, draft, env.now(), targets)
+    files = tuple(notice_files(row.files))
+    issued = _Issued(where, leader, person, row.issuer_contact, draft, env.now(), targets, files)
     plan = _assign_copies(conn, issued)
-    reminders = _go(conn, env, issued, plan, notice_id)
+    reminders, not_owned = _go(conn, env, issued, plan, notice_id)
     conn.execute(
         update(NOTICE)
         .where(NOTICE.c.id == notice_id)
@@ -164,6 +190,7 @@ def release_notice(
     )
     unbuilt = unbuilt_count(conn, env.blueprint, leader) if only is None else 0
     told = _told(env, issued, plan, notice_id, reminders, unbuilt, "live")
+    told = dataclasses.replace(told, not_owned=tuple(not_owned))
     if row.corrects_id is not None:
         told = dataclasses.replace(told, corrects=notice_code(row.corrects_id))
     return told
@@ -180,6 +207,7 @@ class _Issued:
     draft: NoticeDraft
     now: datetime  # local
     targets: list[Target]
+    files: tuple[NoticeFile, ...] = ()  # the bot's copies
 
     @property
     def now_utc(self) -> datetime:
@@ -204,9 +232,12 @@ def _issuer(
 class _Assigned:
     """Which account sends each copy, and when it is planned to go out."""
 
-    def __init__(self, assignment: Assignment, planned: list[datetime]) -> None:
+    def __init__(
+        self, assignment: Assignment, planned: list[datetime], files_take: dict[str, float]
+    ) -> None:
         self.assignment = assignment
         self.planned = planned
+        self.files_take = files_take  # seconds each account spends on the files after its copies
 
 
 def _assign_copies(conn: Connection, issued: _Issued) -> _Assigned:
@@ -217,6 +248,7 @@ def _assign_copies(conn: Connection, issued: _Issued) -> _Assigned:
     plan = assign([holders.get(t.group_id, []) for t in issued.targets], rates, owed)
     position: Counter[str] = Counter()
     planned = []
+    each = 1 + len(issued.files)  # a copy and its files, one message each
     for account in plan.account_of:
         if account is None:
             planned.append(issued.now_utc)
@@ -224,42 +256,58 @@ def _assign_copies(conn: Connection, issued: _Issued) -> _Assigned:
         rate = rates[account]
         ahead = owed.get(account, 0) + position[account]
         planned.append(issued.now_utc + timedelta(seconds=ahead / rate if rate > 0 else 0))
-        position[account] += 1
-    return _Assigned(plan, planned)
+        position[account] += each
+    extra = {a: n * len(issued.files) for a, n in Counter(plan.account_of).items() if a}
+    take = {a: n / (rates[a] or 1.0) for a, n in extra.items()}  # as ``assign`` counts
+    return _Assigned(plan, planned, take)
 
 
-def _write(conn: Connection, issued: _Issued, state: str, **more: Any) -> int:
-    """Write the notice row; its id."""
-    draft = issued.draft
-    inserted = conn.execute(
-        insert(NOTICE).values(
-            unit_code=issued.leader.code,
-            group_id=issued.group.id,
-            issuer_contact=issued.contact_id,
-            issuer_person_id=issued.person.id,
-            issuer_name=issued.person.name,
-            body=draft.body,
-            deadline=draft.deadline,
-            require_ack=draft.require_ack,
-            target_groups=len(issued.targets),
-            created_at=issued.now_utc,
-            state=state,
-            send_at=draft.send_at,
-            repeat=draft.repeat,
-            **more,
-        )
-    ).inserted_primary_key
+def write_notice(conn: Connection, **values: Any) -> int:
+    """Write one notice row (``relay_notice`` columns as keywords); its id. The one place a
+    notice is inserted: ``#通知``, each occurrence of a recurring one
+    (``matrix.relay.lifecycle``) and a correction (``matrix.relay.withdraw``)."""
+    inserted = conn.execute(insert(NOTICE).values(**values)).inserted_primary_key
     assert inserted is not None
     return int(inserted[0])
 
 
+def _write(conn: Connection, issued: _Issued, state: str) -> int:
+    draft = issued.draft
+    return write_notice(
+        conn,
+        unit_code=issued.leader.code,
+        group_id=issued.group.id,
+        issuer_contact=issued.contact_id,
+        issuer_person_id=issued.person.id,
+        issuer_name=issued.person.name,
+        body=draft.body,
+        deadline=draft.deadline,
+        require_ack=draft.require_ack,
+        target_groups=len(issued.targets),
+        created_at=issued.now_utc,
+        state=state,
+        send_at=draft.send_at,
+        repeat=draft.repeat,
+        files=files_json(issued.files),
+        announce=draft.announce,
+    )
+
+
 def _go(
     conn: Connection, env: RelayEnv, issued: _Issued, plan: _Assigned, notice_id: int
-) -> list[datetime]:
-    """Queue the copies and the reminder jobs: the reminders' times."""
+) -> tuple[list[datetime], list[str]]:
+    """Queue the copies (each followed by its files), the announcements and the reminder
+    jobs: the reminders' times, and the groups whose 群公告 the bot cannot set."""
+    not_owned: list[str] = []
     if issued.targets:
-        conn.execute(insert(DELIVERY), _copies(notice_id, issued, plan))
-    return _schedule(conn, env, notice_id, issued.draft, issued.now)
+        rows = []
+        for copy in _copies(notice_id, issued, plan):
+            rows += [copy, *file_rows(copy, issued.files)]
+        conn.execute(insert(DELIVERY), rows)
+        if issued.draft.announce:
+            what = Announcing(issued.contact_id, issued.leader, issued.draft.body)
+            not_owned = queue_announcements(conn, env, notice_id, issued.targets, what)
+    return _schedule(conn, env, notice_id, issued.draft, issued.now), not_owned
 
 
 def _audit(conn: Connection, issued: _Issued, notice_id: int, state: str) -> None:
@@ -276,6 +324,8 @@ def _audit(conn: Connection, issued: _Issued, notice_id: int, state: str) -> Non
         require_ack=draft.require_ack,
         chars=len(draft.body),
         state=state,
+        **({"files": [f.name for f in issued.files]} if issued.files else {}),
+        **({"announce": True} if draft.announce else {}),
         **({"send_at": draft.send_at.isoformat()} if draft.send_at else {}),
         **({"repeat": draft.repeat} if draft.repeat else {}),
     )
@@ -343,7 +393,7 @@ def _told(
     used = {a for a in assignment.account_of if a is not None}
     done, seconds = None, None
     if used:
-        seconds = max(assignment.finish[a] for a in used)
+        seconds = max(assignment.finish[a] + plan.files_take.get(a, 0.0) for a in used)
         start = draft.send_at or issued.now  # a timed notice starts when it goes out
         done = env.local(start + timedelta(seconds=seconds))
     return NoticePlan(
@@ -367,4 +417,6 @@ def _told(
         confirm_by=(
             issued.now + timedelta(minutes=env.options.confirm_minutes) if state == "held" else None
         ),
+        files=tuple(f.name for f in issued.files),
+        announce=draft.announce,
     )

@@ -8,6 +8,47 @@ from pydantic import BaseModel, ConfigDict, Field
 CLASSIFIED_MARKERS = ["绝密", "机密", "秘密", "涉密", "内部", "密级", "保密期限", "不宜公开"]
 
 
+ATTACHMENT_TYPES = ["pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "wps", "ofd", "txt"]
+ATTACHMENT_TYPES += ["jpg", "jpeg", "png", "zip", "rar"]
+
+
+class AttachmentOptions(BaseModel):
+    """What a notice may carry (``[relay.attachments]``): files a member sent just before
+    ``#通知 … 附件``, checked and copied into ``dir`` before anything is queued."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_mb: float = Field(default=20.0, gt=0, description="largest file, in MB, e.g. 20")
+    max_count: int = Field(
+        default=9, ge=1, le=50, description="most files on one notice (WeCom takes 9)"
+    )
+    types: list[str] = Field(
+        default=ATTACHMENT_TYPES,
+        description='file name endings a notice may carry, without the dot, e.g. ["pdf", "docx"]',
+    )
+    window_minutes: int = Field(
+        default=10,
+        ge=1,
+        description="#通知 … 附件 takes the files its sender sent in the group this many minutes "
+        "before",
+    )
+    dir: str = Field(
+        default="data/attachments",
+        description="where the bot keeps its copies of notice files, e.g. /var/lib/qunmatrix/files",
+    )
+    store_max_mb: float = Field(
+        default=2048.0,
+        gt=0,
+        description="most MB kept in ``dir``: past it, copies no notice needs any more are "
+        "removed first, and a notice whose files would still pass it is refused",
+    )
+    keep_days: int = Field(
+        default=30,
+        ge=1,
+        description="a notice's files are kept this many days at least (a #更正 sends them again)",
+    )
+
+
 class RelayOptions(BaseModel):
     """How notices are paced, retried, reminded, escalated and guarded."""
 
@@ -104,3 +145,7 @@ class RelayOptions(BaseModel):
         default=3, ge=1, description="most watch alerts per group per window; more are recorded"
     )
     watch_window_minutes: int = Field(default=60, ge=1, description="the watch-alert window")
+    attachments: AttachmentOptions = Field(
+        default_factory=AttachmentOptions,
+        description="files a notice may carry: size, count, types, where copies are kept",
+    )

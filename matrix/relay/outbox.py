@@ -52,17 +52,20 @@ class Outbox:
         times: Sequence[str] = (),
         rank: int = 0,
         to: str = "",
+        account: str | None = None,
     ) -> None:
         """Queue one message; ``context`` must be JSON, keys in ``times`` hold ISO datetimes
         (``a.b`` for nested ones) that reach the template as local datetimes. ``rank`` orders
         it among what its account owes (0: first; notice copies rank by level depth). ``to``:
-        a private message (私聊) to that contact, sent by an account in ``group``."""
+        a private message (私聊) to that contact, sent by an account in ``group``. ``account``:
+        only that one can send it (the group's owner sets its 群公告)."""
         rates, owed = self.rates, self.owed
-        account = min(
-            self.holders(group.id),
-            key=lambda a: (owed.get(a, 0) / (rates[a] or 1.0), a),
-            default=None,
-        )
+        if account is None:
+            account = min(
+                self.holders(group.id),
+                key=lambda a: (owed.get(a, 0) / (rates[a] or 1.0), a),
+                default=None,
+            )
         if account is not None:
             owed[account] = owed.get(account, 0) + 1
         now = self.env.clock.now()

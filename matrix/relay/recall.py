@@ -19,7 +19,7 @@ from matrix.relay.env import RelayEnv
 from matrix.tables import DELIVERY, NOTICE
 
 STOPPED = ("withdrawn", "corrected")  # a notice in these states sends nothing more
-_OF_A_NOTICE = ("notice", "remind", "escalate")
+_OF_A_NOTICE = ("notice", "file", "announce", "remind", "escalate")
 
 
 class Row(Protocol):
@@ -73,5 +73,26 @@ async def _recall_copy(env: RelayEnv, platform: Platform, row: Row) -> bool:
             # away, which the send step below meets too and then tries the row again
             recalled = False
     context["recalled"] = recalled or bool(context.get("recalled"))
+    if context.get("files"):
+        context["files"] = await _recall_files(env, platform, context["files"])
     row.payload = json.dumps(payload, ensure_ascii=False)
     return True
+
+
+async def _recall_files(env: RelayEnv, platform: Platform, file_rows: list[int]) -> list[int]:
+    """Take back the notice's files in the group where the platform still lets the bot: the
+    rows not recalled (tried again if the announcement is)."""
+    with env.engine.connect() as conn:
+        sent = conn.execute(
+            select(DELIVERY.c.id, DELIVERY.c.message_id).where(DELIVERY.c.id.in_(file_rows))
+        ).all()
+    left = []
+    for row in sent:
+        try:
+            if row.message_id:
+                await platform.recall(row.message_id)
+                continue
+        except PlatformError:
+            pass  # too old, or not supported: the announcement says the notice is void anyway
+        left.append(row.id)
+    return left

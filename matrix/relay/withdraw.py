@@ -17,12 +17,20 @@ Only an office of T12's issuing unit, or of a unit above it, may do either.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, literal, select, update
 
 from matrix import audit_log
+from matrix.relay.attachments import (
+    NoticeFile,
+    check_files,
+    files_json,
+    no_files_found,
+    store_files,
+)
 from matrix.relay.codes import notice_code
 from matrix.relay.drafts import parse_notice
 from matrix.relay.env import RelayEnv
@@ -37,7 +45,7 @@ from matrix.relay.lifecycle import (
     notice_row,
     waiting_plan,
 )
-from matrix.relay.notices import NoticePlan, release_notice
+from matrix.relay.notices import NoticePlan, release_notice, write_notice
 from matrix.relay.outbox import Outbox
 from matrix.relay.people import group, group_for_room, relay_asker, unit
 from matrix.tables import ACKNOWLEDGEMENT as ACK
@@ -88,6 +96,20 @@ def withdraw_notice(env: RelayEnv, contact_id: str, notice_id: int, reason: str)
     return Withdrawn(notice_code(row.id), row.state, stopped, announced, reason)
 
 
+def _files_out(conn: Connection, notice_id: int) -> dict[int, list[int]]:
+    """The notice's files that went out (or may have), by group."""
+    out: dict[int, list[int]] = {}
+    for r in conn.execute(
+        select(DELIVERY.c.id, DELIVERY.c.group_id).where(
+            DELIVERY.c.notice_id == notice_id,
+            DELIVERY.c.kind == "file",
+            DELIVERY.c.state.in_(("sent", "sending")),
+        )
+    ):
+        out.setdefault(r.group_id, []).append(r.id)
+    return out
+
+
 def _refuse_closed(conn: Connection, row: Any) -> None:
     if row.state not in CLOSED:
         return
@@ -118,7 +140,7 @@ def _stop_copies(conn: Connection, notice_id: int) -> int:
         update(DELIVERY)
         .where(
             DELIVERY.c.notice_id == notice_id,
-            DELIVERY.c.kind.in_(("remind", "escalate")),
+            DELIVERY.c.kind.in_(("remind", "escalate", "file", "announce")),
             DELIVERY.c.state == "pending",
         )
         .values(state="withdrawn")
@@ -141,6 +163,7 @@ def _announce(conn: Connection, env: RelayEnv, row: Any, reason: str) -> int:
     ).all()
     outbox = Outbox(conn, env)
     code = notice_code(row.id)
+    files = _files_out(conn, row.id)
     for copy in copies:
         outbox.add(
             key=f"withdraw:{row.id}:{copy.group_id}",
@@ -153,6 +176,7 @@ def _announce(conn: Connection, env: RelayEnv, row: Any, reason: str) -> int:
                 "unit_name": issuer.name if issuer else row.unit_code,
                 "reason": reason,
                 "copy": copy.id,
+                "files": files.get(copy.group_id, []),  # recalled with the copy
                 "recalled": False,
             },
         )
@@ -181,32 +205,53 @@ class Corrected:
     original: str
     carried: int  # receipts of the original that count for the correction
     in_place: bool  # the original had not gone out: its text was changed instead
+    new_files: bool = False  # it brought files of its own, which replace the original's
 
 
 def correct_notice(
-    env: RelayEnv, room_id: str, contact_id: str, notice_id: int, text: str
+    env: RelayEnv,
+    room_id: str,
+    contact_id: str,
+    notice_id: int,
+    text: str,
+    files: Sequence[NoticeFile] = (),
 ) -> Corrected:
-    """``#更正 T12 [截止 …] [需回执] <新正文>`` from ``contact_id`` in ``room_id``."""
+    """``#更正 T12 [截止 …] [需回执] [附件] <新正文>`` from ``contact_id`` in ``room_id``.
+    ``files`` (the chat passes them for 附件, as for ``#通知``) replace the original's; without
+    them the original's files go again with the correction."""
     with env.engine.connect() as conn:
         before = notice_row(conn, notice_id)
     draft = parse_notice(text, env.now(), require_ack=before.require_ack)
     if draft.send_at is not None or draft.repeat is not None:
         raise BadCommand("更正随即发出，不能定时", fix="请去掉定时，或撤回后重新下发定时通知")
-    enforce(env, draft.body, (), actor=contact_id, unit_code=before.unit_code, what="更正")
+    if draft.files and not files:
+        raise no_files_found(env.options.attachments)
+    names = [f.name for f in files]
+    enforce(env, draft.body, names, actor=contact_id, unit_code=before.unit_code, what="更正")
+    check_files(env.options.attachments, files)
     with env.engine.begin() as conn:
         row = notice_row(conn, notice_id)
         check_office(conn, env, contact_id, row, "correct")
         _refuse_closed(conn, row)
         code = notice_code(row.id)
         deadline = draft.deadline if draft.deadline_given else row.deadline
+        keep = env.options.attachments
+        carried_files = (
+            files_json(store_files(conn, keep, files, env.clock.now())) if files else row.files
+        )
         if row.state in WAITING:  # nothing went out yet: the text itself changes
             conn.execute(
                 update(NOTICE)
                 .where(NOTICE.c.id == row.id)
-                .values(body=draft.body, deadline=deadline, require_ack=draft.require_ack)
+                .values(
+                    body=draft.body,
+                    deadline=deadline,
+                    require_ack=draft.require_ack,
+                    files=carried_files,
+                )
             )
             _audit(conn, contact_id, row, code, None, 0)
-            return Corrected(waiting_plan(conn, env, row.id), code, 0, True)
+            return Corrected(waiting_plan(conn, env, row.id), code, 0, True, bool(files))
         groups = set(
             conn.execute(
                 select(DELIVERY.c.group_id).where(
@@ -218,12 +263,14 @@ def correct_notice(
         cancel_jobs(conn, row.id)
         close(conn, env, row.id, "corrected", contact_id)
         carry = draft.require_ack and row.require_ack and not draft.ack_given
-        new_id = _write_correction(conn, env, room_id, contact_id, row, draft.body, deadline)
+        new_id = _write_correction(
+            conn, env, room_id, contact_id, row, (draft.body, deadline, carried_files)
+        )
         conn.execute(update(NOTICE).where(NOTICE.c.id == new_id).values(carries_acks=carry))
         carried = _carry_acks(conn, row.id, new_id) if carry else 0
         plan = release_notice(conn, env, new_id, only=groups)
         _audit(conn, contact_id, row, code, plan.code, carried)
-    return Corrected(plan, code, carried, False)
+    return Corrected(plan, code, carried, False, bool(files))
 
 
 def _write_correction(
@@ -232,28 +279,30 @@ def _write_correction(
     room_id: str,
     contact_id: str,
     row: Any,
-    body: str,
-    deadline: Any,
+    what: tuple[str, Any, str],  # its body, deadline and files (JSON)
 ) -> int:
+    body, deadline, files = what
     asker = relay_asker(conn, env.blueprint, contact_id)
     where = group_for_room(conn, room_id)
-    inserted = conn.execute(
-        insert(NOTICE).values(
-            unit_code=row.unit_code,
-            group_id=where.id,
-            issuer_contact=contact_id,
-            issuer_person_id=asker.person_id,
-            issuer_name=asker.person_name,
-            body=body,
-            deadline=deadline,
-            require_ack=row.require_ack,
-            created_at=env.clock.now(),
-            state="live",
-            corrects_id=row.id,
-        )
-    ).inserted_primary_key
-    assert inserted is not None
-    return int(inserted[0])
+    return write_notice(
+        conn,
+        unit_code=row.unit_code,
+        group_id=where.id,
+        issuer_contact=contact_id,
+        issuer_person_id=asker.person_id,
+        issuer_name=asker.person_name,
+        body=body,
+        deadline=deadline,
+        require_ack=row.require_ack,
+        created_at=env.clock.now(),
+        state="live",
+        corrects_id=row.id,
+        # the correction replaces the notice whole: its files go again with it unless it brings
+        # its own (a group whose copy was stopped would otherwise never get them), and so does
+        # its 群公告
+        files=files,
+        announce=row.announce,
+    )
 
 
 def _carry_acks(conn: Connection, old_id: int, new_id: int) -> int:

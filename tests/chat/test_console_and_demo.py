@@ -223,3 +223,19 @@ def test_after_provision_a_deadline_of_17_00_means_today(run, tmp_path):
     today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
     copy = next(x for x in result.stdout.splitlines() if x.startswith("    截止："))
     assert copy == f"    截止：{today.month}月{today.day}日 17:00", copy
+
+
+def test_a_script_sends_a_file_and_a_notice_takes_it(run, tmp_path):
+    path = script(
+        tmp_path,
+        "K1:county-counselors\twxK1n008\t<文件 建队方案.pdf 200KB>",
+        "K1:county-counselors\twxK1n008\t#通知 请查收建队方案 无需回执 附件",
+    )
+    result = run("console", "--script", path, "--provision")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    group = "乙1县少先队大队辅导员群\tsolo-bot\t"
+    assert lines[0].startswith(group + "通知 T1 已受理，将发往 1 个群（县级 1 个）")
+    copy = lines.index(group + "【通知 T1】乙1县")
+    sent = next(i for i, x in enumerate(lines) if x.startswith(group + "[文件] 建队方案.pdf"))
+    assert copy < sent
