@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections import defaultdict
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -117,6 +117,7 @@ class PersonRecord(NamedTuple):
     name: str
     phone: str | None
     wechat_id: str | None
+    ordinal: int = 0  # the person's place in the roster (0, 1 …): first rows first
 
 
 # a NamedTuple's own __new__ is a Python call, a microsecond for each of 750,000 persons
@@ -166,6 +167,9 @@ def _validate_units(
     return units, broken - units.keys()
 
 
+_UNIT_READ = ("code", "name", "level", "parent_code")
+
+
 def _unit_rows(
     sheet: Sheet, bp: Blueprint, problems: list[Problem]
 ) -> tuple[dict[str, UnitRecord], dict[str, int], set[str]]:
@@ -175,9 +179,9 @@ def _unit_rows(
     broken: set[str] = set()
     first_row: dict[str, int] = {}
     find_level = _cached(bp.find_level)
-    for row, rec in sheet.records():
-        code, name = clean_code(rec["code"]), clean_name(rec["name"])
-        parent = clean_code(rec["parent_code"]) or None
+    for row, (code_text, name_text, level_text, parent_text) in sheet.rows(_UNIT_READ):
+        code, name = clean_code(code_text), clean_name(name_text)
+        parent = clean_code(parent_text) or None
         ok = True
         if not code:
             problems.append(Problem(sheet.where(row, "code"), "单位代码为空"))
@@ -197,12 +201,12 @@ def _unit_rows(
         if not name:
             problems.append(Problem(sheet.where(row, "name"), "单位名称为空"))
             ok = False
-        level = find_level(rec["level"])
+        level = find_level(level_text)
         if level is None:
             problems.append(
                 Problem(
                     sheet.where(row, "level"),
-                    f"层级 {rec['level']!r} 无法识别，可用：{bp.level_names()}",
+                    f"层级 {level_text!r} 无法识别，可用：{bp.level_names()}",
                 )
             )
             ok = False
@@ -283,121 +287,162 @@ def _validate_persons(
 ) -> tuple[dict[str, PersonRecord], list[tuple[str, str, str, int]]]:
     """The valid persons by key, and their positions numbered within each unit and role."""
     persons: dict[str, PersonRecord] = {}
-    positions: dict[tuple[str, str, str], int] = {}
+    posts = _Posts(bp)
+    # the first post of each person, inline: 750,000 times, two method calls were a second
+    numbered, rows, first, counts = posts.numbered, posts.rows, posts.first, posts.counts
+    intern = sys.intern  # names repeat: 315,000 distinct among 746,000 persons
     for row, unit_code, name, role, phone, wechat_id in _person_rows(sheet, bp, units, problems):
-        unit_code = sys.intern(unit_code)  # a few hundred schools' codes repeat on every row
-        name = sys.intern(name)  # and names repeat too: 315,000 distinct among 746,000 persons
-        key = person_key(name, unit_code, phone, wechat_id)
+        name = intern(name)
+        if wechat_id:
+            key = f"wx:{wechat_id}"
+        else:
+            key = f"tel:{phone}:{name}" if phone else f"unit:{unit_code}:{name}"
         known = persons.get(key)
-        if known is not None and known.phone and phone and known.phone != phone:
-            problems.append(
-                Problem(
-                    sheet.where(row, "phone"), f"{name} 的手机号与前面行（{known.phone}）不一致"
+        if known is None:  # a person's first row: nothing to compare with, no post twice
+            persons[key] = _record(PersonRecord, (key, name, phone, wechat_id, len(persons)))
+            first.append(len(numbered))
+            in_role = counts[role.key]
+            seq = in_role[unit_code] = in_role.get(unit_code, 0) + 1
+            numbered.append((key, unit_code, role.key, seq))
+            rows.append(row)
+        elif problem := _repeated(sheet, row, known, name, phone, posts):
+            problems.append(problem)
+        else:
+            persons[key] = known._replace(phone=phone or known.phone, wechat_id=wechat_id)
+            if (earlier := posts.again(known.ordinal, key, unit_code, role.key, row)) is not None:
+                problems.append(
+                    Problem(
+                        sheet.where(row),
+                        f"与第 {earlier} 行重复：{name} 在该单位已任 {role.label}",
+                    )
                 )
-            )
-            continue
-        persons[key] = _record(
-            PersonRecord, (key, name, phone or (known.phone if known else None), wechat_id)
+    return persons, numbered
+
+
+def _repeated(
+    sheet: Sheet, row: int, known: PersonRecord, name: str, phone: str | None, posts: _Posts
+) -> Problem | None:
+    """What is wrong with a further row of a known person, if anything: a WeChat id that
+    another name uses, or another phone. (The persons by key tell both: a WeChat id's key is
+    the id itself.)"""
+    if known.key.startswith("wx:") and known.name != name:
+        return Problem(
+            sheet.where(row, "wechat_id"),
+            f"微信号 {known.wechat_id} 重复：第 {posts.row_of(known.ordinal)} 行的 {known.name} 已使用",
         )
-        pos = (key, unit_code, role.key)
-        if pos in positions:
-            problems.append(
-                Problem(
-                    sheet.where(row),
-                    f"与第 {positions[pos]} 行重复：{name} 在该单位已任 {role.label}",
-                )
-            )
-            continue
-        positions[pos] = row
-    return persons, _numbered(positions)
+    if known.phone and phone and known.phone != phone:
+        return Problem(sheet.where(row, "phone"), f"{name} 的手机号与前面行（{known.phone}）不一致")
+    return None
 
 
-def _numbered(positions: dict[tuple[str, str, str], int]) -> list[tuple[str, str, str, int]]:
-    """(person key, unit code, role, seq): the persons of one role in one unit numbered 1, 2 …
-    in the order of the file. Empties ``positions`` (position → row)."""
-    # numbered from the last back, each position's key let go as its numbered tuple is made:
-    # holding both, 750,000 of each, would set the import's peak memory
-    left: dict[tuple[str, str], int] = defaultdict(int)
-    for _key, unit_code, role_key in positions:
-        left[(unit_code, role_key)] += 1
-    ordered: list[tuple[str, str, str, int]] = []
-    while positions:
-        key, unit_code, role_key = positions.popitem()[0]
-        seq = left[(unit_code, role_key)]
-        left[(unit_code, role_key)] = seq - 1
-        ordered.append((key, unit_code, role_key, seq))
-    ordered.reverse()
-    return ordered
+class _Posts:
+    """The positions read so far, numbered within their unit and role as they come (1, 2 … in
+    the order of the file), with what it takes to tell a post given twice: the row of each and
+    which are whose, in arrays rather than a dict of 750,000 (person, unit, role) keys."""
+
+    def __init__(self, bp: Blueprint) -> None:
+        self.numbered: list[tuple[str, str, str, int]] = []  # person key, unit, role, seq
+        self.rows = array("l")  # the row each came from
+        self.first = array("l")  # by person ordinal: the index of their first post
+        self.more: dict[int, list[int]] = {}  # ordinal → their other posts, if any
+        self.counts: dict[str, dict[str, int]] = {r.key: {} for r in bp.roles}  # role → unit → n
+
+    def row_of(self, ordinal: int) -> int:
+        """The row a person was first given on."""
+        return self.rows[self.first[ordinal]]
+
+    def again(self, ordinal: int, key: str, unit_code: str, role: str, row: int) -> int | None:
+        """A further post of a known person; or, if they hold it already, the row it came from."""
+        for i in (self.first[ordinal], *self.more.get(ordinal, ())):
+            post = self.numbered[i]
+            if post[1] == unit_code and post[2] == role:
+                return self.rows[i]
+        self.more.setdefault(ordinal, []).append(len(self.numbered))
+        counts = self.counts[role]
+        seq = counts[unit_code] = counts.get(unit_code, 0) + 1
+        self.numbered.append((key, unit_code, role, seq))
+        self.rows.append(row)
+        return None
+
+
+_PERSON_READ = ("unit_code", "name", "role", "phone", "wechat_id")
 
 
 def _person_rows(
     sheet: Sheet, bp: Blueprint, units: dict[str, UnitRecord], problems: list[Problem]
 ) -> Iterator[tuple[int, str, str, RoleSpec, str | None, str | None]]:
     """Each row checked on its own: (row, unit code, name, role, phone, WeChat id) of the
-    valid ones, cleaned."""
-    wechat_owner: dict[str, tuple[str, int]] = {}
+    valid ones, cleaned; the unit code is the units table's own string (one per unit). Rows
+    of a person already read are checked against them by ``_validate_persons``."""
     find_role = _cached(bp.find_role)
-    for row, rec in sheet.records():
-        unit_code = clean_code(rec["unit_code"])
-        name = clean_name(rec["name"])
-        ok = True
-        unit = units.get(unit_code)
-        if not unit_code:
-            problems.append(Problem(sheet.where(row, "unit_code"), "单位代码为空"))
-            ok = False
-        elif unit is None:
-            problems.append(
-                Problem(sheet.where(row, "unit_code"), f"单位代码 {unit_code} 不在单位表中")
+    for row, texts in sheet.rows(_PERSON_READ):
+        unit_text, name, role_text, raw_phone, raw_wechat = texts
+        unit = units.get(clean_code(unit_text))
+        name = clean_name(name)
+        role = find_role(role_text)
+        raw_phone = raw_phone.strip()
+        phone = clean_phone(raw_phone) if raw_phone else None
+        wechat_id = clean_code(raw_wechat) or None
+        if (
+            unit is None
+            or not name
+            or role is None
+            or (role.levels and unit.level not in role.levels)
+            or (raw_phone and phone is None)
+            or (wechat_id and not _WECHAT_ID.match(wechat_id))
+        ):
+            # the rare broken row: told apart from the valid ones above at the least cost,
+            # then looked at again to say everything that is wrong with it
+            _person_problems(sheet, bp, units, row, texts, problems)
+            continue
+        yield row, unit.code, name, role, phone, wechat_id
+
+
+def _person_problems(
+    sheet: Sheet,
+    bp: Blueprint,
+    units: dict[str, UnitRecord],
+    row: int,
+    texts: tuple[str, ...],
+    problems: list[Problem],
+) -> None:
+    """Every problem of one person row (its texts as in ``_PERSON_READ``), in column order."""
+    unit_code, name = clean_code(texts[0]), clean_name(texts[1])
+    unit = units.get(unit_code)
+    if not unit_code:
+        problems.append(Problem(sheet.where(row, "unit_code"), "单位代码为空"))
+    elif unit is None:
+        problems.append(
+            Problem(sheet.where(row, "unit_code"), f"单位代码 {unit_code} 不在单位表中")
+        )
+    if not name:
+        problems.append(Problem(sheet.where(row, "name"), "姓名为空"))
+    role = bp.find_role(texts[2])
+    if role is None:
+        problems.append(
+            Problem(
+                sheet.where(row, "role"),
+                f"岗位 {texts[2]!r} 不在蓝图中，可用：{bp.role_names()}",
             )
-            ok = False
-        if not name:
-            problems.append(Problem(sheet.where(row, "name"), "姓名为空"))
-            ok = False
-        role = find_role(rec["role"])
-        if role is None:
-            problems.append(
-                Problem(
-                    sheet.where(row, "role"),
-                    f"岗位 {rec['role']!r} 不在蓝图中，可用：{bp.role_names()}",
-                )
+        )
+    elif unit is not None and role.levels and unit.level not in role.levels:
+        allowed = "、".join(bp.level(lvl).label for lvl in role.levels)
+        problems.append(
+            Problem(
+                sheet.where(row, "role"),
+                f"岗位 {role.label} 只设在{allowed}级单位，{unit.name} 是{bp.level(unit.level).label}级",
             )
-            ok = False
-        elif unit is not None and role.levels and unit.level not in role.levels:
-            allowed = "、".join(bp.level(lvl).label for lvl in role.levels)
-            problems.append(
-                Problem(
-                    sheet.where(row, "role"),
-                    f"岗位 {role.label} 只设在{allowed}级单位，{unit.name} 是{bp.level(unit.level).label}级",
-                )
+        )
+    if (raw_phone := texts[3].strip()) and clean_phone(raw_phone) is None:
+        problems.append(Problem(sheet.where(row, "phone"), _bad_phone(raw_phone)))
+    wechat_id = clean_code(texts[4])
+    if wechat_id and not _WECHAT_ID.match(wechat_id):
+        problems.append(
+            Problem(
+                sheet.where(row, "wechat_id"),
+                f"微信号 {wechat_id!r} 格式不对（6–20 位，字母开头，只含字母、数字、_ 和 -）",
             )
-            ok = False
-        phone = None
-        if raw_phone := rec.get("phone", "").strip():
-            phone = clean_phone(raw_phone)
-            if phone is None:
-                problems.append(Problem(sheet.where(row, "phone"), _bad_phone(raw_phone)))
-                ok = False
-        wechat_id = clean_code(rec.get("wechat_id", "")) or None
-        if wechat_id and not _WECHAT_ID.match(wechat_id):
-            problems.append(
-                Problem(
-                    sheet.where(row, "wechat_id"),
-                    f"微信号 {wechat_id!r} 格式不对（6–20 位，字母开头，只含字母、数字、_ 和 -）",
-                )
-            )
-            ok = False
-        if wechat_id and ok:
-            owner = wechat_owner.setdefault(wechat_id, (name, row))
-            if owner[0] != name:
-                problems.append(
-                    Problem(
-                        sheet.where(row, "wechat_id"),
-                        f"微信号 {wechat_id} 重复：第 {owner[1]} 行的 {owner[0]} 已使用",
-                    )
-                )
-                ok = False
-        if ok and role is not None:
-            yield row, unit_code, name, role, phone, wechat_id
+        )
 
 
 def read_roster(
