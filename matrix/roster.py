@@ -117,7 +117,9 @@ class PersonRecord(NamedTuple):
     name: str
     phone: str | None
     wechat_id: str | None
-    ordinal: int = 0  # the person's place in the roster (0, 1 …): first rows first
+    # the person's number in the roster (1, 2 … in the order of first rows), and their id when
+    # the roster goes into an empty database: the record is then the row to insert as it is
+    ordinal: int = 0
 
 
 # a NamedTuple's own __new__ is a Python call, a microsecond for each of 750,000 persons
@@ -299,7 +301,7 @@ def _validate_persons(
             key = f"tel:{phone}:{name}" if phone else f"unit:{unit_code}:{name}"
         known = persons.get(key)
         if known is None:  # a person's first row: nothing to compare with, no post twice
-            persons[key] = _record(PersonRecord, (key, name, phone, wechat_id, len(persons)))
+            persons[key] = _record(PersonRecord, (key, name, phone, wechat_id, len(first)))
             first.append(len(numbered))
             in_role = counts[role.key]
             seq = in_role[unit_code] = in_role.get(unit_code, 0) + 1
@@ -343,7 +345,7 @@ class _Posts:
     def __init__(self, bp: Blueprint) -> None:
         self.numbered: list[tuple[str, str, str, int]] = []  # person key, unit, role, seq
         self.rows = array("l")  # the row each came from
-        self.first = array("l")  # by person ordinal: the index of their first post
+        self.first = array("l", [-1])  # by person ordinal (from 1): the index of their first post
         self.more: dict[int, list[int]] = {}  # ordinal → their other posts, if any
         self.counts: dict[str, dict[str, int]] = {r.key: {} for r in bp.roles}  # role → unit → n
 
@@ -563,6 +565,8 @@ def import_roster(
     """
     now = utcnow()
     with no_gc(), engine.begin() as conn:
+        if _empty(conn):
+            return _first_import(conn, roster, bp, dry_run=dry_run)
         old = _Stored.read(conn, roster)
         units, unit_inserts, unit_updates, unit_removals = _diff_units(roster, bp, old)
         persons, id_of, person_inserts, person_updates, person_removals = _diff_persons(roster, old)
@@ -598,6 +602,42 @@ def import_roster(
                 .values(seq=bindparam("seq")),
                 [{"b_id": i, "seq": seq} for i, seq in pos_updates],
             )
+    return report
+
+
+def _empty(conn: Connection) -> bool:
+    """Whether the database holds no roster at all, not even removed rows."""
+    tables = ((UNIT, "code"), (PERSON, "id"), (POSITION, "id"))
+    return all(conn.execute(select(t.c[c]).limit(1)).first() is None for t, c in tables)
+
+
+def _first_import(
+    conn: Connection, roster: Roster, bp: Blueprint, *, dry_run: bool
+) -> ImportReport:
+    """Into an empty database there is nothing to compare: every row is added, each person
+    under their ordinal as id. The persons' records are their rows as they are, and the rest
+    is made as it is written (on a national roster, the diff cost as much as the writing)."""
+    units, inserts, _, _ = _diff_units(roster, bp, _Stored({}, {}, set(), {}, 0, 0, {}))
+    persons, positions = Change(), Change()
+    people = roster.persons
+    _tally(persons, "added", list(islice(people.values(), EXAMPLES)), lambda r: r.name)
+    persons.added = len(people)
+    unit_name = {c: u.name for c, u in roster.units.items()}
+    role_label = {r.key: r.label for r in bp.roles}
+    for key, unit_code, role, _ in roster.positions[:EXAMPLES]:
+        positions.note("added", _post(people[key].name, unit_name[unit_code], role_label[role]))
+    positions.added = len(roster.positions)
+    report = ImportReport(units, persons, positions, dry_run)
+    if dry_run:
+        return report
+    _insert(conn, UNIT, _UNIT_FIELDS, inserts, removed_at=None)
+    _insert(conn, PERSON, ("key", "name", "phone", "wechat_id", "id"), people.values())
+    _insert(
+        conn,
+        POSITION,
+        ("person_id", "unit_code", "role", "seq"),
+        ((people[key].ordinal, unit, role, seq) for key, unit, role, seq in roster.positions),
+    )
     return report
 
 
