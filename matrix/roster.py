@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -570,7 +570,9 @@ def import_roster(
         old = _Stored.read(conn, roster)
         units, unit_inserts, unit_updates, unit_removals = _diff_units(roster, bp, old)
         persons, id_of, person_inserts, person_updates, person_removals = _diff_persons(roster, old)
-        positions, pos_inserts, pos_updates, pos_deletes = _diff_positions(roster, bp, old, id_of)
+        positions, pos_inserts, pos_updates, pos_deletes = _diff_positions(
+            conn, roster, bp, old, id_of
+        )
         report = ImportReport(units, persons, positions, dry_run)
         if not allow_mass_removal:
             _check_removals(units, persons, (old.active_units(), old.active_persons))
@@ -617,7 +619,7 @@ def _first_import(
     """Into an empty database there is nothing to compare: every row is added, each person
     under their ordinal as id. The persons' records are their rows as they are, and the rest
     is made as it is written (on a national roster, the diff cost as much as the writing)."""
-    units, inserts, _, _ = _diff_units(roster, bp, _Stored({}, {}, set(), {}, 0, 0, {}))
+    units, inserts, _, _ = _diff_units(roster, bp, _Stored.nothing(roster))
     persons, positions = Change(), Change()
     people = roster.persons
     _tally(persons, "added", list(islice(people.values(), EXAMPLES)), lambda r: r.name)
@@ -644,35 +646,34 @@ def _first_import(
 @dataclass
 class _Stored:
     """What the database holds. Persons whose key the roster still has are kept as their id
-    and whether their row differs, not as rows: on an unchanged national re-import that is
-    nearly all 746,000 of them, and their rows would double the roster in memory. Only rows
-    of keys the roster no longer has (moved to a new key, or gone) are kept whole."""
+    (by roster ordinal) and whether their row differs, not as rows: on an unchanged national
+    re-import that is nearly all 746,000 of them, and their rows would double the roster in
+    memory. Only rows of keys the roster no longer has (moved to a new key, or gone) are kept
+    whole. Positions are not held at all: ``_diff_positions`` reads them in step with the
+    roster's."""
 
     units: dict[str, tuple[Any, ...]]  # (*fields, active) by code
-    person_ids: dict[str, int]  # roster key → stored id
+    ids: array[int]  # by roster ordinal: the stored id of that person, 0 if none
     changed: set[str]  # roster keys whose stored row differs from the roster's
     others: dict[str, tuple[Any, ...]]  # (*fields, active) of keys not in the roster
-    max_person_id: int
-    active_persons: int
-    positions: dict[tuple[int, str, str], tuple[int, int]]  # (person, unit, role) → (id, seq)
+    max_person_id: int = 0
+    active_persons: int = 0
     before: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # a few changed rows, by id
+
+    @classmethod
+    def nothing(cls, roster: Roster) -> _Stored:
+        return cls({}, array("q", bytes(8 * (len(roster.persons) + 1))), set(), {})
 
     @classmethod
     def read(cls, conn: Connection, roster: Roster) -> _Stored:
         units = select(*(UNIT.c[f] for f in _UNIT_FIELDS[:-1]), UNIT.c.removed_at.is_(None))
         persons = select(*(PERSON.c[f] for f in _PERSON_FIELDS[:-1]), PERSON.c.removed_at.is_(None))
-        positions = select(
-            POSITION.c.person_id,
-            POSITION.c.unit_code,
-            POSITION.c.role,
-            POSITION.c.id,
-            POSITION.c.seq,
-        )
         # "active" comes back as 1/0 from SQLite, True/False elsewhere: both compare equal to
         # the True of a wanted row
-        stored = cls({r[0]: r for r in raw_rows(conn, units)}, {}, set(), {}, 0, 0, {})
+        stored = cls.nothing(roster)
+        stored.units = {r[0]: r for r in raw_rows(conn, units)}
         wanted = roster.persons
-        person_ids, changed, others = stored.person_ids, stored.changed, stored.others
+        ids, changed, others = stored.ids, stored.changed, stored.others
         max_id = active = 0  # locals, not attributes: 746,000 rows
         for r in raw_rows(conn, persons):
             if r[0] > max_id:
@@ -683,16 +684,12 @@ class _Stored:
             if person is None:
                 others[r[1]] = r
                 continue
-            person_ids[person.key] = r[0]  # the roster's own key string, not a copy
+            ids[person.ordinal] = r[0]
             if r != (r[0], person.key, person.name, person.phone, person.wechat_id, True):
-                changed.add(person.key)
+                changed.add(person.key)  # the roster's own key string, not a copy
                 if len(stored.before) < EXAMPLES:  # what the report shows as "old → new"
                     stored.before[r[0]] = r
         stored.max_person_id, stored.active_persons = max_id, active
-        intern = sys.intern  # unit codes and roles repeat 750,000 times
-        stored.positions = {
-            (r[0], intern(r[1]), intern(r[2])): (r[3], r[4]) for r in raw_rows(conn, positions)
-        }
         return stored
 
     def active_units(self) -> int:
@@ -750,7 +747,8 @@ def _diff_units(
 
 def _diff_persons(
     roster: Roster, old: _Stored
-) -> tuple[Change, dict[str, int], _NewRows, list[tuple[Any, ...]], list[int]]:
+) -> tuple[Change, array[int], _NewRows, list[tuple[Any, ...]], list[int]]:
+    """The persons' changes, and the id of each person by ordinal (``old.ids``, filled in)."""
     others = old.others
     index: list[dict[Any, tuple[Any, ...]]] = []  # built at the first person not found by key
 
@@ -763,14 +761,12 @@ def _diff_persons(
         return index[0].get(person.wechat_id) or index[1].get((person.name, person.phone))
 
     first_new = next_id = old.max_person_id + 1
-    id_of: dict[str, int] = {}
+    id_of = old.ids
     claimed: set[int] = set()  # ids of moved rows taken (a row found by its key is its own)
     first: list[tuple[Any, ...]] = []
     updates = []
     for key, person in roster.persons.items():
-        pid = old.person_ids.get(key)
-        if pid is not None:
-            id_of[key] = pid
+        if pid := id_of[person.ordinal]:
             if key in old.changed:
                 updates.append((pid, key, person.name, person.phone, person.wechat_id, True))
             continue
@@ -778,13 +774,13 @@ def _diff_persons(
         if prev is not None and (prev[0] in claimed or prev[1] in roster.persons):
             prev = None
         if prev is None:
-            id_of[key] = next_id
+            id_of[person.ordinal] = next_id
             if len(first) < EXAMPLES:
                 first.append((next_id, key, person.name, person.phone, person.wechat_id))
             next_id += 1
             continue
         row = (prev[0], key, person.name, person.phone, person.wechat_id, True)
-        id_of[key] = prev[0]
+        id_of[person.ordinal] = prev[0]
         claimed.add(prev[0])
         if prev != row:
             updates.append(row)
@@ -794,7 +790,7 @@ def _diff_persons(
 
     def make() -> Iterator[tuple[Any, ...]]:
         for key, person in roster.persons.items():
-            if (pid := id_of[key]) >= first_new:  # new ones are numbered from first_new on
+            if (pid := id_of[person.ordinal]) >= first_new:  # new ones: from first_new on
                 yield (pid, key, person.name, person.phone, person.wechat_id)
 
     inserts = _NewRows(next_id - first_new, first, make)
@@ -812,35 +808,61 @@ def _diff_persons(
     return persons, id_of, inserts, updates, [r[0] for r in gone]
 
 
-def _diff_positions(
-    roster: Roster, bp: Blueprint, old: _Stored, id_of: dict[str, int]
-) -> tuple[Change, _NewRows, list[tuple[int, int]], list[int]]:
-    stored = old.positions
-    count = 0
-    first: list[tuple[Any, ...]] = []
-    updates = []
-    added_keys: list[str] = []
-    # what is left once every wanted position is struck off is what goes: cheaper than a set
-    # of 750,000 wanted ones
-    left = dict(stored)
-    for key, unit_code, role, seq in roster.positions:
-        ident = (id_of[key], unit_code, role)
-        found = left.pop(ident, None)
+def _match_positions(
+    conn: Connection, roster: Roster, id_of: array[int]
+) -> tuple[array[int], list[tuple[int, int]], dict[tuple[int, str, str], tuple[int, int]]]:
+    """The roster's positions against the stored ones: (the indexes of the roster's that are
+    new, (id, seq) of those renumbered, (id, seq) by (person, unit, role) of the stored ones
+    left). The stored ones are read by id, the order an import writes them in, so an unchanged
+    roster is compared in step, pair by pair, without a dict of 750,000 keys; from the first
+    pair that differs on, the stored ones left are looked up by (person, unit, role)."""
+    query = select(
+        POSITION.c.person_id, POSITION.c.unit_code, POSITION.c.role, POSITION.c.id, POSITION.c.seq
+    ).order_by(POSITION.c.id)
+    rows = iter(raw_rows(conn, query))
+    persons, wanted = roster.persons, roster.positions
+    updates: list[tuple[int, int]] = []
+    done, count, pending = 0, len(wanted), None
+    for r in rows:
+        if done < count:
+            key, unit_code, role, seq = wanted[done]
+            if r[0] == id_of[persons[key].ordinal] and r[1] == unit_code and r[2] == role:
+                if r[4] != seq:
+                    updates.append((r[3], seq))
+                done += 1
+                continue
+        pending = r
+        break
+    intern = sys.intern  # unit codes and roles repeat
+    left = {}
+    if pending is not None:
+        left = {(r[0], intern(r[1]), intern(r[2])): (r[3], r[4]) for r in chain([pending], rows)}
+    added = array("l")
+    for i in range(done, count):
+        key, unit_code, role, seq = wanted[i]
+        found = left.pop((id_of[persons[key].ordinal], unit_code, role), None)
         if found is None:
-            count += 1
-            if len(added_keys) < EXAMPLES:
-                first.append((*ident, seq))
-                added_keys.append(key)
+            added.append(i)
         elif found[1] != seq:
             updates.append((found[0], seq))
-    gone = list(left)
+    return added, updates, left
+
+
+def _diff_positions(
+    conn: Connection, roster: Roster, bp: Blueprint, old: _Stored, id_of: array[int]
+) -> tuple[Change, _NewRows, list[tuple[int, int]], list[int]]:
+    added, updates, left = _match_positions(conn, roster, id_of)
+    persons, wanted = roster.persons, roster.positions
 
     def make() -> Iterator[tuple[Any, ...]]:
-        for key, unit_code, role, seq in roster.positions:
-            ident = (id_of[key], unit_code, role)
-            if ident not in stored:
-                yield (*ident, seq)
+        for i in added:
+            key, unit_code, role, seq = wanted[i]
+            yield (id_of[persons[key].ordinal], unit_code, role, seq)
 
+    first = list(islice(make(), EXAMPLES))
+    added_keys = [wanted[i][0] for i in added[:EXAMPLES]]
+    gone = list(left)
+    count = len(added)
     inserts = _NewRows(count, first, make)
     unit_name = {c: u.name for c, u in roster.units.items()}
     role_label = {r.key: r.label for r in bp.roles}
@@ -859,7 +881,7 @@ def _diff_positions(
     person_name = {r[0]: r[2] for r in old.others.values() if r[0] in ids}
     if ids - person_name.keys():
         person_name.update(
-            (pid, roster.persons[key].name) for key, pid in id_of.items() if pid in ids
+            (pid, p.name) for p in roster.persons.values() if (pid := id_of[p.ordinal]) in ids
         )
     _tally(
         positions,
@@ -871,7 +893,7 @@ def _diff_positions(
             role_label.get(i[2], i[2]),
         ),
     )
-    return positions, inserts, updates, [stored[i][0] for i in gone]
+    return positions, inserts, updates, [left[i][0] for i in gone]
 
 
 def _post(person: str, unit: str, role: str) -> str:
