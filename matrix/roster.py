@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
-from matrix.blueprint import Blueprint, RoleSpec
+from matrix.blueprint import Blueprint
 from matrix.bulk import no_gc
 from matrix.db import raw_rows
 from matrix.errors import MatrixError, Problem, RosterError
@@ -287,14 +287,35 @@ def _validate_persons(
     broken_units: set[str],
     problems: list[Problem],
 ) -> tuple[dict[str, PersonRecord], list[tuple[str, str, str, int]]]:
-    """The valid persons by key, and their positions numbered within each unit and role."""
+    """The valid persons by key, and their positions numbered within each unit and role.
+
+    One loop for 750,000 rows: each row is cleaned and told valid with the fewest steps (the
+    unit code kept is the units table's own string), then checked against the rows of the same
+    person read before; a broken row is looked at again by ``_person_problems``."""
     persons: dict[str, PersonRecord] = {}
     posts = _Posts(bp)
-    # the first post of each person, inline: 750,000 times, two method calls were a second
     numbered, rows, first, counts = posts.numbered, posts.rows, posts.first, posts.counts
     intern = sys.intern  # names repeat: 315,000 distinct among 746,000 persons
-    for row, unit_code, name, role, phone, wechat_id in _person_rows(sheet, bp, units, problems):
-        name = intern(name)
+    find_role, wechat_ok = _cached(bp.find_role), _WECHAT_ID.match
+    for row, texts in sheet.rows(_PERSON_READ):
+        unit_text, name, role_text, raw_phone, raw_wechat = texts
+        unit = units.get(clean_code(unit_text))
+        name = clean_name(name)
+        role = find_role(role_text)
+        raw_phone = raw_phone.strip()
+        phone = clean_phone(raw_phone) if raw_phone else None
+        wechat_id = clean_code(raw_wechat) or None
+        if (
+            unit is None
+            or not name
+            or role is None
+            or (role.levels and unit.level not in role.levels)
+            or (raw_phone and phone is None)
+            or (wechat_id and not wechat_ok(wechat_id))
+        ):
+            _person_problems(sheet, bp, units, row, texts, problems)
+            continue
+        unit_code, name = unit.code, intern(name)
         if wechat_id:
             key = f"wx:{wechat_id}"
         else:
@@ -368,36 +389,6 @@ class _Posts:
 
 
 _PERSON_READ = ("unit_code", "name", "role", "phone", "wechat_id")
-
-
-def _person_rows(
-    sheet: Sheet, bp: Blueprint, units: dict[str, UnitRecord], problems: list[Problem]
-) -> Iterator[tuple[int, str, str, RoleSpec, str | None, str | None]]:
-    """Each row checked on its own: (row, unit code, name, role, phone, WeChat id) of the
-    valid ones, cleaned; the unit code is the units table's own string (one per unit). Rows
-    of a person already read are checked against them by ``_validate_persons``."""
-    find_role = _cached(bp.find_role)
-    for row, texts in sheet.rows(_PERSON_READ):
-        unit_text, name, role_text, raw_phone, raw_wechat = texts
-        unit = units.get(clean_code(unit_text))
-        name = clean_name(name)
-        role = find_role(role_text)
-        raw_phone = raw_phone.strip()
-        phone = clean_phone(raw_phone) if raw_phone else None
-        wechat_id = clean_code(raw_wechat) or None
-        if (
-            unit is None
-            or not name
-            or role is None
-            or (role.levels and unit.level not in role.levels)
-            or (raw_phone and phone is None)
-            or (wechat_id and not _WECHAT_ID.match(wechat_id))
-        ):
-            # the rare broken row: told apart from the valid ones above at the least cost,
-            # then looked at again to say everything that is wrong with it
-            _person_problems(sheet, bp, units, row, texts, problems)
-            continue
-        yield row, unit.code, name, role, phone, wechat_id
 
 
 def _person_problems(
