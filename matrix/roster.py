@@ -46,6 +46,7 @@ PERSON_COLUMNS = (
 )
 
 _MOBILE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$")
+_PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")  # a mobile written as it is stored
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 _WECHAT_ID = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$|^wxid_[A-Za-z0-9_]{4,40}$")
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -296,15 +297,24 @@ def _validate_persons(
     posts = _Posts(bp)
     numbered, rows, first, counts = posts.numbered, posts.rows, posts.first, posts.counts
     intern = sys.intern  # names repeat: 315,000 distinct among 746,000 persons
-    find_role, wechat_ok = _cached(bp.find_role), _WECHAT_ID.match
+    find_role, mobile, wechat_ok = _cached(bp.find_role), _PLAIN_MOBILE.fullmatch, _WECHAT_ID.match
+    plain_wechat = _WECHAT_ID.fullmatch
     for row, texts in sheet.rows(_PERSON_READ):
         unit_text, name, role_text, raw_phone, raw_wechat = texts
-        unit = units.get(clean_code(unit_text))
+        # each cell first as it is written, which is how nearly all are: a unit code, mobile
+        # or WeChat id that is valid unchanged is its own cleaned form
+        unit = units.get(unit_text) or units.get(clean_code(unit_text))
         name = clean_name(name)
         role = find_role(role_text)
-        raw_phone = raw_phone.strip()
-        phone = clean_phone(raw_phone) if raw_phone else None
-        wechat_id = clean_code(raw_wechat) or None
+        if mobile(raw_phone):
+            phone: str | None = raw_phone
+        else:
+            raw_phone = raw_phone.strip()
+            phone = clean_phone(raw_phone) if raw_phone else None
+        if plain_wechat(raw_wechat):
+            wechat_id: str | None = raw_wechat
+        else:
+            wechat_id = clean_code(raw_wechat) or None
         if (
             unit is None
             or not name
