@@ -11,17 +11,17 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections import defaultdict
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, Table, bindparam, select, update
 
-from matrix.blueprint import Blueprint, RoleSpec
+from matrix.blueprint import Blueprint
 from matrix.bulk import no_gc
 from matrix.db import raw_rows
 from matrix.errors import MatrixError, Problem, RosterError
@@ -46,6 +46,7 @@ PERSON_COLUMNS = (
 )
 
 _MOBILE = re.compile(r"^(?:\+?86)?(1[3-9]\d{9})$")
+_PLAIN_MOBILE = re.compile(r"1[3-9][0-9]{9}")  # a mobile written as it is stored
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
 _WECHAT_ID = re.compile(r"^[A-Za-z][-_A-Za-z0-9]{5,19}$|^wxid_[A-Za-z0-9_]{4,40}$")
 _CODE = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -117,6 +118,9 @@ class PersonRecord(NamedTuple):
     name: str
     phone: str | None
     wechat_id: str | None
+    # the person's number in the roster (1, 2 … in the order of first rows), and their id when
+    # the roster goes into an empty database: the record is then the row to insert as it is
+    ordinal: int = 0
 
 
 # a NamedTuple's own __new__ is a Python call, a microsecond for each of 750,000 persons
@@ -166,6 +170,9 @@ def _validate_units(
     return units, broken - units.keys()
 
 
+_UNIT_READ = ("code", "name", "level", "parent_code")
+
+
 def _unit_rows(
     sheet: Sheet, bp: Blueprint, problems: list[Problem]
 ) -> tuple[dict[str, UnitRecord], dict[str, int], set[str]]:
@@ -175,9 +182,9 @@ def _unit_rows(
     broken: set[str] = set()
     first_row: dict[str, int] = {}
     find_level = _cached(bp.find_level)
-    for row, rec in sheet.records():
-        code, name = clean_code(rec["code"]), clean_name(rec["name"])
-        parent = clean_code(rec["parent_code"]) or None
+    for row, (code_text, name_text, level_text, parent_text) in sheet.rows(_UNIT_READ):
+        code, name = clean_code(code_text), clean_name(name_text)
+        parent = clean_code(parent_text) or None
         ok = True
         if not code:
             problems.append(Problem(sheet.where(row, "code"), "单位代码为空"))
@@ -197,12 +204,12 @@ def _unit_rows(
         if not name:
             problems.append(Problem(sheet.where(row, "name"), "单位名称为空"))
             ok = False
-        level = find_level(rec["level"])
+        level = find_level(level_text)
         if level is None:
             problems.append(
                 Problem(
                     sheet.where(row, "level"),
-                    f"层级 {rec['level']!r} 无法识别，可用：{bp.level_names()}",
+                    f"层级 {level_text!r} 无法识别，可用：{bp.level_names()}",
                 )
             )
             ok = False
@@ -281,123 +288,164 @@ def _validate_persons(
     broken_units: set[str],
     problems: list[Problem],
 ) -> tuple[dict[str, PersonRecord], list[tuple[str, str, str, int]]]:
-    """The valid persons by key, and their positions numbered within each unit and role."""
+    """The valid persons by key, and their positions numbered within each unit and role.
+
+    One loop for 750,000 rows: each row is cleaned and told valid with the fewest steps (the
+    unit code kept is the units table's own string), then checked against the rows of the same
+    person read before; a broken row is looked at again by ``_person_problems``."""
     persons: dict[str, PersonRecord] = {}
-    positions: dict[tuple[str, str, str], int] = {}
-    for row, unit_code, name, role, phone, wechat_id in _person_rows(sheet, bp, units, problems):
-        unit_code = sys.intern(unit_code)  # a few hundred schools' codes repeat on every row
-        name = sys.intern(name)  # and names repeat too: 315,000 distinct among 746,000 persons
-        key = person_key(name, unit_code, phone, wechat_id)
+    posts = _Posts(bp)
+    numbered, rows, first, counts = posts.numbered, posts.rows, posts.first, posts.counts
+    intern = sys.intern  # names repeat: 315,000 distinct among 746,000 persons
+    find_role, mobile, wechat_ok = _cached(bp.find_role), _PLAIN_MOBILE.fullmatch, _WECHAT_ID.match
+    plain_wechat = _WECHAT_ID.fullmatch
+    for row, texts in sheet.rows(_PERSON_READ):
+        unit_text, name, role_text, raw_phone, raw_wechat = texts
+        # each cell first as it is written, which is how nearly all are: a unit code, mobile
+        # or WeChat id that is valid unchanged is its own cleaned form
+        unit = units.get(unit_text) or units.get(clean_code(unit_text))
+        name = clean_name(name)
+        role = find_role(role_text)
+        if mobile(raw_phone):
+            phone: str | None = raw_phone
+        else:
+            raw_phone = raw_phone.strip()
+            phone = clean_phone(raw_phone) if raw_phone else None
+        if plain_wechat(raw_wechat):
+            wechat_id: str | None = raw_wechat
+        else:
+            wechat_id = clean_code(raw_wechat) or None
+        if (
+            unit is None
+            or not name
+            or role is None
+            or (role.levels and unit.level not in role.levels)
+            or (raw_phone and phone is None)
+            or (wechat_id and not wechat_ok(wechat_id))
+        ):
+            _person_problems(sheet, bp, units, row, texts, problems)
+            continue
+        unit_code, name = unit.code, intern(name)
+        if wechat_id:
+            key = f"wx:{wechat_id}"
+        else:
+            key = f"tel:{phone}:{name}" if phone else f"unit:{unit_code}:{name}"
         known = persons.get(key)
-        if known is not None and known.phone and phone and known.phone != phone:
-            problems.append(
-                Problem(
-                    sheet.where(row, "phone"), f"{name} 的手机号与前面行（{known.phone}）不一致"
-                )
-            )
-            continue
-        persons[key] = _record(
-            PersonRecord, (key, name, phone or (known.phone if known else None), wechat_id)
-        )
-        pos = (key, unit_code, role.key)
-        if pos in positions:
-            problems.append(
-                Problem(
-                    sheet.where(row),
-                    f"与第 {positions[pos]} 行重复：{name} 在该单位已任 {role.label}",
-                )
-            )
-            continue
-        positions[pos] = row
-    return persons, _numbered(positions)
-
-
-def _numbered(positions: dict[tuple[str, str, str], int]) -> list[tuple[str, str, str, int]]:
-    """(person key, unit code, role, seq): the persons of one role in one unit numbered 1, 2 …
-    in the order of the file. Empties ``positions`` (position → row)."""
-    # numbered from the last back, each position's key let go as its numbered tuple is made:
-    # holding both, 750,000 of each, would set the import's peak memory
-    left: dict[tuple[str, str], int] = defaultdict(int)
-    for _key, unit_code, role_key in positions:
-        left[(unit_code, role_key)] += 1
-    ordered: list[tuple[str, str, str, int]] = []
-    while positions:
-        key, unit_code, role_key = positions.popitem()[0]
-        seq = left[(unit_code, role_key)]
-        left[(unit_code, role_key)] = seq - 1
-        ordered.append((key, unit_code, role_key, seq))
-    ordered.reverse()
-    return ordered
-
-
-def _person_rows(
-    sheet: Sheet, bp: Blueprint, units: dict[str, UnitRecord], problems: list[Problem]
-) -> Iterator[tuple[int, str, str, RoleSpec, str | None, str | None]]:
-    """Each row checked on its own: (row, unit code, name, role, phone, WeChat id) of the
-    valid ones, cleaned."""
-    wechat_owner: dict[str, tuple[str, int]] = {}
-    find_role = _cached(bp.find_role)
-    for row, rec in sheet.records():
-        unit_code = clean_code(rec["unit_code"])
-        name = clean_name(rec["name"])
-        ok = True
-        unit = units.get(unit_code)
-        if not unit_code:
-            problems.append(Problem(sheet.where(row, "unit_code"), "单位代码为空"))
-            ok = False
-        elif unit is None:
-            problems.append(
-                Problem(sheet.where(row, "unit_code"), f"单位代码 {unit_code} 不在单位表中")
-            )
-            ok = False
-        if not name:
-            problems.append(Problem(sheet.where(row, "name"), "姓名为空"))
-            ok = False
-        role = find_role(rec["role"])
-        if role is None:
-            problems.append(
-                Problem(
-                    sheet.where(row, "role"),
-                    f"岗位 {rec['role']!r} 不在蓝图中，可用：{bp.role_names()}",
-                )
-            )
-            ok = False
-        elif unit is not None and role.levels and unit.level not in role.levels:
-            allowed = "、".join(bp.level(lvl).label for lvl in role.levels)
-            problems.append(
-                Problem(
-                    sheet.where(row, "role"),
-                    f"岗位 {role.label} 只设在{allowed}级单位，{unit.name} 是{bp.level(unit.level).label}级",
-                )
-            )
-            ok = False
-        phone = None
-        if raw_phone := rec.get("phone", "").strip():
-            phone = clean_phone(raw_phone)
-            if phone is None:
-                problems.append(Problem(sheet.where(row, "phone"), _bad_phone(raw_phone)))
-                ok = False
-        wechat_id = clean_code(rec.get("wechat_id", "")) or None
-        if wechat_id and not _WECHAT_ID.match(wechat_id):
-            problems.append(
-                Problem(
-                    sheet.where(row, "wechat_id"),
-                    f"微信号 {wechat_id!r} 格式不对（6–20 位，字母开头，只含字母、数字、_ 和 -）",
-                )
-            )
-            ok = False
-        if wechat_id and ok:
-            owner = wechat_owner.setdefault(wechat_id, (name, row))
-            if owner[0] != name:
+        if known is None:  # a person's first row: nothing to compare with, no post twice
+            persons[key] = _record(PersonRecord, (key, name, phone, wechat_id, len(first)))
+            first.append(len(numbered))
+            in_role = counts[role.key]
+            seq = in_role[unit_code] = in_role.get(unit_code, 0) + 1
+            numbered.append((key, unit_code, role.key, seq))
+            rows.append(row)
+        elif problem := _repeated(sheet, row, known, name, phone, posts):
+            problems.append(problem)
+        else:
+            persons[key] = known._replace(phone=phone or known.phone, wechat_id=wechat_id)
+            if (earlier := posts.again(known.ordinal, key, unit_code, role.key, row)) is not None:
                 problems.append(
                     Problem(
-                        sheet.where(row, "wechat_id"),
-                        f"微信号 {wechat_id} 重复：第 {owner[1]} 行的 {owner[0]} 已使用",
+                        sheet.where(row),
+                        f"与第 {earlier} 行重复：{name} 在该单位已任 {role.label}",
                     )
                 )
-                ok = False
-        if ok and role is not None:
-            yield row, unit_code, name, role, phone, wechat_id
+    return persons, numbered
+
+
+def _repeated(
+    sheet: Sheet, row: int, known: PersonRecord, name: str, phone: str | None, posts: _Posts
+) -> Problem | None:
+    """What is wrong with a further row of a known person, if anything: a WeChat id that
+    another name uses, or another phone. (The persons by key tell both: a WeChat id's key is
+    the id itself.)"""
+    if known.key.startswith("wx:") and known.name != name:
+        return Problem(
+            sheet.where(row, "wechat_id"),
+            f"微信号 {known.wechat_id} 重复：第 {posts.row_of(known.ordinal)} 行的 {known.name} 已使用",
+        )
+    if known.phone and phone and known.phone != phone:
+        return Problem(sheet.where(row, "phone"), f"{name} 的手机号与前面行（{known.phone}）不一致")
+    return None
+
+
+class _Posts:
+    """The positions read so far, numbered within their unit and role as they come (1, 2 … in
+    the order of the file), with what it takes to tell a post given twice: the row of each and
+    which are whose, in arrays rather than a dict of 750,000 (person, unit, role) keys."""
+
+    def __init__(self, bp: Blueprint) -> None:
+        self.numbered: list[tuple[str, str, str, int]] = []  # person key, unit, role, seq
+        self.rows = array("l")  # the row each came from
+        self.first = array("l", [-1])  # by person ordinal (from 1): the index of their first post
+        self.more: dict[int, list[int]] = {}  # ordinal → their other posts, if any
+        self.counts: dict[str, dict[str, int]] = {r.key: {} for r in bp.roles}  # role → unit → n
+
+    def row_of(self, ordinal: int) -> int:
+        """The row a person was first given on."""
+        return self.rows[self.first[ordinal]]
+
+    def again(self, ordinal: int, key: str, unit_code: str, role: str, row: int) -> int | None:
+        """A further post of a known person; or, if they hold it already, the row it came from."""
+        for i in (self.first[ordinal], *self.more.get(ordinal, ())):
+            post = self.numbered[i]
+            if post[1] == unit_code and post[2] == role:
+                return self.rows[i]
+        self.more.setdefault(ordinal, []).append(len(self.numbered))
+        counts = self.counts[role]
+        seq = counts[unit_code] = counts.get(unit_code, 0) + 1
+        self.numbered.append((key, unit_code, role, seq))
+        self.rows.append(row)
+        return None
+
+
+_PERSON_READ = ("unit_code", "name", "role", "phone", "wechat_id")
+
+
+def _person_problems(
+    sheet: Sheet,
+    bp: Blueprint,
+    units: dict[str, UnitRecord],
+    row: int,
+    texts: tuple[str, ...],
+    problems: list[Problem],
+) -> None:
+    """Every problem of one person row (its texts as in ``_PERSON_READ``), in column order."""
+    unit_code, name = clean_code(texts[0]), clean_name(texts[1])
+    unit = units.get(unit_code)
+    if not unit_code:
+        problems.append(Problem(sheet.where(row, "unit_code"), "单位代码为空"))
+    elif unit is None:
+        problems.append(
+            Problem(sheet.where(row, "unit_code"), f"单位代码 {unit_code} 不在单位表中")
+        )
+    if not name:
+        problems.append(Problem(sheet.where(row, "name"), "姓名为空"))
+    role = bp.find_role(texts[2])
+    if role is None:
+        problems.append(
+            Problem(
+                sheet.where(row, "role"),
+                f"岗位 {texts[2]!r} 不在蓝图中，可用：{bp.role_names()}",
+            )
+        )
+    elif unit is not None and role.levels and unit.level not in role.levels:
+        allowed = "、".join(bp.level(lvl).label for lvl in role.levels)
+        problems.append(
+            Problem(
+                sheet.where(row, "role"),
+                f"岗位 {role.label} 只设在{allowed}级单位，{unit.name} 是{bp.level(unit.level).label}级",
+            )
+        )
+    if (raw_phone := texts[3].strip()) and clean_phone(raw_phone) is None:
+        problems.append(Problem(sheet.where(row, "phone"), _bad_phone(raw_phone)))
+    wechat_id = clean_code(texts[4])
+    if wechat_id and not _WECHAT_ID.match(wechat_id):
+        problems.append(
+            Problem(
+                sheet.where(row, "wechat_id"),
+                f"微信号 {wechat_id!r} 格式不对（6–20 位，字母开头，只含字母、数字、_ 和 -）",
+            )
+        )
 
 
 def read_roster(
@@ -518,10 +566,14 @@ def import_roster(
     """
     now = utcnow()
     with no_gc(), engine.begin() as conn:
+        if _empty(conn):
+            return _first_import(conn, roster, bp, dry_run=dry_run)
         old = _Stored.read(conn, roster)
         units, unit_inserts, unit_updates, unit_removals = _diff_units(roster, bp, old)
         persons, id_of, person_inserts, person_updates, person_removals = _diff_persons(roster, old)
-        positions, pos_inserts, pos_updates, pos_deletes = _diff_positions(roster, bp, old, id_of)
+        positions, pos_inserts, pos_updates, pos_deletes = _diff_positions(
+            conn, roster, bp, old, id_of
+        )
         report = ImportReport(units, persons, positions, dry_run)
         if not allow_mass_removal:
             _check_removals(units, persons, (old.active_units(), old.active_persons))
@@ -556,38 +608,73 @@ def import_roster(
     return report
 
 
+def _empty(conn: Connection) -> bool:
+    """Whether the database holds no roster at all, not even removed rows."""
+    tables = ((UNIT, "code"), (PERSON, "id"), (POSITION, "id"))
+    return all(conn.execute(select(t.c[c]).limit(1)).first() is None for t, c in tables)
+
+
+def _first_import(
+    conn: Connection, roster: Roster, bp: Blueprint, *, dry_run: bool
+) -> ImportReport:
+    """Into an empty database there is nothing to compare: every row is added, each person
+    under their ordinal as id. The persons' records are their rows as they are, and the rest
+    is made as it is written (on a national roster, the diff cost as much as the writing)."""
+    units, inserts, _, _ = _diff_units(roster, bp, _Stored.nothing(roster))
+    persons, positions = Change(), Change()
+    people = roster.persons
+    _tally(persons, "added", list(islice(people.values(), EXAMPLES)), lambda r: r.name)
+    persons.added = len(people)
+    unit_name = {c: u.name for c, u in roster.units.items()}
+    role_label = {r.key: r.label for r in bp.roles}
+    for key, unit_code, role, _ in roster.positions[:EXAMPLES]:
+        positions.note("added", _post(people[key].name, unit_name[unit_code], role_label[role]))
+    positions.added = len(roster.positions)
+    report = ImportReport(units, persons, positions, dry_run)
+    if dry_run:
+        return report
+    _insert(conn, UNIT, _UNIT_FIELDS, inserts, removed_at=None)
+    _insert(conn, PERSON, ("key", "name", "phone", "wechat_id", "id"), people.values())
+    _insert(
+        conn,
+        POSITION,
+        ("person_id", "unit_code", "role", "seq"),
+        ((people[key].ordinal, unit, role, seq) for key, unit, role, seq in roster.positions),
+    )
+    return report
+
+
 @dataclass
 class _Stored:
     """What the database holds. Persons whose key the roster still has are kept as their id
-    and whether their row differs, not as rows: on an unchanged national re-import that is
-    nearly all 746,000 of them, and their rows would double the roster in memory. Only rows
-    of keys the roster no longer has (moved to a new key, or gone) are kept whole."""
+    (by roster ordinal) and whether their row differs, not as rows: on an unchanged national
+    re-import that is nearly all 746,000 of them, and their rows would double the roster in
+    memory. Only rows of keys the roster no longer has (moved to a new key, or gone) are kept
+    whole. Positions are not held at all: ``_diff_positions`` reads them in step with the
+    roster's."""
 
     units: dict[str, tuple[Any, ...]]  # (*fields, active) by code
-    person_ids: dict[str, int]  # roster key → stored id
+    ids: array[int]  # by roster ordinal: the stored id of that person, 0 if none
     changed: set[str]  # roster keys whose stored row differs from the roster's
     others: dict[str, tuple[Any, ...]]  # (*fields, active) of keys not in the roster
-    max_person_id: int
-    active_persons: int
-    positions: dict[tuple[int, str, str], tuple[int, int]]  # (person, unit, role) → (id, seq)
+    max_person_id: int = 0
+    active_persons: int = 0
     before: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # a few changed rows, by id
+
+    @classmethod
+    def nothing(cls, roster: Roster) -> _Stored:
+        return cls({}, array("q", bytes(8 * (len(roster.persons) + 1))), set(), {})
 
     @classmethod
     def read(cls, conn: Connection, roster: Roster) -> _Stored:
         units = select(*(UNIT.c[f] for f in _UNIT_FIELDS[:-1]), UNIT.c.removed_at.is_(None))
         persons = select(*(PERSON.c[f] for f in _PERSON_FIELDS[:-1]), PERSON.c.removed_at.is_(None))
-        positions = select(
-            POSITION.c.person_id,
-            POSITION.c.unit_code,
-            POSITION.c.role,
-            POSITION.c.id,
-            POSITION.c.seq,
-        )
         # "active" comes back as 1/0 from SQLite, True/False elsewhere: both compare equal to
         # the True of a wanted row
-        stored = cls({r[0]: r for r in raw_rows(conn, units)}, {}, set(), {}, 0, 0, {})
+        stored = cls.nothing(roster)
+        stored.units = {r[0]: r for r in raw_rows(conn, units)}
         wanted = roster.persons
-        person_ids, changed, others = stored.person_ids, stored.changed, stored.others
+        ids, changed, others = stored.ids, stored.changed, stored.others
         max_id = active = 0  # locals, not attributes: 746,000 rows
         for r in raw_rows(conn, persons):
             if r[0] > max_id:
@@ -598,16 +685,12 @@ class _Stored:
             if person is None:
                 others[r[1]] = r
                 continue
-            person_ids[person.key] = r[0]  # the roster's own key string, not a copy
+            ids[person.ordinal] = r[0]
             if r != (r[0], person.key, person.name, person.phone, person.wechat_id, True):
-                changed.add(person.key)
+                changed.add(person.key)  # the roster's own key string, not a copy
                 if len(stored.before) < EXAMPLES:  # what the report shows as "old → new"
                     stored.before[r[0]] = r
         stored.max_person_id, stored.active_persons = max_id, active
-        intern = sys.intern  # unit codes and roles repeat 750,000 times
-        stored.positions = {
-            (r[0], intern(r[1]), intern(r[2])): (r[3], r[4]) for r in raw_rows(conn, positions)
-        }
         return stored
 
     def active_units(self) -> int:
@@ -665,7 +748,8 @@ def _diff_units(
 
 def _diff_persons(
     roster: Roster, old: _Stored
-) -> tuple[Change, dict[str, int], _NewRows, list[tuple[Any, ...]], list[int]]:
+) -> tuple[Change, array[int], _NewRows, list[tuple[Any, ...]], list[int]]:
+    """The persons' changes, and the id of each person by ordinal (``old.ids``, filled in)."""
     others = old.others
     index: list[dict[Any, tuple[Any, ...]]] = []  # built at the first person not found by key
 
@@ -678,14 +762,12 @@ def _diff_persons(
         return index[0].get(person.wechat_id) or index[1].get((person.name, person.phone))
 
     first_new = next_id = old.max_person_id + 1
-    id_of: dict[str, int] = {}
+    id_of = old.ids
     claimed: set[int] = set()  # ids of moved rows taken (a row found by its key is its own)
     first: list[tuple[Any, ...]] = []
     updates = []
     for key, person in roster.persons.items():
-        pid = old.person_ids.get(key)
-        if pid is not None:
-            id_of[key] = pid
+        if pid := id_of[person.ordinal]:
             if key in old.changed:
                 updates.append((pid, key, person.name, person.phone, person.wechat_id, True))
             continue
@@ -693,13 +775,13 @@ def _diff_persons(
         if prev is not None and (prev[0] in claimed or prev[1] in roster.persons):
             prev = None
         if prev is None:
-            id_of[key] = next_id
+            id_of[person.ordinal] = next_id
             if len(first) < EXAMPLES:
                 first.append((next_id, key, person.name, person.phone, person.wechat_id))
             next_id += 1
             continue
         row = (prev[0], key, person.name, person.phone, person.wechat_id, True)
-        id_of[key] = prev[0]
+        id_of[person.ordinal] = prev[0]
         claimed.add(prev[0])
         if prev != row:
             updates.append(row)
@@ -709,7 +791,7 @@ def _diff_persons(
 
     def make() -> Iterator[tuple[Any, ...]]:
         for key, person in roster.persons.items():
-            if (pid := id_of[key]) >= first_new:  # new ones are numbered from first_new on
+            if (pid := id_of[person.ordinal]) >= first_new:  # new ones: from first_new on
                 yield (pid, key, person.name, person.phone, person.wechat_id)
 
     inserts = _NewRows(next_id - first_new, first, make)
@@ -727,35 +809,61 @@ def _diff_persons(
     return persons, id_of, inserts, updates, [r[0] for r in gone]
 
 
-def _diff_positions(
-    roster: Roster, bp: Blueprint, old: _Stored, id_of: dict[str, int]
-) -> tuple[Change, _NewRows, list[tuple[int, int]], list[int]]:
-    stored = old.positions
-    count = 0
-    first: list[tuple[Any, ...]] = []
-    updates = []
-    added_keys: list[str] = []
-    # what is left once every wanted position is struck off is what goes: cheaper than a set
-    # of 750,000 wanted ones
-    left = dict(stored)
-    for key, unit_code, role, seq in roster.positions:
-        ident = (id_of[key], unit_code, role)
-        found = left.pop(ident, None)
+def _match_positions(
+    conn: Connection, roster: Roster, id_of: array[int]
+) -> tuple[array[int], list[tuple[int, int]], dict[tuple[int, str, str], tuple[int, int]]]:
+    """The roster's positions against the stored ones: (the indexes of the roster's that are
+    new, (id, seq) of those renumbered, (id, seq) by (person, unit, role) of the stored ones
+    left). The stored ones are read by id, the order an import writes them in, so an unchanged
+    roster is compared in step, pair by pair, without a dict of 750,000 keys; from the first
+    pair that differs on, the stored ones left are looked up by (person, unit, role)."""
+    query = select(
+        POSITION.c.person_id, POSITION.c.unit_code, POSITION.c.role, POSITION.c.id, POSITION.c.seq
+    ).order_by(POSITION.c.id)
+    rows = iter(raw_rows(conn, query))
+    persons, wanted = roster.persons, roster.positions
+    updates: list[tuple[int, int]] = []
+    done, count, pending = 0, len(wanted), None
+    for r in rows:
+        if done < count:
+            key, unit_code, role, seq = wanted[done]
+            if r[0] == id_of[persons[key].ordinal] and r[1] == unit_code and r[2] == role:
+                if r[4] != seq:
+                    updates.append((r[3], seq))
+                done += 1
+                continue
+        pending = r
+        break
+    intern = sys.intern  # unit codes and roles repeat
+    left = {}
+    if pending is not None:
+        left = {(r[0], intern(r[1]), intern(r[2])): (r[3], r[4]) for r in chain([pending], rows)}
+    added = array("l")
+    for i in range(done, count):
+        key, unit_code, role, seq = wanted[i]
+        found = left.pop((id_of[persons[key].ordinal], unit_code, role), None)
         if found is None:
-            count += 1
-            if len(added_keys) < EXAMPLES:
-                first.append((*ident, seq))
-                added_keys.append(key)
+            added.append(i)
         elif found[1] != seq:
             updates.append((found[0], seq))
-    gone = list(left)
+    return added, updates, left
+
+
+def _diff_positions(
+    conn: Connection, roster: Roster, bp: Blueprint, old: _Stored, id_of: array[int]
+) -> tuple[Change, _NewRows, list[tuple[int, int]], list[int]]:
+    added, updates, left = _match_positions(conn, roster, id_of)
+    persons, wanted = roster.persons, roster.positions
 
     def make() -> Iterator[tuple[Any, ...]]:
-        for key, unit_code, role, seq in roster.positions:
-            ident = (id_of[key], unit_code, role)
-            if ident not in stored:
-                yield (*ident, seq)
+        for i in added:
+            key, unit_code, role, seq = wanted[i]
+            yield (id_of[persons[key].ordinal], unit_code, role, seq)
 
+    first = list(islice(make(), EXAMPLES))
+    added_keys = [wanted[i][0] for i in added[:EXAMPLES]]
+    gone = list(left)
+    count = len(added)
     inserts = _NewRows(count, first, make)
     unit_name = {c: u.name for c, u in roster.units.items()}
     role_label = {r.key: r.label for r in bp.roles}
@@ -774,7 +882,7 @@ def _diff_positions(
     person_name = {r[0]: r[2] for r in old.others.values() if r[0] in ids}
     if ids - person_name.keys():
         person_name.update(
-            (pid, roster.persons[key].name) for key, pid in id_of.items() if pid in ids
+            (pid, p.name) for p in roster.persons.values() if (pid := id_of[p.ordinal]) in ids
         )
     _tally(
         positions,
@@ -786,7 +894,7 @@ def _diff_positions(
             role_label.get(i[2], i[2]),
         ),
     )
-    return positions, inserts, updates, [stored[i][0] for i in gone]
+    return positions, inserts, updates, [left[i][0] for i in gone]
 
 
 def _post(person: str, unit: str, role: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from matrix import roster as roster_module
 from matrix.blueprint import Blueprint
+from matrix.db import make_engine, migrate
 from matrix.errors import RosterError
 from matrix.models import Person, Position, Unit
 from matrix.roster import import_roster, read_roster
@@ -333,6 +334,36 @@ def test_reimport_reports_added_changed_removed(
     assert all(ids_after[k] == v for k, v in ids_before.items()), "person ids are stable"
     again = import_roster(province_db, load(tmp_path, bp, units, persons), bp)
     assert again.unchanged
+
+
+def test_a_reordered_roster_renumbers_posts_as_a_first_import_would(
+    province_db: Engine, bp: Blueprint, tmp_path: Path
+) -> None:
+    """Posts are compared in step with the stored ones while they match, then by key: a file
+    that ends in another order, with a post dropped and one added, is stored as it reads."""
+    units, persons = worlds.province()
+    ids_before = dict(_ids(province_db))
+    dropped = persons.pop(3)
+    persons[5:] = reversed(persons[5:])
+    persons.insert(7, ("K1S1", "新老师", "brigade_counselor", "13700000000", "newteacher1"))
+    report = import_roster(province_db, load(tmp_path, bp, units, persons), bp)
+    assert (report.positions.added, report.positions.removed) == (1, 1)
+    assert report.persons.removed == 1 and report.persons.examples["removed"] == [dropped[1]]
+
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    migrate(fresh)
+    import_roster(fresh, load(tmp_path, bp, units, persons), bp)
+    assert _posts(province_db) == _posts(fresh)
+    assert all(dict(_ids(province_db))[k] == v for k, v in ids_before.items() if k != dropped[1])
+    assert import_roster(province_db, load(tmp_path, bp, units, persons), bp).unchanged
+
+
+def _posts(engine: Engine) -> set[tuple[object, ...]]:
+    with engine.connect() as conn:
+        query = select(Person.key, Position.unit_code, Position.role, Position.seq).join(
+            Person, Person.id == Position.person_id
+        )
+        return {tuple(r) for r in conn.execute(query)}
 
 
 def test_person_keeps_their_id_when_a_wechat_id_is_added(

@@ -44,6 +44,7 @@ from typing import Any
 from loguru import logger
 from sqlalchemy import Connection, Engine, bindparam, func, or_, select, text, update
 
+from matrix.bulk import update_each
 from matrix.platform import (
     Disconnected,
     IncomingMessage,
@@ -702,22 +703,20 @@ class DeliveryWorker:
         fields = {"state", "message_id", "sent_at", "confirmed_at", "next_at", "resend"}
         fields |= {"error", "account_id", "tried", "attempts"}
         with self.env.engine.begin() as conn:
-            by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
             for delivery_id, result in self._results.items():
                 if not result:  # a send cut short before anything was known: stays ``sending``
                     continue
                 shape = tuple(sorted(k for k in result if k in fields))
-                by_shape.setdefault(shape, []).append(
-                    {"_id": delivery_id, **{f"v_{k}": result[k] for k in shape}}
-                )
-            for shape, params in by_shape.items():
-                values: dict[str, Any] = {k: bindparam(f"v_{k}") for k in shape}
-                values["claimed_by"] = None
-                conn.execute(
-                    update(DELIVERY)
-                    .where(DELIVERY.c.id == bindparam("_id"), DELIVERY.c.claimed_by == self.account)
-                    .values(values),
-                    params,
+                by_shape.setdefault(shape, []).append((delivery_id, *(result[k] for k in shape)))
+            for shape, rows in by_shape.items():  # one statement per shape (PostgreSQL)
+                update_each(
+                    conn,
+                    DELIVERY,
+                    rows,
+                    shape,
+                    also={"claimed_by": None},
+                    only_if={"claimed_by": self.account},
                 )
             if self._late_echoes:
                 conn.execute(
