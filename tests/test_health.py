@@ -92,7 +92,7 @@ def test_a_relay_message_stuck_past_its_time_makes_the_bot_unhealthy(
     rooms = build_matrix(province_db, bp, ["bot1"])
     env = RelayEnv(province_db, bp, RelayOptions())
     office = worlds.province()[1][0][4]
-    issue_notice(env, rooms[("P", "city-youth-heads", 0)], office, "截止 23:00 请报送名单")
+    issue_notice(env, rooms[("P", "city-youth-heads", 0)], office, "截止 明天 23:00 请报送名单")
     server = serve(province_db, max_pending=600)
     status, body = get(server)
     owed = body["backlog"]

@@ -41,7 +41,7 @@ def relay_world(engine: Engine, bp: Blueprint, tmp_path: Path, accounts: list[st
         for account in accounts:
             register_account(conn, account, 0.0, rooms.values(), env.clock.now())
     office = worlds.province()[1][0][4]  # 示范省's first office_staff
-    issue_notice(env, rooms[("P", "city-youth-heads", 0)], office, "截止 23:00 请报送名单")
+    issue_notice(env, rooms[("P", "city-youth-heads", 0)], office, "截止 明天 23:00 请报送名单")
     (tmp_path / "rooms.txt").write_text("\n".join(rooms.values()))
     return list(rooms.values())
 
