@@ -87,3 +87,19 @@ def test_every_command_is_still_registered_with_its_chinese_help() -> None:
 def test_a_command_that_needs_the_database_still_loads_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     loaded, _ = loaded_by("--db", f"sqlite:///{tmp_path / 'x.db'}", "init")
     assert {"sqlalchemy", "alembic"} <= loaded
+
+
+def test_the_cli_skips_pydantics_plugin_scan() -> None:
+    """Looking through every installed distribution for pydantic plugins costs each command
+    ~15 ms; qunmatrix uses none (an operator who does sets PYDANTIC_DISABLE_PLUGINS)."""
+    probe = (
+        "import os, sys\n"
+        "os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None)\n"
+        "from bot.cli import app\n"
+        "try:\n    app(['blueprint'], prog_name='qunmatrix')\n"
+        "except SystemExit:\n    pass\n"
+        "from pydantic.plugin import _loader\n"
+        "print(_loader._plugins is None, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stderr.strip().splitlines()[-1] == "True", done.stderr

@@ -3,6 +3,13 @@ commands on ``bot.cli.app.app``. The outermost layer: may import ``bot.chat``, `
 ``bot.rehearsal``, ``bot.service``
 (inside the commands that need them, so start-up stays light) and ``matrix``."""
 
+import os
+
+# pydantic looks through every installed distribution's entry points for plugins the first
+# time a model is built (~15 ms of each command's start-up); qunmatrix uses none, and an
+# operator who does can still set the variable themselves
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 from bot.cli import (  # noqa: F401  (importing registers the commands)
     adopt,
     backup,
