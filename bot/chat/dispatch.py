@@ -85,7 +85,7 @@ from matrix.provisioning.join_review import TimeoutPolicy
 from matrix.provisioning.plan import ShownPlans
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import RelayEnv
-from matrix.relay.attachments import NoticeFile
+from matrix.relay.attachments import NoticeFile, shown_name
 from matrix.relay.bind_claims import BindLimits
 from matrix.relay.errors import NotAllowed
 from matrix.relay.people import GroupRef, room_owner, units_mark
@@ -520,7 +520,7 @@ class Bot:
         self._heard_in[msg.room_id] = platform.account_id
         self.stats.messages += 1
         if msg.file is not None:  # a file is no command: kept for a #通知 … 附件 that follows
-            file = NoticeFile(msg.file.name, msg.file.size, msg.file.path)
+            file = NoticeFile(shown_name(msg.file.name), msg.file.size, msg.file.path)
             self.recent_files.heard(msg.room_id, msg.contact_id, msg.message_id, file, self.clock())
             return
         invocation = self.commands.parse(msg.text)

@@ -49,6 +49,7 @@ FAST_FORWARD = re.compile(r"^<快进\s*(?:(\d{1,2})[:：](\d{2})|(\d+)\s*(分钟
 SEND_FILE = re.compile(r"^<文件\s+([^\s<>]+)(?:\s+(\d+(?:\.\d+)?)\s*(KB|MB|B)?)?>$", re.I)
 QUOTE = re.compile(r"^<引用\s+([^\s<>]+)>\s*(.+)$", re.S)
 _UNITS = {"b": 1, "kb": 1024, "mb": 1024 * 1024}
+_NAME_BYTES = 240  # a made-up file's name, in bytes (most file systems allow 255)
 _MADE_MAX = 1024 * 1024 * 1024  # a made-up file is sparse, but the relay would read it
 
 
@@ -264,7 +265,9 @@ class Stage:
             size = int(amount * _UNITS[unit])
             if size > _MADE_MAX:
                 raise StageError("演练文件最大 1024MB", fix="请这样写：<文件 通知.pdf 2MB>")
-            path = self.make_file(name[:120], size)
+            if len(name.encode()) > _NAME_BYTES:  # the file system's own limit, near enough
+                raise StageError("演练文件名太长", fix="请这样写：<文件 通知.pdf 2MB>")
+            path = self.make_file(name, size)
             self.run(self.world.send_file(room_id, sender, str(path)))
             return
         quoted = ""

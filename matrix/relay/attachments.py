@@ -169,13 +169,26 @@ def _used(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
 
 
+def shown_name(name: str) -> str:
+    """A member's file name as the bot repeats it (replies, copies, #进度): at most
+    ``_NAME_LIMIT`` characters, its ending kept when it is a real one.
+
+    >>> len(shown_name("很" * 500 + ".pdf")), shown_name("很" * 500 + ".pdf")[-4:]
+    (120, '.pdf')
+    >>> len(shown_name("a." + "x" * 500))
+    120
+    """
+    if len(name) <= _NAME_LIMIT:
+        return name
+    stem, dot, ending = name.rpartition(".")
+    if not dot or len(ending) > 16:
+        return name[:_NAME_LIMIT]
+    return stem[: _NAME_LIMIT - len(ending) - 1] + dot + ending
+
+
 def _safe_name(name: str) -> str:
     """The name the copy is sent under: no folders, nothing hidden, bounded."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".") or "附件"
-    if len(base) > _NAME_LIMIT:
-        stem, dot, ending = base.rpartition(".")
-        base = (stem[: _NAME_LIMIT - len(ending) - 1] + dot + ending) if dot else base[:_NAME_LIMIT]
-    return base
+    return shown_name(name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".") or "附件")
 
 
 def files_json(files: Sequence[NoticeFile]) -> str:

@@ -111,6 +111,15 @@ def test_a_file_too_large_is_refused(stage):
     assert queued(stage) == 0
 
 
+def test_a_hostile_file_name_is_repeated_only_in_part(stage):
+    long = "q" * 236  # as long as a file system allows
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, f"<文件 {long}.exe 1MB>")
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#通知 请查收 附件")
+    assert "的类型 .exe 不能随通知下发" in reply
+    assert reply.count("q") == 116 and len(reply) < 300
+    assert queued(stage) == 0
+
+
 def test_more_files_than_allowed_are_refused(stage):
     for i in range(10):
         stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, f"<文件 表{i}.xlsx 1KB>")
