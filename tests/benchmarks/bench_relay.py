@@ -71,7 +71,10 @@ REPORTED_BLOCK = (500, 17 * 3600.0)  # messages, seconds
 def base_database(out: Path, bp: Blueprint) -> Path:
     """The national roster, imported once and kept."""
     db = out / "relay-base.db"
-    if db.exists():
+    if db.exists():  # kept from an earlier run: brought up to today's schema first
+        engine = make_engine(f"sqlite:///{db}")
+        migrate(engine)
+        engine.dispose()
         return db
     from matrix.roster import import_roster, read_roster
     from matrix.sample import generate
