@@ -124,13 +124,14 @@ async def _confirm(call: Call) -> Reply:
     busy = bot.applies.busy(scope, lambda a, b: _overlap(bot.tree, a, b))
     if busy is not None:
         return Reply("apply_started.j2", {"already": True, "unit": bot.tree.name(busy)})
+    # short reads of their own, not the command's transaction: that would stay open (and keep
+    # a pooled connection) while the owners are asked and the run is written
+    with bot.engine.connect() as conn:
+        open_scopes = apply.open_scopes(conn)
+        found = apply.open_run(conn, scope)
     if shown is not None:
         other = next(
-            (
-                s
-                for s in apply.open_scopes(call.conn)
-                if s != scope and _overlap(bot.tree, s, scope)
-            ),
+            (s for s in open_scopes if s != scope and _overlap(bot.tree, s, scope)),
             None,
         )
         if other is not None:
@@ -146,7 +147,6 @@ async def _confirm(call: Call) -> Reply:
         )
         bot.shown_plans.drop(room, asker)
     else:
-        found = apply.open_run(call.conn, scope)
         if found is None:
             raise NothingToConfirm(
                 "没有待确认的建群计划",
