@@ -176,4 +176,3 @@ def test_a_command_waiting_for_its_worker_holds_no_database_connection(
 
     stage.run(scenario())
     assert bot_lines(stage, PROVINCE_GROUP)[-1].startswith("通知 T1（示范省）进度")
-
