@@ -16,6 +16,7 @@ XLSX cannot hold most control characters at all (openpyxl refuses them); ``put``
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -39,13 +40,17 @@ def csv_text(text: str) -> str:
     return "'" + text if formula_like(text) else text
 
 
+# what XML 1.0 forbids beyond openpyxl's list: one of these in a cell makes the whole file unreadable
+_NOT_XML = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
 def put(cell: Any, value: Any) -> Any:
     """Write ``value`` into an openpyxl cell (a worksheet's or a write-only one) and return
     the cell: text that looks like a formula stays text."""
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # openpyxl is slow to import
 
     if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        value = _NOT_XML.sub("", ILLEGAL_CHARACTERS_RE.sub("", value))
     cell.value = value
     if isinstance(value, str) and formula_like(value):
         cell.data_type = "s"

@@ -156,3 +156,24 @@ def test_the_chats_answer_writer_coalesces_answers_arriving_together(relay: Rela
     assert isinstance(first, Answered) and isinstance(third, Answered)
     assert isinstance(refused, BadCommand) and "你填了 1 项" in str(refused)
     assert count(relay.engine, FORM_ANSWER) == 2
+
+
+def test_text_xml_forbids_is_dropped_from_every_workbook_cell():
+    """A roster name or a form title may hold U+FFFF or a lone surrogate: one of them in a cell
+    would make the whole file unreadable, in the streamed writer and through openpyxl alike."""
+    import io
+
+    from openpyxl import Workbook, load_workbook
+
+    from bot.render.xlsx_stream import BODY, StreamSheet
+    from matrix.cells import put
+
+    hostile = "甲\uffff乙\ufffe丙\ud800丁"
+    sheet = StreamSheet("表", [10])
+    sheet.row([(hostile, BODY)])
+    assert load_workbook(io.BytesIO(sheet.save())).active["A1"].value == "甲乙丙丁"
+    book = Workbook()
+    put(book.active["A1"], hostile)
+    saved = io.BytesIO()
+    book.save(saved)
+    assert load_workbook(io.BytesIO(saved.getvalue())).active["A1"].value == "甲乙丙丁"

@@ -31,8 +31,9 @@ from bot.chat.registry import REGISTRY
 from bot.config import LimitOptions
 from matrix.platform import IncomingMessage, Member, RoomEvent
 
-# C0 and C1 controls but tab and line feed, DEL, and lone surrogates (which no encoding takes)
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 and C1 controls but tab and line feed, DEL, lone surrogates (which no encoding takes) and
+# U+FFFE / U+FFFF (no XML document, so no XLSX file, may hold them)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _RETURN = re.compile("\r\n?")
 
 

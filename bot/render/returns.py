@@ -37,7 +37,7 @@ def render_file(t: FormTable, fmt: str) -> bytes:
             return form_xlsx(t)
     body = render(f"returns/table.{fmt}.j2", t=t)
     if fmt == "csv":  # a BOM and CRLF rows, so that Excel on Windows opens the Chinese text
-        return ("\ufeff" + "\r\n".join(body.splitlines()) + "\r\n").encode("utf-8")
+        return ("\ufeff" + "\r\n".join(body.rstrip("\n").split("\n")) + "\r\n").encode("utf-8")
     return (body.rstrip("\n") + "\n").encode("utf-8")
 
 

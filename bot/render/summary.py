@@ -154,7 +154,7 @@ def render_file(summary: Summary, fmt: str) -> bytes:
     body = _render(summary, fmt)
     if fmt == "csv":
         # a BOM and CRLF rows, so that Excel on Windows opens the Chinese text correctly
-        return ("\ufeff" + "\r\n".join(body.splitlines()) + "\r\n").encode("utf-8")
+        return ("\ufeff" + "\r\n".join(body.rstrip("\n").split("\n")) + "\r\n").encode("utf-8")
     return (body.rstrip("\n") + "\n").encode("utf-8")
 
 

@@ -69,6 +69,10 @@ def clip(value: Any, limit: int = 4 * QUOTE_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+# a comma or quote, and every character a reader may take for a line break (str.splitlines's)
+_CSV_QUOTED = ',"\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029'
+
+
 def _csv_cell(value: Any) -> str:
     """One CSV field: quoted when needed; text that Excel would run as a formula is defused."""
     if value is None:
@@ -76,7 +80,7 @@ def _csv_cell(value: Any) -> str:
     if not isinstance(value, str):
         return str(value)
     value = csv_text(value)
-    if any(c in value for c in ',"\r\n'):
+    if any(c in value for c in _CSV_QUOTED):
         return '"' + value.replace('"', '""') + '"'
     return value
 

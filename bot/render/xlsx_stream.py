@@ -31,7 +31,8 @@ from matrix.cells import formula_like
 
 # the cellXfs of styles.xml, by index
 PLAIN, TITLE, META, HEAD, BODY, QUOTED, NUMBER, NOTE = range(8)
-_ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")  # openpyxl's ILLEGAL_CHARACTERS_RE
+# openpyxl's ILLEGAL_CHARACTERS_RE, and what else XML 1.0 forbids (lone surrogates, U+FFFE, U+FFFF)
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 
@@ -186,7 +187,9 @@ class StreamSheet:
         )
 
 
-_SPECIAL = re.compile(r"[\000-\010\013\014\016-\037&<>]")  # to drop or to escape
+_SPECIAL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff&<>]"
+)  # to drop or escape
 
 
 def _cell(value: Any, style: int) -> str:

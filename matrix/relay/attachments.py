@@ -187,8 +187,16 @@ def shown_name(name: str) -> str:
 
 
 def _safe_name(name: str) -> str:
-    """The name the copy is sent under: no folders, nothing hidden, bounded."""
-    return shown_name(name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".") or "附件")
+    """The name the copy is sent under: no folders, nothing hidden (a leading dot), bounded.
+
+    >>> _safe_name("../../etc/通知.pdf"), _safe_name("..pdf"), _safe_name(".."), _safe_name("")
+    ('通知.pdf', '附件.pdf', '附件', '附件')
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if base.startswith("."):  # hidden, or nothing but an ending left: named 附件, ending kept
+        rest = base.lstrip(".")
+        base = f"附件.{rest}" if rest else ""
+    return shown_name(base or "附件")
 
 
 def files_json(files: Sequence[NoticeFile]) -> str:

@@ -49,7 +49,7 @@ from matrix.relay.notices import NoticePlan, release_notice, write_notice
 from matrix.relay.outbox import Outbox
 from matrix.relay.people import group, group_for_room, relay_asker, unit
 from matrix.tables import ACKNOWLEDGEMENT as ACK
-from matrix.tables import DELIVERY, NOTICE
+from matrix.tables import DELIVERY, FORM, NOTICE
 
 MAX_REASON = 200  # the reason is repeated in every group: kept short
 
@@ -221,6 +221,13 @@ def correct_notice(
     them the original's files go again with the correction."""
     with env.engine.connect() as conn:
         before = notice_row(conn, notice_id)
+        form_id = conn.execute(select(FORM.c.id).where(FORM.c.notice_id == notice_id)).scalar()
+    if form_id is not None:  # its answers belong to the form: a correction would orphan them
+        code = notice_code(notice_id)
+        raise BadCommand(
+            f"通知 {code} 是填报 F{form_id}，不能更正",
+            fix=f"要改填报，请发送“#撤回 {code}”后重新发 #填报",
+        )
     draft = parse_notice(text, env.now(), require_ack=before.require_ack)
     if draft.send_at is not None or draft.repeat is not None:
         raise BadCommand("更正随即发出，不能定时", fix="请去掉定时，或撤回后重新下发定时通知")

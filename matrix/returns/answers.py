@@ -89,7 +89,8 @@ class Answered:
 def parse_answer(text: str) -> AnswerDraft:
     """The text after ``#填``; ``BadCommand`` when it names no form or holds nothing."""
     first, _, rest = text.strip().partition("\n")
-    code, _, inline = first.strip().partition(" ")
+    # the IME's full-width space, a tab or a colon may follow the code as well as a space
+    code, _, inline = re.sub(r"^([^\s:：，,]*)[\s:：，,]+", r"\1 ", first.strip()).partition(" ")
     code = code.strip().rstrip("，,：:")
     form_id = parse_code(code, "F") if code[:1].isalpha() else None  # F3, never a bare 3
     if form_id is None:

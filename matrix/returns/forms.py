@@ -129,6 +129,10 @@ def issue_form(
     Who may send it, and where it goes, is the notice's rule (an office of the unit leading
     the group, to every relay group below). Raises a ``RelayError`` (nothing written)."""
     draft = parse_form(text, env.now())
+    if parse_notice(f"{draft.when} 正文", env.now()).files:
+        raise BadCommand(
+            "填报不能带附件", fix="文件请先用 #通知 … 附件 下发，再发 #填报（通知里写明见上条附件）"
+        )
     written: list[str] = []
 
     def write_form(conn: Connection, notice_id: int) -> None:

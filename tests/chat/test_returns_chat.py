@@ -291,3 +291,39 @@ def test_at_the_deadline_offices_hear_which_units_have_not_filled_it_in(stage):
     )
     assert "乙1县下属仍有 1 个单位未填报 F1" in k1
     assert k1.endswith("请督促以上单位发送“#填 F1 …”填报。")
+
+
+def test_characters_no_spreadsheet_may_hold_never_break_the_files(stage, tmp_path):
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#填报 统计\u2028=1+2 字段 人数 中队数 截止 17:00")
+    stage.reply(K1_GROUP, TEACHER, "#填 F1 12\uffff 4")
+    assert answers(stage)["K1S1"] == {"人数": "12", "中队数": "4"}
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#汇总 F1 xlsx")
+    stage.say(PROVINCE_GROUP, PROVINCE_OFFICE, "#汇总 F1 csv")
+    [book] = list((tmp_path / "exports").rglob("*.xlsx"))
+    load_workbook(book)  # opens: nothing XML forbids is in it
+    [table] = list((tmp_path / "exports").rglob("*.csv"))
+    lines = table.read_bytes().decode("utf-8-sig").split("\r\n")
+    assert not [line for line in lines if line and line[0] in "=+-@"]
+    assert '"统计\u2028=1+2汇总表"' in lines[0]
+
+
+def test_a_forms_notice_is_withdrawn_and_sent_again_not_corrected(stage):
+    issue(stage)
+    reply = stage.reply(PROVINCE_GROUP, PROVINCE_OFFICE, "#更正 T1 截止 18:00 请认真填报")
+    assert reply == "通知 T1 是填报 F1，不能更正。要改填报，请发送“#撤回 T1”后重新发 #填报。"
+    assert count(stage, NOTICE) == 1
+    assert stage.reply(K1_GROUP, TEACHER, "#填 F1 120 4").startswith("已记录 乙1县第1小学")
+
+
+def test_a_form_takes_no_files(stage):
+    stage.say(K1_GROUP, K1_OFFICE, "<文件 表格.xlsx 1KB>")
+    reply = stage.reply(K1_GROUP, K1_OFFICE, "#填报 统计 字段 人数 截止 17:00 附件")
+    assert reply.startswith("填报不能带附件。文件请先用 #通知 … 附件 下发")
+    assert count(stage, FORM) == 0 and count(stage, NOTICE) == 0
+
+
+def test_the_form_id_may_be_followed_by_a_full_width_space_a_tab_or_a_colon(stage):
+    issue(stage)
+    for typed in ("#填 F1\u3000120\u30004", "#填 F1\t121\t4", "#填 F1：122 4"):
+        assert stage.reply(K1_GROUP, TEACHER, typed).startswith("已记录 乙1县第1小学")
+    assert answers(stage)["K1S1"] == {"人数": "122", "中队数": "4"}
