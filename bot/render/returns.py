@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.render.templates import label, render
+from bot.render.templates import csv_bytes, label, render
 from bot.render.xlsx_stream import HEAD, META, NOTE, TITLE, StreamSheet
 from matrix.bulk import no_gc
 from matrix.returns.table import FormTable
@@ -36,8 +36,8 @@ def render_file(t: FormTable, fmt: str) -> bytes:
         with no_gc():  # a national table: 200,000 rows of strings, none in a cycle
             return form_xlsx(t)
     body = render(f"returns/table.{fmt}.j2", t=t)
-    if fmt == "csv":  # a BOM and CRLF rows, so that Excel on Windows opens the Chinese text
-        return ("\ufeff" + "\r\n".join(body.rstrip("\n").split("\n")) + "\r\n").encode("utf-8")
+    if fmt == "csv":
+        return csv_bytes(body)
     return (body.rstrip("\n") + "\n").encode("utf-8")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.render import summary_xlsx
-from bot.render.templates import label, render
+from bot.render.templates import csv_bytes, label, render
 from matrix.blueprint import Blueprint, normalize_label
 from matrix.errors import MatrixError
 from matrix.media import MEDIA_KINDS, MediaTable, media_table
@@ -153,8 +153,7 @@ def render_file(summary: Summary, fmt: str) -> bytes:
         raise SummaryRequestError(f"不认识格式 {fmt!r}", fix="可用：text、xlsx、csv、md、html")
     body = _render(summary, fmt)
     if fmt == "csv":
-        # a BOM and CRLF rows, so that Excel on Windows opens the Chinese text correctly
-        return ("\ufeff" + "\r\n".join(body.rstrip("\n").split("\n")) + "\r\n").encode("utf-8")
+        return csv_bytes(body)
     return (body.rstrip("\n") + "\n").encode("utf-8")
 
 

@@ -73,6 +73,12 @@ def clip(value: Any, limit: int = 4 * QUOTE_LIMIT) -> str:
 _CSV_QUOTED = ',"\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029'
 
 
+def csv_bytes(body: str) -> bytes:
+    """A rendered CSV as the file: a BOM and CRLF rows, so that Excel on Windows opens the
+    Chinese text. Rows are split on LF only: any other line break is inside a quoted field."""
+    return ("\ufeff" + "\r\n".join(body.rstrip("\n").split("\n")) + "\r\n").encode("utf-8")
+
+
 def _csv_cell(value: Any) -> str:
     """One CSV field: quoted when needed; text that Excel would run as a formula is defused."""
     if value is None:
