@@ -23,8 +23,6 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
 from matrix.blueprint import load_blueprint
 from matrix.db import make_engine
 from matrix.relay import RelayEnv, RelayOptions, SystemClock, drive
@@ -37,6 +35,7 @@ from tests.benchmarks.bench_relay import (
     base_database,
     build_groups,
     copy_to_postgres,
+    drop_database,
     fresh_copy,
     national_office,
     start_workers,
@@ -112,10 +111,7 @@ def main() -> None:
             try:
                 run(url, accounts, carried, store, f"PostgreSQL, {label}")
             finally:
-                admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
+                drop_database(args.pg, name)
 
 
 if __name__ == "__main__":

@@ -368,6 +368,14 @@ def throughput(url: str, bp: Blueprint, accounts: list[str], notices: int, label
     engine.dispose()
 
 
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a database ``copy_to_postgres`` made."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def copy_to_postgres(sqlite_db: Path, admin_url: str) -> tuple[str, str]:
     """A fresh PostgreSQL database holding the units, groups and account memberships."""
     name = f"qm_bench_{uuid.uuid4().hex[:8]}"
@@ -447,10 +455,7 @@ def main() -> None:
         try:
             throughput(url, bp, accounts, args.notices, "PostgreSQL")
         finally:
-            admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+            drop_database(args.pg, name)
 
 
 if __name__ == "__main__":
