@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bot.chat.summary import SummaryOptions
-from bot.rehearsal.stage import Stage
+from bot.rehearsal.stage import Line, Stage
 from matrix import audit_log
 from matrix.blueprint import Blueprint
 from matrix.roster import import_roster, read_roster
@@ -63,6 +63,11 @@ def newcomer_stage(engine: Engine, bp: Blueprint, tmp_path: Path) -> Iterator[St
     with Stage(engine, bp, accounts=("bot-1",)) as s:
         s.provision()
         yield s
+
+
+def bot_lines(lines: list[Line]) -> list[Line]:
+    """What the bot said among the lines of a step."""
+    return [line for line in lines if line.by_bot]
 
 
 def audit(stage: Stage, action: str) -> list[dict]:

@@ -21,6 +21,7 @@ from tests.chat.conftest import (
     PROVINCE_OFFICE,
     TEACHER,
     audit,
+    bot_lines,
 )
 
 RELAY_GROUPS = [
@@ -30,10 +31,6 @@ RELAY_GROUPS = [
     "乙2县少先队大队辅导员群",
     "乙3县少先队大队辅导员群",
 ]
-
-
-def bot_lines(lines: list[Line]) -> list[Line]:
-    return [line for line in lines if line.by_bot]
 
 
 def queued(stage: Stage) -> int:

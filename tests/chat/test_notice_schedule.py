@@ -18,14 +18,11 @@ from tests.chat.conftest import (
     PROVINCE_GROUP,
     PROVINCE_OFFICE,
     audit,
+    bot_lines,
 )
 
 TZ = MORNING.tzinfo
 TOMORROW_8 = datetime(2026, 11, 25, 8, 0, tzinfo=TZ)
-
-
-def bot_lines(lines: list[Line]) -> list[Line]:
-    return [line for line in lines if line.by_bot]
 
 
 def copies(stage: Stage) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.rehearsal.stage import Line, Stage
+from bot.rehearsal.stage import Stage
 from matrix.tables import ACKNOWLEDGEMENT, DELIVERY, NOTICE
 from tests.chat.conftest import (
     CITY_GROUP,
@@ -20,6 +20,7 @@ from tests.chat.conftest import (
     PROVINCE_OFFICE,
     TEACHER,
     audit,
+    bot_lines,
 )
 
 RELAY_GROUPS = [
@@ -30,10 +31,6 @@ RELAY_GROUPS = [
     "乙3县少先队大队辅导员群",
 ]
 TEXT = "#通知 截止 17:00 请于今天17:00前报送建群情况"
-
-
-def bot_lines(lines: list[Line]) -> list[Line]:
-    return [line for line in lines if line.by_bot]
 
 
 def notify(stage: Stage) -> None:

@@ -24,6 +24,7 @@ from tests.chat.conftest import (
     STRANGER,
     TEACHER,
     audit,
+    bot_lines,
 )
 
 CITY_HEAD = "wxC1n006"  # 甲市's youth_dept_head: in the province group for 甲市
@@ -41,10 +42,6 @@ RELAY_GROUPS = [
     "乙2县少先队大队辅导员群",
     "乙3县少先队大队辅导员群",
 ]
-
-
-def bot_lines(lines: list[Line]) -> list[Line]:
-    return [line for line in lines if line.by_bot]
 
 
 def notify(stage: Stage) -> list[Line]:

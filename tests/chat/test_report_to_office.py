@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select
 
-from bot.rehearsal.stage import Line, Stage
+from bot.rehearsal.stage import Stage
 from matrix.tables import CONTACT_BINDING, GROUP, PERSON, REPORT
 from tests.chat.conftest import (
     CITY_GROUP,
@@ -19,14 +19,11 @@ from tests.chat.conftest import (
     PROVINCE_OFFICE,
     TEACHER,
     audit,
+    bot_lines,
 )
 
 K1_STAFF = ["wxK1n008", "wxK1n009"]
 COMMITTEE = "乙1县少工委委员群"
-
-
-def bot_lines(lines: list[Line]) -> list[Line]:
-    return [line for line in lines if line.by_bot]
 
 
 def build_committee_group(stage: Stage) -> None:

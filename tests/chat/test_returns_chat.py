@@ -27,16 +27,13 @@ from tests.chat.conftest import (
     STRANGER,
     TEACHER,
     audit,
+    bot_lines,
 )
 
 CITY_HEAD = "wxC1n006"  # 甲市's youth_dept_head: in the province group for 甲市
 K1_LEAGUE = "wxK1n010"  # 乙1县's league staff: in the city group for 乙1县
 TEACHER_2 = "wxK1S2n015"  # brigade counselor of 乙1县第2小学
 FORM_TEXT = "#填报 少先队员人数统计 字段 人数 中队数 截止 17:00"
-
-
-def bot_lines(lines: list[Line]) -> list[Line]:
-    return [line for line in lines if line.by_bot]
 
 
 def issue(stage: Stage) -> list[Line]:
