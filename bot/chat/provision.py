@@ -127,8 +127,8 @@ async def _confirm(call: Call) -> Reply:
     # short reads of their own, not the command's transaction: that would stay open (and keep
     # a pooled connection) while the owners are asked and the run is written
     with bot.engine.connect() as conn:
-        open_scopes = apply.open_scopes(conn)
-        found = apply.open_run(conn, scope)
+        open_scopes = apply.open_scopes(conn) if shown is not None else []
+        found = apply.open_run(conn, scope) if shown is None else None
     if shown is not None:
         other = next(
             (s for s in open_scopes if s != scope and _overlap(bot.tree, s, scope)),
