@@ -60,8 +60,9 @@ def update_each(
     sql = (
         f"UPDATE {quote(table.name)} AS t SET {', '.join(sets)} "
         f"FROM unnest({arrays}) AS v({', '.join(quote(c) for c in columns)}) "
-        f"WHERE t.id = v.id{checks}"
-    )
+        f"WHERE t.id = v.id AND t.id = ANY(:a0){checks}"
+    )  # the ANY makes the rows' own ids an index condition: the join alone let the planner
+    # scan the whole table (it did, on an 11,000-row delivery queue: 4 ms of a 5 ms flush)
     params: dict[str, Any] = {f"a{i}": [r[i] for r in rows] for i in range(len(columns))}
     params.update({f"s_{k}": v for k, v in also.items()})
     params.update({f"w_{k}": v for k, v in only_if.items()})

@@ -114,11 +114,14 @@ def test_a_withdrawal_then_a_crash_sends_nothing_after_the_restart(
     _check(relay, withdraw.mark, unknown=1 if point == "before_send" else 0, crashed=True)
 
 
-def test_on_postgres_too(pg_engine: Engine, bp: Blueprint, tmp_path: Path):
+@pytest.mark.parametrize("point", ["claimed", "before_send", "after_send"])
+def test_on_postgres_too(pg_engine: Engine, bp: Blueprint, tmp_path: Path, point: str):
+    """There the last look is asked before the copy is composed and read just before the send
+    (``matrix.relay.recall.look``): a withdrawal mid-batch is still seen by the next copy."""
     _counties(pg_engine, bp, tmp_path)
     relay = RelayWorld(pg_engine, bp, options=RelayOptions(rate=0.0, claim_batch=4))
     issue_notice(relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 17:00 开会")
-    withdraw = WithdrawAt(relay, "claimed", 2)
+    withdraw = WithdrawAt(relay, point, 2 if point == "claimed" else 3)
     relay.restart(faults=withdraw)
     relay.deliver()
     assert withdraw.mark is not None

@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from loguru import logger
-from sqlalchemy import Connection, Engine, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, any_, bindparam, func, or_, select, text, update
 
 from matrix.bulk import update_each
 from matrix.platform import (
@@ -66,7 +66,7 @@ from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
 from matrix.relay.outbox import QUEUE_BURST, Outbox
 from matrix.relay.people import group
-from matrix.relay.recall import prepared, still_wanted
+from matrix.relay.recall import look, prepared, still_wanted
 from matrix.tables import DELIVERY, FORM, GROUP, MEMBERSHIP, NOTICE, UNIT
 
 Compose = Callable[[str, dict[str, Any]], str]  # (template name, context) -> text
@@ -406,6 +406,9 @@ class DeliveryWorker:
             return True
         if row.kind == "file":
             return await self._send_file(row, now)
+        self._results[row.id] = {}
+        self.faults("before_send")
+        wanted = look(self.env, row)  # withdrawn since it was queued? asked now, read below
         try:
             text = self._text(row)
         except Exception as exc:  # a broken template or payload fails this row, not the worker
@@ -417,15 +420,12 @@ class DeliveryWorker:
         extra = json.loads(row.payload) if row.kind != "notice" else {}
         mentions = tuple(extra.get("mentions", ()))
         direct = str(extra.get("to", ""))  # a private message (a report to an office's staff)
+        if not wanted():  # the last look, just before the send
+            self._results[row.id] = {"state": "withdrawn"}
+            return True
         self._inflight[(row.room_id, text)] = row.id
         while len(self._inflight) > _ECHO_MEMORY:
             self._inflight.popitem(last=False)
-        self._results[row.id] = {}
-        self.faults("before_send")
-        if not still_wanted(self.env, row):  # withdrawn since it was queued: the last look
-            self._inflight.pop((row.room_id, text), None)
-            self._results[row.id] = {"state": "withdrawn"}
-            return True
         try:
             if direct:
                 message_id = await self.platform.send_direct(direct, text)
@@ -469,6 +469,7 @@ class DeliveryWorker:
                 "next_at": wait,
             }
             return True
+        self.faults("before_send")
         if copy != "sent" or not still_wanted(self.env, row):
             gone = copy in ("withdrawn", "sent", None)
             self._results[row.id] = (
@@ -482,7 +483,6 @@ class DeliveryWorker:
             return True
         path = str(json.loads(row.payload)["path"])
         self._results[row.id] = {}
-        self.faults("before_send")
         try:
             message_id = await self.platform.send_file(row.room_id, path)
         except (RateLimited, Disconnected) as exc:
@@ -665,13 +665,15 @@ class DeliveryWorker:
             .order_by(DELIVERY.c.rank, DELIVERY.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-            .cte("picked")
+            .scalar_subquery()
         )
+        # ``id = ANY(ARRAY(…))``, not a join with the picked ids: a join let the planner scan
+        # the whole queue (it did, at 11,000 rows queued: 4 ms of the 5 a claim took)
         return list(
             conn.execute(
                 update(DELIVERY)
                 .where(
-                    DELIVERY.c.id == picked.c.id,
+                    DELIVERY.c.id == any_(func.array(picked)),
                     DELIVERY.c.state == "pending",
                     GROUP.c.id == DELIVERY.c.group_id,
                 )

@@ -3,15 +3,19 @@ it was queued is not sent, and a withdrawal's announcement first takes the copy 
 room where the platform lets the bot (``Platform.recall``).
 
 The withdrawal marks every copy not yet claimed in its own transaction; a copy already claimed
-(on its way in a worker's batch) is caught here, just before its send, so no copy goes out
-after the withdrawal was recorded. Apart from ``matrix.relay.withdraw`` because the delivery
+(on its way in a worker's batch) is caught here, by a look made as the copy is composed and
+read just before its send. A withdrawal recorded before that look stops the copy; one recorded
+during that fraction of a millisecond, as one during the send itself, comes too late for that
+copy and stops every later one. Apart from ``matrix.relay.withdraw`` because the delivery
 engine calls it, and the withdrawal itself reaches the engine through the notices."""
 
 from __future__ import annotations
 
 import json
+import select as select_module
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, select
@@ -35,17 +39,39 @@ class Row(Protocol):
 def still_wanted(env: RelayEnv, row: Row) -> bool:
     """Whether a copy (or a reminder) of a notice should still go out: read just before its
     send, after everything else is ready."""
+    return look(env, row)()
+
+
+def look(env: RelayEnv, row: Row) -> Callable[[], bool]:
+    """Start the last look before a send; the function returned gives its answer, to be asked
+    for just before the send. On PostgreSQL the question goes to the server at once and its
+    answer is read when asked for, so the round trip passes while the copy is composed (a look
+    per copy was a third of the engine's time there); elsewhere the look is made when asked."""
     if row.notice_id is None or row.kind not in _OF_A_NOTICE:
-        return True
-    engine = env.engine
+        return _wanted
+    engine, notice_id = env.engine, row.notice_id
     if engine.url.database in (None, "", ":memory:"):  # one shared connection: keep none apart
-        return _pooled_look(engine, row.notice_id) not in STOPPED
+        return lambda: _pooled_look(engine, notice_id) not in STOPPED
+    if engine.dialect.name != "postgresql":
+        return lambda: _kept(engine, notice_id, _sqlite_look) not in STOPPED
     try:
-        state = _look(engine, row.notice_id)
+        asked = _asker(engine).ask(notice_id)
     except Exception:  # the kept connection broke (a server restart): look through the pool
-        _LOOKS.__dict__.pop("by_engine", None)
-        state = _pooled_look(engine, row.notice_id)
-    return state not in STOPPED
+        _forget(engine)
+        return lambda: _pooled_look(engine, notice_id) not in STOPPED
+    return lambda: _kept(engine, notice_id, lambda _e, _n: asked()) not in STOPPED
+
+
+def _wanted() -> bool:
+    return True
+
+
+def _kept(engine: Engine, notice_id: int, read: Callable[[Engine, int], str | None]) -> str | None:
+    try:
+        return read(engine, notice_id)
+    except Exception:  # the kept connection broke (a server restart): look through the pool
+        _forget(engine)
+        return _pooled_look(engine, notice_id)
 
 
 def _pooled_look(engine: Engine, notice_id: int) -> str | None:
@@ -53,36 +79,104 @@ def _pooled_look(engine: Engine, notice_id: int) -> str | None:
         return conn.execute(select(NOTICE.c.state).where(NOTICE.c.id == notice_id)).scalar()
 
 
+# Looks are made on a connection each thread keeps for them, out of the pool and in autocommit:
+# one round trip. Through the pool a look was three (the pre-ping, the read, the rollback), once
+# per copy sent. Each read ends its own transaction, so it sees every withdrawal committed.
 _LOOKS = threading.local()
 
 
-def _look(engine: Engine, notice_id: int) -> str | None:
-    """A notice's state, read on a connection this thread keeps for these looks, out of the
-    pool and in autocommit: one round trip. Through the pool a look was three (the pre-ping,
-    the read, the rollback), once per copy sent, and the PostgreSQL engine spent most of its
-    time on them. Each read ends its own transaction, so it sees every withdrawal committed."""
-    kept: weakref.WeakKeyDictionary[Engine, tuple[Any, str]] = _LOOKS.__dict__.setdefault(
+def _kept_by_engine() -> weakref.WeakKeyDictionary[Engine, Any]:
+    kept: weakref.WeakKeyDictionary[Engine, Any] = _LOOKS.__dict__.setdefault(
         "by_engine", weakref.WeakKeyDictionary()
     )
-    if (look := kept.get(engine)) is None:
-        pooled = engine.raw_connection()
-        driver: Any = pooled.driver_connection
-        pooled.detach()  # closed when the engine goes, never handed back to the pool
-        if engine.dialect.name == "sqlite":
-            driver.isolation_level = None  # sqlite3: no transaction left open by a read
-        else:
-            driver.rollback()  # the pool's pre-ping may have begun a transaction
-            driver.autocommit = True
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        look = kept[engine] = (driver, f"SELECT state FROM {NOTICE.name} WHERE id = {mark}")
-    driver, sql = look
+    return kept
+
+
+def _forget(engine: Engine) -> None:
+    _kept_by_engine().pop(engine, None)
+
+
+def _detached(engine: Engine) -> Any:
+    """The driver's own connection, taken out of the pool for good (closed when the engine
+    goes, never handed back)."""
+    pooled = engine.raw_connection()
+    driver: Any = pooled.driver_connection
+    pooled.detach()
+    return driver
+
+
+def _sqlite_look(engine: Engine, notice_id: int) -> str | None:
+    kept = _kept_by_engine()
+    if (driver := kept.get(engine)) is None:
+        driver = kept[engine] = _detached(engine)
+        driver.isolation_level = None  # sqlite3: no transaction left open by a read
     cursor = driver.cursor()
     try:
-        cursor.execute(sql, (notice_id,))
+        cursor.execute(f"SELECT state FROM {NOTICE.name} WHERE id = ?", (notice_id,))
         found = cursor.fetchall()  # to the end: a statement left open would hold a snapshot
     finally:
         cursor.close()
     return found[0][0] if found else None
+
+
+def _asker(engine: Engine) -> _Asker:
+    kept = _kept_by_engine()
+    if (asker := kept.get(engine)) is None:
+        asker = kept[engine] = _Asker(_detached(engine))
+    return asker
+
+
+class _Asker:
+    """A PostgreSQL connection that asks for a notice's state without waiting for the answer:
+    a prepared statement sent on psycopg's libpq connection, its result read when wanted. A
+    question left unread (its copy went another way) is read and dropped by the next one."""
+
+    _NAME = b"qunmatrix_look"
+
+    def __init__(self, driver: Any) -> None:
+        from psycopg.pq import ExecStatus  # only here: the CLI starts without the driver
+
+        self._ok, self._rows = ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK
+        driver.rollback()  # the pool's pre-ping may have begun a transaction
+        driver.autocommit = True
+        self._driver = driver  # kept alive with its libpq connection
+        self._pg = driver.pgconn
+        sql = f"SELECT state FROM {NOTICE.name} WHERE id = $1".encode()
+        self._check(self._pg.prepare(self._NAME, sql), self._ok)
+        self._asked = 0  # questions sent so far
+        self._unread = False  # the last one's answer is still on the wire
+
+    def ask(self, notice_id: int) -> Callable[[], str | None]:
+        if self._unread:
+            self._read()
+        self._pg.send_query_prepared(self._NAME, [str(notice_id).encode()])
+        self._asked += 1
+        self._unread = True
+        while self._pg.flush():  # the socket took only part of it
+            select_module.select([], [self._pg.socket], [])
+        ticket = self._asked
+
+        def answer() -> str | None:
+            if ticket != self._asked or not self._unread:
+                raise ConnectionError("a look's answer was read after another question")
+            return self._read()
+
+        return answer
+
+    def _read(self) -> str | None:
+        """The answer to the question sent last (libpq waits for it)."""
+        self._unread = False
+        result = self._pg.get_result()
+        while self._pg.get_result() is not None:  # to the end of this question's results
+            pass
+        self._check(result, self._rows)
+        return result.get_value(0, 0).decode() if result.ntuples else None
+
+    @staticmethod
+    def _check(result: Any, status: Any) -> None:
+        if result is None or result.status != status:
+            message = result.error_message.decode(errors="replace") if result else "no result"
+            raise ConnectionError(f"look failed: {message}")
 
 
 async def prepared(env: RelayEnv, platform: Platform, row: Row) -> bool:
