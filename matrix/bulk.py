@@ -35,7 +35,7 @@ def update_each(
     only_if: Mapping[str, Any],
 ) -> None:
     """``UPDATE table SET fields = row[1:], also … WHERE id = row[0] AND only_if …`` for each of
-    ``rows``. On PostgreSQL one statement over ``unnest`` of one array per column: a statement
+    ``rows``. On PostgreSQL one statement over one array per column: a statement
     per row, even pipelined, cost the server as much as the rest of a delivery batch."""
     if not rows:
         return
@@ -52,17 +52,20 @@ def update_each(
         return
     quote = conn.dialect.identifier_preparer.quote
     columns = ["id", *fields]
-    arrays = ", ".join(
-        f"CAST(:a{i} AS {table.c[c].type.compile(conn.dialect)}[])" for i, c in enumerate(columns)
-    )
-    sets = [f"{quote(f)} = v.{quote(f)}" for f in fields] + [f"{quote(k)} = :s_{k}" for k in also]
+    kinds = [table.c[c].type.compile(conn.dialect) for c in columns]
+    # each row finds its values by its place in the id array: no join, which the planner ran
+    # as a nested loop over the unnested arrays or a scan of the whole table (4 ms of a 5 ms
+    # flush of 64 deliveries, on an 11,000-row queue); the ANY is an index condition
+    place = "array_position(CAST(:a0 AS INTEGER[]), t.id)"
+    sets = [
+        f"{quote(f)} = (CAST(:a{i} AS {kinds[i]}[]))[{place}]"
+        for i, f in enumerate(fields, start=1)
+    ] + [f"{quote(k)} = :s_{k}" for k in also]
     checks = "".join(f" AND t.{quote(k)} = :w_{k}" for k in only_if)
     sql = (
         f"UPDATE {quote(table.name)} AS t SET {', '.join(sets)} "
-        f"FROM unnest({arrays}) AS v({', '.join(quote(c) for c in columns)}) "
-        f"WHERE t.id = v.id AND t.id = ANY(:a0){checks}"
-    )  # the ANY makes the rows' own ids an index condition: the join alone let the planner
-    # scan the whole table (it did, on an 11,000-row delivery queue: 4 ms of a 5 ms flush)
+        f"WHERE t.id = ANY(CAST(:a0 AS INTEGER[])){checks}"
+    )
     params: dict[str, Any] = {f"a{i}": [r[i] for r in rows] for i in range(len(columns))}
     params.update({f"s_{k}": v for k, v in also.items()})
     params.update({f"w_{k}": v for k, v in only_if.items()})

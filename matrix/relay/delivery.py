@@ -210,6 +210,7 @@ class DeliveryWorker:
             now=env.clock(),
         )
         self._cards: dict[int, NoticeCard] = {}
+        self._notice_texts: dict[tuple[int, bool], str] = {}  # by (notice, 补发)
         self._inflight: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._results: dict[int, dict[str, Any]] = {}
         self._late_echoes: dict[int, dict[str, Any]] = {}
@@ -512,22 +513,12 @@ class DeliveryWorker:
     def _text(self, row: Claimed) -> str:
         if row.kind == "notice":
             assert row.notice_id is not None
-            card = self._card(row.notice_id)
-            context: dict[str, Any] = {
-                "code": card.code,
-                "unit_name": card.unit_name,
-                "issuer_name": card.issuer_name,
-                "body": card.body,
-                "deadline": card.deadline,
-                "require_ack": card.require_ack,
-                "corrects": card.corrects,
-                "carries_acks": card.carries_acks,
-                "form": card.form,
-                "files": card.files,
-                "group_name": row.group_name,
-                "resend": row.resend,
-            }
-            return self.compose(NOTICE_TEMPLATE, context)
+            # one notice reads the same in every group: composed once per notice (and once
+            # more as 补发), not once per copy (a tenth of a millisecond each, 11,000 times)
+            key = (row.notice_id, row.resend)
+            if (text := self._notice_texts.get(key)) is None:
+                text = self._notice_texts[key] = self._notice_text(row.notice_id, row.resend)
+            return text
         payload = json.loads(row.payload)
         context = dict(payload.get("context", {}))
         for key in payload.get("times", ()):
@@ -540,6 +531,23 @@ class DeliveryWorker:
             holder[last] = self.env.local(datetime.fromisoformat(holder[last]))
         context.update(group_name=row.group_name, resend=row.resend)
         return self.compose(payload["template"], context)
+
+    def _notice_text(self, notice_id: int, resend: bool) -> str:
+        card = self._card(notice_id)
+        context: dict[str, Any] = {
+            "code": card.code,
+            "unit_name": card.unit_name,
+            "issuer_name": card.issuer_name,
+            "body": card.body,
+            "deadline": card.deadline,
+            "require_ack": card.require_ack,
+            "corrects": card.corrects,
+            "carries_acks": card.carries_acks,
+            "form": card.form,
+            "files": card.files,
+            "resend": resend,
+        }
+        return self.compose(NOTICE_TEMPLATE, context)
 
     def _card(self, notice_id: int) -> NoticeCard:
         card = self._cards.get(notice_id)

@@ -401,6 +401,10 @@ def copy_to_postgres(sqlite_db: Path, admin_url: str) -> tuple[str, str]:
                 )
             )
     source.dispose()
+    # as pgbench does before a run: the tables just loaded are vacuumed and analysed now, not
+    # by autovacuum in the middle of the measured relay
+    with target.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
     target.dispose()
     return name, url
 
