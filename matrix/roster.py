@@ -668,30 +668,69 @@ class _Stored:
     @classmethod
     def read(cls, conn: Connection, roster: Roster) -> _Stored:
         units = select(*(UNIT.c[f] for f in _UNIT_FIELDS[:-1]), UNIT.c.removed_at.is_(None))
-        persons = select(*(PERSON.c[f] for f in _PERSON_FIELDS[:-1]), PERSON.c.removed_at.is_(None))
-        # "active" comes back as 1/0 from SQLite, True/False elsewhere: both compare equal to
-        # the True of a wanted row
         stored = cls.nothing(roster)
         stored.units = {r[0]: r for r in raw_rows(conn, units)}
-        wanted = roster.persons
-        ids, changed, others = stored.ids, stored.changed, stored.others
-        max_id = active = 0  # locals, not attributes: 746,000 rows
-        for r in raw_rows(conn, persons):
-            if r[0] > max_id:
-                max_id = r[0]
-            if r[-1]:
-                active += 1
-            person = wanted.get(r[1])
-            if person is None:
-                others[r[1]] = r
-                continue
-            ids[person.ordinal] = r[0]
-            if r != (r[0], person.key, person.name, person.phone, person.wechat_id, True):
-                changed.add(person.key)  # the roster's own key string, not a copy
-                if len(stored.before) < EXAMPLES:  # what the report shows as "old → new"
-                    stored.before[r[0]] = r
-        stored.max_person_id, stored.active_persons = max_id, active
+        # the persons' columns in the order of a PersonRecord's, the id where its ordinal is
+        person = (PERSON.c.key, PERSON.c.name, PERSON.c.phone, PERSON.c.wechat_id, PERSON.c.id)
+        active = raw_rows(
+            conn, select(*person).where(PERSON.c.removed_at.is_(None)).order_by(PERSON.c.id)
+        )
+        same = stored._in_step(active, list(roster.persons.values()))
+        stored._one_by_one(roster, chain(same, active), True)
+        stored._one_by_one(
+            roster, raw_rows(conn, select(*person).where(PERSON.c.removed_at.isnot(None))), False
+        )
         return stored
+
+    def _in_step(self, rows: Any, records: list[PersonRecord]) -> list[tuple[Any, ...]]:
+        """Take the stored active persons that are the roster's, in its order and under its
+        ordinals as ids (as the first import wrote them), a thousand at a time: a whole batch
+        compares equal at C speed. Returns the rows of the first batch that differs, from
+        the first row that does: those, and the rest, are read one by one. On an unchanged
+        national re-import, that is none of its 746,000 persons (reading them one by one was
+        a quarter of the re-import)."""
+        done = 0
+        while batch := rows.fetchmany(1000):
+            if batch == records[done : done + len(batch)]:
+                done += len(batch)
+                continue
+            rest = records[done : done + len(batch)]
+            pairs = enumerate(zip(batch, rest, strict=False))
+            same = next((i for i, (row, record) in pairs if row != record), len(rest))
+            done += same
+            left: list[tuple[Any, ...]] = batch[same:]
+            break
+        else:
+            left = []
+        self.ids[1 : done + 1] = array("q", range(1, done + 1))
+        self.max_person_id = done
+        self.active_persons = done
+        return left
+
+    def _one_by_one(self, roster: Roster, rows: Iterable[tuple[Any, ...]], active: bool) -> None:
+        """Stored persons (key, name, phone, wechat_id, id) that are ``active`` or not, each
+        looked up in the roster by key."""
+        wanted, ids, changed, others = roster.persons, self.ids, self.changed, self.others
+        max_id, count = self.max_person_id, self.active_persons  # locals: 746,000 rows
+        for key, name, phone, wechat_id, pid in rows:
+            r = (pid, key, name, phone, wechat_id, active)
+            if pid > max_id:
+                max_id = pid
+            count += active
+            person = wanted.get(key)
+            if person is None:
+                others[key] = r
+                continue
+            ids[person.ordinal] = pid
+            if not active or (name, phone, wechat_id) != (
+                person.name,
+                person.phone,
+                person.wechat_id,
+            ):
+                changed.add(person.key)  # the roster's own key string, not a copy
+                if len(self.before) < EXAMPLES:  # what the report shows as "old → new"
+                    self.before[pid] = r
+        self.max_person_id, self.active_persons = max_id, count
 
     def active_units(self) -> int:
         return sum(1 for r in self.units.values() if r[-1])

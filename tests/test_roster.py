@@ -358,6 +358,28 @@ def test_a_reordered_roster_renumbers_posts_as_a_first_import_would(
     assert import_roster(province_db, load(tmp_path, bp, units, persons), bp).unchanged
 
 
+def test_persons_are_compared_a_batch_at_a_time_and_then_one_by_one(
+    engine: Engine, bp: Blueprint, tmp_path: Path
+) -> None:
+    """Stored persons are compared with the roster's a thousand at a time while they are the
+    same, in the same order, under the same ids; from the first that differs, one by one. A
+    change in the middle of a batch, in a later one, and a removal that shifts every later
+    person's number are each found, and nothing else is."""
+    units, persons = worlds.province(counties=30, schools=30)
+    assert len(persons) > 2500
+    import_roster(engine, load(tmp_path, bp, units, persons), bp)
+    for i in (1499, len(persons) - 2):  # mid second batch; the last batch
+        persons[i] = (*persons[i][:3], f"1390000{i:04d}", persons[i][4])
+    report = import_roster(engine, load(tmp_path, bp, units, persons), bp)
+    assert (report.persons.added, report.persons.changed, report.persons.removed) == (0, 2, 0)
+    assert import_roster(engine, load(tmp_path, bp, units, persons), bp).unchanged
+    gone = persons.pop(10)  # every later person's number moves: no batch is in step again
+    report = import_roster(engine, load(tmp_path, bp, units, persons), bp)
+    assert (report.persons.added, report.persons.changed, report.persons.removed) == (0, 0, 1)
+    assert report.persons.examples["removed"] == [gone[1]]
+    assert import_roster(engine, load(tmp_path, bp, units, persons), bp).unchanged
+
+
 def _posts(engine: Engine) -> set[tuple[object, ...]]:
     with engine.connect() as conn:
         query = select(Person.key, Position.unit_code, Position.role, Position.seq).join(
