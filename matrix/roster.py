@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -218,7 +219,7 @@ def _unit_rows(
             ok = False
         if ok and level is not None:
             first_row[code] = row
-            units[code] = UnitRecord(code, name, level.key, parent)
+            units[code] = _record(UnitRecord, (code, name, level.key, parent))
         elif code:
             broken.add(code)
     return units, first_row, broken
@@ -241,12 +242,13 @@ def _check_tree(
                 f"上级代码 {units[code].parent_code} 不在单位表中",
             )
         )
+    depth = {level.key: i for i, level in enumerate(bp.levels)}
     for code, unit in units.items():
         above = units.get(unit.parent_code) if unit.parent_code is not None else None
         if above is None:
             continue  # the top, or an orphan (above)
-        want = bp.depth(unit.level) - 1
-        if bp.depth(above.level) != want:
+        want = depth[unit.level] - 1
+        if depth[above.level] != want:
             where = sheet.where(first_row[code], "parent_code")
             problems.append(Problem(where, _level_order(bp, unit, above, want)))
     roots = faults.roots
@@ -576,8 +578,11 @@ def _paths(units: dict[str, UnitRecord]) -> dict[str, str]:
             prefix = paths[n] = f"{prefix}{n}/"
         return paths[code]
 
-    for code in units:
-        path_of(code)
+    for code, unit in units.items():
+        if (above := paths.get(unit.parent_code or "")) is not None:  # listed after its parent
+            paths[code] = f"{above}{code}/"
+        elif code not in paths:
+            path_of(code)
     return paths
 
 
@@ -818,14 +823,17 @@ def _diff_units(
     depth = {lvl.key: i for i, lvl in enumerate(bp.levels)}
     inserts, updates = [], []
     stored = old.units
-    for code in sorted(roster.units, key=lambda c: depth[roster.units[c].level]):
-        rec = roster.units[code]
+    for code, rec in roster.units.items():
         row = (code, rec.name, rec.level, depth[rec.level], rec.parent_code, paths[code], True)
         before = stored.get(code)
         if before is None:
             inserts.append(row)
         elif before != row:
             updates.append(row)
+    # parents before children, in the order of the file within a level (sorting only these:
+    # on a re-import there are few or none)
+    inserts.sort(key=itemgetter(3))
+    updates.sort(key=itemgetter(3))
     removals = [code for code, r in stored.items() if code not in roster.units and r[-1]]
     units = Change()
     _tally(units, "added", inserts, lambda r: f"{r[1]}（{r[0]}）")
