@@ -293,6 +293,22 @@ _MOBILES = re.compile(r"(?:(?:1[3-9][0-9]{9})?\n)*")
 _WECHAT_IDS = re.compile(r"(?:(?:[A-Za-z][-_A-Za-z0-9]{5,19}|wxid_[A-Za-z0-9_]{4,40})?\n)*")
 
 
+def _plain_mobiles(cells: Sequence[str]) -> bool:
+    """Whether every cell is empty or a mobile as ``_PLAIN_MOBILE`` takes it, in one match."""
+    return _column_is(_MOBILES, cells)
+
+
+def _plain_wechat_ids(cells: Sequence[str]) -> bool:
+    """Whether every cell is empty or a WeChat id as ``_WECHAT_ID`` takes it, in one match."""
+    return _column_is(_WECHAT_IDS, cells)
+
+
+def _column_is(form: re.Pattern[str], cells: Sequence[str]) -> bool:
+    joined = "\n".join(cells) + "\n"
+    # a line break inside a cell would make two cells of it
+    return joined.count("\n") == len(cells) and form.fullmatch(joined) is not None
+
+
 def _as_written(
     batch: list[tuple[int, tuple[str, ...]]],
     units: dict[str, UnitRecord],
@@ -310,10 +326,8 @@ def _as_written(
     joined = "".join(names)
     if " " in joined or not joined.isprintable():  # what clean_name would change
         return None
-    for column, form in ((phones, _MOBILES), (wechat_ids, _WECHAT_IDS)):
-        cells = "\n".join(column) + "\n"
-        if cells.count("\n") != len(column) or not form.fullmatch(cells):
-            return None
+    if not (_plain_mobiles(phones) and _plain_wechat_ids(wechat_ids)):
+        return None
     roles = {}
     for text in set(role_texts):
         if (role := find_role(text)) is None:

@@ -445,3 +445,63 @@ def test_dry_run_reports_the_same_and_writes_nothing(
 def _ids(engine: Engine) -> list[tuple[str, int]]:
     with engine.connect() as conn:
         return [(r[0], r[1]) for r in conn.execute(select(Person.name, Person.id))]
+
+
+MOBILE_CELLS = [
+    "13800138000",
+    "19912345678",
+    "",
+    "12800138000",
+    "1380013800",
+    "138001380001",
+    "１３８００１３８０００",
+    "١٣٨٠٠١٣٨٠٠٠",
+    "+8613800138000",
+    " 13800138000",
+    "1380013800\n",
+    "138 0013 8000",
+    "13800138000\n13900139000",
+    "13800138000\n",
+    "23800138000",
+    "1a800138000",
+]
+WECHAT_CELLS = [
+    "abcdef",
+    "a12345678901234567890"[:20],
+    "a_b-c1",
+    "",
+    "abcde",
+    "1abcdef",
+    "_abcdef",
+    "abc def",
+    "abcdé1",
+    "张三abcdef",
+    "wxid_abcd",
+    "wxid_" + "a" * 40,
+    "wxid_" + "a" * 41,
+    "wxid_ab-cdefghijklmnopq",
+    "ab\ncdefg",
+    "abcdef\nghijkl",
+    "abcdef\n",
+    "abcdefghijklmnopqrstu",
+]
+
+
+@pytest.mark.parametrize("cell", MOBILE_CELLS)
+def test_a_column_of_mobiles_is_told_as_each_cell_would_be(cell: str) -> None:
+    """The batch check (whole column at once) agrees with the pattern each cell is held to:
+    alone, and among valid cells before and after it."""
+    from matrix.roster import _PLAIN_MOBILE, _plain_mobiles
+
+    alone = cell == "" or _PLAIN_MOBILE.fullmatch(cell) is not None
+    assert _plain_mobiles([cell]) == alone
+    assert _plain_mobiles(["13900000001", cell, "", "15000000000"]) == alone
+
+
+@pytest.mark.parametrize("cell", WECHAT_CELLS)
+def test_a_column_of_wechat_ids_is_told_as_each_cell_would_be(cell: str) -> None:
+    from matrix.roster import _WECHAT_ID, _plain_wechat_ids
+
+    alone = cell == "" or _WECHAT_ID.fullmatch(cell) is not None
+    assert _plain_wechat_ids([cell]) == alone
+    assert _plain_wechat_ids(["wxabcdef", cell, "", "Zz_-09ab"]) == alone
