@@ -96,7 +96,7 @@ class Sheet:
             values = pick(cells)
             if not texts:
                 values = tuple(_cell_text(v) for v in values)
-            if "".join(values).strip():
+            if values[0].strip() or "".join(values).strip():  # the first cell tells nearly all
                 yield number, values
 
     def where(self, row: int, field: str | None = None) -> str:

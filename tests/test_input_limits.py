@@ -128,6 +128,22 @@ def test_a_row_past_a_limit_is_named(
     assert [str(x) for x in err.value.problems] == [expected]
 
 
+def test_rows_ended_by_lone_carriage_returns_count_against_the_row_limit(
+    bp: Blueprint, tmp_path: Path
+) -> None:
+    """A file whose records end in \\r alone has one line by its line feeds: its rows are still
+    counted one by one as they are read."""
+    units, _ = worlds.write_roster(tmp_path, *worlds.province(counties=1, schools=1))
+    persons = tmp_path / "cr.csv"
+    rows = "".join(f"P,张三{i},office_staff,,\r" for i in range(50))
+    persons.write_text(",".join(worlds.PERSON_HEADER) + "\r" + rows, encoding="utf-8")
+    with pytest.raises(RosterError) as err:
+        read_roster(units, persons, bp, InputLimits(max_rows=40))
+    assert [str(x) for x in err.value.problems] == [
+        "cr.csv：行数超过上限 40 行；确需导入请调高配置 [input] max_rows"
+    ]
+
+
 def test_trailing_empty_columns_past_the_limit_are_not_a_problem(
     bp: Blueprint, tmp_path: Path
 ) -> None:
