@@ -340,6 +340,40 @@ def _as_written(
     return roles
 
 
+def _cleaned_person(
+    texts: tuple[str, ...],
+    units: dict[str, UnitRecord],
+    find_role: Callable[[str], RoleSpec | None],
+) -> tuple[UnitRecord, str, RoleSpec, str | None, str | None] | None:
+    """One person row (its texts as in ``_PERSON_READ``) cleaned: (unit, name, role, phone,
+    WeChat id), or None if anything in it is wrong (``_person_problems`` then says what). Each
+    cell is tried first as it is written, which is how nearly all are: a unit code, mobile or
+    WeChat id valid unchanged is its own cleaned form."""
+    unit_text, name_text, role_text, raw_phone, raw_wechat = texts
+    unit = units.get(unit_text) or units.get(clean_code(unit_text))
+    name = clean_name(name_text)
+    role = find_role(role_text)
+    if _PLAIN_MOBILE.fullmatch(raw_phone):
+        phone: str | None = raw_phone
+    else:
+        raw_phone = raw_phone.strip()
+        phone = clean_phone(raw_phone) if raw_phone else None
+    if _WECHAT_ID.fullmatch(raw_wechat):
+        wechat_id: str | None = raw_wechat
+    else:
+        wechat_id = clean_code(raw_wechat) or None
+    if (
+        unit is None
+        or not name
+        or role is None
+        or (role.levels and unit.level not in role.levels)
+        or (raw_phone and phone is None)
+        or (wechat_id and not _WECHAT_ID.match(wechat_id))
+    ):
+        return None
+    return unit, name, role, phone, wechat_id
+
+
 def _validate_persons(
     sheet: Sheet,
     bp: Blueprint,
@@ -356,43 +390,19 @@ def _validate_persons(
     posts = _Posts(bp)
     numbered, rows, first, counts = posts.numbered, posts.rows, posts.first, posts.counts
     intern = sys.intern  # names repeat: 315,000 distinct among 746,000 persons
-    find_role, mobile, wechat_ok = _cached(bp.find_role), _PLAIN_MOBILE.fullmatch, _WECHAT_ID.match
-    plain_wechat = _WECHAT_ID.fullmatch
-    unit: UnitRecord | None
-    phone: str | None
-    wechat_id: str | None
+    find_role = _cached(bp.find_role)
     for batch in _batches(sheet.rows(_PERSON_READ)):
         roles = _as_written(batch, units, find_role)
         for row, texts in batch:
-            unit_text, name, role_text, raw_phone, raw_wechat = texts
             if roles is not None:  # the whole batch is valid as it is written
+                unit_text, name, role_text, phone_text, wechat_text = texts
                 unit, role = units[unit_text], roles[role_text]
-                phone, wechat_id = raw_phone or None, raw_wechat or None
+                phone, wechat_id = phone_text or None, wechat_text or None
+            elif (cleaned := _cleaned_person(texts, units, find_role)) is not None:
+                unit, name, role, phone, wechat_id = cleaned
             else:
-                # each cell first as it is written, which is how nearly all are: a unit code,
-                # mobile or WeChat id that is valid unchanged is its own cleaned form
-                unit = units.get(unit_text) or units.get(clean_code(unit_text))
-                name = clean_name(name)
-                role = find_role(role_text)
-                if mobile(raw_phone):
-                    phone = raw_phone
-                else:
-                    raw_phone = raw_phone.strip()
-                    phone = clean_phone(raw_phone) if raw_phone else None
-                if plain_wechat(raw_wechat):
-                    wechat_id = raw_wechat
-                else:
-                    wechat_id = clean_code(raw_wechat) or None
-                if (
-                    unit is None
-                    or not name
-                    or role is None
-                    or (role.levels and unit.level not in role.levels)
-                    or (raw_phone and phone is None)
-                    or (wechat_id and not wechat_ok(wechat_id))
-                ):
-                    _person_problems(sheet, bp, units, row, texts, problems)
-                    continue
+                _person_problems(sheet, bp, units, row, texts, problems)
+                continue
             unit_code, name = unit.code, intern(name)
             if wechat_id:
                 key = f"wx:{wechat_id}"
@@ -938,7 +948,8 @@ def _match_positions(
     query = select(
         POSITION.c.person_id, POSITION.c.unit_code, POSITION.c.role, POSITION.c.id, POSITION.c.seq
     ).order_by(POSITION.c.id)
-    rows = iter(raw_rows(conn, query.offset(done)) if differs or done < len(wanted) else ())
+    # nothing differs only when every stored position was the roster's: none is left to read
+    rows = iter(raw_rows(conn, query.offset(done)) if differs else ())
     updates: list[tuple[int, int]] = []
     count, pending = len(wanted), None
     for r in rows:

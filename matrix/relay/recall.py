@@ -53,25 +53,28 @@ def look(env: RelayEnv, row: Row) -> Callable[[], bool]:
     if engine.url.database in (None, "", ":memory:"):  # one shared connection: keep none apart
         return lambda: _pooled_look(engine, notice_id) not in STOPPED
     if engine.dialect.name != "postgresql":
-        return lambda: _kept(engine, notice_id, _sqlite_look) not in STOPPED
+        return lambda: _kept(engine, notice_id, lambda: _sqlite_look(engine, notice_id))
     try:
         asked = _asker(engine).ask(notice_id)
     except Exception:  # the kept connection broke (a server restart): look through the pool
         _forget(engine)
         return lambda: _pooled_look(engine, notice_id) not in STOPPED
-    return lambda: _kept(engine, notice_id, lambda _e, _n: asked()) not in STOPPED
+    return lambda: _kept(engine, notice_id, asked)
 
 
 def _wanted() -> bool:
     return True
 
 
-def _kept(engine: Engine, notice_id: int, read: Callable[[Engine, int], str | None]) -> str | None:
+def _kept(engine: Engine, notice_id: int, read: Callable[[], str | None]) -> bool:
+    """Whether the notice still sends, by ``read`` on the kept connection, or through the pool
+    when that connection broke (a server restart)."""
     try:
-        return read(engine, notice_id)
-    except Exception:  # the kept connection broke (a server restart): look through the pool
+        state = read()
+    except Exception:
         _forget(engine)
-        return _pooled_look(engine, notice_id)
+        state = _pooled_look(engine, notice_id)
+    return state not in STOPPED
 
 
 def _pooled_look(engine: Engine, notice_id: int) -> str | None:
