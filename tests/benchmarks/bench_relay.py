@@ -371,13 +371,14 @@ def throughput(url: str, bp: Blueprint, accounts: list[str], notices: int, label
     return total / wall
 
 
-def copy_of_database(admin_url: str, template: str) -> tuple[str, str]:
-    """A fresh PostgreSQL database made from ``template`` (a file copy on the server: seconds,
-    where loading the national sample again takes a minute)."""
+def new_database(admin_url: str, template: str = "") -> tuple[str, str]:
+    """(name, URL) of a fresh PostgreSQL database, empty or a copy of ``template`` (a file copy
+    on the server: seconds, where loading the national sample again takes a minute)."""
     name = f"qm_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     admin.dispose()
     return name, admin_url.rsplit("/", 1)[0] + f"/{name}"
 
@@ -403,12 +404,7 @@ def drop_database(admin_url: str, name: str) -> None:
 
 def copy_to_postgres(sqlite_db: Path, admin_url: str) -> tuple[str, str]:
     """A fresh PostgreSQL database holding the units, groups and account memberships."""
-    name = f"qm_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    name, url = new_database(admin_url)
     source, target = make_engine(f"sqlite:///{sqlite_db}"), make_engine(url)
     migrate(target)
     with source.connect() as src, target.begin() as dst:
@@ -490,7 +486,7 @@ def main() -> None:
         template, _ = copy_to_postgres(ready, args.pg)
 
         def on_postgres() -> float:
-            name, url = copy_of_database(args.pg, template)
+            name, url = new_database(args.pg, template)
             try:
                 return throughput(url, bp, accounts, args.notices, "PostgreSQL")
             finally:
