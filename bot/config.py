@@ -1,23 +1,22 @@
 """Settings: one pydantic class, read from ``config.toml`` and ``QUNMATRIX_*`` environment
-variables (the environment wins). ``config.example.toml`` documents every field."""
+variables (the environment wins). ``config.example.toml`` documents every field.
+
+The two sources are read here, in a few lines, rather than by pydantic-settings: importing that
+package cost every command 60–90 ms of start-up (issue 12), for two sources we can read as
+plainly ourselves."""
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
-from contextvars import ContextVar
+from collections.abc import Mapping
 from datetime import date
 from difflib import get_close_matches
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
 
 from matrix.errors import MatrixError, Problem
 from matrix.limits import InputLimits
@@ -218,12 +217,11 @@ class InputSettings(BaseModel):
         )
 
 
-class Settings(BaseSettings):
-    """All of qunmatrix's settings."""
+class Settings(BaseModel):
+    """All of qunmatrix's settings. Built as is, it holds what it is given and the defaults;
+    ``load_settings`` adds the config file and the environment."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="QUNMATRIX_", env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     db: str = Field(
         default="sqlite:///qunmatrix.db",
@@ -306,25 +304,6 @@ class Settings(BaseSettings):
         b = self.binding
         return BindLimits(b.failures_per_contact, b.failures_per_person, b.window_hours)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = _CONFIG_FILE.get() or os.environ.get("QUNMATRIX_CONFIG", "config.toml")
-        return (
-            init_settings,
-            env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
-        )
-
-
-_CONFIG_FILE: ContextVar[str | None] = ContextVar("qunmatrix_config_file", default=None)
-
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Settings from ``config`` (or $QUNMATRIX_CONFIG, or ./config.toml if present), the
@@ -333,17 +312,14 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         raise MatrixError(
             f"找不到配置文件 {config}", fix="可复制 config.example.toml 为 config.toml 再修改"
         )
-    # a context variable, not os.environ: the choice must not outlive this call, nor reach
-    # other settings read later in the process or in processes it starts
-    token = _CONFIG_FILE.set(str(config) if config is not None else None)
+    source = (
+        str(config) if config is not None else os.environ.get("QUNMATRIX_CONFIG", "config.toml")
+    )
+    given = _from_toml(Path(source))
+    _deep_update(given, _from_env(os.environ))
+    _deep_update(given, {k: v for k, v in overrides.items() if v is not None})
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except tomllib.TOMLDecodeError as exc:
-        source = _CONFIG_FILE.get() or os.environ.get("QUNMATRIX_CONFIG", "config.toml")
-        raise MatrixError(
-            "配置文件语法错误：" + toml_error_text(exc, source),
-            fix="请改正该行后重试（可对照 config.example.toml）",
-        ) from exc
+        return Settings(**given)
     except ValidationError as exc:
         problems = [
             Problem(".".join(str(p) for p in err["loc"]), _reason(err)) for err in exc.errors()
@@ -352,8 +328,93 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             "配置有误：" + "；".join(str(p) for p in problems),
             fix="请对照 config.example.toml 修改配置文件或 QUNMATRIX_* 环境变量",
         ) from exc
-    finally:
-        _CONFIG_FILE.reset(token)
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    """The config file's settings; none when there is no such file."""
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise MatrixError(
+            "配置文件语法错误：" + toml_error_text(exc, str(path)),
+            fix="请改正该行后重试（可对照 config.example.toml）",
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MatrixError(f"读不了配置文件 {path}", fix="请检查文件权限，并以 UTF-8 保存") from exc
+
+
+_ENV_PREFIX = "QUNMATRIX_"
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Settings from ``QUNMATRIX_*`` variables, any case: ``QUNMATRIX_DB``, nested ones with a
+    double underscore (``QUNMATRIX_WECHATY__TOKEN``). A value for a section or a list is JSON.
+    Variables naming no setting (``QUNMATRIX_CONFIG`` among them) are not settings; an unknown
+    name inside a known section is, so that a misspelt one is refused rather than ignored."""
+    given: dict[str, Any] = {}
+    named = [
+        (name, name[len(_ENV_PREFIX) :].lower().split("__"), value)
+        for name, value in environ.items()
+        if name.upper().startswith(_ENV_PREFIX)
+    ]
+    # a whole section first, so that a variable inside it refines it
+    for name, path, value in sorted(named, key=lambda n: len(n[1])):
+        if path[0] not in Settings.model_fields:
+            continue
+        here = given
+        for part in path[:-1]:
+            here = here.setdefault(part, {})
+            if not isinstance(here, dict):
+                break
+        else:
+            leaf = _decoded(name, value) if _is_composite(_annotation(path)) else value
+            if isinstance(leaf, dict) and isinstance(here.get(path[-1]), dict):
+                _deep_update(here[path[-1]], leaf)
+            else:
+                here[path[-1]] = leaf
+    return given
+
+
+def _annotation(path: list[str]) -> Any:
+    """The declared type of the setting at ``path``, or None for an unknown one."""
+    model: Any = Settings
+    annotation: Any = None
+    for part in path:
+        field = model.model_fields.get(part) if model is not None else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        model = next((t for t in (annotation, *get_args(annotation)) if _is_model(t)), None)
+    return annotation
+
+
+def _is_composite(annotation: Any) -> bool:
+    return any(
+        _is_model(t) or get_origin(t) in (list, dict, tuple, set) or t in (list, dict, tuple, set)
+        for t in (annotation, *get_args(annotation))
+    )
+
+
+def _decoded(name: str, value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise MatrixError(
+            f"环境变量 {name} 应为 JSON",
+            fix='一节写成 {"键": 值}，列表写成 [...]；或改用 QUNMATRIX_节__键 逐项设置',
+        ) from exc
+
+
+def _deep_update(into: dict[str, Any], other: Mapping[str, Any]) -> None:
+    """``other`` over ``into``, section by section; a list or a value replaces."""
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_update(into[key], value)
+        else:
+            into[key] = value
 
 
 def _reason(err: Any) -> str:

@@ -108,6 +108,37 @@ def test_config_file_and_environment(run, tmp_path: Path, monkeypatch: pytest.Mo
     assert code == 2 and "配置有误" in out and "colour：不认识的设置项" in out
 
 
+def test_the_environment_refines_the_config_file_section_by_section(
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from bot.config import load_settings
+
+    (tmp_path / "config.toml").write_text(
+        '[wechaty]\nendpoint = "file:9"\ntoken = "file-token"\n[relay]\nmax_attempts = 4\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("qunmatrix_wechaty__token", "env-token")  # any case
+    monkeypatch.setenv("QUNMATRIX_ACCOUNTS", '[{"id": "solo"}]')  # a list is JSON
+    monkeypatch.setenv("QUNMATRIX_SOMETHING_ELSE", "x")  # names no setting: not one
+    settings = load_settings()
+    assert (settings.wechaty.endpoint, settings.wechaty.token) == ("file:9", "env-token")
+    assert settings.relay.max_attempts == 4 and [a.id for a in settings.accounts] == ["solo"]
+    # a whole section as JSON, refined by a variable inside it, whatever the order
+    monkeypatch.setenv("QUNMATRIX_WECHATY", '{"endpoint": "env:1"}')
+    settings = load_settings()
+    assert (settings.wechaty.endpoint, settings.wechaty.token) == ("env:1", "env-token")
+    assert load_settings(db="sqlite:///cli.db").db == "sqlite:///cli.db"  # options win
+
+    monkeypatch.setenv("QUNMATRIX_RELAY__MAX_ATEMPTS", "3")
+    code, out = run("blueprint")
+    assert code == 2 and "relay.max_atempts：不认识的设置项（是不是想写 max_attempts）" in out
+    monkeypatch.delenv("QUNMATRIX_RELAY__MAX_ATEMPTS")
+    monkeypatch.setenv("QUNMATRIX_ACCOUNTS", "solo")
+    code, out = run("blueprint")
+    assert code == 2 and "环境变量 QUNMATRIX_ACCOUNTS 应为 JSON" in out
+    assert "Traceback" not in out
+
+
 def test_the_bot_accounts_are_one_list_with_distinct_ids(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "config.toml").write_text(
         '[[accounts]]\nid = "bot-a"\n[[accounts]]\nid = "bot-a"\n', encoding="utf-8"

@@ -47,7 +47,7 @@ def loaded_by(*args: str) -> tuple[set[str], str]:
 @pytest.mark.parametrize(
     ("args", "also_not"),
     [
-        (("--help",), {"jinja2", "loguru", "pydantic", "pydantic_settings", "asyncio"}),
+        (("--help",), {"jinja2", "loguru", "pydantic", "asyncio"}),
         (("blueprint",), set()),
         (("import", "--help"), set()),
     ],
