@@ -30,6 +30,7 @@ from matrix.relay.errors import NotInMatrix, RelayError, UnknownCode, refused
 from matrix.relay.notices import NoticePlan, release_notice, write_notice
 from matrix.relay.outbox import enqueue
 from matrix.relay.people import group, group_for_room, relay_asker, unit
+from matrix.relay.recall import forget_looks
 from matrix.tables import DELIVERY, NOTICE, RELAY_JOB, UNIT
 
 WAITING = ("held", "scheduled", "recurring")  # written, nothing sent yet (a series: not yet)
@@ -91,6 +92,7 @@ def close(
         .where(NOTICE.c.id == notice_id)
         .values(state=state, closed_at=env.clock.now(), closed_by=by, **more)
     )
+    forget_looks(env.engine)  # copies on their way in this process look again
 
 
 # --- #确认 -------------------------------------------------------------------------------------

@@ -87,6 +87,13 @@ class RelayOptions(BaseModel):
         gt=0,
         description="a claimed message not confirmed this long is presumed lost and re-sent as 补发",
     )
+    look_fresh_ms: float = Field(
+        default=20.0,
+        ge=0,
+        le=1000,
+        description="the last look before a send may be one made this recently (ms) for an "
+        "earlier copy of the same notice; 0 looks before every copy",
+    )
     offline_handover_seconds: float = Field(
         default=600.0,
         ge=0,

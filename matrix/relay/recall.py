@@ -4,10 +4,16 @@ room where the platform lets the bot (``Platform.recall``).
 
 The withdrawal marks every copy not yet claimed in its own transaction; a copy already claimed
 (on its way in a worker's batch) is caught here, by a look made as the copy is composed and
-read just before its send. A withdrawal recorded before that look stops the copy; one recorded
-during that fraction of a millisecond, as one during the send itself, comes too late for that
-copy and stops every later one. Apart from ``matrix.relay.withdraw`` because the delivery
-engine calls it, and the withdrawal itself reaches the engine through the notices."""
+read just before its send. A look made for an earlier copy of the same notice less than
+``[relay] look_fresh_ms`` ago (20 ms) serves instead; closing a notice in this process voids
+those at once. So a withdrawal stops every copy whose look begins that long after it is
+recorded, and in this process every copy whose look begins after it; one recorded later, as
+one during the send itself, comes too late for that copy and stops every later one. A paced
+account sends further apart than that and looks before every copy; an unpaced one would spend
+a round trip to the database on each (a quarter of the engine's time on PostgreSQL).
+
+Apart from ``matrix.relay.withdraw`` because the delivery engine calls it, and the withdrawal
+itself reaches the engine through the notices."""
 
 from __future__ import annotations
 
@@ -44,37 +50,103 @@ def still_wanted(env: RelayEnv, row: Row) -> bool:
 
 def look(env: RelayEnv, row: Row) -> Callable[[], bool]:
     """Start the last look before a send; the function returned gives its answer, to be asked
-    for just before the send. On PostgreSQL the question goes to the server at once and its
-    answer is read when asked for, so the round trip passes while the copy is composed (a look
-    per copy was a third of the engine's time there); elsewhere the look is made when asked."""
+    for just before the send. A recent enough look at the same notice answers at once. On
+    PostgreSQL the question goes to the server now and its answer is read when asked for, so
+    the round trip passes while the copy is composed; elsewhere the look is made when asked."""
     if row.notice_id is None or row.kind not in _OF_A_NOTICE:
         return _wanted
-    engine, notice_id = env.engine, row.notice_id
-    if engine.url.database in (None, "", ":memory:"):  # one shared connection: keep none apart
-        return lambda: _pooled_look(engine, notice_id) not in STOPPED
-    if engine.dialect.name != "postgresql":
-        return lambda: _kept(engine, notice_id, lambda: _sqlite_look(engine, notice_id))
-    try:
-        asked = _asker(engine).ask(notice_id)
-    except Exception:  # the kept connection broke (a server restart): look through the pool
-        _forget(engine)
-        return lambda: _pooled_look(engine, notice_id) not in STOPPED
-    return lambda: _kept(engine, notice_id, asked)
+    notice_id, answers, now = row.notice_id, _answers(env.engine), env.clock()
+    known = answers.recent(notice_id, env.clock, now, env.options.look_fresh_ms / 1000)
+    if known is not None:
+        return _wanted if known else _unwanted
+    state, generation = _ask(env.engine, notice_id), answers.generation
+
+    def answer() -> bool:
+        wanted = state() not in STOPPED
+        answers.keep(notice_id, wanted, env.clock, now, generation)
+        return wanted
+
+    return answer
+
+
+def forget_looks(engine: Engine) -> None:
+    """A notice was closed (withdrawn, corrected, stopped): no look made before serves again."""
+    _answers(engine).void()
 
 
 def _wanted() -> bool:
     return True
 
 
-def _kept(engine: Engine, notice_id: int, read: Callable[[], str | None]) -> bool:
-    """Whether the notice still sends, by ``read`` on the kept connection, or through the pool
-    when that connection broke (a server restart)."""
+def _unwanted() -> bool:
+    return False
+
+
+def _ask(engine: Engine, notice_id: int) -> Callable[[], str | None]:
+    """The notice's state, read when the function returned is called."""
+    if engine.url.database in (None, "", ":memory:"):  # one shared connection: keep none apart
+        return lambda: _pooled_look(engine, notice_id)
+    if engine.dialect.name != "postgresql":
+        return lambda: _kept(engine, notice_id, lambda: _sqlite_look(engine, notice_id))
     try:
-        state = read()
+        asked = _asker(engine).ask(notice_id)
+    except Exception:  # the kept connection broke (a server restart): look through the pool
+        _forget(engine)
+        return lambda: _pooled_look(engine, notice_id)
+    return lambda: _kept(engine, notice_id, asked)
+
+
+def _kept(engine: Engine, notice_id: int, read: Callable[[], str | None]) -> str | None:
+    """The notice's state by ``read`` on the kept connection, or through the pool when that
+    connection broke (a server restart)."""
+    try:
+        return read()
     except Exception:
         _forget(engine)
-        state = _pooled_look(engine, notice_id)
-    return state not in STOPPED
+        return _pooled_look(engine, notice_id)
+
+
+class _Answers:
+    """What recent looks found, by notice, for every thread of the process. Each answer keeps
+    the clock it was read on and the generation it was asked in: closing a notice starts a new
+    generation, and an answer asked before that never serves again."""
+
+    _MOST = 4096  # notices remembered; past that the memory starts again
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._seen: dict[int, tuple[bool, object, float, int]] = {}
+
+    def recent(self, notice_id: int, clock: object, now: float, fresh: float) -> bool | None:
+        seen = self._seen.get(notice_id)
+        if seen is None:
+            return None
+        wanted, on, at, generation = seen
+        if on is not clock or generation != self.generation or not 0 <= now - at < fresh:
+            return None
+        return wanted
+
+    def keep(self, notice_id: int, wanted: bool, clock: object, at: float, generation: int) -> None:
+        if generation != self.generation:
+            return  # a notice was closed while this look was on its way
+        if len(self._seen) >= self._MOST:
+            self._seen.clear()
+        self._seen[notice_id] = (wanted, clock, at, generation)
+
+    def void(self) -> None:
+        self.generation += 1
+        self._seen.clear()
+
+
+_ANSWERS: weakref.WeakKeyDictionary[Engine, _Answers] = weakref.WeakKeyDictionary()
+_ANSWERS_MADE = threading.Lock()
+
+
+def _answers(engine: Engine) -> _Answers:
+    if (answers := _ANSWERS.get(engine)) is None:
+        with _ANSWERS_MADE:
+            answers = _ANSWERS.setdefault(engine, _Answers())
+    return answers
 
 
 def _pooled_look(engine: Engine, notice_id: int) -> str | None:
