@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -48,9 +49,11 @@ from matrix.provisioning.membership import Survey, survey
 from matrix.provisioning.plan import Plan, build_plan
 from matrix.provisioning.schedule import AccountQuota
 from matrix.relay import (
+    Clock,
     DeliveryWorker,
     RelayEnv,
     RelayOptions,
+    SystemClock,
     VirtualClock,
     acknowledge,
     drive,
@@ -615,20 +618,22 @@ class RelayWorld:
         options: RelayOptions | None = None,
         start: datetime = MORNING,
         wrap: Any = None,
+        wall_clock: bool = False,
         **build: Any,
     ) -> None:
         self.engine = engine
         self.bp = bp
+        # on the wall clock, as ``qunmatrix run`` drives it (its accounts side by side on
+        # PostgreSQL); the virtual one lets a day pass in moments, turn by turn
         self.clock = VirtualClock(start)
-        self.world = SimulatedWeChat(clock=self.clock)
+        runs_on: Clock = SystemClock() if wall_clock else self.clock
+        self.world = SimulatedWeChat(clock=time.monotonic if wall_clock else self.clock)
         # the world's own rate limit is generous: the engine paces itself (options.rate)
         self.bots: list[SimulatedAccount] = [
             self.world.account(a, f"群矩阵助手{i + 1}", rate=100.0, burst=100)
             for i, a in enumerate(accounts)
         ]
-        self.env = RelayEnv(
-            engine, bp, options or RelayOptions(rate=1.0, jitter=0.0), TZ, self.clock
-        )
+        self.env = RelayEnv(engine, bp, options or RelayOptions(rate=1.0, jitter=0.0), TZ, runs_on)
         self.all_rooms = build_matrix(engine, bp, accounts, world=self.world, **build)
         relay_kinds = {g.key for g in bp.groups if g.relay}
         self.rooms = {(u, s): r for (u, k, s), r in self.all_rooms.items() if k in relay_kinds}
@@ -655,14 +660,16 @@ class RelayWorld:
             self.workers.append(worker)
 
     def deliver(self, until: datetime | None = None) -> None:
-        """Run the relay (sends, reminders, escalation) until idle or until ``until``."""
+        """Run the relay (sends, reminders, escalation) until idle or until ``until``. On the
+        wall clock, without ``until``, a reminder due later is not waited for."""
+        waits = until is not None or self.env.clock is self.clock
         run(
             drive(
                 self.env,
                 self.workers,
                 until=until,
                 jobs=lambda: run_due_jobs(self.env),
-                next_job=lambda: next_job_at(self.env),
+                next_job=(lambda: next_job_at(self.env)) if waits else None,
             )
         )
 

@@ -32,6 +32,7 @@ writes Chinese sentences itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import zlib
@@ -61,6 +62,7 @@ from matrix.relay.accounts import (
     serving_rates,
 )
 from matrix.relay.attachments import copy_of, notice_files
+from matrix.relay.clock import VirtualClock
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
@@ -379,7 +381,7 @@ class DeliveryWorker:
         if wait > 0:
             return False, wait
         want = self.pacer.allowance(mono, opts.claim_batch)
-        claimed = self._claim(want)
+        claimed = await asyncio.to_thread(self._claim, want)
         self.faults("claimed")
         self._texts_sent.clear()
         did = bool(claimed) or bool(self._late_echoes)
@@ -387,7 +389,7 @@ class DeliveryWorker:
             if not await self._send(row):
                 self._release(claimed[i + 1 :])
                 break
-        self._flush()
+        await self._flush()
         self.faults("flushed")
         if self._strikes >= opts.restricted_after_failures and self.lost is None:
             self._lose("restricted")
@@ -397,7 +399,7 @@ class DeliveryWorker:
         if len(claimed) == want:
             return did, self.pacer.wait(self.env.clock())
         self.pace_bound = False  # the wait is only a guess from the queue as it stands
-        return did, self._next_due()
+        return did, await asyncio.to_thread(self._next_due)
 
     async def _send(self, row: Claimed) -> bool:
         """Send one copy; False when the platform asked to slow down."""
@@ -494,7 +496,7 @@ class DeliveryWorker:
             self._results[row.id].update(state="sent", sent_at=now, message_id=message_id)
             self.sent += 1
             self._strikes = 0
-        self._flush()
+        await self._flush()
         self.pacer.take()
         self.faults("after_send")
         return True
@@ -706,15 +708,37 @@ class DeliveryWorker:
         for row in rows:
             self._results[row.id] = {"state": "pending", "attempts": row.attempts - 1}
 
-    def _flush(self) -> None:
-        """Write the batch's outcomes in one transaction."""
+    async def _flush(self) -> None:
+        """Write the batch's outcomes in one transaction, in a thread: the event loop (the
+        chat, the other accounts) goes on meanwhile. An echo that comes then is one for a row
+        already on its way to the database, so it is kept for the next write; outcomes that
+        could not be written are kept for it too."""
         if not self._results and not self._late_echoes:
             return
+        batch = (self._results, self._late_echoes, self._gave_up)
+        self._results, self._late_echoes, self._gave_up = {}, {}, []
+        try:
+            await asyncio.to_thread(self._write, *batch)
+        except asyncio.CancelledError:
+            raise  # the thread goes on with the write: the batch is its now
+        except BaseException:
+            results, late, gave_up = batch
+            self._results = results | self._results
+            self._late_echoes = late | self._late_echoes
+            self._gave_up = gave_up + self._gave_up
+            raise
+
+    def _write(
+        self,
+        results: dict[int, dict[str, Any]],
+        late_echoes: dict[int, dict[str, Any]],
+        gave_up: list[tuple[Claimed, str]],
+    ) -> None:
         fields = {"state", "message_id", "sent_at", "confirmed_at", "next_at", "resend"}
         fields |= {"error", "account_id", "tried", "attempts"}
         with self.env.engine.begin() as conn:
             by_shape: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-            for delivery_id, result in self._results.items():
+            for delivery_id, result in results.items():
                 if not result:  # a send cut short before anything was known: stays ``sending``
                     continue
                 shape = tuple(sorted(k for k in result if k in fields))
@@ -728,7 +752,7 @@ class DeliveryWorker:
                     also={"claimed_by": None},
                     only_if={"claimed_by": self.account},
                 )
-            if self._late_echoes:
+            if late_echoes:
                 conn.execute(
                     update(DELIVERY)
                     .where(
@@ -747,21 +771,18 @@ class DeliveryWorker:
                             "v_message_id": v["message_id"],
                             "v_confirmed_at": v["confirmed_at"],
                         }
-                        for k, v in self._late_echoes.items()
+                        for k, v in late_echoes.items()
                     ],
                 )
-            if self._gave_up:
-                self._report_failures(conn)
+            if gave_up:
+                self._report_failures(conn, gave_up)
             self.faults("flushing")
-        self._results.clear()
-        self._late_echoes.clear()
-        self._gave_up.clear()
 
-    def _report_failures(self, conn: Connection) -> None:
+    def _report_failures(self, conn: Connection, gave_up: list[tuple[Claimed, str]]) -> None:
         """Nothing fails silently: each copy given up is a WARNING, and a notice's copy is also
         told to the group the notice was issued in."""
         outbox = Outbox(conn, self.env)
-        for row, error in self._gave_up:
+        for row, error in gave_up:
             logger.warning(
                 "消息未能送达，已放弃：{} 第 {} 号（{}，群“{}”，已试 {} 次）：{}",
                 row.kind,
@@ -863,6 +884,21 @@ def expire_leases(conn: Connection, before: datetime) -> int:
 Step = Callable[[], Awaitable[tuple[bool, float | None]]]
 
 
+async def _turns(
+    workers: Sequence[DeliveryWorker], due: list[int], overlap: bool
+) -> dict[int, tuple[bool, float | None]]:
+    """One step of each worker due, one after another or side by side. Side by side, an error
+    in one step is raised as it came once the others have finished theirs: a batch cut off
+    halfway would leave copies sent and not recorded, to be sent again as 补发."""
+    if not overlap or len(due) < 2:
+        return {i: await workers[i].run_once() for i in due}
+    steps = await asyncio.gather(*(workers[i].run_once() for i in due), return_exceptions=True)
+    for step in steps:
+        if isinstance(step, BaseException):
+            raise step
+    return dict(zip(due, steps, strict=True))  # type: ignore[arg-type]
+
+
 async def drive(
     env: RelayEnv,
     workers: Sequence[DeliveryWorker],
@@ -877,19 +913,20 @@ async def drive(
     relay runs in moments."""
     clock = env.clock
     wake: dict[int, float | None] = {i: clock() for i in range(len(workers))}
+    # on PostgreSQL one account's claim and writes overlap another's; SQLite has one writer,
+    # and a virtual clock keeps turns so that a simulated day is the same every run
+    overlap = env.engine.dialect.name == "postgresql" and not isinstance(clock, VirtualClock)
     while True:
         now = clock.now()
         if until is not None and now >= until:
             return
-        created = jobs() if jobs is not None else 0
+        created = await asyncio.to_thread(jobs) if jobs is not None else 0
         mono = clock()
         active = bool(created)
-        for i, worker in enumerate(workers):
-            at = wake[i]
-            if at is not None and at <= mono + _EPS:
-                did, delay = await worker.run_once()
-                active = active or did
-                wake[i] = None if delay is None else clock() + delay
+        due_now = [i for i, at in wake.items() if at is not None and at <= mono + _EPS]
+        for i, (did, delay) in (await _turns(workers, due_now, overlap)).items():
+            active = active or did
+            wake[i] = None if delay is None else clock() + delay
         if active:
             # rows may have changed hands (taken, reassigned, queued by a job): a worker that
             # was only waiting on the queue looks again; one waiting on its pace keeps waiting
@@ -904,7 +941,7 @@ async def drive(
             for i, at in wake.items()
             if at is not None and (until is not None or forever or not workers[i].away)
         ]
-        due = next_job() if next_job is not None else None
+        due = await asyncio.to_thread(next_job) if next_job is not None else None
         if due is not None:
             candidates.append(clock() + max(0.0, (due - clock.now()).total_seconds()))
         if until is not None:

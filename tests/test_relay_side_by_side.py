@@ -1,0 +1,137 @@
+"""The delivery engine on the wall clock, as ``qunmatrix run`` drives it. Its database work runs
+off the event loop, so a claim waiting on a lock never freezes the chat; on PostgreSQL the
+accounts' steps overlap (SQLite has one writer and keeps turns), and an error in one account's
+step stops the loop only once the others have recorded theirs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from matrix.blueprint import Blueprint
+from matrix.relay import DeliveryWorker, RelayOptions, drive, issue_notice
+from matrix.roster import import_roster, read_roster
+from matrix.tables import DELIVERY
+from tests import worlds
+from tests.worlds import RelayWorld
+
+ACCOUNTS = ("bot1", "bot2", "bot3")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_engine(request: pytest.FixtureRequest) -> Engine:
+    return request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
+
+
+def province_on_the_wall_clock(engine: Engine, bp: Blueprint, tmp_path: Path) -> RelayWorld:
+    """A province of six counties with three accounts in every group, sending unpaced in
+    batches of two so that each account takes several steps."""
+    units, persons = worlds.write_roster(tmp_path, *worlds.province(counties=6, cores=1))
+    import_roster(engine, read_roster(units, persons, bp), bp)
+    options = RelayOptions(rate=0.0, claim_batch=2)
+    return RelayWorld(engine, bp, accounts=ACCOUNTS, options=options, wall_clock=True)
+
+
+def copies_per_room(relay: RelayWorld) -> dict[str, int]:
+    bots = set(ACCOUNTS)
+    return {
+        room: sum(
+            1
+            for m in relay.world.messages(room)
+            if m.contact_id in bots and "【通知 T1】" in m.text
+        )
+        for room in relay.rooms.values()
+    }
+
+
+def steps_at_once(workers: list[DeliveryWorker]) -> list[int]:
+    """Counts, in the list returned, how many workers are inside a step at the most."""
+    inside, most = [0], [0]
+    for worker in workers:
+        step = worker.run_once
+
+        async def counted(step=step):  # type: ignore[no-untyped-def]
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            try:
+                return await step()
+            finally:
+                inside[0] -= 1
+
+        worker.run_once = counted  # type: ignore[method-assign]
+    return most
+
+
+def test_accounts_on_postgresql_step_side_by_side_and_send_each_copy_once(
+    any_engine: Engine, bp: Blueprint, tmp_path: Path
+):
+    relay = province_on_the_wall_clock(any_engine, bp, tmp_path)
+    issue_notice(relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 17:00 开会")
+    most = steps_at_once(relay.workers)
+    relay.deliver()
+    assert set(copies_per_room(relay).values()) == {1}
+    side_by_side = any_engine.dialect.name == "postgresql"
+    assert (most[0] > 1) == side_by_side
+
+
+class Boom(Exception):
+    pass
+
+
+def test_an_error_in_one_step_waits_for_the_others_to_record_theirs(
+    pg_engine: Engine, bp: Blueprint, tmp_path: Path
+):
+    relay = province_on_the_wall_clock(pg_engine, bp, tmp_path)
+    failed: list[str] = []
+
+    def once(point: str) -> None:
+        if point == "flushed" and not failed:  # the first account to record a batch
+            failed.append(point)
+            raise Boom(point)
+
+    relay.restart(faults=once)
+    issue_notice(relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 17:00 开会")
+    with pytest.raises(Boom):
+        relay.deliver()
+    with pg_engine.connect() as conn:
+        on_the_way = conn.execute(
+            select(func.count()).select_from(DELIVERY).where(DELIVERY.c.state == "sending")
+        ).scalar_one()
+        recorded = conn.execute(
+            select(func.count()).select_from(DELIVERY).where(DELIVERY.c.state == "sent")
+        ).scalar_one()
+    sent = sum(copies_per_room(relay).values())
+    assert on_the_way == 0  # no sibling was cut off between its sends and its write
+    assert recorded == sent > 0
+    relay.restart()
+    relay.deliver()  # the loop goes on where it stopped, sending nothing twice
+    assert set(copies_per_room(relay).values()) == {1}
+
+
+def test_a_claim_waiting_on_a_lock_leaves_the_event_loop_free(
+    engine: Engine, bp: Blueprint, tmp_path: Path
+):
+    relay = province_on_the_wall_clock(engine, bp, tmp_path)
+    issue_notice(relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 17:00 开会")
+    holder = engine.raw_connection()  # another process's write transaction, SQLite's one writer
+    holder.driver_connection.execute("BEGIN IMMEDIATE")
+    ticks: list[int] = []
+
+    async def chat_goes_on() -> None:
+        for tick in range(5):  # were the loop frozen in the claim, no tick would come
+            await asyncio.sleep(0.01)
+            ticks.append(tick)
+        holder.commit()
+
+    async def both() -> None:
+        await asyncio.gather(drive(relay.env, relay.workers), chat_goes_on())
+
+    try:
+        worlds.run(both())
+    finally:
+        holder.close()
+    assert ticks == [0, 1, 2, 3, 4]
+    assert set(copies_per_room(relay).values()) == {1}
