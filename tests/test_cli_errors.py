@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import typer.main
+from loguru import logger
 from typer import _click
 from typer.testing import CliRunner
 
@@ -218,8 +219,16 @@ def test_every_help_page_is_chinese(path: tuple[str, ...], run) -> None:  # type
     assert not leaked, f"{leaked} in:\n{out}"
 
 
+@pytest.mark.parametrize(
+    ("inside", "command"),
+    [
+        ("matrix.tree.UnitTree.load", ("tree",)),
+        ("matrix.blueprint.load_blueprint", ("blueprint", "young_pioneers")),  # logs nothing else
+    ],
+    ids=["tree", "blueprint"],
+)
 def test_an_internal_failure_shows_its_reference_and_logs_the_traceback_to_the_file(
-    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inside: str, command: tuple[str, ...]
 ) -> None:  # type: ignore[no-untyped-def]
     db = f"sqlite:///{tmp_path / 'q.db'}"
     assert run("--db", db, "init")[0] == 0
@@ -227,8 +236,9 @@ def test_an_internal_failure_shows_its_reference_and_logs_the_traceback_to_the_f
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug deep inside")
 
-    monkeypatch.setattr("matrix.tree.UnitTree.load", broken)
-    code, out = run("--db", db, "tree")
+    monkeypatch.setattr(inside, broken)
+    logger.remove()  # as in a fresh process: nothing set up yet
+    code, out = run("--db", db, *command)
     assert code == 1 and "Traceback" not in out and "a bug deep inside" not in out
     ref = re.search(r"内部错误（编号 (\w+)）", out)
     assert ref and "qunmatrix-error.log" in out

@@ -48,7 +48,7 @@ def loaded_by(*args: str) -> tuple[set[str], str]:
     ("args", "also_not"),
     [
         (("--help",), {"jinja2", "loguru", "pydantic", "asyncio"}),
-        (("blueprint",), set()),
+        (("blueprint",), {"loguru", "asyncio"}),  # logging is set up only if it fails
         (("import", "--help"), set()),
     ],
     ids=["help", "blueprint", "import-help"],

@@ -36,12 +36,23 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# commands that only read a file and print: they pay for logging (loguru, asyncio: a sixth of
+# their start-up) only when they fail
+LOGS_NOTHING = frozenset({"blueprint"})
+
+
 class Context:
     """What a command needs, built lazily from the settings."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.error_log = ""  # where tracebacks go, once logging is set up
+
+    @cached_property
+    def error_log(self) -> str:
+        """Where tracebacks go; asking sets logging up (loguru, and stdlib logging into it)."""
+        from bot.logs import setup_logging
+
+        return setup_logging(self.settings.log_level, self.settings.log_file)
 
     @cached_property
     def engine(self) -> Engine:
@@ -93,12 +104,12 @@ def friendly(func: F) -> F:
             from bot.render.templates import render
 
             ref = uuid.uuid4().hex[:8]
-            logger.bind(file_only=True).opt(exception=exc).error(
-                "command {} failed, ref {}", func.__name__, ref
-            )
             root = get_current_context(silent=True)
             obj = root.find_root().obj if root is not None else None
             log = obj.error_log if isinstance(obj, Context) else ""
+            logger.bind(file_only=True).opt(exception=exc).error(
+                "command {} failed, ref {}", func.__name__, ref
+            )
             typer.echo(render("cli/error.txt.j2", ref=ref, log=log), err=True)
             raise typer.Exit(1) from exc
 
@@ -131,7 +142,6 @@ def main(
     except MatrixError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    from bot.logs import setup_logging
-
     ctx.obj = Context(settings)
-    ctx.obj.error_log = setup_logging(settings.log_level, settings.log_file)
+    if ctx.invoked_subcommand not in LOGS_NOTHING:
+        ctx.obj.error_log  # noqa: B018  (logging set up before the command starts)
