@@ -6,19 +6,29 @@ step stops the loop only once the others have recorded theirs."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 from matrix.blueprint import Blueprint
-from matrix.relay import DeliveryWorker, RelayOptions, drive, issue_notice
+from matrix.relay import (
+    DeliveryWorker,
+    RelayEnv,
+    RelayOptions,
+    VirtualClock,
+    drive,
+    issue_notice,
+)
 from matrix.roster import import_roster, read_roster
 from matrix.tables import DELIVERY
 from tests import worlds
-from tests.worlds import RelayWorld
+from tests.worlds import MORNING, RelayWorld
 
 ACCOUNTS = ("bot1", "bot2", "bot3")
+START = VirtualClock(MORNING)()  # the virtual clock's reading at MORNING
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,13 +36,27 @@ def any_engine(request: pytest.FixtureRequest) -> Engine:
     return request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
 
 
-def province_on_the_wall_clock(engine: Engine, bp: Blueprint, tmp_path: Path) -> RelayWorld:
+class SlowSends(worlds.Wrapping):
+    """An account whose every send takes 50 ms on the platform."""
+
+    async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        await asyncio.sleep(0.05)
+        return str(await self.inner.send_text(room_id, text, mentions))
+
+
+def province_on_the_wall_clock(
+    engine: Engine, bp: Blueprint, tmp_path: Path, slow: frozenset[str] = frozenset()
+) -> RelayWorld:
     """A province of six counties with three accounts in every group, sending unpaced in
-    batches of two so that each account takes several steps."""
+    batches of two so that each account takes several steps; the ``slow`` ones send slowly."""
     units, persons = worlds.write_roster(tmp_path, *worlds.province(counties=6, cores=1))
     import_roster(engine, read_roster(units, persons, bp), bp)
     options = RelayOptions(rate=0.0, claim_batch=2)
-    return RelayWorld(engine, bp, accounts=ACCOUNTS, options=options, wall_clock=True)
+
+    def wrap(account: Any) -> Any:
+        return SlowSends(account) if account.account_id in slow else account
+
+    return RelayWorld(engine, bp, accounts=ACCOUNTS, options=options, wall_clock=True, wrap=wrap)
 
 
 def copies_per_room(relay: RelayWorld) -> dict[str, int]:
@@ -84,11 +108,12 @@ class Boom(Exception):
 def test_an_error_in_one_step_waits_for_the_others_to_record_theirs(
     pg_engine: Engine, bp: Blueprint, tmp_path: Path
 ):
-    relay = province_on_the_wall_clock(pg_engine, bp, tmp_path)
+    # bot1 records its first batch while bot2 and bot3 are still sending theirs
+    relay = province_on_the_wall_clock(pg_engine, bp, tmp_path, slow=frozenset({"bot2", "bot3"}))
     failed: list[str] = []
 
     def once(point: str) -> None:
-        if point == "flushed" and not failed:  # the first account to record a batch
+        if point == "flushed" and not failed:
             failed.append(point)
             raise Boom(point)
 
@@ -135,3 +160,30 @@ def test_a_claim_waiting_on_a_lock_leaves_the_event_loop_free(
         holder.close()
     assert ticks == [0, 1, 2, 3, 4]
     assert set(copies_per_room(relay).values()) == {1}
+
+
+class Steps:
+    """A worker whose every step takes ``takes`` seconds of the clock and asks to run again
+    ``every`` seconds after it ends."""
+
+    pace_bound, away = True, False
+
+    def __init__(self, clock: VirtualClock, takes: float, every: float) -> None:
+        self.clock, self.takes, self.every = clock, takes, every
+        self.at: list[float] = []
+
+    async def run_once(self) -> tuple[bool, float | None]:
+        self.at.append(self.clock() - START)
+        self.clock.advance(self.takes)
+        return True, self.every
+
+
+def test_a_worker_waits_from_the_end_of_its_own_step_not_of_the_round(
+    engine: Engine, bp: Blueprint
+):
+    clock = VirtualClock(MORNING)
+    env = RelayEnv(engine, bp, RelayOptions(), worlds.TZ, clock)
+    quick, slow = Steps(clock, 0.0, 0.2), Steps(clock, 1.0, 1.0)
+    worlds.run(drive(env, [quick, slow], until=MORNING + timedelta(seconds=1.3)))  # type: ignore[list-item]
+    assert quick.at[:3] == pytest.approx([0.0, 1.0, 1.2])  # due at 0.2: runs once slow is done
+    assert slow.at == pytest.approx([0.0])

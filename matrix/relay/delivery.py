@@ -62,7 +62,7 @@ from matrix.relay.accounts import (
     serving_rates,
 )
 from matrix.relay.attachments import copy_of, notice_files
-from matrix.relay.clock import VirtualClock
+from matrix.relay.clock import Clock, VirtualClock
 from matrix.relay.codes import notice_code
 from matrix.relay.env import RelayEnv
 from matrix.relay.handover import HandOver, hand_over
@@ -885,17 +885,26 @@ Step = Callable[[], Awaitable[tuple[bool, float | None]]]
 
 
 async def _turns(
-    workers: Sequence[DeliveryWorker], due: list[int], overlap: bool
+    clock: Clock, workers: Sequence[DeliveryWorker], due: list[int], overlap: bool
 ) -> dict[int, tuple[bool, float | None]]:
-    """One step of each worker due, one after another or side by side. Side by side, an error
-    in one step is raised as it came once the others have finished theirs: a batch cut off
-    halfway would leave copies sent and not recorded, to be sent again as 补发."""
+    """One step of each worker due, one after another or side by side: whether it did
+    anything, and when it should run again (reckoned as its own step ends, not the round).
+    Side by side, an error in one step is raised as it came once the others have finished
+    theirs: a batch cut off halfway would leave copies sent and not recorded, to be sent again
+    as 补发. Any further error of the round is logged."""
+
+    async def step(i: int) -> tuple[bool, float | None]:
+        did, delay = await workers[i].run_once()
+        return did, None if delay is None else clock() + delay
+
     if not overlap or len(due) < 2:
-        return {i: await workers[i].run_once() for i in due}
-    steps = await asyncio.gather(*(workers[i].run_once() for i in due), return_exceptions=True)
-    for step in steps:
-        if isinstance(step, BaseException):
-            raise step
+        return {i: await step(i) for i in due}
+    steps = await asyncio.gather(*(step(i) for i in due), return_exceptions=True)
+    errors = [s for s in steps if isinstance(s, BaseException)]
+    for other in errors[1:]:
+        logger.opt(exception=other).error("同一轮中另一账号的发送步骤也出错")
+    if errors:
+        raise errors[0]
     return dict(zip(due, steps, strict=True))  # type: ignore[arg-type]
 
 
@@ -924,9 +933,9 @@ async def drive(
         mono = clock()
         active = bool(created)
         due_now = [i for i, at in wake.items() if at is not None and at <= mono + _EPS]
-        for i, (did, delay) in (await _turns(workers, due_now, overlap)).items():
+        for i, (did, at) in (await _turns(clock, workers, due_now, overlap)).items():
             active = active or did
-            wake[i] = None if delay is None else clock() + delay
+            wake[i] = at
         if active:
             # rows may have changed hands (taken, reassigned, queued by a job): a worker that
             # was only waiting on the queue looks again; one waiting on its pace keeps waiting
