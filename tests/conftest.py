@@ -77,6 +77,12 @@ def pg_engine() -> Iterator[Engine]:
         yield eng
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_engine(request: pytest.FixtureRequest) -> Engine:
+    """The test once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
+
+
 @pytest.fixture
 def other_pg_engine() -> Iterator[Engine]:
     """A second fresh PostgreSQL database (a restore target, a second server)."""

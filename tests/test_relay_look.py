@@ -47,11 +47,6 @@ def relay(pg_engine: Engine, bp: Blueprint, tmp_path: Path) -> RelayWorld:
     return two_notices(pg_engine, bp, tmp_path, fresh_ms=0)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_engine(request: pytest.FixtureRequest) -> Engine:
-    return request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
-
-
 def _withdrawn_elsewhere(engine: Engine, notice_id: int) -> None:
     """Another process withdraws the notice: nothing in this one hears of it."""
     with engine.begin() as conn:

@@ -31,11 +31,6 @@ ACCOUNTS = ("bot1", "bot2", "bot3")
 START = VirtualClock(MORNING)()  # the virtual clock's reading at MORNING
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_engine(request: pytest.FixtureRequest) -> Engine:
-    return request.getfixturevalue("engine" if request.param == "sqlite" else "pg_engine")
-
-
 class SlowSends(worlds.Wrapping):
     """An account whose every send takes 50 ms on the platform."""
 

@@ -623,9 +623,9 @@ class RelayWorld:
     ) -> None:
         self.engine = engine
         self.bp = bp
+        self.clock = VirtualClock(start)
         # on the wall clock, as ``qunmatrix run`` drives it (its accounts side by side on
         # PostgreSQL); the virtual one lets a day pass in moments, turn by turn
-        self.clock = VirtualClock(start)
         runs_on: Clock = SystemClock() if wall_clock else self.clock
         self.world = SimulatedWeChat(clock=time.monotonic if wall_clock else self.clock)
         # the world's own rate limit is generous: the engine paces itself (options.rate)
