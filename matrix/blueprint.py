@@ -384,19 +384,28 @@ def builtin_blueprints() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
 
 
+_SHOWN = 120  # characters of a name or path an error repeats back
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= _SHOWN else name[:_SHOWN] + "…"
+
+
 def load_blueprint(name_or_path: str | Path) -> Blueprint:
     """Load a shipped blueprint by name (``young_pioneers``) or any blueprint file by path."""
-    path = Path(name_or_path)
-    if not path.suffix and not path.exists():
-        path = BUILTIN_DIR / f"{name_or_path}.toml"
-    if not path.is_file():
-        raise BlueprintError(
-            [
-                Problem(
-                    str(name_or_path),
-                    "找不到蓝图文件，内置蓝图有：" + "、".join(builtin_blueprints()),
-                )
-            ],
-            source=str(name_or_path),
-        )
-    return parse_blueprint(path.read_text(encoding="utf-8"), source=str(path))
+    shown = _shown(str(name_or_path))
+    try:
+        path = Path(name_or_path)
+        if not path.suffix and not path.exists():
+            path = BUILTIN_DIR / f"{name_or_path}.toml"
+        text = path.read_text(encoding="utf-8") if path.is_file() else None
+    except UnicodeDecodeError as exc:
+        problem = Problem(shown, "不是 UTF-8 编码的文本，请另存为 UTF-8 后重试")
+        raise BlueprintError([problem], source=shown) from exc
+    except OSError as exc:  # a name too long for a path, a file it may not read
+        problem = Problem(shown, "读不了这个文件：请检查路径和读取权限")
+        raise BlueprintError([problem], source=shown) from exc
+    if text is None:
+        problem = Problem(shown, "找不到蓝图文件，内置蓝图有：" + "、".join(builtin_blueprints()))
+        raise BlueprintError([problem], source=shown)
+    return parse_blueprint(text, source=_shown(str(path)))

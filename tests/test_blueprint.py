@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from matrix.blueprint import Selector, builtin_blueprints, load_blueprint, parse_blueprint
@@ -183,3 +185,16 @@ def test_toml_syntax_error_is_reported_in_chinese() -> None:
 def test_unknown_blueprint_name_lists_the_shipped_ones() -> None:
     with pytest.raises(BlueprintError, match="内置蓝图有：guangongwei、young_pioneers"):
         load_blueprint("no_such_matrix")
+
+
+def test_a_name_too_long_for_a_path_is_refused_and_repeated_only_in_part() -> None:
+    with pytest.raises(BlueprintError, match="读不了这个文件") as err:
+        load_blueprint("=HYPERLINK(1)" * 500)
+    assert len(str(err.value)) < 400
+
+
+def test_a_blueprint_file_not_in_utf8_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "gbk.toml"
+    path.write_bytes("name = '少先队'".encode("gbk"))
+    with pytest.raises(BlueprintError, match="不是 UTF-8 编码"):
+        load_blueprint(path)
