@@ -103,3 +103,22 @@ def test_the_cli_skips_pydantics_plugin_scan() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stderr.strip().splitlines()[-1] == "True", done.stderr
+
+
+def test_the_console_script_exits_as_the_command_says() -> None:
+    """`qunmatrix` is ``bot.cli:main``: the command's exit status and output pass through the
+    quick way out (the collector frozen at exit)."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
+    assert project["project"]["scripts"]["qunmatrix"] == "bot.cli:main"
+    probe = "import sys\nfrom bot.cli import main\nsys.argv[0] = 'qunmatrix'\nmain()\n"
+    ok = subprocess.run([sys.executable, "-c", probe, "blueprint"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "校验通过" in ok.stdout, ok
+    bad = subprocess.run(
+        [sys.executable, "-c", probe, "blueprint", "no_such_blueprint"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.strip(), bad

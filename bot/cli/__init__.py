@@ -3,6 +3,7 @@ commands on ``bot.cli.app.app``. The outermost layer: may import ``bot.chat``, `
 ``bot.rehearsal``, ``bot.service``
 (inside the commands that need them, so start-up stays light) and ``matrix``."""
 
+import gc
 import os
 
 # pydantic looks through every installed distribution's entry points for plugins the first
@@ -29,4 +30,19 @@ from bot.cli.text import install
 
 install(app)
 
-__all__ = ["app"]
+
+def main() -> None:
+    """The ``qunmatrix`` console script: ``app``, and a quick way out.
+
+    At exit the interpreter collects once more, walking every object the command made (25 ms
+    of `blueprint`'s 0.2 s, more after a national tree) to find cycles nothing needs by then.
+    Frozen, they are left to the exit: what the command still holds is freed by reference
+    counts as the modules are torn down, and atexit handlers (loguru's flush) run before that.
+    """
+    try:
+        app()
+    finally:
+        gc.freeze()
+
+
+__all__ = ["app", "main"]
