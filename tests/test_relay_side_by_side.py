@@ -88,7 +88,9 @@ def test_accounts_on_postgresql_step_side_by_side_and_send_each_copy_once(
     any_engine: Engine, bp: Blueprint, tmp_path: Path
 ):
     relay = province_on_the_wall_clock(any_engine, bp, tmp_path)
-    issue_notice(relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 17:00 开会")
+    issue_notice(
+        relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 明天 17:00 开会"
+    )
     most = steps_at_once(relay.workers)
     relay.deliver()
     assert set(copies_per_room(relay).values()) == {1}
@@ -113,7 +115,9 @@ def test_an_error_in_one_step_waits_for_the_others_to_record_theirs(
             raise Boom(point)
 
     relay.restart(faults=once)
-    issue_notice(relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 17:00 开会")
+    issue_notice(
+        relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 明天 17:00 开会"
+    )
     with pytest.raises(Boom):
         relay.deliver()
     with pg_engine.connect() as conn:
@@ -135,7 +139,9 @@ def test_a_claim_waiting_on_a_lock_leaves_the_event_loop_free(
     engine: Engine, bp: Blueprint, tmp_path: Path
 ):
     relay = province_on_the_wall_clock(engine, bp, tmp_path)
-    issue_notice(relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 17:00 开会")
+    issue_notice(
+        relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 明天 17:00 开会"
+    )
     holder = engine.raw_connection()  # another process's write transaction, SQLite's one writer
     holder.driver_connection.execute("BEGIN IMMEDIATE")
     ticks: list[int] = []
