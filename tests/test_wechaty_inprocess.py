@@ -14,12 +14,14 @@ import pytest
 from bot.chat.dispatch import Bot
 from bot.platforms.inprocess_puppet import InProcessPuppet
 from bot.platforms.simulated import ManualClock, SimulatedWeChat
-from bot.platforms.wechaty_adapter import Backoff, WechatyPlatform
+from bot.platforms.wechaty_adapter import Backoff, SessionTaken, WechatyPlatform
+from bot.platforms.wechaty_compat import ContactPayload, EventLoginPayload
 from bot.rehearsal.sim_build import populate
 from matrix.platform import (
     AddOutcome,
     IncomingMessage,
     NotSupported,
+    Presence,
     RateLimited,
     RoomEvent,
     RoomEventKind,
@@ -495,3 +497,41 @@ def test_qunmatrix_run_paces_the_account_as_its_accounts_entry_says(province_db,
     run(scenario)
     assert bot.accounts == {ACCOUNT} and platform.send_interval == 0.25
     assert [q.id for q in bot.account_quotas] == ["someone-else", ACCOUNT]
+
+
+def test_sessions_taken_before_the_login_is_resolved_still_stop_a_second_process(errors):
+    # Under load the service can end a taken session before Wechaty has looked up the logged-in
+    # contact; such a session must count as taken, and its late login must not claim the account
+    world, _ = make_world()
+
+    class TakenPuppet(InProcessPuppet):
+        async def start(self) -> None:
+            self._running = True
+            self._emitter.emit("login", EventLoginPayload(contact_id=self.account.account_id))
+            await asyncio.sleep(0.02)  # the other client takes the session back at once
+            self._running = False
+
+        async def contact_payload(self, contact_id: str) -> ContactPayload:
+            await asyncio.sleep(0.1)  # … before the contact lookup has answered
+            return await super().contact_payload(contact_id)
+
+    async def scenario() -> None:
+        platform = WechatyPlatform(
+            lambda: TakenPuppet(world, BOT, on_error=errors.append),
+            send_interval=0,
+            backoff=Backoff(initial=0.01, jitter=0),
+            on_error=errors.append,
+        )
+        presences: list[Presence] = []
+
+        async def seen(presence: Presence) -> None:
+            presences.append(presence)
+
+        platform.on_presence(seen)
+        with pytest.raises(SessionTaken, match="另一个程序正在使用同一个 Wechaty 服务"):
+            await asyncio.wait_for(platform.run(), timeout=10)
+        await asyncio.sleep(0.2)  # the lookups still under way answer now
+        assert platform.connections == 0
+        assert Presence.ONLINE not in presences
+
+    run(scenario)

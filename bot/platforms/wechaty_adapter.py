@@ -341,6 +341,9 @@ class WechatyPlatform:
         except Exception as exc:
             await self._close(bot)
             return f"{type(exc).__name__}: {exc}", None
+        # the session starts when the service says so, not once Wechaty has looked up the
+        # contact: a session taken back within that lookup must still count as taken
+        bot.puppet.on("login", self._session_began)
         self._bot = bot
         serving = asyncio.create_task(bot.puppet.start(), name="wechaty-puppet")
         probing = asyncio.create_task(self._probe(bot), name="wechaty-keepalive")
@@ -369,6 +372,10 @@ class WechatyPlatform:
             serving.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await serving
+
+    def _session_began(self, *_: Any) -> None:
+        # a plain function: the emitter calls it as the event arrives, before the stream can end
+        self._login_at = time.monotonic()
 
     async def _probe(self, bot: Wechaty) -> None:
         """Return when the service stops answering ``ding`` (a silently dead connection)."""
@@ -401,9 +408,11 @@ class WechatyPlatform:
 
     def _wire(self, bot: Wechaty) -> None:
         async def on_login(contact: Contact) -> None:
+            if self._bot is not bot:  # the session ended while Wechaty looked the contact up
+                logger.debug("login of an ended session ignored: {}", contact.contact_id)
+                return
             self._account_id = contact.contact_id
             self.connections += 1
-            self._login_at = time.monotonic()
             for handler in self._login_handlers:
                 await self._guard("login", handler, contact.contact_id)
             self._logged_in.set()
