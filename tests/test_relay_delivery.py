@@ -122,6 +122,58 @@ def test_a_copy_that_went_out_before_an_error_is_not_sent_twice(province_db: Eng
     assert all(r.state == "sent" for r in rows(province_db))
 
 
+class EchoAfterTheError:
+    """A bot account whose first send to ``room`` reaches it but reports an error,
+    and whose echo of it comes back only while the account's next copy is on its way (as over
+    the network, where the echo and the next send overlap)."""
+
+    def __init__(self, inner: Any, room: str, retryable: bool) -> None:
+        self.inner = inner
+        self.room = room
+        self.retryable = retryable
+        self.held = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        world = self.inner.world
+        if self.held:  # the echo held back arrives now, before this send answers
+            self.held = False
+            world._draining = False
+            await world._drain()
+        if room_id != self.room or self.room == "":
+            return str(await self.inner.send_text(room_id, text, mentions))
+        self.room = ""
+        world._draining = True  # the echo waits in the world's queue
+        await self.inner.send_text(room_id, text, mentions)
+        self.held = True
+        raise PlatformError("connection reset", retryable=self.retryable)
+
+
+@pytest.mark.parametrize("retryable", [True, False], ids=["retried", "handed-over"])
+def test_an_echo_after_a_failed_send_marks_the_copy_sent_before_it_is_sent_again(
+    province_db: Engine, bp: Blueprint, retryable: bool
+):
+    wrappers: list[EchoAfterTheError] = []
+
+    def wrap(account: Any) -> EchoAfterTheError:
+        wrappers.append(EchoAfterTheError(account, "", retryable))
+        return wrappers[-1]
+
+    relay = RelayWorld(
+        province_db, bp, options=RelayOptions(rate=1.0, jitter=0.0, burst=5), wrap=wrap
+    )
+    first = relay.room("K1")
+    for w in wrappers:
+        w.room = first
+    notice(relay)
+    relay.deliver(until=relay.clock.now().replace(minute=10))
+    assert not any(w.held for w in wrappers)  # the echo did arrive mid-batch
+    assert len(relay.copies(first, "T1")) == 1  # not sent again: the room already has it
+    assert all(r.state == "sent" and r.confirmed_at is not None for r in rows(province_db))
+
+
 def test_an_account_that_left_a_group_hands_it_to_another(province_db: Engine, bp: Blueprint):
     relay = RelayWorld(province_db, bp)
     notice(relay)

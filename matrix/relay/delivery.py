@@ -351,10 +351,22 @@ class DeliveryWorker:
             return
         now = self.env.clock.now()
         if delivery_id in self._results:
-            self._results[delivery_id].update(confirmed_at=now, message_id=msg.message_id)
+            result = self._results[delivery_id]
+            result.update(confirmed_at=now, message_id=msg.message_id)
+            if result.get("state") in ("pending", "failed"):
+                self._went_out(delivery_id, result, now)
         else:
             # after its batch was written: a late echo (or one for a copy queued for retry)
             self._late_echoes[delivery_id] = {"message_id": msg.message_id, "confirmed_at": now}
+
+    def _went_out(self, delivery_id: int, result: dict[str, Any], now: datetime) -> None:
+        # the send reported an error but its echo came before the batch was written: the copy
+        # is in the room, so it is sent, and neither retried as 补发 nor handed over or given up
+        for key in ("next_at", "resend", "error", "account_id", "tried"):
+            result.pop(key, None)
+        result.update(state="sent", sent_at=now)
+        self._gave_up = [(row, error) for row, error in self._gave_up if row.id != delivery_id]
+        self.sent += 1
 
     # --- one step -----------------------------------------------------------------------------
 
