@@ -6,6 +6,7 @@ step stops the loop only once the others have recorded theirs."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,18 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from matrix.blueprint import Blueprint
+from matrix.platform import Presence
 from matrix.relay import (
     DeliveryWorker,
     RelayEnv,
     RelayOptions,
     VirtualClock,
+    delivery,
     drive,
     issue_notice,
 )
+from matrix.relay.accounts import serving_rates
+from matrix.relay.handover import hand_over
 from matrix.roster import import_roster, read_roster
 from matrix.tables import DELIVERY
 from tests import worlds
@@ -160,6 +165,52 @@ def test_a_claim_waiting_on_a_lock_leaves_the_event_loop_free(
     finally:
         holder.close()
     assert ticks == [0, 1, 2, 3, 4]
+    assert set(copies_per_room(relay).values()) == {1}
+
+
+def test_an_account_lost_and_back_during_a_lock_leaves_the_loop_free_and_ends_serving(
+    engine: Engine, bp: Blueprint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # a log-out and the log-in after it, each heard while another process holds the write
+    # lock: the hand-over and the return wait in threads, and land in the order they came
+    # even when the hand-over (national: thousands of rows) takes longer than the return
+    relay = province_on_the_wall_clock(engine, bp, tmp_path)
+
+    def slow_hand_over(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.1)
+        return hand_over(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "hand_over", slow_hand_over)
+    worker = relay.workers[0]
+    holder = engine.raw_connection()
+    holder.driver_connection.execute("BEGIN IMMEDIATE")
+    ticks: list[int] = []
+
+    async def chat_goes_on() -> None:
+        for tick in range(5):
+            await asyncio.sleep(0.01)
+            ticks.append(tick)
+        holder.commit()
+
+    async def all_at_once() -> None:
+        await asyncio.gather(
+            worker.presence_changed(Presence.LOGGED_OUT),
+            worker.presence_changed(Presence.ONLINE),
+            chat_goes_on(),
+        )
+
+    try:
+        worlds.run(all_at_once())
+    finally:
+        holder.close()
+    assert ticks == [0, 1, 2, 3, 4]
+    assert worker.lost is None
+    with engine.connect() as conn:
+        assert worker.account in serving_rates(conn)
+    issue_notice(
+        relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 明天 17:00 开会"
+    )
+    relay.deliver()
     assert set(copies_per_room(relay).values()) == {1}
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.render.templates import render
 from matrix.blueprint import Blueprint
-from matrix.platform import IncomingMessage, Platform, Presence
+from matrix.platform import IncomingMessage, Platform, Presence, Room
 from matrix.provisioning.actual import record_rooms
 from matrix.relay import (
     Clock,
@@ -117,16 +117,7 @@ class Relay:
         for account_id, worker in self.workers.items():
             again = account_id in self._started
             rooms = await worker.platform.list_rooms()
-            with self.env.engine.begin() as conn:
-                record_rooms(conn, account_id, rooms)
-                if again:
-                    register_account(
-                        conn,
-                        account_id,
-                        self.env.options.rate,
-                        [r.room_id for r in rooms],
-                        self.env.clock.now(),
-                    )
+            await asyncio.to_thread(self._record, account_id, rooms, again)
             if again:
                 continue
             recovered = await worker.start()
@@ -135,6 +126,18 @@ class Relay:
                 logger.warning("账号 {} 有 {} 条消息结果未知，将补发", account_id, recovered)
         self._ready.set()
         self.poke()
+
+    def _record(self, account_id: str, rooms: list[Room], again: bool) -> None:
+        with self.env.engine.begin() as conn:
+            record_rooms(conn, account_id, rooms)
+            if again:
+                register_account(
+                    conn,
+                    account_id,
+                    self.env.options.rate,
+                    [r.room_id for r in rooms],
+                    self.env.clock.now(),
+                )
 
     def poke(self) -> None:
         """Something was queued: look now rather than at the next idle poll."""

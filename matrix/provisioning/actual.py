@@ -8,6 +8,7 @@ one scope as plain tuples, for the planner and the auditor.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -291,25 +292,40 @@ async def refresh_rooms(
     only: Collection[int] | None = None,
 ) -> dict[int, SyncResult]:
     """Read every room this account is in that the matrix knows (or only the groups ``only``),
-    and store its topic and members (one transaction per room). Every room the account sits
-    in is recorded too (``record_rooms``), matrix group or not."""
+    and store its topic and members (one transaction per room, in a thread: the chat goes on
+    meanwhile). Every room the account sits in is recorded too (``record_rooms``), matrix
+    group or not."""
     bots = {*bots, platform.account_id}
-    query = select(GROUP.c.id, GROUP.c.room_id).where(GROUP.c.room_id.is_not(None))
-    with engine.connect() as conn:
-        known = {r.room_id: r.id for r in conn.execute(query)}
+    known = await asyncio.to_thread(_known_rooms, engine)
     out: dict[int, SyncResult] = {}
     rooms = await platform.list_rooms()
-    with engine.begin() as conn:  # every room it sits in, for adopting the ones built by hand
-        record_rooms(conn, platform.account_id, rooms)
+    await asyncio.to_thread(_record_rooms, engine, platform.account_id, rooms)
     for room in rooms:
         gid = known.get(room.room_id)
         if gid is None or (only is not None and gid not in only):
             continue
         members = await platform.list_members(room.room_id)
-        with engine.begin() as conn:
-            conn.execute(update(GROUP).where(GROUP.c.id == gid).values(name=room.topic))
-            out[gid] = sync_members(conn, gid, members, bots=bots)
+        out[gid] = await asyncio.to_thread(_store_room, engine, gid, room.topic, members, bots)
     return out
+
+
+def _known_rooms(engine: Engine) -> dict[str, int]:
+    query = select(GROUP.c.id, GROUP.c.room_id).where(GROUP.c.room_id.is_not(None))
+    with engine.connect() as conn:
+        return {r.room_id: r.id for r in conn.execute(query)}
+
+
+def _record_rooms(engine: Engine, account_id: str, rooms: list[PlatformRoom]) -> None:
+    with engine.begin() as conn:  # every room it sits in, for adopting the ones built by hand
+        record_rooms(conn, account_id, rooms)
+
+
+def _store_room(
+    engine: Engine, gid: int, topic: str, members: list[Member], bots: Collection[str]
+) -> SyncResult:
+    with engine.begin() as conn:
+        conn.execute(update(GROUP).where(GROUP.c.id == gid).values(name=topic))
+        return sync_members(conn, gid, members, bots=bots)
 
 
 def recorded_rooms(conn: Connection) -> list[tuple[int, str, str, str | None]]:

@@ -230,6 +230,9 @@ class DeliveryWorker:
         self.lost: str | None = None
         self._rest_until = float("-inf")
         self._strikes = 0
+        # taking the account out of service and back runs in threads, one at a time in the
+        # order the loop asked for them, so the database ends as the last presence says
+        self._standing = asyncio.Lock()
         self.on_lost: list[Callable[[HandOver], None]] = []  # hears every hand-over
         platform.on_presence(self.presence_changed)
 
@@ -239,13 +242,12 @@ class DeliveryWorker:
         """Register the account and the groups it is in, and queue again whatever a previous
         run of this account left half-done. Returns how many rows were taken back."""
         rooms = await self.platform.list_rooms()
+        return await asyncio.to_thread(self._register, [r.room_id for r in rooms])
+
+    def _register(self, room_ids: list[str]) -> int:
         with self.env.engine.begin() as conn:
             register_account(
-                conn,
-                self.account,
-                self.env.options.rate,
-                [r.room_id for r in rooms],
-                self.env.clock.now(),
+                conn, self.account, self.env.options.rate, room_ids, self.env.clock.now()
             )
         return self.recover()
 
@@ -270,16 +272,25 @@ class DeliveryWorker:
             if self._away_since is None:
                 self._away_since = self.env.clock()
             if presence is Presence.LOGGED_OUT and self.lost is None:
-                self._lose("logged_out")
+                await self._lose("logged_out")
             return
         away, self._away_since = self._away_since, None
         self._away_told = False
         self._hint_until = float("-inf")
         self._strikes = 0
-        now = self.env.clock.now()
+        async with self._standing:
+            back = await asyncio.to_thread(self._come_back, self.env.clock.now())
+            if back or self.lost:
+                logger.info("机器人账号 {} 恢复服务，继续发送通知", self.account)
+            self.lost = None
+        if away is not None:
+            self.pacer.hold(self.env.clock(), 0.0)  # pacing starts afresh, no stale tokens
+
+    def _come_back(self, now: datetime) -> bool:
+        """The account serves again; its copies whose backoff began before or during the
+        outage need not sit it out. Returns whether it had been taken off any group."""
         with self.env.engine.begin() as conn:
             back = restore(conn, self.account)
-            # a copy whose backoff began before or during the outage need not sit it out
             conn.execute(
                 update(DELIVERY)
                 .where(
@@ -289,13 +300,9 @@ class DeliveryWorker:
                 )
                 .values(next_at=now)
             )
-        if back or self.lost:
-            logger.info("机器人账号 {} 恢复服务，继续发送通知", self.account)
-        self.lost = None
-        if away is not None:
-            self.pacer.hold(self.env.clock(), 0.0)  # pacing starts afresh, no stale tokens
+        return bool(back)
 
-    def _while_away(self, mono: float) -> tuple[bool, float | None]:
+    async def _while_away(self, mono: float) -> tuple[bool, float | None]:
         """The platform is not connected: send nothing; once it has been away too long, hand
         the account's copies over. Returns ``run_once``'s answer."""
         self.away = True
@@ -306,13 +313,13 @@ class DeliveryWorker:
             return False, None
         away_for = mono - self._away_since
         if not self._away_told:
-            self._tell_waiting()
+            await asyncio.to_thread(self._tell_waiting)
         if self.platform.presence is Presence.LOGGED_OUT:
-            self._lose("logged_out", away_for)
+            await self._lose("logged_out", away_for)
             return True, None
         limit = self.env.options.offline_handover_seconds
         if away_for + _EPS >= limit:
-            self._lose("offline", away_for)
+            await self._lose("offline", away_for)
             return True, None
         hint = self._hint_until - mono
         return False, min(limit - away_for, hint) if hint > 0 else limit - away_for
@@ -332,11 +339,16 @@ class DeliveryWorker:
                 waiting,
             )
 
-    def _lose(self, reason: str, away_for: float = 0.0) -> None:
-        self.lost = reason
+    async def _lose(self, reason: str, away_for: float = 0.0) -> None:
+        self.lost = reason  # before the hand-over's thread: nothing else starts one meanwhile
         if reason == "restricted":
             self._rest_until = self.env.clock() + self.env.options.restricted_rest_seconds
-        result = hand_over(self.env, self.account, reason, offline_for=away_for)
+        async with self._standing:
+            self.lost = reason  # a return to service waited on may have cleared it
+            # a national hand-over rewrites thousands of rows: the chat goes on meanwhile
+            result = await asyncio.to_thread(
+                hand_over, self.env, self.account, reason, offline_for=away_for
+            )
         for hook in self.on_lost:
             hook(result)
 
@@ -376,16 +388,16 @@ class DeliveryWorker:
         opts = self.env.options
         mono = self.env.clock()
         if self.platform.presence is not Presence.ONLINE or mono < self._hint_until:
-            return self._while_away(mono)
+            return await self._while_away(mono)
         self.away = False
         self._away_since = None
         if self.lost == "restricted":
             if mono < self._rest_until:
                 self.pace_bound = False
                 return False, self._rest_until - mono
-            with self.env.engine.begin() as conn:
-                restore(conn, self.account)
-            self.lost = None
+            async with self._standing:
+                await asyncio.to_thread(self._restore)
+                self.lost = None
             self._strikes = 0
             logger.info("机器人账号 {} 结束限制休息，继续发送", self.account)
         wait = self.pacer.wait(mono)
@@ -404,7 +416,7 @@ class DeliveryWorker:
         await self._flush()
         self.faults("flushed")
         if self._strikes >= opts.restricted_after_failures and self.lost is None:
-            self._lose("restricted")
+            await self._lose("restricted")
             return True, self._rest_until - self.env.clock()
         if mono < self._hint_until:  # the platform went away mid-batch
             return did, self._hint_until - mono
@@ -454,7 +466,7 @@ class DeliveryWorker:
             self._inflight.pop((row.room_id, text), None)
             return self._not_sent(row, exc)
         except Exception as exc:
-            self._failed(row, _failure(exc), now)
+            await self._failed(row, _failure(exc), now)
         else:
             result = self._results[row.id]
             result.setdefault("message_id", message_id)
@@ -503,7 +515,7 @@ class DeliveryWorker:
         except (RateLimited, Disconnected) as exc:
             return self._not_sent(row, exc)
         except Exception as exc:
-            self._failed(row, _failure(exc), now)
+            await self._failed(row, _failure(exc), now)
         else:
             self._results[row.id].update(state="sent", sent_at=now, message_id=message_id)
             self.sent += 1
@@ -588,7 +600,7 @@ class DeliveryWorker:
             self._cards[notice_id] = card
         return card
 
-    def _failed(self, row: Claimed, exc: PlatformError, now: datetime) -> None:
+    async def _failed(self, row: Claimed, exc: PlatformError, now: datetime) -> None:
         opts = self.env.options
         result = self._results[row.id]
         if "confirmed_at" in result:  # the echo came although the call failed: it went out
@@ -608,9 +620,11 @@ class DeliveryWorker:
             )
             return
         tried = [a for a in row.tried.split(",") if a] + [self.account]
-        with self.env.engine.connect() as conn:
-            holders = accounts_in_groups(conn, serving_rates(conn), [row.group_id])
-        others = [a for a in holders.get(row.group_id, []) if a not in tried]
+        holders = await asyncio.to_thread(self._holders, row.group_id)
+        if "confirmed_at" in result:  # its echo came meanwhile
+            result.update(state="sent", sent_at=now)
+            return
+        others = [a for a in holders if a not in tried]
         if others:
             result.update(
                 state="pending", account_id=others[0], tried=",".join(tried)[:500], error=error
@@ -620,6 +634,15 @@ class DeliveryWorker:
             self._gave_up.append((row, error))
 
     # --- the database -------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        with self.env.engine.begin() as conn:
+            restore(conn, self.account)
+
+    def _holders(self, group_id: int) -> list[str]:
+        """The serving accounts in the group."""
+        with self.env.engine.connect() as conn:
+            return accounts_in_groups(conn, serving_rates(conn), [group_id]).get(group_id, [])
 
     def _claim(self, want: int) -> list[Claimed]:
         opts = self.env.options
