@@ -63,7 +63,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from matrix.platform import (
     AddOutcome,
@@ -85,6 +85,8 @@ Clock = Callable[[], float]
 RECALL_SECONDS = 120.0  # WeChat lets the sender take a message back for two minutes
 MessageHandler = Callable[[IncomingMessage], Awaitable[None]]
 EventHandler = Callable[[RoomEvent], Awaitable[None]]
+
+T = TypeVar("T")
 
 
 class MovableClock(Protocol):
@@ -558,6 +560,21 @@ class SimulatedWeChat:
                 for handler in acc.event_handlers:
                     self._queue.append((handler, event))
         await self._drain()
+
+    async def handled(self, work: Awaitable[T]) -> T:
+        """Await ``work``, a bot's handler called straight (not through ``say``), as the world
+        runs its own callbacks: what it causes (a leave, an echo) is heard once it is done, as
+        over a real connection, and never inside the call that caused it. Heard inside, the
+        bot would wait on the room it is still busy with."""
+        if self._draining:
+            return await work
+        self._draining = True
+        try:
+            result = await work
+        finally:
+            self._draining = False
+        await self._drain()
+        return result
 
     async def _drain(self) -> None:
         # one loop delivers everything in order; a callback that sends (and so queues an echo)

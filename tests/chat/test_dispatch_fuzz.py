@@ -12,6 +12,7 @@ limit does not silence the fuzzer after twenty messages (tests/chat/test_flood_l
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 
@@ -145,9 +146,10 @@ class Fuzzer:
                 group, sender = SENDERS[who]
                 room = stage.room_of(group) if group else self.outside
                 msg = IncomingMessage(f"fz{next(self.ids)}", room, sender, text)
-                await stage.bot.on_message(account, msg)
+                await stage.world.handled(stage.bot.on_message(account, msg))
 
-        stage.run(deliver())
+        # a batch takes well under a second: a wait this long is a deadlock, and fails
+        stage.run(asyncio.wait_for(deliver(), timeout=300))
         stage.settle()
         self.sent += len(batch)
         for line in stage.world.messages(since=mark):
@@ -191,6 +193,20 @@ def fuzz(engine: Engine, bp: Blueprint, folder: Path, messages: int) -> None:
         finally:
             fuzzer.close()
         assert fuzzer.sent >= messages
+
+
+def test_a_batch_that_rejects_a_held_joiner_hears_the_leave_after_the_command(
+    engine: Engine, bp: Blueprint, tmp_path: Path
+):
+    # the removal makes the room say the joiner left; heard inside the #拒绝 that removed
+    # them, the bot would wait for the room it is still busy with, and the batch never end
+    with stage_on(engine, bp, tmp_path) as stage:
+        fuzzer = Fuzzer(stage)
+        try:
+            fuzzer.play([(SENDERS.index((K1_GROUP, K1_OFFICE)), "#拒绝 1 不认识")])
+        finally:
+            fuzzer.close()
+        assert STRANGER not in stage.world.room(stage.room_of(K1_GROUP)).members
 
 
 def test_ten_thousand_hostile_messages_on_sqlite(engine: Engine, bp: Blueprint, tmp_path: Path):
