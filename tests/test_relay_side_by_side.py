@@ -192,11 +192,19 @@ def test_an_account_lost_and_back_during_a_lock_leaves_the_loop_free_and_ends_se
             ticks.append(tick)
         holder.commit()
 
+    account = relay.bots[0]
+    heard: list[Any] = []
+    worker.on_lost.append(heard.append)
+
+    async def back_in() -> None:
+        await asyncio.sleep(0.02)  # while the hand-over is still under way
+        account._presence = Presence.ONLINE
+        await worker.presence_changed(Presence.ONLINE)
+
     async def all_at_once() -> None:
+        account._presence = Presence.LOGGED_OUT
         await asyncio.gather(
-            worker.presence_changed(Presence.LOGGED_OUT),
-            worker.presence_changed(Presence.ONLINE),
-            chat_goes_on(),
+            worker.presence_changed(Presence.LOGGED_OUT), back_in(), chat_goes_on()
         )
 
     try:
@@ -204,6 +212,7 @@ def test_an_account_lost_and_back_during_a_lock_leaves_the_loop_free_and_ends_se
     finally:
         holder.close()
     assert ticks == [0, 1, 2, 3, 4]
+    assert [h.reason for h in heard] == ["logged_out"]  # it was handed over, then came back
     assert worker.lost is None
     with engine.connect() as conn:
         assert worker.account in serving_rates(conn)

@@ -33,7 +33,6 @@ from matrix.relay import (
     next_job_at,
     run_due_jobs,
 )
-from matrix.relay.accounts import register_account
 from matrix.relay.handover import HandOver
 
 RESTART_AFTER = 5.0  # seconds before the loop starts again after an unexpected error
@@ -117,27 +116,20 @@ class Relay:
         for account_id, worker in self.workers.items():
             again = account_id in self._started
             rooms = await worker.platform.list_rooms()
-            await asyncio.to_thread(self._record, account_id, rooms, again)
+            await asyncio.to_thread(self._record, account_id, rooms)
             if again:
+                await worker.register([r.room_id for r in rooms])
                 continue
-            recovered = await worker.start()
+            recovered = await worker.start(rooms)
             self._started.add(account_id)
             if recovered:
                 logger.warning("账号 {} 有 {} 条消息结果未知，将补发", account_id, recovered)
         self._ready.set()
         self.poke()
 
-    def _record(self, account_id: str, rooms: list[Room], again: bool) -> None:
+    def _record(self, account_id: str, rooms: list[Room]) -> None:
         with self.env.engine.begin() as conn:
             record_rooms(conn, account_id, rooms)
-            if again:
-                register_account(
-                    conn,
-                    account_id,
-                    self.env.options.rate,
-                    [r.room_id for r in rooms],
-                    self.env.clock.now(),
-                )
 
     def poke(self) -> None:
         """Something was queued: look now rather than at the next idle poll."""

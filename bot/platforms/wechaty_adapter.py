@@ -375,7 +375,8 @@ class WechatyPlatform:
 
     def _session_began(self, *_: Any) -> None:
         # a plain function: the emitter calls it as the event arrives, before the stream can end
-        self._login_at = time.monotonic()
+        if self._login_at is None:  # a second login event in one stream starts no new session
+            self._login_at = time.monotonic()
 
     async def _probe(self, bot: Wechaty) -> None:
         """Return when the service stops answering ``ding`` (a silently dead connection)."""
@@ -415,6 +416,8 @@ class WechatyPlatform:
             self.connections += 1
             for handler in self._login_handlers:
                 await self._guard("login", handler, contact.contact_id)
+            if self._bot is not bot:  # … or while the login handlers ran
+                return
             self._logged_in.set()
             logger.info("微信账号已登录：{}（{}）", contact.name, contact.contact_id)
             await self._set_presence(Presence.ONLINE)

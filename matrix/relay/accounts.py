@@ -17,16 +17,23 @@ OPEN_STATES = ("pending", "sending")
 
 
 def register_account(
-    conn: Connection, account_id: str, rate: float, room_ids: Iterable[str], now: datetime
+    conn: Connection,
+    account_id: str,
+    rate: float,
+    room_ids: Iterable[str],
+    now: datetime,
+    *,
+    serves: bool = True,
 ) -> int:
     """Record the account, its pace and the matrix groups it is in (as ``ACCOUNT_SEAT`` rows);
-    memberships of rooms it has left are dropped. Returns how many matrix groups it is in."""
+    memberships of rooms it has left are dropped. Returns how many matrix groups it is in.
+    ``serves``: a login (or a restart) puts a lost account back into service."""
+    back = {"lost_at": None, "lost_reason": None} if serves else {}
     if (
         conn.execute(
             update(RELAY_ACCOUNT)
             .where(RELAY_ACCOUNT.c.account_id == account_id)
-            # a login (or a restart) puts a lost account back into service
-            .values(rate=rate, seen_at=now, lost_at=None, lost_reason=None)
+            .values(rate=rate, seen_at=now, **back)
         ).rowcount
         == 0
     ):

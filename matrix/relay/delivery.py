@@ -40,7 +40,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 from sqlalchemy import Connection, Engine, any_, bindparam, func, or_, select, text, update
@@ -53,6 +53,7 @@ from matrix.platform import (
     PlatformError,
     Presence,
     RateLimited,
+    Room,
 )
 from matrix.relay.accounts import (
     ACCOUNT_SEAT,
@@ -80,6 +81,7 @@ _FAILED_TEMPLATES = {  # what the issuing group is told of a message of the noti
     "announce": "relay/announce_failed.j2",
 }
 _EPS = 1e-9
+_T = TypeVar("_T")
 _ECHO_MEMORY = 4096  # recent sends whose late echo can still confirm them
 _CLAIMED = (  # a claimed row as ``Claimed`` holds it
     DELIVERY.c.id,
@@ -232,24 +234,39 @@ class DeliveryWorker:
         self._strikes = 0
         # taking the account out of service and back runs in threads, one at a time in the
         # order the loop asked for them, so the database ends as the last presence says
-        self._standing = asyncio.Lock()
+        self._standing: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self.on_lost: list[Callable[[HandOver], None]] = []  # hears every hand-over
         platform.on_presence(self.presence_changed)
 
     # --- life cycle ---------------------------------------------------------------------------
 
-    async def start(self) -> int:
-        """Register the account and the groups it is in, and queue again whatever a previous
-        run of this account left half-done. Returns how many rows were taken back."""
-        rooms = await self.platform.list_rooms()
-        return await asyncio.to_thread(self._register, [r.room_id for r in rooms])
+    async def start(self, rooms: list[Room] | None = None) -> int:
+        """Register the account and the groups it is in (``rooms``, else asked of the
+        platform), and queue again whatever a previous run of this account left half-done.
+        Returns how many rows were taken back."""
+        if rooms is None:
+            rooms = await self.platform.list_rooms()
+        await self.register([r.room_id for r in rooms])
+        return await asyncio.to_thread(self.recover)
 
-    def _register(self, room_ids: list[str]) -> int:
+    async def register(self, room_ids: list[str]) -> None:
+        """Record the account, its pace and the groups it is in. A login puts a lost account
+        back into service, but only while it is still online and not resting from a
+        restriction; in turn with hand-overs, so a log-out heard meanwhile is not undone."""
+        async with self._turn():
+            serves = self.platform.presence is Presence.ONLINE and self.lost != "restricted"
+            await _to_the_end(self._register, room_ids, serves)
+
+    def _register(self, room_ids: list[str], serves: bool) -> None:
         with self.env.engine.begin() as conn:
             register_account(
-                conn, self.account, self.env.options.rate, room_ids, self.env.clock.now()
+                conn,
+                self.account,
+                self.env.options.rate,
+                room_ids,
+                self.env.clock.now(),
+                serves=serves,
             )
-        return self.recover()
 
     def recover(self) -> int:
         """Rows this account had claimed but not recorded: their fate is unknown, so they go
@@ -278,8 +295,8 @@ class DeliveryWorker:
         self._away_told = False
         self._hint_until = float("-inf")
         self._strikes = 0
-        async with self._standing:
-            back = await asyncio.to_thread(self._come_back, self.env.clock.now())
+        async with self._turn():
+            back = await _to_the_end(self._come_back, self.env.clock.now())
             if back or self.lost:
                 logger.info("机器人账号 {} 恢复服务，继续发送通知", self.account)
             self.lost = None
@@ -312,15 +329,13 @@ class DeliveryWorker:
         if self.lost is not None:
             return False, None
         away_for = mono - self._away_since
+        limit = self.env.options.offline_handover_seconds
+        if self.platform.presence is Presence.LOGGED_OUT or away_for + _EPS >= limit:
+            logged_out = self.platform.presence is Presence.LOGGED_OUT
+            await self._lose("logged_out" if logged_out else "offline", away_for)
+            return True, None
         if not self._away_told:
             await asyncio.to_thread(self._tell_waiting)
-        if self.platform.presence is Presence.LOGGED_OUT:
-            await self._lose("logged_out", away_for)
-            return True, None
-        limit = self.env.options.offline_handover_seconds
-        if away_for + _EPS >= limit:
-            await self._lose("offline", away_for)
-            return True, None
         hint = self._hint_until - mono
         return False, min(limit - away_for, hint) if hint > 0 else limit - away_for
 
@@ -340,17 +355,30 @@ class DeliveryWorker:
             )
 
     async def _lose(self, reason: str, away_for: float = 0.0) -> None:
-        self.lost = reason  # before the hand-over's thread: nothing else starts one meanwhile
+        self.lost = reason  # before waiting for the turn: nothing else starts a hand-over
         if reason == "restricted":
             self._rest_until = self.env.clock() + self.env.options.restricted_rest_seconds
-        async with self._standing:
+        async with self._turn():
+            if reason != "restricted" and self.platform.presence is Presence.ONLINE:
+                self.lost = None  # back online while it waited: nothing to hand over
+                return
             self.lost = reason  # a return to service waited on may have cleared it
             # a national hand-over rewrites thousands of rows: the chat goes on meanwhile
-            result = await asyncio.to_thread(
+            result = await _to_the_end(
                 hand_over, self.env, self.account, reason, offline_for=away_for
             )
+        if not result.happened:  # another worker or process had handed it over already
+            return
         for hook in self.on_lost:
             hook(result)
+
+    def _turn(self) -> asyncio.Lock:
+        """The lock that orders this account's hand-overs and returns (one per event loop:
+        an asyncio lock belongs to the loop it first waited in)."""
+        loop = asyncio.get_running_loop()
+        if self._standing is None or self._standing[0] is not loop:
+            self._standing = (loop, asyncio.Lock())
+        return self._standing[1]
 
     # --- echoes -------------------------------------------------------------------------------
 
@@ -379,6 +407,7 @@ class DeliveryWorker:
         result.update(state="sent", sent_at=now)
         self._gave_up = [(row, error) for row, error in self._gave_up if row.id != delivery_id]
         self.sent += 1
+        self._strikes = 0  # the account does send: the error was no failure to count
 
     # --- one step -----------------------------------------------------------------------------
 
@@ -395,8 +424,8 @@ class DeliveryWorker:
             if mono < self._rest_until:
                 self.pace_bound = False
                 return False, self._rest_until - mono
-            async with self._standing:
-                await asyncio.to_thread(self._restore)
+            async with self._turn():
+                await _to_the_end(self._restore)
                 self.lost = None
             self._strikes = 0
             logger.info("机器人账号 {} 结束限制休息，继续发送", self.account)
@@ -604,7 +633,7 @@ class DeliveryWorker:
         opts = self.env.options
         result = self._results[row.id]
         if "confirmed_at" in result:  # the echo came although the call failed: it went out
-            result.update(state="sent", sent_at=now)
+            self._went_out(row.id, result, now)
             return
         error = str(exc)[:500]
         if exc.retryable:
@@ -622,7 +651,7 @@ class DeliveryWorker:
         tried = [a for a in row.tried.split(",") if a] + [self.account]
         holders = await asyncio.to_thread(self._holders, row.group_id)
         if "confirmed_at" in result:  # its echo came meanwhile
-            result.update(state="sent", sent_at=now)
+            self._went_out(row.id, result, now)
             return
         others = [a for a in holders if a not in tried]
         if others:
@@ -883,6 +912,17 @@ class DeliveryWorker:
         if not times:
             return None
         return max(0.0, (min(times) - self.env.clock.now()).total_seconds())
+
+
+async def _to_the_end(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``fn`` in a thread. If the caller is cancelled, it still waits for the thread to end
+    before it goes, so a lock it holds is not let go while the write is still landing."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait({work})
+        raise
 
 
 def _failure(exc: Exception) -> PlatformError:
