@@ -223,6 +223,54 @@ def test_an_account_lost_and_back_during_a_lock_leaves_the_loop_free_and_ends_se
     assert set(copies_per_room(relay).values()) == {1}
 
 
+def test_an_account_back_online_before_its_turn_is_not_handed_over(
+    engine: Engine, bp: Blueprint, tmp_path: Path
+):
+    relay = province_on_the_wall_clock(engine, bp, tmp_path)
+    worker, account = relay.workers[0], relay.bots[0]
+    heard: list[Any] = []
+    worker.on_lost.append(heard.append)
+
+    async def scenario() -> None:
+        turn = worker._turn()
+        await turn.acquire()  # a registration of the account is under way
+        account._presence = Presence.LOGGED_OUT
+        losing = asyncio.ensure_future(worker.presence_changed(Presence.LOGGED_OUT))
+        await asyncio.sleep(0.01)
+        account._presence = Presence.ONLINE  # logged in again before the hand-over's turn
+        turn.release()
+        await losing
+        assert heard == [] and worker.lost is None
+        with engine.connect() as conn:
+            assert worker.account in serving_rates(conn)
+        # a second hand-over asked for while the first is under way tells nobody twice
+        account._presence = Presence.LOGGED_OUT
+        await asyncio.gather(worker._lose("logged_out"), worker._lose("logged_out"))
+
+    worlds.run(scenario())
+    assert [h.reason for h in heard] == ["logged_out"]  # told once
+
+
+def test_a_registration_after_a_log_out_leaves_the_account_out_of_service(
+    engine: Engine, bp: Blueprint, tmp_path: Path
+):
+    # a login's registration that comes in after the log-out was heard (its rooms were being
+    # listed meanwhile) must not put the logged-out account back into service
+    relay = province_on_the_wall_clock(engine, bp, tmp_path)
+    worker, account = relay.workers[0], relay.bots[0]
+
+    rooms = list(relay.rooms.values())
+    account._presence = Presence.LOGGED_OUT
+    worlds.run(worker.presence_changed(Presence.LOGGED_OUT))
+    worlds.run(worker.register(rooms))
+    with engine.connect() as conn:
+        assert worker.account not in serving_rates(conn)
+    account._presence = Presence.ONLINE
+    worlds.run(worker.register(rooms))
+    with engine.connect() as conn:
+        assert worker.account in serving_rates(conn)  # a login while online does
+
+
 class Steps:
     """A worker whose every step takes ``takes`` seconds of the clock and asks to run again
     ``every`` seconds after it ends."""
