@@ -146,15 +146,16 @@ def test_an_outage_shorter_than_the_hand_over_time_keeps_the_plan(
     assert said(relay, relay.room("P"), "【提醒】机器人账号") == []
 
 
+class Restricted(Wrapping):
+    """WeChat refuses every send of bot1, on a connection that is up."""
+
+    async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
+        if self.inner.account_id == "bot1":
+            raise PlatformError("发送消息失败：操作过于频繁", retryable=True)
+        return str(await self.inner.send_text(room_id, text, mentions))
+
+
 def test_a_restricted_account_hands_over_and_rests(province_db: Engine, bp: Blueprint):
-    class Restricted(Wrapping):
-        """WeChat refuses every send of this account, on a connection that is up."""
-
-        async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
-            if self.inner.account_id == "bot1":
-                raise PlatformError("发送消息失败：操作过于频繁", retryable=True)
-            return str(await self.inner.send_text(room_id, text, mentions))
-
     options = RelayOptions(rate=1.0, jitter=0.0, restricted_after_failures=3, retry_base_seconds=2)
     relay = RelayWorld(province_db, bp, options=options, wrap=Restricted)
     relay.run_world(relay.world.leave(relay.room("K3"), "bot2"))
@@ -166,6 +167,25 @@ def test_a_restricted_account_hands_over_and_rests(province_db: Engine, bp: Blue
     [issuer] = said(relay, relay.room("P"), "【提醒】机器人账号 bot1")
     assert "发送受限（连续发送失败，可能被微信限制）" in issuer
     assert "机器人账号停止服务：bot1（发送受限" in progress(relay)
+
+
+def test_a_restricted_account_that_reconnects_during_its_rest_keeps_resting(
+    province_db: Engine, bp: Blueprint
+):
+    options = RelayOptions(rate=1.0, jitter=0.0, restricted_after_failures=3, retry_base_seconds=2)
+    relay = RelayWorld(province_db, bp, options=options, wrap=Restricted)
+    notice(relay)
+    relay.deliver(until=relay.clock.now() + timedelta(minutes=5))
+    [bot1] = [w for w in relay.workers if w.account == "bot1"]
+    assert bot1.lost == "restricted"
+    relay.run_world(relay.world.go_offline("bot1"))
+    relay.run_world(relay.world.go_online("bot1"))  # the connection dropped and came back
+    assert bot1.lost == "restricted"
+    with province_db.connect() as conn:
+        reason = conn.execute(
+            select(RELAY_ACCOUNT.c.lost_reason).where(RELAY_ACCOUNT.c.account_id == "bot1")
+        ).scalar_one()
+    assert reason == "restricted"
 
 
 def test_a_copy_failed_for_good_is_told_to_the_issuer_and_logged(

@@ -271,6 +271,41 @@ def test_a_registration_after_a_log_out_leaves_the_account_out_of_service(
         assert worker.account in serving_rates(conn)  # a login while online does
 
 
+def test_an_account_new_to_the_relay_that_logs_out_as_it_registers_is_out_of_service(
+    engine: Engine, bp: Blueprint, tmp_path: Path
+):
+    relay = province_on_the_wall_clock(engine, bp, tmp_path)
+    account = relay.world.account("bot9", "群矩阵助手9")  # one the relay has never recorded
+    newcomer = DeliveryWorker(relay.env, account, worlds.compose)
+    account._presence = Presence.LOGGED_OUT
+    worlds.run(newcomer.presence_changed(Presence.LOGGED_OUT))  # nothing to hand over yet
+    worlds.run(newcomer.register(list(relay.rooms.values())))
+    with engine.connect() as conn:
+        assert "bot9" not in serving_rates(conn)
+
+
+def test_a_hand_over_the_account_escaped_by_coming_back_asks_to_look_again(
+    engine: Engine, bp: Blueprint, tmp_path: Path
+):
+    relay = province_on_the_wall_clock(engine, bp, tmp_path)
+    worker, account = relay.workers[0], relay.bots[0]
+
+    async def scenario() -> tuple[bool, float | None]:
+        turn = worker._turn()
+        await turn.acquire()
+        account._presence = Presence.LOGGED_OUT
+        step = asyncio.ensure_future(worker.run_once())
+        await asyncio.sleep(0.01)
+        account._presence = Presence.ONLINE
+        turn.release()
+        return await step
+
+    # not "work done, nothing left": that would have the loop run this worker again at once,
+    # forever on a virtual clock
+    assert worlds.run(scenario()) == (False, 0.0)
+    assert worker.lost is None
+
+
 class Steps:
     """A worker whose every step takes ``takes`` seconds of the clock and asks to run again
     ``every`` seconds after it ends."""

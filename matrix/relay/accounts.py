@@ -23,12 +23,14 @@ def register_account(
     room_ids: Iterable[str],
     now: datetime,
     *,
-    serves: bool = True,
+    out_for: str | None = None,
 ) -> int:
     """Record the account, its pace and the matrix groups it is in (as ``ACCOUNT_SEAT`` rows);
     memberships of rooms it has left are dropped. Returns how many matrix groups it is in.
-    ``serves``: a login (or a restart) puts a lost account back into service."""
-    back = {"lost_at": None, "lost_reason": None} if serves else {}
+    A login (or a restart) puts a lost account back into service; with ``out_for`` (a
+    ``handover.REASONS``: it logged out again meanwhile, or rests) it stays out, and an
+    account seen for the first time is recorded as out of service for that reason."""
+    back = {"lost_at": None, "lost_reason": None} if out_for is None else {}
     if (
         conn.execute(
             update(RELAY_ACCOUNT)
@@ -37,7 +39,10 @@ def register_account(
         ).rowcount
         == 0
     ):
-        conn.execute(insert(RELAY_ACCOUNT).values(account_id=account_id, rate=rate, seen_at=now))
+        lost = {} if out_for is None else {"lost_at": now, "lost_reason": out_for}
+        conn.execute(
+            insert(RELAY_ACCOUNT).values(account_id=account_id, rate=rate, seen_at=now, **lost)
+        )
     rooms = set(room_ids)
     groups = {
         r.id

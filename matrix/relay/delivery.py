@@ -255,9 +255,10 @@ class DeliveryWorker:
         restriction; in turn with hand-overs, so a log-out heard meanwhile is not undone."""
         async with self._turn():
             serves = self.platform.presence is Presence.ONLINE and self.lost != "restricted"
-            await _to_the_end(self._register, room_ids, serves)
+            out_for = None if serves else (self.lost or "offline")
+            await _to_the_end(self._register, room_ids, out_for)
 
-    def _register(self, room_ids: list[str], serves: bool) -> None:
+    def _register(self, room_ids: list[str], out_for: str | None) -> None:
         with self.env.engine.begin() as conn:
             register_account(
                 conn,
@@ -265,7 +266,7 @@ class DeliveryWorker:
                 self.env.options.rate,
                 room_ids,
                 self.env.clock.now(),
-                serves=serves,
+                out_for=out_for,
             )
 
     def recover(self) -> int:
@@ -295,7 +296,11 @@ class DeliveryWorker:
         self._away_told = False
         self._hint_until = float("-inf")
         self._strikes = 0
+        if self.lost == "restricted" and self.env.clock() < self._rest_until:
+            return  # a reconnect does not cut a restricted account's rest short
         async with self._turn():
+            if self.platform.presence is not Presence.ONLINE:
+                return  # gone again while it waited: the hand-over heard since stands
             back = await _to_the_end(self._come_back, self.env.clock.now())
             if back or self.lost:
                 logger.info("机器人账号 {} 恢复服务，继续发送通知", self.account)
@@ -332,8 +337,9 @@ class DeliveryWorker:
         limit = self.env.options.offline_handover_seconds
         if self.platform.presence is Presence.LOGGED_OUT or away_for + _EPS >= limit:
             logged_out = self.platform.presence is Presence.LOGGED_OUT
-            await self._lose("logged_out" if logged_out else "offline", away_for)
-            return True, None
+            if await self._lose("logged_out" if logged_out else "offline", away_for):
+                return True, None
+            return False, 0.0  # back online while it waited for its turn: look again
         if not self._away_told:
             await asyncio.to_thread(self._tell_waiting)
         hint = self._hint_until - mono
@@ -354,23 +360,26 @@ class DeliveryWorker:
                 waiting,
             )
 
-    async def _lose(self, reason: str, away_for: float = 0.0) -> None:
+    async def _lose(self, reason: str, away_for: float = 0.0) -> bool:
+        """Take the account out of service and hand its copies over; False when it came
+        back online while this waited for its turn, and so stays in service."""
+        seen = self.platform.presence
         self.lost = reason  # before waiting for the turn: nothing else starts a hand-over
         if reason == "restricted":
             self._rest_until = self.env.clock() + self.env.options.restricted_rest_seconds
         async with self._turn():
-            if reason != "restricted" and self.platform.presence is Presence.ONLINE:
-                self.lost = None  # back online while it waited: nothing to hand over
-                return
+            if seen is not Presence.ONLINE and self.platform.presence is Presence.ONLINE:
+                self.lost = None
+                return False
             self.lost = reason  # a return to service waited on may have cleared it
             # a national hand-over rewrites thousands of rows: the chat goes on meanwhile
             result = await _to_the_end(
                 hand_over, self.env, self.account, reason, offline_for=away_for
             )
-        if not result.happened:  # another worker or process had handed it over already
-            return
-        for hook in self.on_lost:
-            hook(result)
+        if result.happened:  # else another worker or process had handed it over already
+            for hook in self.on_lost:
+                hook(result)
+        return True
 
     def _turn(self) -> asyncio.Lock:
         """The lock that orders this account's hand-overs and returns (one per event loop:
@@ -918,11 +927,15 @@ async def _to_the_end(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """``fn`` in a thread. If the caller is cancelled, it still waits for the thread to end
     before it goes, so a lock it holds is not let go while the write is still landing."""
     work = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        await asyncio.wait({work})
-        raise
+    cancelled = False
+    while not work.done():
+        try:
+            await asyncio.wait({work})  # cancelling the wait leaves the thread's work alone
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return work.result()
 
 
 def _failure(exc: Exception) -> PlatformError:
