@@ -71,6 +71,12 @@ def copies_per_room(relay: RelayWorld) -> dict[str, int]:
     }
 
 
+def serving(engine: Engine) -> dict[str, float]:
+    """The accounts in service, as the planner reads them."""
+    with engine.connect() as conn:
+        return serving_rates(conn)
+
+
 def steps_at_once(workers: list[DeliveryWorker]) -> list[int]:
     """Counts, in the list returned, how many workers are inside a step at the most."""
     inside, most = [0], [0]
@@ -214,8 +220,7 @@ def test_an_account_lost_and_back_during_a_lock_leaves_the_loop_free_and_ends_se
     assert ticks == [0, 1, 2, 3, 4]
     assert [h.reason for h in heard] == ["logged_out"]  # it was handed over, then came back
     assert worker.lost is None
-    with engine.connect() as conn:
-        assert worker.account in serving_rates(conn)
+    assert worker.account in serving(engine)
     issue_notice(
         relay.env, relay.room("P"), relay.contact("P", "office_staff"), "截止 明天 17:00 开会"
     )
@@ -241,8 +246,7 @@ def test_an_account_back_online_before_its_turn_is_not_handed_over(
         turn.release()
         await losing
         assert heard == [] and worker.lost is None
-        with engine.connect() as conn:
-            assert worker.account in serving_rates(conn)
+        assert worker.account in serving(engine)
         # a second hand-over asked for while the first is under way tells nobody twice
         account._presence = Presence.LOGGED_OUT
         await asyncio.gather(worker._lose("logged_out"), worker._lose("logged_out"))
@@ -263,12 +267,10 @@ def test_a_registration_after_a_log_out_leaves_the_account_out_of_service(
     account._presence = Presence.LOGGED_OUT
     worlds.run(worker.presence_changed(Presence.LOGGED_OUT))
     worlds.run(worker.register(rooms))
-    with engine.connect() as conn:
-        assert worker.account not in serving_rates(conn)
+    assert worker.account not in serving(engine)
     account._presence = Presence.ONLINE
     worlds.run(worker.register(rooms))
-    with engine.connect() as conn:
-        assert worker.account in serving_rates(conn)  # a login while online does
+    assert worker.account in serving(engine)  # a login while online does
 
 
 def test_an_account_new_to_the_relay_that_logs_out_as_it_registers_is_out_of_service(
@@ -280,8 +282,7 @@ def test_an_account_new_to_the_relay_that_logs_out_as_it_registers_is_out_of_ser
     account._presence = Presence.LOGGED_OUT
     worlds.run(newcomer.presence_changed(Presence.LOGGED_OUT))  # nothing to hand over yet
     worlds.run(newcomer.register(list(relay.rooms.values())))
-    with engine.connect() as conn:
-        assert "bot9" not in serving_rates(conn)
+    assert "bot9" not in serving(engine)
 
 
 def test_a_hand_over_the_account_escaped_by_coming_back_asks_to_look_again(

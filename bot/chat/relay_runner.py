@@ -22,8 +22,8 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.render.templates import render
 from matrix.blueprint import Blueprint
-from matrix.platform import IncomingMessage, Platform, Presence, Room
-from matrix.provisioning.actual import record_rooms
+from matrix.platform import IncomingMessage, Platform, Presence
+from matrix.provisioning.actual import store_rooms
 from matrix.relay import (
     Clock,
     DeliveryWorker,
@@ -116,7 +116,7 @@ class Relay:
         for account_id, worker in self.workers.items():
             again = account_id in self._started
             rooms = await worker.platform.list_rooms()
-            await asyncio.to_thread(self._record, account_id, rooms)
+            await asyncio.to_thread(store_rooms, self.env.engine, account_id, rooms)
             if again:
                 await worker.register([r.room_id for r in rooms])
                 continue
@@ -126,10 +126,6 @@ class Relay:
                 logger.warning("账号 {} 有 {} 条消息结果未知，将补发", account_id, recovered)
         self._ready.set()
         self.poke()
-
-    def _record(self, account_id: str, rooms: list[Room]) -> None:
-        with self.env.engine.begin() as conn:
-            record_rooms(conn, account_id, rooms)
 
     def poke(self) -> None:
         """Something was queued: look now rather than at the next idle poll."""

@@ -299,7 +299,7 @@ async def refresh_rooms(
     known = await asyncio.to_thread(_known_rooms, engine)
     out: dict[int, SyncResult] = {}
     rooms = await platform.list_rooms()
-    await asyncio.to_thread(_record_rooms, engine, platform.account_id, rooms)
+    await asyncio.to_thread(store_rooms, engine, platform.account_id, rooms)
     for room in rooms:
         gid = known.get(room.room_id)
         if gid is None or (only is not None and gid not in only):
@@ -315,7 +315,8 @@ def _known_rooms(engine: Engine) -> dict[str, int]:
         return {r.room_id: r.id for r in conn.execute(query)}
 
 
-def _record_rooms(engine: Engine, account_id: str, rooms: list[PlatformRoom]) -> None:
+def store_rooms(engine: Engine, account_id: str, rooms: list[PlatformRoom]) -> None:
+    """``record_rooms`` in a transaction of its own (for a thread: the loop goes on)."""
     with engine.begin() as conn:  # every room it sits in, for adopting the ones built by hand
         record_rooms(conn, account_id, rooms)
 
