@@ -15,7 +15,7 @@ from matrix.platform import PlatformError
 from matrix.relay import RelayOptions, issue_notice, notice_progress, people
 from matrix.relay.outbox import enqueue
 from matrix.tables import DELIVERY, GROUP
-from tests.worlds import RelayWorld
+from tests.worlds import RelayWorld, Wrapping
 
 
 class Flaky:
@@ -122,19 +122,16 @@ def test_a_copy_that_went_out_before_an_error_is_not_sent_twice(province_db: Eng
     assert all(r.state == "sent" for r in rows(province_db))
 
 
-class EchoAfterTheError:
+class EchoAfterTheError(Wrapping):
     """A bot account whose first send to ``room`` reaches it but reports an error,
     and whose echo of it comes back only while the account's next copy is on its way (as over
     the network, where the echo and the next send overlap)."""
 
     def __init__(self, inner: Any, room: str, retryable: bool) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.room = room
         self.retryable = retryable
         self.held = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     async def send_text(self, room_id: str, text: str, mentions: tuple[str, ...] = ()) -> str:
         world = self.inner.world
